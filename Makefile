@@ -1,0 +1,43 @@
+# perpdex — `make demo` and `make test` do all the set-up on a fresh clone.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test install install-dev bench clean
+
+$(BIN)/python:
+	@echo ">> creating virtualenv in $(VENV)"
+	@$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip
+
+# lighter-sdk pins urllib3<2.1 while ccxt 4.5.90 pins urllib3==2.8.0: we only need the Lighter
+# signer shared library shipped inside the lighter-sdk wheel, so it is installed without dependencies.
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo ">> installing perpdex and its dependencies"
+	@$(BIN)/pip install -q -e .
+	@$(BIN)/pip install -q --no-deps lighter-sdk==1.1.8
+	@touch $@
+
+$(DEVSTAMP): pyproject.toml $(STAMP)
+	@echo ">> installing dev extras (pytest, hypothesis)"
+	@$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+install-dev: $(DEVSTAMP)
+
+demo: $(STAMP)
+	@echo ">> running funding-rate arbitrage against the emulated exchanges (configs/sim.yml)"
+	@$(BIN)/perpdex run --config configs/sim.yml --duration 75 --report report.json
+
+test: $(DEVSTAMP)
+	@echo ">> running the test suite"
+	@$(BIN)/python -m pytest -q
+
+bench: $(DEVSTAMP)
+	@$(BIN)/python benchmarks/bench_book.py
+
+clean:
+	rm -rf $(VENV) *.db report.json

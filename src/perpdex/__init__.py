@@ -1,0 +1,3 @@
+"""perpdex: delta-neutral funding-rate arbitrage across perpetual DEXes."""
+
+__version__ = "0.1.0"

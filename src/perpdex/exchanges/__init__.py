@@ -1,0 +1,1 @@
+"""Exchange integrations. Everything that knows an exchange's protocol lives below this package."""

@@ -1,0 +1,205 @@
+"""The three interfaces every exchange implements, with the WS-first defaults of the spec.
+
+* :class:`ExchangeClient`: market access (depth, BBO, contract attributes, feed preparation) and
+  private operations (orders, positions, balance, leverage).
+* :class:`FundingAdapter`: funding rates normalized to 8h, 24h volume and open interest in USD,
+  symbol mapping.
+* :class:`~perpdex.exchanges.feed.MarketFeed`: per-symbol books (``feed.py``).
+
+Symbols at this level are canonical (``"BTC"``); each exchange maps them to its own format.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..errors import MarketNotFound, StaleMarketData
+from ..models import (
+    BBO,
+    ContractAttributes,
+    ExchangePositionSnapshot,
+    FundingRateSample,
+    LeverageInfo,
+    MarketStats,
+    OrderInfo,
+    OrderResult,
+    Side,
+)
+from .feed import MarketFeed
+
+log = logging.getLogger(__name__)
+
+Depth = dict[str, list[dict[str, Decimal]]]
+
+
+@dataclass
+class ExchangeSettings:
+    """What a client needs from config. URLs default to the live exchange when None.
+
+    ``credentials`` is exchange specific (private key, account index...); it is never logged.
+    ``taker_fee``/``maker_fee`` override the exchange's catalog fees (fractions, 0.00035 = 3.5 bp).
+    """
+
+    name: str
+    rest_url: str | None = None
+    ws_url: str | None = None
+    credentials: dict[str, Any] = field(default_factory=dict, repr=False)
+    taker_fee: Decimal | None = None
+    maker_fee: Decimal | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class ExchangeClient(abc.ABC):
+    """One exchange: market data (WS-first, REST fallback) and private operations.
+
+    Sizes are base units, prices quote units (USD), all ``Decimal``. Errors are the typed
+    hierarchy of :mod:`perpdex.errors`.
+    """
+
+    name: str = ""
+
+    def __init__(self, settings: ExchangeSettings) -> None:
+        self.settings = settings
+        self.feed: MarketFeed = self._make_feed()
+        self._contracts: dict[str, ContractAttributes] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _make_feed(self) -> MarketFeed: ...
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Load the market catalog (and private clients when credentials are set)."""
+
+    async def close(self) -> None:
+        await self.feed.close()
+
+    # -- market catalog -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def load_contracts(self) -> dict[str, ContractAttributes]:
+        """Fetch the market catalog: canonical symbol -> attributes (active perps only)."""
+
+    async def get_contract_attributes(self, symbol: str) -> ContractAttributes:
+        """Attributes of ``symbol``; raises :class:`MarketNotFound` if not listed or inactive."""
+        if not self._contracts:
+            self._contracts = await self.load_contracts()
+        c = self._contracts.get(symbol)
+        if c is None or not c.active:
+            raise MarketNotFound(f"{symbol} is not an active perpetual market", exchange=self.name)
+        return c
+
+    @property
+    def contracts(self) -> dict[str, ContractAttributes]:
+        return self._contracts
+
+    # -- market data ----------------------------------------------------------------------------
+    async def prepare_market_feed(self, symbol: str) -> None:
+        """Start the WebSocket book (and BBO) streams for ``symbol``; does not wait (use
+        ``feed.wait_ready``)."""
+        await self.get_contract_attributes(symbol)
+        await self.feed.prepare(symbol)
+
+    async def get_order_book_from_websocket(self, symbol: str, levels: int = 10) -> Depth | None:
+        """Depth from the live WebSocket book, or None if it is not ready / stale / crossed."""
+        try:
+            return self.feed.book(symbol).depth(levels)
+        except StaleMarketData:
+            return None
+
+    @abc.abstractmethod
+    async def fetch_order_book_rest(self, symbol: str, levels: int = 10) -> Depth:
+        """Depth over REST, bids descending, asks ascending, empty side = empty list."""
+
+    async def get_order_book_depth(self, symbol: str, levels: int = 10) -> Depth:
+        """``{'bids': [{'price': Decimal, 'size': Decimal}, ...], 'asks': [...]}``, best first.
+        WebSocket book first, REST when the feed is not ready."""
+        depth = await self.get_order_book_from_websocket(symbol, levels)
+        if depth is not None:
+            return depth
+        return await self.fetch_order_book_rest(symbol, levels)
+
+    async def fetch_bbo_prices(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(best bid, best ask) in quote units: BBO stream/book first, REST depth otherwise.
+        Raises :class:`StaleMarketData` if a side is empty."""
+        try:
+            bbo: BBO = self.feed.bbo(symbol)  # type: ignore[attr-defined]
+            return bbo.bid, bbo.ask
+        except (StaleMarketData, AttributeError):
+            pass
+        depth = await self.fetch_order_book_rest(symbol, 1)
+        if not depth["bids"] or not depth["asks"]:
+            raise StaleMarketData(f"[{self.name}] {symbol}: empty side in REST book")
+        return depth["bids"][0]["price"], depth["asks"][0]["price"]
+
+    # -- private operations ---------------------------------------------------------------------
+    @abc.abstractmethod
+    async def place_limit_order(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        reduce_only: bool = False,
+        post_only: bool = False,
+        client_order_id: str | None = None,
+    ) -> OrderResult:
+        """Limit order; price rounded to tick (passively), quantity to lot; min notional checked
+        before sending (:class:`InvalidOrder`), except for reduce-only orders."""
+
+    @abc.abstractmethod
+    async def place_market_order(
+        self, symbol: str, side: Side, quantity: Decimal, *, reduce_only: bool = False
+    ) -> OrderResult:
+        """Market order (or the exchange's aggressive IOC equivalent)."""
+
+    @abc.abstractmethod
+    async def cancel_order(self, symbol: str, order_id: str) -> OrderResult:
+        """Cancel; raises :class:`OrderNotFound` for an unknown id."""
+
+    @abc.abstractmethod
+    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None: ...
+
+    @abc.abstractmethod
+    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+        """Signed position for ``symbol`` or None when flat."""
+
+    @abc.abstractmethod
+    async def get_account_balance(self) -> Decimal:
+        """Available margin in USD for new positions (not the total wallet balance)."""
+
+    @abc.abstractmethod
+    async def get_leverage_info(self, symbol: str) -> LeverageInfo: ...
+
+    @abc.abstractmethod
+    async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
+        """Set leverage for ``symbol``; False where the exchange has no such setting."""
+
+
+class FundingAdapter(abc.ABC):
+    """Funding rates and market statistics for one exchange."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
+        """Canonical symbol -> sample (raw per-interval rate, interval hours, 8h-normalized)."""
+
+    @abc.abstractmethod
+    async def fetch_market_data(self) -> dict[str, MarketStats]:
+        """Canonical symbol -> 24h volume and open interest, both USD."""
+
+    @abc.abstractmethod
+    def normalize_symbol(self, dex_symbol: str) -> str:
+        """Exchange symbol -> canonical (``"BTCUSDT"`` -> ``"BTC"``)."""
+
+    @abc.abstractmethod
+    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+        """Canonical -> exchange symbol."""
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,309 @@
+"""Market-data feed plumbing shared by every exchange: per-symbol books, readiness events,
+staleness, and one reconnecting WebSocket connection.
+
+An exchange feed subclasses :class:`WsMarketFeed` and implements four hooks:
+
+* ``subscribe_frames(symbol)`` / ``unsubscribe_frames(symbol)``: the JSON frames to send;
+* ``handle_frame(data: bytes)``: decode one frame (msgspec), update ``self.books[symbol]`` and call
+  :meth:`mark_ready` / :meth:`invalidate`; raise on malformed input (the base logs it with the
+  exchange, counts it and drops it);
+* optionally ``on_connected()`` and ``ws_url()``.
+
+Readiness is an event: ``await feed.wait_ready(symbol, timeout)``. A book is served only while it
+is ready, not crossed, and updated within ``stale_after`` seconds (else :class:`StaleMarketData`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from ..book import OrderBook, to_decimal
+from ..errors import StaleMarketData
+from ..models import BBO
+
+log = logging.getLogger(__name__)
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+class MarketFeed:
+    """Interface: per-symbol books and BBO for one exchange, several symbols at once."""
+
+    exchange: str = ""
+
+    async def prepare(self, symbol: str) -> None:  # pragma: no cover - interface
+        """Start streaming ``symbol`` (canonical) if not already; returns without waiting."""
+        raise NotImplementedError
+
+    async def wait_ready(self, symbol: str, timeout: float) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def is_ready(self, symbol: str) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def book(self, symbol: str) -> OrderBook:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    async def close(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class _SymbolState:
+    __slots__ = ("book", "ready", "bbo")
+
+    def __init__(self, symbol: str) -> None:
+        self.book = OrderBook(symbol)
+        self.ready = asyncio.Event()
+        self.bbo: tuple[float, float, float, float, float] | None = None  # bid, bidsz, ask, asksz, ts
+
+
+class WsMarketFeed(MarketFeed):
+    """One WebSocket connection carrying every subscribed symbol's book (and BBO) stream.
+
+    ``stale_after`` seconds: a book with no update for longer is not served.
+    ``reconnect_delay`` seconds: first back-off after a dropped socket (doubles up to 5 s).
+    """
+
+    def __init__(
+        self,
+        exchange: str,
+        ws_url: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        stale_after: float = 30.0,
+        reconnect_delay: float = 0.2,
+        heartbeat: float = 20.0,
+    ) -> None:
+        self.exchange = exchange
+        self.url = ws_url
+        self.stale_after = stale_after
+        self.reconnect_delay = reconnect_delay
+        self.heartbeat = heartbeat
+        self._session = session
+        self._own_session = session is None
+        self._states: dict[str, _SymbolState] = {}
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._closing = False
+        self.frames_received = 0
+        self.frames_dropped = 0
+        self.reconnects = 0
+
+    # -- hooks for subclasses -------------------------------------------------------------------
+    def subscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def unsubscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
+        return []
+
+    def handle_frame(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def on_connected(self) -> None:
+        """Called after each (re)connect, before symbols are resubscribed."""
+
+    # -- public API ------------------------------------------------------------------------------
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._states)
+
+    def state(self, symbol: str) -> _SymbolState:
+        st = self._states.get(symbol)
+        if st is None:
+            st = self._states[symbol] = _SymbolState(symbol)
+        return st
+
+    async def prepare(self, symbol: str) -> None:
+        """Subscribe ``symbol`` on demand (idempotent). Opens the connection on first use."""
+        if symbol in self._states:
+            return
+        self.state(symbol)
+        if self._task is None:
+            self._closing = False
+            self._task = asyncio.create_task(self._run(), name=f"{self.exchange}-feed")
+            return  # _run subscribes every known symbol once connected
+        if self._ws is not None and not self._ws.closed and self._connected.is_set():
+            await self._send_all(self.subscribe_frames(symbol))
+
+    async def prepare_many(self, symbols: list[str]) -> None:
+        for s in symbols:
+            await self.prepare(s)
+
+    async def remove(self, symbol: str) -> None:
+        """Stop streaming ``symbol`` and forget its book."""
+        st = self._states.pop(symbol, None)
+        if st is not None and self._ws is not None and not self._ws.closed:
+            try:
+                await self._send_all(self.unsubscribe_frames(symbol))
+            except (ConnectionError, aiohttp.ClientError, RuntimeError):
+                pass
+
+    async def wait_ready(self, symbol: str, timeout: float) -> bool:
+        """Wait until ``symbol``'s book is ready; True if it became ready within ``timeout`` s."""
+        st = self.state(symbol)
+        if symbol not in self._states or self._task is None:
+            await self.prepare(symbol)
+        try:
+            await asyncio.wait_for(st.ready.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def is_ready(self, symbol: str) -> bool:
+        st = self._states.get(symbol)
+        if st is None or not st.ready.is_set():
+            return False
+        return (time.monotonic() - st.book.updated_at) <= self.stale_after
+
+    def book(self, symbol: str) -> OrderBook:
+        """The live book; raises :class:`StaleMarketData` if not ready, stale or crossed."""
+        st = self._states.get(symbol)
+        if st is None or not st.ready.is_set():
+            raise StaleMarketData(f"[{self.exchange}] {symbol}: book not ready")
+        age = time.monotonic() - st.book.updated_at
+        if age > self.stale_after:
+            raise StaleMarketData(f"[{self.exchange}] {symbol}: book stale ({age:.1f}s > {self.stale_after}s)")
+        if st.book.is_crossed():
+            raise StaleMarketData(f"[{self.exchange}] {symbol}: book crossed")
+        return st.book
+
+    def bbo(self, symbol: str) -> BBO:
+        """Best bid/ask from the BBO stream when it is fresher than the book, else the book."""
+        book = self.book(symbol)
+        st = self._states[symbol]
+        if st.bbo is not None and st.bbo[4] >= book.updated_at and st.bbo[0] < st.bbo[2]:
+            b, bs, a, as_, ts = st.bbo
+            return BBO(to_decimal(b), to_decimal(a), to_decimal(bs), to_decimal(as_), ts)
+        bb, ba = book.best_bid(), book.best_ask()
+        if bb is None or ba is None:
+            raise StaleMarketData(f"[{self.exchange}] {symbol}: one side of the book is empty")
+        return BBO(to_decimal(bb[0]), to_decimal(ba[0]), to_decimal(bb[1]), to_decimal(ba[1]), book.updated_at)
+
+    def best_bid(self, symbol: str) -> Decimal:
+        return self.bbo(symbol).bid
+
+    def best_ask(self, symbol: str) -> Decimal:
+        return self.bbo(symbol).ask
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+            self._task = None
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- helpers for subclasses ------------------------------------------------------------------
+    def mark_ready(self, symbol: str) -> None:
+        st = self._states.get(symbol)
+        if st is None:
+            return
+        if st.book.is_crossed():
+            self.invalidate(symbol, "crossed book")
+            return
+        st.ready.set()
+
+    def set_bbo(self, symbol: str, bid: float, bid_size: float, ask: float, ask_size: float) -> None:
+        st = self._states.get(symbol)
+        if st is not None:
+            st.bbo = (bid, bid_size, ask, ask_size, time.monotonic())
+
+    def invalidate(self, symbol: str, reason: str) -> None:
+        """Mark ``symbol``'s book not ready and start a resync (see :meth:`resync`)."""
+        st = self._states.get(symbol)
+        if st is None:
+            return
+        log.warning("%s %s: book invalidated (%s); resyncing", self.exchange, symbol, reason)
+        st.ready.clear()
+        st.book.clear()
+        st.bbo = None
+        asyncio.get_running_loop().create_task(self._resync_safe(symbol))
+
+    async def resync(self, symbol: str) -> None:
+        """Default resync: unsubscribe then subscribe again (the server sends a fresh snapshot)."""
+        await self._send_all(self.unsubscribe_frames(symbol))
+        await self._send_all(self.subscribe_frames(symbol))
+
+    async def send_json(self, frame: dict[str, Any]) -> None:
+        if self._ws is None or self._ws.closed:
+            raise ConnectionError(f"[{self.exchange}] websocket not connected")
+        await self._ws.send_str(_json_encode(frame).decode())
+
+    def ws_url(self) -> str:
+        return self.url
+
+    # -- internals -------------------------------------------------------------------------------
+    async def _resync_safe(self, symbol: str) -> None:
+        try:
+            if self._ws is not None and not self._ws.closed:
+                await self.resync(symbol)
+        except Exception as exc:  # noqa: BLE001 - the reconnect loop will resubscribe anyway
+            log.warning("%s %s: resync failed: %s", self.exchange, symbol, exc)
+
+    async def _send_all(self, frames: list[dict[str, Any]]) -> None:
+        for f in frames:
+            await self.send_json(f)
+
+    async def _run(self) -> None:
+        delay = self.reconnect_delay
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        while not self._closing:
+            try:
+                async with self._session.ws_connect(self.ws_url(), heartbeat=self.heartbeat, max_msg_size=0) as ws:
+                    self._ws = ws
+                    self._connected.set()
+                    delay = self.reconnect_delay
+                    await self.on_connected()
+                    for sym in list(self._states):
+                        await self._send_all(self.subscribe_frames(sym))
+                    await self._read(ws)
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+                log.warning("%s feed: connection error: %s", self.exchange, exc)
+            finally:
+                self._connected.clear()
+                self._ws = None
+                for st in self._states.values():
+                    st.ready.clear()
+                    st.book.clear()
+                    st.bbo = None
+            if self._closing:
+                break
+            self.reconnects += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                data = msg.data.encode()
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                data = msg.data
+            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                break
+            else:
+                continue
+            self.frames_received += 1
+            try:
+                self.handle_frame(data)
+            except Exception as exc:  # noqa: BLE001 - bad input never kills the feed
+                self.frames_dropped += 1
+                log.warning("%s feed: dropped malformed frame (%s: %s): %.200r",
+                            self.exchange, type(exc).__name__, exc, data)

@@ -1,0 +1,46 @@
+"""Exchange name -> (client class, funding adapter class). Adding an exchange = one line here."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ExchangeEntry:
+    module: str  # package below perpdex.exchanges
+    client: str
+    funding: str
+    emulator: str
+
+
+_REGISTRY: dict[str, ExchangeEntry] = {
+    "aster": ExchangeEntry("aster", "AsterClient", "AsterFundingAdapter", "AsterEmulator"),
+    "lighter": ExchangeEntry("lighter", "LighterClient", "LighterFundingAdapter", "LighterEmulator"),
+}
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def _load(name: str, attr: str) -> type:
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise ConfigError("exchanges", f"unknown exchange '{name}' (known: {', '.join(_REGISTRY)})")
+    mod = importlib.import_module(f"perpdex.exchanges.{entry.module}")
+    return getattr(mod, getattr(entry, attr))
+
+
+def client_class(name: str) -> type:
+    return _load(name, "client")
+
+
+def funding_class(name: str) -> type:
+    return _load(name, "funding")
+
+
+def emulator_class(name: str) -> type:
+    return _load(name, "emulator")

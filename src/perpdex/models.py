@@ -1,0 +1,242 @@
+"""Domain models shared by every layer.
+
+Units: prices in quote currency (USD/USDT/USDC, treated as USD), sizes in base units, funding
+rates as decimal fractions (0.0001 = 0.01 %). ``Decimal`` is used at the API edge; the book engine
+keeps floats internally (see ``perpdex.book``).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
+from typing import Any
+
+HOURS_PER_YEAR = Decimal(8760)
+CANONICAL_INTERVAL_HOURS = Decimal(8)
+
+
+class Side(str, enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        """+1 for buy (long exposure), -1 for sell."""
+        return 1 if self is Side.BUY else -1
+
+
+class OrderStatus(str, enum.Enum):
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractAttributes:
+    """Static facts about one perpetual market on one exchange.
+
+    ``tick_size`` is the price increment (quote units), ``lot_size`` the size increment (base
+    units), ``min_size`` the minimum order size (base units), ``min_notional`` the minimum order
+    value (USD), ``max_leverage`` the largest leverage the exchange allows, ``contract_id`` the
+    exchange's own identifier (market id, exchange symbol).
+    """
+
+    exchange: str
+    symbol: str
+    contract_id: str
+    tick_size: Decimal
+    lot_size: Decimal
+    min_size: Decimal = Decimal(0)
+    min_notional: Decimal = Decimal(0)
+    max_leverage: Decimal = Decimal(1)
+    taker_fee: Decimal = Decimal(0)
+    maker_fee: Decimal = Decimal(0)
+    active: bool = True
+
+    def round_price(self, price: Decimal, side: Side | None = None) -> Decimal:
+        """Round ``price`` to the tick: down for buys, up for sells (never more aggressive),
+        to nearest when ``side`` is None."""
+        return round_to_step(price, self.tick_size, side_mode(side, passive=True))
+
+    def round_size(self, size: Decimal) -> Decimal:
+        """Round ``size`` down to the lot size (never more than asked)."""
+        return round_to_step(size, self.lot_size, ROUND_DOWN)
+
+
+def side_mode(side: Side | None, *, passive: bool) -> str:
+    if side is None:
+        return ROUND_HALF_UP
+    if passive:
+        return ROUND_DOWN if side is Side.BUY else ROUND_UP
+    return ROUND_UP if side is Side.BUY else ROUND_DOWN
+
+
+def round_to_step(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_UP) -> Decimal:
+    """Round ``value`` to a multiple of ``step`` with the given ``decimal`` rounding mode."""
+    if step <= 0:
+        return value
+    units = (value / step).quantize(Decimal(1), rounding=rounding)
+    return (units * step).quantize(step)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRateSample:
+    """One funding observation for one symbol on one exchange.
+
+    ``raw_rate``: the rate as the exchange quotes it, converted to a fraction **per funding
+    interval** of ``interval_hours`` hours (positive: longs pay shorts).
+    ``normalized_rate``: the same rate scaled to the canonical 8 hours
+    (``raw_rate * 8 / interval_hours``). ``next_funding_time`` is UTC.
+    """
+
+    exchange: str
+    symbol: str
+    raw_rate: Decimal
+    interval_hours: Decimal
+    normalized_rate: Decimal
+    next_funding_time: datetime | None = None
+    mark_price: Decimal | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_interval_rate(
+        cls,
+        exchange: str,
+        symbol: str,
+        rate_per_interval: Decimal,
+        interval_hours: Decimal,
+        **kwargs: Any,
+    ) -> "FundingRateSample":
+        """Build a sample from a per-interval fraction; computes the 8h-normalized rate."""
+        if interval_hours <= 0:
+            raise ValueError(f"interval_hours must be positive, got {interval_hours}")
+        normalized = rate_per_interval * CANONICAL_INTERVAL_HOURS / interval_hours
+        return cls(exchange, symbol, rate_per_interval, interval_hours, normalized, **kwargs)
+
+    @property
+    def hourly_rate(self) -> Decimal:
+        """Fraction per hour."""
+        return self.raw_rate / self.interval_hours
+
+    @property
+    def apr(self) -> Decimal:
+        """Simple annualized rate, fraction per year (0.1095 = 10.95 %)."""
+        return self.hourly_rate * HOURS_PER_YEAR
+
+
+@dataclass(frozen=True, slots=True)
+class MarketStats:
+    """24h volume and open interest, both in USD."""
+
+    exchange: str
+    symbol: str
+    volume_24h_usd: Decimal
+    open_interest_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    price: Decimal
+    size: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BBO:
+    """Best bid and ask (quote units) with sizes (base units); ``ts`` in seconds (monotonic)."""
+
+    bid: Decimal
+    ask: Decimal
+    bid_size: Decimal = Decimal(0)
+    ask_size: Decimal = Decimal(0)
+    ts: float = field(default_factory=time.monotonic)
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.bid + self.ask) / 2
+
+
+@dataclass(slots=True)
+class OrderResult:
+    """What came back from placing or cancelling an order. Sizes in base units."""
+
+    success: bool
+    order_id: str | None = None
+    side: Side | None = None
+    size: Decimal = Decimal(0)
+    price: Decimal | None = None
+    status: OrderStatus = OrderStatus.OPEN
+    filled_size: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    error: str | None = None
+    client_order_id: str | None = None
+
+
+@dataclass(slots=True)
+class OrderInfo:
+    """Current state of one order."""
+
+    order_id: str
+    symbol: str
+    side: Side
+    size: Decimal
+    price: Decimal | None
+    status: OrderStatus
+    filled_size: Decimal = Decimal(0)
+    remaining_size: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    reduce_only: bool = False
+    client_order_id: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status.is_final
+
+
+@dataclass(slots=True)
+class ExchangePositionSnapshot:
+    """One open position. ``quantity`` is signed base units (+long, -short); PnL in USD."""
+
+    exchange: str
+    symbol: str
+    quantity: Decimal
+    entry_price: Decimal
+    mark_price: Decimal | None = None
+    unrealized_pnl: Decimal = Decimal(0)
+    leverage: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    margin_used: Decimal | None = None
+    cumulative_funding: Decimal | None = None
+
+    @property
+    def side(self) -> Side | None:
+        if self.quantity > 0:
+            return Side.BUY
+        if self.quantity < 0:
+            return Side.SELL
+        return None
+
+
+@dataclass(slots=True)
+class LeverageInfo:
+    """Leverage facts for one market. ``max_leverage``/``current_leverage`` are multiples (x)."""
+
+    symbol: str
+    max_leverage: Decimal | None
+    current_leverage: Decimal | None = None
+    margin_requirement: Decimal | None = None  # initial margin fraction = 1 / leverage
+    error: str | None = None

@@ -1,0 +1,771 @@
+"""The venue-agnostic exchange engine under every emulated exchange.
+
+One :class:`Venue` per emulated exchange holds its markets, a synthetic L2 book per market driven
+by a shared, seeded index-price process, user accounts (USD collateral, positions, leverage,
+resting orders), matching, fees and funding accrual. Wire dialects (``exchanges/<name>/emulator.py``)
+translate requests into calls on a :class:`Venue` and its events into frames.
+
+Units: prices in USD per base unit, sizes in base units, rates as fractions (0.0001 = 1 bp),
+timestamps in epoch **milliseconds** (real wall-clock time). ``funding_time_scale`` compresses
+the funding schedule only: a symbol with an 8h interval pays every ``8h / scale`` of real time while
+its quoted interval stays 8h, so normalization is unaffected.
+
+Errors raise :class:`SimError` with a ``kind`` the dialects map to their own error codes:
+``invalid`` (bad parameters), ``margin`` (insufficient margin), ``not_found`` (unknown order or
+symbol), ``reduce_only`` (reduce-only would increase the position), ``rejected`` (injected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Callable, Iterable
+
+from .faults import Faults
+
+log = logging.getLogger(__name__)
+
+
+class SimError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --------------------------------------------------------------------------------------------------
+# Market specification and the shared index process
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class MarketSpec:
+    """One perpetual market on one venue. Fees and rates are fractions; ``funding_rate`` is per
+    ``funding_interval_hours`` interval; ``spread_ticks`` is the top-of-book spread in ticks;
+    ``level_size`` is the base-unit size at the top level; ``volume_24h_usd`` and
+    ``open_interest_usd`` are USD."""
+
+    symbol: str  # canonical base asset, e.g. "BTC"
+    tick_size: Decimal
+    lot_size: Decimal
+    min_size: Decimal
+    min_notional: Decimal
+    max_leverage: int
+    funding_rate: float
+    funding_interval_hours: float = 8.0
+    spread_ticks: int = 1
+    levels: int = 50
+    level_size: float = 1.0
+    level_gap_ticks: int = 1
+    basis_bps: float = 0.0
+    maker_fee: float = 0.0
+    taker_fee: float = 0.0
+    volume_24h_usd: float = 0.0
+    open_interest_usd: float = 0.0
+    funding_noise: float = 0.0  # relative noise of the funding estimate per step
+    active: bool = True
+    market_id: int = 0  # numeric id for venues that have one
+
+    @property
+    def tick(self) -> float:
+        return float(self.tick_size)
+
+    @property
+    def lot(self) -> float:
+        return float(self.lot_size)
+
+    @property
+    def price_decimals(self) -> int:
+        return max(0, -int(self.tick_size.normalize().as_tuple().exponent))
+
+    @property
+    def size_decimals(self) -> int:
+        return max(0, -int(self.lot_size.normalize().as_tuple().exponent))
+
+    def round_price(self, price: float) -> float:
+        """Nearest tick, as the float closest to the decimal tick multiple."""
+        return round(round(price / self.tick) * self.tick, self.price_decimals)
+
+    def round_size(self, size: float) -> float:
+        """Nearest lot, as the float closest to the decimal lot multiple."""
+        return round(round(size / self.lot) * self.lot, self.size_decimals)
+
+
+class IndexProcess:
+    """Seeded geometric random walk of each symbol's index price, shared by all venues so that
+    two venues' prices move together (plus each venue's basis)."""
+
+    def __init__(self, prices: dict[str, float], seed: int, vol_per_step: float = 0.00001) -> None:
+        self.prices = dict(prices)
+        self.vol = vol_per_step
+        self._rng = random.Random(seed)
+        self.steps = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        for sym, p in self.prices.items():
+            self.prices[sym] = p * math.exp(self._rng.gauss(0.0, self.vol))
+
+    def price(self, symbol: str) -> float:
+        return self.prices[symbol]
+
+
+# --------------------------------------------------------------------------------------------------
+# Accounts, orders, positions
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Fill:
+    order_id: int
+    trade_id: int
+    symbol: str
+    side: str  # "buy" | "sell"
+    qty: float
+    price: float
+    fee: float
+    maker: bool
+    ts: int
+    realized_pnl: float = 0.0
+
+
+@dataclass
+class Order:
+    id: int
+    account: str
+    symbol: str
+    side: str  # "buy" | "sell"
+    type: str  # "limit" | "market"
+    qty: float
+    price: float | None
+    tif: str = "gtc"  # gtc | ioc | fok | post_only
+    reduce_only: bool = False
+    client_id: str | None = None
+    filled: float = 0.0
+    cost: float = 0.0  # sum(qty*price) of fills
+    fee: float = 0.0
+    status: str = "new"  # new | partially_filled | filled | canceled | expired | rejected
+    created_ms: int = field(default_factory=now_ms)
+    updated_ms: int = field(default_factory=now_ms)
+
+    @property
+    def remaining(self) -> float:
+        return max(self.qty - self.filled, 0.0)
+
+    @property
+    def avg_price(self) -> float:
+        return self.cost / self.filled if self.filled > 0 else 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("new", "partially_filled")
+
+
+@dataclass
+class Position:
+    symbol: str
+    qty: float = 0.0  # signed base units
+    entry_price: float = 0.0
+    realized_pnl: float = 0.0
+    funding: float = 0.0  # cumulative funding received (+) / paid (-), USD
+
+
+@dataclass
+class FundingPayment:
+    symbol: str
+    amount: float  # USD, + received, - paid
+    rate: float  # per interval
+    mark: float
+    qty: float  # signed position size at payment
+    ts: int
+
+
+@dataclass
+class Account:
+    id: str
+    balance: float  # USD collateral (wallet balance incl. realized PnL, fees, funding)
+    positions: dict[str, Position] = field(default_factory=dict)
+    orders: dict[int, Order] = field(default_factory=dict)
+    leverage: dict[str, int] = field(default_factory=dict)
+    fills: list[Fill] = field(default_factory=list)
+    fundings: list[FundingPayment] = field(default_factory=list)
+
+    def position(self, symbol: str) -> Position:
+        p = self.positions.get(symbol)
+        if p is None:
+            p = self.positions[symbol] = Position(symbol)
+        return p
+
+
+# --------------------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class BookEvent:
+    """A book change: ``bids``/``asks`` are the changed levels (absolute sizes, 0 = removed).
+    ``prev_seq`` is the sequence before this change; a gap fault makes it differ from the last
+    published ``seq``."""
+
+    symbol: str
+    seq: int
+    prev_seq: int
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+    ts: int
+
+
+@dataclass
+class OrderEvent:
+    account: str
+    order: Order
+    fill: Fill | None
+    ts: int
+
+
+@dataclass
+class FundingEvent:
+    account: str
+    payment: FundingPayment
+
+
+@dataclass
+class FundingRateEvent:
+    symbol: str
+    rate: float
+    ts: int
+
+
+Event = BookEvent | OrderEvent | FundingEvent | FundingRateEvent
+Listener = Callable[[Event], None]
+
+
+# --------------------------------------------------------------------------------------------------
+# The venue
+# --------------------------------------------------------------------------------------------------
+class Venue:
+    """One emulated exchange: markets, synthetic books, accounts, matching and funding."""
+
+    def __init__(
+        self,
+        name: str,
+        markets: Iterable[MarketSpec],
+        index: IndexProcess,
+        *,
+        seed: int = 1,
+        starting_balance: float = 10_000.0,
+        default_leverage: int = 5,
+        funding_time_scale: float = 1.0,
+        passive_fill_prob: float = 0.3,
+    ) -> None:
+        self.name = name
+        self.markets: dict[str, MarketSpec] = {m.symbol: m for m in markets}
+        self.index = index
+        self.starting_balance = starting_balance
+        self.default_leverage = default_leverage
+        self.funding_time_scale = funding_time_scale
+        self.passive_fill_prob = passive_fill_prob
+        self.faults = Faults()
+        self.accounts: dict[str, Account] = {}
+        self._rng = random.Random(f"{seed}:{name}")
+        self._listeners: list[Listener] = []
+        self._next_order_id = 1_000_001
+        self._next_trade_id = 5_000_001
+        self._books: dict[str, tuple[dict[float, float], dict[float, float]]] = {}  # published
+        self._syn: dict[str, tuple[dict[float, float], dict[float, float]]] = {}  # market makers
+        self._seq: dict[str, int] = {}
+        self._rates: dict[str, float] = {m.symbol: m.funding_rate for m in self.markets.values()}
+        self._next_funding: dict[str, int] = {}
+        now = now_ms()
+        for sym in self.markets:
+            self._seq[sym] = self._rng.randrange(1_000_000, 9_000_000)
+            self._next_funding[sym] = self._funding_boundary(sym, now)
+            self._syn[sym] = self._synthetic_book(sym)
+            self._books[sym] = (dict(self._syn[sym][0]), dict(self._syn[sym][1]))
+
+    # -- listeners -------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Register ``listener`` for every event; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, ev: Event) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(ev)
+            except Exception:  # noqa: BLE001 - a broken listener must not break the engine
+                log.exception("%s: listener failed", self.name)
+
+    # -- markets and prices ------------------------------------------------------------------------
+    def market(self, symbol: str) -> MarketSpec:
+        m = self.markets.get(symbol)
+        if m is None:
+            raise SimError("not_found", f"unknown symbol {symbol}")
+        return m
+
+    def index_price(self, symbol: str) -> float:
+        return self.index.price(symbol)
+
+    def mid_price(self, symbol: str) -> float:
+        m = self.market(symbol)
+        return self.index.price(symbol) * (1.0 + m.basis_bps / 10_000.0)
+
+    def mark_price(self, symbol: str) -> float:
+        bids, asks = self._books[symbol]
+        if bids and asks:
+            return (max(bids) + min(asks)) / 2.0
+        return self.mid_price(symbol)
+
+    def funding_rate(self, symbol: str) -> float:
+        """Current funding estimate, fraction per interval."""
+        return self._rates[symbol]
+
+    def set_funding_rate(self, symbol: str, rate: float) -> None:
+        self.market(symbol).funding_rate = rate
+        self._rates[symbol] = rate
+
+    def next_funding_ms(self, symbol: str) -> int:
+        return self._next_funding[symbol]
+
+    def funding_period_ms(self, symbol: str) -> int:
+        """Real milliseconds between payments (the interval compressed by the time scale)."""
+        m = self.market(symbol)
+        return max(int(m.funding_interval_hours * 3_600_000 / self.funding_time_scale), 1)
+
+    def _funding_boundary(self, symbol: str, now: int) -> int:
+        period = self.funding_period_ms(symbol)
+        return (now // period + 1) * period
+
+    def sequence(self, symbol: str) -> int:
+        return self._seq[symbol]
+
+    # -- books -----------------------------------------------------------------------------------
+    def _synthetic_book(self, symbol: str) -> tuple[dict[float, float], dict[float, float]]:
+        """The market makers' ladder around the venue mid. Levels that stay in the ladder keep
+        their size (a few are perturbed each step), so consecutive books differ by small deltas
+        as real ones do."""
+        m = self.markets[symbol]
+        tick = m.tick
+        mid = self.mid_price(symbol)
+        best_bid = m.round_price(math.floor(mid / tick - m.spread_ticks / 2.0 + 0.5) * tick)
+        best_ask = m.round_price(best_bid + m.spread_ticks * tick)
+        prev_b, prev_a = self._syn.get(symbol, ({}, {}))
+        rng = self._rng
+        min_lot = m.round_size(m.lot)
+
+        def ladder(prev: dict[float, float], start: float, direction: int) -> dict[float, float]:
+            out: dict[float, float] = {}
+            for i in range(m.levels):
+                px = m.round_price(start + direction * i * m.level_gap_ticks * tick)
+                if px <= 0:
+                    break
+                size = prev.get(px)
+                if size is None:
+                    size = max(m.round_size(m.level_size * (1.0 + 0.15 * i) * (0.5 + rng.random())), min_lot)
+                out[px] = size
+            for _ in range(2):  # a couple of makers requote
+                if out:
+                    px = rng.choice(list(out))
+                    out[px] = max(m.round_size(out[px] * (0.7 + 0.6 * rng.random())), min_lot)
+            return out
+
+        return ladder(prev_b, best_bid, -1), ladder(prev_a, best_ask, +1)
+
+    def book(self, symbol: str, depth: int | None = None) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """(bids, asks) best first, each (price, size), including resting user orders."""
+        self.market(symbol)
+        bids, asks = self._books[symbol]
+        b = sorted(bids.items(), key=lambda kv: -kv[0])
+        a = sorted(asks.items(), key=lambda kv: kv[0])
+        if depth is not None:
+            b, a = b[:depth], a[:depth]
+        return b, a
+
+    def bbo(self, symbol: str) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+        """((bid, size) | None, (ask, size) | None) of the published book."""
+        bids, asks = self._books[symbol]
+        bb = max(bids) if bids else None
+        ba = min(asks) if asks else None
+        return ((bb, bids[bb]) if bb is not None else None, (ba, asks[ba]) if ba is not None else None)
+
+    def _user_levels(self, symbol: str) -> tuple[dict[float, float], dict[float, float]]:
+        ub: dict[float, float] = {}
+        ua: dict[float, float] = {}
+        for acct in self.accounts.values():
+            for o in acct.orders.values():
+                if o.symbol == symbol and o.is_open and o.price is not None:
+                    side = ub if o.side == "buy" else ua
+                    side[o.price] = side.get(o.price, 0.0) + o.remaining
+        return ub, ua
+
+    def _refresh_book(self, symbol: str, regenerate: bool) -> None:
+        """Recompute the published book (synthetic ladder + user orders) and emit the delta."""
+        m = self.markets[symbol]
+        if regenerate:
+            self._syn[symbol] = self._synthetic_book(symbol)
+        syn_b, syn_a = self._syn[symbol]
+        ub, ua = self._user_levels(symbol)
+        top_user_bid = max(ub) if ub else None
+        low_user_ask = min(ua) if ua else None
+        bids = {p: s for p, s in syn_b.items() if low_user_ask is None or p < low_user_ask}
+        asks = {p: s for p, s in syn_a.items() if top_user_bid is None or p > top_user_bid}
+        for p, s in ub.items():
+            bids[p] = m.round_size(bids.get(p, 0.0) + s)
+        for p, s in ua.items():
+            asks[p] = m.round_size(asks.get(p, 0.0) + s)
+        old_bids, old_asks = self._books.get(symbol, ({}, {}))
+        db = _diff(old_bids, bids)
+        da = _diff(old_asks, asks)
+        self._books[symbol] = (bids, asks)
+        if not db and not da:
+            return
+        prev = self._seq[symbol]
+        if self.faults.take("gap", symbol):
+            prev += 1  # the skipped update is never published
+        seq = prev + 1 + self._rng.randrange(0, 3)
+        self._seq[symbol] = seq
+        self._emit(BookEvent(symbol, seq, prev, db, da, now_ms()))
+
+    # -- accounts ----------------------------------------------------------------------------------
+    def account(self, account_id: str) -> Account:
+        """The account ``account_id``, created (and funded with ``starting_balance``) on first use."""
+        a = self.accounts.get(account_id)
+        if a is None:
+            a = self.accounts[account_id] = Account(account_id, self.starting_balance)
+        return a
+
+    def leverage(self, account_id: str, symbol: str) -> int:
+        return self.account(account_id).leverage.get(symbol, min(self.default_leverage, self.market(symbol).max_leverage))
+
+    def set_leverage(self, account_id: str, symbol: str, leverage: int) -> int:
+        m = self.market(symbol)
+        if leverage < 1 or leverage > m.max_leverage:
+            raise SimError("invalid", f"leverage {leverage} out of range 1..{m.max_leverage} for {symbol}")
+        self.account(account_id).leverage[symbol] = int(leverage)
+        return int(leverage)
+
+    def unrealized_pnl(self, account_id: str, symbol: str | None = None) -> float:
+        acct = self.account(account_id)
+        total = 0.0
+        for sym, pos in acct.positions.items():
+            if symbol is not None and sym != symbol:
+                continue
+            if pos.qty:
+                total += (self.mark_price(sym) - pos.entry_price) * pos.qty
+        return total
+
+    def initial_margin(self, account_id: str, symbol: str | None = None) -> float:
+        """Initial margin of positions (and of open orders that add exposure), USD."""
+        acct = self.account(account_id)
+        total = 0.0
+        for sym, pos in acct.positions.items():
+            if symbol is not None and sym != symbol:
+                continue
+            if pos.qty:
+                total += abs(pos.qty) * self.mark_price(sym) / self.leverage(account_id, sym)
+        for o in acct.orders.values():
+            if o.is_open and not o.reduce_only and (symbol is None or o.symbol == symbol):
+                px = o.price if o.price is not None else self.mark_price(o.symbol)
+                total += o.remaining * px / self.leverage(account_id, o.symbol)
+        return total
+
+    def equity(self, account_id: str) -> float:
+        return self.account(account_id).balance + self.unrealized_pnl(account_id)
+
+    def available_balance(self, account_id: str) -> float:
+        """Equity minus initial margin in use: what a new position can use, USD."""
+        return max(self.equity(account_id) - self.initial_margin(account_id), 0.0)
+
+    def liquidation_price(self, account_id: str, symbol: str) -> float:
+        """Rough isolated-style estimate: price at which the position loses its margin share."""
+        acct = self.account(account_id)
+        pos = acct.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return 0.0
+        lev = self.leverage(account_id, symbol)
+        mmr = 0.5 / self.market(symbol).max_leverage
+        if pos.qty > 0:
+            return max(pos.entry_price * (1 - 1 / lev + mmr), 0.0)
+        return pos.entry_price * (1 + 1 / lev - mmr)
+
+    # -- orders ------------------------------------------------------------------------------------
+    def _check_grid(self, value: float, step: float, what: str) -> None:
+        units = value / step
+        if abs(units - round(units)) > 1e-6:
+            raise SimError("invalid", f"{what} {value!r} is not a multiple of {step!r}")
+
+    def place_order(
+        self,
+        account_id: str,
+        symbol: str,
+        side: str,
+        qty: float,
+        *,
+        order_type: str = "limit",
+        price: float | None = None,
+        tif: str = "gtc",
+        reduce_only: bool = False,
+        client_id: str | None = None,
+        slippage_price: float | None = None,
+    ) -> Order:
+        """Place an order. ``side`` buy|sell, ``order_type`` limit|market, ``tif``
+        gtc|ioc|fok|post_only. Market orders walk the book (``slippage_price`` caps the walk).
+        A post-only order that would cross comes back ``expired``. Raises :class:`SimError`."""
+        m = self.market(symbol)
+        if not m.active:
+            raise SimError("invalid", f"{symbol} is not trading")
+        if side not in ("buy", "sell"):
+            raise SimError("invalid", f"bad side {side!r}")
+        if qty <= 0:
+            raise SimError("invalid", "quantity must be positive")
+        self._check_grid(qty, m.lot, "quantity")
+        if qty < float(m.min_size) - 1e-12:
+            raise SimError("invalid", f"quantity {qty} below minimum {m.min_size}")
+        if order_type == "limit":
+            if price is None or price <= 0:
+                raise SimError("invalid", "limit order needs a positive price")
+            self._check_grid(price, m.tick, "price")
+        ref_price = price if price is not None else self.mark_price(symbol)
+        if not reduce_only and qty * ref_price < float(m.min_notional) - 1e-9:
+            raise SimError("invalid", f"notional {qty * ref_price:.4f} below minimum {m.min_notional}")
+        if self.faults.take("reject", symbol):
+            raise SimError("rejected", "order rejected (injected fault)")
+        acct = self.account(account_id)
+        pos = acct.position(symbol)
+        sign = 1 if side == "buy" else -1
+        if reduce_only:
+            if pos.qty * sign >= 0:
+                raise SimError("reduce_only", "reduce-only order would increase the position")
+            qty = min(qty, abs(pos.qty))
+        else:
+            # margin for the part that adds exposure
+            after = pos.qty + sign * qty
+            added = max(abs(after) - abs(pos.qty), 0.0)
+            need = added * ref_price / self.leverage(account_id, symbol) + qty * ref_price * m.taker_fee
+            if added > 0 and need > self.available_balance(account_id) + 1e-9:
+                raise SimError("margin", f"insufficient margin: need {need:.2f}, available {self.available_balance(account_id):.2f}")
+        order = Order(
+            id=self._next_order_id, account=account_id, symbol=symbol, side=side, type=order_type,
+            qty=qty, price=price, tif=tif if order_type == "limit" else "ioc", reduce_only=reduce_only, client_id=client_id,
+        )
+        self._next_order_id += 1
+        bids, asks = self._books[symbol]
+        crosses = False
+        if order_type == "limit" and price is not None:
+            crosses = (side == "buy" and asks and price >= min(asks)) or (side == "sell" and bids and price <= max(bids))
+        if order_type == "limit" and tif == "post_only" and crosses:
+            order.status = "expired"
+            self._emit(OrderEvent(account_id, order, None, now_ms()))
+            return order
+        acct.orders[order.id] = order
+        if order_type == "market" or crosses:
+            limit = price if order_type == "limit" else slippage_price
+            self._take(order, limit)
+        if order.is_open and (order.type == "market" or order.tif in ("ioc", "fok")):
+            order.status = "expired" if order.filled > 0 else "canceled"  # unfilled IOC remainder
+            order.updated_ms = now_ms()
+            self._emit(OrderEvent(account_id, order, None, order.updated_ms))
+        elif order.status == "new":
+            self._emit(OrderEvent(account_id, order, None, now_ms()))
+        self._refresh_book(symbol, regenerate=False)
+        return order
+
+    def _take(self, order: Order, limit: float | None) -> None:
+        """Match ``order`` as taker against the market makers' ladder (never against the
+        account's own resting orders); ``limit`` caps the price walk."""
+        syn_b, syn_a = self._syn[order.symbol]
+        opp = syn_a if order.side == "buy" else syn_b
+        prices = sorted(opp) if order.side == "buy" else sorted(opp, reverse=True)
+        m = self.markets[order.symbol]
+        for px in prices:
+            if order.remaining <= 1e-12:
+                break
+            if limit is not None and ((order.side == "buy" and px > limit + 1e-12) or (order.side == "sell" and px < limit - 1e-12)):
+                break
+            q = min(opp[px], order.remaining)
+            opp[px] = m.round_size(opp[px] - q)
+            if opp[px] <= 1e-12:
+                del opp[px]
+            self._fill(order, q, px, maker=False)
+
+    def _fill(self, order: Order, qty: float, price: float, *, maker: bool) -> Fill:
+        m = self.markets[order.symbol]
+        acct = self.account(order.account)
+        fee_rate = m.maker_fee if maker else m.taker_fee
+        fee = qty * price * fee_rate
+        pos = acct.position(order.symbol)
+        sign = 1 if order.side == "buy" else -1
+        realized = 0.0
+        if pos.qty == 0 or pos.qty * sign > 0:
+            new_qty = pos.qty + sign * qty
+            pos.entry_price = (abs(pos.qty) * pos.entry_price + qty * price) / abs(new_qty)
+            pos.qty = new_qty
+        else:
+            closing = min(qty, abs(pos.qty))
+            realized = (price - pos.entry_price) * closing * (1 if pos.qty > 0 else -1)
+            pos.qty += sign * closing
+            rest = qty - closing
+            if abs(pos.qty) < 1e-12:
+                pos.qty = 0.0
+                pos.entry_price = 0.0
+            if rest > 1e-12:
+                pos.qty = sign * rest
+                pos.entry_price = price
+        pos.qty = m.round_size(pos.qty)
+        pos.realized_pnl += realized
+        acct.balance += realized - fee
+        order.filled = m.round_size(order.filled + qty)
+        order.cost += qty * price
+        order.fee += fee
+        order.status = "filled" if order.remaining <= 1e-12 else "partially_filled"
+        ts = now_ms()
+        order.updated_ms = ts
+        fill = Fill(order.id, self._next_trade_id, order.symbol, order.side, qty, price, fee, maker, ts, realized)
+        self._next_trade_id += 1
+        acct.fills.append(fill)
+        self._emit(OrderEvent(order.account, order, fill, ts))
+        return fill
+
+    def cancel_order(self, account_id: str, symbol: str, order_id: int | None = None, client_id: str | None = None) -> Order:
+        """Cancel an open order by id or client id; raises ``SimError('not_found')``."""
+        acct = self.account(account_id)
+        order = self.find_order(account_id, symbol, order_id, client_id)
+        if order is None or not order.is_open:
+            raise SimError("not_found", "unknown order")
+        order.status = "canceled"
+        order.updated_ms = now_ms()
+        acct.orders[order.id] = order
+        self._emit(OrderEvent(account_id, order, None, order.updated_ms))
+        self._refresh_book(symbol, regenerate=False)
+        return order
+
+    def cancel_all(self, account_id: str, symbol: str | None = None) -> list[Order]:
+        out = []
+        for o in list(self.account(account_id).orders.values()):
+            if o.is_open and (symbol is None or o.symbol == symbol):
+                out.append(self.cancel_order(account_id, o.symbol, o.id))
+        return out
+
+    def find_order(self, account_id: str, symbol: str | None, order_id: int | None = None, client_id: str | None = None) -> Order | None:
+        acct = self.account(account_id)
+        if order_id is not None:
+            o = acct.orders.get(int(order_id))
+            if o is not None and (symbol is None or o.symbol == symbol):
+                return o
+            return None
+        if client_id is not None:
+            for o in reversed(list(acct.orders.values())):
+                if o.client_id == str(client_id) and (symbol is None or o.symbol == symbol):
+                    return o
+        return None
+
+    def open_orders(self, account_id: str, symbol: str | None = None) -> list[Order]:
+        return [o for o in self.account(account_id).orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
+
+    # -- the market process ------------------------------------------------------------------------
+    def step(self, regenerate: bool = True) -> None:
+        """Advance one tick: new synthetic books around the moved index, passive fills of resting
+        orders the market reaches, funding estimate drift and funding payments that are due."""
+        now = now_ms()
+        for sym, m in self.markets.items():
+            self._refresh_book(sym, regenerate=regenerate)
+            self._passive_fills(sym)
+            if m.funding_noise:
+                base = m.funding_rate
+                self._rates[sym] = base * (1.0 + self._rng.gauss(0.0, m.funding_noise))
+            if now >= self._next_funding[sym]:
+                self._pay_funding(sym, now)
+                self._next_funding[sym] = self._funding_boundary(sym, now)
+
+    def _passive_fills(self, symbol: str) -> None:
+        syn_b, syn_a = self._syn[symbol]
+        syn_bid = max(syn_b) if syn_b else None
+        syn_ask = min(syn_a) if syn_a else None
+        changed = False
+        for acct in list(self.accounts.values()):
+            for o in list(acct.orders.values()):
+                if o.symbol != symbol or not o.is_open or o.price is None:
+                    continue
+                if o.side == "buy":
+                    at_top = syn_bid is None or o.price >= syn_bid
+                    crossed = syn_ask is not None and o.price >= syn_ask
+                else:
+                    at_top = syn_ask is None or o.price <= syn_ask
+                    crossed = syn_bid is not None and o.price <= syn_bid
+                if crossed or (at_top and self._rng.random() < self.passive_fill_prob):
+                    if o.reduce_only:
+                        pos = acct.position(symbol)
+                        sign = 1 if o.side == "buy" else -1
+                        if pos.qty * sign >= 0:
+                            o.status = "canceled"
+                            self._emit(OrderEvent(acct.id, o, None, now_ms()))
+                            changed = True
+                            continue
+                    self._fill(o, o.remaining, o.price, maker=True)
+                    changed = True
+        if changed:
+            self._refresh_book(symbol, regenerate=False)
+
+    def _pay_funding(self, symbol: str, ts: int) -> None:
+        rate = self._rates[symbol]
+        mark = self.mark_price(symbol)
+        for acct in self.accounts.values():
+            pos = acct.positions.get(symbol)
+            if pos is None or not pos.qty:
+                continue
+            amount = -pos.qty * mark * rate  # positive rate: longs pay, shorts receive
+            acct.balance += amount
+            pos.funding += amount
+            pay = FundingPayment(symbol, amount, rate, mark, pos.qty, ts)
+            acct.fundings.append(pay)
+            self._emit(FundingEvent(acct.id, pay))
+        self._emit(FundingRateEvent(symbol, rate, ts))
+
+
+def _diff(old: dict[float, float], new: dict[float, float]) -> list[tuple[float, float]]:
+    out = [(p, s) for p, s in new.items() if old.get(p) != s]
+    out.extend((p, 0.0) for p in old if p not in new)
+    return out
+
+
+class Simulation:
+    """Several venues over one index process, stepped by one asyncio task every ``tick`` seconds."""
+
+    def __init__(self, venues: dict[str, Venue], index: IndexProcess, tick: float = 0.1) -> None:
+        self.venues = venues
+        self.index = index
+        self.tick = tick
+        self._task: asyncio.Task[None] | None = None
+
+    def venue(self, name: str) -> Venue:
+        return self.venues[name]
+
+    def step(self) -> None:
+        self.index.step()
+        for v in self.venues.values():
+            v.step()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                self.step()
+            except Exception:  # noqa: BLE001 - keep the market alive, log the bug
+                log.exception("simulation step failed")
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sim-market")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

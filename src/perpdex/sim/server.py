@@ -1,0 +1,92 @@
+"""Run emulated exchanges on loopback: one aiohttp server per venue, each speaking its exchange's
+wire dialect (``perpdex.exchanges.<name>.emulator``), over one shared :class:`Simulation`.
+
+A dialect class takes a :class:`~perpdex.sim.engine.Venue` and provides:
+
+* ``build_app() -> aiohttp.web.Application`` (REST and WebSocket routes);
+* ``endpoints(host, port) -> dict`` with ``rest_url``, ``ws_url`` and ``ccxt`` (the constructor
+  options with which an unmodified ``ccxt.async_support.<name>`` / ``ccxt.pro.<name>`` instance
+  trades against it: URL overrides, sim credentials, options);
+* ``async close()`` (closes open WebSockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..exchanges import registry
+from .engine import Simulation
+from .scenario import build_simulation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmulatorCluster:
+    """Running emulators: ``endpoints[name]`` -> {rest_url, ws_url, ccxt}."""
+
+    sim: Simulation
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dialects: dict[str, Any] = field(default_factory=dict)
+    _runners: list[web.AppRunner] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        await self.sim.stop()
+        for d in self.dialects.values():
+            try:
+                await d.close()
+            except Exception:  # noqa: BLE001 - shutting down
+                log.exception("closing dialect failed")
+        for r in self._runners:
+            await r.cleanup()
+        self._runners.clear()
+
+    def write_endpoints(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.endpoints, indent=2))
+
+
+async def start_emulators(
+    names: list[str] | None = None,
+    *,
+    sim: Simulation | None = None,
+    host: str = "127.0.0.1",
+    ports: dict[str, int] | None = None,
+    scenario: str | None = None,
+    seed: int | None = None,
+    funding_time_scale: float = 1.0,
+    run_market: bool = True,
+) -> EmulatorCluster:
+    """Start the named venues (all of the scenario when None) on ``host``; port 0 picks a free
+    port. ``run_market`` starts the market process task (tests may step it by hand instead)."""
+    if sim is None:
+        sim = build_simulation(names, scenario=scenario, seed=seed, funding_time_scale=funding_time_scale)
+    cluster = EmulatorCluster(sim)
+    for name, venue in sim.venues.items():
+        dialect = registry.emulator_class(name)(venue)
+        runner = web.AppRunner(dialect.build_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, (ports or {}).get(name, 0))
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        cluster._runners.append(runner)
+        cluster.dialects[name] = dialect
+        cluster.endpoints[name] = dialect.endpoints(host, port)
+        log.info("emulated %s listening on %s:%d", name, host, port)
+    if run_market:
+        sim.start()
+    return cluster
+
+
+async def serve_forever(cluster: EmulatorCluster) -> None:
+    try:
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        await cluster.stop()
