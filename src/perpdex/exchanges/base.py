@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..errors import MarketNotFound, StaleMarketData
+from ..errors import InvalidOrder, MarketNotFound, StaleMarketData
 from ..models import (
     BBO,
     ContractAttributes,
@@ -136,6 +136,27 @@ class ExchangeClient(abc.ABC):
         return depth["bids"][0]["price"], depth["asks"][0]["price"]
 
     # -- private operations ---------------------------------------------------------------------
+    async def prepare_order(
+        self, symbol: str, side: Side, quantity: Decimal, price: Decimal | None, *, reduce_only: bool = False
+    ) -> tuple[ContractAttributes, Decimal, Decimal | None]:
+        """Round ``quantity`` down to the lot size and ``price`` passively to the tick, then check
+        the minimum size and (unless reduce-only) the minimum notional, before anything is sent.
+        ``price`` None (market) is checked at the book's touch. Returns (attributes, quantity,
+        price). Raises :class:`InvalidOrder`."""
+        c = await self.get_contract_attributes(symbol)
+        q = c.round_size(quantity)
+        p = c.round_price(price, side) if price is not None else None
+        if q <= 0 or q < c.min_size:
+            raise InvalidOrder(f"{symbol}: size {quantity} rounds to {q}, below minimum {c.min_size or c.lot_size}", exchange=self.name)
+        if not reduce_only and c.min_notional > 0:
+            ref = p
+            if ref is None:
+                bid, ask = await self.fetch_bbo_prices(symbol)
+                ref = ask if side is Side.BUY else bid
+            if q * ref < c.min_notional:
+                raise InvalidOrder(f"{symbol}: notional {q * ref} below minimum {c.min_notional} USD", exchange=self.name)
+        return c, q, p
+
     @abc.abstractmethod
     async def place_limit_order(
         self,
