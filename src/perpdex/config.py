@@ -1,0 +1,153 @@
+"""Configuration: a YAML file validated by pydantic. A bad value gets one clear error naming the
+field (``ConfigError``), never a traceback.
+
+Example (``configs/sim.yml``)::
+
+    sim: {enabled: true, seed: 42, funding_time_scale: 720}
+    exchanges:
+      aster: {}                 # no URLs: the live exchange (or the emulator when sim is enabled)
+      lighter: {rest_url: ..., ws_url: ...}
+    strategy: {size_usd: 2000, leverage: 3, min_net_apr: 0.2}
+    storage: {url: sqlite+aiosqlite:///perpdex.db}
+
+Rates and fees are fractions (0.0005 = 5 bp); APRs are fractions per year (0.2 = 20 %); times are
+seconds; sizes are USD notional.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .exchanges import registry
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExchangeConfig(_Strict):
+    """One exchange entry. ``rest_url``/``ws_url`` override the live endpoints; ``credentials`` is
+    exchange specific and never logged; ``taker_fee``/``maker_fee`` override the catalog fees."""
+
+    rest_url: str | None = None
+    ws_url: str | None = None
+    credentials: dict[str, Any] = Field(default_factory=dict, repr=False)
+    taker_fee: Decimal | None = Field(default=None, ge=0, le=Decimal("0.01"))
+    maker_fee: Decimal | None = Field(default=None, ge=Decimal("-0.01"), le=Decimal("0.01"))
+    options: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+    @field_validator("rest_url", "ws_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.split("://", 1)[0] in ("http", "https", "ws", "wss"):
+            raise ValueError(f"not a URL: {v!r}")
+        return v.rstrip("/") if v else v
+
+
+class SimConfig(_Strict):
+    """The in-process emulator. ``funding_time_scale`` compresses funding schedules (720: a 1h
+    interval pays every 5 s of real time)."""
+
+    enabled: bool = False
+    seed: int = 42
+    scenario: str | None = None
+    funding_time_scale: float = Field(default=1.0, gt=0)
+    starting_balance: float | None = Field(default=None, gt=0)
+
+
+class ExitConfig(_Strict):
+    """When to close a position. ``min_spread_apr``: close when the live funding spread (in the
+    position's favour, APR fraction) falls below it; ``max_age_s``: close after this many seconds;
+    a flipped spread (negative) always closes."""
+
+    min_spread_apr: Decimal = Decimal("0.05")
+    max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
+    max_funding_payments: int | None = Field(default=None, ge=1)
+
+
+class StrategyConfig(_Strict):
+    """Funding arbitrage parameters.
+
+    * ``size_usd``: notional per leg (USD); ``leverage``: wanted leverage (capped to the lower
+      maximum of both exchanges);
+    * ``min_net_apr``: enter only above this APR after entry+exit taker fees of both legs,
+      amortized over ``hold_hours``;
+    * ``min_volume_24h_usd``/``min_open_interest_usd``: liquidity filters on both exchanges;
+    * ``max_positions``: concurrent positions; ``symbols``: restrict to these (all when empty);
+    * ``limit_offset_ticks``/``limit_timeout_s``: entry as limit at BBO ± offset, then market;
+    * ``max_slippage_bps``: the liquidity check's bound on the average fill vs the touch;
+    * ``scan_interval_s``: seconds between cycles.
+    """
+
+    size_usd: Decimal = Field(default=Decimal(1000), gt=0)
+    leverage: Decimal = Field(default=Decimal(3), ge=1)
+    min_net_apr: Decimal = Decimal("0.10")
+    hold_hours: Decimal = Field(default=Decimal(168), gt=0)
+    min_volume_24h_usd: Decimal = Decimal(0)
+    min_open_interest_usd: Decimal = Decimal(0)
+    max_positions: int = Field(default=1, ge=1)
+    symbols: list[str] = Field(default_factory=list)
+    limit_offset_ticks: int = Field(default=0, ge=0)
+    limit_timeout_s: float = Field(default=3.0, gt=0)
+    max_slippage_bps: Decimal = Field(default=Decimal(30), gt=0)
+    scan_interval_s: float = Field(default=5.0, gt=0)
+    feed_ready_timeout_s: float = Field(default=10.0, gt=0)
+    exit: ExitConfig = Field(default_factory=ExitConfig)
+
+
+class StorageConfig(_Strict):
+    url: str = "sqlite+aiosqlite:///perpdex.db"
+
+
+class AppConfig(_Strict):
+    exchanges: dict[str, ExchangeConfig]
+    sim: SimConfig = Field(default_factory=SimConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    log_level: str = "INFO"
+
+    @field_validator("exchanges")
+    @classmethod
+    def _known(cls, v: dict[str, ExchangeConfig]) -> dict[str, ExchangeConfig]:
+        if not v:
+            raise ValueError("at least one exchange is needed")
+        known = registry.names()
+        for name in v:
+            if name not in known:
+                raise ValueError(f"unknown exchange '{name}' (known: {', '.join(known)})")
+        return v
+
+    @property
+    def enabled_exchanges(self) -> list[str]:
+        return [n for n, e in self.exchanges.items() if e.enabled]
+
+
+def parse_config(data: Any, source: str = "config") -> AppConfig:
+    """Validate a mapping; raises :class:`ConfigError` naming the first bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError("<root>", f"{source} must be a mapping, got {type(data).__name__}")
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "<root>"
+        raise ConfigError(field, err["msg"]) from None
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate a YAML config file; raises :class:`ConfigError`."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError("<file>", f"{p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError("<file>", f"{p} is not valid YAML: {exc}") from None
+    return parse_config(data, str(p))

@@ -1,0 +1,1 @@
+"""HOW to trade safely: pre-flight checks, order tactics, the atomic two-leg executor."""

@@ -1,0 +1,1 @@
+"""Funding-rate collection across exchanges and the opportunity finder."""

@@ -1,0 +1,91 @@
+"""The store: async SQLAlchemy over SQLite (default, embedded) or any SQLAlchemy URL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from .models import Base, FillRow, FundingRow, PositionRow, utcnow
+
+__all__ = ["Store", "PositionRow", "FillRow", "FundingRow"]
+
+
+class Store:
+    """``url`` e.g. ``sqlite+aiosqlite:///perpdex.db``. Call :meth:`init` once (creates tables)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url)
+        self._session = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def init(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- positions -------------------------------------------------------------------------------
+    async def create_position(self, **fields: Any) -> PositionRow:
+        async with self._session() as s, s.begin():
+            row = PositionRow(**fields)
+            s.add(row)
+        return row
+
+    async def update_position(self, position_id: int, **fields: Any) -> PositionRow:
+        async with self._session() as s, s.begin():
+            row = await s.get(PositionRow, position_id)
+            if row is None:
+                raise KeyError(f"position {position_id} not found")
+            for k, v in fields.items():
+                setattr(row, k, v)
+        return row
+
+    async def get_position(self, position_id: int) -> PositionRow | None:
+        async with self._session() as s:
+            return await s.get(PositionRow, position_id)
+
+    async def positions(self, statuses: list[str] | None = None) -> list[PositionRow]:
+        async with self._session() as s:
+            q = select(PositionRow).order_by(PositionRow.id)
+            if statuses:
+                q = q.where(PositionRow.status.in_(statuses))
+            return list((await s.scalars(q)).all())
+
+    # -- fills -----------------------------------------------------------------------------------
+    async def add_fill(self, position_id: int, phase: str, *, exchange: str, symbol: str, side: str,
+                       quantity: Decimal, price: Decimal, fee: Decimal, liquidity: str,
+                       order_id: str | None, ts: datetime | None = None) -> FillRow:
+        async with self._session() as s, s.begin():
+            row = FillRow(position_id=position_id, phase=phase, exchange=exchange, symbol=symbol, side=side,
+                          quantity=quantity, price=price, fee=fee, liquidity=liquidity, order_id=order_id,
+                          ts=ts or utcnow())
+            s.add(row)
+        return row
+
+    async def fills(self, position_id: int) -> list[FillRow]:
+        async with self._session() as s:
+            q = select(FillRow).where(FillRow.position_id == position_id).order_by(FillRow.id)
+            return list((await s.scalars(q)).all())
+
+    # -- funding ---------------------------------------------------------------------------------
+    async def add_funding(self, position_id: int, *, exchange: str, symbol: str, amount: Decimal,
+                          rate: Decimal | None, ts: datetime) -> bool:
+        """Record a payment; False if this (position, exchange, ts) was already recorded."""
+        try:
+            async with self._session() as s, s.begin():
+                s.add(FundingRow(position_id=position_id, exchange=exchange, symbol=symbol, amount=amount,
+                                 rate=rate, ts=ts))
+            return True
+        except IntegrityError:
+            return False
+
+    async def funding(self, position_id: int) -> list[FundingRow]:
+        async with self._session() as s:
+            q = select(FundingRow).where(FundingRow.position_id == position_id).order_by(FundingRow.ts)
+            return list((await s.scalars(q)).all())
