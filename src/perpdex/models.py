@@ -240,3 +240,15 @@ class LeverageInfo:
     current_leverage: Decimal | None = None
     margin_requirement: Decimal | None = None  # initial margin fraction = 1 / leverage
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """One funding settlement on one position: ``amount`` USD (+ received, - paid), ``rate`` the
+    fraction per interval applied (None if the exchange does not say), ``ts`` UTC."""
+
+    exchange: str
+    symbol: str
+    amount: Decimal
+    rate: Decimal | None
+    ts: datetime

@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..models import (
     BBO,
     ContractAttributes,
     ExchangePositionSnapshot,
+    FundingPayment,
     FundingRateSample,
     LeverageInfo,
     MarketStats,
@@ -199,6 +201,11 @@ class ExchangeClient(abc.ABC):
     @abc.abstractmethod
     async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
         """Set leverage for ``symbol``; False where the exchange has no such setting."""
+
+    async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """Funding settled on this account's ``symbol`` position since ``since`` (UTC), oldest
+        first; amounts USD, + received / - paid. Raises NotImplementedError where unsupported."""
+        raise NotImplementedError(f"{self.name}: funding payment history not implemented")
 
 
 class FundingAdapter(abc.ABC):
