@@ -1,0 +1,1 @@
+"""WHAT to trade: the funding-arbitrage strategy (and, later, grid)."""

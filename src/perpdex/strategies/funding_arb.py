@@ -1,0 +1,322 @@
+"""The funding-rate arbitrage strategy: WHAT to trade.
+
+One cycle: monitor open positions (record the funding each leg received or paid) -> exit rules
+(spread flipped, eroded below a threshold, max age) -> scan (funding on every exchange, ranked by
+net APR after fees) -> open (up to ``max_positions``), through the pre-flight checks and the atomic
+two-leg executor.
+
+Every position is written to the store **before** any order is sent (status ``opening``), every fill
+as soon as it is known, and every status change as it happens; a restart resumes open positions
+and reconciles ones caught mid-way (``opening`` / ``closing``) against the exchanges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Callable
+
+from ..config import StrategyConfig
+from ..errors import ExchangeError, ExecutionError
+from ..exchanges.base import ExchangeClient, FundingAdapter
+from ..execution.atomic import AtomicPairExecutor, PairResult
+from ..execution.preflight import run_preflight
+from ..execution.price_provider import PriceProvider
+from ..execution.tactics import FillRecord
+from ..funding.collector import FundingSnapshot, collect_funding
+from ..funding.opportunities import Opportunity, find_opportunities, spread_apr
+from ..storage import PositionRow, Store
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[str], None]
+
+
+@dataclass
+class CycleReport:
+    """What one cycle saw and did."""
+
+    snapshot: FundingSnapshot | None = None
+    opportunities: list[Opportunity] = field(default_factory=list)
+    opened: list[int] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class FundingArbStrategy:
+    """``clients``/``adapters`` by exchange name; ``fee_overrides[exchange]`` = {"maker", "taker"}
+    fractions from config (None: the exchange catalog's fees)."""
+
+    def __init__(
+        self,
+        cfg: StrategyConfig,
+        clients: dict[str, ExchangeClient],
+        adapters: dict[str, FundingAdapter],
+        store: Store,
+        *,
+        fee_overrides: dict[str, dict[str, Decimal]] | None = None,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clients = clients
+        self.adapters = adapters
+        self.store = store
+        self.fee_overrides = fee_overrides or {}
+        self.on_event = on_event or (lambda msg: None)
+        self.prices = PriceProvider()
+        self.executor = AtomicPairExecutor(
+            self.prices,
+            offset_ticks=cfg.limit_offset_ticks,
+            limit_timeout_s=cfg.limit_timeout_s,
+            fee_overrides=self.fee_overrides,
+        )
+        self._cooldown: dict[str, float] = {}  # symbol -> monotonic time until which it is skipped
+        self.first_snapshot: FundingSnapshot | None = None
+        self.last_snapshot: FundingSnapshot | None = None
+        self.chosen: list[Opportunity] = []
+
+    def _event(self, msg: str) -> None:
+        log.info(msg)
+        self.on_event(msg)
+
+    # -- fees --------------------------------------------------------------------------------------
+    def taker_fee(self, exchange: str, symbol: str | None = None) -> Decimal:
+        """Taker fee fraction: config override, else the catalog's (the symbol's, or the highest)."""
+        override = self.fee_overrides.get(exchange, {}).get("taker")
+        if override is not None:
+            return override
+        contracts = self.clients[exchange].contracts
+        if symbol and symbol in contracts:
+            return contracts[symbol].taker_fee
+        return max((c.taker_fee for c in contracts.values()), default=Decimal(0))
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load catalogs and resume stored positions (reconciling interrupted ones)."""
+        await asyncio.gather(*(c.connect() for c in self.clients.values()))
+        for pos in await self.store.positions(["opening", "closing"]):
+            await self._reconcile(pos)
+        open_positions = await self.store.positions(["open"])
+        if open_positions:
+            self._event(f"resumed {len(open_positions)} open position(s): "
+                        + ", ".join(f"#{p.id} {p.symbol}" for p in open_positions))
+
+    async def run(self, duration_s: float | None = None, stop: asyncio.Event | None = None) -> None:
+        """Cycle every ``scan_interval_s`` until ``duration_s`` elapsed or ``stop`` is set."""
+        stop = stop or asyncio.Event()
+        deadline = time.monotonic() + duration_s if duration_s else None
+        while not stop.is_set():
+            await self.cycle()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            wait = self.cfg.scan_interval_s
+            if deadline is not None:
+                wait = min(wait, max(deadline - time.monotonic(), 0))
+            try:
+                await asyncio.wait_for(stop.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
+        # the final funding sync so that the report includes every payment seen
+        for pos in await self.store.positions(["open"]):
+            await self._sync_funding(pos)
+
+    # -- one cycle -----------------------------------------------------------------------------------
+    async def cycle(self) -> CycleReport:
+        report = CycleReport()
+        open_positions = await self.store.positions(["open"])
+        for pos in open_positions:
+            await self._sync_funding(pos)
+        snap = await collect_funding(self.adapters)
+        report.snapshot = snap
+        self.last_snapshot = snap
+        if self.first_snapshot is None:
+            self.first_snapshot = snap
+        for pos in open_positions:
+            reason = self.exit_reason(pos, snap, len(await self.store.funding(pos.id)))
+            if reason is not None:
+                if await self.close_position(pos, reason):
+                    report.closed.append(pos.id)
+        open_count = len(await self.store.positions(["open", "opening", "closing"]))
+        if open_count >= self.cfg.max_positions:
+            return report
+        fees = {ex: self.taker_fee(ex) for ex in self.clients}
+        opps = find_opportunities(
+            snap, fees,
+            min_net_apr=self.cfg.min_net_apr,
+            hold_hours=self.cfg.hold_hours,
+            min_volume_24h_usd=self.cfg.min_volume_24h_usd,
+            min_open_interest_usd=self.cfg.min_open_interest_usd,
+            symbols=self.cfg.symbols or None,
+        )
+        report.opportunities = opps
+        held = {p.symbol for p in await self.store.positions(["open", "opening", "closing"])}
+        now = time.monotonic()
+        for opp in opps:
+            if open_count >= self.cfg.max_positions:
+                break
+            if opp.symbol in held or self._cooldown.get(opp.symbol, 0) > now:
+                continue
+            if opp.long_exchange not in self.clients or opp.short_exchange not in self.clients:
+                continue
+            pid = await self.open_position(opp)
+            if pid is not None:
+                report.opened.append(pid)
+                open_count += 1
+                held.add(opp.symbol)
+            else:
+                report.skipped.append(opp.symbol)
+        return report
+
+    def exit_reason(self, pos: PositionRow, snap: FundingSnapshot, funding_payments: int = 0) -> str | None:
+        """Why ``pos`` should close now, or None. Rules, in order: max age, spread flipped,
+        spread eroded below ``exit.min_spread_apr``, max funding payments."""
+        ex = self.cfg.exit
+        age = (datetime.now(timezone.utc) - pos.opened_at).total_seconds()
+        if age >= ex.max_age_s:
+            return f"max age reached ({age:.0f}s >= {ex.max_age_s:.0f}s)"
+        lr = snap.rates.get(pos.long_exchange, {}).get(pos.symbol)
+        sr = snap.rates.get(pos.short_exchange, {}).get(pos.symbol)
+        if lr is not None and sr is not None:
+            apr = spread_apr(lr.normalized_rate, sr.normalized_rate)
+            if apr < 0:
+                return f"spread flipped (now {apr:.2%} APR)"
+            if apr < ex.min_spread_apr:
+                return f"spread eroded ({apr:.2%} APR < {ex.min_spread_apr:.2%})"
+        if ex.max_funding_payments is not None and funding_payments >= ex.max_funding_payments:
+            return f"collected {funding_payments} funding payments"
+        return None
+
+    # -- open / close ------------------------------------------------------------------------------
+    def _fill_sink(self, position_id: int, phase: str):
+        async def sink(f: FillRecord) -> None:
+            await self.store.add_fill(
+                position_id, phase, exchange=f.exchange, symbol=f.symbol, side=f.side.value, quantity=f.qty,
+                price=f.price, fee=f.fee, liquidity=f.liquidity, order_id=f.order_id,
+                ts=datetime.fromtimestamp(f.ts, timezone.utc),
+            )
+        return sink
+
+    async def open_position(self, opp: Opportunity) -> int | None:
+        """Pre-flight then open both legs; returns the position id or None (cooldown applied)."""
+        long, short = self.clients[opp.long_exchange], self.clients[opp.short_exchange]
+        self._event(
+            f"opportunity {opp.symbol}: long {opp.long_exchange} ({opp.long_rate_8h:+.6f}/8h) / short "
+            f"{opp.short_exchange} ({opp.short_rate_8h:+.6f}/8h), net {opp.net_apr:.2%} APR"
+        )
+        try:
+            pf = await run_preflight(
+                long, short, opp.symbol,
+                size_usd=self.cfg.size_usd, leverage=self.cfg.leverage,
+                max_slippage_bps=self.cfg.max_slippage_bps, ready_timeout_s=self.cfg.feed_ready_timeout_s,
+                prices=self.prices,
+            )
+        except (ExecutionError, ExchangeError) as exc:
+            self._event(f"skip {opp.symbol}: pre-flight failed: {exc}")
+            self._cooldown[opp.symbol] = time.monotonic() + 60
+            return None
+        pos = await self.store.create_position(
+            symbol=opp.symbol, long_exchange=opp.long_exchange, short_exchange=opp.short_exchange,
+            status="opening", quantity=pf.quantity, leverage=pf.leverage, entry_net_apr=opp.net_apr,
+            detail={"entry": {"long_rate_8h": str(opp.long_rate_8h), "short_rate_8h": str(opp.short_rate_8h),
+                              "gross_apr": str(opp.gross_apr), "fee_apr": str(opp.fee_apr)}},
+        )
+        result = await self.executor.open(long, short, opp.symbol, pf.quantity, on_fill=self._fill_sink(pos.id, "open"))
+        if result.success:
+            await self.store.update_position(
+                pos.id, status="open", entry_long_price=result.long.avg_price,
+                entry_short_price=result.short.avg_price, opened_at=datetime.now(timezone.utc),
+            )
+            self.chosen.append(opp)
+            self._event(
+                f"opened #{pos.id} {opp.symbol}: long {pf.quantity} on {opp.long_exchange} @ {result.long.avg_price}, "
+                f"short {pf.quantity} on {opp.short_exchange} @ {result.short.avg_price}, {pf.leverage}x"
+            )
+            return pos.id
+        await self._record_failure(pos.id, result, "open failed")
+        self._cooldown[opp.symbol] = time.monotonic() + 60
+        return None
+
+    async def _record_failure(self, position_id: int, result: PairResult, what: str) -> None:
+        status = "naked" if result.naked else "failed"
+        detail = (await self.store.get_position(position_id)).detail or {}  # type: ignore[union-attr]
+        detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
+        await self.store.update_position(position_id, status=status, closed_at=datetime.now(timezone.utc),
+                                         close_reason=f"{what}: {result.reason}", detail=detail)
+        level = logging.ERROR if result.naked else logging.WARNING
+        log.log(level, "position #%d %s: %s", position_id, status, result.reason)
+        self._event(f"position #{position_id} {status}: {result.reason}"
+                    + (f"; NAKED exposure left: {result.naked}" if result.naked else ""))
+
+    async def _leg_quantities(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
+        """(long size, short size) actually open on the exchanges, base units, both >= 0."""
+        ls, ss = await asyncio.gather(
+            self.clients[pos.long_exchange].get_position_snapshot(pos.symbol),
+            self.clients[pos.short_exchange].get_position_snapshot(pos.symbol),
+        )
+        lq = ls.quantity if ls is not None and ls.quantity > 0 else Decimal(0)
+        sq = -ss.quantity if ss is not None and ss.quantity < 0 else Decimal(0)
+        return lq, sq
+
+    async def close_position(self, pos: PositionRow, reason: str) -> bool:
+        """Close both legs together; True when flat on both exchanges."""
+        self._event(f"closing #{pos.id} {pos.symbol}: {reason}")
+        await self.store.update_position(pos.id, status="closing", close_reason=reason)
+        await self._sync_funding(pos)
+        lq, sq = await self._leg_quantities(pos)
+        long, short = self.clients[pos.long_exchange], self.clients[pos.short_exchange]
+        result = await self.executor.close(long, short, pos.symbol, lq, sq, on_fill=self._fill_sink(pos.id, "close"))
+        if not result.success:
+            await self._record_failure(pos.id, result, "close failed")
+            return False
+        await self._sync_funding(pos)
+        await self.store.update_position(
+            pos.id, status="closed", closed_at=datetime.now(timezone.utc), close_reason=reason,
+            exit_long_price=result.long.avg_price, exit_short_price=result.short.avg_price,
+        )
+        self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}")
+        return True
+
+    async def _reconcile(self, pos: PositionRow) -> None:
+        """A position interrupted mid-open or mid-close: flatten what is left (opening) or finish
+        the close (closing), using the exchanges' own position sizes."""
+        lq, sq = await self._leg_quantities(pos)
+        if pos.status == "opening" and lq == sq == pos.quantity and lq > 0:
+            await self.store.update_position(pos.id, status="open")
+            self._event(f"recovered #{pos.id} {pos.symbol}: both legs found open")
+            return
+        long, short = self.clients[pos.long_exchange], self.clients[pos.short_exchange]
+        result = await self.executor.close(long, short, pos.symbol, lq, sq, on_fill=self._fill_sink(pos.id, "rollback"),
+                                           use_limit=False)
+        reason = "recovered after interruption while " + pos.status
+        if result.success:
+            status = "closed" if pos.status == "closing" else "failed"
+            await self.store.update_position(pos.id, status=status, closed_at=datetime.now(timezone.utc),
+                                             close_reason=pos.close_reason or reason)
+            self._event(f"reconciled #{pos.id} {pos.symbol}: flattened (long {lq}, short {sq}) -> {status}")
+        else:
+            await self._record_failure(pos.id, result, reason)
+
+    # -- funding ---------------------------------------------------------------------------------
+    async def _sync_funding(self, pos: PositionRow) -> None:
+        """Record every funding payment both legs saw since the position opened (deduplicated)."""
+        since = pos.opened_at - timedelta(seconds=1)
+        for ex in (pos.long_exchange, pos.short_exchange):
+            try:
+                payments = await self.clients[ex].fetch_funding_payments(pos.symbol, since)
+            except NotImplementedError:
+                continue
+            except ExchangeError as exc:
+                log.warning("%s %s: funding history failed: %s", ex, pos.symbol, exc)
+                continue
+            for p in payments:
+                if await self.store.add_funding(pos.id, exchange=ex, symbol=pos.symbol, amount=p.amount,
+                                                rate=p.rate, ts=p.ts):
+                    self._event(f"funding #{pos.id} {pos.symbol} on {ex}: {p.amount:+.4f} USD (rate {p.rate})")
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
+        await asyncio.gather(*(a.close() for a in self.adapters.values()), return_exceptions=True)
