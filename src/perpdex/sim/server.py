@@ -61,12 +61,14 @@ async def start_emulators(
     scenario: str | None = None,
     seed: int | None = None,
     funding_time_scale: float = 1.0,
+    starting_balance: float | None = None,
     run_market: bool = True,
 ) -> EmulatorCluster:
     """Start the named venues (all of the scenario when None) on ``host``; port 0 picks a free
     port. ``run_market`` starts the market process task (tests may step it by hand instead)."""
     if sim is None:
-        sim = build_simulation(names, scenario=scenario, seed=seed, funding_time_scale=funding_time_scale)
+        sim = build_simulation(names, scenario=scenario, seed=seed, funding_time_scale=funding_time_scale,
+                               starting_balance=starting_balance)
     cluster = EmulatorCluster(sim)
     for name, venue in sim.venues.items():
         dialect = registry.emulator_class(name)(venue)

@@ -1,0 +1,73 @@
+"""Wiring: config -> (optional in-process emulator) -> exchange clients and funding adapters."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from .config import AppConfig
+from .exchanges import registry
+from .exchanges.base import ExchangeClient, ExchangeSettings, FundingAdapter
+from .sim.server import EmulatorCluster, start_emulators
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    cfg: AppConfig
+    clients: dict[str, ExchangeClient] = field(default_factory=dict)
+    adapters: dict[str, FundingAdapter] = field(default_factory=dict)
+    cluster: EmulatorCluster | None = None
+
+    @property
+    def fee_overrides(self) -> dict[str, dict[str, object]]:
+        out = {}
+        for name, ex in self.cfg.exchanges.items():
+            out[name] = {"taker": ex.taker_fee, "maker": ex.maker_fee}
+        return out
+
+
+def exchange_settings(cfg: AppConfig, name: str, cluster: EmulatorCluster | None) -> ExchangeSettings:
+    """Settings for ``name``: config values, with the emulator's URLs and sim credentials filling in
+    when the emulator runs and the entry has no URLs of its own."""
+    ex = cfg.exchanges[name]
+    rest, ws, options = ex.rest_url, ex.ws_url, dict(ex.options)
+    if cluster is not None and name in cluster.endpoints and rest is None and ws is None:
+        ep = cluster.endpoints[name]
+        rest, ws = ep["rest_url"], ep["ws_url"]
+        options.setdefault("ccxt", ep["ccxt"])
+    return ExchangeSettings(
+        name=name, rest_url=rest, ws_url=ws, credentials=dict(ex.credentials),
+        taker_fee=ex.taker_fee, maker_fee=ex.maker_fee, options=options,
+    )
+
+
+@contextlib.asynccontextmanager
+async def runtime(cfg: AppConfig, *, with_clients: bool = True) -> AsyncIterator[Runtime]:
+    """Start what ``cfg`` asks for (emulator, clients, adapters) and close it all on exit."""
+    rt = Runtime(cfg)
+    names = cfg.enabled_exchanges
+    try:
+        if cfg.sim.enabled:
+            rt.cluster = await start_emulators(
+                names, scenario=cfg.sim.scenario, seed=cfg.sim.seed,
+                funding_time_scale=cfg.sim.funding_time_scale, starting_balance=cfg.sim.starting_balance,
+            )
+        for name in names:
+            settings = exchange_settings(cfg, name, rt.cluster)
+            rt.adapters[name] = registry.funding_class(name)(settings)
+            if with_clients:
+                rt.clients[name] = registry.client_class(name)(settings)
+        yield rt
+    finally:
+        for c in rt.clients.values():
+            with contextlib.suppress(Exception):
+                await c.close()
+        for a in rt.adapters.values():
+            with contextlib.suppress(Exception):
+                await a.close()
+        if rt.cluster is not None:
+            await rt.cluster.stop()

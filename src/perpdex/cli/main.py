@@ -1,0 +1,286 @@
+"""The ``perpdex`` command line (typer + rich).
+
+    perpdex run --config F [--duration S] [--report out.json]
+    perpdex scan --config F [--json]
+    perpdex funding --config F [--json]
+    perpdex book EXCHANGE SYMBOL --config F [--levels N] [--json] [--once]
+    perpdex sim [--endpoints-file F]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from ..config import AppConfig, load_config
+from ..errors import ConfigError, PerpdexError
+from . import render
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="perpdex: delta-neutral funding-rate arbitrage across perpetual DEXes (Aster, Lighter), "
+    "with a built-in emulator of each exchange for paper trading.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = typer.Option(..., "--config", "-c", help="YAML config file (see configs/sim.yml).", exists=False)
+
+
+def _setup_logging(level: str, verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # the console shows progress; library chatter stays at WARNING unless --verbose
+    if not verbose:
+        for noisy in ("perpdex", "aiohttp", "ccxt", "sqlalchemy"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(path: Path, verbose: bool) -> AppConfig:
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    _setup_logging(cfg.log_level, verbose)
+    return cfg
+
+
+def _run_async(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except PerpdexError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+
+
+# --------------------------------------------------------------------------------------------------
+@app.command()
+def run(
+    config: Path = ConfigOpt,
+    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
+    report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write the JSON report here."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
+) -> None:
+    """Run the funding-rate arbitrage: scan, open delta-neutral pairs, collect funding, close
+    when the spread fades; prints a report at the end."""
+    cfg = _load(config, verbose)
+    result = _run_async(_run(cfg, duration, report))
+    render.report(console, result)
+    if report:
+        console.print(f"report written to [bold]{report}[/]")
+
+
+async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None) -> dict[str, Any]:
+    from ..app import runtime
+    from ..storage import Store
+    from ..strategies.funding_arb import FundingArbStrategy
+    from ..strategies.report import build_report
+
+    store = Store(cfg.storage.url)
+    await store.init()
+    started = time.monotonic()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        async with runtime(cfg) as rt:
+            if rt.cluster is not None:
+                where = ", ".join(f"{n} at {e['rest_url']}" for n, e in rt.cluster.endpoints.items())
+                console.print(f"[dim]emulator running: {where}[/]")
+
+            def on_event(msg: str) -> None:
+                console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
+
+            strategy = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store,
+                                          fee_overrides=rt.fee_overrides, on_event=on_event)  # type: ignore[arg-type]
+            with console.status("connecting to exchanges..."):
+                await strategy.start()
+            console.print(f"running funding arbitrage on {', '.join(rt.clients)}"
+                          + (f" for {duration:.0f}s" if duration else " (Ctrl-C to stop)"))
+            await strategy.run(duration, stop)
+            result = await build_report(store, strategy.first_snapshot, strategy.chosen,
+                                        duration_s=time.monotonic() - started,
+                                        errors=(strategy.last_snapshot.errors if strategy.last_snapshot else {}))
+    finally:
+        await store.close()
+    if report_path is not None:
+        report_path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+@app.command()
+def funding(
+    config: Path = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Funding rates on every configured exchange: per interval, normalized to 8h, and APR."""
+    cfg = _load(config, verbose)
+    snap = _run_async(_collect(cfg))
+    from ..strategies.report import snapshot_rows
+
+    rows = snapshot_rows(snap)
+    if as_json:
+        print(json.dumps({"funding_rates": rows, "errors": snap.errors}, indent=2))
+        return
+    render.funding_table(console, rows)
+    render.errors(console, snap.errors)
+
+
+async def _collect(cfg: AppConfig):
+    from ..app import runtime
+    from ..funding.collector import collect_funding
+
+    async with runtime(cfg, with_clients=False) as rt:
+        return await collect_funding(rt.adapters)
+
+
+@app.command()
+def scan(
+    config: Path = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Rank arbitrage opportunities by net APR after round-trip taker fees (no trading)."""
+    cfg = _load(config, verbose)
+    opps, errors = _run_async(_scan(cfg))
+    from ..strategies.report import opportunity_dict
+
+    rows = [opportunity_dict(o) for o in opps]
+    if as_json:
+        print(json.dumps({"opportunities": rows, "errors": errors}, indent=2))
+        return
+    render.opportunities_table(console, rows, cfg.strategy.min_net_apr)
+    render.errors(console, errors)
+
+
+async def _scan(cfg: AppConfig):
+    from ..app import runtime
+    from ..funding.collector import collect_funding
+    from ..funding.opportunities import find_opportunities
+
+    async with runtime(cfg) as rt:
+        await asyncio.gather(*(c.connect() for c in rt.clients.values()))
+        snap = await collect_funding(rt.adapters)
+        fees = {}
+        for name, client in rt.clients.items():
+            override = cfg.exchanges[name].taker_fee
+            fees[name] = override if override is not None else max((c.taker_fee for c in client.contracts.values()), default=0)
+        opps = find_opportunities(
+            snap, fees, min_net_apr=-10**9, hold_hours=cfg.strategy.hold_hours,
+            min_volume_24h_usd=cfg.strategy.min_volume_24h_usd,
+            min_open_interest_usd=cfg.strategy.min_open_interest_usd, symbols=cfg.strategy.symbols or None,
+        )
+        return opps, snap.errors
+
+
+# --------------------------------------------------------------------------------------------------
+@app.command()
+def book(
+    exchange: str = typer.Argument(..., help="Exchange name, e.g. aster or lighter."),
+    symbol: str = typer.Argument(..., help="Canonical symbol, e.g. BTC."),
+    config: Path = ConfigOpt,
+    levels: int = typer.Option(10, "--levels", "-n", min=1, max=500, help="Levels per side."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    once: bool = typer.Option(False, "--once", help="Print one book and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Print the live L2 book of SYMBOL on EXCHANGE from the WebSocket feed."""
+    cfg = _load(config, verbose)
+    if exchange not in cfg.exchanges:
+        err_console.print(f"[bold red]error:[/] exchange '{exchange}' is not in {config} (has: {', '.join(cfg.exchanges)})")
+        raise typer.Exit(2)
+    _run_async(_book(cfg, exchange, symbol.upper(), levels, as_json, once))
+
+
+async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json: bool, once: bool) -> None:
+    from ..app import runtime
+    from ..errors import StaleMarketData
+
+    async with runtime(cfg) as rt:
+        client = rt.clients[exchange]
+        await client.connect()
+        await client.prepare_market_feed(symbol)
+        if not await client.feed.wait_ready(symbol, 15):
+            raise StaleMarketData(f"[{exchange}] {symbol}: book not ready after 15s")
+        while True:
+            depth = await client.get_order_book_from_websocket(symbol, levels)
+            if depth is not None:
+                if as_json:
+                    print(json.dumps({"exchange": exchange, "symbol": symbol,
+                                      "bids": [[str(l["price"]), str(l["size"])] for l in depth["bids"]],
+                                      "asks": [[str(l["price"]), str(l["size"])] for l in depth["asks"]]}))
+                else:
+                    render.book_table(console, exchange, symbol, depth)
+                if once:
+                    return
+            await asyncio.sleep(1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+@app.command()
+def sim(
+    endpoints_file: Optional[Path] = typer.Option(None, "--endpoints-file", "-e", help="Write the endpoints JSON here once listening."),
+    exchanges: Optional[str] = typer.Option(None, "--exchanges", help="Comma-separated venues (default: all in the scenario)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Market process seed (default: the scenario's)."),
+    funding_time_scale: float = typer.Option(1.0, "--funding-time-scale", help="Compress funding schedules (720: 1h pays every 5 s)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Listen address (loopback by default)."),
+    scenario: Optional[Path] = typer.Option(None, "--scenario", help="Scenario YAML (default: the bundled one)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the emulated exchanges in the foreground. Once listening, writes per exchange its
+    rest_url, ws_url and the ccxt constructor options to --endpoints-file."""
+    _setup_logging("INFO", verbose)
+    names = [n.strip() for n in exchanges.split(",")] if exchanges else None
+    _run_async(_sim(names, seed, funding_time_scale, host, str(scenario) if scenario else None, endpoints_file))
+
+
+async def _sim(names, seed, scale, host, scenario, endpoints_file) -> None:
+    from ..sim.server import start_emulators
+
+    cluster = await start_emulators(names, seed=seed, funding_time_scale=scale, host=host, scenario=scenario)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        if endpoints_file is not None:
+            cluster.write_endpoints(endpoints_file)
+        render.endpoints_table(console, cluster.endpoints)
+        console.print("emulator running; Ctrl-C to stop")
+        await stop.wait()
+    finally:
+        await cluster.stop()
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

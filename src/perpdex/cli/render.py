@@ -1,0 +1,131 @@
+"""Rich tables for the CLI. Inputs are the JSON-ready dicts of ``strategies.report``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _pct(x: Any, digits: int = 2) -> str:
+    return "-" if x is None else f"{Decimal(str(x)) * 100:.{digits}f}%"
+
+
+def _num(x: Any, digits: int = 4) -> str:
+    return "-" if x is None else f"{Decimal(str(x)):,.{digits}f}"
+
+
+def _usd(x: Any) -> str:
+    if x is None:
+        return "-"
+    d = Decimal(str(x))
+    color = "green" if d > 0 else "red" if d < 0 else "white"
+    return f"[{color}]{d:+,.4f}[/]"
+
+
+def _compact(x: Any) -> str:
+    if x is None:
+        return "-"
+    d = float(x)
+    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(d) >= div:
+            return f"{d / div:.1f}{unit}"
+    return f"{d:.0f}"
+
+
+def funding_table(console: Console, rows: list[dict[str, Any]], title: str = "Funding rates") -> None:
+    t = Table(title=title, show_lines=False)
+    for col in ("exchange", "symbol", "rate/interval", "interval", "rate 8h", "APR", "24h vol USD", "OI USD"):
+        t.add_column(col, justify="right" if col not in ("exchange", "symbol") else "left")
+    for r in rows:
+        t.add_row(r["exchange"], r["symbol"], f"{Decimal(r['rate_per_interval']):+.6f}", f"{Decimal(r['interval_hours']):g}h",
+                  f"{Decimal(r['rate_8h']):+.6f}", _pct(r["apr"]), _compact(r.get("volume_24h_usd")),
+                  _compact(r.get("open_interest_usd")))
+    console.print(t)
+
+
+def opportunities_table(console: Console, rows: list[dict[str, Any]], min_net_apr: Any = None) -> None:
+    t = Table(title="Opportunities (net of entry+exit taker fees)")
+    for col in ("symbol", "long", "short", "long 8h", "short 8h", "gross APR", "fee APR", "net APR"):
+        t.add_column(col, justify="left" if col in ("symbol", "long", "short") else "right")
+    for r in rows:
+        ok = min_net_apr is None or Decimal(r["net_apr"]) >= Decimal(str(min_net_apr))
+        style = "bold green" if ok else "dim"
+        t.add_row(r["symbol"], r["long_exchange"], r["short_exchange"], f"{Decimal(r['long_rate_8h']):+.6f}",
+                  f"{Decimal(r['short_rate_8h']):+.6f}", _pct(r["gross_apr"]), _pct(r["fee_apr"]), _pct(r["net_apr"]),
+                  style=style)
+    if not rows:
+        console.print("[yellow]no symbol is listed on two configured exchanges[/]")
+        return
+    console.print(t)
+
+
+def book_table(console: Console, exchange: str, symbol: str, depth: dict[str, list[dict[str, Decimal]]]) -> None:
+    t = Table(title=f"{exchange} {symbol} L2 book (WebSocket)")
+    t.add_column("bid size", justify="right")
+    t.add_column("bid", justify="right", style="green")
+    t.add_column("ask", justify="right", style="red")
+    t.add_column("ask size", justify="right")
+    n = max(len(depth["bids"]), len(depth["asks"]))
+    for i in range(n):
+        b = depth["bids"][i] if i < len(depth["bids"]) else None
+        a = depth["asks"][i] if i < len(depth["asks"]) else None
+        t.add_row(str(b["size"]) if b else "", str(b["price"]) if b else "", str(a["price"]) if a else "",
+                  str(a["size"]) if a else "")
+    console.print(t)
+
+
+def endpoints_table(console: Console, endpoints: dict[str, dict[str, Any]]) -> None:
+    t = Table(title="Emulated exchanges")
+    t.add_column("exchange")
+    t.add_column("REST")
+    t.add_column("WebSocket")
+    for name, ep in endpoints.items():
+        t.add_row(name, ep["rest_url"], ep["ws_url"])
+    console.print(t)
+
+
+def errors(console: Console, errs: dict[str, str]) -> None:
+    for ex, msg in (errs or {}).items():
+        console.print(f"[yellow]warning:[/] {ex}: {msg}")
+
+
+def report(console: Console, rep: dict[str, Any]) -> None:
+    """The end-of-run report: rates seen, opportunity chosen, positions, PnL."""
+    rows = rep.get("funding_rates", [])
+    chosen = {o["symbol"] for o in rep.get("opportunities_chosen", [])}
+    if rows:
+        shown = [r for r in rows if r["symbol"] in chosen] or rows
+        funding_table(console, shown, title="Funding rates seen at start" + (" (chosen symbol)" if chosen else ""))
+    if rep.get("opportunities_chosen"):
+        opportunities_table(console, rep["opportunities_chosen"])
+    positions = rep.get("positions", [])
+    if positions:
+        t = Table(title="Positions")
+        for col in ("#", "symbol", "status", "long", "short", "size", "lev", "entry long/short", "exit long/short"):
+            t.add_column(col)
+        for p in positions:
+            t.add_row(str(p["id"]), p["symbol"], p["status"], p["long_exchange"], p["short_exchange"], p["size"],
+                      f"{Decimal(p['leverage']):g}x",
+                      f"{p['entry_long_price'] or '-'} / {p['entry_short_price'] or '-'}",
+                      f"{p['exit_long_price'] or '-'} / {p['exit_short_price'] or '-'}")
+        console.print(t)
+        t = Table(title="PnL (USD)")
+        for col in ("#", "funding long", "funding short", "payments", "entry fees", "exit fees", "price PnL", "net PnL", "close reason"):
+            t.add_column(col, justify="right" if col not in ("close reason",) else "left")
+        for p in positions:
+            t.add_row(str(p["id"]), _usd(p["funding_long"]), _usd(p["funding_short"]), str(p["funding_payments"]),
+                      _num(p["entry_fees"]), _num(p["exit_fees"]), _usd(p["price_pnl"]), _usd(p["pnl"]),
+                      p["close_reason"] or "(still open)")
+        console.print(t)
+    else:
+        console.print("[yellow]no position was opened[/] (no opportunity cleared the thresholds)")
+    tot = rep.get("totals", {})
+    console.print(
+        f"[bold]summary:[/] {tot.get('positions', 0)} position(s), {tot.get('closed', 0)} closed, "
+        f"funding {_usd(tot.get('funding'))}, fees {_num(tot.get('fees'))}, net PnL {_usd(tot.get('pnl'))} "
+        f"in {rep.get('duration_s', 0):.0f}s"
+    )
+    errors(console, rep.get("errors", {}))
