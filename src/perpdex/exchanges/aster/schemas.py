@@ -1,0 +1,297 @@
+"""msgspec structs for every Aster payload perpdex decodes (REST and WebSocket).
+
+Aster returns numbers sometimes as JSON numbers and sometimes as strings (live V3 rows carry
+``"pricePrecision": "2"``, ``"time": "1776411276072"``; shared/protocols/aster.md §2.2, §3.3), so
+every decoder here runs in msgspec's lax mode (``strict=False``): ``"7403.89"`` decodes into a
+``float`` or ``Decimal`` field, ``"2"`` into an ``int`` field. Unknown fields are ignored; a
+missing required field or a wrong type raises :class:`msgspec.ValidationError` naming the field.
+
+Units: prices quote (USDT), quantities base units of the exchange symbol (bundle units for
+``1000…`` markets), rates fractions per the symbol's funding interval, times epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Union
+
+import msgspec
+
+# -- REST: catalog ---------------------------------------------------------------------------------
+class SymbolFilter(msgspec.Struct):
+    """One entry of ``exchangeInfo.symbols[].filters``; which fields are set depends on
+    ``filterType`` (PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, MIN_NOTIONAL, ...)."""
+
+    filterType: str
+    tickSize: Decimal | None = None
+    minPrice: Decimal | None = None
+    maxPrice: Decimal | None = None
+    stepSize: Decimal | None = None
+    minQty: Decimal | None = None
+    maxQty: Decimal | None = None
+    notional: Decimal | None = None  # MIN_NOTIONAL as documented
+    minNotional: Decimal | None = None  # MIN_NOTIONAL as observed live
+    limit: int | None = None
+
+
+class SymbolInfo(msgspec.Struct):
+    """One row of ``GET /fapi/v3/exchangeInfo`` ``symbols``. ``contractType`` is absent on spot
+    rows; ``status`` is TRADING for live markets."""
+
+    symbol: str
+    status: str = ""
+    baseAsset: str | None = None
+    quoteAsset: str = ""
+    marginAsset: str = ""
+    contractType: str | None = None
+    pricePrecision: int | None = None
+    quantityPrecision: int | None = None
+    filters: list[SymbolFilter] = []
+
+    def filter(self, kind: str) -> SymbolFilter | None:
+        for f in self.filters:
+            if f.filterType == kind:
+                return f
+        return None
+
+
+class ExchangeInfo(msgspec.Struct):
+    symbols: list[SymbolInfo] = []
+    serverTime: int | None = None
+
+
+# -- REST: market data ------------------------------------------------------------------------------
+class Depth(msgspec.Struct):
+    """``GET /fapi/v3/depth``: levels ``[price, qty]``; ``lastUpdateId`` joins the diff stream."""
+
+    lastUpdateId: int
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+    E: int | None = None
+    T: int | None = None
+
+
+class BookTickerRest(msgspec.Struct):
+    """``GET /fapi/v3/ticker/bookTicker`` row; an empty side is price ``"0.000000"``, qty ``"0.0"``."""
+
+    symbol: str
+    bidPrice: float
+    bidQty: float
+    askPrice: float
+    askQty: float
+    time: int | None = None
+    lastUpdateId: int | None = None
+
+
+class PremiumIndex(msgspec.Struct):
+    """``GET /fapi/v3/premiumIndex`` row: ``lastFundingRate`` per the symbol's interval,
+    ``nextFundingTime`` epoch ms, prices quote units."""
+
+    symbol: str
+    markPrice: Decimal
+    lastFundingRate: Decimal
+    nextFundingTime: int
+    indexPrice: Decimal | None = None
+    interestRate: Decimal | None = None
+    time: int | None = None
+
+
+class FundingInfo(msgspec.Struct):
+    """``GET /fapi/v3/fundingInfo`` row: interval hours (int), cap/floor fractions per interval."""
+
+    symbol: str
+    fundingIntervalHours: Decimal
+    fundingFeeCap: Decimal | None = None
+    fundingFeeFloor: Decimal | None = None
+    interestRate: Decimal | None = None
+    time: int | None = None
+
+
+class FundingRateRow(msgspec.Struct):
+    """``GET /fapi/v3/fundingRate`` history row (settled rate per interval)."""
+
+    symbol: str
+    fundingRate: Decimal
+    fundingTime: int
+
+
+class Ticker24h(msgspec.Struct):
+    """``GET /fapi/v3/ticker/24hr`` row: ``volume`` base units, ``quoteVolume`` USDT, rolling 24 h."""
+
+    symbol: str
+    volume: Decimal = Decimal(0)
+    quoteVolume: Decimal = Decimal(0)
+    lastPrice: Decimal | None = None
+
+
+class OpenInterest(msgspec.Struct):
+    """``GET /fapi/v1/openInterest``: open interest in **base units** (Binance-compatible)."""
+
+    symbol: str
+    openInterest: Decimal
+    time: int | None = None
+
+
+class Bracket(msgspec.Struct):
+    bracket: int
+    initialLeverage: int
+    notionalCap: Decimal = Decimal(0)
+    notionalFloor: Decimal = Decimal(0)
+    maintMarginRatio: Decimal = Decimal(0)
+
+
+class LeverageBracket(msgspec.Struct):
+    """``GET /fapi/v3/leverageBracket`` row; max leverage = ``brackets[0].initialLeverage``."""
+
+    symbol: str
+    brackets: list[Bracket]
+
+
+class ErrorBody(msgspec.Struct):
+    """``{"code": -1121, "msg": "Invalid symbol."}`` (code may be an int or a string)."""
+
+    code: int
+    msg: str = ""
+
+
+# -- WebSocket: market streams ----------------------------------------------------------------------
+class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate"):
+    """``depthUpdate`` (partial ``@depth<N>`` snapshots and ``@depth`` diffs share it).
+    ``U`` first / ``u`` final update id, ``pu`` = previous event's ``u`` on the diff stream;
+    levels are absolute sizes, 0 deletes."""
+
+    s: str
+    u: int
+    b: list[tuple[float, float]]
+    a: list[tuple[float, float]]
+    U: int = 0
+    pu: int = 0
+    E: int = 0
+    T: int = 0
+
+
+class BookTickerEvent(msgspec.Struct, tag_field="e", tag="bookTicker"):
+    """``bookTicker``: best bid ``b``/``B`` and ask ``a``/``A`` (price/qty), ``u`` update id."""
+
+    s: str
+    b: float
+    B: float
+    a: float
+    A: float
+    u: int = 0
+    E: int = 0
+    T: int = 0
+
+
+class MarkPriceUpdate(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
+    """``markPriceUpdate``: mark ``p``, index ``i``, funding rate ``r`` per interval, next
+    funding time ``T`` (ms)."""
+
+    s: str
+    p: Decimal
+    r: Decimal
+    T: int
+    i: Decimal | None = None
+    E: int = 0
+
+
+MarketEvent = Union[DepthUpdate, BookTickerEvent, MarkPriceUpdate]
+
+
+class StreamEnvelope(msgspec.Struct):
+    """A combined-stream frame ``{"stream": ..., "data": ...}`` or a control reply
+    (``{"result": null, "id": 1}``; errors ``{"error": {...}, "id": 1}`` or ``{"code": 2, "msg": ...}``)."""
+
+    stream: str | None = None
+    data: MarketEvent | None = None
+    result: Any = None
+    id: int | None = None
+    error: Any = None
+    code: int | None = None
+    msg: str | None = None
+
+
+# -- WebSocket: user data stream ---------------------------------------------------------------------
+class OrderUpdate(msgspec.Struct):
+    """``ORDER_TRADE_UPDATE.o``: ``x`` execution type (TRADE = a fill), ``X`` status, ``l``/``L``
+    last fill qty/price, ``z`` cumulative filled, ``n`` commission, ``R`` reduce-only."""
+
+    s: str
+    i: int
+    S: str
+    o: str
+    X: str
+    x: str
+    q: Decimal
+    p: Decimal = Decimal(0)
+    ap: Decimal = Decimal(0)
+    l: Decimal = Decimal(0)  # noqa: E741 - the protocol's field name
+    L: Decimal = Decimal(0)
+    z: Decimal = Decimal(0)
+    n: Decimal = Decimal(0)
+    N: str | None = None
+    c: str = ""
+    f: str = ""
+    t: int = 0
+    T: int = 0
+    m: bool = False
+    R: bool = False
+    rp: Decimal = Decimal(0)
+    ps: str = "BOTH"
+
+
+class OrderTradeUpdate(msgspec.Struct, tag_field="e", tag="ORDER_TRADE_UPDATE"):
+    o: OrderUpdate
+    E: int = 0
+    T: int = 0
+
+
+class BalanceRow(msgspec.Struct):
+    a: str
+    wb: Decimal
+    cw: Decimal = Decimal(0)
+    bc: Decimal = Decimal(0)
+
+
+class PositionRow(msgspec.Struct):
+    s: str
+    pa: Decimal
+    ep: Decimal = Decimal(0)
+    up: Decimal = Decimal(0)
+    cr: Decimal = Decimal(0)
+    mt: str = "cross"
+    iw: Decimal = Decimal(0)
+    ps: str = "BOTH"
+
+
+class AccountData(msgspec.Struct):
+    m: str
+    B: list[BalanceRow] = []
+    P: list[PositionRow] = []
+
+
+class AccountUpdate(msgspec.Struct, tag_field="e", tag="ACCOUNT_UPDATE"):
+    """``ACCOUNT_UPDATE``: reason ``a.m`` (ORDER, FUNDING_FEE, ...), balances, positions."""
+
+    a: AccountData
+    E: int = 0
+    T: int = 0
+
+
+class ListenKeyExpired(msgspec.Struct, tag_field="e", tag="listenKeyExpired"):
+    E: int = 0
+
+
+UserEvent = Union[OrderTradeUpdate, AccountUpdate, ListenKeyExpired]
+
+
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def decode(typ: Any, data: bytes | str) -> Any:
+    """Decode ``data`` as ``typ`` in lax mode (decoder built once per type); raises
+    :class:`msgspec.ValidationError` / :class:`msgspec.DecodeError` naming the bad field."""
+    dec = _DECODERS.get(typ)
+    if dec is None:
+        dec = _DECODERS[typ] = msgspec.json.Decoder(typ, strict=False)
+    return dec.decode(data)

@@ -1,0 +1,63 @@
+"""Aster symbol mapping: canonical coin (``"BTC"``) <-> exchange symbol (``"BTCUSDT"``).
+
+Protocol facts (shared/protocols/aster.md §2.1, asterdex/api-docs "Exchange Information"):
+
+* REST symbol = ``baseAsset + quoteAsset``, uppercase, no separator; quote mostly ``USDT``.
+* WebSocket stream names use the lowercase symbol (``btcusdt@depth20@100ms``).
+* Low-priced coins trade in bundles with the multiplier in the base asset name: ``1000PEPE``,
+  ``10000…``, ``1000000…`` or a ``1M`` prefix. The canonical coin drops the multiplier
+  (``"1000PEPEUSDT"`` -> ``"PEPE"``); prices and sizes on the exchange refer to the bundle.
+  A leading digit that is not such a multiplier is part of the name (``"2ZUSDT"`` -> ``"2Z"``,
+  ``"0GUSDT"`` -> ``"0G"``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+DEFAULT_QUOTE = "USDT"
+_QUOTES = ("USDT", "USDC", "USD1", "USD")
+# 1000, 10000, 100000, 1000000 ... or "1M", followed by the coin name.
+_MULTIPLIER = re.compile(r"^(?P<mult>10{3,}|1M)(?P<coin>[A-Z].*)$")
+
+
+def split_multiplier(base_asset: str) -> tuple[str, int]:
+    """``"1000PEPE"`` -> ``("PEPE", 1000)``; ``"1MBABYDOGE"`` -> ``("BABYDOGE", 1000000)``;
+    ``"BTC"`` -> ``("BTC", 1)``."""
+    base = base_asset.upper()
+    m = _MULTIPLIER.match(base)
+    if m is None:
+        return base, 1
+    mult = m.group("mult")
+    return m.group("coin"), 1_000_000 if mult == "1M" else int(mult)
+
+
+def strip_quote(dex_symbol: str) -> str:
+    """Base asset of an exchange symbol (``"BTCUSDT"`` -> ``"BTC"``); unchanged if no known quote."""
+    s = dex_symbol.upper()
+    for q in _QUOTES:
+        if s.endswith(q) and len(s) > len(q):
+            return s[: -len(q)]
+    return s
+
+
+def normalize_symbol(dex_symbol: str) -> str:
+    """Exchange symbol (or base asset) -> canonical coin: ``"BTCUSDT"`` -> ``"BTC"``,
+    ``"1000PEPEUSDT"`` -> ``"PEPE"``, ``"btcusdt"`` -> ``"BTC"``."""
+    return split_multiplier(strip_quote(dex_symbol))[0]
+
+
+def get_dex_symbol_format(normalized_symbol: str, known: Mapping[str, str] | None = None) -> str:
+    """Canonical coin -> exchange symbol. ``known`` (canonical -> exchange symbol, learned from
+    the catalog) resolves bundled markets (``"PEPE"`` -> ``"1000PEPEUSDT"``); otherwise the
+    symbol is ``<COIN>USDT``."""
+    coin = normalized_symbol.upper()
+    if known is not None and coin in known:
+        return known[coin]
+    return coin + DEFAULT_QUOTE
+
+
+def stream_name(dex_symbol: str, channel: str) -> str:
+    """``("BTCUSDT", "depth20@100ms")`` -> ``"btcusdt@depth20@100ms"``."""
+    return f"{dex_symbol.lower()}@{channel}"
