@@ -2,5 +2,8 @@
 operations, and the emulator dialect. Protocol reference: shared/protocols/aster.md."""
 
 from .emulator import AsterEmulator
+from .feed import AsterMarketFeed
+from .funding import AsterFundingAdapter
+from .symbols import get_dex_symbol_format, normalize_symbol
 
-__all__ = ["AsterEmulator"]
+__all__ = ["AsterEmulator", "AsterFundingAdapter", "AsterMarketFeed", "get_dex_symbol_format", "normalize_symbol"]

@@ -171,11 +171,11 @@ class _Socket:
             log.warning("%s emulator: closing a slow websocket consumer (queue full)", EXCHANGE)
             asyncio.get_running_loop().create_task(self.ws.close())
 
-    def push_stream(self, stream: str, payload: bytes) -> None:
+    def frame(self, stream: str, payload: bytes) -> bytes:
+        """``payload`` wrapped as ``{"stream": ..., "data": ...}`` on combined sockets."""
         if self.combined:
-            self.push(b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}")
-        else:
-            self.push(payload)
+            return b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}"
+        return payload
 
     async def run_writer(self) -> None:
         try:
@@ -944,11 +944,10 @@ class AsterEmulator:
                 self._send(sock, st, self._mark_payload(st.symbol))
 
     def _send(self, sock: _Socket, st: _Stream, payload: bytes) -> None:
+        frame = sock.frame(st.name, payload)
         if self.venue.faults.take("malformed", st.symbol):
-            payload = payload[: len(payload) // 2]
-            sock.push(payload)  # a truncated frame, not even a valid envelope
-            return
-        sock.push_stream(st.name, payload)
+            frame = frame[: len(frame) // 2]  # truncated mid-frame: not valid JSON
+        sock.push(frame)
 
     def _partial_payload(self, sym: str, levels: int) -> bytes:
         m = self.venue.markets[sym]

@@ -1,0 +1,261 @@
+"""Aster market-data feed: one combined-stream WebSocket, symbols subscribed on demand.
+
+Protocol source: shared/protocols/aster.md §4 (asterdex/api-docs "Websocket Market Streams",
+"How to manage a local order book correctly").
+
+Two book modes:
+
+* ``depth_mode="partial"`` (default, the spec's Pattern A): ``<sym>@depth20@100ms`` plus
+  ``<sym>@bookTicker``. Every ``depthUpdate`` frame on the partial stream is a **complete top-20
+  snapshot** and replaces the book. Aster does not promise that ``U``/``u``/``pu`` of partial-depth
+  frames chain from frame to frame (they refer to the underlying diff stream, whose updates
+  between two 100 ms snapshots are not sent), so no gap rule is applied in this mode: a lost
+  frame is healed by the next one. Crossed books are still detected (not served, resubscribed).
+* ``depth_mode="diff"``: ``<sym>@depth@100ms`` plus ``<sym>@bookTicker`` and the documented
+  sync algorithm: buffer events, fetch ``GET /fapi/v3/depth?limit=1000`` (``lastUpdateId`` =
+  ``L``), drop buffered events with ``u < L``, apply the first event with ``U <= L <= u`` (or
+  ``pu == L``, the event right after a snapshot taken on an event boundary), then require
+  ``pu == previous u`` for every event. A break of that chain, the only continuity rule Aster
+  promises for futures depth, is a gap: the book is marked not ready and a fresh snapshot is
+  fetched (the subscription stays). A malformed frame in this mode also forces a fresh snapshot,
+  since an update may have been lost.
+
+``bookTicker`` frames give the BBO without a REST call (``feed.bbo(symbol)``); an empty side
+(price 0) clears the stream BBO so the book's top is used. Frames are decoded with msgspec into
+the structs of :mod:`.schemas`; malformed, unknown and error frames raise inside
+:meth:`AsterMarketFeed.handle_frame`, which the base class logs (with the exchange) and drops.
+
+Symbols are canonical (``"BTC"``); prices quote units, sizes base units of the exchange symbol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import aiohttp
+
+from ..feed import WsMarketFeed
+from .rest import AsterRest
+from .schemas import BookTickerEvent, Depth, DepthUpdate, MarkPriceUpdate, StreamEnvelope, decode
+from .symbols import get_dex_symbol_format, stream_name
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "aster"
+LIVE_WS_URL = "wss://fstream.asterdex.com"
+SNAPSHOT_LIMIT = 1000
+_DEPTH_STREAM = re.compile(rb'"stream"\s*:\s*"([a-z0-9]+)@depth')
+
+
+@dataclass
+class _DiffSync:
+    """Diff-mode state of one symbol: ``synced`` once a snapshot and a bracketing event were
+    applied; ``last_u`` is the ``u`` of the last applied event."""
+
+    synced: bool = False
+    last_u: int = 0
+    buffer: list[DepthUpdate] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class AsterMarketFeed(WsMarketFeed):
+    """Aster books and BBO for several symbols over ``<ws_url>/stream``.
+
+    ``ws_url``: stream base (live ``wss://fstream.asterdex.com``; the emulator's ``ws_url``).
+    ``rest_url``: REST base for diff-mode snapshots (None: live ``https://fapi.asterdex.com``).
+    ``depth_mode``: ``"partial"`` or ``"diff"`` (see module doc). ``dex_symbol`` maps a canonical
+    symbol to the exchange symbol (default ``<COIN>USDT``).
+    """
+
+    def __init__(
+        self,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+        *,
+        depth_mode: str = "partial",
+        levels: int = 20,
+        dex_symbol: Callable[[str], str] | None = None,
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if depth_mode not in ("partial", "diff"):
+            raise ValueError(f"depth_mode must be 'partial' or 'diff', got {depth_mode!r}")
+        if levels not in (5, 10, 20):
+            raise ValueError(f"levels must be 5, 10 or 20 (Aster partial depth), got {levels}")
+        super().__init__(EXCHANGE, (ws_url or LIVE_WS_URL).rstrip("/"), session=session, **kwargs)
+        self.rest_url = rest_url
+        self._rest: AsterRest | None = None
+        self.depth_mode = depth_mode
+        self.levels = levels
+        self._dex_symbol = dex_symbol or get_dex_symbol_format
+        self._canonical: dict[str, str] = {}  # "BTCUSDT" -> "BTC"
+        self._diff: dict[str, _DiffSync] = {}
+        self._request_id = 0
+        self.marks: dict[str, MarkPriceUpdate] = {}
+        self.gaps = 0
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def ws_url(self) -> str:
+        return self.url + "/stream"
+
+    def _streams(self, symbol: str) -> list[str]:
+        dex = self._dex_symbol(symbol)
+        self._canonical[dex] = symbol
+        depth = f"depth{self.levels}@100ms" if self.depth_mode == "partial" else "depth@100ms"
+        return [stream_name(dex, depth), stream_name(dex, "bookTicker")]
+
+    def _frame(self, method: str, symbol: str) -> dict[str, Any]:
+        self._request_id += 1
+        return {"method": method, "params": self._streams(symbol), "id": self._request_id}
+
+    def subscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
+        if self.depth_mode == "diff":
+            self._reset_diff(symbol)
+        return [self._frame("SUBSCRIBE", symbol)]
+
+    def unsubscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
+        return [self._frame("UNSUBSCRIBE", symbol)]
+
+    async def remove(self, symbol: str) -> None:
+        await super().remove(symbol)
+        self._canonical.pop(self._dex_symbol(symbol), None)
+        st = self._diff.pop(symbol, None)
+        if st is not None and st.task is not None:
+            st.task.cancel()
+
+    async def resync(self, symbol: str) -> None:
+        """Partial mode: resubscribe (the first frame is a full snapshot). Diff mode: keep the
+        subscription, buffer events and fetch a fresh REST snapshot."""
+        if self.depth_mode == "partial":
+            await super().resync(symbol)
+        else:
+            self._reset_diff(symbol)
+
+    async def close(self) -> None:
+        for st in self._diff.values():
+            if st.task is not None:
+                st.task.cancel()
+        await super().close()
+        if self._rest is not None:
+            await self._rest.close()
+            self._rest = None
+
+    # -- frames ----------------------------------------------------------------------------------
+    def handle_frame(self, data: bytes) -> None:
+        """Decode one frame and update the book / BBO; raises on malformed or error frames."""
+        try:
+            env = decode(StreamEnvelope, data)
+        except Exception:
+            if self.depth_mode == "diff":
+                m = _DEPTH_STREAM.search(data)
+                sym = self._canonical.get(m.group(1).decode().upper()) if m else None
+                if sym is not None:
+                    self.invalidate(sym, "malformed depth frame")
+            raise
+        ev = env.data
+        if ev is None:
+            if env.error is not None or env.code is not None:
+                raise ValueError(f"error frame: {env.error or {'code': env.code, 'msg': env.msg}}")
+            if env.stream is not None:
+                raise ValueError(f"frame for stream {env.stream!r} has no data")
+            return  # subscription ack
+        sym = self._canonical.get(ev.s)
+        if sym is None or sym not in self._states:
+            return  # late frame for a symbol we no longer follow
+        if isinstance(ev, DepthUpdate):
+            if self.depth_mode == "partial":
+                self.state(sym).book.apply_snapshot(ev.b, ev.a, ev.u)
+                self.mark_ready(sym)
+            else:
+                self._on_diff(sym, ev)
+        elif isinstance(ev, BookTickerEvent):
+            if ev.b > 0 and ev.a > 0:
+                self.set_bbo(sym, ev.b, ev.B, ev.a, ev.A)
+            else:
+                self.state(sym).bbo = None
+        else:
+            self.marks[sym] = ev
+
+    # -- diff depth ------------------------------------------------------------------------------
+    def _reset_diff(self, symbol: str) -> None:
+        st = self._diff.get(symbol)
+        if st is not None and st.task is not None:
+            st.task.cancel()
+        self._diff[symbol] = _DiffSync()
+
+    def _on_diff(self, sym: str, ev: DepthUpdate) -> None:
+        st = self._diff.get(sym)
+        if st is None:
+            st = self._diff[sym] = _DiffSync()
+        if not st.synced:
+            st.buffer.append(ev)
+            if st.task is None:
+                st.task = asyncio.get_running_loop().create_task(self._snapshot(sym, st))
+            return
+        if ev.pu != st.last_u:
+            self.gaps += 1
+            st.synced = False
+            self.invalidate(sym, f"sequence gap: pu={ev.pu} != previous u={st.last_u}")
+            return
+        self._apply(sym, st, ev)
+
+    def _apply(self, sym: str, st: _DiffSync, ev: DepthUpdate) -> None:
+        self.state(sym).book.apply_levels(ev.b, ev.a, ev.u)
+        st.last_u = ev.u
+        self.mark_ready(sym)
+
+    async def _fetch_depth(self, sym: str) -> Depth:
+        if self._rest is None:
+            self._rest = AsterRest(self.rest_url, session=self._session)
+        return await self._rest.get("/fapi/v3/depth", Depth, {"symbol": self._dex_symbol(sym), "limit": SNAPSHOT_LIMIT})
+
+    async def _snapshot(self, sym: str, st: _DiffSync) -> None:
+        """Fetch a REST snapshot and join the buffered diff events onto it (retrying until one
+        brackets ``lastUpdateId``)."""
+        delay = 0.05
+        while self._diff.get(sym) is st and sym in self.symbols:
+            try:
+                snap = await self._fetch_depth(sym)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retry with back-off
+                log.warning("%s %s: depth snapshot failed: %s", self.exchange, sym, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            last = snap.lastUpdateId
+            pending = [e for e in st.buffer if e.u >= last]
+            while not pending:  # the snapshot is newer than every buffered event: wait for one
+                await asyncio.sleep(0.02)
+                if self._diff.get(sym) is not st:
+                    return
+                pending = [e for e in st.buffer if e.u >= last]
+            first = pending[0]
+            if not (first.U <= last <= first.u or first.pu == last):
+                log.info("%s %s: snapshot %d older than buffered events (U=%d); refetching",
+                         self.exchange, sym, last, first.U)
+                st.buffer = pending
+                continue
+            book = self.state(sym).book
+            book.apply_snapshot(snap.bids, snap.asks, last)
+            st.last_u = last
+            st.buffer = []
+            st.synced = True
+            st.task = None
+            chain_ok = True
+            for ev in pending:
+                if ev is not first and ev.pu != st.last_u:
+                    chain_ok = False
+                    break
+                self._apply(sym, st, ev)
+            if not chain_ok:
+                self.gaps += 1
+                st.synced = False
+                self.invalidate(sym, "sequence gap in buffered events")
+                return
+            log.info("%s %s: diff book synced at update id %d", self.exchange, sym, st.last_u)
+            return

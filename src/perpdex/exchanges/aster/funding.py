@@ -1,0 +1,133 @@
+"""Aster funding rates, 24 h volume and open interest (native aiohttp + msgspec).
+
+Protocol source: shared/protocols/aster.md §3.4–3.7 and §8 (asterdex/api-docs "Mark Price",
+"Get Funding Rate Config", "24hr Ticker Price Change Statistics"; docs.asterdex.com funding page).
+
+* ``GET /fapi/v3/premiumIndex`` (all symbols): ``lastFundingRate`` = fraction **per the symbol's
+  funding interval** (positive: longs pay shorts), ``nextFundingTime`` epoch ms, ``markPrice`` USD.
+* ``GET /fapi/v3/fundingInfo`` (all symbols): ``fundingIntervalHours`` per symbol (8, 4, 1...).
+  A symbol missing there uses the documented default of 8 h.
+* ``GET /fapi/v3/ticker/24hr`` (all symbols): ``quoteVolume`` = 24 h volume in USDT (= USD).
+* ``GET /fapi/v1/openInterest?symbol=`` (per symbol, Binance-compatible, undocumented by Aster):
+  open interest in **base units**; converted to USD with the mark price. Best effort: a symbol
+  whose open interest cannot be read reports 0 USD (logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import aiohttp
+
+from ...errors import ExchangeError
+from ...models import FundingRateSample, MarketStats
+from ..base import ExchangeSettings, FundingAdapter
+from .rest import AsterRest
+from .schemas import FundingInfo, OpenInterest, PremiumIndex, Ticker24h
+from .symbols import DEFAULT_QUOTE, get_dex_symbol_format, normalize_symbol
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_HOURS = Decimal(8)
+OI_CONCURRENCY = 8
+
+
+class AsterFundingAdapter(FundingAdapter):
+    """Funding samples and market stats for every Aster perpetual, keyed by canonical symbol.
+
+    ``settings.rest_url`` overrides the live ``https://fapi.asterdex.com`` (the emulator's URL in
+    the sim). No credentials are needed.
+    """
+
+    name = "aster"
+
+    def __init__(self, settings: ExchangeSettings | None = None, *, session: aiohttp.ClientSession | None = None) -> None:
+        self.settings = settings or ExchangeSettings(name=self.name)
+        self.rest = AsterRest(self.settings.rest_url, session=session)
+        self._dex: dict[str, str] = {}  # canonical -> exchange symbol, learned from answers
+
+    def normalize_symbol(self, dex_symbol: str) -> str:
+        """``"BTCUSDT"`` -> ``"BTC"``; ``"1000PEPEUSDT"`` -> ``"PEPE"``."""
+        return normalize_symbol(dex_symbol)
+
+    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+        """``"BTC"`` -> ``"BTCUSDT"``; bundled markets seen in earlier answers resolve to their
+        real symbol (``"PEPE"`` -> ``"1000PEPEUSDT"``)."""
+        return get_dex_symbol_format(normalized_symbol, self._dex)
+
+    def _canonical(self, dex_symbol: str, seen: dict[str, str]) -> str | None:
+        """Canonical name of ``dex_symbol``, or None when another market already owns it (a
+        USDT market wins over other quotes of the same coin)."""
+        coin = normalize_symbol(dex_symbol)
+        owner = seen.get(coin)
+        if owner is not None and owner != dex_symbol and not dex_symbol.endswith(DEFAULT_QUOTE):
+            return None
+        seen[coin] = dex_symbol
+        self._dex[coin] = dex_symbol
+        return coin
+
+    async def fetch_intervals(self) -> dict[str, Decimal]:
+        """Exchange symbol -> funding interval in hours, from ``fundingInfo``."""
+        rows: list[FundingInfo] = await self.rest.get("/fapi/v3/fundingInfo", list[FundingInfo])
+        return {r.symbol: r.fundingIntervalHours for r in rows if r.fundingIntervalHours > 0}
+
+    async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
+        """Canonical symbol -> :class:`FundingRateSample` with ``raw_rate`` per interval,
+        ``interval_hours`` from ``fundingInfo`` (8 h fallback), the 8 h-normalized rate,
+        ``next_funding_time`` (UTC) and ``mark_price`` (USD). ``metadata`` carries the exchange
+        symbol, index price and where the interval came from. Raises the errors of
+        :class:`~.rest.AsterRest`."""
+        premium, intervals = await asyncio.gather(
+            self.rest.get("/fapi/v3/premiumIndex", list[PremiumIndex]), self.fetch_intervals()
+        )
+        out: dict[str, FundingRateSample] = {}
+        seen: dict[str, str] = {}
+        for row in premium:
+            coin = self._canonical(row.symbol, seen)
+            if coin is None:
+                continue
+            hours = intervals.get(row.symbol)
+            source = "fundingInfo"
+            if hours is None:
+                hours, source = DEFAULT_INTERVAL_HOURS, "default"
+            nft = (datetime.fromtimestamp(row.nextFundingTime / 1000, tz=timezone.utc)
+                   if row.nextFundingTime > 0 else None)
+            out[coin] = FundingRateSample.from_interval_rate(
+                self.name, coin, row.lastFundingRate, hours,
+                next_funding_time=nft, mark_price=row.markPrice,
+                metadata={"dex_symbol": row.symbol, "index_price": row.indexPrice, "interval_source": source},
+            )
+        return out
+
+    async def _open_interest(self, dex_symbol: str, sem: asyncio.Semaphore) -> Decimal | None:
+        async with sem:
+            try:
+                oi: OpenInterest = await self.rest.get("/fapi/v1/openInterest", OpenInterest, {"symbol": dex_symbol})
+            except ExchangeError as exc:
+                log.warning("aster %s: open interest unavailable: %s", dex_symbol, exc)
+                return None
+        return oi.openInterest
+
+    async def fetch_market_data(self) -> dict[str, MarketStats]:
+        """Canonical symbol -> :class:`MarketStats`: 24 h ``quoteVolume`` (USD) and open interest
+        (base units × mark price = USD; 0 when the exchange does not answer for a symbol)."""
+        tickers, premium = await asyncio.gather(
+            self.rest.get("/fapi/v3/ticker/24hr", list[Ticker24h]),
+            self.rest.get("/fapi/v3/premiumIndex", list[PremiumIndex]),
+        )
+        marks = {p.symbol: p.markPrice for p in premium}
+        seen: dict[str, str] = {}
+        rows = [(coin, t) for t in tickers if (coin := self._canonical(t.symbol, seen)) is not None]
+        sem = asyncio.Semaphore(OI_CONCURRENCY)
+        ois = await asyncio.gather(*(self._open_interest(t.symbol, sem) for _, t in rows))
+        out: dict[str, MarketStats] = {}
+        for (coin, t), oi in zip(rows, ois):
+            mark = marks.get(t.symbol) or t.lastPrice or Decimal(0)
+            out[coin] = MarketStats(self.name, coin, t.quoteVolume, (oi or Decimal(0)) * mark)
+        return out
+
+    async def close(self) -> None:
+        await self.rest.close()
