@@ -83,7 +83,8 @@ class StrategyConfig(_Strict):
     * ``max_positions``: concurrent positions; ``symbols``: restrict to these (all when empty);
     * ``limit_offset_ticks``/``limit_timeout_s``: entry as limit at BBO ± offset, then market;
     * ``max_slippage_bps``: the liquidity check's bound on the average fill vs the touch;
-    * ``scan_interval_s``: seconds between cycles.
+    * ``scan_interval_s``: seconds between cycles;
+    * ``reentry_cooldown_s``: after closing a symbol, do not reopen it for this long (no fee churn).
     """
 
     size_usd: Decimal = Field(default=Decimal(1000), gt=0)
@@ -99,6 +100,7 @@ class StrategyConfig(_Strict):
     max_slippage_bps: Decimal = Field(default=Decimal(30), gt=0)
     scan_interval_s: float = Field(default=5.0, gt=0)
     feed_ready_timeout_s: float = Field(default=10.0, gt=0)
+    reentry_cooldown_s: float = Field(default=3600.0, ge=0)
     exit: ExitConfig = Field(default_factory=ExitConfig)
 
 

@@ -228,7 +228,7 @@ class FundingArbStrategy:
         if result.success:
             await self.store.update_position(
                 pos.id, status="open", entry_long_price=result.long.avg_price,
-                entry_short_price=result.short.avg_price, opened_at=datetime.now(timezone.utc),
+                entry_short_price=result.short.avg_price,
             )
             self.chosen.append(opp)
             self._event(
@@ -277,6 +277,7 @@ class FundingArbStrategy:
             pos.id, status="closed", closed_at=datetime.now(timezone.utc), close_reason=reason,
             exit_long_price=result.long.avg_price, exit_short_price=result.short.avg_price,
         )
+        self._cooldown[pos.symbol] = time.monotonic() + self.cfg.reentry_cooldown_s
         self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}")
         return True
 
