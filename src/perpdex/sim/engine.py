@@ -273,6 +273,7 @@ class Venue:
         self.accounts: dict[str, Account] = {}
         self._rng = random.Random(f"{seed}:{name}")
         self._listeners: list[Listener] = []
+        self._open: dict[int, Order] = {}  # resting orders of every account (hot path index)
         self._next_order_id = 1_000_001
         self._next_trade_id = 5_000_001
         self._books: dict[str, tuple[dict[float, float], dict[float, float]]] = {}  # published
@@ -395,12 +396,18 @@ class Venue:
     def _user_levels(self, symbol: str) -> tuple[dict[float, float], dict[float, float]]:
         ub: dict[float, float] = {}
         ua: dict[float, float] = {}
-        for acct in self.accounts.values():
-            for o in acct.orders.values():
-                if o.symbol == symbol and o.is_open and o.price is not None:
-                    side = ub if o.side == "buy" else ua
-                    side[o.price] = side.get(o.price, 0.0) + o.remaining
+        for o in self._open.values():
+            if o.symbol == symbol and o.price is not None:
+                side = ub if o.side == "buy" else ua
+                side[o.price] = side.get(o.price, 0.0) + o.remaining
         return ub, ua
+
+    def _track(self, order: Order) -> None:
+        """Keep the resting-order index in step with ``order``'s status."""
+        if order.is_open:
+            self._open[order.id] = order
+        else:
+            self._open.pop(order.id, None)
 
     def _refresh_book(self, symbol: str, regenerate: bool) -> None:
         """Recompute the published book (synthetic ladder + user orders) and emit the delta."""
@@ -467,8 +474,8 @@ class Venue:
                 continue
             if pos.qty:
                 total += abs(pos.qty) * self.mark_price(sym) / self.leverage(account_id, sym)
-        for o in acct.orders.values():
-            if o.is_open and not o.reduce_only and (symbol is None or o.symbol == symbol):
+        for o in self._open.values():
+            if o.account == account_id and not o.reduce_only and (symbol is None or o.symbol == symbol):
                 px = o.price if o.price is not None else self.mark_price(o.symbol)
                 total += o.remaining * px / self.leverage(account_id, o.symbol)
         return total
@@ -562,11 +569,13 @@ class Venue:
             self._emit(OrderEvent(account_id, order, None, now_ms()))
             return order
         acct.orders[order.id] = order
+        self._track(order)
         if order_type == "market" or crosses:
             limit = price if order_type == "limit" else slippage_price
             self._take(order, limit)
         if order.is_open and (order.type == "market" or order.tif in ("ioc", "fok")):
             order.status = "expired" if order.filled > 0 else "canceled"  # unfilled IOC remainder
+            self._track(order)
             order.updated_ms = now_ms()
             self._emit(OrderEvent(account_id, order, None, order.updated_ms))
         elif order.status == "new":
@@ -622,6 +631,7 @@ class Venue:
         order.cost += qty * price
         order.fee += fee
         order.status = "filled" if order.remaining <= 1e-12 else "partially_filled"
+        self._track(order)
         ts = now_ms()
         order.updated_ms = ts
         fill = Fill(order.id, self._next_trade_id, order.symbol, order.side, qty, price, fee, maker, ts, realized)
@@ -638,7 +648,7 @@ class Venue:
             raise SimError("not_found", "unknown order")
         order.status = "canceled"
         order.updated_ms = now_ms()
-        acct.orders[order.id] = order
+        self._track(order)
         self._emit(OrderEvent(account_id, order, None, order.updated_ms))
         self._refresh_book(symbol, regenerate=False)
         return order
@@ -664,7 +674,7 @@ class Venue:
         return None
 
     def open_orders(self, account_id: str, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.account(account_id).orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
+        return [o for o in self._open.values() if o.account == account_id and (symbol is None or o.symbol == symbol)]
 
     # -- the market process ------------------------------------------------------------------------
     def step(self, regenerate: bool = True) -> None:
@@ -686,27 +696,28 @@ class Venue:
         syn_bid = max(syn_b) if syn_b else None
         syn_ask = min(syn_a) if syn_a else None
         changed = False
-        for acct in list(self.accounts.values()):
-            for o in list(acct.orders.values()):
-                if o.symbol != symbol or not o.is_open or o.price is None:
-                    continue
-                if o.side == "buy":
-                    at_top = syn_bid is None or o.price >= syn_bid
-                    crossed = syn_ask is not None and o.price >= syn_ask
-                else:
-                    at_top = syn_ask is None or o.price <= syn_ask
-                    crossed = syn_bid is not None and o.price <= syn_bid
-                if crossed or (at_top and self._rng.random() < self.passive_fill_prob):
-                    if o.reduce_only:
-                        pos = acct.position(symbol)
-                        sign = 1 if o.side == "buy" else -1
-                        if pos.qty * sign >= 0:
-                            o.status = "canceled"
-                            self._emit(OrderEvent(acct.id, o, None, now_ms()))
-                            changed = True
-                            continue
-                    self._fill(o, o.remaining, o.price, maker=True)
-                    changed = True
+        for o in list(self._open.values()):
+            if o.symbol != symbol or not o.is_open or o.price is None:
+                continue
+            acct = self.accounts[o.account]
+            if o.side == "buy":
+                at_top = syn_bid is None or o.price >= syn_bid
+                crossed = syn_ask is not None and o.price >= syn_ask
+            else:
+                at_top = syn_ask is None or o.price <= syn_ask
+                crossed = syn_bid is not None and o.price <= syn_bid
+            if crossed or (at_top and self._rng.random() < self.passive_fill_prob):
+                if o.reduce_only:
+                    pos = acct.position(symbol)
+                    sign = 1 if o.side == "buy" else -1
+                    if pos.qty * sign >= 0:
+                        o.status = "canceled"
+                        self._track(o)
+                        self._emit(OrderEvent(acct.id, o, None, now_ms()))
+                        changed = True
+                        continue
+                self._fill(o, o.remaining, o.price, maker=True)
+                changed = True
         if changed:
             self._refresh_book(symbol, regenerate=False)
 
