@@ -1,0 +1,404 @@
+"""The Lighter exchange client: native market data, private operations through ccxt.
+
+* Catalog: ``GET /api/v1/orderBookDetails`` (perps only): tick = 10^-price_decimals, lot =
+  10^-size_decimals, ``min_base_amount`` (base units), ``min_quote_amount`` (USD), max leverage
+  = 10 000 / ``min_initial_margin_fraction`` (units of 0.01 %), fees (percent strings / 100).
+* REST depth: ``orderBookOrders`` returns individual resting orders (L3); they are aggregated by
+  price here. Live books: :class:`~perpdex.exchanges.lighter.feed.LighterMarketFeed`.
+* Private operations: ``ccxt.async_support.lighter`` (Flow A of protocol doc §7.2: account index,
+  API key index, API private key, the signer library from lighter-sdk) wrapped by
+  :class:`~perpdex.exchanges.ccxt_private.CcxtPrivate`. Lighter order ids are order indexes
+  (``order_index``); orders are found again by their client order index.
+* Leverage is per market (UpdateLeverage tx, cross margin).
+
+Source of every fact: shared/protocols/lighter.md (§2.2, §3.1, §5.5, §5.8, §5.9, §7).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import re
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import msgspec
+
+from ...errors import ExchangeError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
+from ...models import (
+    ContractAttributes,
+    ExchangePositionSnapshot,
+    LeverageInfo,
+    OrderInfo,
+    OrderResult,
+    OrderStatus,
+    Side,
+    round_to_step,
+    side_mode,
+)
+from ..base import Depth, ExchangeClient, ExchangeSettings
+from ..ccxt_private import CcxtPrivate
+from . import schemas
+from .feed import LighterMarketFeed
+from .funding import DEFAULT_REST_URL, get_json
+from .signer import find_signer_library
+from .symbols import LighterSymbols
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "lighter"
+DEFAULT_WS_URL = "wss://mainnet.zklighter.elliot.ai/stream"
+DEFAULT_MARKET_SLIPPAGE = Decimal("0.005")  # worst price of a market order: 0.5 % beyond the touch
+_CODE = re.compile(r'"code"\s*:\s*"?(\d+)')
+_MARGIN_CODES = {21507, 21508, 21739}
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _leverage(imf_percent: Decimal) -> Decimal:
+    """Leverage (x) from an initial margin fraction in percent ("5.00" -> 20)."""
+    lev = Decimal(100) / imf_percent
+    return lev.quantize(Decimal(1)) if lev == lev.to_integral_value() else lev
+
+
+def _error_code(exc: Exception) -> int | None:
+    m = _CODE.search(str(exc))
+    return int(m.group(1)) if m else None
+
+
+class LighterClient(ExchangeClient):
+    """Lighter perpetuals. ``settings.credentials``: ``account_index`` (int), ``api_key_index``
+    (4..254), ``api_private_key`` (0x + 80 hex), optional ``library_path`` (signer library;
+    found in lighter-sdk otherwise). ``settings.options``: ``market_slippage`` (fraction, default
+    0.005) and ``ccxt`` (extra ccxt constructor config, deep-merged)."""
+
+    name = EXCHANGE
+
+    def __init__(self, settings: ExchangeSettings) -> None:
+        self.rest_url = (settings.rest_url or DEFAULT_REST_URL).rstrip("/")
+        self.ws_url = settings.ws_url or DEFAULT_WS_URL
+        self.symbols = LighterSymbols()
+        self._details: dict[str, schemas.OrderBookDetail] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._private: CcxtPrivate | None = None
+        super().__init__(settings)
+        self.market_slippage = Decimal(str(settings.options.get("market_slippage", DEFAULT_MARKET_SLIPPAGE)))
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def _make_feed(self) -> LighterMarketFeed:
+        return LighterMarketFeed(self.ws_url, catalog=self.symbols, rest_url=self.rest_url)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        return self._session
+
+    def _ccxt_config(self) -> dict[str, Any]:
+        creds = self.settings.credentials
+        extra = copy.deepcopy(self.settings.options.get("ccxt") or {})
+        options: dict[str, Any] = {"builderFee": False}
+        if creds:
+            try:
+                acct, idx, key = int(creds["account_index"]), int(creds["api_key_index"]), str(creds["api_private_key"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InvalidOrder(
+                    f"credentials need account_index, api_key_index and api_private_key ({type(exc).__name__})",
+                    exchange=EXCHANGE,
+                ) from None
+            options.update({
+                "accountIndex": acct,
+                "apiKeyIndex": idx,
+                "libraryPath": creds.get("library_path") or find_signer_library(),
+                "auths": {str(acct): {str(idx): {"signer": None, "lighterPrivateKey": key, "deadline": None, "token": None}}},
+            })
+        config = {"urls": {"api": {"root": self.rest_url, "public": self.rest_url, "private": self.rest_url, "ws": self.ws_url}},
+                  "options": options}
+        return _deep_merge(config, extra)
+
+    def _secrets(self) -> list[str]:
+        key = self.settings.credentials.get("api_private_key")
+        return [str(key)] if key else []
+
+    @property
+    def private(self) -> CcxtPrivate:
+        """The ccxt wrapper (created on first use)."""
+        if self._private is None:
+            client = ccxt_async.lighter(self._ccxt_config())
+            self._private = CcxtPrivate(EXCHANGE, client, self.symbols.ccxt_symbol, settle="USDC", secrets=self._secrets())
+        return self._private
+
+    @property
+    def account_index(self) -> int:
+        opts = self.private.client.options
+        if opts.get("accountIndex") is None:
+            raise InvalidOrder("no Lighter account configured (credentials.account_index)", exchange=EXCHANGE)
+        return int(opts["accountIndex"])
+
+    async def connect(self) -> None:
+        """Load the catalog; with credentials, also ccxt's markets and the signer."""
+        await self.load_contracts()
+        if self.settings.credentials or self.settings.options.get("ccxt"):
+            await self.private.load_markets()
+            with self.private.translate_errors():
+                await self.private.client.pre_load_lighter_library()
+
+    async def close(self) -> None:
+        await super().close()
+        if self._private is not None:
+            await self._private.close()
+            self._private = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- catalog ------------------------------------------------------------------------------------
+    async def load_contracts(self) -> dict[str, ContractAttributes]:
+        """Active perps of ``orderBookDetails`` as :class:`ContractAttributes` (spot excluded)."""
+        body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookDetails")
+        out: dict[str, ContractAttributes] = {}
+        for d in schemas.order_book_details.decode(body).order_book_details:
+            if d.market_type != "perp":
+                continue
+            symbol = self.symbols.add(d.symbol, d.market_id)
+            self._details[symbol] = d
+            out[symbol] = contract_from_detail(symbol, d, self.settings.taker_fee, self.settings.maker_fee)
+        self._contracts = out
+        return out
+
+    # -- market data ----------------------------------------------------------------------------------
+    async def fetch_order_book_rest(self, symbol: str, levels: int = 10) -> Depth:
+        """Top ``levels`` of ``orderBookOrders`` aggregated by price: ``{'bids': [{'price',
+        'size'}], 'asks': [...]}`` Decimal, bids descending, asks ascending; empty side = []."""
+        await self.get_contract_attributes(symbol)
+        params = {"market_id": self.symbols.market_id(symbol), "limit": min(250, max(levels * 10, 50))}
+        body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookOrders", params)
+        return depth_from_orders(schemas.order_book_orders.decode(body), levels)
+
+    # -- orders ---------------------------------------------------------------------------------------
+    def _refine(self, exc: ExchangeError, *, cancel: bool = False) -> ExchangeError:
+        """Narrow a ccxt-mapped error by Lighter's code (ccxt maps 21739 "not enough margin"
+        and 21600 "not an active order" to InvalidOrder)."""
+        code = _error_code(exc)
+        msg = str(exc).removeprefix(f"[{EXCHANGE}] ")
+        if code in _MARGIN_CODES:
+            return InsufficientMargin(msg, exchange=EXCHANGE, code=code)
+        if cancel and code in (21600, 21700, 21709, 21715):
+            return OrderNotFound(msg, exchange=EXCHANGE, code=code)
+        if code is not None and 23000 <= code <= 23003:
+            return RateLimited(msg, exchange=EXCHANGE, code=code)
+        exc.code = code if code is not None else exc.code
+        return exc
+
+    @staticmethod
+    def _client_index(client_order_id: str | None) -> int:
+        if client_order_id is not None:
+            if not client_order_id.isdigit() or not 0 < int(client_order_id) < 1 << 48:
+                raise InvalidOrder(f"client_order_id must be an integer in 1..2^48-1, got {client_order_id!r}", exchange=EXCHANGE)
+            return int(client_order_id)
+        return random.randint(1, 2**31 - 1)
+
+    def _check_size(self, c: ContractAttributes, qty: Decimal, price: Decimal, reduce_only: bool) -> None:
+        if qty <= 0 or qty < c.min_size:
+            raise InvalidOrder(f"{c.symbol}: size {qty} below the minimum {c.min_size}", exchange=EXCHANGE)
+        if not reduce_only and qty * price < c.min_notional:
+            raise InvalidOrder(f"{c.symbol}: notional {qty * price} below the minimum {c.min_notional} USD", exchange=EXCHANGE)
+
+    async def _submit(self, symbol: str, order_type: str, side: Side, qty: Decimal, price: Decimal,
+                      params: dict[str, Any]) -> OrderResult:
+        cid = params["clientOrderId"]
+        try:
+            await self.private.create_order(symbol, order_type, side, qty, price, params)
+        except ExchangeError as exc:
+            raise self._refine(exc) from None
+        raw = await self._order_by_client_index(symbol, cid)
+        if raw is None:
+            log.warning("%s %s: order with client index %s accepted but not found", EXCHANGE, symbol, cid)
+            return OrderResult(True, None, side, qty, price, OrderStatus.OPEN, client_order_id=str(cid))
+        result = self.private.to_result(raw, side, qty, price)
+        log.info("%s %s: %s %s %s @ %s -> %s (id %s)", EXCHANGE, symbol, order_type, side.value, qty, price,
+                 result.status.value, result.order_id)
+        return result
+
+    async def _order_by_client_index(self, symbol: str, client_index: int) -> dict[str, Any] | None:
+        """ccxt order dict of our order with ``client_index`` (``GET accountOrders``)."""
+        client = self.private.client
+        with self.private.translate_errors():
+            resp = await client.privateGetAccountOrders({"account_index": self.account_index,
+                                                         "client_order_indexes": str(client_index)})
+            rows = resp.get("orders") or []
+            market = client.market(self.symbols.ccxt_symbol(symbol))
+            orders = [client.parse_order(r, market) for r in rows]
+        return orders[-1] if orders else None
+
+    async def place_limit_order(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        reduce_only: bool = False,
+        post_only: bool = False,
+        client_order_id: str | None = None,
+    ) -> OrderResult:
+        """Limit order (good-till-time, or post-only): price rounded passively to the tick, size
+        down to the lot; min size and min notional (USD) checked before sending
+        (:class:`InvalidOrder`). A post-only order that would cross comes back CANCELED."""
+        c = await self.get_contract_attributes(symbol)
+        px, qty = c.round_price(price, side), c.round_size(quantity)
+        self._check_size(c, qty, px, reduce_only)
+        params: dict[str, Any] = {"clientOrderId": self._client_index(client_order_id), "reduceOnly": reduce_only}
+        if post_only:
+            params["postOnly"] = True
+        return await self._submit(symbol, "limit", side, qty, px, params)
+
+    async def slippage_price(self, symbol: str, side: Side) -> Decimal:
+        """Worst acceptable price for a market order: the touch (ask for buys, bid for sells)
+        moved ``market_slippage`` against us, rounded to the tick away from the book."""
+        c = await self.get_contract_attributes(symbol)
+        bid, ask = await self.fetch_bbo_prices(symbol)
+        raw = ask * (1 + self.market_slippage) if side is Side.BUY else bid * (1 - self.market_slippage)
+        return round_to_step(raw, c.tick_size, side_mode(side, passive=False))
+
+    async def place_market_order(self, symbol: str, side: Side, quantity: Decimal, *, reduce_only: bool = False) -> OrderResult:
+        """Market order (type 1, immediate-or-cancel) capped at :meth:`slippage_price`; the
+        unfilled remainder is canceled by the exchange. Raises :class:`StaleMarketData` when the
+        book has an empty side."""
+        c = await self.get_contract_attributes(symbol)
+        qty = c.round_size(quantity)
+        px = await self.slippage_price(symbol, side)
+        self._check_size(c, qty, px, reduce_only)
+        params = {"clientOrderId": self._client_index(None), "reduceOnly": reduce_only}
+        return await self._submit(symbol, "market", side, qty, px, params)
+
+    async def cancel_order(self, symbol: str, order_id: str) -> OrderResult:
+        """Cancel by Lighter order index (or client order index); unknown or inactive orders
+        raise :class:`OrderNotFound` (Lighter code 21600)."""
+        await self.get_contract_attributes(symbol)
+        try:
+            await self.private.cancel_order(symbol, order_id)
+        except ExchangeError as exc:
+            raise self._refine(exc, cancel=True) from None
+        return OrderResult(True, order_id, status=OrderStatus.CANCELED)
+
+    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None:
+        """Order state from ``accountActiveOrders`` then ``accountInactiveOrders`` (last 100);
+        None when the id is in neither."""
+        await self.get_contract_attributes(symbol)
+        p = self.private
+        await p._ensure()
+        unified = self.symbols.ccxt_symbol(symbol)
+        with p.translate_errors():
+            for fetch in (p.client.fetch_open_orders, p.client.fetch_closed_orders):
+                for raw in await fetch(unified):
+                    if str(raw.get("id")) == str(order_id):
+                        return p.to_info(symbol, raw)
+        return None
+
+    # -- account ------------------------------------------------------------------------------------
+    async def _account(self) -> schemas.Account:
+        """Our account from ``GET /api/v1/account?by=index`` (through ccxt's implicit API)."""
+        p = self.private
+        await p._ensure()
+        with p.translate_errors():
+            resp = await p.client.publicGetAccount({"by": "index", "value": self.account_index})
+        try:
+            accounts = msgspec.convert(resp, schemas.AccountResponse, strict=False).accounts
+        except msgspec.ValidationError as exc:
+            raise ExchangeError(f"malformed account response: {exc}", exchange=EXCHANGE) from None
+        if not accounts:
+            raise ExchangeError(f"account {self.account_index} not found", exchange=EXCHANGE)
+        return accounts[0]
+
+    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+        """Signed size (base units, + long), entry and mark (USD; mark = position_value / size),
+        unrealized PnL (USD), leverage (100 / initial_margin_fraction percent), liquidation
+        price; None when flat."""
+        await self.get_contract_attributes(symbol)
+        mid = self.symbols.market_id(symbol)
+        for pos in (await self._account()).positions:
+            if pos.market_id != mid or pos.position == 0:
+                continue
+            sign = Decimal(1) if pos.sign >= 0 else Decimal(-1)
+            return ExchangePositionSnapshot(
+                exchange=EXCHANGE, symbol=symbol, quantity=pos.position * sign, entry_price=pos.avg_entry_price,
+                mark_price=pos.position_value / pos.position, unrealized_pnl=pos.unrealized_pnl,
+                leverage=_leverage(pos.initial_margin_fraction) if pos.initial_margin_fraction > 0 else None,
+                liquidation_price=pos.liquidation_price or None,
+                margin_used=(pos.position_value * pos.initial_margin_fraction / 100) if pos.initial_margin_fraction > 0 else None,
+            )
+        return None
+
+    async def get_account_balance(self) -> Decimal:
+        """``available_balance`` (USD): what new positions can use, as Lighter computes it."""
+        return (await self._account()).available_balance
+
+    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+        """Max leverage from the catalog; current leverage from the account's per-market
+        initial margin fraction, else the market's ``default_initial_margin_fraction``."""
+        c = await self.get_contract_attributes(symbol)
+        mid = self.symbols.market_id(symbol)
+        current: Decimal | None = None
+        for pos in (await self._account()).positions:
+            if pos.market_id == mid and pos.initial_margin_fraction > 0:
+                current = _leverage(pos.initial_margin_fraction)
+        if current is None:
+            d = self._details.get(symbol)
+            if d is not None and d.default_initial_margin_fraction > 0:
+                current = _leverage(Decimal(d.default_initial_margin_fraction) / 100)
+        return LeverageInfo(symbol, c.max_leverage, current, (1 / current) if current else None)
+
+    async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
+        """UpdateLeverage (tx 20) in cross margin: initial margin fraction = floor(10 000 /
+        leverage). Raises :class:`InvalidOrder` outside 1..max leverage."""
+        c = await self.get_contract_attributes(symbol)
+        lev = int(leverage)
+        if lev < 1 or lev > c.max_leverage:
+            raise InvalidOrder(f"{symbol}: leverage {leverage} outside 1..{c.max_leverage}", exchange=EXCHANGE)
+        try:
+            await self.private.set_leverage(symbol, Decimal(lev), {"marginMode": "cross"})
+        except ExchangeError as exc:
+            raise self._refine(exc) from None
+        log.info("%s %s: leverage set to %dx (cross)", EXCHANGE, symbol, lev)
+        return True
+
+
+def contract_from_detail(symbol: str, d: schemas.OrderBookDetail, taker: Decimal | None = None,
+                         maker: Decimal | None = None) -> ContractAttributes:
+    """:class:`ContractAttributes` of one ``orderBookDetails`` market. Fees: Lighter quotes them
+    as percent strings (``"0.0200"`` = 2 bp, inferred from the premium schedule), so /100."""
+    return ContractAttributes(
+        exchange=EXCHANGE,
+        symbol=symbol,
+        contract_id=str(d.market_id),
+        tick_size=Decimal(1).scaleb(-d.price_decimals),
+        lot_size=Decimal(1).scaleb(-d.size_decimals),
+        min_size=d.min_base_amount,
+        min_notional=d.min_quote_amount,
+        max_leverage=(Decimal(10_000) / d.min_initial_margin_fraction) if d.min_initial_margin_fraction > 0 else Decimal(1),
+        taker_fee=taker if taker is not None else d.taker_fee / 100,
+        maker_fee=maker if maker is not None else d.maker_fee / 100,
+        active=d.status == "active",
+    )
+
+
+def depth_from_orders(resp: schemas.OrderBookOrdersResponse, levels: int) -> Depth:
+    """Aggregate L3 rows by price (summing ``remaining_base_amount``); bids descending, asks
+    ascending; rows with a non-positive price or size are ignored."""
+
+    def side(rows: list[schemas.RestingOrder], descending: bool) -> list[dict[str, Decimal]]:
+        agg: dict[Decimal, Decimal] = {}
+        for r in rows:
+            if r.price > 0 and r.remaining_base_amount > 0:
+                agg[r.price] = agg.get(r.price, Decimal(0)) + r.remaining_base_amount
+        return [{"price": p, "size": agg[p]} for p in sorted(agg, reverse=descending)[:levels]]
+
+    return {"bids": side(resp.bids, True), "asks": side(resp.asks, False)}

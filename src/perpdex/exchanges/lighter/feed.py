@@ -1,0 +1,124 @@
+"""Lighter order books over the ``order_book/<market_id>`` WebSocket channel.
+
+Protocol (shared/protocols/lighter.md §4.3, https://apidocs.lighter.xyz/docs/websocket-reference):
+subscribe ``{"type": "subscribe", "channel": "order_book/0"}``; the first message is
+``subscribed/order_book`` with the full book, later ones ``update/order_book`` with the changed
+levels (absolute sizes; 0 deletes), batched about every 50 ms. Continuity: each update's
+``begin_nonce`` must equal the ``nonce`` of the previously applied message; ``offset`` is per API
+server and is never used. A broken chain or a crossed book marks the book not ready and
+resubscribes (unsubscribe + subscribe), which brings a fresh snapshot.
+
+Prices are USD, sizes base units; the BBO is the top of the book.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from ..feed import WsMarketFeed
+from . import schemas
+from .symbols import LighterSymbols
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "lighter"
+
+
+class LighterMarketFeed(WsMarketFeed):
+    """Books for any number of Lighter perps on one socket, subscribed on demand.
+
+    ``catalog`` maps canonical symbols to market ids; when a symbol is unknown and ``rest_url``
+    is set, the catalog (``GET /api/v1/orderBookDetails``) is loaded first. Unknown symbols
+    raise :class:`KeyError` from :meth:`prepare`."""
+
+    def __init__(
+        self,
+        ws_url: str,
+        *,
+        catalog: LighterSymbols | None = None,
+        rest_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(EXCHANGE, ws_url, session=session, **kwargs)
+        self.catalog = catalog if catalog is not None else LighterSymbols()
+        self.rest_url = rest_url.rstrip("/") if rest_url else None
+
+    # -- catalog ---------------------------------------------------------------------------------
+    async def load_symbols(self) -> None:
+        """Fill :attr:`catalog` from ``orderBookDetails`` (perps only)."""
+        if self.rest_url is None:
+            raise KeyError("lighter feed: no catalog and no rest_url to load one")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        async with self._session.get(f"{self.rest_url}/api/v1/orderBookDetails") as resp:
+            body = await resp.read()
+        for d in schemas.order_book_details.decode(body).order_book_details:
+            if d.market_type == "perp":
+                self.catalog.add(d.symbol, d.market_id)
+
+    async def prepare(self, symbol: str) -> None:
+        """Subscribe ``symbol`` (canonical) on demand; loads the catalog if needed."""
+        if symbol not in self.catalog:
+            await self.load_symbols()
+        self.catalog.market_id(symbol)  # KeyError for a symbol Lighter does not list
+        await super().prepare(symbol)
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def subscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
+        return [{"type": "subscribe", "channel": f"order_book/{self.catalog.market_id(symbol)}"}]
+
+    def unsubscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
+        return [{"type": "unsubscribe", "channel": f"order_book/{self.catalog.market_id(symbol)}"}]
+
+    def _pong(self) -> None:
+        async def send() -> None:
+            try:
+                await self.send_json({"type": "pong"})
+            except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+                log.debug("%s feed: pong failed: %s", EXCHANGE, exc)
+
+        asyncio.get_running_loop().create_task(send())
+
+    def handle_frame(self, data: bytes) -> None:
+        """Apply one server frame. Raises ``ValueError`` (and msgspec errors) on malformed,
+        unknown or error frames; the base class logs and drops them."""
+        frame = schemas.ws_frame.decode(data)
+        ftype = frame.type
+        if ftype in ("update/order_book", "subscribed/order_book"):
+            self._on_book(frame, snapshot=ftype == "subscribed/order_book")
+        elif ftype == "ping":
+            self._pong()
+        elif ftype in ("connected", "pong", "unsubscribed"):
+            return
+        elif frame.error is not None:
+            raise ValueError(f"error frame {frame.error.code}: {frame.error.message}")
+        else:
+            raise ValueError(f"unexpected frame type {ftype!r} on channel {frame.channel!r}")
+
+    def _on_book(self, frame: schemas.WsFrame, *, snapshot: bool) -> None:
+        body = frame.order_book
+        name, _, market = frame.channel.partition(":")
+        if body is None or name != "order_book" or not market.isdigit():
+            raise ValueError(f"order_book frame without a book or with channel {frame.channel!r}")
+        symbol = self.catalog.by_id.get(int(market))
+        if symbol is None or symbol not in self._states:
+            return  # a market we no longer (or never) follow
+        st = self.state(symbol)
+        book = st.book
+        if snapshot:
+            book.apply_snapshot(((lv.price, lv.size) for lv in body.bids), ((lv.price, lv.size) for lv in body.asks), body.nonce)
+            self.mark_ready(symbol)
+            return
+        if not st.ready.is_set() or book.sequence is None:
+            return  # resyncing: wait for the fresh snapshot
+        if body.begin_nonce != book.sequence:
+            self.invalidate(symbol, f"nonce gap: begin_nonce {body.begin_nonce} != previous nonce {book.sequence}")
+            return
+        book.apply_levels(((lv.price, lv.size) for lv in body.bids), ((lv.price, lv.size) for lv in body.asks), body.nonce)
+        if book.is_crossed():
+            self.invalidate(symbol, "crossed book")

@@ -1,0 +1,155 @@
+"""Lighter funding rates, 24 h volume and open interest (native aiohttp + msgspec).
+
+Units (shared/protocols/lighter.md §3.4, §4.4, §8; https://docs.lighter.xyz/trading/funding):
+
+* Lighter pays funding **every hour**.
+* ``GET /api/v1/funding-rates`` quotes ``rate`` as a **fraction per 8 hours** and mixes in other
+  venues' rows (kept only when ``exchange == "lighter"``): the per-interval (1 h) fraction is
+  ``rate / 8``.
+* ``market_stats`` (WebSocket) quotes ``current_funding_rate`` in **percent per hour**: the
+  fraction is ``value / 100`` (:func:`hourly_from_percent`).
+* ``orderBookDetails``: ``daily_quote_token_volume`` is USDC (= USD) per 24 h; ``open_interest``
+  is in **base units** there, so the USD figure is ``open_interest × mark_price``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from ...errors import ExchangeError, NetworkError, RateLimited
+from ...models import FundingRateSample, MarketStats
+from ..base import FundingAdapter
+from . import schemas
+from .symbols import LighterSymbols, normalize_symbol
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "lighter"
+DEFAULT_REST_URL = "https://mainnet.zklighter.elliot.ai"
+INTERVAL_HOURS = Decimal(1)
+EIGHT = Decimal(8)
+
+
+RATE_QUANTUM = Decimal("1e-12")
+
+
+def hourly_from_8h(rate_8h: Decimal) -> Decimal:
+    """``funding-rates`` fraction per 8 h -> fraction per 1 h interval. The float on the wire
+    carries binary noise (``0.00009599999999999999`` for 0.0012 %/h), so the 8 h rate is first
+    rounded to 1e-12 (far below the 1e-6 resolution of the percent quote it comes from)."""
+    return rate_8h.quantize(RATE_QUANTUM) / EIGHT
+
+
+def hourly_from_percent(percent_per_hour: Decimal) -> Decimal:
+    """``market_stats`` percent per hour (``"0.0012"``) -> fraction per hour (0.000012)."""
+    return percent_per_hour / Decimal(100)
+
+
+def next_hour(now: datetime | None = None) -> datetime:
+    """The next top of the hour (UTC), when Lighter settles funding."""
+    now = now or datetime.now(timezone.utc)
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
+    """GET ``url`` and return the raw body; Lighter errors become :mod:`perpdex.errors`
+    (HTTP 429 / code 23000 -> :class:`RateLimited`, other non-200 -> :class:`ExchangeError`,
+    transport failures -> :class:`NetworkError`)."""
+    try:
+        async with session.get(url, params=params) as resp:
+            body = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, OSError) as exc:
+        raise NetworkError(f"GET {url}: {exc}", exchange=EXCHANGE) from None
+    if status == 200:
+        return body
+    try:
+        err = schemas.error_body.decode(body)
+        code, message = err.code, err.message
+    except Exception:  # noqa: BLE001 - a non-JSON error page
+        code, message = status, body[:200].decode(errors="replace")
+    if status == 429 or code == 23000:
+        raise RateLimited(f"GET {url}: {message}", exchange=EXCHANGE, code=code)
+    raise ExchangeError(f"GET {url}: HTTP {status} code {code}: {message}", exchange=EXCHANGE, code=code)
+
+
+class LighterFundingAdapter(FundingAdapter):
+    """Funding samples (hourly interval) and market statistics from Lighter's public REST API.
+
+    ``rest_url`` defaults to mainnet; pass the emulator's URL in the sim."""
+
+    name = EXCHANGE
+
+    def __init__(self, rest_url: str | None = None, *, session: aiohttp.ClientSession | None = None) -> None:
+        self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
+        self._session = session
+        self._own_session = session is None
+        self.symbols = LighterSymbols()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        return self._session
+
+    async def _details(self) -> list[schemas.OrderBookDetail]:
+        body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookDetails")
+        out = []
+        for d in schemas.order_book_details.decode(body).order_book_details:
+            if d.market_type != "perp" or d.status != "active":
+                continue
+            self.symbols.add(d.symbol, d.market_id)
+            out.append(d)
+        return out
+
+    @staticmethod
+    def _mark(d: schemas.OrderBookDetail) -> Decimal:
+        return d.mark_price if d.mark_price is not None and d.mark_price > 0 else d.last_trade_price
+
+    async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
+        """Canonical symbol -> sample with ``raw_rate`` the fraction per **1 h** interval
+        (``funding-rates`` rate / 8), ``interval_hours`` 1, ``normalized_rate`` per 8 h,
+        ``next_funding_time`` the next top of the hour (UTC), ``mark_price`` USD per canonical
+        unit (a ``1000PEPE`` bundle price is divided by 1000)."""
+        details = {d.market_id: d for d in await self._details()}
+        body = await get_json(self._http(), f"{self.rest_url}/api/v1/funding-rates")
+        due = next_hour()
+        out: dict[str, FundingRateSample] = {}
+        for row in schemas.funding_rates.decode(body).funding_rates:
+            if row.exchange != EXCHANGE:
+                continue
+            d = details.get(row.market_id)
+            if d is None:
+                continue  # inactive or spot market
+            symbol = self.symbols.symbol(row.market_id)
+            mark = self._mark(d) / self.symbols.multiplier(symbol)
+            out[symbol] = FundingRateSample.from_interval_rate(
+                EXCHANGE, symbol, hourly_from_8h(row.rate), INTERVAL_HOURS,
+                next_funding_time=due, mark_price=mark,
+                metadata={"market_id": row.market_id, "rate_8h": row.rate, "source": "funding-rates"},
+            )
+        return out
+
+    async def fetch_market_data(self) -> dict[str, MarketStats]:
+        """Canonical symbol -> 24 h volume (``daily_quote_token_volume``, USD) and open interest
+        in USD (``open_interest`` base units × mark price)."""
+        out: dict[str, MarketStats] = {}
+        for d in await self._details():
+            symbol = self.symbols.symbol(d.market_id)
+            out[symbol] = MarketStats(EXCHANGE, symbol, d.daily_quote_token_volume, d.open_interest * self._mark(d))
+        return out
+
+    def normalize_symbol(self, dex_symbol: str) -> str:
+        return normalize_symbol(dex_symbol)
+
+    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+        return self.symbols.dex_symbol(normalized_symbol)
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+        self._session = None
