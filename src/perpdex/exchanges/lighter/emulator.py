@@ -453,7 +453,7 @@ class LighterEmulator:
             pos = acct.position(sym)
             mark = v.mark_price(sym)
             lev = v.leverage(aid, sym)
-            opens = sum(1 for o in acct.orders.values() if o.symbol == sym and o.is_open)
+            opens = len(v.open_orders(aid, sym))
             positions.append({
                 "market_id": m.market_id, "symbol": m.symbol, "initial_margin_fraction": f"{100 / lev:.2f}",
                 "open_order_count": opens, "pending_order_count": 0, "position_tied_order_count": 0,
@@ -468,7 +468,7 @@ class LighterEmulator:
         equity = v.equity(aid)
         return {
             "code": 0, "account_type": 0, "index": account_index, "l1_address": sim_l1_address(account_index),
-            "cancel_all_time": 0, "total_order_count": sum(1 for o in acct.orders.values() if o.is_open),
+            "cancel_all_time": 0, "total_order_count": len(v.open_orders(aid)),
             "total_isolated_order_count": 0, "pending_order_count": 0,
             "available_balance": f"{v.available_balance(aid):.6f}", "status": 1,
             "collateral": f"{acct.balance:.6f}", "account_index": account_index, "name": "", "description": "",
@@ -606,9 +606,9 @@ class LighterEmulator:
         m = self._market_by_id(mid)
         bids, asks = self.venue.book(m.symbol)
         user: dict[tuple[str, float], list[Order]] = {}
-        for acct in self.venue.accounts.values():
-            for o in acct.orders.values():
-                if o.symbol == m.symbol and o.is_open and o.price is not None:
+        for aid in list(self.venue.accounts):
+            for o in self.venue.open_orders(aid, m.symbol):
+                if o.price is not None:
                     user.setdefault((o.side, o.price), []).append(o)
         expiry = now_ms() + 28 * 86_400_000
 
@@ -719,8 +719,10 @@ class LighterEmulator:
         self._auth(request, idx)
         mid = self._int(request, "market_id", default=-1)
         sym = self._market_by_id(mid).symbol if mid >= 0 else None
+        if active:
+            return idx, self.venue.open_orders(str(idx), sym)
         orders = [o for o in self.venue.account(str(idx)).orders.values()
-                  if o.is_open == active and (sym is None or o.symbol == sym)]
+                  if not o.is_open and (sym is None or o.symbol == sym)]
         return idx, orders
 
     async def _active_orders(self, request: web.Request) -> dict[str, Any]:
@@ -913,7 +915,7 @@ class LighterEmulator:
             raise LighterApiError(CODE_INVALID_TIF, "invalid OrderTimeInForce")
         if client < 0 or client >= ORDER_INDEX_BASE:
             raise LighterApiError(21727, "invalid client order index")
-        if client and any(o.is_open and o.client_id == str(client) for o in self.venue.account(aid).orders.values()):
+        if client and any(o.client_id == str(client) for o in self.venue.open_orders(aid)):
             raise LighterApiError(CODE_CLIENT_INDEX_EXISTS, "client order index already exists")
         qty = m.round_size(base / 10 ** m.size_decimals)
         price = m.round_price(price_int / 10 ** m.price_decimals)
