@@ -1,0 +1,328 @@
+"""Aster exchange client: native market catalog and depth, WebSocket books, and private
+operations through ccxt ``async_support.aster`` (V3 EIP-712 signing is ccxt's).
+
+Protocol source: shared/protocols/aster.md (§2 catalog, §3.2 depth, §5 private REST, §7 ccxt).
+
+* Catalog: ``GET /fapi/v3/exchangeInfo``: tick = ``PRICE_FILTER.tickSize``, lot =
+  ``LOT_SIZE.stepSize``, min size = ``LOT_SIZE.minQty``, min notional = ``MIN_NOTIONAL.notional``
+  (documented) or ``.minNotional`` (observed live), active = ``status == "TRADING"``; spot rows
+  (no ``contractType``) are excluded. Max leverage is not in the catalog: with credentials it
+  comes from the signed ``GET /fapi/v3/leverageBracket`` (``brackets[0].initialLeverage``),
+  without them it is :data:`DEFAULT_MAX_LEVERAGE`, a deliberately conservative value.
+* Bundled markets (``1000PEPEUSDT``) are listed under the coin (``"PEPE"``); their prices and
+  sizes stay in bundle units as the exchange quotes them.
+* Leverage is per symbol (``POST /fapi/v3/leverage``), stored per account.
+* Fees: ``settings.taker_fee``/``maker_fee`` or Aster's base tier (0.035 % taker, 0.01 % maker).
+
+Settings: ``rest_url`` (default ``https://fapi.asterdex.com``) and ``ws_url`` (default
+``wss://fstream.asterdex.com``) override the live endpoints; ``credentials["private_key"]``
+(Ethereum key of the main wallet) enables private operations; ``options["ccxt"]`` is merged into
+ccxt's constructor config (the emulator's ``endpoints()['ccxt']`` fits there, including its sim
+key when no credentials are given); ``options["depth_mode"]`` is ``"partial"`` (default) or
+``"diff"``. Credentials are never logged and are redacted from error messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+
+from ...book import depth_from_levels
+from ...errors import AuthenticationError, MarketNotFound, OrderNotFound, StaleMarketData
+from ...models import (
+    ContractAttributes,
+    ExchangePositionSnapshot,
+    FundingPayment,
+    LeverageInfo,
+    OrderInfo,
+    OrderResult,
+    OrderStatus,
+    Side,
+)
+from ...secrets import secret_values
+from ..base import Depth, ExchangeClient, ExchangeSettings
+from ..ccxt_private import CcxtPrivate
+from ..feed import MarketFeed
+from .feed import AsterMarketFeed
+from .rest import AsterRest
+from .schemas import BookTickerRest, ExchangeInfo, LeverageBracket, SymbolInfo, decode
+from .schemas import Depth as DepthBody
+from .symbols import DEFAULT_QUOTE, get_dex_symbol_format, split_multiplier
+
+log = logging.getLogger(__name__)
+
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+DEFAULT_MAX_LEVERAGE = Decimal(10)
+DEFAULT_TAKER_FEE = Decimal("0.00035")
+DEFAULT_MAKER_FEE = Decimal("0.0001")
+
+
+def depth_limit(levels: int) -> int:
+    """Smallest allowed ``limit`` of ``/fapi/v3/depth`` that covers ``levels`` (7 -> 10)."""
+    for lim in DEPTH_LIMITS:
+        if lim >= levels:
+            return lim
+    return DEPTH_LIMITS[-1]
+
+
+def parse_contract(row: SymbolInfo, *, taker_fee: Decimal, maker_fee: Decimal,
+                   max_leverage: Decimal = DEFAULT_MAX_LEVERAGE) -> ContractAttributes | None:
+    """One ``exchangeInfo`` row -> attributes keyed by the canonical coin; None for spot rows
+    (no ``contractType``) or rows without ``baseAsset``. Raises ``ValueError`` naming the field
+    when the tick or lot cannot be determined."""
+    if row.contractType is None or not row.baseAsset:
+        return None
+    price_f, lot_f, notional_f = row.filter("PRICE_FILTER"), row.filter("LOT_SIZE"), row.filter("MIN_NOTIONAL")
+    tick = price_f.tickSize if price_f is not None else None
+    if not tick and row.pricePrecision is not None:
+        tick = Decimal(1).scaleb(-row.pricePrecision)
+    lot = lot_f.stepSize if lot_f is not None else None
+    if not lot and row.quantityPrecision is not None:
+        lot = Decimal(1).scaleb(-row.quantityPrecision)
+    if not tick or not lot:
+        raise ValueError(f"{row.symbol}: no PRICE_FILTER.tickSize / LOT_SIZE.stepSize")
+    min_notional = Decimal(0)
+    if notional_f is not None:
+        min_notional = notional_f.notional if notional_f.notional is not None else (notional_f.minNotional or Decimal(0))
+    coin, _ = split_multiplier(row.baseAsset)
+    return ContractAttributes(
+        exchange="aster", symbol=coin, contract_id=row.symbol, tick_size=tick.normalize(), lot_size=lot.normalize(),
+        min_size=(lot_f.minQty if lot_f is not None and lot_f.minQty else lot).normalize(),
+        min_notional=min_notional, max_leverage=max_leverage, taker_fee=taker_fee, maker_fee=maker_fee,
+        active=row.status == "TRADING",
+    )
+
+
+def parse_book_ticker(row: BookTickerRest) -> tuple[Decimal | None, Decimal | None]:
+    """(best bid, best ask) of a REST bookTicker row; an empty side (price 0) is None."""
+    bid = Decimal(repr(row.bidPrice)) if row.bidPrice > 0 and row.bidQty > 0 else None
+    ask = Decimal(repr(row.askPrice)) if row.askPrice > 0 and row.askQty > 0 else None
+    return bid, ask
+
+
+class AsterClient(ExchangeClient):
+    """Aster perpetuals (see module doc). Symbols canonical (``"BTC"``), sizes base units,
+    prices USD; errors from :mod:`perpdex.errors`."""
+
+    name = "aster"
+
+    def __init__(self, settings: ExchangeSettings) -> None:
+        self._dex: dict[str, str] = {}  # canonical -> exchange symbol
+        self._unified: dict[str, str] = {}  # canonical -> ccxt unified symbol
+        self._brackets: dict[str, Decimal] | None = None
+        self.rest = AsterRest(settings.rest_url)
+        self._private_key = self._find_key(settings)
+        self._secrets = secret_values(settings.credentials) + ([self._private_key] if self._private_key else [])
+        self._private: CcxtPrivate | None = None
+        super().__init__(settings)
+
+    # -- setup -----------------------------------------------------------------------------------
+    @staticmethod
+    def _find_key(settings: ExchangeSettings) -> str | None:
+        creds = settings.credentials or {}
+        key = creds.get("private_key") or creds.get("privateKey")
+        if not key:
+            key = (settings.options.get("ccxt") or {}).get("privateKey")
+        return str(key) if key else None
+
+    def _make_feed(self) -> MarketFeed:
+        return AsterMarketFeed(self.settings.ws_url, self.settings.rest_url,
+                               depth_mode=self.settings.options.get("depth_mode", "partial"),
+                               dex_symbol=self.dex_symbol)
+
+    def dex_symbol(self, symbol: str) -> str:
+        """Canonical -> exchange symbol (``"BTC"`` -> ``"BTCUSDT"``)."""
+        return get_dex_symbol_format(symbol, self._dex)
+
+    def _ccxt_config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = copy.deepcopy(self.settings.options.get("ccxt") or {})
+        cfg["privateKey"] = self._private_key
+        opts = cfg.setdefault("options", {})
+        opts["defaultType"] = "swap"
+        opts["builderFee"] = False  # ccxt would otherwise add a 0.1 % builder fee (protocol §7.1)
+        if self.settings.rest_url:
+            base = self.settings.rest_url.rstrip("/")
+            api = cfg.setdefault("urls", {}).setdefault("api", {})
+            api.update({"fapiPublic": f"{base}/fapi", "fapiPrivate": f"{base}/fapi",
+                        "sapiPublic": f"{base}/api", "sapiPrivate": f"{base}/api"})
+        return cfg
+
+    def _to_ccxt(self, symbol: str) -> str:
+        unified = self._unified.get(symbol)
+        if unified is None:
+            raise MarketNotFound(f"{symbol} is not an Aster perpetual", exchange=self.name)
+        return unified
+
+    async def connect(self) -> None:
+        """Load the catalog; with a private key also ccxt's markets and the leverage brackets."""
+        if self._private_key and self._private is None:
+            self._private = CcxtPrivate(self.name, ccxt_async.aster(self._ccxt_config()), self._to_ccxt,
+                                        settle=DEFAULT_QUOTE, secrets=self._secrets)
+            await self._private.load_markets()
+        self._contracts = await self.load_contracts()
+
+    def _priv(self) -> CcxtPrivate:
+        if self._private is None:
+            raise AuthenticationError("no private key configured (credentials.private_key) or not connected",
+                                      exchange=self.name)
+        return self._private
+
+    async def close(self) -> None:
+        await super().close()
+        await self.rest.close()
+        if self._private is not None:
+            await self._private.close()
+            self._private = None
+
+    # -- catalog ---------------------------------------------------------------------------------
+    async def _leverage_brackets(self) -> dict[str, Decimal]:
+        """Exchange symbol -> max leverage (signed ``leverageBracket``); {} without credentials."""
+        if self._brackets is None:
+            if self._private is None:
+                return {}
+            with self._private.translate_errors():
+                raw = await self._private.client.fapiPrivateGetV3LeverageBracket()
+            rows: list[LeverageBracket] = decode(list[LeverageBracket], self._private.client.json(raw))
+            self._brackets = {r.symbol: Decimal(r.brackets[0].initialLeverage) for r in rows if r.brackets}
+        return self._brackets
+
+    async def load_contracts(self) -> dict[str, ContractAttributes]:
+        """Active and inactive perpetuals keyed by canonical coin (a USDT market wins when a coin
+        trades against several quotes). Raises :class:`ExchangeError` subclasses on failure."""
+        info: ExchangeInfo = await self.rest.get("/fapi/v3/exchangeInfo", ExchangeInfo)
+        brackets = await self._leverage_brackets()
+        taker = self.settings.taker_fee if self.settings.taker_fee is not None else DEFAULT_TAKER_FEE
+        maker = self.settings.maker_fee if self.settings.maker_fee is not None else DEFAULT_MAKER_FEE
+        out: dict[str, ContractAttributes] = {}
+        for row in info.symbols:
+            try:
+                c = parse_contract(row, taker_fee=taker, maker_fee=maker,
+                                   max_leverage=brackets.get(row.symbol, DEFAULT_MAX_LEVERAGE))
+            except ValueError as exc:
+                log.warning("aster %s: skipped catalog row: %s", row.symbol, exc)
+                continue
+            if c is None:
+                continue
+            prev = out.get(c.symbol)
+            if prev is not None and (row.quoteAsset != DEFAULT_QUOTE or not c.active):
+                continue
+            out[c.symbol] = c
+            self._dex[c.symbol] = row.symbol
+            self._unified[c.symbol] = f"{row.baseAsset}/{row.quoteAsset}:{row.marginAsset or row.quoteAsset}"
+        return out
+
+    # -- market data -----------------------------------------------------------------------------
+    async def fetch_order_book_rest(self, symbol: str, levels: int = 10) -> Depth:
+        """``GET /fapi/v3/depth`` with ``limit`` rounded up to the allowed set; bids descending,
+        asks ascending, ``levels`` per side."""
+        body: DepthBody = await self.rest.get(
+            "/fapi/v3/depth", DepthBody, {"symbol": self.dex_symbol(symbol), "limit": depth_limit(levels)})
+        return depth_from_levels(body.bids, body.asks, levels)
+
+    async def fetch_bbo_prices(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(bid, ask): the bookTicker stream / live book first, else ``GET /fapi/v3/ticker/bookTicker``.
+        Raises :class:`StaleMarketData` when a side is empty."""
+        try:
+            bbo = self.feed.bbo(symbol)  # type: ignore[attr-defined]
+            return bbo.bid, bbo.ask
+        except StaleMarketData:
+            pass
+        row: BookTickerRest = await self.rest.get("/fapi/v3/ticker/bookTicker", BookTickerRest,
+                                                  {"symbol": self.dex_symbol(symbol)})
+        bid, ask = parse_book_ticker(row)
+        if bid is None or ask is None:
+            raise StaleMarketData(f"[{self.name}] {symbol}: empty side in bookTicker")
+        return bid, ask
+
+    # -- orders ----------------------------------------------------------------------------------
+    async def place_limit_order(self, symbol: str, side: Side, quantity: Decimal, price: Decimal, *,
+                                reduce_only: bool = False, post_only: bool = False,
+                                client_order_id: str | None = None) -> OrderResult:
+        """Limit order (GTC, or GTX when ``post_only``; a GTX order that would cross comes back
+        canceled/expired, never filled). Tick/lot rounding and min notional are checked before
+        sending (:class:`InvalidOrder`)."""
+        _, q, p = await self.prepare_order(symbol, side, quantity, price, reduce_only=reduce_only)
+        params: dict[str, Any] = {"timeInForce": "GTX" if post_only else "GTC"}
+        if reduce_only:
+            params["reduceOnly"] = True
+        if client_order_id:
+            params["clientOrderId"] = client_order_id
+        priv = self._priv()
+        raw = await priv.create_order(symbol, "limit", side, q, p, params)
+        return priv.to_result(raw, side, q, p)
+
+    async def place_market_order(self, symbol: str, side: Side, quantity: Decimal, *,
+                                 reduce_only: bool = False) -> OrderResult:
+        """``type=MARKET``; a reduce-only order is capped by the exchange at the position size,
+        so it never flips the position."""
+        _, q, _ = await self.prepare_order(symbol, side, quantity, None, reduce_only=reduce_only)
+        priv = self._priv()
+        raw = await priv.create_order(symbol, "market", side, q, None, {"reduceOnly": True} if reduce_only else {})
+        return priv.to_result(raw, side, q, None)
+
+    async def cancel_order(self, symbol: str, order_id: str) -> OrderResult:
+        """Cancel; an unknown id (``-2011``) raises :class:`OrderNotFound`."""
+        priv = self._priv()
+        raw = await priv.cancel_order(symbol, order_id)
+        side = Side(raw["side"]) if raw.get("side") in ("buy", "sell") else None
+        res = priv.to_result(raw, side or Side.BUY, Decimal(0), None)
+        res.side = side
+        if res.status not in (OrderStatus.FILLED, OrderStatus.REJECTED):
+            res.status = OrderStatus.CANCELED
+        return res
+
+    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None:
+        """Order state, or None when the exchange does not know the id (``-2013``)."""
+        priv = self._priv()
+        try:
+            raw = await priv.fetch_order(symbol, order_id)
+        except OrderNotFound:
+            return None
+        return priv.to_info(symbol, raw)
+
+    # -- account ---------------------------------------------------------------------------------
+    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+        """From ``GET /fapi/v3/positionRisk``: signed size (base units), entry and mark price,
+        unrealized PnL (USD), leverage, liquidation price; None when flat."""
+        return await self._priv().fetch_position(symbol)
+
+    async def get_account_balance(self) -> Decimal:
+        """``availableBalance`` of USDT from ``GET /fapi/v3/balance`` (margin for new positions)."""
+        return await self._priv().fetch_available_balance()
+
+    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+        """Max leverage from the brackets, current leverage from ``positionRisk`` (per symbol)."""
+        c = await self.get_contract_attributes(symbol)
+        priv = self._priv()
+        brackets = await self._leverage_brackets()
+        max_lev = brackets.get(c.contract_id, c.max_leverage)
+        with priv.translate_errors():
+            rows = await priv.client.fapiPrivateGetV3PositionRisk({"symbol": c.contract_id})
+        current = None
+        for row in rows if isinstance(rows, list) else [rows]:
+            if row.get("symbol") == c.contract_id and row.get("leverage") not in (None, ""):
+                current = Decimal(str(row["leverage"]))
+        return LeverageInfo(symbol=symbol, max_leverage=max_lev, current_leverage=current,
+                            margin_requirement=(Decimal(1) / current) if current else None)
+
+    async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
+        """``POST /fapi/v3/leverage`` (integer, 1..max); out of range raises :class:`InvalidOrder`."""
+        await self.get_contract_attributes(symbol)
+        await self._priv().set_leverage(symbol, leverage)
+        return True
+
+    async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """``GET /fapi/v3/income?incomeType=FUNDING_FEE`` since ``since``; amounts USD (+ received)."""
+        priv = self._priv()
+        with priv.translate_errors():
+            rows = await priv.client.fetch_funding_history(self._to_ccxt(symbol), int(since.timestamp() * 1000))
+        out = [FundingPayment(self.name, symbol, Decimal(str(r["amount"])), None,
+                              datetime.fromtimestamp(r["timestamp"] / 1000, tz=timezone.utc))
+               for r in rows if r.get("amount") is not None and r.get("timestamp") is not None]
+        out.sort(key=lambda p: p.ts)
+        return out
