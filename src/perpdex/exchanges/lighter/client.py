@@ -163,13 +163,7 @@ class LighterClient(ExchangeClient):
     async def load_contracts(self) -> dict[str, ContractAttributes]:
         """Active perps of ``orderBookDetails`` as :class:`ContractAttributes` (spot excluded)."""
         body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookDetails")
-        out: dict[str, ContractAttributes] = {}
-        for d in schemas.order_book_details.decode(body).order_book_details:
-            if d.market_type != "perp":
-                continue
-            symbol = self.symbols.add(d.symbol, d.market_id)
-            self._details[symbol] = d
-            out[symbol] = contract_from_detail(symbol, d, self.settings.taker_fee, self.settings.maker_fee)
+        out, self._details = parse_catalog(body, self.symbols, self.settings.taker_fee, self.settings.maker_fee)
         self._contracts = out
         return out
 
@@ -323,19 +317,7 @@ class LighterClient(ExchangeClient):
         unrealized PnL (USD), leverage (100 / initial_margin_fraction percent), liquidation
         price; None when flat."""
         await self.get_contract_attributes(symbol)
-        mid = self.symbols.market_id(symbol)
-        for pos in (await self._account()).positions:
-            if pos.market_id != mid or pos.position == 0:
-                continue
-            sign = Decimal(1) if pos.sign >= 0 else Decimal(-1)
-            return ExchangePositionSnapshot(
-                exchange=EXCHANGE, symbol=symbol, quantity=pos.position * sign, entry_price=pos.avg_entry_price,
-                mark_price=pos.position_value / pos.position, unrealized_pnl=pos.unrealized_pnl,
-                leverage=_leverage(pos.initial_margin_fraction) if pos.initial_margin_fraction > 0 else None,
-                liquidation_price=pos.liquidation_price or None,
-                margin_used=(pos.position_value * pos.initial_margin_fraction / 100) if pos.initial_margin_fraction > 0 else None,
-            )
-        return None
+        return position_from_account(await self._account(), self.symbols.market_id(symbol), symbol)
 
     async def get_account_balance(self) -> Decimal:
         """``available_balance`` (USD): what new positions can use, as Lighter computes it."""
@@ -369,6 +351,41 @@ class LighterClient(ExchangeClient):
             raise self._refine(exc) from None
         log.info("%s %s: leverage set to %dx (cross)", EXCHANGE, symbol, lev)
         return True
+
+
+def parse_catalog(body: bytes, symbols: LighterSymbols, taker: Decimal | None = None, maker: Decimal | None = None,
+                  ) -> tuple[dict[str, ContractAttributes], dict[str, schemas.OrderBookDetail]]:
+    """Perps of an ``orderBookDetails`` body (spot list ignored; inactive markets kept with
+    ``active=False``): canonical symbol -> attributes, and -> raw detail. Registers ids in
+    ``symbols``."""
+    contracts: dict[str, ContractAttributes] = {}
+    details: dict[str, schemas.OrderBookDetail] = {}
+    for d in schemas.order_book_details.decode(body).order_book_details:
+        if d.market_type != "perp":
+            continue
+        symbol = symbols.add(d.symbol, d.market_id)
+        details[symbol] = d
+        contracts[symbol] = contract_from_detail(symbol, d, taker, maker)
+    return contracts, details
+
+
+def position_from_account(account: schemas.Account, market_id: int, symbol: str) -> ExchangePositionSnapshot | None:
+    """The signed position of ``market_id`` in an ``account`` object, None when flat.
+    ``sign`` gives the side; ``position`` is absolute base units; mark = position_value / size;
+    leverage = 100 / initial_margin_fraction (percent); funding paid out is reported negative."""
+    for pos in account.positions:
+        if pos.market_id != market_id or pos.position == 0:
+            continue
+        sign = Decimal(1) if pos.sign >= 0 else Decimal(-1)
+        imf = pos.initial_margin_fraction
+        return ExchangePositionSnapshot(
+            exchange=EXCHANGE, symbol=symbol, quantity=pos.position * sign, entry_price=pos.avg_entry_price,
+            mark_price=pos.position_value / pos.position, unrealized_pnl=pos.unrealized_pnl,
+            leverage=_leverage(imf) if imf > 0 else None, liquidation_price=pos.liquidation_price or None,
+            margin_used=(pos.position_value * imf / 100) if imf > 0 else None,
+            cumulative_funding=-pos.total_funding_paid_out if pos.total_funding_paid_out is not None else None,
+        )
+    return None
 
 
 def contract_from_detail(symbol: str, d: schemas.OrderBookDetail, taker: Decimal | None = None,

@@ -78,6 +78,54 @@ async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, A
     raise ExchangeError(f"GET {url}: HTTP {status} code {code}: {message}", exchange=EXCHANGE, code=code)
 
 
+def active_perps(details_body: bytes, symbols: LighterSymbols) -> list[schemas.OrderBookDetail]:
+    """Active perps of an ``orderBookDetails`` body (spot and inactive markets dropped),
+    registered in ``symbols``."""
+    out = []
+    for d in schemas.order_book_details.decode(details_body).order_book_details:
+        if d.market_type != "perp" or d.status != "active":
+            continue
+        symbols.add(d.symbol, d.market_id)
+        out.append(d)
+    return out
+
+
+def mark_of(d: schemas.OrderBookDetail) -> Decimal:
+    """Mark price (USD per Lighter unit): ``mark_price`` when present, else the last trade."""
+    return d.mark_price if d.mark_price is not None and d.mark_price > 0 else d.last_trade_price
+
+
+def funding_samples(rates: schemas.FundingRatesResponse, details: list[schemas.OrderBookDetail],
+                    symbols: LighterSymbols, next_funding: datetime) -> dict[str, FundingRateSample]:
+    """Samples with ``raw_rate`` the fraction per **1 h** interval (``funding-rates`` rate / 8),
+    ``interval_hours`` 1, ``normalized_rate`` per 8 h, ``next_funding_time`` = ``next_funding``
+    (UTC), ``mark_price`` USD per canonical unit (a ``1000PEPE`` price is divided by 1000).
+    Rows of other venues and of markets not in ``details`` are skipped."""
+    by_id = {d.market_id: d for d in details}
+    out: dict[str, FundingRateSample] = {}
+    for row in rates.funding_rates:
+        d = by_id.get(row.market_id)
+        if row.exchange != EXCHANGE or d is None:
+            continue
+        symbol = symbols.symbol(row.market_id)
+        out[symbol] = FundingRateSample.from_interval_rate(
+            EXCHANGE, symbol, hourly_from_8h(row.rate), INTERVAL_HOURS,
+            next_funding_time=next_funding, mark_price=mark_of(d) / symbols.multiplier(symbol),
+            metadata={"market_id": row.market_id, "rate_8h": row.rate, "source": "funding-rates"},
+        )
+    return out
+
+
+def market_stats(details: list[schemas.OrderBookDetail], symbols: LighterSymbols) -> dict[str, MarketStats]:
+    """24 h volume = ``daily_quote_token_volume`` (USD); open interest USD = ``open_interest``
+    (base units in orderBookDetails) × mark price."""
+    return {
+        symbols.symbol(d.market_id): MarketStats(EXCHANGE, symbols.symbol(d.market_id), d.daily_quote_token_volume,
+                                                 d.open_interest * mark_of(d))
+        for d in details
+    }
+
+
 class LighterFundingAdapter(FundingAdapter):
     """Funding samples (hourly interval) and market statistics from Lighter's public REST API.
 
@@ -98,50 +146,17 @@ class LighterFundingAdapter(FundingAdapter):
 
     async def _details(self) -> list[schemas.OrderBookDetail]:
         body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookDetails")
-        out = []
-        for d in schemas.order_book_details.decode(body).order_book_details:
-            if d.market_type != "perp" or d.status != "active":
-                continue
-            self.symbols.add(d.symbol, d.market_id)
-            out.append(d)
-        return out
-
-    @staticmethod
-    def _mark(d: schemas.OrderBookDetail) -> Decimal:
-        return d.mark_price if d.mark_price is not None and d.mark_price > 0 else d.last_trade_price
+        return active_perps(body, self.symbols)
 
     async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
-        """Canonical symbol -> sample with ``raw_rate`` the fraction per **1 h** interval
-        (``funding-rates`` rate / 8), ``interval_hours`` 1, ``normalized_rate`` per 8 h,
-        ``next_funding_time`` the next top of the hour (UTC), ``mark_price`` USD per canonical
-        unit (a ``1000PEPE`` bundle price is divided by 1000)."""
-        details = {d.market_id: d for d in await self._details()}
+        """Canonical symbol -> sample (see :func:`funding_samples`)."""
+        details = await self._details()
         body = await get_json(self._http(), f"{self.rest_url}/api/v1/funding-rates")
-        due = next_hour()
-        out: dict[str, FundingRateSample] = {}
-        for row in schemas.funding_rates.decode(body).funding_rates:
-            if row.exchange != EXCHANGE:
-                continue
-            d = details.get(row.market_id)
-            if d is None:
-                continue  # inactive or spot market
-            symbol = self.symbols.symbol(row.market_id)
-            mark = self._mark(d) / self.symbols.multiplier(symbol)
-            out[symbol] = FundingRateSample.from_interval_rate(
-                EXCHANGE, symbol, hourly_from_8h(row.rate), INTERVAL_HOURS,
-                next_funding_time=due, mark_price=mark,
-                metadata={"market_id": row.market_id, "rate_8h": row.rate, "source": "funding-rates"},
-            )
-        return out
+        return funding_samples(schemas.funding_rates.decode(body), details, self.symbols, next_hour())
 
     async def fetch_market_data(self) -> dict[str, MarketStats]:
-        """Canonical symbol -> 24 h volume (``daily_quote_token_volume``, USD) and open interest
-        in USD (``open_interest`` base units × mark price)."""
-        out: dict[str, MarketStats] = {}
-        for d in await self._details():
-            symbol = self.symbols.symbol(d.market_id)
-            out[symbol] = MarketStats(EXCHANGE, symbol, d.daily_quote_token_volume, d.open_interest * self._mark(d))
-        return out
+        """Canonical symbol -> 24 h volume and open interest, both USD (see :func:`market_stats`)."""
+        return market_stats(await self._details(), self.symbols)
 
     def normalize_symbol(self, dex_symbol: str) -> str:
         return normalize_symbol(dex_symbol)

@@ -162,6 +162,7 @@ class AccountPosition(msgspec.Struct, kw_only=True):
     liquidation_price: Decimal = ZERO
     initial_margin_fraction: Decimal = ZERO
     margin_mode: int = 0
+    total_funding_paid_out: Decimal | None = None
 
 
 class Account(msgspec.Struct, kw_only=True):
