@@ -204,11 +204,18 @@ class AsterEmulator:
         self._last_bbo: dict[str, tuple[Any, Any]] = {}
         self._funding_history: dict[str, deque[tuple[int, float]]] = {s: deque(maxlen=1000) for s in venue.markets}
         self._closing = False
+        #: canonical symbols left out of ``fundingInfo`` (Aster does not promise to list every
+        #: symbol there; clients then fall back to 8 h)
+        self.unlisted_funding_info: set[str] = set()
 
     # -- public helpers --------------------------------------------------------------------------
     def approve_agent(self, user: str, signer: str) -> None:
         """Authorise API wallet ``signer`` to sign for ``user`` (``signer == user`` always is)."""
         self._agents.add((user.lower(), signer.lower()))
+
+    def subscriptions(self) -> list[list[str]]:
+        """The stream names subscribed on each open market WebSocket (for inspection)."""
+        return [list(s.streams) for s in self._market_socks]
 
     @staticmethod
     def dex_symbol(symbol: str) -> str:
@@ -546,7 +553,7 @@ class AsterEmulator:
         sym = self._symbol(params, required=False)
         rows = []
         for s, m in self.venue.markets.items():
-            if sym is None or s == sym:
+            if (sym is None or s == sym) and s not in self.unlisted_funding_info:
                 rows.append({"symbol": self.dex_symbol(s), "interestRate": f"{0.0001 * m.funding_interval_hours / 8:.8f}",
                              "time": now_ms(), "fundingIntervalHours": self._interval_hours(m),
                              "fundingFeeCap": FUNDING_CAP, "fundingFeeFloor": -FUNDING_CAP})
