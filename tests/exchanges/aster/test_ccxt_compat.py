@@ -93,7 +93,8 @@ async def test_f01_pro_watch_order_book(emulators):
         ob = await ex.watch_order_book("ETH/USDT:USDT", 5)
         assert ob["bids"][0][0] < ob["asks"][0][0]
         assert abs(ob["bids"][0][0] / venue.bbo("ETH")[0][0] - 1) < 0.01
-        assert emulators.dialects["aster"].subscriptions() == [["ethusdt@depth20", "ethusdt@depth5"]]
+        # one SUBSCRIBE frame without id, default depth 20; the second watch reuses it
+        assert emulators.dialects["aster"].subscriptions() == [["ethusdt@depth20"]]
     finally:
         await ex.close()
 
