@@ -186,6 +186,7 @@ class LighterEmulator:
         self._seen_tx: deque[tuple[int, int, int]] = deque(maxlen=10_000)
         self._seen_set: set[tuple[int, int, int]] = set()
         self._order_meta: dict[int, tuple[int, int]] = {}  # engine order id -> (nonce, expiry ms)
+        self._unbooked: dict[str, dict[int, Order]] = {}  # account -> expired post-only orders
         self._block = itertools.count(102_000_000)
         self._pump: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = venue.subscribe(self._on_event)
@@ -721,7 +722,7 @@ class LighterEmulator:
         sym = self._market_by_id(mid).symbol if mid >= 0 else None
         if active:
             return idx, self.venue.open_orders(str(idx), sym)
-        orders = [o for o in self.venue.account(str(idx)).orders.values()
+        orders = [o for o in self._history(str(idx))
                   if not o.is_open and (sym is None or o.symbol == sym)]
         return idx, orders
 
@@ -748,7 +749,7 @@ class LighterEmulator:
             raise LighterApiError(CODE_INVALID_PARAM, f"invalid param: client_order_indexes={raw!r}") from None
         if not wanted or len(wanted) > 20:
             raise LighterApiError(CODE_INVALID_PARAM, "invalid param: client_order_indexes needs 1..20 ids")
-        orders = [o for o in self.venue.account(str(idx)).orders.values() if o.client_id in wanted]
+        orders = [o for o in self._history(str(idx)) if o.client_id in wanted]
         return {"code": 200, "orders": [self._order_json(o) for o in orders]}
 
     async def _trades(self, request: web.Request) -> dict[str, Any]:
@@ -931,6 +932,14 @@ class LighterEmulator:
         except SimError as exc:
             raise _sim_error(exc) from None
         self._order_meta[order.id] = (nonce, expiry if expiry > 0 else 0)
+        if order.id not in self.venue.account(aid).orders:  # a crossing post-only order the engine expired
+            self._unbooked.setdefault(aid, {})[order.id] = order
+
+    def _history(self, aid: str) -> list[Order]:
+        """Every order of ``aid``: the engine's, plus post-only orders it expired without booking."""
+        orders = list(self.venue.account(aid).orders.values())
+        orders.extend(self._unbooked.get(aid, {}).values())
+        return orders
 
     def _find(self, aid: str, m: MarketSpec, index: int) -> Order | None:
         if index >= ORDER_INDEX_BASE:
