@@ -80,7 +80,8 @@ async def test_f01_orders_positions_balance_leverage(ex, emulators):
         await ex.set_leverage(101, "ETH/USDT:USDT")  # ETH max 100 in the scenario
     with pytest.raises(ccxt_async.InvalidOrder):
         await ex.create_order(SYM, "limit", "buy", 0.001, 1000.0)  # notional 1 < 5: -4164
-    post_only = await ex.create_order(SYM, "limit", "buy", 0.01, venue.bbo("BTC")[1][0], {"postOnly": True})
+    crossing = round(venue.bbo("BTC")[1][0] * 1.002, 1)  # well through the ask even if the market moves
+    post_only = await ex.create_order(SYM, "limit", "buy", 0.01, crossing, {"postOnly": True})
     assert post_only["status"] == "canceled" and post_only["filled"] == 0  # GTX would cross: expired
 
 
