@@ -182,3 +182,35 @@ async def test_e11_credentials_never_logged(lighter: dict[str, Any], client: Lig
     assert len(errors) == 2
     text = caplog.text + "".join(errors)
     assert secret not in text and secret[2:] not in text
+
+
+async def test_funding_payments_from_position_funding() -> None:
+    """Funding settled on a short 0G position (+0.012 %/h: shorts receive), read back through
+    positionFunding; 1 h is compressed to 0.1 s here."""
+    from datetime import datetime, timezone
+
+    from perpdex.exchanges.base import ExchangeSettings
+    from perpdex.sim.server import start_emulators
+
+    from .conftest import eventually
+
+    cluster = await start_emulators(["lighter"], funding_time_scale=36_000)
+    ep = cluster.endpoints["lighter"]
+    c = LighterClient(ExchangeSettings("lighter", ep["rest_url"], ep["ws_url"], options={"ccxt": ep["ccxt"]}))
+    try:
+        await c.connect()
+        since = datetime.now(timezone.utc)
+        await c.place_market_order("0G", Side.SELL, Decimal(100))
+        acct = cluster.sim.venue("lighter").account(ACCT)
+        await eventually(lambda: len(acct.fundings) >= 3, what="three funding settlements")
+        payments = await c.fetch_funding_payments("0G", since)
+        assert len(payments) >= 3
+        assert all(p.amount > 0 and p.rate == Decimal("0.00012") and p.symbol == "0G" for p in payments)
+        assert [p.ts for p in payments] == sorted(p.ts for p in payments)
+        settled = [f for f in acct.fundings if f.symbol == "0G"]
+        assert sum(p.amount for p in payments) == pytest.approx(
+            sum(Decimal(f"{f.amount:.6f}") for f in settled[: len(payments)]), abs=Decimal("0.00001"))
+        assert await c.fetch_funding_payments("ETH", since) == []
+    finally:
+        await c.close()
+        await cluster.stop()

@@ -285,3 +285,23 @@ async def test_d11_bad_frames_raise_and_book_survives(frame: bytes) -> None:
     assert feed.is_ready("ETH")
     assert feed.book("ETH").best_ask() == (3327.46, 29.0915)
     await feed.close()
+
+
+def test_position_funding_rows() -> None:
+    from perpdex.exchanges.lighter.client import funding_payments
+
+    resp = {"code": 200, "next_cursor": "", "position_fundings": [
+        {"timestamp": 1766390400, "market_id": 0, "funding_id": 2, "change": "-0.036100", "discount": "0",
+         "rate": "0.0012", "position_size": "1.0000", "position_side": "long"},
+        {"timestamp": 1766386800, "market_id": 0, "funding_id": 1, "change": "0.010000", "discount": "0",
+         "rate": "-0.0003", "position_size": "1.0000", "position_side": "long"},
+        {"timestamp": 1766386800, "market_id": 1, "funding_id": 3, "change": "1.0", "rate": "0.0012"},
+        {"timestamp": "soon", "market_id": 0, "change": "1.0"},  # malformed: skipped
+    ]}
+    since = datetime(2025, 12, 22, 6, 0, tzinfo=timezone.utc)  # 1766383200
+    out = funding_payments(resp, 0, "ETH", since)
+    assert [(p.amount, p.rate, int(p.ts.timestamp())) for p in out] == [
+        (Decimal("0.010000"), Decimal("-0.000003"), 1766386800),
+        (Decimal("-0.036100"), Decimal("0.000012"), 1766390400),
+    ]
+    assert funding_payments(resp, 0, "ETH", datetime(2025, 12, 22, 8, 0, 1, tzinfo=timezone.utc)) == []

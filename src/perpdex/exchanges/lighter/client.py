@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from datetime import datetime, timezone
 import random
 import re
 from decimal import Decimal
@@ -31,6 +32,7 @@ from ...errors import ExchangeError, InsufficientMargin, InvalidOrder, OrderNotF
 from ...models import (
     ContractAttributes,
     ExchangePositionSnapshot,
+    FundingPayment,
     LeverageInfo,
     OrderInfo,
     OrderResult,
@@ -338,6 +340,21 @@ class LighterClient(ExchangeClient):
                 current = _leverage(Decimal(d.default_initial_margin_fraction) / 100)
         return LeverageInfo(symbol, c.max_leverage, current, (1 / current) if current else None)
 
+    async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
+        """Funding settled on our ``symbol`` position since ``since`` (UTC), oldest first, from
+        ``GET /api/v1/positionFunding`` (auth; through ccxt's implicit API): ``change`` USDC,
+        + received / - paid; ``rate`` percent per hour -> fraction per 1 h interval; ``timestamp``
+        seconds. Reads the latest 100 settlements."""
+        await self.get_contract_attributes(symbol)
+        p = self.private
+        await p._ensure()
+        with p.translate_errors():
+            resp = await p.client.privateGetPositionFunding({
+                "account_index": self.account_index, "market_ids": str(self.symbols.market_id(symbol)), "limit": 100,
+                "start_timestamp": int(since.timestamp() * 1000),
+            })
+        return funding_payments(resp, self.symbols.market_id(symbol), symbol, since)
+
     async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
         """UpdateLeverage (tx 20) in cross margin: initial margin fraction = floor(10 000 /
         leverage). Raises :class:`InvalidOrder` outside 1..max leverage."""
@@ -386,6 +403,33 @@ def position_from_account(account: schemas.Account, market_id: int, symbol: str)
             cumulative_funding=-pos.total_funding_paid_out if pos.total_funding_paid_out is not None else None,
         )
     return None
+
+
+def funding_payments(resp: Any, market_id: int, symbol: str, since: datetime) -> list[FundingPayment]:
+    """``positionFunding`` rows of ``market_id`` at or after ``since`` as :class:`FundingPayment`
+    (``change`` USD, + received; ``rate`` percent per hour / 100; ``timestamp`` seconds), oldest
+    first. Malformed rows are skipped with a warning."""
+    out: list[FundingPayment] = []
+    for row in (resp or {}).get("position_fundings") or []:
+        try:
+            if int(row["market_id"]) != market_id:
+                continue
+            ts = datetime.fromtimestamp(int(row["timestamp"]), tz=timezone.utc)
+            rate = row.get("rate")
+            payment = FundingPayment(EXCHANGE, symbol, Decimal(str(row["change"])),
+                                     Decimal(str(rate)) / 100 if rate not in (None, "") else None, ts)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            log.warning("%s %s: skipped malformed positionFunding row (%s)", EXCHANGE, symbol, exc)
+            continue
+        if ts >= _floor_s(since):
+            out.append(payment)
+    out.sort(key=lambda p: p.ts)
+    return out
+
+
+def _floor_s(t: datetime) -> datetime:
+    """``t`` truncated to the second (positionFunding timestamps are whole seconds)."""
+    return t.replace(microsecond=0)
 
 
 def contract_from_detail(symbol: str, d: schemas.OrderBookDetail, taker: Decimal | None = None,

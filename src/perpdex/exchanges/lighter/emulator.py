@@ -763,15 +763,34 @@ class LighterEmulator:
         return {"code": 200, "trades": [self._trade_json(str(idx), f) for f in fills[:limit]], "next_cursor": ""}
 
     async def _position_funding(self, request: web.Request) -> dict[str, Any]:
+        """Funding settled on the account's positions, newest first: ``change`` USDC (+ received),
+        ``rate`` percent per hour, ``timestamp`` seconds. Filters: ``market_id``/``market_ids``
+        (comma list), ``start_timestamp``/``end_timestamp`` (ms, or s when < 1e11), ``side``."""
         idx = self._int(request, "account_index")
         self._auth(request, idx)
         limit = self._int(request, "limit", lo=1, hi=100)
+        raw_ids = request.query.get("market_ids") or request.query.get("market_id") or ""
+        try:
+            ids = {int(x) for x in raw_ids.split(",") if x.strip()}
+        except ValueError:
+            raise LighterApiError(CODE_INVALID_PARAM, f"invalid param: market_ids={raw_ids!r}") from None
+
+        def ms(name: str, default: int) -> int:
+            value = self._int(request, name, default=default, lo=0)
+            return value * 1000 if 0 < value < 10**11 else value
+
+        start, end = ms("start_timestamp", 0), ms("end_timestamp", 5 * 10**12)
+        side = request.query.get("side", "all")
         rows = []
-        for i, p in enumerate(reversed(self.venue.account(str(idx)).fundings)):
+        for i, p in enumerate(self.venue.account(str(idx)).fundings):
             m = self.venue.market(p.symbol)
+            p_side = "long" if p.qty > 0 else "short"
+            if (ids and m.market_id not in ids) or not start <= p.ts <= end or side not in ("all", "", p_side):
+                continue
             rows.append({"timestamp": p.ts // 1000, "market_id": m.market_id, "funding_id": i,
                          "change": f"{p.amount:.6f}", "discount": "0.000000", "rate": self._percent_per_hour(p.rate, m),
-                         "position_size": self._sz(m, abs(p.qty)), "position_side": "long" if p.qty > 0 else "short"})
+                         "position_size": self._sz(m, abs(p.qty)), "position_side": p_side})
+        rows.reverse()
         return {"code": 200, "position_fundings": rows[:limit], "next_cursor": ""}
 
     async def _next_nonce(self, request: web.Request) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import aiohttp
 
 from ...errors import ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats
-from ..base import FundingAdapter
+from ..base import ExchangeSettings, FundingAdapter
 from . import schemas
 from .symbols import LighterSymbols, normalize_symbol
 
@@ -129,11 +129,14 @@ def market_stats(details: list[schemas.OrderBookDetail], symbols: LighterSymbols
 class LighterFundingAdapter(FundingAdapter):
     """Funding samples (hourly interval) and market statistics from Lighter's public REST API.
 
-    ``rest_url`` defaults to mainnet; pass the emulator's URL in the sim."""
+    Takes the exchange's :class:`ExchangeSettings` (or just a REST base URL); the URL defaults
+    to mainnet, the sim points it at the emulator."""
 
     name = EXCHANGE
 
-    def __init__(self, rest_url: str | None = None, *, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, settings: ExchangeSettings | str | None = None, *,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
         self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
         self._session = session
         self._own_session = session is None
