@@ -35,7 +35,7 @@ async def test_e01_limit_order_rounded_and_min_notional(lighter: dict[str, Any],
     venue.faults.inject("http429")
     with pytest.raises(InvalidOrder, match="notional"):
         await client.place_limit_order("ETH", Side.BUY, Decimal("0.005"), Decimal("1000"))
-    with pytest.raises(InvalidOrder, match="below the minimum"):
+    with pytest.raises(InvalidOrder, match="below minimum"):
         await client.place_limit_order("ETH", Side.BUY, Decimal("0.004"), bid)
     assert venue.faults.take("http429")
 
@@ -214,3 +214,17 @@ async def test_funding_payments_from_position_funding() -> None:
     finally:
         await c.close()
         await cluster.stop()
+
+
+async def test_e11_incomplete_credentials_are_a_config_error_without_the_key() -> None:
+    from perpdex.errors import ConfigError
+    from perpdex.exchanges.base import ExchangeSettings
+
+    c = LighterClient(ExchangeSettings("lighter", "http://127.0.0.1:9", "ws://127.0.0.1:9/stream",
+                                       credentials={"account_index": 5, "api_private_key": SIM_API_PRIVATE_KEY}))
+    try:
+        with pytest.raises(ConfigError) as info:
+            c.private  # noqa: B018 - building the ccxt client validates the credentials
+        assert "api_key_index" in str(info.value) and SIM_API_PRIVATE_KEY not in str(info.value)
+    finally:
+        await c.close()

@@ -28,7 +28,7 @@ import aiohttp
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
-from ...errors import ExchangeError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
+from ...errors import ConfigError, ExchangeError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
 from ...models import (
     ContractAttributes,
     ExchangePositionSnapshot,
@@ -111,10 +111,8 @@ class LighterClient(ExchangeClient):
             try:
                 acct, idx, key = int(creds["account_index"]), int(creds["api_key_index"]), str(creds["api_private_key"])
             except (KeyError, TypeError, ValueError) as exc:
-                raise InvalidOrder(
-                    f"credentials need account_index, api_key_index and api_private_key ({type(exc).__name__})",
-                    exchange=EXCHANGE,
-                ) from None
+                raise ConfigError("exchanges.lighter.credentials",
+                                  f"needs account_index, api_key_index and api_private_key ({type(exc).__name__})") from None
             options.update({
                 "accountIndex": acct,
                 "apiKeyIndex": idx,
@@ -201,12 +199,6 @@ class LighterClient(ExchangeClient):
             return int(client_order_id)
         return random.randint(1, 2**31 - 1)
 
-    def _check_size(self, c: ContractAttributes, qty: Decimal, price: Decimal, reduce_only: bool) -> None:
-        if qty <= 0 or qty < c.min_size:
-            raise InvalidOrder(f"{c.symbol}: size {qty} below the minimum {c.min_size}", exchange=EXCHANGE)
-        if not reduce_only and qty * price < c.min_notional:
-            raise InvalidOrder(f"{c.symbol}: notional {qty * price} below the minimum {c.min_notional} USD", exchange=EXCHANGE)
-
     async def _submit(self, symbol: str, order_type: str, side: Side, qty: Decimal, price: Decimal,
                       params: dict[str, Any]) -> OrderResult:
         cid = params["clientOrderId"]
@@ -248,9 +240,9 @@ class LighterClient(ExchangeClient):
         """Limit order (good-till-time, or post-only): price rounded passively to the tick, size
         down to the lot; min size and min notional (USD) checked before sending
         (:class:`InvalidOrder`). A post-only order that would cross comes back CANCELED."""
-        c = await self.get_contract_attributes(symbol)
-        px, qty = c.round_price(price, side), c.round_size(quantity)
-        self._check_size(c, qty, px, reduce_only)
+        _, qty, px = await self.prepare_order(symbol, side, quantity, price, reduce_only=reduce_only)
+        if px is None:
+            raise InvalidOrder(f"{symbol}: a limit order needs a price", exchange=EXCHANGE)
         params: dict[str, Any] = {"clientOrderId": self._client_index(client_order_id), "reduceOnly": reduce_only}
         if post_only:
             params["postOnly"] = True
@@ -268,10 +260,8 @@ class LighterClient(ExchangeClient):
         """Market order (type 1, immediate-or-cancel) capped at :meth:`slippage_price`; the
         unfilled remainder is canceled by the exchange. Raises :class:`StaleMarketData` when the
         book has an empty side."""
-        c = await self.get_contract_attributes(symbol)
-        qty = c.round_size(quantity)
+        _, qty, _ = await self.prepare_order(symbol, side, quantity, None, reduce_only=reduce_only)
         px = await self.slippage_price(symbol, side)
-        self._check_size(c, qty, px, reduce_only)
         params = {"clientOrderId": self._client_index(None), "reduceOnly": reduce_only}
         return await self._submit(symbol, "market", side, qty, px, params)
 
