@@ -196,3 +196,11 @@ async def test_funding_payments_from_income(client, emulators):
     assert len(pays) == len(paid) >= 1
     assert float(pays[0].amount) == pytest.approx(paid[0].amount, abs=1e-8)
     assert pays[0].amount < 0  # positive rate: the long pays
+
+
+async def test_e04_post_only_that_would_cross_is_not_filled(client, emulators):
+    venue = emulators.sim.venues["aster"]
+    ask = D(repr(venue.bbo("DOGE")[1][0]))
+    res = await client.place_limit_order("DOGE", Side.BUY, D("100"), ask * D("1.01"), post_only=True)
+    assert res.status is OrderStatus.CANCELED and res.filled_size == 0
+    assert "DOGE" not in venue.account(SIM_ADDRESS).positions or venue.account(SIM_ADDRESS).positions["DOGE"].qty == 0
