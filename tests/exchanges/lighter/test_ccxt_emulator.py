@@ -154,3 +154,32 @@ async def test_f04_faults_429_and_reject(lighter: dict[str, Any]) -> None:
             "L2TxAttributes": {"4": 1}}
     status, body = await _post_form(f"{rest}/api/v1/sendTx", {"tx_type": "14", "tx_info": json.dumps(info)})
     assert status == 400 and body["code"] == 21737
+
+
+async def test_f01_ccxt_pro_streams_and_ws_orders(lighter: dict[str, Any]) -> None:
+    import asyncio
+
+    venue = lighter["venue"]
+    ex = ccxtpro.lighter(json.loads(json.dumps(lighter["ep"]["ccxt"])))
+    try:
+        await ex.load_markets()
+        balance = await ex.watch_balance()  # user_stats/<acct>
+        assert balance["USDC"]["free"] == pytest.approx(venue.available_balance(str(SIM_ACCOUNT_INDEX)))
+        ticker = await ex.watch_ticker(ETH)  # market_stats/0
+        assert ticker["markPrice"] == pytest.approx(venue.mark_price("ETH"), rel=1e-3)
+        ob = await ex.fetch_order_book(ETH, 5)
+        orders_future = asyncio.ensure_future(ex.watch_orders())  # account_all_orders/<acct> with auth
+        await asyncio.sleep(0.2)
+        await ex.create_order(ETH, "limit", "buy", 0.01, ob["bids"][0][0] - 10, {"clientOrderId": 77})
+        orders = await asyncio.wait_for(orders_future, 5)
+        assert orders[-1]["clientOrderId"] == "77" and orders[-1]["status"] == "open"
+        trades_future = asyncio.ensure_future(ex.watch_my_trades())  # account_all_trades/<acct>
+        await asyncio.sleep(0.2)
+        await ex.create_order(ETH, "market", "buy", 0.01, ob["asks"][0][0] * 1.01)
+        trades = await asyncio.wait_for(trades_future, 5)
+        assert trades[-1]["side"] == "buy" and trades[-1]["amount"] == pytest.approx(0.01)
+        sent = await ex.create_order_ws(ETH, "limit", "sell", 0.01, ob["asks"][0][0] + 10, {"clientOrderId": 78})
+        assert sent["info"]["code"] == 200
+        assert [o.client_id for o in venue.open_orders(str(SIM_ACCOUNT_INDEX), "ETH")] == ["77", "78"]
+    finally:
+        await ex.close()
