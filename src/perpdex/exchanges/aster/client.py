@@ -160,16 +160,17 @@ class AsterClient(ExchangeClient):
 
     async def connect(self) -> None:
         """Load the catalog; with a private key also ccxt's markets and the leverage brackets."""
-        if self._private_key and self._private is None:
-            self._private = CcxtPrivate(self.name, ccxt_async.aster(self._ccxt_config()), self._to_ccxt,
-                                        settle=DEFAULT_QUOTE, secrets=self._secrets)
-            await self._private.load_markets()
+        if self._private_key:
+            await self._priv().load_markets()
         self._contracts = await self.load_contracts()
 
     def _priv(self) -> CcxtPrivate:
+        """The ccxt wrapper (created on first use); :class:`AuthenticationError` without a key."""
         if self._private is None:
-            raise AuthenticationError("no private key configured (credentials.private_key) or not connected",
-                                      exchange=self.name)
+            if not self._private_key:
+                raise AuthenticationError("no private key configured (credentials.private_key)", exchange=self.name)
+            self._private = CcxtPrivate(self.name, ccxt_async.aster(self._ccxt_config()), self._to_ccxt,
+                                        settle=DEFAULT_QUOTE, secrets=self._secrets)
         return self._private
 
     async def close(self) -> None:
@@ -183,11 +184,12 @@ class AsterClient(ExchangeClient):
     async def _leverage_brackets(self) -> dict[str, Decimal]:
         """Exchange symbol -> max leverage (signed ``leverageBracket``); {} without credentials."""
         if self._brackets is None:
-            if self._private is None:
+            if not self._private_key:
                 return {}
-            with self._private.translate_errors():
-                raw = await self._private.client.fapiPrivateGetV3LeverageBracket()
-            rows: list[LeverageBracket] = decode(list[LeverageBracket], self._private.client.json(raw))
+            priv = self._priv()
+            with priv.translate_errors():
+                raw = await priv.client.fapiPrivateGetV3LeverageBracket()
+            rows: list[LeverageBracket] = decode(list[LeverageBracket], priv.client.json(raw))
             self._brackets = {r.symbol: Decimal(r.brackets[0].initialLeverage) for r in rows if r.brackets}
         return self._brackets
 

@@ -364,15 +364,13 @@ class AsterEmulator:
 
     def _authenticate(self, params: dict[str, str], signed: str, eip712: bool) -> str:
         """Check V3 auth; returns the account id (lower-cased ``user``)."""
-        for name in ("user", "nonce"):
+        for name in ("user", "signer", "nonce") if eip712 else ("user", "nonce"):
             if not params.get(name):
                 raise _missing(name)
         if not params.get("signature"):
             raise AsterApiError(401, -1022, "Signature for this request is not valid.")
         user = params["user"].lower()
-        signer = params.get("signer", user).lower() if eip712 else user
-        if eip712 and not params.get("signer"):
-            raise _missing("signer")
+        signer = params["signer"].lower() if eip712 else user
         nonce = _parse_num(params, "nonce", int)
         assert nonce is not None
         if abs(nonce - time.time() * 1_000_000) > NONCE_WINDOW_US:
