@@ -1007,37 +1007,45 @@ class LighterEmulator:
         elif isinstance(ev, OrderEvent):
             self._push_order(ev)
         elif isinstance(ev, FundingEvent):
-            self._push_account(ev.account, "user_stats", {"stats": self._user_stats(ev.account)})
+            aid = ev.account
+            self._push_account(aid, "user_stats", lambda: {"stats": self._user_stats(aid)})
         elif isinstance(ev, FundingRateEvent):
             self._settled[ev.symbol] = (ev.rate, ev.ts)
             self._funding_history[ev.symbol].append((ev.ts, ev.rate, self.venue.mark_price(ev.symbol)))
 
-    def _push_account(self, aid: str, name: str, body: dict[str, Any]) -> None:
+    def _push_account(self, aid: str, name: str, body: Callable[[], dict[str, Any]]) -> None:
+        """Send ``update/<name>`` to the sockets subscribed to ``<name>/<aid>``; ``body`` is only
+        built when someone listens."""
         channel = f"{name}/{aid}"
-        for c in self._clients:
-            if channel in c.channels:
-                c.send({"channel": f"{name}:{aid}", **body, "type": f"update/{name}"})
+        targets = [c for c in self._clients if channel in c.channels]
+        if targets:
+            frame = _encode({"channel": f"{name}:{aid}", **body(), "type": f"update/{name}"}).decode()
+            for c in targets:
+                c.send(frame)
 
     def _push_order(self, ev: OrderEvent) -> None:
         if not self._clients:
             return
+        aid = ev.account
         m = self.venue.market(ev.order.symbol)
-        order = self._order_json(ev.order)
         mkey = str(m.market_id)
-        self._push_account(ev.account, "account_all_orders", {"orders": {mkey: [order]}})
-        per_market = f"account_orders/{m.market_id}/{ev.account}"
+        self._push_account(aid, "account_all_orders", lambda: {"orders": {mkey: [self._order_json(ev.order)]}})
+        per_market = f"account_orders/{m.market_id}/{aid}"
         for c in self._clients:
             if per_market in c.channels:
-                c.send({"account": int(ev.account) if ev.account.isdigit() else 0, "channel": f"account_orders:{m.market_id}",
+                order = self._order_json(ev.order)
+                c.send({"account": int(aid) if aid.isdigit() else 0, "channel": f"account_orders:{m.market_id}",
                         "nonce": order["nonce"], "orders": {mkey: [order]}, "type": "update/account_orders"})
-        if ev.fill is not None:
-            trade = self._trade_json(ev.account, ev.fill)
-            self._push_account(ev.account, "account_all_trades", {"trades": {mkey: [trade]},
-                                                                   "total_volume": 0, "monthly_volume": 0, "weekly_volume": 0, "daily_volume": 0})
-            self._push_account(ev.account, "account_all_positions",
-                               {"positions": {str(p["market_id"]): p for p in self._account_json(int(ev.account))["positions"]},
-                                "shares": []} if ev.account.isdigit() else {"positions": {}, "shares": []})
-        self._push_account(ev.account, "user_stats", {"stats": self._user_stats(ev.account)})
+        fill = ev.fill
+        if fill is not None:
+            self._push_account(aid, "account_all_trades", lambda: {
+                "trades": {mkey: [self._trade_json(aid, fill)]},
+                "total_volume": 0, "monthly_volume": 0, "weekly_volume": 0, "daily_volume": 0})
+            if aid.isdigit():
+                self._push_account(aid, "account_all_positions", lambda: {
+                    "positions": {str(p["market_id"]): p for p in self._account_json(int(aid))["positions"]},
+                    "shares": []})
+        self._push_account(aid, "user_stats", lambda: {"stats": self._user_stats(aid)})
 
     def _flush(self, symbol: str) -> None:
         batch = self._pending.pop(symbol, None)

@@ -21,6 +21,7 @@ import aiohttp
 
 from ..feed import WsMarketFeed
 from . import schemas
+from .funding import get_json
 from .symbols import LighterSymbols
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,13 @@ class LighterMarketFeed(WsMarketFeed):
 
     # -- catalog ---------------------------------------------------------------------------------
     async def load_symbols(self) -> None:
-        """Fill :attr:`catalog` from ``orderBookDetails`` (perps only)."""
+        """Fill :attr:`catalog` from ``orderBookDetails`` (perps only). Raises the typed errors
+        of :func:`~perpdex.exchanges.lighter.funding.get_json`."""
         if self.rest_url is None:
             raise KeyError("lighter feed: no catalog and no rest_url to load one")
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        async with self._session.get(f"{self.rest_url}/api/v1/orderBookDetails") as resp:
-            body = await resp.read()
+        body = await get_json(self._session, f"{self.rest_url}/api/v1/orderBookDetails")
         for d in schemas.order_book_details.decode(body).order_book_details:
             if d.market_type == "perp":
                 self.catalog.add(d.symbol, d.market_id)
