@@ -98,6 +98,8 @@ async def test_f01_send_tx_form_urlencoded(lighter: dict[str, Any]) -> None:
     ("orderBookOrders", {"market_id": "x", "limit": "5"}, 20001),
     ("orderBookOrders", {"market_id": "999", "limit": "5"}, 21602),
     ("accountActiveOrders", {"account_index": str(SIM_ACCOUNT_INDEX), "market_id": "0"}, 20013),  # no token
+    ("accountActiveOrders", {"account_index": str(SIM_ACCOUNT_INDEX), "auth": f"1:{SIM_ACCOUNT_INDEX}:4:ab"}, 20013),
+    ("accountActiveOrders", {"account_index": "5", "auth": f"{int(time.time()) + 600}:{SIM_ACCOUNT_INDEX}:4:ab"}, 20013),
     ("nosuchendpoint", {}, 29404),
 ])
 async def test_f03_malformed_requests_get_lighter_errors(lighter: dict[str, Any], path: str, params: dict[str, str],

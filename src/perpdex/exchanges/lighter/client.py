@@ -28,7 +28,7 @@ import aiohttp
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
-from ...errors import ConfigError, ExchangeError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
+from ...errors import AuthenticationError, ConfigError, ExchangeError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
 from ...models import (
     ContractAttributes,
     ExchangePositionSnapshot,
@@ -188,6 +188,8 @@ class LighterClient(ExchangeClient):
             return OrderNotFound(msg, exchange=EXCHANGE, code=code)
         if code is not None and 23000 <= code <= 23003:
             return RateLimited(msg, exchange=EXCHANGE, code=code)
+        if code == 20013:  # the emulator's invalid/expired auth token code
+            return AuthenticationError(msg, exchange=EXCHANGE, code=code)
         exc.code = code if code is not None else exc.code
         return exc
 

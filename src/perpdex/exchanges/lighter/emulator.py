@@ -856,7 +856,7 @@ class LighterEmulator:
                 raise LighterApiError(CODE_INVALID_TX_INFO, f"invalid tx info: {name} must be an integer")
             return value
 
-        account = field("FromAccountIndex", info.get("AccountIndex")) if "AccountIndex" not in info else field("AccountIndex")
+        account = field("AccountIndex" if "AccountIndex" in info else "FromAccountIndex")  # withdraw uses From...
         key = field("ApiKeyIndex")
         nonce = field("Nonce")
         expired_at = field("ExpiredAt", 0)
