@@ -84,6 +84,8 @@ ORDER_BOOK_ORDERS = {
 FUNDING_RATES = {"code": 200, "funding_rates": [
     {"market_id": 0, "exchange": "lighter", "symbol": "ETH", "rate": 0.00009599999999999999},
     {"market_id": 0, "exchange": "binance", "symbol": "ETH", "rate": 0.0001},
+    {"market_id": 9, "exchange": "lighter", "symbol": "1000PEPE", "rate": 0.0004},
+    {"market_id": 5, "exchange": "lighter", "symbol": "OLD", "rate": 0.0004},  # inactive market
 ]}
 
 # §4.3 snapshot then update (docs sample), §4.4 market_stats (docs sample).
@@ -182,7 +184,10 @@ def test_d12_funding_units_from_recorded_payloads() -> None:
     details = active_perps(_b(ORDER_BOOK_DETAILS), symbols)
     due = datetime(2026, 1, 1, 13, tzinfo=timezone.utc)
     samples = funding_samples(schemas.funding_rates.decode(_b(FUNDING_RATES)), details, symbols, due)
-    assert set(samples) == {"ETH"}  # the binance row is another venue's
+    assert set(samples) == {"ETH", "PEPE"}  # the binance row is another venue's; OLD is inactive
+    pepe = samples["PEPE"]
+    assert pepe.raw_rate == Decimal("0.00005") and pepe.mark_price == Decimal("0.010600")  # per 1000 PEPE
+    assert pepe.metadata["multiplier"] == 1000
     eth = samples["ETH"]
     # 0.0012 %/h  =>  0.000012 per 1h interval  =>  0.000096 per 8h  =>  APR 0.10512
     assert eth.interval_hours == Decimal(1)

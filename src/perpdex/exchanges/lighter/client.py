@@ -10,6 +10,8 @@
   :class:`~perpdex.exchanges.ccxt_private.CcxtPrivate`. Lighter order ids are order indexes
   (``order_index``); orders are found again by their client order index.
 * Leverage is per market (UpdateLeverage tx, cross margin).
+* Bundled markets (``1000PEPE``) are listed under the coin (``"PEPE"``); their prices and sizes
+  stay in bundle units as Lighter quotes them (see ``symbols.multiplier``).
 
 Source of every fact: shared/protocols/lighter.md (§2.2, §3.1, §5.5, §5.8, §5.9, §7).
 """

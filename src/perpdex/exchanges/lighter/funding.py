@@ -99,7 +99,8 @@ def funding_samples(rates: schemas.FundingRatesResponse, details: list[schemas.O
                     symbols: LighterSymbols, next_funding: datetime) -> dict[str, FundingRateSample]:
     """Samples with ``raw_rate`` the fraction per **1 h** interval (``funding-rates`` rate / 8),
     ``interval_hours`` 1, ``normalized_rate`` per 8 h, ``next_funding_time`` = ``next_funding``
-    (UTC), ``mark_price`` USD per canonical unit (a ``1000PEPE`` price is divided by 1000).
+    (UTC), ``mark_price`` USD per Lighter unit (for a ``1000PEPE`` bundle: per 1 000 PEPE, as
+    the client's books and orders; ``metadata["multiplier"]`` gives the bundle size).
     Rows of other venues and of markets not in ``details`` are skipped."""
     by_id = {d.market_id: d for d in details}
     out: dict[str, FundingRateSample] = {}
@@ -110,8 +111,9 @@ def funding_samples(rates: schemas.FundingRatesResponse, details: list[schemas.O
         symbol = symbols.symbol(row.market_id)
         out[symbol] = FundingRateSample.from_interval_rate(
             EXCHANGE, symbol, hourly_from_8h(row.rate), INTERVAL_HOURS,
-            next_funding_time=next_funding, mark_price=mark_of(d) / symbols.multiplier(symbol),
-            metadata={"market_id": row.market_id, "rate_8h": row.rate, "source": "funding-rates"},
+            next_funding_time=next_funding, mark_price=mark_of(d),
+            metadata={"market_id": row.market_id, "rate_8h": row.rate, "source": "funding-rates",
+                      "multiplier": symbols.multiplier(symbol)},
         )
     return out
 
