@@ -52,7 +52,7 @@ class ExchangeSettings:
     credentials: dict[str, Any] = field(default_factory=dict, repr=False)
     taker_fee: Decimal | None = None
     maker_fee: Decimal | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict, repr=False)  # may carry sim credentials
 
 
 class ExchangeClient(abc.ABC):

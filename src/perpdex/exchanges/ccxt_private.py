@@ -32,6 +32,7 @@ _ERROR_MAP: list[tuple[type[Exception], type[errors.ExchangeError]]] = [
     (ccxt.PermissionDenied, errors.AuthenticationError),
     (ccxt.BadSymbol, errors.MarketNotFound),
     (ccxt.InvalidOrder, errors.InvalidOrder),
+    (ccxt.OperationRejected, errors.InvalidOrder),  # e.g. Aster -2022 reduce-only rejected
     (ccxt.BadRequest, errors.InvalidOrder),
     (ccxt.NetworkError, errors.NetworkError),
     (ccxt.ExchangeError, errors.ExchangeError),
