@@ -872,7 +872,25 @@ class LighterEmulator:
             expected = self._nonces.get((account, key), 0)
             if nonce != expected:
                 raise LighterApiError(CODE_INVALID_NONCE, f"invalid nonce: expected {expected}, got {nonce}")
-        aid = str(account)
+        try:
+            self._execute(ttype, str(account), info, attrs, field, nonce)
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise LighterApiError(CODE_INVALID_TX_INFO, f"invalid tx info: {exc}") from None
+        self._seen_tx.append(seen)
+        self._seen_set.add(seen)
+        if len(self._seen_set) > len(self._seen_tx):
+            self._seen_set = set(self._seen_tx)
+        if str(attrs.get("4", 0)) != "1":
+            self._nonces[(account, key)] = nonce + 1
+        else:
+            self._nonces.setdefault((account, key), 0)
+        tx_hash = hashlib.blake2b(raw, digest_size=40).hexdigest()
+        return {"code": 200, "message": "{\"ratelimit\": \"didn't use volume quota\"}", "tx_hash": tx_hash,
+                "predicted_execution_time_ms": now_ms() + 200, "volume_quota_remaining": 1000}
+
+    def _execute(self, ttype: int, aid: str, info: dict[str, Any], attrs: dict[str, Any],
+                 field: Callable[..., int], nonce: int) -> None:
+        """Apply one decoded transaction of type ``ttype`` for account ``aid``."""
         if ttype == 14:
             self._create_order(aid, info, field, nonce)
         elif ttype == 15:
@@ -904,17 +922,6 @@ class LighterEmulator:
             pass  # key registration / integrator approval: signatures are not checked here
         else:
             raise LighterApiError(CODE_UNSUPPORTED_TX, f"unsupported tx type {ttype}")
-        self._seen_tx.append(seen)
-        self._seen_set.add(seen)
-        if len(self._seen_set) > len(self._seen_tx):
-            self._seen_set = set(self._seen_tx)
-        if str(attrs.get("4", 0)) != "1":
-            self._nonces[(account, key)] = nonce + 1
-        else:
-            self._nonces.setdefault((account, key), 0)
-        tx_hash = hashlib.blake2b(raw, digest_size=40).hexdigest()
-        return {"code": 200, "message": "{\"ratelimit\": \"didn't use volume quota\"}", "tx_hash": tx_hash,
-                "predicted_execution_time_ms": now_ms() + 200, "volume_quota_remaining": 1000}
 
     def _create_order(self, aid: str, info: dict[str, Any], field: Callable[..., int], nonce: int) -> None:
         m = self._market_by_id(field("MarketIndex"))
@@ -1114,7 +1121,11 @@ class LighterEmulator:
         try:
             async for msg in ws:
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    self._on_ws_message(client, msg.data if isinstance(msg.data, bytes) else msg.data.encode())
+                    try:
+                        self._on_ws_message(client, msg.data if isinstance(msg.data, bytes) else msg.data.encode())
+                    except Exception:  # noqa: BLE001 - a bad message never kills the socket
+                        log.exception("%s emulator: ws message failed", EXCHANGE)
+                        self._ws_error(client, 30007, "Invalid Data")
                 elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                     break
         finally:
