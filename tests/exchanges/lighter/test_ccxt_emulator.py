@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import ccxt
+import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxtpro
 import pytest
 
@@ -19,7 +20,8 @@ ETH = "ETH/USDC:USDC"
 async def test_f01_unmodified_ccxt_trades_against_emulator(lighter: dict[str, Any]) -> None:
     config = json.loads(json.dumps(lighter["ep"]["ccxt"]))  # only what endpoints() publishes
     venue = lighter["venue"]
-    ex = ccxtpro.lighter(config)
+    ex = ccxt_async.lighter(config)
+    pro = ccxtpro.lighter(json.loads(json.dumps(lighter["ep"]["ccxt"])))
     try:
         markets = await ex.load_markets()
         assert ETH in markets and markets[ETH]["id"] == "0" and markets[ETH]["precision"]["price"] == 0.01
@@ -55,15 +57,16 @@ async def test_f01_unmodified_ccxt_trades_against_emulator(lighter: dict[str, An
         await ex.set_leverage(10, ETH, {"marginMode": "cross"})
         assert venue.leverage(str(SIM_ACCOUNT_INDEX), "ETH") == 10
 
-        book = await ex.watch_order_book("BTC/USDC:USDC")
+        book = await pro.watch_order_book("BTC/USDC:USDC")
         assert book["bids"][0][0] < book["asks"][0][0]
-        book = await ex.watch_order_book("BTC/USDC:USDC")  # an update on top of the snapshot
-        assert book["nonce"] is not None
+        book = await pro.watch_order_book("BTC/USDC:USDC")  # an update on top of the snapshot
+        assert book["nonce"] is not None and book["bids"][0][0] < book["asks"][0][0]
 
         with pytest.raises(ccxt.InvalidOrder):
             await ex.cancel_order(str((1 << 48) + 999_999), ETH)
     finally:
         await ex.close()
+        await pro.close()
 
 
 async def _post_form(url: str, data: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -143,9 +146,13 @@ async def test_f03_bad_ws_messages(lighter: dict[str, Any]) -> None:
         assert (await ws.receive_json()) == {"type": "pong"}
 
 
-async def test_f04_faults_429_and_reject(lighter: dict[str, Any]) -> None:
+async def test_f04_faults_429_delay_and_reject(lighter: dict[str, Any]) -> None:
     venue = lighter["venue"]
     rest = lighter["ep"]["rest_url"]
+    venue.faults.inject("delay")  # the answer comes late but intact
+    async with aiohttp.ClientSession() as s, s.get(f"{rest}/api/v1/funding-rates") as resp:
+        assert resp.status == 200 and (await resp.json())["code"] == 200
+    assert venue.faults.pending("delay") == 0
     venue.faults.inject("http429")
     async with aiohttp.ClientSession() as s, s.get(f"{rest}/api/v1/orderBookDetails") as resp:
         assert resp.status == 429 and (await resp.json())["code"] == 23000
