@@ -125,23 +125,28 @@ class LighterClient(ExchangeClient):
                   "options": options}
         return _deep_merge(config, extra)
 
-    def _secrets(self) -> list[str]:
-        key = self.settings.credentials.get("api_private_key")
-        return [str(key)] if key else []
+    def _secrets(self, config: dict[str, Any]) -> list[str]:
+        """Every API private key in the credentials or the ccxt config (for redaction)."""
+        keys = [self.settings.credentials.get("api_private_key")]
+        for per_account in ((config.get("options") or {}).get("auths") or {}).values():
+            keys.extend(a.get("lighterPrivateKey") for a in (per_account or {}).values() if isinstance(a, dict))
+        return [str(k) for k in keys if k]
 
     @property
     def private(self) -> CcxtPrivate:
         """The ccxt wrapper (created on first use)."""
         if self._private is None:
-            client = ccxt_async.lighter(self._ccxt_config())
-            self._private = CcxtPrivate(EXCHANGE, client, self.symbols.ccxt_symbol, settle="USDC", secrets=self._secrets())
+            config = self._ccxt_config()
+            client = ccxt_async.lighter(config)
+            self._private = CcxtPrivate(EXCHANGE, client, self.symbols.ccxt_symbol, settle="USDC",
+                                        secrets=self._secrets(config))
         return self._private
 
     @property
     def account_index(self) -> int:
         opts = self.private.client.options
         if opts.get("accountIndex") is None:
-            raise InvalidOrder("no Lighter account configured (credentials.account_index)", exchange=EXCHANGE)
+            raise ConfigError("exchanges.lighter.credentials", "no Lighter account configured (account_index)")
         return int(opts["accountIndex"])
 
     async def connect(self) -> None:
