@@ -183,10 +183,13 @@ async def test_f01_ccxt_pro_streams_and_ws_orders(lighter: dict[str, Any]) -> No
         orders = await asyncio.wait_for(orders_future, 5)
         assert orders[-1]["clientOrderId"] == "77" and orders[-1]["status"] == "open"
         trades_future = asyncio.ensure_future(ex.watch_my_trades())  # account_all_trades/<acct>
+        public_future = asyncio.ensure_future(ex.watch_trades(ETH))  # trade/0
         await asyncio.sleep(0.2)
         await ex.create_order(ETH, "market", "buy", 0.01, ob["asks"][0][0] * 1.01)
         trades = await asyncio.wait_for(trades_future, 5)
         assert trades[-1]["side"] == "buy" and trades[-1]["amount"] == pytest.approx(0.01)
+        public = await asyncio.wait_for(public_future, 5)
+        assert public[-1]["amount"] == pytest.approx(0.01) and public[-1]["side"] == "buy"  # the aggressor bought
         sent = await ex.create_order_ws(ETH, "limit", "sell", 0.01, ob["asks"][0][0] + 10, {"clientOrderId": 78})
         assert sent["info"]["code"] == 200
         assert [o.client_id for o in venue.open_orders(str(SIM_ACCOUNT_INDEX), "ETH")] == ["77", "78"]

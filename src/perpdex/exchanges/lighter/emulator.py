@@ -1045,6 +1045,14 @@ class LighterEmulator:
                         "nonce": order["nonce"], "orders": {mkey: [order]}, "type": "update/account_orders"})
         fill = ev.fill
         if fill is not None:
+            public = f"trade/{m.market_id}"
+            listeners = [c for c in self._clients if public in c.channels]
+            if listeners:
+                frame = _encode({"channel": f"trade:{m.market_id}", "liquidation_trades": [],
+                                 "nonce": self.venue.sequence(m.symbol), "trades": [self._trade_json(aid, fill)],
+                                 "type": "update/trade"}).decode()
+                for c in listeners:
+                    c.send(frame)
             self._push_account(aid, "account_all_trades", lambda: {
                 "trades": {mkey: [self._trade_json(aid, fill)]},
                 "total_volume": 0, "monthly_volume": 0, "weekly_volume": 0, "daily_volume": 0})
