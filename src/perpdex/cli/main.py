@@ -31,7 +31,8 @@ app = typer.Typer(
     help="perpdex: delta-neutral funding-rate arbitrage across perpetual DEXes (Aster, Lighter), "
     "with a built-in emulator of each exchange for paper trading.",
 )
-console = Console()
+# a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 ConfigOpt = typer.Option(..., "--config", "-c", help="YAML config file (see configs/sim.yml).", exists=False)

@@ -316,7 +316,8 @@ class FundingArbStrategy:
             for p in payments:
                 if await self.store.add_funding(pos.id, exchange=ex, symbol=pos.symbol, amount=p.amount,
                                                 rate=p.rate, ts=p.ts):
-                    self._event(f"funding #{pos.id} {pos.symbol} on {ex}: {p.amount:+.4f} USD (rate {p.rate})")
+                    rate = f"rate {p.rate}" if p.rate is not None else "rate n/a"
+                    self._event(f"funding #{pos.id} {pos.symbol} on {ex}: {p.amount:+.4f} USD ({rate})")
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
