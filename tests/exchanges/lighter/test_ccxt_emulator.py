@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -166,8 +167,6 @@ async def test_f04_faults_429_delay_and_reject(lighter: dict[str, Any]) -> None:
 
 
 async def test_f01_ccxt_pro_streams_and_ws_orders(lighter: dict[str, Any]) -> None:
-    import asyncio
-
     venue = lighter["venue"]
     ex = ccxtpro.lighter(json.loads(json.dumps(lighter["ep"]["ccxt"])))
     try:

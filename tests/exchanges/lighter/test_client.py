@@ -4,15 +4,20 @@ operations through ccxt (E01-E05, E07-E11, D07)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from perpdex.errors import InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
+from perpdex.errors import ConfigError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
+from perpdex.exchanges.base import ExchangeSettings
 from perpdex.exchanges.lighter import LighterClient
 from perpdex.exchanges.lighter.signer import SIM_ACCOUNT_INDEX, SIM_API_PRIVATE_KEY
 from perpdex.models import OrderStatus, Side
+from perpdex.sim.server import start_emulators
+
+from .conftest import eventually
 
 ACCT = str(SIM_ACCOUNT_INDEX)
 
@@ -132,7 +137,6 @@ async def test_d07_bbo_from_the_book_without_rest(lighter: dict[str, Any], clien
     def same() -> bool:
         return client.feed.is_ready("XRP") and client.feed.book("XRP").best_bid() == (vb, venue.bbo("XRP")[0][1])
 
-    from .conftest import eventually
     await eventually(same, what="feed caught up with the frozen market")
     venue.faults.inject("http429")  # a REST call would raise RateLimited
     assert await client.fetch_bbo_prices("XRP") == (_dec(vb), _dec(va))
@@ -187,13 +191,6 @@ async def test_e11_credentials_never_logged(lighter: dict[str, Any], client: Lig
 async def test_funding_payments_from_position_funding() -> None:
     """Funding settled on a short 0G position (+0.012 %/h: shorts receive), read back through
     positionFunding; 1 h is compressed to 0.1 s here."""
-    from datetime import datetime, timezone
-
-    from perpdex.exchanges.base import ExchangeSettings
-    from perpdex.sim.server import start_emulators
-
-    from .conftest import eventually
-
     cluster = await start_emulators(["lighter"], funding_time_scale=36_000)
     ep = cluster.endpoints["lighter"]
     c = LighterClient(ExchangeSettings("lighter", ep["rest_url"], ep["ws_url"], options={"ccxt": ep["ccxt"]}))
@@ -217,9 +214,6 @@ async def test_funding_payments_from_position_funding() -> None:
 
 
 async def test_e11_incomplete_credentials_are_a_config_error_without_the_key() -> None:
-    from perpdex.errors import ConfigError
-    from perpdex.exchanges.base import ExchangeSettings
-
     c = LighterClient(ExchangeSettings("lighter", "http://127.0.0.1:9", "ws://127.0.0.1:9/stream",
                                        credentials={"account_index": 5, "api_private_key": SIM_API_PRIVATE_KEY}))
     try:

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from perpdex.exchanges.lighter import schemas
-from perpdex.exchanges.lighter.client import depth_from_orders, parse_catalog, position_from_account
+from perpdex.exchanges.lighter.client import depth_from_orders, funding_payments, parse_catalog, position_from_account
 from perpdex.exchanges.lighter.feed import LighterMarketFeed
 from perpdex.exchanges.lighter.funding import (
     active_perps,
@@ -293,8 +293,6 @@ async def test_d11_bad_frames_raise_and_book_survives(frame: bytes) -> None:
 
 
 def test_position_funding_rows() -> None:
-    from perpdex.exchanges.lighter.client import funding_payments
-
     resp = {"code": 200, "next_cursor": "", "position_fundings": [
         {"timestamp": 1766390400, "market_id": 0, "funding_id": 2, "change": "-0.036100", "discount": "0",
          "rate": "0.0012", "position_size": "1.0000", "position_side": "long"},
