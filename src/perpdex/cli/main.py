@@ -71,6 +71,18 @@ def _run_async(coro: Any) -> Any:
         raise typer.Exit(130) from None
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM, so a run stops cleanly (report written, sockets closed)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    return stop
+
+
 # --------------------------------------------------------------------------------------------------
 @app.command()
 def run(
@@ -97,13 +109,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None)
     store = Store(cfg.storage.url)
     await store.init()
     started = time.monotonic()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop = _stop_on_signals()
     try:
         async with runtime(cfg) as rt:
             if rt.cluster is not None:
@@ -262,13 +268,7 @@ async def _sim(names, seed, scale, host, scenario, endpoints_file) -> None:
     from ..sim.server import start_emulators
 
     cluster = await start_emulators(names, seed=seed, funding_time_scale=scale, host=host, scenario=scenario)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop = _stop_on_signals()
     try:
         if endpoints_file is not None:
             cluster.write_endpoints(endpoints_file)

@@ -455,25 +455,18 @@ class Venue:
         self.account(account_id).leverage[symbol] = int(leverage)
         return int(leverage)
 
+    def _nonzero_positions(self, account_id: str, symbol: str | None) -> list[Position]:
+        return [p for sym, p in self.account(account_id).positions.items()
+                if p.qty and (symbol is None or sym == symbol)]
+
     def unrealized_pnl(self, account_id: str, symbol: str | None = None) -> float:
-        acct = self.account(account_id)
-        total = 0.0
-        for sym, pos in acct.positions.items():
-            if symbol is not None and sym != symbol:
-                continue
-            if pos.qty:
-                total += (self.mark_price(sym) - pos.entry_price) * pos.qty
-        return total
+        """Mark-to-market PnL of open positions, USD."""
+        return sum((self.mark_price(p.symbol) - p.entry_price) * p.qty for p in self._nonzero_positions(account_id, symbol))
 
     def initial_margin(self, account_id: str, symbol: str | None = None) -> float:
         """Initial margin of positions (and of open orders that add exposure), USD."""
-        acct = self.account(account_id)
-        total = 0.0
-        for sym, pos in acct.positions.items():
-            if symbol is not None and sym != symbol:
-                continue
-            if pos.qty:
-                total += abs(pos.qty) * self.mark_price(sym) / self.leverage(account_id, sym)
+        total = sum(abs(p.qty) * self.mark_price(p.symbol) / self.leverage(account_id, p.symbol)
+                    for p in self._nonzero_positions(account_id, symbol))
         for o in self._open.values():
             if o.account == account_id and not o.reduce_only and (symbol is None or o.symbol == symbol):
                 px = o.price if o.price is not None else self.mark_price(o.symbol)
