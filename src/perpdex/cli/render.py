@@ -35,14 +35,17 @@ def _compact(x: Any) -> str:
     return f"{d:.0f}"
 
 
-def funding_table(console: Console, rows: list[dict[str, Any]], title: str = "Funding rates") -> None:
+def funding_table(console: Console, rows: list[dict[str, Any]], title: str = "Funding rates",
+                  highlight: set[str] | None = None) -> None:
+    """One row per (exchange, symbol); symbols in ``highlight`` in bold."""
     t = Table(title=title, show_lines=False)
     for col in ("exchange", "symbol", "rate/interval", "interval", "rate 8h", "APR", "24h vol USD", "OI USD"):
         t.add_column(col, justify="right" if col not in ("exchange", "symbol") else "left")
     for r in rows:
         t.add_row(r["exchange"], r["symbol"], f"{Decimal(r['rate_per_interval']):+.6f}", f"{Decimal(r['interval_hours']):g}h",
                   f"{Decimal(r['rate_8h']):+.6f}", _pct(r["apr"]), _compact(r.get("volume_24h_usd")),
-                  _compact(r.get("open_interest_usd")))
+                  _compact(r.get("open_interest_usd")),
+                  style="bold yellow" if highlight and r["symbol"] in highlight else None)
     console.print(t)
 
 
@@ -97,8 +100,9 @@ def report(console: Console, rep: dict[str, Any]) -> None:
     rows = rep.get("funding_rates", [])
     chosen = {o["symbol"] for o in rep.get("opportunities_chosen", [])}
     if rows:
-        shown = [r for r in rows if r["symbol"] in chosen] or rows
-        funding_table(console, shown, title="Funding rates seen at start" + (" (chosen symbol)" if chosen else ""))
+        funding_table(console, sorted(rows, key=lambda r: (r["symbol"], r["exchange"])),
+                      title="Funding rates seen at start" + (" (chosen symbol highlighted)" if chosen else ""),
+                      highlight=chosen)
     if rep.get("opportunities_chosen"):
         opportunities_table(console, rep["opportunities_chosen"])
     positions = rep.get("positions", [])
