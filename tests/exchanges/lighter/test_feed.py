@@ -119,3 +119,21 @@ async def test_d06_stale_book_not_served(lighter: dict[str, Any]) -> None:
         assert not feed.is_ready("AAVE")
     finally:
         await feed.close()
+
+
+async def test_d06_stalled_socket_goes_stale_then_recovers(lighter: dict[str, Any]) -> None:
+    ep = lighter["ep"]
+    feed = LighterMarketFeed(ep["ws_url"], rest_url=ep["rest_url"], stale_after=0.5)
+    try:
+        await feed.prepare("ETH")
+        assert await feed.wait_ready("ETH", 5)
+        lighter["venue"].faults.inject("stall")  # the market keeps moving, the socket holds frames back
+        await eventually(lambda: not feed.is_ready("ETH"), what="book reported stale during the stall")
+        with pytest.raises(StaleMarketData):
+            feed.book("ETH")
+        await eventually(lambda: feed.is_ready("ETH"), what="fresh again after the stall")
+        await _freeze(lighter)
+        lighter["cluster"].sim.step()
+        await eventually(lambda: _same_as_venue(feed, lighter["venue"], "ETH"), what="in step after the stall")
+    finally:
+        await feed.close()

@@ -18,7 +18,8 @@ Serves the REST API under ``/api/v1/`` and the WebSocket ``/stream`` as describe
 Engine accounts are keyed by ``str(account_index)``; engine order ``n`` is Lighter order index
 ``2**48 + n``. Engine ``SimError`` kinds map to Lighter codes (:data:`ERROR_CODES`).
 Faults: ``http429`` -> HTTP 429 code 23000, ``delay`` -> the next REST answer waits 1 s,
-``malformed`` -> a truncated ``order_book`` frame, ``drop`` -> every socket is closed.
+``malformed`` -> a truncated ``order_book`` frame, ``drop`` -> every socket is closed,
+``stall`` -> every socket's frames are held back for 2 s (then delivered in order).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ SPOT_MARKET_ID = 2048
 BATCH_SECONDS = 0.05
 STATS_EVERY = 20  # pump ticks between market_stats pushes (1 s)
 PING_EVERY = 600  # pump ticks between server pings (30 s)
+STALL_SECONDS = 2.0  # how long the 'stall' fault holds every socket's frames back
 MAX_QUEUE = 20_000  # frames queued for one socket before it is dropped as too slow
 
 # SimError.kind -> (code, message prefix) in Lighter's 21xxx ranges (protocol doc §5.11).
@@ -124,6 +126,7 @@ class _WsClient:
         self.books: dict[str, int] = {}  # symbol -> nonce of the snapshot it was sent
         self.channels: set[str] = set()  # every subscribed channel, as subscribed ("a/b/c")
         self.writer: asyncio.Task[None] | None = None
+        self.stall_until = 0.0  # loop time until which frames are held back (the 'stall' fault)
 
     def send(self, frame: dict[str, Any] | str) -> None:
         if self.queue.qsize() > MAX_QUEUE:
@@ -138,6 +141,9 @@ class _WsClient:
                 text = await self.queue.get()
                 if text is None or self.ws.closed:
                     break
+                held = self.stall_until - asyncio.get_running_loop().time()
+                if held > 0:
+                    await asyncio.sleep(held)  # a stalled connection: frames arrive late, in order
                 await self.ws.send_str(text)
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             pass
@@ -1096,6 +1102,10 @@ class LighterEmulator:
                 if self.venue.faults.take("drop"):
                     for c in list(self._clients):
                         c.queue.put_nowait(None)
+                if self.venue.faults.take("stall"):
+                    until = asyncio.get_running_loop().time() + STALL_SECONDS
+                    for c in self._clients:
+                        c.stall_until = until
                 if tick % STATS_EVERY == 0:
                     self._push_stats()
                 if tick % PING_EVERY == 0:
