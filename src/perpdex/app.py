@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -38,7 +39,7 @@ def exchange_settings(cfg: AppConfig, name: str, cluster: EmulatorCluster | None
     if cluster is not None and name in cluster.endpoints and rest is None and ws is None:
         ep = cluster.endpoints[name]
         rest, ws = ep["rest_url"], ep["ws_url"]
-        options.setdefault("ccxt", ep["ccxt"])
+        options.setdefault("ccxt", copy.deepcopy(ep["ccxt"]))  # ccxt mutates what it is given
     return ExchangeSettings(
         name=name, rest_url=rest, ws_url=ws, credentials=dict(ex.credentials),
         taker_fee=ex.taker_fee, maker_fee=ex.maker_fee, options=options,

@@ -559,6 +559,7 @@ class Venue:
             crosses = (side == "buy" and asks and price >= min(asks)) or (side == "sell" and bids and price <= max(bids))
         if order_type == "limit" and tif == "post_only" and crosses:
             order.status = "expired"
+            acct.orders[order.id] = order  # queryable afterwards, like any closed order
             self._emit(OrderEvent(account_id, order, None, now_ms()))
             return order
         acct.orders[order.id] = order
