@@ -23,12 +23,14 @@ from rich.console import Console
 
 from ..config import AppConfig, load_config
 from ..errors import ConfigError, PerpdexError
+from ..exchanges import registry
 from . import render
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="perpdex: delta-neutral funding-rate arbitrage across perpetual DEXes (Aster, Lighter), "
+    help="perpdex: delta-neutral funding-rate arbitrage across perpetual DEXes "
+    f"({', '.join(registry.names())}), "
     "with a built-in emulator of each exchange for paper trading.",
 )
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
@@ -206,7 +208,7 @@ async def _scan(cfg: AppConfig):
 # --------------------------------------------------------------------------------------------------
 @app.command()
 def book(
-    exchange: str = typer.Argument(..., help="Exchange name, e.g. aster or lighter."),
+    exchange: str = typer.Argument(..., help=f"Exchange name: {', '.join(registry.names())}."),
     symbol: str = typer.Argument(..., help="Canonical symbol, e.g. BTC."),
     config: Path = ConfigOpt,
     levels: int = typer.Option(10, "--levels", "-n", min=1, max=500, help="Levels per side."),
