@@ -234,18 +234,27 @@ async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json
         await client.prepare_market_feed(symbol)
         if not await client.feed.wait_ready(symbol, 15):
             raise StaleMarketData(f"[{exchange}] {symbol}: book not ready after 15s")
-        while True:
-            depth = await client.get_order_book_from_websocket(symbol, levels)
-            if depth is not None:
-                if as_json:
-                    print(json.dumps({"exchange": exchange, "symbol": symbol,
-                                      "bids": [[str(l["price"]), str(l["size"])] for l in depth["bids"]],
-                                      "asks": [[str(l["price"]), str(l["size"])] for l in depth["asks"]]}))
-                else:
-                    render.book_table(console, exchange, symbol, depth)
-                if once:
-                    return
-            await asyncio.sleep(1.0)
+        if once or as_json:
+            while True:  # JSON: one line per second (a stream a program can read); --once: one book
+                depth = await client.get_order_book_from_websocket(symbol, levels)
+                if depth is not None:
+                    if as_json:
+                        print(json.dumps({"exchange": exchange, "symbol": symbol,
+                                          "bids": [[str(l["price"]), str(l["size"])] for l in depth["bids"]],
+                                          "asks": [[str(l["price"]), str(l["size"])] for l in depth["asks"]]}), flush=True)
+                    else:
+                        console.print(render.book_table(exchange, symbol, depth))
+                    if once:
+                        return
+                await asyncio.sleep(1.0)
+        from rich.live import Live
+
+        with Live(console=console, refresh_per_second=4) as live:
+            while True:  # until Ctrl-C
+                depth = await client.get_order_book_from_websocket(symbol, levels)
+                if depth is not None:
+                    live.update(render.book_table(exchange, symbol, depth))
+                await asyncio.sleep(0.25)
 
 
 # --------------------------------------------------------------------------------------------------

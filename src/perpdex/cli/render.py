@@ -65,7 +65,8 @@ def opportunities_table(console: Console, rows: list[dict[str, Any]], min_net_ap
     console.print(t)
 
 
-def book_table(console: Console, exchange: str, symbol: str, depth: dict[str, list[dict[str, Decimal]]]) -> None:
+def book_table(exchange: str, symbol: str, depth: dict[str, list[dict[str, Decimal]]]) -> Table:
+    """The book as a table: bids on the left, asks on the right, best first."""
     t = Table(title=f"{exchange} {symbol} L2 book (WebSocket)")
     t.add_column("bid size", justify="right")
     t.add_column("bid", justify="right", style="green")
@@ -77,7 +78,7 @@ def book_table(console: Console, exchange: str, symbol: str, depth: dict[str, li
         a = depth["asks"][i] if i < len(depth["asks"]) else None
         t.add_row(str(b["size"]) if b else "", str(b["price"]) if b else "", str(a["price"]) if a else "",
                   str(a["size"]) if a else "")
-    console.print(t)
+    return t
 
 
 def endpoints_table(console: Console, endpoints: dict[str, dict[str, Any]]) -> None:
