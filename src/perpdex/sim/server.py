@@ -23,7 +23,7 @@ from aiohttp import web
 
 from ..exchanges import registry
 from .engine import Simulation
-from .scenario import build_simulation
+from .scenario import build_simulation, load_scenario
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +63,23 @@ async def start_emulators(
     funding_time_scale: float = 1.0,
     starting_balance: float | None = None,
     run_market: bool = True,
+    dialects: dict[str, type] | None = None,
 ) -> EmulatorCluster:
-    """Start the named venues (all of the scenario when None) on ``host``; port 0 picks a free
-    port. ``run_market`` starts the market process task (tests may step it by hand instead)."""
+    """Start the named venues on ``host`` (default: every scenario venue whose exchange is in the
+    registry); port 0 picks a free port. ``run_market`` starts the market process task (tests may
+    step it by hand instead). ``dialects`` maps a venue to its dialect class where the registry
+    does not (yet) name it."""
+    dialects = dialects or {}
+    if names is None and sim is None:
+        known = set(registry.names()) | set(dialects)
+        names = [n for n in load_scenario(scenario)["venues"] if n in known]
     if sim is None:
         sim = build_simulation(names, scenario=scenario, seed=seed, funding_time_scale=funding_time_scale,
                                starting_balance=starting_balance)
     cluster = EmulatorCluster(sim)
     for name, venue in sim.venues.items():
-        dialect = registry.emulator_class(name)(venue)
+        dialect_cls = dialects.get(name) or registry.emulator_class(name)
+        dialect = dialect_cls(venue)
         runner = web.AppRunner(dialect.build_app(), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, host, (ports or {}).get(name, 0))
