@@ -1,0 +1,7 @@
+"""Backpack Exchange perpetuals: native market data and funding, private operations via ccxt
+(natively where ccxt 4.5.90 does not cover Backpack), and the emulator's Backpack wire dialect.
+Protocol facts: ``shared/protocols/backpack.md``."""
+
+from .emulator import BackpackEmulator
+
+__all__ = ["BackpackEmulator"]

@@ -1,0 +1,101 @@
+"""Backpack symbol mapping: canonical ``"BTC"`` <-> ``"BTC_USDC_PERP"``.
+
+Protocol facts (shared/protocols/backpack.md §2.1; https://docs.backpack.exchange, Markets):
+
+* Perpetuals are named ``<BASE>_USDC_PERP``; spot markets ``<BASE>_USDC`` are never mapped.
+* Thousand-unit contracts carry a lowercase ``k`` prefix (``kBONK_USDC_PERP``: one unit =
+  1 000 BONK, price per 1 000). Other venues use a leading ``1000`` (``1000PEPE``); both are
+  understood here. The canonical symbol is the coin (``"BONK"``) and :func:`split_multiplier`
+  / :meth:`BackpackSymbols.multiplier` give the bundle size (1000), so a shared symbol registry
+  can convert prices (÷ multiplier) and sizes (× multiplier) to coin units.
+* ccxt's unified symbol is ``BASE/USDC:USDC`` with the base upper-cased (``KBONK/USDC:USDC``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+QUOTE = "USDC"
+PERP_SUFFIX = "_USDC_PERP"
+_DIGITS = re.compile(r"^(10+)([A-Za-z].*)$")
+_K_PREFIX = re.compile(r"^k([A-Z0-9][A-Z0-9]*)$")
+
+
+def split_multiplier(base: str) -> tuple[str, int]:
+    """A Backpack base asset -> (canonical coin, units per contract unit).
+
+    ``"kBONK"`` -> ``("BONK", 1000)``; ``"1000PEPE"`` -> ``("PEPE", 1000)``;
+    ``"BTC"`` -> ``("BTC", 1)``. Only a lowercase ``k`` followed by an upper-case ticker counts
+    as the thousand prefix (``"KAITO"`` stays ``"KAITO"``). Bad input (empty) -> ``("", 1)``."""
+    b = (base or "").strip()
+    m = _K_PREFIX.match(b)
+    if m:
+        return m.group(1), 1000
+    m = _DIGITS.match(b)
+    if m:
+        return m.group(2).upper(), int(m.group(1))
+    return b.upper(), 1
+
+
+def base_of(dex_symbol: str) -> str | None:
+    """``"BTC_USDC_PERP"`` -> ``"BTC"``; None for anything that is not a USDC perpetual."""
+    s = (dex_symbol or "").strip()
+    if not s.endswith(PERP_SUFFIX) or len(s) == len(PERP_SUFFIX):
+        return None
+    return s[: -len(PERP_SUFFIX)]
+
+
+def normalize_symbol(dex_symbol: str) -> str:
+    """Backpack symbol -> canonical (``"kBONK_USDC_PERP"`` -> ``"BONK"``). A string that is not a
+    perp symbol is treated as a bare base asset (``"eth"`` -> ``"ETH"``)."""
+    base = base_of(dex_symbol)
+    return split_multiplier(base if base is not None else dex_symbol)[0]
+
+
+def dex_symbol(symbol: str) -> str:
+    """Canonical -> Backpack symbol, without a catalog (no multiplier prefix): ``"BTC"`` ->
+    ``"BTC_USDC_PERP"``."""
+    return f"{symbol}{PERP_SUFFIX}"
+
+
+@dataclass
+class BackpackSymbols:
+    """Two-way map between canonical symbols and Backpack perp symbols, filled from the catalog."""
+
+    dex_names: dict[str, str] = field(default_factory=dict)  # canonical -> BTC_USDC_PERP
+    by_dex: dict[str, str] = field(default_factory=dict)  # BTC_USDC_PERP -> canonical
+    multipliers: dict[str, int] = field(default_factory=dict)  # canonical -> bundle size
+
+    def add(self, dex: str) -> str | None:
+        """Register one perp symbol; returns its canonical symbol (None if not a USDC perp)."""
+        base = base_of(dex)
+        if base is None:
+            return None
+        canonical, mult = split_multiplier(base)
+        if not canonical:
+            return None
+        self.dex_names[canonical] = dex
+        self.by_dex[dex] = canonical
+        self.multipliers[canonical] = mult
+        return canonical
+
+    def dex_symbol(self, symbol: str) -> str:
+        """Canonical -> Backpack symbol (``"BONK"`` -> ``"kBONK_USDC_PERP"`` when listed so)."""
+        return self.dex_names.get(symbol) or dex_symbol(symbol)
+
+    def symbol(self, dex: str) -> str:
+        """Backpack symbol -> canonical (catalog first, then the naming rule)."""
+        return self.by_dex.get(dex) or normalize_symbol(dex)
+
+    def multiplier(self, symbol: str) -> int:
+        return self.multipliers.get(symbol, 1)
+
+    def ccxt_symbol(self, symbol: str) -> str:
+        """Canonical -> ccxt unified (``"BTC"`` -> ``"BTC/USDC:USDC"``; ``"BONK"`` ->
+        ``"KBONK/USDC:USDC"``: ccxt upper-cases the prefixed base)."""
+        base = base_of(self.dex_symbol(symbol)) or symbol
+        return f"{base.upper()}/{QUOTE}:{QUOTE}"
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self.dex_names
