@@ -51,7 +51,9 @@ class ContractAttributes:
     ``tick_size`` is the price increment (quote units), ``lot_size`` the size increment (base
     units), ``min_size`` the minimum order size (base units), ``min_notional`` the minimum order
     value (USD), ``max_leverage`` the largest leverage the exchange allows, ``contract_id`` the
-    exchange's own identifier (market id, exchange symbol).
+    exchange's own identifier (market id, exchange symbol). All in the **exchange's** units;
+    ``multiplier`` is how many canonical units one exchange unit is (1000 for ``1000PEPE``), see
+    :mod:`perpdex.symbols`.
     """
 
     exchange: str
@@ -65,6 +67,12 @@ class ContractAttributes:
     taker_fee: Decimal = Decimal(0)
     maker_fee: Decimal = Decimal(0)
     active: bool = True
+    multiplier: Decimal = Decimal(1)
+
+    @property
+    def canonical_lot(self) -> Decimal:
+        """The lot size in canonical units."""
+        return self.lot_size * self.multiplier
 
     def round_price(self, price: Decimal, side: Side | None = None) -> Decimal:
         """Round ``price`` to the tick: down for buys, up for sells (never more aggressive),

@@ -60,22 +60,24 @@ class AtomicPairExecutor:
         long: ExchangeClient,
         short: ExchangeClient,
         symbol: str,
-        quantity: Decimal,
+        long_qty: Decimal,
+        short_qty: Decimal,
         *,
         on_fill: FillCallback | None = None,
         use_limit: bool = True,
     ) -> PairResult:
-        """Buy ``quantity`` on ``long`` and sell it on ``short`` at the same time."""
+        """Buy ``long_qty`` on ``long`` and sell ``short_qty`` on ``short`` at the same time; each
+        in that exchange's units (the same canonical amount, see ``PreflightResult``)."""
         kw = dict(use_limit=use_limit, offset_ticks=self.offset_ticks, timeout_s=self.limit_timeout_s, on_fill=on_fill)
         lr, sr = await asyncio.gather(
-            self._leg(long).execute(symbol, Side.BUY, quantity, **kw),
-            self._leg(short).execute(symbol, Side.SELL, quantity, **kw),
+            self._leg(long).execute(symbol, Side.BUY, long_qty, **kw),
+            self._leg(short).execute(symbol, Side.SELL, short_qty, **kw),
         )
-        if lr.filled == quantity and sr.filled == quantity:
+        if lr.filled == long_qty and sr.filled == short_qty:
             return PairResult(True, lr, sr)
         reason = (
-            f"legs unbalanced: {long.name} bought {lr.filled}/{quantity}"
-            f"{' (' + lr.error + ')' if lr.error else ''}, {short.name} sold {sr.filled}/{quantity}"
+            f"legs unbalanced: {long.name} bought {lr.filled}/{long_qty}"
+            f"{' (' + lr.error + ')' if lr.error else ''}, {short.name} sold {sr.filled}/{short_qty}"
             f"{' (' + sr.error + ')' if sr.error else ''}; rolling back"
         )
         log.warning("%s: %s", symbol, reason)

@@ -16,7 +16,7 @@ from ..errors import ExchangeError, ExecutionError
 from ..exchanges.base import ExchangeClient
 from ..models import ContractAttributes, Side
 from .price_provider import PriceProvider
-from .sizing import common_step, round_down, slippage_bps, walk_book
+from .sizing import canonical_depth, common_step, round_down, slippage_bps, walk_book
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,14 @@ MARGIN_BUFFER = Decimal("1.10")  # 10 % headroom over initial margin + fees
 
 @dataclass
 class PreflightResult:
-    """``quantity`` base units per leg, ``leverage`` x, prices in USD, slippage in bp."""
+    """``quantity`` canonical base units per leg (``long_qty``/``short_qty`` the same amount in
+    each exchange's own units, see ``ContractAttributes.multiplier``), ``leverage`` x, prices USD
+    per canonical unit, slippage in bp."""
 
     symbol: str
     quantity: Decimal
+    long_qty: Decimal
+    short_qty: Decimal
     leverage: Decimal
     long_attrs: ContractAttributes
     short_attrs: ContractAttributes
@@ -81,15 +85,16 @@ async def run_preflight(
         if not ok:
             raise ExecutionError(f"{client.name} {symbol}: order book not ready within {ready_timeout_s:.0f}s")
 
-    ld, sd = await asyncio.gather(prices.get_depth(long, symbol, depth_levels), prices.get_depth(short, symbol, depth_levels))
+    raw = await asyncio.gather(prices.get_depth(long, symbol, depth_levels), prices.get_depth(short, symbol, depth_levels))
+    ld, sd = canonical_depth(raw[0], la.multiplier), canonical_depth(raw[1], sa.multiplier)
     if not ld["asks"] or not sd["bids"]:
         raise ExecutionError(f"{symbol}: empty book side (long asks or short bids)")
     mid = (ld["asks"][0]["price"] + sd["bids"][0]["price"]) / 2
-    step = common_step(la.lot_size, sa.lot_size)
+    step = common_step(la.canonical_lot, sa.canonical_lot)  # a size both exchanges can trade exactly
     qty = round_down(size_usd / mid, step)
     for c in (la, sa):
-        if qty <= 0 or qty < c.min_size:
-            raise ExecutionError(f"{c.exchange} {symbol}: size {qty} below minimum {c.min_size}")
+        if qty <= 0 or qty / c.multiplier < c.min_size:
+            raise ExecutionError(f"{c.exchange} {symbol}: size {qty / c.multiplier if qty > 0 else qty} below minimum {c.min_size}")
         if qty * mid < c.min_notional:
             raise ExecutionError(f"{c.exchange} {symbol}: notional {qty * mid:.2f} below minimum {c.min_notional} USD")
 
@@ -111,4 +116,4 @@ async def run_preflight(
             raise ExecutionError(f"{client.name}: available margin {avail:.2f} USD < {need:.2f} USD needed")
 
     (lp, ls), (sp, ss) = checks
-    return PreflightResult(symbol, qty, lev, la, sa, lp, sp, ls, ss)
+    return PreflightResult(symbol, qty, qty / la.multiplier, qty / sa.multiplier, lev, la, sa, lp, sp, ls, ss)

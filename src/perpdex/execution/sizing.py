@@ -22,6 +22,14 @@ def round_down(value: Decimal, step: Decimal) -> Decimal:
     return ((value / step).to_integral_value(rounding=ROUND_DOWN) * step).quantize(step)
 
 
+def canonical_depth(depth: Depth, multiplier: Decimal) -> Depth:
+    """``depth`` converted from exchange units to canonical units (price / m, size * m)."""
+    if multiplier == 1:
+        return depth
+    return {side: [{"price": l["price"] / multiplier, "size": l["size"] * multiplier} for l in levels]
+            for side, levels in depth.items()}
+
+
 def walk_book(depth: Depth, side: Side, quantity: Decimal) -> tuple[Decimal, Decimal | None]:
     """Taking ``quantity`` (base units) from the opposite side of ``depth``: returns (fillable
     quantity, average price) — average None when nothing is fillable."""

@@ -72,6 +72,12 @@ class MarketSpec:
     funding_noise: float = 0.0  # relative noise of the funding estimate per step
     active: bool = True
     market_id: int = 0  # numeric id for venues that have one
+    multiplier: int = 1  # canonical units per exchange unit (1000 for a 1000PEPE market)
+
+    @property
+    def exchange_base(self) -> str:
+        """The exchange's base asset name: ``"1000PEPE"`` for a bundled market, else the symbol."""
+        return f"{self.multiplier}{self.symbol}" if self.multiplier != 1 else self.symbol
 
     @property
     def tick(self) -> float:
@@ -312,8 +318,9 @@ class Venue:
         return self.index.price(symbol)
 
     def mid_price(self, symbol: str) -> float:
+        """Venue mid in exchange units: index x multiplier x (1 + basis)."""
         m = self.market(symbol)
-        return self.index.price(symbol) * (1.0 + m.basis_bps / 10_000.0)
+        return self.index.price(symbol) * m.multiplier * (1.0 + m.basis_bps / 10_000.0)
 
     def mark_price(self, symbol: str) -> float:
         bids, asks = self._books[symbol]

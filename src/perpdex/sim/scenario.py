@@ -46,6 +46,7 @@ def market_specs(venue_cfg: dict[str, Any]) -> list[MarketSpec]:
                 volume_24h_usd=float(m.get("volume_24h_usd", 0.0)),
                 open_interest_usd=float(m.get("open_interest_usd", 0.0)),
                 market_id=int(m.get("market_id", 0)),
+                multiplier=int(m.get("multiplier", 1)),
             )
         )
     return specs

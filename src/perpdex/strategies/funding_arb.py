@@ -30,6 +30,7 @@ from ..execution.tactics import FillRecord
 from ..funding.collector import FundingSnapshot, collect_funding
 from ..funding.opportunities import Opportunity, find_opportunities, spread_apr
 from ..storage import PositionRow, Store
+from ..symbols import SymbolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,10 @@ class CycleReport:
     opened: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+def _canonical_price(price: Decimal | None, multiplier: Decimal) -> Decimal | None:
+    return None if price is None else price / multiplier
 
 
 class FundingArbStrategy:
@@ -78,6 +83,7 @@ class FundingArbStrategy:
         self.first_snapshot: FundingSnapshot | None = None
         self.last_snapshot: FundingSnapshot | None = None
         self.chosen: list[Opportunity] = []
+        self.symbols = SymbolRegistry()  # tradable markets, filled by start()
 
     def _event(self, msg: str) -> None:
         log.info(msg)
@@ -98,6 +104,7 @@ class FundingArbStrategy:
     async def start(self) -> None:
         """Load catalogs and resume stored positions (reconciling interrupted ones)."""
         await asyncio.gather(*(c.connect() for c in self.clients.values()))
+        self.symbols = SymbolRegistry.from_contracts(c for cl in self.clients.values() for c in cl.contracts.values())
         for pos in await self.store.positions(["opening", "closing"]):
             await self._reconcile(pos)
         open_positions = await self.store.positions(["open"])
@@ -162,6 +169,9 @@ class FundingArbStrategy:
                 continue
             if opp.long_exchange not in self.clients or opp.short_exchange not in self.clients:
                 continue
+            if not {opp.long_exchange, opp.short_exchange} <= set(self.symbols.exchanges(opp.symbol)):
+                report.skipped.append(opp.symbol)  # funding is quoted but a market is not tradable
+                continue
             pid = await self.open_position(opp)
             if pid is not None:
                 report.opened.append(pid)
@@ -224,11 +234,13 @@ class FundingArbStrategy:
             detail={"entry": {"long_rate_8h": str(opp.long_rate_8h), "short_rate_8h": str(opp.short_rate_8h),
                               "gross_apr": str(opp.gross_apr), "fee_apr": str(opp.fee_apr)}},
         )
-        result = await self.executor.open(long, short, opp.symbol, pf.quantity, on_fill=self._fill_sink(pos.id, "open"))
+        result = await self.executor.open(long, short, opp.symbol, pf.long_qty, pf.short_qty,
+                                          on_fill=self._fill_sink(pos.id, "open"))
         if result.success:
             await self.store.update_position(
-                pos.id, status="open", entry_long_price=result.long.avg_price,
-                entry_short_price=result.short.avg_price,
+                pos.id, status="open",
+                entry_long_price=_canonical_price(result.long.avg_price, pf.long_attrs.multiplier),
+                entry_short_price=_canonical_price(result.short.avg_price, pf.short_attrs.multiplier),
             )
             self.chosen.append(opp)
             self._event(
@@ -251,8 +263,17 @@ class FundingArbStrategy:
         self._event(f"position #{position_id} {status}: {result.reason}"
                     + (f"; NAKED exposure left: {result.naked}" if result.naked else ""))
 
+    async def _multipliers(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
+        """Canonical units per exchange unit on the long and the short exchange."""
+        la, sa = await asyncio.gather(
+            self.clients[pos.long_exchange].get_contract_attributes(pos.symbol),
+            self.clients[pos.short_exchange].get_contract_attributes(pos.symbol),
+        )
+        return la.multiplier, sa.multiplier
+
     async def _leg_quantities(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
-        """(long size, short size) actually open on the exchanges, base units, both >= 0."""
+        """(long size, short size) actually open on the exchanges, each in that exchange's units,
+        both >= 0."""
         ls, ss = await asyncio.gather(
             self.clients[pos.long_exchange].get_position_snapshot(pos.symbol),
             self.clients[pos.short_exchange].get_position_snapshot(pos.symbol),
@@ -273,9 +294,11 @@ class FundingArbStrategy:
             await self._record_failure(pos.id, result, "close failed")
             return False
         await self._sync_funding(pos)
+        lm, sm = await self._multipliers(pos)
         await self.store.update_position(
             pos.id, status="closed", closed_at=datetime.now(timezone.utc), close_reason=reason,
-            exit_long_price=result.long.avg_price, exit_short_price=result.short.avg_price,
+            exit_long_price=_canonical_price(result.long.avg_price, lm),
+            exit_short_price=_canonical_price(result.short.avg_price, sm),
         )
         self._cooldown[pos.symbol] = time.monotonic() + self.cfg.reentry_cooldown_s
         self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}")
@@ -285,7 +308,8 @@ class FundingArbStrategy:
         """A position interrupted mid-open or mid-close: flatten what is left (opening) or finish
         the close (closing), using the exchanges' own position sizes."""
         lq, sq = await self._leg_quantities(pos)
-        if pos.status == "opening" and lq == sq == pos.quantity and lq > 0:
+        lm, sm = await self._multipliers(pos)
+        if pos.status == "opening" and lq > 0 and lq * lm == sq * sm == pos.quantity:
             await self.store.update_position(pos.id, status="open")
             self._event(f"recovered #{pos.id} {pos.symbol}: both legs found open")
             return

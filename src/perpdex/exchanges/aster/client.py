@@ -89,12 +89,12 @@ def parse_contract(row: SymbolInfo, *, taker_fee: Decimal, maker_fee: Decimal,
     min_notional = Decimal(0)
     if notional_f is not None:
         min_notional = notional_f.notional if notional_f.notional is not None else (notional_f.minNotional or Decimal(0))
-    coin, _ = split_multiplier(row.baseAsset)
+    coin, mult = split_multiplier(row.baseAsset)
     return ContractAttributes(
         exchange="aster", symbol=coin, contract_id=row.symbol, tick_size=tick.normalize(), lot_size=lot.normalize(),
         min_size=(lot_f.minQty if lot_f is not None and lot_f.minQty else lot).normalize(),
         min_notional=min_notional, max_leverage=max_leverage, taker_fee=taker_fee, maker_fee=maker_fee,
-        active=row.status == "TRADING",
+        active=row.status == "TRADING", multiplier=Decimal(mult),
     )
 
 

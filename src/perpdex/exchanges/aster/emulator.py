@@ -193,6 +193,7 @@ class AsterEmulator:
 
     def __init__(self, venue: Venue) -> None:
         self.venue = venue
+        self._by_dex = {self.dex_symbol(s): s for s in venue.markets}  # "1000PEPEUSDT" -> "PEPE"
         self._unsubscribe = venue.subscribe(self._on_event)
         self._market_socks: set[_Socket] = set()
         self._user_socks: dict[str, set[_Socket]] = {}
@@ -217,9 +218,10 @@ class AsterEmulator:
         """The stream names subscribed on each open market WebSocket (for inspection)."""
         return [list(s.streams) for s in self._market_socks]
 
-    @staticmethod
-    def dex_symbol(symbol: str) -> str:
-        return symbol + DEFAULT_QUOTE
+    def dex_symbol(self, symbol: str) -> str:
+        """Canonical -> Aster symbol (``"PEPE"`` -> ``"1000PEPEUSDT"`` for a bundled market)."""
+        m = self.venue.markets.get(symbol)
+        return (m.exchange_base if m is not None else symbol) + DEFAULT_QUOTE
 
     def endpoints(self, host: str, port: int) -> dict[str, Any]:
         """URLs and the ccxt constructor options (JSON-serializable) for this emulator.
@@ -396,10 +398,9 @@ class AsterEmulator:
             if required:
                 raise _missing("symbol")
             return None
-        if raw.endswith(DEFAULT_QUOTE):
-            sym = raw[: -len(DEFAULT_QUOTE)]
-            if sym in self.venue.markets:
-                return sym
+        sym = self._by_dex.get(raw)
+        if sym is not None:
+            return sym
         raise AsterApiError(400, -1121, "Invalid symbol.")
 
     @staticmethod
@@ -453,7 +454,7 @@ class AsterEmulator:
                 "deliveryDate": 4133404800000, "onboardDate": 1598252400000,
                 "status": "TRADING" if m.active else "SETTLING",
                 "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-                "baseAsset": sym, "quoteAsset": DEFAULT_QUOTE, "marginAsset": DEFAULT_QUOTE,
+                "baseAsset": m.exchange_base, "quoteAsset": DEFAULT_QUOTE, "marginAsset": DEFAULT_QUOTE,
                 "pricePrecision": m.price_decimals, "quantityPrecision": m.size_decimals,
                 "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN",
                 "triggerProtect": "0.0500", "liquidationFee": "0.010000", "marketTakeBound": "0.05",
@@ -824,9 +825,8 @@ class AsterEmulator:
         mt = _STREAM_RE.match(name)
         if mt is None:
             return None
-        dex = mt.group("sym").upper()
-        sym = dex[: -len(DEFAULT_QUOTE)] if dex.endswith(DEFAULT_QUOTE) else ""
-        if sym not in self.venue.markets:
+        sym = self._by_dex.get(mt.group("sym").upper())
+        if sym is None:
             return None
         if mt.group("depth"):
             ms = int(mt.group("dms") or 250)

@@ -13,24 +13,16 @@ Protocol facts (shared/protocols/aster.md §2.1, asterdex/api-docs "Exchange Inf
 
 from __future__ import annotations
 
-import re
 from typing import Mapping
+
+from ...symbols import split_prefixed
 
 DEFAULT_QUOTE = "USDT"
 _QUOTES = ("USDT", "USDC", "USD1", "USD")
-# 1000, 10000, 100000, 1000000 ... or "1M", followed by the coin name.
-_MULTIPLIER = re.compile(r"^(?P<mult>10{3,}|1M)(?P<coin>[A-Z].*)$")
-
-
 def split_multiplier(base_asset: str) -> tuple[str, int]:
     """``"1000PEPE"`` -> ``("PEPE", 1000)``; ``"1MBABYDOGE"`` -> ``("BABYDOGE", 1000000)``;
-    ``"BTC"`` -> ``("BTC", 1)``."""
-    base = base_asset.upper()
-    m = _MULTIPLIER.match(base)
-    if m is None:
-        return base, 1
-    mult = m.group("mult")
-    return m.group("coin"), 1_000_000 if mult == "1M" else int(mult)
+    ``"BTC"`` -> ``("BTC", 1)`` (the shared rule of :func:`perpdex.symbols.split_prefixed`)."""
+    return split_prefixed(base_asset.upper())
 
 
 def strip_quote(dex_symbol: str) -> str:

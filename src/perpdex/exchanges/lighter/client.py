@@ -381,7 +381,7 @@ def parse_catalog(body: bytes, symbols: LighterSymbols, taker: Decimal | None = 
             continue
         symbol = symbols.add(d.symbol, d.market_id)
         details[symbol] = d
-        contracts[symbol] = contract_from_detail(symbol, d, taker, maker)
+        contracts[symbol] = contract_from_detail(symbol, d, taker, maker, Decimal(symbols.multiplier(symbol)))
     return contracts, details
 
 
@@ -432,9 +432,10 @@ def _floor_s(t: datetime) -> datetime:
 
 
 def contract_from_detail(symbol: str, d: schemas.OrderBookDetail, taker: Decimal | None = None,
-                         maker: Decimal | None = None) -> ContractAttributes:
+                         maker: Decimal | None = None, multiplier: Decimal = Decimal(1)) -> ContractAttributes:
     """:class:`ContractAttributes` of one ``orderBookDetails`` market. Fees: Lighter quotes them
-    as percent strings (``"0.0200"`` = 2 bp, inferred from the premium schedule), so /100."""
+    as percent strings (``"0.0200"`` = 2 bp, inferred from the premium schedule), so /100.
+    ``multiplier``: tokens per unit of a bundled market (``1000PEPE``: 1000)."""
     return ContractAttributes(
         exchange=EXCHANGE,
         symbol=symbol,
@@ -447,6 +448,7 @@ def contract_from_detail(symbol: str, d: schemas.OrderBookDetail, taker: Decimal
         taker_fee=taker if taker is not None else d.taker_fee / 100,
         maker_fee=maker if maker is not None else d.maker_fee / 100,
         active=d.status == "active",
+        multiplier=multiplier,
     )
 
 

@@ -327,7 +327,7 @@ class LighterEmulator:
         idx = v.index_price(m.symbol)
         vol = m.volume_24h_usd
         return {
-            "symbol": m.symbol, "market_id": m.market_id, "market_type": "perp",
+            "symbol": m.exchange_base, "market_id": m.market_id, "market_type": "perp",
             "base_asset_id": 0, "quote_asset_id": 3,
             "status": "active" if m.active else "inactive",
             "taker_fee": f"{m.taker_fee * 100:.4f}", "maker_fee": f"{m.maker_fee * 100:.4f}",
@@ -381,7 +381,7 @@ class LighterEmulator:
         settled_rate, settled_ts = self._settled.get(m.symbol, (v.funding_rate(m.symbol), 0))
         vol = m.volume_24h_usd
         return {
-            "symbol": m.symbol, "market_id": m.market_id,
+            "symbol": m.exchange_base, "market_id": m.market_id,
             "index_price": self._px(m, v.index_price(m.symbol)), "mark_price": self._px(m, mark),
             "open_interest": f"{m.open_interest_usd:.6f}", "open_interest_limit": "72057594037927936.000000",
             "funding_clamp_small": "0.0500", "funding_clamp_big": "4.0000",
@@ -424,7 +424,7 @@ class LighterEmulator:
             "parent_order_id": "0", "to_trigger_order_id_0": "0", "to_trigger_order_id_1": "0",
             "to_cancel_order_id_0": "0", "block_height": 102_000_000 + o.id,
             "timestamp": o.created_ms // 1000, "created_at": o.created_ms // 1000, "updated_at": o.updated_ms // 1000,
-            "transaction_time": o.updated_ms * 1000, "market_symbol": m.symbol, "market_kind": "perp",
+            "transaction_time": o.updated_ms * 1000, "market_symbol": m.exchange_base, "market_kind": "perp",
             "integrator_fee_collector_index": 0, "integrator_maker_fee": 0, "integrator_taker_fee": 0,
             "order_flags": 0, "order_version": 0,
         }
@@ -462,7 +462,7 @@ class LighterEmulator:
             lev = v.leverage(aid, sym)
             opens = len(v.open_orders(aid, sym))
             positions.append({
-                "market_id": m.market_id, "symbol": m.symbol, "initial_margin_fraction": f"{100 / lev:.2f}",
+                "market_id": m.market_id, "symbol": m.exchange_base, "initial_margin_fraction": f"{100 / lev:.2f}",
                 "open_order_count": opens, "pending_order_count": 0, "position_tied_order_count": 0,
                 "sign": 1 if pos.qty > 0 else (-1 if pos.qty < 0 else 0),
                 "position": self._sz(m, abs(pos.qty)), "avg_entry_price": self._px(m, pos.entry_price),
@@ -648,8 +648,8 @@ class LighterEmulator:
         for m in sorted(self.venue.markets.values(), key=lambda m: m.market_id):
             # as the real endpoint: the 8h fraction is computed from the 4-decimal percent-per-hour
             pct = float(self._percent_per_hour(self.venue.funding_rate(m.symbol), m))
-            rows.append({"market_id": m.market_id, "exchange": "lighter", "symbol": m.symbol, "rate": pct * 8 / 100})
-            rows.append({"market_id": m.market_id, "exchange": "binance", "symbol": m.symbol, "rate": 0.0001})
+            rows.append({"market_id": m.market_id, "exchange": "lighter", "symbol": m.exchange_base, "rate": pct * 8 / 100})
+            rows.append({"market_id": m.market_id, "exchange": "binance", "symbol": m.exchange_base, "rate": 0.0001})
         return {"code": 200, "funding_rates": rows}
 
     async def _fundings(self, request: web.Request) -> dict[str, Any]:

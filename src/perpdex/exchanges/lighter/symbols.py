@@ -9,19 +9,15 @@ Spot markets (``"ETH/USDC"``, ids from 2048) are never mapped.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-_MULTIPLIER = re.compile(r"^(1000+)([A-Z0-9].*)$")
+from ...symbols import split_prefixed
 
 
 def split_multiplier(dex_symbol: str) -> tuple[str, int]:
-    """``"1000PEPE"`` -> ``("PEPE", 1000)``; ``"ETH"`` -> ``("ETH", 1)``. Uppercases."""
-    s = dex_symbol.strip().upper()
-    m = _MULTIPLIER.match(s)
-    if m and not m.group(2).isdigit():
-        return m.group(2), int(m.group(1))
-    return s, 1
+    """``"1000PEPE"`` -> ``("PEPE", 1000)``; ``"ETH"`` -> ``("ETH", 1)``. Uppercases (Lighter
+    names are upper-case, so a leading ``k`` is part of the name here)."""
+    return split_prefixed(dex_symbol.strip().upper())
 
 
 def normalize_symbol(dex_symbol: str) -> str:
