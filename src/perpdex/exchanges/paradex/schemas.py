@@ -173,7 +173,7 @@ class RpcError(msgspec.Struct, kw_only=True):
 
 class WsParams(msgspec.Struct, kw_only=True):
     channel: str = ""
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class WsMessage(msgspec.Struct, kw_only=True):

@@ -1,0 +1,207 @@
+"""Paradex funding rates, 24 h volume and open interest (native aiohttp + msgspec).
+
+Units (shared/protocols/paradex.md §0 items 2 and 11, §3.3, §3.4, §8;
+https://docs.paradex.trade/risk/funding-mechanism):
+
+* Funding is **continuous** (the rate is recomputed every second and accrues into the funding
+  index); there is no settlement time, so ``next_funding_time`` is None.
+* ``funding_rate`` (markets summary, ``funding_data``) is the raw fraction for **one funding period
+  of the market**, ``funding_period_hours`` from ``GET /v1/markets`` (usually 8, not always).
+  8 h rate = ``r × 8 / P``; APR = ``r × 8760 / P``.
+* ``/v1/funding/data`` rows are per-second *observations* of that same rate, not settlements:
+  the current rate is the **latest** row (:func:`latest_rate`); summing a day of rows would
+  overstate it 28 800-fold (8 h of seconds) and is never done here.
+* ``volume_24h`` is USD; ``open_interest`` is **base units** (USD = × mark price).
+* ``k``-prefixed markets (``kBONK``) quote prices per 1 000 tokens; samples keep the exchange's
+  units and carry ``metadata["multiplier"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any, Iterable
+
+import aiohttp
+
+from ...errors import AuthenticationError, ExchangeError, NetworkError, RateLimited
+from ...models import FundingRateSample, MarketStats
+from ..base import ExchangeSettings, FundingAdapter
+from . import schemas
+from .symbols import ParadexSymbols, normalize_symbol
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "paradex"
+DEFAULT_REST_URL = "https://api.prod.paradex.trade/v1"
+DEFAULT_PERIOD_HOURS = Decimal(8)
+
+
+async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
+    """GET ``url`` and return the raw body. Paradex errors become :mod:`perpdex.errors`: HTTP
+    429 -> :class:`RateLimited`, 401 -> :class:`AuthenticationError`, other >= 300 ->
+    :class:`ExchangeError` (with the ``error`` code), transport failures -> :class:`NetworkError`."""
+    try:
+        async with session.get(url, params=params) as resp:
+            body = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, OSError) as exc:
+        raise NetworkError(f"GET {url}: {exc}", exchange=EXCHANGE) from None
+    if status < 300:
+        return body
+    try:
+        err = schemas.error_decoder.decode(body)
+        code, message = err.error or str(status), err.message
+    except Exception:  # noqa: BLE001 - a non-JSON error page
+        code, message = str(status), body[:200].decode(errors="replace")
+    if status == 429:
+        raise RateLimited(f"GET {url}: {message}", exchange=EXCHANGE, code=code)
+    if status == 401:
+        raise AuthenticationError(f"GET {url}: {message}", exchange=EXCHANGE, code=code)
+    raise ExchangeError(f"GET {url}: HTTP {status} {code}: {message}", exchange=EXCHANGE, code=code)
+
+
+def perp_markets(body: bytes, symbols: ParadexSymbols) -> dict[str, schemas.Market]:
+    """Perpetuals of a ``/v1/markets`` body (options and other kinds dropped), registered in
+    ``symbols``: canonical symbol -> market."""
+    out: dict[str, schemas.Market] = {}
+    for m in schemas.markets_decoder.decode(body).results:
+        if m.asset_kind != "PERP":
+            continue
+        try:
+            out[symbols.add(m.symbol)] = m
+        except ValueError:
+            log.warning("%s: skipped unrecognised perp market name %r", EXCHANGE, m.symbol)
+    return out
+
+
+def period_hours(market: schemas.Market | None, fallback: Decimal | None = None) -> Decimal:
+    """The market's funding period in hours (``funding_period_hours``; 0/absent -> ``fallback``
+    or 8)."""
+    p = market.funding_period_hours if market is not None else None
+    if p is None or p <= 0:
+        return fallback if fallback is not None and fallback > 0 else DEFAULT_PERIOD_HOURS
+    return p
+
+
+def latest_rate(rows: Iterable[schemas.FundingData]) -> schemas.FundingData | None:
+    """The most recent ``funding_data`` observation (highest ``created_at``), or None. Rows are
+    observations of one continuously updated rate, so this is the current rate — never a sum."""
+    best: schemas.FundingData | None = None
+    for r in rows:
+        if schemas.dec(r.funding_rate) is None:
+            continue
+        if best is None or r.created_at > best.created_at:
+            best = r
+    return best
+
+
+def sample_from_funding_data(row: schemas.FundingData, symbol: str, market: schemas.Market | None,
+                             multiplier: int = 1) -> FundingRateSample:
+    """A sample from one ``funding_data`` row: raw = ``funding_rate`` per the row's period
+    (``funding_period_hours``, else the market's, else 8); ``metadata["rate_8h"]`` the exchange's
+    own normalised figure when present."""
+    rate = schemas.dec(row.funding_rate)
+    if rate is None:
+        raise ValueError(f"{symbol}: funding_data row without a rate")
+    p = row.funding_period_hours if row.funding_period_hours > 0 else period_hours(market)
+    return FundingRateSample.from_interval_rate(
+        EXCHANGE, symbol, rate, p, next_funding_time=None,
+        metadata={"market": row.market, "rate_8h": schemas.dec(row.funding_rate_8h), "continuous": True,
+                  "source": "funding_data", "multiplier": multiplier})
+
+
+def funding_samples(summaries: schemas.SummaryResponse, markets: dict[str, schemas.Market],
+                    symbols: ParadexSymbols) -> dict[str, FundingRateSample]:
+    """Samples from a markets summary: ``raw_rate`` = ``funding_rate`` per the market's
+    ``funding_period_hours``, ``normalized_rate`` per 8 h, ``next_funding_time`` None (continuous
+    funding), ``mark_price`` USD per exchange unit. Rows without a rate, of options or of
+    unlisted markets are skipped."""
+    out: dict[str, FundingRateSample] = {}
+    for s in summaries.results:
+        sym = symbols.by_market.get(s.symbol)
+        rate = schemas.dec(s.funding_rate)
+        if sym is None or sym not in markets or rate is None:
+            continue
+        out[sym] = FundingRateSample.from_interval_rate(
+            EXCHANGE, sym, rate, period_hours(markets[sym]), next_funding_time=None,
+            mark_price=schemas.dec(s.mark_price),
+            metadata={"market": s.symbol, "continuous": True, "source": "markets/summary",
+                      "multiplier": symbols.multiplier(sym)})
+    return out
+
+
+def market_stats(summaries: schemas.SummaryResponse, markets: dict[str, schemas.Market],
+                 symbols: ParadexSymbols) -> dict[str, MarketStats]:
+    """24 h volume = ``volume_24h`` (USD); open interest USD = ``open_interest`` (base units) ×
+    ``mark_price``."""
+    out: dict[str, MarketStats] = {}
+    for s in summaries.results:
+        sym = symbols.by_market.get(s.symbol)
+        if sym is None or sym not in markets:
+            continue
+        mark = schemas.dec(s.mark_price, Decimal(0)) or Decimal(0)
+        out[sym] = MarketStats(EXCHANGE, sym, schemas.dec(s.volume_24h, Decimal(0)) or Decimal(0),
+                               (schemas.dec(s.open_interest, Decimal(0)) or Decimal(0)) * mark)
+    return out
+
+
+class ParadexFundingAdapter(FundingAdapter):
+    """Funding samples and market statistics from Paradex's public REST API.
+
+    Takes the exchange's :class:`ExchangeSettings` (or a REST base URL ending in ``/v1``); it
+    defaults to mainnet, the sim points it at the emulator."""
+
+    name = EXCHANGE
+
+    def __init__(self, settings: ExchangeSettings | str | None = None, *,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
+        self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
+        self._session = session
+        self._own_session = session is None
+        self.symbols = ParadexSymbols()
+        self.markets: dict[str, schemas.Market] = {}
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        return self._session
+
+    async def _load(self) -> tuple[dict[str, schemas.Market], schemas.SummaryResponse]:
+        self.markets = perp_markets(await get_json(self._http(), f"{self.rest_url}/markets"), self.symbols)
+        body = await get_json(self._http(), f"{self.rest_url}/markets/summary", {"market": "ALL"})
+        return self.markets, schemas.summary_decoder.decode(body)
+
+    async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
+        """Canonical symbol -> sample (see :func:`funding_samples`)."""
+        markets, summaries = await self._load()
+        return funding_samples(summaries, markets, self.symbols)
+
+    async def fetch_market_data(self) -> dict[str, MarketStats]:
+        """Canonical symbol -> 24 h volume and open interest, both USD (see :func:`market_stats`)."""
+        markets, summaries = await self._load()
+        return market_stats(summaries, markets, self.symbols)
+
+    async def fetch_current_rate(self, symbol: str) -> FundingRateSample:
+        """The latest ``/v1/funding/data`` observation for ``symbol`` (see
+        :func:`sample_from_funding_data`). Raises :class:`ExchangeError` when there is none."""
+        if not self.markets:
+            self.markets = perp_markets(await get_json(self._http(), f"{self.rest_url}/markets"), self.symbols)
+        market = self.symbols.market(symbol)
+        body = await get_json(self._http(), f"{self.rest_url}/funding/data", {"market": market, "page_size": 100})
+        row = latest_rate(schemas.funding_data_decoder.decode(body).results)
+        if row is None:
+            raise ExchangeError(f"{symbol}: no funding data", exchange=EXCHANGE)
+        return sample_from_funding_data(row, symbol, self.markets.get(symbol), self.symbols.multiplier(symbol))
+
+    def normalize_symbol(self, dex_symbol: str) -> str:
+        return normalize_symbol(dex_symbol)
+
+    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+        return self.symbols.market(normalized_symbol)
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+        self._session = None

@@ -1,0 +1,217 @@
+"""Parsers on payloads recorded in the protocol doc (shared/protocols/paradex.md): JSON and SBE."""
+
+from __future__ import annotations
+
+import json
+import struct
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from perpdex.exchanges.paradex import ParadexMarketFeed, schemas
+from perpdex.exchanges.paradex.client import contract_from_market, depth_from_rest, funding_payments, position_from_row
+from perpdex.exchanges.paradex.funding import (
+    funding_samples,
+    latest_rate,
+    market_stats,
+    perp_markets,
+    sample_from_funding_data,
+)
+from perpdex.exchanges.paradex.symbols import ParadexSymbols, normalize_symbol, split_market
+
+# §2.1 [C] plus a perpetual option row and a k-prefixed market
+MARKETS = json.dumps({"results": [
+    {"symbol": "BODEN-USD-PERP", "base_currency": "BODEN", "quote_currency": "USD", "settlement_currency": "USDC",
+     "order_size_increment": "1", "price_tick_size": "0.00001", "min_notional": "200", "open_at": 1717065600000,
+     "expiry_at": 0, "asset_kind": "PERP", "position_limit": "2000000", "price_bands_width": "0.2",
+     "max_open_orders": 50, "max_funding_rate": "0.05",
+     "delta1_cross_margin_params": {"imf_base": "0.2", "imf_shift": "180000", "imf_factor": "0.00071", "mmf_factor": "0.5"},
+     "price_feed_id": "9LScEHse1ioZt2rUuhwiN6bmYnqpMqvZkQJDNUpxVHN5", "oracle_ewma_factor": "0.14999987905913592",
+     "max_order_size": "520000", "max_funding_rate_change": "0.0005", "max_tob_spread": "0.2"},
+    {"symbol": "BTC-USD-96000-C", "asset_kind": "PERP_OPTION", "funding_period_hours": "24", "base_currency": "BTC",
+     "order_size_increment": "0.001", "price_tick_size": "0.1", "min_notional": "10"},
+    {"symbol": "kBONK-USD-PERP", "base_currency": "kBONK", "asset_kind": "PERP", "order_size_increment": "1",
+     "price_tick_size": "0.000001", "min_notional": "10", "funding_period_hours": 4, "open_at": 1717065600000,
+     "delta1_cross_margin_params": {"imf_base": "0.1"}},
+    {"symbol": "LATER-USD-PERP", "base_currency": "LATER", "asset_kind": "PERP", "order_size_increment": "1",
+     "price_tick_size": "0.01", "min_notional": "10", "open_at": 4102444800000,
+     "delta1_cross_margin_params": {"imf_base": "0.05"}},
+]}).encode()
+
+# §3.3 [C] (BTC), plus a 4 h market
+SUMMARY = json.dumps({"results": [
+    {"symbol": "BTC-USD-PERP", "oracle_price": "68465.17449906", "mark_price": "68465.17449906",
+     "last_traded_price": "68495.1", "bid": "68477.6", "ask": "69578.2", "volume_24h": "5815541.397939004",
+     "total_volume": "584031465.525259686", "created_at": 1718170156580, "underlying_price": "67367.37268422",
+     "open_interest": "162.272", "funding_rate": "0.01629574927887", "price_change_rate_24h": "0.009032"},
+    {"symbol": "kBONK-USD-PERP", "mark_price": "0.028776", "volume_24h": "1000", "open_interest": "34028",
+     "funding_rate": "0.0004", "price_change_rate_24h": ""},
+    {"symbol": "BTC-USD-96000-C", "mark_price": "1200", "funding_rate": "0.001"},
+]}).encode()
+
+
+def test_symbols_k_prefix_and_options():
+    assert split_market("kBONK-USD-PERP") == ("BONK", 1000)
+    assert split_market("BTC-USD-PERP") == ("BTC", 1)
+    assert normalize_symbol("0G-USD-PERP") == "0G"
+    with pytest.raises(ValueError):
+        split_market("BTC-USD-96000-C")
+    s = ParadexSymbols()
+    assert s.add("kPEPE-USD-PERP") == "PEPE"
+    assert s.market("PEPE") == "kPEPE-USD-PERP" and s.multiplier("PEPE") == 1000
+    assert s.ccxt_symbol("PEPE") == "KPEPE/USD:USDC" and s.ccxt_symbol("BTC") == "BTC/USD:USDC"
+
+
+def test_d01_catalog_parsed_options_excluded_inactive_flagged():
+    symbols = ParadexSymbols()
+    markets = perp_markets(MARKETS, symbols)
+    assert sorted(markets) == ["BODEN", "BONK", "LATER"]  # the option row is dropped
+    c = contract_from_market("BODEN", markets["BODEN"], now_ms=1_800_000_000_000)
+    assert (c.contract_id, c.tick_size, c.lot_size, c.min_size, c.min_notional) == (
+        "BODEN-USD-PERP", Decimal("0.00001"), Decimal("1"), Decimal("1"), Decimal("200"))
+    assert c.max_leverage == Decimal(5)  # 1 / imf_base 0.2
+    assert c.active
+    bonk = contract_from_market("BONK", markets["BONK"], multiplier=symbols.multiplier("BONK"), now_ms=1_800_000_000_000)
+    assert bonk.multiplier == 1000 and bonk.max_leverage == 10
+    assert not contract_from_market("LATER", markets["LATER"], now_ms=1_800_000_000_000).active  # not open yet
+    assert markets["BODEN"].funding_period_hours == 8  # absent -> 8
+    assert markets["BONK"].funding_period_hours == 4
+
+
+def test_d02_rest_depth_sorted_and_empty_side():
+    body = json.dumps({"market": "BTC-USD-PERP", "seq_no": 14115975, "last_updated_at": 1718172538340,
+                       "asks": [["69580.0", "1"], ["69578.2", "3.019"], ["69579", "0"]],
+                       "bids": [["68000.1", "2"], ["68477.6", "0.1"]]}).encode()
+    d = depth_from_rest(schemas.orderbook_decoder.decode(body), 10)
+    assert [l["price"] for l in d["bids"]] == [Decimal("68477.6"), Decimal("68000.1")]
+    assert [l["price"] for l in d["asks"]] == [Decimal("69578.2"), Decimal("69580.0")]  # zero-size dropped
+    empty = depth_from_rest(schemas.orderbook_decoder.decode(b'{"market":"BTC-USD-PERP","seq_no":1,"bids":[],"asks":[]}'), 5)
+    assert empty == {"bids": [], "asks": []}
+
+
+def test_d12_funding_units_from_summary():
+    symbols = ParadexSymbols()
+    markets = perp_markets(MARKETS, symbols)
+    symbols.add("BTC-USD-PERP")
+    markets["BTC"] = schemas.Market(symbol="BTC-USD-PERP")  # 8 h (absent -> default)
+    samples = funding_samples(schemas.summary_decoder.decode(SUMMARY), markets, symbols)
+    assert set(samples) == {"BTC", "BONK"}  # the option row is not a perp
+    btc = samples["BTC"]
+    assert btc.raw_rate == Decimal("0.01629574927887") and btc.interval_hours == 8
+    assert btc.normalized_rate == btc.raw_rate  # already per 8 h
+    assert btc.apr == btc.raw_rate * 1095  # r × 8760 / 8
+    assert btc.next_funding_time is None and btc.mark_price == Decimal("68465.17449906")
+    bonk = samples["BONK"]
+    assert bonk.interval_hours == 4 and bonk.normalized_rate == Decimal("0.0008")
+    assert bonk.apr == Decimal("0.0004") * 8760 / 4 and bonk.metadata["multiplier"] == 1000
+    stats = market_stats(schemas.summary_decoder.decode(SUMMARY), markets, symbols)
+    assert stats["BTC"].volume_24h_usd == Decimal("5815541.397939004")
+    assert stats["BTC"].open_interest_usd == Decimal("162.272") * Decimal("68465.17449906")  # base units × mark
+
+
+def test_d12_funding_history_is_never_summed_28800_fold():
+    # §3.4: rows are per-second observations of one continuously updated rate; 8 h of them
+    rate = "-0.00014969570582"
+    rows = [schemas.FundingData(market="TRUMP-USD-PERP", funding_rate=rate, funding_rate_8h="",
+                                funding_period_hours=Decimal(0), created_at=1771506636154 - i * 1000)
+            for i in range(28_800)]
+    latest = latest_rate(rows)
+    assert latest is not None and latest.created_at == 1771506636154
+    s = sample_from_funding_data(latest, "TRUMP", schemas.Market(symbol="TRUMP-USD-PERP"))
+    assert s.raw_rate == Decimal(rate) and s.interval_hours == 8  # period 0 on old rows -> market's 8 h
+    assert s.normalized_rate == Decimal(rate)
+    assert abs(s.apr - Decimal("-0.1639")) < Decimal("0.0001")  # ≈ -16.4 % (§8 example), not ×28 800
+    # the recorded funding_data push (§4.2) with its own period and 8 h figure
+    push = schemas.funding_push_decoder.decode(json.dumps(
+        {"market": "TRUMP-USD-PERP", "funding_index": "-0.551694014226244835", "funding_premium": "-0.000509914923994872836",
+         "funding_rate": "-0.00014969570582", "funding_rate_8h": "-0.00014969", "funding_period_hours": 8,
+         "created_at": 1771506636154}).encode())
+    s2 = sample_from_funding_data(push, "TRUMP", None)
+    assert s2.raw_rate == Decimal(rate) and s2.metadata["rate_8h"] == Decimal("-0.00014969")
+
+
+def _sbe(template: int, block: bytes, tail: bytes, version: int = 3) -> bytes:
+    return struct.pack("<HHHH", len(block), template, 1, version) + block + tail
+
+
+def _s(text: str) -> bytes:
+    return bytes([len(text)]) + text.encode()
+
+
+def test_sbe_frames_decoded_from_the_documented_layout():
+    # BookEvent: 89-byte block, bids and asks groups of (price, size) int64 × 1e-8, then market
+    block = struct.pack("<qqB", 1718267837265123, 14127815, 0) + struct.pack("<9q", *([0] * 9))
+    groups = struct.pack("<HH", 16, 1) + struct.pack("<qq", 6762970000000, 99200000) \
+        + struct.pack("<HH", 16, 2) + struct.pack("<qq", 6937860000000, 313700000) + struct.pack("<qq", 6937870000000, 0)
+    book = schemas.decode_sbe(_sbe(3, block, groups + _s("BTC-USD-PERP")))
+    assert isinstance(book, schemas.SbeBook)
+    assert (book.market, book.seq, book.pkg_type) == ("BTC-USD-PERP", 14127815, 0)
+    assert book.bids == [(67629.7, 0.992)] and book.asks == [(69378.6, 3.137), (69378.7, 0.0)]
+    bbo = schemas.decode_sbe(_sbe(2, struct.pack("<6q", 1681759756789000, 12345678, 6543240000000, 111100000,
+                                                  6543250000000, -(1 << 63)), _s("BTC-USD-PERP")))
+    assert isinstance(bbo, schemas.SbeBbo)
+    assert bbo.bid == Decimal("65432.4") and bbo.ask == Decimal("65432.5") and bbo.ask_size is None  # INT64_MIN = null
+    fund = schemas.decode_sbe(_sbe(5, struct.pack("<7qHq", 1771506636154000, 9, -14969, -55169401, 1771506636154000,
+                                                  -50991, -14969, 8, 0), _s("TRUMP-USD-PERP")))
+    assert isinstance(fund, schemas.SbeFunding)
+    assert fund.funding_rate == Decimal("-0.00014969") and fund.funding_period_hours == 8
+    summary = schemas.decode_sbe(schemas.encode_summary("BTC-USD-PERP", 1, 5, mark=68465.17, index=67367.37, last=68495.1,
+                                                        volume_24h=5815541.39, open_interest=162.272, funding_rate=0.016,
+                                                        bid=68477.6, ask=69578.2, total_volume=1.0, version=2))
+    assert isinstance(summary, schemas.SbeSummary) and summary.open_interest == Decimal("162.272")
+    for bad in (b"\x59\x00\x03", _sbe(3, block, groups[:10]), _sbe(99, b"\x00" * 8, b""),
+                struct.pack("<HHHH", 8, 3, 2, 3) + b"\x00" * 8):
+        with pytest.raises(schemas.SbeError):
+            schemas.decode_sbe(bad)
+
+
+async def test_d03_recorded_json_frames_applied_in_seq_order():
+    feed = ParadexMarketFeed("ws://127.0.0.1:1/v1")
+    feed.catalog.add("BTC-USD-PERP")
+    feed.state("BTC")
+    try:
+        snap = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "order_book.BTC-USD-PERP.deltas", "data": {
+            "seq_no": 14127815, "market": "BTC-USD-PERP", "last_updated_at": 1718267837265, "update_type": "s",
+            "inserts": [{"side": "BUY", "price": "67629.7", "size": "0.992"}, {"side": "SELL", "price": "69378.6", "size": "3.137"}],
+            "updates": [], "deletes": []}}}
+        delta = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "order_book.BTC-USD-PERP.deltas", "data": {
+            "market": "BTC-USD-PERP", "update_type": "d", "seq_no": 14127816, "last_updated_at": 1718267837315,
+            "inserts": [{"side": "SELL", "price": "69380.0", "size": "1.500"}],
+            "updates": [{"side": "SELL", "price": "69378.6", "size": "0.800"}],
+            "deletes": [{"side": "BUY", "price": "67629.7", "size": "0"}]}}}
+        feed.handle_frame(json.dumps(snap).encode())
+        assert feed.is_ready("BTC")
+        feed.handle_frame(json.dumps(delta).encode())
+        book = feed.state("BTC").book
+        assert book.bids() == [] and book.asks() == [(69378.6, 0.8), (69380.0, 1.5)] and book.sequence == 14127816
+        feed.handle_frame(json.dumps(delta).encode())  # a duplicate is ignored
+        assert book.sequence == 14127816
+        bbo = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "bbo.BTC-USD-PERP", "data": {
+            "market": "BTC-USD-PERP", "bid": "65432.4", "bid_size": "1.111", "ask": "65432.5", "ask_size": "1.234",
+            "last_updated_at": 1681759756789, "seq_no": 12345678}}}
+        feed.handle_frame(json.dumps(bbo).encode())
+        assert feed.state("BTC").bbo[:4] == (65432.4, 1.111, 65432.5, 1.234)
+        with pytest.raises(ValueError):
+            feed.handle_frame(b'{"jsonrpc":"2.0","id":0,"error":{"code":-32600,"message":"invalid subscribe request","data":"invalid channel"}}')
+        feed.handle_frame(b'{"jsonrpc":"2.0","result":{"channel":"bbo.BTC-USD-PERP"},"usIn":1,"usDiff":2}')  # an ack
+    finally:
+        await feed.close()
+
+
+def test_private_rows_positions_and_funding_payments():
+    row = {"id": "0x49dd-BTC-USD-PERP", "market": "BTC-USD-PERP", "status": "OPEN", "side": "SHORT", "size": "-0.01",
+           "average_entry_price": "64839.96053748", "unrealized_pnl": "-2.39677214", "unrealized_funding_pnl": "-0.11214013",
+           "leverage": "5", "cost_usd": "-648.529", "liquidation_price": ""}
+    snap = position_from_row(row, "BTC", Decimal("65000"))
+    assert snap is not None and snap.quantity == Decimal("-0.01") and snap.liquidation_price is None
+    assert snap.margin_used == Decimal("648.529") / 5
+    assert position_from_row(dict(row, status="CLOSED"), "BTC", None) is None
+    resp = {"results": [{"account": "x", "created_at": 1681375481000, "fill_id": "8615262148007718462",
+                         "id": "1681375578221101699352320000", "index": "-2819.53434361", "market": "BTC-USD-PERP",
+                         "payment": "34.4490622"},
+                        {"market": "BTC-USD-PERP", "created_at": "bad", "payment": "1"},
+                        {"market": "ETH-USD-PERP", "created_at": 1681375481000, "payment": "2"}]}
+    pays = funding_payments(resp, "BTC-USD-PERP", "BTC", datetime(2023, 1, 1, tzinfo=timezone.utc))
+    assert [p.amount for p in pays] == [Decimal("34.4490622")]
+    assert pays[0].ts == datetime.fromtimestamp(1681375481, tz=timezone.utc)
