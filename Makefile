@@ -20,9 +20,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@$(BIN)/pip install -q --no-deps lighter-sdk==1.1.8
 	@touch $@
 
+# bpx-py (the official Backpack SDK, F02 test only) pins cryptography<44 while ccxt 4.5.90 pins
+# cryptography>=50; the SDK imports fine with ccxt's newer cryptography, aiohttp, requests and certifi.
 $(DEVSTAMP): pyproject.toml $(STAMP)
-	@echo ">> installing dev extras (pytest, hypothesis)"
+	@echo ">> installing dev extras (pytest, hypothesis, bpx-py)"
 	@$(BIN)/pip install -q -e '.[dev]'
+	@$(BIN)/pip install -q --no-deps bpx-py==2.0.11
 	@touch $@
 
 install: $(STAMP)

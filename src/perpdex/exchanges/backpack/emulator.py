@@ -66,7 +66,7 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
-from .symbols import PERP_SUFFIX, QUOTE
+from .symbols import PERP_SUFFIX, QUOTE, exchange_base
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,8 @@ class BackpackEmulator:
 
     def __init__(self, venue: Venue) -> None:
         self.venue = venue
+        self._dex = {s: exchange_base(s, m.multiplier) + PERP_SUFFIX for s, m in venue.markets.items()}
+        self._by_dex = {d: s for s, d in self._dex.items()}  # "kBONK_USDC_PERP" -> "BONK"
         self._unsubscribe = venue.subscribe(self._on_event)
         self._socks: set[_Socket] = set()
         self._pump_task: asyncio.Task[None] | None = None
@@ -209,16 +211,13 @@ class BackpackEmulator:
         self._closing = False
 
     # -- helpers ---------------------------------------------------------------------------------
-    @staticmethod
-    def dex_symbol(symbol: str) -> str:
-        return symbol + PERP_SUFFIX
+    def dex_symbol(self, symbol: str) -> str:
+        """Canonical -> Backpack symbol (``"BTC"`` -> ``"BTC_USDC_PERP"``, a 1 000-unit bundle of
+        BONK -> ``"kBONK_USDC_PERP"``)."""
+        return self._dex.get(symbol) or symbol + PERP_SUFFIX
 
     def _canonical(self, dex: Any) -> str | None:
-        s = str(dex or "")
-        if not s.endswith(PERP_SUFFIX):
-            return None
-        sym = s[: -len(PERP_SUFFIX)]
-        return sym if sym in self.venue.markets else None
+        return self._by_dex.get(str(dex or ""))
 
     def _symbol_param(self, value: Any, payload: str, required: bool = True) -> str | None:
         if value is None or value == "":
@@ -420,7 +419,7 @@ class BackpackEmulator:
         return web.Response(text=str(now_ms()), content_type="text/plain")
 
     async def _assets(self, request: web.Request) -> web.Response:
-        names = [QUOTE] + list(self.venue.markets)
+        names = [QUOTE] + [exchange_base(s, m.multiplier) for s, m in self.venue.markets.items()]
         return _json([{"symbol": n, "displayName": n, "coingeckoId": None, "tokens": []} for n in names])
 
     async def _securities(self, request: web.Request) -> web.Response:
@@ -429,7 +428,7 @@ class BackpackEmulator:
     def _market_row(self, m: MarketSpec) -> dict[str, Any]:
         imf = 1.0 / m.max_leverage
         return {
-            "symbol": self.dex_symbol(m.symbol), "baseSymbol": m.symbol, "quoteSymbol": QUOTE, "marketType": "PERP",
+            "symbol": self.dex_symbol(m.symbol), "baseSymbol": exchange_base(m.symbol, m.multiplier), "quoteSymbol": QUOTE, "marketType": "PERP",
             "createdAt": "2025-01-21T06:34:54.691858", "visible": True,
             "filters": {
                 "price": {"tickSize": str(m.tick_size), "minPrice": str(m.tick_size), "maxPrice": None,
@@ -930,9 +929,9 @@ class BackpackEmulator:
         depth: bytes | None = None
         ticker: bytes | None = None
         for sock in list(self._socks):
-            for name in sock.streams:
-                if not name.endswith(dex) or name.startswith("account."):
-                    continue
+            # depth before bookTicker, so that an injected ``malformed`` fault hits the depth frame
+            for name in sorted((n for n in sock.streams if n.endswith(dex) and not n.startswith("account.")),
+                               key=lambda n: not n.startswith("depth.")):
                 if name.startswith("depth.") and name.split(".")[-1] == dex:
                     if depth is None:
                         depth = _encode({"e": "depth", "E": us, "s": dex,

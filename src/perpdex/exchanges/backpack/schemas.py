@@ -210,7 +210,7 @@ class Envelope(msgspec.Struct):
     """Every data frame: ``{"stream": "<name>", "data": {...}}``; error frames carry ``error``."""
 
     stream: str | None = None
-    data: msgspec.Raw | None = None
+    data: msgspec.Raw = msgspec.Raw(b"")  # empty when absent
     error: dict[str, Any] | None = None
     id: int | str | None = None
 

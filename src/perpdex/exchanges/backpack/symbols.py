@@ -13,13 +13,12 @@ Protocol facts (shared/protocols/backpack.md §2.1; https://docs.backpack.exchan
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from ...symbols import split_prefixed
 
 QUOTE = "USDC"
 PERP_SUFFIX = "_USDC_PERP"
-_DIGITS = re.compile(r"^(10+)([A-Za-z].*)$")
-_K_PREFIX = re.compile(r"^k([A-Z0-9][A-Z0-9]*)$")
 
 
 def split_multiplier(base: str) -> tuple[str, int]:
@@ -27,15 +26,18 @@ def split_multiplier(base: str) -> tuple[str, int]:
 
     ``"kBONK"`` -> ``("BONK", 1000)``; ``"1000PEPE"`` -> ``("PEPE", 1000)``;
     ``"BTC"`` -> ``("BTC", 1)``. Only a lowercase ``k`` followed by an upper-case ticker counts
-    as the thousand prefix (``"KAITO"`` stays ``"KAITO"``). Bad input (empty) -> ``("", 1)``."""
-    b = (base or "").strip()
-    m = _K_PREFIX.match(b)
-    if m:
-        return m.group(1), 1000
-    m = _DIGITS.match(b)
-    if m:
-        return m.group(2).upper(), int(m.group(1))
-    return b.upper(), 1
+    as the thousand prefix (``"KAITO"`` stays ``"KAITO"``). Bad input (empty) -> ``("", 1)``.
+    The rule is the shared registry's (:func:`perpdex.symbols.split_prefixed`), applied to the
+    base as Backpack writes it (case kept, so the ``k`` is seen)."""
+    return split_prefixed((base or "").strip())
+
+
+def exchange_base(coin: str, multiplier: int) -> str:
+    """Canonical coin + bundle size -> Backpack base asset (``("BONK", 1000)`` -> ``"kBONK"``;
+    other bundle sizes keep the digits, ``("X", 1000000)`` -> ``"1000000X"``)."""
+    if multiplier == 1:
+        return coin
+    return f"k{coin}" if multiplier == 1000 else f"{multiplier}{coin}"
 
 
 def base_of(dex_symbol: str) -> str | None:
