@@ -54,8 +54,18 @@ async def test_e01_limit_order_rounded_and_min_size_checked_first(bp: dict[str, 
     with pytest.raises(InvalidOrder, match="client_order_id"):  # Backpack client ids are uint32
         await client.place_limit_order("ETH", Side.BUY, Decimal("0.01"), bid, client_order_id="abc")
     assert venue.faults.take("http429")
+
+
+async def test_e04_post_only_that_would_cross_expires(bp: dict[str, Any], client: BackpackClient) -> None:
+    venue = bp["venue"]
+    bid, _ = await client.fetch_bbo_prices("ETH")
     post = await client.place_limit_order("ETH", Side.SELL, Decimal("0.01"), bid - Decimal(1), post_only=True)
-    assert post.status is OrderStatus.CANCELED and post.filled_size == 0  # would cross: expired
+    assert post.status is OrderStatus.CANCELED and post.filled_size == 0  # Backpack: status Expired
+    assert venue.open_orders(ACCT, "ETH") == [] and venue.account(ACCT).fills == []
+    info = await client.get_order_info("ETH", str(post.order_id))
+    assert info is not None and info.status is OrderStatus.CANCELED
+    rest = await client.place_limit_order("ETH", Side.SELL, Decimal("0.01"), bid + Decimal(50), post_only=True)
+    assert rest.status is OrderStatus.OPEN and venue.open_orders(ACCT, "ETH")[0].tif == "post_only"
 
 
 async def test_e02_market_order_fills(bp: dict[str, Any], client: BackpackClient) -> None:

@@ -106,13 +106,16 @@ async def test_f03_malformed_order_payloads(bp: dict[str, Any]) -> None:
         assert (await _call(s, "GET", bp["ep"]["rest_url"] + "/api/v1/ping"))[1] == "pong"
 
 
-async def test_f04_rest_faults_429_and_reject(bp: dict[str, Any]) -> None:
+async def test_f04_rest_faults_429_delay_and_reject(bp: dict[str, Any]) -> None:
     venue = bp["venue"]
     async with aiohttp.ClientSession() as s:
         venue.faults.inject("http429")
         status, body = await _call(s, "GET", bp["ep"]["rest_url"] + "/api/v1/markets")
         assert (status, body["code"]) == (429, "TOO_MANY_REQUESTS")
         assert (await _call(s, "GET", bp["ep"]["rest_url"] + "/api/v1/markets"))[0] == 200
+        venue.faults.inject("delay")
+        assert (await _call(s, "GET", bp["ep"]["rest_url"] + "/api/v1/status"))[1] == {"status": "Ok", "message": None}
+        assert venue.faults.pending("delay") == 0  # consumed by that (delayed) answer
         venue.faults.inject("reject")
         order = {"symbol": "ETH_USDC_PERP", "side": "Bid", "orderType": "Market", "quantity": "0.01"}
         status, body = await _call(s, "POST", bp["ep"]["rest_url"] + "/api/v1/order",

@@ -79,6 +79,7 @@ SIM_API_KEY = base64.b64encode(
 MAX_WINDOW_MS = 60_000
 DEFAULT_WINDOW_MS = 5_000
 QUEUE_LIMIT = 5000
+PING_INTERVAL = 60.0  # seconds: the server pings; no pong in time closes the socket (§4.2)
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 _encode = msgspec.json.Encoder().encode
 
@@ -769,7 +770,7 @@ class BackpackEmulator:
             self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="backpack-emulator-pump")
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(autoping=True, heartbeat=PING_INTERVAL, max_msg_size=1 << 20)
         await ws.prepare(request)
         sock = _Socket(ws)
         sock.task = asyncio.get_running_loop().create_task(sock.run_writer())
