@@ -130,6 +130,13 @@ def _parse_error(what: str, detail: str, payload: str) -> BackpackApiError:
                                        f'(occurred while parsing "{payload}")')
 
 
+def _enum(value: Any, mapping: dict[str, str], what: str) -> str:
+    """``mapping[value]`` for a known enum string; Backpack's parse error otherwise."""
+    if not isinstance(value, str) or value not in mapping:
+        raise _parse_error(what, "Expect a valid enumeration value.", "OrderExecutePayload")
+    return mapping[value]
+
+
 def _json(data: Any) -> web.Response:
     return web.Response(body=_encode(data), content_type="application/json")
 
@@ -619,15 +626,9 @@ class BackpackEmulator:
         sym = self._symbol_param(params.get("symbol"), "OrderExecutePayload")
         assert sym is not None
         m = self.venue.markets[sym]
-        side = {"Bid": "buy", "Ask": "sell"}.get(params.get("side"))  # type: ignore[arg-type]
-        otype = {"Limit": "limit", "Market": "market"}.get(params.get("orderType"))  # type: ignore[arg-type]
-        if side is None:
-            raise _parse_error("Side", "Expect a valid enumeration value.", "OrderExecutePayload")
-        if otype is None:
-            raise _parse_error("OrderType", "Expect a valid enumeration value.", "OrderExecutePayload")
-        tif_raw = params.get("timeInForce", "GTC")
-        if tif_raw not in _TIF_IN:
-            raise _parse_error("TimeInForce", "Expect a valid enumeration value.", "OrderExecutePayload")
+        side = _enum(params.get("side"), {"Bid": "buy", "Ask": "sell"}, "Side")
+        otype = _enum(params.get("orderType"), {"Limit": "limit", "Market": "market"}, "OrderType")
+        tif = _enum(params.get("timeInForce", "GTC"), _TIF_IN, "TimeInForce")
         cid = params.get("clientId")
         if cid is not None and (isinstance(cid, bool) or not isinstance(cid, int) or not 0 <= cid < 1 << 32):
             raise _parse_error("u32", "clientId must be an unsigned 32-bit integer", "OrderExecutePayload")
@@ -657,7 +658,8 @@ class BackpackEmulator:
             raise BackpackApiError(400, "INVALID_CLIENT_REQUEST", "Missing quantity")
         if qty < float(m.min_size) - 1e-12:
             raise BackpackApiError(400, "INVALID_QUANTITY", f"Quantity is below the minimum allowed value {m.min_size}")
-        tif = "post_only" if flags["postOnly"] and otype == "limit" else _TIF_IN[tif_raw]
+        if flags["postOnly"] and otype == "limit":
+            tif = "post_only"
         order = self.venue.place_order(account, sym, side, qty, order_type=otype, price=price, tif=tif,
                                        reduce_only=flags["reduceOnly"], client_id=str(cid) if cid is not None else None)
         return self._order_json(order)
