@@ -228,3 +228,21 @@ async def test_d07_client_market_data_ws_first(bp: dict[str, Any], client: Backp
     with pytest.raises(MarketNotFound):
         await client.prepare_market_feed("NOPE")
     await asyncio.sleep(0)
+
+
+async def test_client_from_emulator_ccxt_options_only(bp: dict[str, Any]) -> None:
+    """The runtime hands a sim client only the emulator's ccxt options (key pair inside), no
+    ``credentials``: private calls still work, and the options given are not mutated."""
+    options = {"ccxt": dict(bp["ep"]["ccxt"])}
+    before = repr(options)
+    c = BackpackClient(ExchangeSettings("backpack", bp["ep"]["rest_url"], bp["ep"]["ws_url"], options=options))
+    try:
+        await c.connect()
+        assert c.contracts["BTC"].taker_fee == Decimal("0.0005")  # account fees: 5 bp
+        res = await c.place_market_order("XRP", Side.BUY, Decimal("10"))
+        assert res.status is OrderStatus.FILLED
+        snap = await c.get_position_snapshot("XRP")
+        assert snap is not None and snap.quantity == Decimal("10")
+    finally:
+        await c.close()
+    assert repr(options) == before
