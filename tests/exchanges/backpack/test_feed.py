@@ -128,3 +128,23 @@ async def test_d10_reconnect_after_drop_no_ghost_levels(stepped: dict[str, Any],
     for sym in ("ETH", "XRP"):
         await eventually(lambda: _same_as_venue(feed, venue, sym), what=f"{sym} resubscribed and equal")
     assert feed.snapshots == 4
+
+
+async def test_d03_sync_while_the_market_moves(bp: dict[str, Any]) -> None:
+    """Deltas keep arriving while the snapshot is fetched: they are buffered, the ones the
+    snapshot already holds are dropped and the rest applied in U/u order."""
+    venue, sim = bp["venue"], bp["cluster"].sim
+    feed = make_feed(bp)
+    try:
+        await feed.prepare_many(["BTC", "DOGE", "CRV"])
+        for sym in ("BTC", "DOGE", "CRV"):
+            assert await feed.wait_ready(sym, 5)
+        frames = feed.frames_received
+        await eventually(lambda: feed.frames_received > frames + 20, what="live deltas applied")
+        await sim.stop()  # freeze, then compare with the emulator's book
+        sim.step()
+        for sym in ("BTC", "DOGE", "CRV"):
+            await eventually(lambda: _same_as_venue(feed, venue, sym), what=f"{sym} equal to the emulator's")
+        assert feed.frames_dropped == 0
+    finally:
+        await feed.close()
