@@ -99,6 +99,13 @@ async def test_f01_ccxt_pro_order_book_and_private_stream(bp: dict[str, Any]) ->
         order = await ex.create_order(ETH, "market", "buy", 0.1)
         updates = await asyncio.wait_for(watcher, 5)
         assert any(u["id"] == order["id"] and u["status"] == "closed" for u in updates)
+        # positions: the snapshot on subscribe carries no event type; the next change does
+        positions = asyncio.ensure_future(ex.watch_positions([ETH]))
+        await eventually(lambda: any("account.positionUpdate.ETH_USDC_PERP" in s for s in dialect.subscriptions()),
+                         what="position stream subscribed")
+        await ex.create_order(ETH, "market", "buy", 0.2)
+        [pos] = await asyncio.wait_for(positions, 5)
+        assert pos["symbol"] == ETH and float(pos["contracts"]) == pytest.approx(0.3)
     finally:
         await ex.close()
 

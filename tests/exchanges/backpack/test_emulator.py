@@ -158,3 +158,25 @@ async def test_periodic_streams(bp: dict[str, Any], stream: str) -> None:
             venue = bp["venue"]
             assert float(frame["data"]["f"]) == pytest.approx(venue.funding_rate("BTC"))
             assert frame["data"]["n"] == venue.next_funding_ms("BTC")  # milliseconds
+
+
+async def test_private_streams_signed_subscribe_snapshot_and_updates(bp: dict[str, Any]) -> None:
+    venue = bp["venue"]
+    venue.place_order(SIM_API_KEY, "SOL", "sell", 2.0, order_type="market")
+    ts = str(int(time.time() * 1000))
+    sig = base64.b64encode(KEY.sign(f"instruction=subscribe&timestamp={ts}&window=5000".encode())).decode()
+    async with aiohttp.ClientSession() as s, s.ws_connect(bp["ep"]["ws_url"]) as ws:
+        await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["account.positionUpdate", "account.orderUpdate"],
+                                      "signature": [SIM_API_KEY, sig, ts, "5000"]}))
+        snap = json.loads((await ws.receive(timeout=5)).data)
+        assert snap["stream"] == "account.positionUpdate" and "e" not in snap["data"]  # the snapshot (§6.3)
+        assert snap["data"]["s"] == "SOL_USDC_PERP" and snap["data"]["q"] == "-2.00"  # signed net quantity
+        venue.place_order(SIM_API_KEY, "SOL", "buy", 2.0, order_type="market", reduce_only=True)
+        events = []
+        while "positionClosed" not in events:
+            frame = json.loads((await ws.receive(timeout=5)).data)
+            events.append(frame["data"]["e"])
+            if frame["data"]["e"] == "orderFill":
+                assert frame["data"]["o"] == "MARKET" and frame["data"]["S"] == "Bid" and frame["data"]["r"] is True
+                assert frame["data"]["E"] > 10**15  # microseconds
+        assert events[0] == "orderFill"

@@ -828,6 +828,9 @@ class BackpackEmulator:
                 sym = self._canonical(mt.group("sym"))
                 if sym is not None:
                     self._send(sock, name, sym, self._book_ticker_payload(sym, self.venue.sequence(sym), now_ms()))
+            pm = _PRIVATE_RE.match(name)
+            if pm is not None and pm.group("kind") == "positionUpdate" and sock.account is not None:
+                self._position_snapshot(sock, name, sock.account, self._canonical(pm.group("sym")) if pm.group("sym") else None)
 
     def _valid_stream(self, name: str) -> bool:
         mt = _STREAM_RE.match(name)
@@ -985,22 +988,39 @@ class BackpackEmulator:
             for sock, name in targets:
                 self._send(sock, name, None, payload)
         if f is not None:
-            self._push_position(ev.account, o.symbol, ev.ts)
+            qty = self.venue.account(ev.account).position(o.symbol).qty
+            before = qty - (f.qty if o.side == "buy" else -f.qty)
+            event = "positionOpened" if abs(before) < 1e-12 else "positionAdjusted"
+            self._push_position(ev.account, o.symbol, ev.ts, event)
 
-    def _push_position(self, account: str, sym: str, ts_ms: int) -> None:
-        targets = self._private_socks(account, "positionUpdate", sym)
-        if not targets:
-            return
+    def _position_frame(self, account: str, sym: str, ts_ms: int, event: str | None) -> dict[str, Any]:
+        """A position-update payload (§6.3); ``event`` None = the snapshot sent on subscribe (no ``e``)."""
         row = self._position_row(account, sym)
         us = ts_ms * 1000
         m = self.venue.markets[sym]
         if row is None:
-            data = {"e": "positionClosed", "E": us, "s": self.dex_symbol(sym), "q": self._qty(m, 0.0), "T": us}
+            data: dict[str, Any] = {"E": us, "s": self.dex_symbol(sym), "q": self._qty(m, 0.0), "T": us}
+            event = "positionClosed" if event is not None else None
         else:
-            data = {"e": "positionAdjusted", "E": us, "s": self.dex_symbol(sym), "b": row["breakEvenPrice"],
-                    "B": row["entryPrice"], "f": row["imf"], "M": row["markPrice"], "m": row["mmf"],
-                    "q": row["netQuantity"], "Q": row["netExposureQuantity"], "n": row["netExposureNotional"],
-                    "i": row["positionId"], "p": row["pnlRealized"], "P": row["pnlUnrealized"], "l": "0", "T": us}
-        payload = _encode(data)
+            data = {"E": us, "s": self.dex_symbol(sym), "b": row["breakEvenPrice"], "B": row["entryPrice"],
+                    "f": row["imf"], "M": row["markPrice"], "m": row["mmf"], "q": row["netQuantity"],
+                    "Q": row["netExposureQuantity"], "n": row["netExposureNotional"], "i": row["positionId"],
+                    "p": row["pnlRealized"], "P": row["pnlUnrealized"], "l": "0", "T": us}
+        if event is not None:
+            data["e"] = event
+        return data
+
+    def _push_position(self, account: str, sym: str, ts_ms: int, event: str = "positionAdjusted") -> None:
+        targets = self._private_socks(account, "positionUpdate", sym)
+        if not targets:
+            return
+        payload = _encode(self._position_frame(account, sym, ts_ms, event))
         for sock, name in targets:
             self._send(sock, name, None, payload)
+
+    def _position_snapshot(self, sock: _Socket, name: str, account: str, sym: str | None) -> None:
+        """On subscribe the server first sends the open positions without an ``e`` field (§6.3)."""
+        acct = self.venue.account(account)
+        for s, pos in acct.positions.items():
+            if pos.qty and (sym is None or s == sym):
+                self._send(sock, name, None, _encode(self._position_frame(account, s, now_ms(), None)))
