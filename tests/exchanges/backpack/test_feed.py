@@ -148,3 +148,15 @@ async def test_d03_sync_while_the_market_moves(bp: dict[str, Any]) -> None:
         assert feed.frames_dropped == 0
     finally:
         await feed.close()
+
+
+async def test_d11_unknown_symbol_error_frame_does_not_disturb_others(stepped: dict[str, Any], feed: BackpackMarketFeed,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    await feed.prepare_many(["NOPE", "ETH"])
+    assert await feed.wait_ready("ETH", 5)
+    await eventually(lambda: feed.frames_dropped >= 1, what="the error frame for depth.NOPE_USDC_PERP dropped")
+    await eventually(lambda: "NOPE: depth snapshot failed" in caplog.text, what="snapshot failure logged")
+    assert "Invalid stream" in caplog.text and not feed.is_ready("NOPE")
+    stepped["cluster"].sim.step()
+    await eventually(lambda: _same_as_venue(feed, stepped["venue"], "ETH"), what="ETH unaffected")

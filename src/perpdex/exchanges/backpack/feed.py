@@ -188,6 +188,7 @@ class BackpackMarketFeed(WsMarketFeed):
         dex = self.catalog.dex_symbol(symbol)
         if self._session is None:
             self._session = aiohttp.ClientSession()
+        delay = self.snapshot_retry
         while True:
             sync = self._sync.get(symbol)
             if sync is None or sync.generation != generation or self._closing:
@@ -202,8 +203,9 @@ class BackpackMarketFeed(WsMarketFeed):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - retried; bad input never kills the feed
-                log.warning("%s %s: depth snapshot failed: %s", EXCHANGE, symbol, exc)
-                await asyncio.sleep(self.snapshot_retry)
+                log.warning("%s %s: depth snapshot failed (retry in %.1fs): %s", EXCHANGE, symbol, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)  # an unknown symbol must not hammer the API
                 continue
             sync = self._sync.get(symbol)
             st = self._states.get(symbol)
