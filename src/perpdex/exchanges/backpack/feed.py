@@ -80,8 +80,10 @@ class _Sync:
 class BackpackMarketFeed(WsMarketFeed):
     """Books and BBOs for any number of Backpack perps on one socket, subscribed on demand.
 
-    ``symbols`` (kept as :attr:`catalog`) maps canonical symbols to ``BTC_USDC_PERP`` names (a symbol not in it is mapped
-    by the naming rule). ``rest_url`` serves the depth snapshots."""
+    ``symbols`` (kept as :attr:`catalog`) maps canonical symbols to ``BTC_USDC_PERP`` names (a
+    symbol not in it is mapped by the naming rule). ``rest_url`` serves the depth snapshots;
+    ``snapshot_retry`` seconds is the first back-off after a failed or too-old snapshot.
+    :attr:`snapshots` counts the snapshots applied."""
 
     def __init__(
         self,
@@ -122,9 +124,10 @@ class BackpackMarketFeed(WsMarketFeed):
         await super().remove(symbol)
 
     async def close(self) -> None:
-        for sync in self._sync.values():
-            if sync.task is not None:
-                sync.task.cancel()
+        tasks = [sync.task for sync in self._sync.values() if sync.task is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._sync.clear()
         await super().close()
 
