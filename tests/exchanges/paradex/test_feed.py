@@ -134,3 +134,17 @@ async def test_snapshot_feed_keeps_highest_seq(paradex: dict[str, Any]) -> None:
             assert st.book.bids() == [(1.0, 1.0)]
         finally:
             await f.close()
+
+
+async def test_d10_reconnect_after_drop_resubscribes_without_ghost_levels(
+        paradex: dict[str, Any], feed: ParadexMarketFeed) -> None:
+    await feed.prepare_many(["BTC", "XRP"])
+    assert await feed.wait_ready("BTC", 5) and await feed.wait_ready("XRP", 5)
+    paradex["venue"].faults.inject("drop")
+    await eventually(lambda: feed.reconnects >= 1, what="socket dropped and reconnected")
+    assert await feed.wait_ready("BTC", 5) and await feed.wait_ready("XRP", 5)
+    await paradex["cluster"].sim.stop()
+    for _ in range(3):
+        paradex["cluster"].sim.step()
+    for sym in ("BTC", "XRP"):
+        await eventually(lambda: _same_as_venue(feed, paradex["venue"], sym), what=f"{sym} equal after reconnect")

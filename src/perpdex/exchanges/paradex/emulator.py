@@ -981,6 +981,9 @@ class ParadexEmulator:
         while True:
             await asyncio.sleep(PUMP_SECONDS)
             try:
+                if self.venue.faults.take("drop"):
+                    for c in list(self._clients):
+                        c.queue.put_nowait(None)  # the writer closes the socket
                 self._accrue()
                 now = loop.time()
                 periodic = now >= self._summary_due
@@ -1027,10 +1030,6 @@ class ParadexEmulator:
         self._clients.add(client)
         try:
             async for msg in ws:
-                if self.venue.faults.take("drop"):
-                    for c in list(self._clients):
-                        c.queue.put_nowait(None)
-                    break
                 if msg.type == WSMsgType.TEXT:
                     self._on_ws_text(client, msg.data)
                 elif msg.type == WSMsgType.BINARY:

@@ -149,8 +149,10 @@ class ParadexMarketFeed(WsMarketFeed):
         elif channel.startswith("bbo."):
             b = schemas.bbo_data_decoder.decode(msg.params.data)
             sym = self._symbol(b.market)
-            if sym is not None and b.bid and b.ask:
-                self.set_bbo(sym, float(b.bid), float(b.bid_size or 0), float(b.ask), float(b.ask_size or 0))
+            bid = float(b.bid) if b.bid else None  # ValueError on garbage; "" = empty side
+            ask = float(b.ask) if b.ask else None
+            if sym is not None and bid is not None and ask is not None:
+                self.set_bbo(sym, bid, float(b.bid_size or 0), ask, float(b.ask_size or 0))
         # other public channels are not used by the book feed
 
     def _handle_sbe(self, data: bytes) -> None:
