@@ -21,10 +21,10 @@ from perpdex.strategies.report import build_report
 D = Decimal
 
 
-def config(tmp_path, **strategy):
+def config(tmp_path, exchanges=("aster", "lighter"), **strategy):
     data = {
         "sim": {"enabled": True, "seed": 42, "funding_time_scale": 3600},  # 1h pays every second
-        "exchanges": {"aster": {}, "lighter": {}},
+        "exchanges": {name: {} for name in exchanges},
         "strategy": {
             "size_usd": 1500, "leverage": 3, "min_net_apr": 1.0, "scan_interval_s": 0.5,
             "limit_timeout_s": 1.0, "max_positions": 1, "min_volume_24h_usd": 1_000_000,
@@ -40,8 +40,17 @@ def venue_account(venue):
     return acct
 
 
-async def test_opens_collects_funding_with_right_signs_closes_and_report_adds_up(tmp_path):
-    cfg = config(tmp_path)
+# (long, short) exchange pairs and the symbol the default scenario makes best between them
+PAIRS = [
+    (("aster", "lighter"), "0G"),  # -0.0004/4h vs +0.00012/h
+    (("backpack", "lighter"), "0G"),  # -1.79e-4/h vs +1.2e-4/h
+]
+
+
+@pytest.mark.parametrize("pair, symbol", PAIRS, ids=["-".join(p) for p, _ in PAIRS])
+async def test_opens_collects_funding_with_right_signs_closes_and_report_adds_up(tmp_path, pair, symbol):
+    long_ex, short_ex = pair
+    cfg = config(tmp_path, exchanges=pair)
     store = Store(cfg.storage.url)
     await store.init()
     async with runtime(cfg) as rt:
@@ -49,19 +58,18 @@ async def test_opens_collects_funding_with_right_signs_closes_and_report_adds_up
         await strat.start()
         await strat.run(duration_s=14)
         report = await build_report(store, strat.first_snapshot, strat.chosen, duration_s=14)
-        aster, lighter = rt.cluster.sim.venue("aster"), rt.cluster.sim.venue("lighter")
-        a_acct, l_acct = venue_account(aster), venue_account(lighter)
-        a_start, l_start = aster.starting_balance, lighter.starting_balance
+        venues = {ex: rt.cluster.sim.venue(ex) for ex in pair}
+        accounts = {ex: venue_account(v) for ex, v in venues.items()}
         # flat on both exchanges at the end
-        assert all(p.qty == 0 for p in a_acct.positions.values())
-        assert all(p.qty == 0 for p in l_acct.positions.values())
+        for acct in accounts.values():
+            assert all(p.qty == 0 for p in acct.positions.values())
     await store.close()
 
     [pos] = report["positions"]
-    assert pos["symbol"] == "0G"
-    assert (pos["long_exchange"], pos["short_exchange"]) == ("aster", "lighter")
+    assert pos["symbol"] == symbol
+    assert (pos["long_exchange"], pos["short_exchange"]) == (long_ex, short_ex)
     assert pos["status"] == "closed" and pos["close_reason"].startswith("max age")
-    assert report["opportunities_chosen"][0]["symbol"] == "0G"
+    assert report["opportunities_chosen"][0]["symbol"] == symbol
     # funding: both legs received (long on a negative rate, short on a positive rate)
     assert D(pos["funding_long"]) > 0 and D(pos["funding_short"]) > 0
     assert pos["funding_payments"] >= 3
@@ -69,12 +77,12 @@ async def test_opens_collects_funding_with_right_signs_closes_and_report_adds_up
     pnl = D(pos["price_pnl"]) + D(pos["funding"]) - D(pos["entry_fees"]) - D(pos["exit_fees"])
     assert D(pos["pnl"]) == pnl
     # ... and agrees with the exchanges' own books (balance change = cash flows - fees + funding)
-    for ex, acct, start in (("aster", a_acct, a_start), ("lighter", l_acct, l_start)):
+    for ex, acct in accounts.items():
         fills = [f for f in pos["fills"] if f["exchange"] == ex]
         flow = sum((D(f["quantity"]) * D(f["price"]) * (1 if f["side"] == "sell" else -1) for f in fills), D(0))
         fees = sum((D(f["fee"]) for f in fills), D(0))
-        funding = D(pos["funding_long"] if ex == "aster" else pos["funding_short"])
-        assert float(flow - fees + funding) == pytest.approx(acct.balance - start, abs=0.05), ex
+        funding = D(pos["funding_long"] if ex == long_ex else pos["funding_short"])
+        assert float(flow - fees + funding) == pytest.approx(acct.balance - venues[ex].starting_balance, abs=0.05), ex
 
 
 async def test_restart_resumes_open_position_from_the_store(tmp_path):

@@ -19,6 +19,7 @@ class ExchangeEntry:
 _REGISTRY: dict[str, ExchangeEntry] = {
     "aster": ExchangeEntry("aster", "AsterClient", "AsterFundingAdapter", "AsterEmulator"),
     "lighter": ExchangeEntry("lighter", "LighterClient", "LighterFundingAdapter", "LighterEmulator"),
+    "backpack": ExchangeEntry("backpack", "BackpackClient", "BackpackFundingAdapter", "BackpackEmulator"),
 }
 
 
