@@ -55,6 +55,7 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
+from ...sim.wsqueue import QueuedSocket
 from .auth import recover_signer, split_signed
 from .symbols import DEFAULT_QUOTE
 
@@ -149,41 +150,19 @@ class _Stream:
     due_ms: int = 0
 
 
-class _Socket:
-    """One client WebSocket with its own bounded send queue and writer task."""
+class _Socket(QueuedSocket):
+    """One client WebSocket (bounded send queue + writer task) and its streams."""
 
     def __init__(self, ws: web.WebSocketResponse, combined: bool) -> None:
-        self.ws = ws
+        super().__init__(ws, EXCHANGE, QUEUE_LIMIT)
         self.combined = combined
         self.streams: dict[str, _Stream] = {}
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_LIMIT)
-        self.task: asyncio.Task[None] | None = None
-        self.overflowed = False
-
-    def push(self, frame: bytes) -> None:
-        """Queue ``frame`` without waiting; a full queue closes the socket (slow consumer)."""
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            log.warning("%s emulator: closing a slow websocket consumer (queue full)", EXCHANGE)
-            asyncio.get_running_loop().create_task(self.ws.close())
 
     def frame(self, stream: str, payload: bytes) -> bytes:
         """``payload`` wrapped as ``{"stream": ..., "data": ...}`` on combined sockets."""
         if self.combined:
             return b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}"
         return payload
-
-    async def run_writer(self) -> None:
-        try:
-            while True:
-                frame = await self.queue.get()
-                await self.ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
-        except (ConnectionError, RuntimeError, asyncio.CancelledError):
-            return
 
 
 class AsterEmulator:
@@ -848,7 +827,7 @@ class AsterEmulator:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
         sock = _Socket(ws, combined)
-        sock.task = asyncio.get_running_loop().create_task(sock.run_writer())
+        sock.start()
         self._market_socks.add(sock)
         self._ensure_pump()
         try:
@@ -876,7 +855,7 @@ class AsterEmulator:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         sock = _Socket(ws, False)
-        sock.task = asyncio.get_running_loop().create_task(sock.run_writer())
+        sock.start()
         self._user_socks.setdefault(account, set()).add(sock)
         try:
             async for msg in ws:

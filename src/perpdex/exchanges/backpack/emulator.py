@@ -66,6 +66,7 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
+from ...sim.wsqueue import QueuedSocket
 from .symbols import PERP_SUFFIX, QUOTE, exchange_base
 
 log = logging.getLogger(__name__)
@@ -170,35 +171,13 @@ def iso_ms(ts_ms: int) -> str:
     return dt.isoformat(timespec="milliseconds") if dt.microsecond else dt.isoformat(timespec="seconds")
 
 
-class _Socket:
-    """One client WebSocket with its own bounded send queue and writer task."""
+class _Socket(QueuedSocket):
+    """One client WebSocket (bounded send queue + writer task), its streams and its account."""
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
+        super().__init__(ws, EXCHANGE, QUEUE_LIMIT)
         self.streams: set[str] = set()
         self.account: str | None = None
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_LIMIT)
-        self.task: asyncio.Task[None] | None = None
-        self.overflowed = False
-
-    def push(self, frame: bytes) -> None:
-        """Queue ``frame`` without waiting; a full queue closes the socket (slow consumer)."""
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            log.warning("%s emulator: closing a slow websocket consumer (queue full)", EXCHANGE)
-            asyncio.get_running_loop().create_task(self.ws.close())
-
-    async def run_writer(self) -> None:
-        try:
-            while True:
-                frame = await self.queue.get()
-                await self.ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
-        except (ConnectionError, RuntimeError, asyncio.CancelledError):
-            return
 
 
 class BackpackEmulator:
@@ -775,7 +754,7 @@ class BackpackEmulator:
         ws = web.WebSocketResponse(autoping=True, heartbeat=PING_INTERVAL, max_msg_size=1 << 20)
         await ws.prepare(request)
         sock = _Socket(ws)
-        sock.task = asyncio.get_running_loop().create_task(sock.run_writer())
+        sock.start()
         self._socks.add(sock)
         self._ensure_pump()
         try:

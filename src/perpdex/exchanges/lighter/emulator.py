@@ -48,6 +48,7 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
+from ...sim.wsqueue import QueuedSocket
 from .signer import SIM_ACCOUNT_INDEX, SIM_API_KEY_INDEX, SIM_API_PRIVATE_KEY, find_signer_library
 
 log = logging.getLogger(__name__)
@@ -116,43 +117,16 @@ def sim_l1_address(account_index: int) -> str:
 # --------------------------------------------------------------------------------------------------
 # WebSocket clients
 # --------------------------------------------------------------------------------------------------
-class _WsClient:
-    """One connected socket: a frame queue drained by its own writer task (never blocks the
-    engine) and its subscriptions."""
+class _WsClient(QueuedSocket):
+    """One connected socket (bounded send queue + writer task) and its subscriptions."""
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        super().__init__(ws, EXCHANGE, MAX_QUEUE)
         self.books: dict[str, int] = {}  # symbol -> nonce of the snapshot it was sent
         self.channels: set[str] = set()  # every subscribed channel, as subscribed ("a/b/c")
-        self.writer: asyncio.Task[None] | None = None
-        self.stall_until = 0.0  # loop time until which frames are held back (the 'stall' fault)
 
     def send(self, frame: dict[str, Any] | str) -> None:
-        if self.queue.qsize() > MAX_QUEUE:
-            log.warning("%s emulator: socket too slow, dropping it", EXCHANGE)
-            self.queue.put_nowait(None)
-            return
-        self.queue.put_nowait(frame if isinstance(frame, str) else _encode(frame).decode())
-
-    async def write_loop(self) -> None:
-        try:
-            while True:
-                text = await self.queue.get()
-                if text is None or self.ws.closed:
-                    break
-                held = self.stall_until - asyncio.get_running_loop().time()
-                if held > 0:
-                    await asyncio.sleep(held)  # a stalled connection: frames arrive late, in order
-                await self.ws.send_str(text)
-        except (ConnectionError, RuntimeError, asyncio.CancelledError):
-            pass
-        finally:
-            if not self.ws.closed:
-                try:
-                    await self.ws.close()
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
+        self.push(frame if isinstance(frame, str) else _encode(frame))
 
 
 class _Batch:
@@ -287,13 +261,13 @@ class LighterEmulator:
                 pass
             self._pump = None
         for c in list(self._clients):
-            c.queue.put_nowait(None)
+            c.finish()
             try:
                 await asyncio.wait_for(c.ws.close(), 1.0)
             except Exception:  # noqa: BLE001 - shutting down
                 pass
-            if c.writer is not None:
-                c.writer.cancel()
+            if c.task is not None:
+                c.task.cancel()
         self._clients.clear()
 
     # -- formatting -----------------------------------------------------------------------------------
@@ -1101,7 +1075,7 @@ class LighterEmulator:
                     self._flush(sym)
                 if self.venue.faults.take("drop"):
                     for c in list(self._clients):
-                        c.queue.put_nowait(None)
+                        c.finish()
                 if self.venue.faults.take("stall"):
                     until = asyncio.get_running_loop().time() + STALL_SECONDS
                     for c in self._clients:
@@ -1133,7 +1107,7 @@ class LighterEmulator:
         ws = web.WebSocketResponse(timeout=1.0, max_msg_size=1 << 20)
         await ws.prepare(request)
         client = _WsClient(ws)
-        client.writer = asyncio.get_running_loop().create_task(client.write_loop())
+        client.start()
         self._clients.add(client)
         client.send({"session_id": str(uuid.uuid4()), "type": "connected"})
         try:
@@ -1148,7 +1122,7 @@ class LighterEmulator:
                     break
         finally:
             self._clients.discard(client)
-            client.queue.put_nowait(None)
+            client.finish()
         return ws
 
     @staticmethod

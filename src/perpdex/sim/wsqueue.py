@@ -1,0 +1,80 @@
+"""One emulator WebSocket client: a bounded send queue drained by its own writer task, so that
+the engine (which pushes frames from its event callbacks) never waits on a slow client.
+
+* :meth:`QueuedSocket.push` never blocks; a full queue closes the socket, as a real exchange drops
+  a consumer that cannot keep up.
+* :meth:`QueuedSocket.stall` holds frames back for a while (the ``stall`` fault): they arrive
+  late, in order.
+* :meth:`QueuedSocket.finish` queues an end marker: the writer stops after what is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_LIMIT = 5000
+
+
+class QueuedSocket:
+    def __init__(self, ws: web.WebSocketResponse, exchange: str, limit: int = DEFAULT_QUEUE_LIMIT) -> None:
+        self.ws = ws
+        self.exchange = exchange
+        self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(limit + 1)
+        self.limit = limit
+        self.task: asyncio.Task[None] | None = None
+        self.overflowed = False
+        self.stall_until = 0.0  # loop time until which frames are held back
+
+    def push(self, frame: bytes | str) -> None:
+        """Queue ``frame`` (bytes or text, sent as a text frame) without waiting."""
+        if self.overflowed:
+            return
+        if self.queue.qsize() >= self.limit:
+            self.overflowed = True
+            log.warning("%s emulator: closing a slow websocket consumer (queue full)", self.exchange)
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(frame)
+
+    def finish(self) -> None:
+        """Stop the writer once everything queued so far is sent."""
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            if self.task is not None:
+                self.task.cancel()
+
+    def stall(self, seconds: float) -> None:
+        self.stall_until = asyncio.get_running_loop().time() + seconds
+
+    def start(self) -> asyncio.Task[None]:
+        self.task = asyncio.get_running_loop().create_task(self.run_writer())
+        return self.task
+
+    async def run_writer(self) -> None:
+        try:
+            while True:
+                frame = await self.queue.get()
+                if frame is None or self.ws.closed:
+                    break
+                held = self.stall_until - asyncio.get_running_loop().time()
+                if held > 0:
+                    await asyncio.sleep(held)
+                if isinstance(frame, bytes):
+                    await self.ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
+                else:
+                    await self.ws.send_str(frame)
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass
+        finally:
+            if not self.ws.closed:
+                try:
+                    await self.ws.close()
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
