@@ -11,7 +11,7 @@ import pytest
 
 from perpdex.errors import AuthenticationError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
 from perpdex.exchanges.base import ExchangeSettings
-from perpdex.exchanges.paradex import ParadexClient
+from perpdex.exchanges.paradex import ParadexClient, signer
 from perpdex.exchanges.paradex.client import refine_error
 from perpdex.models import OrderStatus, Side
 
@@ -196,3 +196,28 @@ async def test_funding_payments_recorded_per_leg(client: ParadexClient, paradex:
     assert [float(p.amount) for p in pays[:2]] == pytest.approx([f.amount for f in engine[:2]], rel=1e-6)
     assert pays == sorted(pays, key=lambda p: p.ts) and pays[0].ts >= since.replace(microsecond=0)
     assert await client.fetch_funding_payments("ETH", since) == []
+
+
+async def test_e04_post_only_that_would_cross_is_canceled(client: ParadexClient, paradex: dict[str, Any]) -> None:
+    ask = Decimal(str(paradex["venue"].bbo("ETH")[1][0]))
+    res = await client.place_limit_order("ETH", Side.BUY, Decimal("0.01"), ask + 5, post_only=True)
+    assert res.status is OrderStatus.CANCELED and res.filled_size == 0
+    assert _acct(paradex).position("ETH").qty == 0
+
+
+async def test_fast_signer_installed_on_the_private_client(client: ParadexClient) -> None:
+    ex = client.private.client
+    assert ex.starknet_sign is signer._ccxt_sign
+    assert ex.starknet_encode_structured_data is signer.encode_structured_data
+    assert type(ex).starknet_sign is not signer._ccxt_sign  # the ccxt class itself is untouched
+
+
+async def test_f04_delay_and_429_faults(client: ParadexClient, paradex: dict[str, Any]) -> None:
+    venue = paradex["venue"]
+    venue.faults.inject("delay")
+    depth = await client.fetch_order_book_rest("BTC", 3)  # answered, late
+    assert len(depth["bids"]) == 3 and venue.faults.pending("delay") == 0
+    venue.faults.inject("http429")
+    with pytest.raises(RateLimited):
+        await client.fetch_order_book_rest("BTC", 3)
+    assert len((await client.fetch_order_book_rest("BTC", 3))["asks"]) == 3  # and then served again

@@ -148,3 +148,42 @@ async def test_d10_reconnect_after_drop_resubscribes_without_ghost_levels(
         paradex["cluster"].sim.step()
     for sym in ("BTC", "XRP"):
         await eventually(lambda: _same_as_venue(feed, paradex["venue"], sym), what=f"{sym} equal after reconnect")
+
+
+async def test_d05_crossed_book_not_served_and_resynced(paradex: dict[str, Any], feed: ParadexMarketFeed,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    await feed.prepare("ETH")
+    assert await feed.wait_ready("ETH", 5)
+    await paradex["cluster"].sim.stop()
+    book = feed.state("ETH").book
+    best_ask = book.asks(1)[0][0]
+    # a delta that puts a bid above the best ask, next in sequence
+    feed._on_book("ETH", book.sequence + 1, False, [(best_ask + 1.0, 1.0)], [])
+    assert not feed.is_ready("ETH")
+    with pytest.raises(StaleMarketData):
+        feed.book("ETH")
+    assert "crossed book" in caplog.text
+    assert await feed.wait_ready("ETH", 5)  # resubscribed: fresh snapshot
+    assert _same_as_venue(feed, paradex["venue"], "ETH")
+
+
+async def test_d06_stale_book_not_served(paradex: dict[str, Any]) -> None:
+    f = ParadexMarketFeed(paradex["ep"]["ws_url"], stale_after=0.3)
+    try:
+        await f.prepare("INJ")
+        assert await f.wait_ready("INJ", 5)
+        await paradex["cluster"].sim.stop()  # no more book events
+        updated = f.state("INJ").book.updated_at
+
+        def stale() -> bool:
+            try:
+                f.book("INJ")
+                return False
+            except StaleMarketData:
+                return True
+
+        await eventually(stale, what="book reported stale")
+        assert f.state("INJ").book.updated_at == updated  # nothing arrived: stale, not crossed or reset
+    finally:
+        await f.close()
