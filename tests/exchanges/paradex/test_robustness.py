@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import aiohttp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpdex.exchanges.paradex import ParadexMarketFeed, schemas
