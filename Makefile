@@ -33,6 +33,7 @@ install-dev: $(DEVSTAMP)
 
 demo: $(STAMP)
 	@echo ">> running funding-rate arbitrage against the emulated exchanges (configs/sim.yml)"
+	@rm -f perpdex-sim.db  # the emulator starts fresh each run, so does its paper-trading record
 	@$(BIN)/perpdex run --config configs/sim.yml --duration 75 --report report.json
 
 test: $(DEVSTAMP)

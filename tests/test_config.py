@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_sim_config_loads():
     cfg = load_config(ROOT / "configs" / "sim.yml")
-    assert cfg.sim.enabled and set(cfg.exchanges) == {"aster", "lighter"}
+    assert cfg.sim.enabled and set(cfg.exchanges) == {"aster", "lighter", "backpack", "paradex"}
     assert cfg.exchanges["aster"].rest_url is None  # no URL: live exchange unless the emulator runs
 
 

@@ -253,10 +253,17 @@ class LeverageInfo:
 @dataclass(frozen=True, slots=True)
 class FundingPayment:
     """One funding settlement on one position: ``amount`` USD (+ received, - paid), ``rate`` the
-    fraction per interval applied (None if the exchange does not say), ``ts`` UTC."""
+    fraction per interval applied (None if the exchange does not say), ``ts`` UTC, ``payment_id``
+    the exchange's own id of the payment where it gives one (used to count a payment once)."""
 
     exchange: str
     symbol: str
     amount: Decimal
     rate: Decimal | None
     ts: datetime
+    payment_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What identifies this payment on its exchange: its id, else its time."""
+        return self.payment_id if self.payment_id is not None else self.ts.isoformat()

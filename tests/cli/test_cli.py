@@ -52,12 +52,16 @@ def test_funding_and_scan_json(tmp_path):
     res = run(["funding", "--config", str(cfg), "--json"])
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)["funding_rates"]
+    assert {r["exchange"] for r in rows} == {"aster", "lighter", "backpack", "paradex"}
     lighter_eth = next(r for r in rows if r["exchange"] == "lighter" and r["symbol"] == "ETH")
     assert lighter_eth["interval_hours"] == "1"
+    paradex_btc = next(r for r in rows if r["exchange"] == "paradex" and r["symbol"] == "BTC")
+    assert paradex_btc["interval_hours"] == "8"
     res = run(["scan", "--config", str(cfg), "--json"])
     assert res.returncode == 0, res.stderr
     best = json.loads(res.stdout)["opportunities"][0]
-    assert best["symbol"] == "0G" and best["long_exchange"] == "aster"
+    # the widest 0G spread of the four: Backpack pays longs -1.79e-4/h, Lighter charges +1.2e-4/h
+    assert (best["symbol"], best["long_exchange"], best["short_exchange"]) == ("0G", "backpack", "lighter")
 
 
 def test_book_once_prints_the_websocket_book(tmp_path):
@@ -91,14 +95,14 @@ def test_sim_writes_endpoints_that_unmodified_ccxt_uses(tmp_path):
         while not ep_file.exists() and time.time() < deadline:
             time.sleep(0.2)
         endpoints = json.loads(ep_file.read_text())
-        assert {"aster", "lighter"} <= set(endpoints)
+        assert set(endpoints) == {"aster", "lighter", "backpack", "paradex"}
         for name, ep in endpoints.items():
             assert ep["rest_url"].startswith("http://127.0.0.1:") and ep["ws_url"].startswith("ws://127.0.0.1:")
         code = (
             "import asyncio, json, sys, ccxt.async_support as ccxt\n"
             "async def main():\n"
             "    ep = json.load(open(sys.argv[1]))\n"
-            "    for name in ('aster', 'lighter'):\n"
+            "    for name in ('aster', 'lighter', 'backpack', 'paradex'):\n"
             "        ex = getattr(ccxt, name)(ep[name]['ccxt'])\n"
             "        try:\n"
             "            m = await ex.load_markets()\n"
@@ -110,7 +114,7 @@ def test_sim_writes_endpoints_that_unmodified_ccxt_uses(tmp_path):
         res = subprocess.run([sys.executable, "-c", code, str(ep_file)], capture_output=True, text=True, timeout=60)
         assert res.returncode == 0, res.stderr
         counts = dict(line.split() for line in res.stdout.split("\n") if line)
-        assert int(counts["aster"]) >= 8 and int(counts["lighter"]) >= 8
+        assert all(int(counts[name]) >= 8 for name in endpoints)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

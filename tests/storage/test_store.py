@@ -15,6 +15,10 @@ async def test_positions_fills_and_funding_roundtrip_exact_decimals(tmp_path):
     ts = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
     assert await st.add_funding(p.id, exchange="a", symbol="0G", amount=Decimal("0.2"), rate=Decimal("-0.0001"), ts=ts)
     assert not await st.add_funding(p.id, exchange="a", symbol="0G", amount=Decimal("0.2"), rate=Decimal("-0.0001"), ts=ts)
+    # two payments in the same second with distinct exchange ids are two payments
+    assert await st.add_funding(p.id, exchange="b", symbol="0G", amount=Decimal("0.1"), rate=None, ts=ts, payment_key="7")
+    assert await st.add_funding(p.id, exchange="b", symbol="0G", amount=Decimal("0.1"), rate=None, ts=ts, payment_key="8")
+    assert not await st.add_funding(p.id, exchange="b", symbol="0G", amount=Decimal("0.1"), rate=None, ts=ts, payment_key="8")
     await st.update_position(p.id, status="open")
     await st.close()
 
@@ -25,6 +29,7 @@ async def test_positions_fills_and_funding_roundtrip_exact_decimals(tmp_path):
     assert row.quantity == Decimal("680.1") and row.symbol == "0G"
     [fill] = await st2.fills(row.id)
     assert fill.price == Decimal("2.9403") and fill.fee == Decimal("0.0699923")
-    [pay] = await st2.funding(row.id)
-    assert pay.ts == ts and pay.amount == Decimal("0.2")
+    pays = await st2.funding(row.id)
+    assert len(pays) == 3
+    assert pays[0].ts == ts and sum(p.amount for p in pays) == Decimal("0.4")
     await st2.close()

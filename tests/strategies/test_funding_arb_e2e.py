@@ -23,7 +23,7 @@ D = Decimal
 
 def config(tmp_path, exchanges=("aster", "lighter"), **strategy):
     data = {
-        "sim": {"enabled": True, "seed": 42, "funding_time_scale": 3600},  # 1h pays every second
+        "sim": {"enabled": True, "seed": 42, "funding_time_scale": 7200},  # 1h pays every 0.5 s, 8h every 4 s
         "exchanges": {name: {} for name in exchanges},
         "strategy": {
             "size_usd": 1500, "leverage": 3, "min_net_apr": 1.0, "scan_interval_s": 0.5,
@@ -44,6 +44,7 @@ def venue_account(venue):
 PAIRS = [
     (("aster", "lighter"), "0G"),  # -0.0004/4h vs +0.00012/h
     (("backpack", "lighter"), "0G"),  # -1.79e-4/h vs +1.2e-4/h
+    (("backpack", "paradex"), "0G"),  # -1.79e-4/h vs +0.0003/8h
 ]
 
 

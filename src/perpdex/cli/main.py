@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -111,6 +112,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None)
     store = Store(cfg.storage.url)
     await store.init()
     started = time.monotonic()
+    started_at = datetime.now(timezone.utc)
     stop = _stop_on_signals()
     try:
         async with runtime(cfg) as rt:
@@ -129,7 +131,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None)
                           + (f" for {duration:.0f}s" if duration else " (Ctrl-C to stop)"))
             await strategy.run(duration, stop)
             result = await build_report(store, strategy.first_snapshot, strategy.chosen,
-                                        duration_s=time.monotonic() - started,
+                                        duration_s=time.monotonic() - started, since=started_at,
                                         errors=(strategy.last_snapshot.errors if strategy.last_snapshot else {}))
     finally:
         await store.close()

@@ -20,6 +20,7 @@ _REGISTRY: dict[str, ExchangeEntry] = {
     "aster": ExchangeEntry("aster", "AsterClient", "AsterFundingAdapter", "AsterEmulator"),
     "lighter": ExchangeEntry("lighter", "LighterClient", "LighterFundingAdapter", "LighterEmulator"),
     "backpack": ExchangeEntry("backpack", "BackpackClient", "BackpackFundingAdapter", "BackpackEmulator"),
+    "paradex": ExchangeEntry("paradex", "ParadexClient", "ParadexFundingAdapter", "ParadexEmulator"),
 }
 
 

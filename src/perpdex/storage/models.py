@@ -93,10 +93,11 @@ class FillRow(Base):
 
 class FundingRow(Base):
     """One funding payment on one leg: ``amount`` USD, + received / - paid; ``rate`` fraction per
-    the exchange's interval. Unique per (position, exchange, ts) so a payment seen twice counts once."""
+    the exchange's interval. Unique per (position, exchange, payment_key) — the exchange's payment
+    id, else its time — so a payment seen twice counts once."""
 
     __tablename__ = "funding_payments"
-    __table_args__ = (UniqueConstraint("position_id", "exchange", "ts", name="uq_funding_once"),)
+    __table_args__ = (UniqueConstraint("position_id", "exchange", "payment_key", name="uq_funding_once"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     position_id: Mapped[int] = mapped_column(ForeignKey("positions.id"), index=True)
@@ -105,3 +106,4 @@ class FundingRow(Base):
     amount: Mapped[Decimal] = mapped_column(DecimalString)
     rate: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    payment_key: Mapped[str] = mapped_column(String(64))

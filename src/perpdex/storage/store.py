@@ -75,12 +75,13 @@ class Store:
 
     # -- funding ---------------------------------------------------------------------------------
     async def add_funding(self, position_id: int, *, exchange: str, symbol: str, amount: Decimal,
-                          rate: Decimal | None, ts: datetime) -> bool:
-        """Record a payment; False if this (position, exchange, ts) was already recorded."""
+                          rate: Decimal | None, ts: datetime, payment_key: str | None = None) -> bool:
+        """Record a payment; False if this (position, exchange, payment_key) was already recorded.
+        ``payment_key`` defaults to ``ts`` in ISO form (for exchanges that give no payment id)."""
         try:
             async with self._session() as s, s.begin():
                 s.add(FundingRow(position_id=position_id, exchange=exchange, symbol=symbol, amount=amount,
-                                 rate=rate, ts=ts))
+                                 rate=rate, ts=ts, payment_key=payment_key or ts.isoformat()))
             return True
         except IntegrityError:
             return False

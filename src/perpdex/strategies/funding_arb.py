@@ -339,7 +339,7 @@ class FundingArbStrategy:
                 continue
             for p in payments:
                 if await self.store.add_funding(pos.id, exchange=ex, symbol=pos.symbol, amount=p.amount,
-                                                rate=p.rate, ts=p.ts):
+                                                rate=p.rate, ts=p.ts, payment_key=p.key):
                     rate = f"rate {p.rate}" if p.rate is not None else "rate n/a"
                     self._event(f"funding #{pos.id} {pos.symbol} on {ex}: {p.amount:+.4f} USD ({rate})")
 

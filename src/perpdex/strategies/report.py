@@ -12,6 +12,7 @@ Per position (USD unless noted):
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -51,9 +52,14 @@ def opportunity_dict(o: Opportunity) -> dict[str, Any]:
     }
 
 
-async def position_reports(store: Store) -> list[dict[str, Any]]:
+async def position_reports(store: Store, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Positions still open, or opened or closed at or after ``since`` (all when None)."""
     out = []
     for pos in await store.positions():
+        if since is not None and pos.status not in ("open", "opening", "closing", "naked") and not (
+            pos.opened_at >= since or (pos.closed_at is not None and pos.closed_at >= since)
+        ):
+            continue
         fills = await store.fills(pos.id)
         funding = await store.funding(pos.id)
         price_pnl = sum(((f.quantity * f.price) if f.side == "sell" else -(f.quantity * f.price) for f in fills), Decimal(0))
@@ -84,8 +90,10 @@ async def position_reports(store: Store) -> list[dict[str, Any]]:
 
 
 async def build_report(store: Store, first: FundingSnapshot | None, chosen: list[Opportunity],
-                       *, duration_s: float, errors: dict[str, str] | None = None) -> dict[str, Any]:
-    positions = await position_reports(store)
+                       *, duration_s: float, errors: dict[str, str] | None = None,
+                       since: datetime | None = None) -> dict[str, Any]:
+    """The run report; ``since`` (UTC) limits it to positions this run touched."""
+    positions = await position_reports(store, since)
     done = [p for p in positions if p["pnl"] is not None]
     return {
         "duration_s": round(duration_s, 1),

@@ -415,8 +415,10 @@ def funding_payments(resp: Any, market_id: int, symbol: str, since: datetime) ->
                 continue
             ts = datetime.fromtimestamp(int(row["timestamp"]), tz=timezone.utc)
             rate = row.get("rate")
+            fid = row.get("funding_id")
             payment = FundingPayment(EXCHANGE, symbol, Decimal(str(row["change"])),
-                                     Decimal(str(rate)) / 100 if rate not in (None, "") else None, ts)
+                                     Decimal(str(rate)) / 100 if rate not in (None, "") else None, ts,
+                                     str(fid) if fid is not None else None)
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             log.warning("%s %s: skipped malformed positionFunding row (%s)", EXCHANGE, symbol, exc)
             continue
