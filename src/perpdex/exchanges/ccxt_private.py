@@ -54,6 +54,15 @@ def _dec(x: Any, default: Decimal | None = Decimal(0)) -> Decimal | None:
     return Decimal(str(x))
 
 
+def merge_config(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in recursively (``extra`` wins), for ccxt constructor
+    configs: nested dicts (``urls.api``, ``options``) merge key by key. Neither input is changed."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merge_config(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def map_ccxt_error(exc: Exception, exchange: str, secrets: list[str] | None = None) -> errors.ExchangeError:
     """The typed perpdex error for a ccxt exception (message redacted of ``secrets``)."""
     msg = redact(str(exc), secrets or [])

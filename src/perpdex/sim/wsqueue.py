@@ -22,8 +22,12 @@ DEFAULT_QUEUE_LIMIT = 5000
 
 
 class QueuedSocket:
-    def __init__(self, ws: web.WebSocketResponse, exchange: str, limit: int = DEFAULT_QUEUE_LIMIT) -> None:
+    def __init__(self, ws: web.WebSocketResponse, exchange: str, limit: int = DEFAULT_QUEUE_LIMIT,
+                 *, binary_bytes: bool = False) -> None:
+        """``binary_bytes``: send ``bytes`` frames as binary WebSocket frames (SBE), else as text
+        (pre-encoded JSON)."""
         self.ws = ws
+        self.binary_bytes = binary_bytes
         self.exchange = exchange
         self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(limit + 1)
         self.limit = limit
@@ -67,7 +71,7 @@ class QueuedSocket:
                 if held > 0:
                     await asyncio.sleep(held)
                 if isinstance(frame, bytes):
-                    await self.ws.send_frame(frame, aiohttp.WSMsgType.TEXT)
+                    await self.ws.send_frame(frame, aiohttp.WSMsgType.BINARY if self.binary_bytes else aiohttp.WSMsgType.TEXT)
                 else:
                     await self.ws.send_str(frame)
         except (ConnectionError, RuntimeError, asyncio.CancelledError):

@@ -58,7 +58,7 @@ from ...models import (
 )
 from ...book import depth_from_levels
 from ..base import Depth, ExchangeClient, ExchangeSettings
-from ..ccxt_private import CcxtPrivate
+from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
 from .feed import DEFAULT_REST_URL, DEFAULT_WS_URL, BackpackMarketFeed, get_json
 from .symbols import BackpackSymbols
@@ -73,13 +73,6 @@ _MARGIN = {"INSUFFICIENT_MARGIN", "INSUFFICIENT_FUNDS", "MAX_LEVERAGE_REACHED"}
 _INVALID = {"INVALID_ORDER", "INVALID_PRICE", "INVALID_QUANTITY", "INVALID_CLIENT_REQUEST", "ORDER_LIMIT",
             "POSITION_LIMIT"}
 _AUTH = {"INVALID_SIGNATURE", "UNAUTHORIZED", "FORBIDDEN"}
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _whole(x: Decimal) -> Decimal:
@@ -241,7 +234,7 @@ class BackpackClient(ExchangeClient):
                 raise ConfigError("exchanges.backpack.credentials", "needs api_key and api_secret (base64)")
             config["apiKey"] = str(creds["api_key"])
             config["secret"] = str(creds["api_secret"])
-        return _deep_merge(config, extra)
+        return merge_config(config, extra)
 
     def _secrets(self, config: dict[str, Any]) -> list[str]:
         vals = [self.settings.credentials.get("api_secret"), self.settings.credentials.get("api_key"),

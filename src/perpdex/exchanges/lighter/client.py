@@ -44,7 +44,7 @@ from ...models import (
     side_mode,
 )
 from ..base import Depth, ExchangeClient, ExchangeSettings
-from ..ccxt_private import CcxtPrivate
+from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
 from .feed import LighterMarketFeed
 from .funding import DEFAULT_REST_URL, get_json
@@ -58,13 +58,6 @@ DEFAULT_WS_URL = "wss://mainnet.zklighter.elliot.ai/stream"
 DEFAULT_MARKET_SLIPPAGE = Decimal("0.005")  # worst price of a market order: 0.5 % beyond the touch
 _CODE = re.compile(r'"code"\s*:\s*"?(\d+)')
 _MARGIN_CODES = {21507, 21508, 21739}
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _leverage(imf_percent: Decimal) -> Decimal:
@@ -123,7 +116,7 @@ class LighterClient(ExchangeClient):
             })
         config = {"urls": {"api": {"root": self.rest_url, "public": self.rest_url, "private": self.rest_url, "ws": self.ws_url}},
                   "options": options}
-        return _deep_merge(config, extra)
+        return merge_config(config, extra)
 
     def _secrets(self, config: dict[str, Any]) -> list[str]:
         """Every API private key in the credentials or the ccxt config (for redaction)."""

@@ -57,7 +57,7 @@ from ...models import (
     Side,
 )
 from ..base import Depth, ExchangeClient, ExchangeSettings
-from ..ccxt_private import CcxtPrivate
+from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas, signer
 from .feed import ParadexMarketFeed
 from .funding import DEFAULT_REST_URL, get_json, perp_markets
@@ -78,13 +78,6 @@ _INVALID_CODES = {"INVALID_ORDER_SIZE", "INVALID_PRICE_PRECISION", "INVALID_REQU
                   "VALIDATION_ERROR", "DUPLICATED_CLIENT_ID", "MARKET_NOT_OPEN", "ORDER_EXCEEDS_POSITION_LIMIT",
                   "REDUCE_ONLY_WILL_INCREASE", "POST_ONLY_WOULD_CROSS"}
 _MARGIN_REASONS = {"NOT_ENOUGH_MARGIN"}
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _error_code(exc: Exception) -> str | None:
@@ -216,7 +209,7 @@ class ParadexClient(ExchangeClient):
         creds = self.settings.credentials or {}
         extra = copy.deepcopy(self.settings.options.get("ccxt") or {})
         v2 = self.rest_url[:-3] + "/v2" if self.rest_url.endswith("/v1") else self.rest_url
-        config = _deep_merge({"urls": {"api": {"v1": self.rest_url, "v2": v2, "ws": self.ws_url}}, "options": {}}, extra)
+        config = merge_config({"urls": {"api": {"v1": self.rest_url, "v2": v2, "ws": self.ws_url}}, "options": {}}, extra)
         if creds.get("l2_private_key"):
             try:
                 key = int(str(creds["l2_private_key"]), 16)

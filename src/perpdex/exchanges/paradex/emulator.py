@@ -52,6 +52,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ...sim.engine import BookEvent, Event, FundingEvent, Order, OrderEvent, SimError, Venue, now_ms
+from ...sim.wsqueue import QueuedSocket
 from . import schemas, signer
 from .symbols import market_name
 
@@ -133,44 +134,19 @@ def engine_order_id(oid: str) -> int | None:
 # --------------------------------------------------------------------------------------------------
 # WebSocket clients
 # --------------------------------------------------------------------------------------------------
-class _WsClient:
-    """One socket: its own send queue and writer task, subscriptions, encoding and auth."""
+class _WsClient(QueuedSocket):
+    """One socket (bounded send queue + writer task), its subscriptions, encoding and auth."""
 
     def __init__(self, ws: web.WebSocketResponse, sbe_version: int | None) -> None:
-        self.ws = ws
+        super().__init__(ws, EXCHANGE, MAX_QUEUE, binary_bytes=True)
         self.sbe_version = sbe_version
-        self.queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self.channels: set[str] = set()
         self.snapshot_seq: dict[str, int] = {}  # snapshot channel -> seq_no last sent
         self.snapshot_due: dict[str, float] = {}  # snapshot channel -> loop time of next send
         self.account: str | None = None
-        self.writer: asyncio.Task[None] | None = None
 
     def send(self, frame: dict[str, Any] | str | bytes) -> None:
-        if self.queue.qsize() > MAX_QUEUE:
-            log.warning("%s emulator: socket too slow, dropping it", EXCHANGE)
-            self.queue.put_nowait(None)
-            return
-        self.queue.put_nowait(frame if isinstance(frame, (str, bytes)) else _encode(frame).decode())
-
-    async def write_loop(self) -> None:
-        try:
-            while True:
-                item = await self.queue.get()
-                if item is None or self.ws.closed:
-                    break
-                if isinstance(item, bytes):
-                    await self.ws.send_bytes(item)
-                else:
-                    await self.ws.send_str(item)
-        except (ConnectionError, RuntimeError, asyncio.CancelledError):
-            pass
-        finally:
-            if not self.ws.closed:
-                try:
-                    await self.ws.close()
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
+        self.push(frame if isinstance(frame, (str, bytes)) else _encode(frame).decode())
 
 
 def _push(channel: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +262,7 @@ class ParadexEmulator:
                 pass
             self._pump = None
         for c in list(self._clients):
-            c.queue.put_nowait(None)
+            c.finish()
             if not c.ws.closed:
                 await c.ws.close()
         self._clients.clear()
@@ -983,7 +959,7 @@ class ParadexEmulator:
             try:
                 if self.venue.faults.take("drop"):
                     for c in list(self._clients):
-                        c.queue.put_nowait(None)  # the writer closes the socket
+                        c.finish()  # the writer closes the socket
                 self._accrue()
                 now = loop.time()
                 periodic = now >= self._summary_due
@@ -1026,7 +1002,7 @@ class ParadexEmulator:
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1 << 20)
         await ws.prepare(request)
         client = _WsClient(ws, sbe)
-        client.writer = asyncio.get_running_loop().create_task(client.write_loop())
+        client.start()
         self._clients.add(client)
         try:
             async for msg in ws:
@@ -1038,12 +1014,12 @@ class ParadexEmulator:
                     break
         finally:
             self._clients.discard(client)
-            client.queue.put_nowait(None)
-            if client.writer is not None:
+            client.finish()
+            if client.task is not None:
                 try:
-                    await asyncio.wait_for(client.writer, 2.0)
+                    await asyncio.wait_for(client.task, 2.0)
                 except (asyncio.TimeoutError, asyncio.CancelledError):
-                    client.writer.cancel()
+                    client.task.cancel()
         return ws
 
     def _on_ws_text(self, c: _WsClient, text: str) -> None:
