@@ -42,6 +42,7 @@ test: $(DEVSTAMP)
 
 bench: $(DEVSTAMP)
 	@$(BIN)/python benchmarks/bench_book.py
+	@$(BIN)/python benchmarks/bench_paradex_signing.py
 
 clean:
 	rm -rf $(VENV) *.db report.json
