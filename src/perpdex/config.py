@@ -84,7 +84,9 @@ class StrategyConfig(_Strict):
     * ``limit_offset_ticks``/``limit_timeout_s``: entry as limit at BBO ± offset, then market;
     * ``max_slippage_bps``: the liquidity check's bound on the average fill vs the touch;
     * ``scan_interval_s``: seconds between cycles;
-    * ``reentry_cooldown_s``: after closing a symbol, do not reopen it for this long (no fee churn).
+    * ``reentry_cooldown_s``: after closing a symbol, do not reopen it for this long (no fee churn);
+    * ``pause_market_data_when_idle``: pause the WebSocket books after each open/close (the exit
+      rules need funding rates only) and resume them before the next pre-flight or close.
     """
 
     size_usd: Decimal = Field(default=Decimal(1000), gt=0)
@@ -101,6 +103,7 @@ class StrategyConfig(_Strict):
     scan_interval_s: float = Field(default=5.0, gt=0)
     feed_ready_timeout_s: float = Field(default=10.0, gt=0)
     reentry_cooldown_s: float = Field(default=3600.0, ge=0)
+    pause_market_data_when_idle: bool = True
     exit: ExitConfig = Field(default_factory=ExitConfig)
 
 

@@ -64,6 +64,8 @@ async def test_opens_collects_funding_with_right_signs_closes_and_report_adds_up
         # flat on both exchanges at the end
         for acct in accounts.values():
             assert all(p.qty == 0 for p in acct.positions.values())
+        # idle again: market data paused on both exchanges (books resumed for the close)
+        assert all(c.feed.stats()["state"] == "paused" for c in rt.clients.values())
     await store.close()
 
     [pos] = report["positions"]

@@ -105,6 +105,18 @@ class ExchangeClient(abc.ABC):
         await self.get_contract_attributes(symbol)
         await self.feed.prepare(symbol)
 
+    async def pause_market_data_streams(self) -> None:
+        """Stop market-data traffic (books, BBO) until the next :meth:`resume_market_data_streams`
+        or :meth:`prepare_market_feed`; private operations are unaffected."""
+        await self.feed.pause()
+
+    async def resume_market_data_streams(self, symbol: str | None = None) -> None:
+        """Restart market data for every symbol prepared before the pause (and ``symbol``);
+        await ``feed.wait_ready(symbol, timeout)`` for a served book."""
+        if symbol is not None:
+            await self.get_contract_attributes(symbol)
+        await self.feed.resume(symbol)
+
     async def get_order_book_from_websocket(self, symbol: str, levels: int = 10) -> Depth | None:
         """Depth from the live WebSocket book, or None if it is not ready / stale / crossed."""
         try:

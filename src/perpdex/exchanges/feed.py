@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from decimal import Decimal
 from typing import Any
@@ -54,6 +55,14 @@ class MarketFeed:
     async def close(self) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    async def pause(self) -> None:  # pragma: no cover - interface
+        """Stop market-data traffic; symbols are remembered, books stop being served."""
+        raise NotImplementedError
+
+    async def resume(self, symbol: str | None = None) -> None:  # pragma: no cover - interface
+        """Restart market data for every remembered symbol (and ``symbol``)."""
+        raise NotImplementedError
+
 
 class _SymbolState:
     __slots__ = ("book", "ready", "bbo")
@@ -68,7 +77,10 @@ class WsMarketFeed(MarketFeed):
     """One WebSocket connection carrying every subscribed symbol's book (and BBO) stream.
 
     ``stale_after`` seconds: a book with no update for longer is not served.
-    ``reconnect_delay`` seconds: first back-off after a dropped socket (doubles up to 5 s).
+    ``reconnect_delay`` seconds: first back-off after a dropped socket (doubles up to 5 s, with
+    ±20 % jitter so that many clients do not reconnect in lockstep).
+    ``max_connection_age`` seconds: rotate the connection before the exchange's lifetime limit
+    (None: never); every symbol is resubscribed on the new socket.
     """
 
     def __init__(
@@ -80,8 +92,10 @@ class WsMarketFeed(MarketFeed):
         stale_after: float = 30.0,
         reconnect_delay: float = 0.2,
         heartbeat: float = 20.0,
+        max_connection_age: float | None = None,
     ) -> None:
         self.exchange = exchange
+        self.max_connection_age = max_connection_age
         self.url = ws_url
         self.stale_after = stale_after
         self.reconnect_delay = reconnect_delay
@@ -93,9 +107,13 @@ class WsMarketFeed(MarketFeed):
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._closing = False
+        self.paused = False
         self.frames_received = 0
+        self.bytes_received = 0
         self.frames_dropped = 0
         self.reconnects = 0
+        self.rotations = 0
+        self.resyncs = 0
 
     # -- hooks for subclasses -------------------------------------------------------------------
     def subscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
@@ -122,16 +140,60 @@ class WsMarketFeed(MarketFeed):
         return st
 
     async def prepare(self, symbol: str) -> None:
-        """Subscribe ``symbol`` on demand (idempotent). Opens the connection on first use."""
-        if symbol in self._states:
-            return
+        """Subscribe ``symbol`` on demand (idempotent). Opens the connection on first use and
+        resumes a paused feed. Returns without waiting for the book (see :meth:`wait_ready`)."""
+        new = symbol not in self._states
         self.state(symbol)
         if self._task is None:
+            await self.resume()  # _run subscribes every known symbol once connected
+            return
+        if new and self._ws is not None and not self._ws.closed and self._connected.is_set():
+            await self._send_all(self.subscribe_frames(symbol))
+
+    async def pause(self) -> None:
+        """Stop market-data traffic: the socket is closed (no frames, no pings), books are no
+        longer served, the symbols are remembered for :meth:`resume`. Idempotent."""
+        self.paused = True
+        if self._task is None:
+            return
+        self._closing = True
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping on purpose
+            pass
+        self._task = None
+        await self.on_paused()
+        log.info("%s feed: paused (%d symbols kept)", self.exchange, len(self._states))
+
+    async def resume(self, symbol: str | None = None) -> None:
+        """Reconnect and resubscribe every remembered symbol (plus ``symbol``); books become
+        ready again from fresh snapshots. Await :meth:`wait_ready` for readiness."""
+        if symbol is not None:
+            self.state(symbol)
+        self.paused = False
+        if self._task is None and self._states:
             self._closing = False
             self._task = asyncio.create_task(self._run(), name=f"{self.exchange}-feed")
-            return  # _run subscribes every known symbol once connected
-        if self._ws is not None and not self._ws.closed and self._connected.is_set():
-            await self._send_all(self.subscribe_frames(symbol))
+
+    async def on_paused(self) -> None:
+        """Hook: drop per-connection work (snapshot fetches...) when the feed pauses."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for monitoring: state, frames, bytes, drops, reconnects, rotations, resyncs,
+        and per symbol whether the book is served and its age in seconds."""
+        now = time.monotonic()
+        state = "paused" if self.paused else "connected" if self._connected.is_set() else "connecting"
+        return {
+            "exchange": self.exchange, "state": state, "frames": self.frames_received,
+            "bytes": self.bytes_received, "dropped": self.frames_dropped, "reconnects": self.reconnects,
+            "rotations": self.rotations, "resyncs": self.resyncs,
+            "symbols": {sym: {"ready": self.is_ready(sym),
+                              "age_s": round(now - st.book.updated_at, 3) if st.book.updated_at else None}
+                        for sym, st in self._states.items()},
+        }
 
     async def prepare_many(self, symbols: list[str]) -> None:
         for s in symbols:
@@ -148,9 +210,9 @@ class WsMarketFeed(MarketFeed):
 
     async def wait_ready(self, symbol: str, timeout: float) -> bool:
         """Wait until ``symbol``'s book is ready; True if it became ready within ``timeout`` s."""
-        st = self.state(symbol)
         if symbol not in self._states or self._task is None:
             await self.prepare(symbol)
+        st = self._states[symbol]
         try:
             await asyncio.wait_for(st.ready.wait(), timeout)
             return True
@@ -229,6 +291,7 @@ class WsMarketFeed(MarketFeed):
         if st is None:
             return
         log.warning("%s %s: book invalidated (%s); resyncing", self.exchange, symbol, reason)
+        self.resyncs += 1
         st.ready.clear()
         st.book.clear()
         st.bbo = None
@@ -272,7 +335,16 @@ class WsMarketFeed(MarketFeed):
                     await self.on_connected()
                     for sym in list(self._states):
                         await self._send_all(self.subscribe_frames(sym))
-                    await self._read(ws)
+                    if self.max_connection_age is None:
+                        await self._read(ws)
+                    else:
+                        try:
+                            await asyncio.wait_for(self._read(ws), self.max_connection_age)
+                        except asyncio.TimeoutError:
+                            self.rotations += 1
+                            delay = 0.0
+                            log.info("%s feed: rotating the connection after %.0fs", self.exchange,
+                                     self.max_connection_age)
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
@@ -287,8 +359,8 @@ class WsMarketFeed(MarketFeed):
             if self._closing:
                 break
             self.reconnects += 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(max(delay, self.reconnect_delay) * 2, 5.0)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
@@ -301,6 +373,7 @@ class WsMarketFeed(MarketFeed):
             else:
                 continue
             self.frames_received += 1
+            self.bytes_received += len(data)
             try:
                 self.handle_frame(data)
             except Exception as exc:  # noqa: BLE001 - bad input never kills the feed

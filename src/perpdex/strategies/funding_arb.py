@@ -147,6 +147,7 @@ class FundingArbStrategy:
             if reason is not None:
                 if await self.close_position(pos, reason):
                     report.closed.append(pos.id)
+                await self._pause_if_idle()
         open_count = len(await self.store.positions(["open", "opening", "closing"]))
         if open_count >= self.cfg.max_positions:
             return report
@@ -173,6 +174,7 @@ class FundingArbStrategy:
                 report.skipped.append(opp.symbol)  # funding is quoted but a market is not tradable
                 continue
             pid = await self.open_position(opp)
+            await self._pause_if_idle()
             if pid is not None:
                 report.opened.append(pid)
                 open_count += 1
@@ -271,6 +273,23 @@ class FundingArbStrategy:
         )
         return la.multiplier, sa.multiplier
 
+    async def _resume_books(self, pos: PositionRow) -> None:
+        """Market data back on for both legs before trading them (the executor falls back to REST
+        if a book does not come back in time)."""
+        clients = (self.clients[pos.long_exchange], self.clients[pos.short_exchange])
+        await asyncio.gather(*(c.prepare_market_feed(pos.symbol) for c in clients))
+        await asyncio.gather(*(c.feed.wait_ready(pos.symbol, self.cfg.feed_ready_timeout_s) for c in clients))
+
+    async def _pause_if_idle(self) -> None:
+        """Pause every exchange's market data when no position is being opened or closed."""
+        if not self.cfg.pause_market_data_when_idle or await self.store.positions(["opening", "closing"]):
+            return
+        for client in self.clients.values():
+            try:
+                await client.pause_market_data_streams()
+            except Exception as exc:  # noqa: BLE001 - pausing is an optimization, never fatal
+                log.warning("%s: pausing market data failed: %s", client.name, exc)
+
     async def _leg_quantities(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
         """(long size, short size) actually open on the exchanges, each in that exchange's units,
         both >= 0."""
@@ -286,6 +305,7 @@ class FundingArbStrategy:
         """Close both legs together; True when flat on both exchanges."""
         self._event(f"closing #{pos.id} {pos.symbol}: {reason}")
         await self.store.update_position(pos.id, status="closing", close_reason=reason)
+        await self._resume_books(pos)
         await self._sync_funding(pos)
         lq, sq = await self._leg_quantities(pos)
         long, short = self.clients[pos.long_exchange], self.clients[pos.short_exchange]
