@@ -43,6 +43,7 @@ test: $(DEVSTAMP)
 bench: $(DEVSTAMP)
 	@$(BIN)/python benchmarks/bench_book.py
 	@$(BIN)/python benchmarks/bench_paradex_signing.py
+	@$(BIN)/python benchmarks/bench_feeds.py
 
 clean:
 	rm -rf $(VENV) *.db report.json

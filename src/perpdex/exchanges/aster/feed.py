@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import aiohttp
+import msgspec
 
 from ..feed import WsMarketFeed
 from .rest import AsterRest
@@ -49,6 +50,7 @@ EXCHANGE = "aster"
 LIVE_WS_URL = "wss://fstream.asterdex.com"
 SNAPSHOT_LIMIT = 1000
 _DEPTH_STREAM = re.compile(rb'"stream"\s*:\s*"([a-z0-9]+)@depth')
+_decode_envelope = msgspec.json.Decoder(StreamEnvelope, strict=False).decode  # as schemas.decode, lax mode
 
 
 @dataclass
@@ -146,9 +148,13 @@ class AsterMarketFeed(WsMarketFeed):
 
     # -- frames ----------------------------------------------------------------------------------
     def handle_frame(self, data: bytes) -> None:
-        """Decode one frame and update the book / BBO; raises on malformed or error frames."""
+        """Decode one frame (raw JSON bytes) and update the book / BBO; raises on malformed or
+        error frames.
+
+        Hot path: one msgspec decode straight to float ``(price, qty)`` pairs; in partial mode a
+        depth frame replaces the book with one :meth:`~perpdex.book.OrderBook.apply_snapshot`."""
         try:
-            env = decode(StreamEnvelope, data)
+            env = _decode_envelope(data)
         except Exception:
             if self.depth_mode == "diff":
                 m = _DEPTH_STREAM.search(data)
@@ -164,19 +170,20 @@ class AsterMarketFeed(WsMarketFeed):
                 raise ValueError(f"frame for stream {env.stream!r} has no data")
             return  # subscription ack
         sym = self._canonical.get(ev.s)
-        if sym is None or sym not in self._states:
+        st = self._states.get(sym) if sym is not None else None
+        if st is None:
             return  # late frame for a symbol we no longer follow
-        if isinstance(ev, DepthUpdate):
+        if type(ev) is DepthUpdate:
             if self.depth_mode == "partial":
-                self.state(sym).book.apply_snapshot(ev.b, ev.a, ev.u)
+                st.book.apply_snapshot(ev.b, ev.a, ev.u)
                 self.mark_ready(sym)
             else:
                 self._on_diff(sym, ev)
-        elif isinstance(ev, BookTickerEvent):
+        elif type(ev) is BookTickerEvent:
             if ev.b > 0 and ev.a > 0:
                 self.set_bbo(sym, ev.b, ev.B, ev.a, ev.A)
             else:
-                self.state(sym).bbo = None
+                st.bbo = None
         else:
             self.marks[sym] = ev
 

@@ -155,10 +155,14 @@ class ErrorBody(msgspec.Struct):
 
 
 # -- WebSocket: market streams ----------------------------------------------------------------------
-class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate"):
+class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
     """``depthUpdate`` (partial ``@depth<N>`` snapshots and ``@depth`` diffs share it).
     ``U`` first / ``u`` final update id, ``pu`` = previous event's ``u`` on the diff stream;
-    levels are absolute sizes, 0 deletes."""
+    levels ``[price, qty]`` (quote units, base units) are absolute sizes, 0 deletes, decoded
+    straight to float pairs.
+
+    The market-stream structs are ``gc=False`` (hot path, see benchmarks/bench_feeds.py): decoded
+    JSON never forms reference cycles, so the garbage collector need not track them."""
 
     s: str
     u: int
@@ -170,7 +174,7 @@ class DepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate"):
     T: int = 0
 
 
-class BookTickerEvent(msgspec.Struct, tag_field="e", tag="bookTicker"):
+class BookTickerEvent(msgspec.Struct, tag_field="e", tag="bookTicker", gc=False):
     """``bookTicker``: best bid ``b``/``B`` and ask ``a``/``A`` (price/qty), ``u`` update id."""
 
     s: str
@@ -183,7 +187,7 @@ class BookTickerEvent(msgspec.Struct, tag_field="e", tag="bookTicker"):
     T: int = 0
 
 
-class MarkPriceUpdate(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
+class MarkPriceUpdate(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=False):
     """``markPriceUpdate``: mark ``p``, index ``i``, funding rate ``r`` per interval, next
     funding time ``T`` (ms)."""
 
@@ -198,7 +202,7 @@ class MarkPriceUpdate(msgspec.Struct, tag_field="e", tag="markPriceUpdate"):
 MarketEvent = Union[DepthUpdate, BookTickerEvent, MarkPriceUpdate]
 
 
-class StreamEnvelope(msgspec.Struct):
+class StreamEnvelope(msgspec.Struct, gc=False):
     """A combined-stream frame ``{"stream": ..., "data": ...}`` or a control reply
     (``{"result": null, "id": 1}``; errors ``{"error": {...}, "id": 1}`` or ``{"code": 2, "msg": ...}``)."""
 

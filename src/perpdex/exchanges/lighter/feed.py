@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import monotonic as _monotonic
 from typing import Any
 
 import aiohttp
 
-from ..feed import WsMarketFeed
+from ..feed import WsMarketFeed, _SymbolState
 from . import schemas
 from .funding import get_json
 from .symbols import LighterSymbols
@@ -27,6 +28,7 @@ from .symbols import LighterSymbols
 log = logging.getLogger(__name__)
 
 EXCHANGE = "lighter"
+_decode_frame = schemas.ws_frame.decode
 
 
 class LighterMarketFeed(WsMarketFeed):
@@ -48,6 +50,7 @@ class LighterMarketFeed(WsMarketFeed):
         super().__init__(EXCHANGE, ws_url, session=session, **kwargs)
         self.catalog = catalog if catalog is not None else LighterSymbols()
         self.rest_url = rest_url.rstrip("/") if rest_url else None
+        self._channel_ids: dict[str, int] = {}  # "order_book:0" -> 0
 
     # -- catalog ---------------------------------------------------------------------------------
     async def load_symbols(self) -> None:
@@ -86,12 +89,17 @@ class LighterMarketFeed(WsMarketFeed):
         asyncio.get_running_loop().create_task(send())
 
     def handle_frame(self, data: bytes) -> None:
-        """Apply one server frame. Raises ``ValueError`` (and msgspec errors) on malformed,
-        unknown or error frames; the base class logs and drops them."""
-        frame = schemas.ws_frame.decode(data)
+        """Apply one server frame (raw JSON bytes). Raises ``ValueError`` (and msgspec errors) on
+        malformed, unknown or error frames; the base class logs and drops them.
+
+        Hot path (about 2x ``orjson.loads`` per delta, see docs/BENCHMARKS.md): one msgspec decode
+        straight to float levels, the channel's market id cached, levels set in place."""
+        frame = _decode_frame(data)
         ftype = frame.type
-        if ftype in ("update/order_book", "subscribed/order_book"):
-            self._on_book(frame, snapshot=ftype == "subscribed/order_book")
+        if ftype == "update/order_book":
+            self._on_update(frame)
+        elif ftype == "subscribed/order_book":
+            self._on_snapshot(frame)
         elif ftype == "ping":
             self._pong()
         elif ftype in ("connected", "pong", "unsubscribed"):
@@ -101,25 +109,57 @@ class LighterMarketFeed(WsMarketFeed):
         else:
             raise ValueError(f"unexpected frame type {ftype!r} on channel {frame.channel!r}")
 
-    def _on_book(self, frame: schemas.WsFrame, *, snapshot: bool) -> None:
+    def _market_id(self, channel: str) -> int:
+        """``"order_book:0"`` -> 0 (cached per channel string); ValueError for anything else."""
+        mid = self._channel_ids.get(channel)
+        if mid is None:
+            name, _, market = channel.partition(":")
+            if name != "order_book" or not market.isdigit():
+                raise ValueError(f"order_book frame with channel {channel!r}")
+            mid = int(market)
+            if len(self._channel_ids) < 4096:  # a handful in practice; bounded against junk
+                self._channel_ids[channel] = mid
+        return mid
+
+    def _book_state(self, frame: schemas.WsFrame) -> tuple[schemas.WsOrderBook, _SymbolState | None]:
         body = frame.order_book
-        name, _, market = frame.channel.partition(":")
-        if body is None or name != "order_book" or not market.isdigit():
-            raise ValueError(f"order_book frame without a book or with channel {frame.channel!r}")
-        symbol = self.catalog.by_id.get(int(market))
-        if symbol is None or symbol not in self._states:
-            return  # a market we no longer (or never) follow
-        st = self.state(symbol)
-        book = st.book
-        if snapshot:
-            book.apply_snapshot(((lv.price, lv.size) for lv in body.bids), ((lv.price, lv.size) for lv in body.asks), body.nonce)
-            self.mark_ready(symbol)
+        if body is None:
+            raise ValueError(f"order_book frame without a book on channel {frame.channel!r}")
+        symbol = self.catalog.by_id.get(self._market_id(frame.channel))
+        # None: a market we no longer (or never) follow
+        return body, (self._states.get(symbol) if symbol is not None else None)
+
+    def _on_snapshot(self, frame: schemas.WsFrame) -> None:
+        body, st = self._book_state(frame)
+        if st is None:
             return
-        if not st.ready.is_set() or book.sequence is None:
+        st.book.apply_snapshot([(lv.price, lv.size) for lv in body.bids],
+                               [(lv.price, lv.size) for lv in body.asks], body.nonce)
+        self.mark_ready(st.book.symbol)
+
+    def _on_update(self, frame: schemas.WsFrame) -> None:
+        # _book_state inlined (the per-delta hot path), same checks in the same order
+        body = frame.order_book
+        if body is None:
+            raise ValueError(f"order_book frame without a book on channel {frame.channel!r}")
+        mid = self._channel_ids.get(frame.channel)
+        symbol = self.catalog.by_id.get(self._market_id(frame.channel) if mid is None else mid)
+        st = self._states.get(symbol) if symbol is not None else None
+        if st is None:
+            return  # a market we no longer (or never) follow
+        book = st.book
+        if book.sequence is None or not st.ready.is_set():
             return  # resyncing: wait for the fresh snapshot
         if body.begin_nonce != book.sequence:
-            self.invalidate(symbol, f"nonce gap: begin_nonce {body.begin_nonce} != previous nonce {book.sequence}")
+            self.invalidate(book.symbol, f"nonce gap: begin_nonce {body.begin_nonce} != previous nonce {book.sequence}")
             return
-        book.apply_levels(((lv.price, lv.size) for lv in body.bids), ((lv.price, lv.size) for lv in body.asks), body.nonce)
+        set_level = book.set_bid
+        for lv in body.bids:
+            set_level(lv.price, lv.size)
+        set_level = book.set_ask
+        for lv in body.asks:
+            set_level(lv.price, lv.size)
+        book.sequence = body.nonce
+        book.updated_at = _monotonic()
         if book.is_crossed():
-            self.invalidate(symbol, "crossed book")
+            self.invalidate(book.symbol, "crossed book")

@@ -96,14 +96,18 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     message: str = ""
 
 
-class Level(msgspec.Struct, kw_only=True):
-    """One aggregated book level ``{"price": "3327.46", "size": "29.0915"}``; size 0 deletes."""
+class Level(msgspec.Struct, kw_only=True, gc=False):
+    """One aggregated book level ``{"price": "3327.46", "size": "29.0915"}``: price USD, size base
+    units (0 deletes). Decoded straight to floats.
+
+    The WebSocket frame structs are ``gc=False`` (hot path, see benchmarks/bench_feeds.py): decoded
+    JSON never forms reference cycles, so the garbage collector need not track them."""
 
     price: float
     size: float
 
 
-class WsOrderBook(msgspec.Struct, kw_only=True):
+class WsOrderBook(msgspec.Struct, kw_only=True, gc=False):
     """``order_book`` body of ``subscribed/order_book`` and ``update/order_book`` (§4.3).
     Continuity: ``begin_nonce`` must equal the previous message's ``nonce``; ``offset`` is
     per API server and never used for gap detection."""
@@ -116,12 +120,12 @@ class WsOrderBook(msgspec.Struct, kw_only=True):
     code: int = 0
 
 
-class WsError(msgspec.Struct, kw_only=True):
+class WsError(msgspec.Struct, kw_only=True, gc=False):
     code: int
     message: str = ""
 
 
-class WsFrame(msgspec.Struct, kw_only=True):
+class WsFrame(msgspec.Struct, kw_only=True, gc=False):
     """Any server frame on ``/stream``: ``type`` (``connected``, ``ping``, ``subscribed/<ch>``,
     ``update/<ch>``, ``unsubscribed``), ``channel`` (``"order_book:0"``), ``timestamp`` ms."""
 
