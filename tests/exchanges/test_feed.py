@@ -69,3 +69,54 @@ async def test_connection_rotation_resubscribes_every_symbol(exchange, tmp_path)
         assert await client.feed.wait_ready("BTC", 10) and await client.feed.wait_ready("ETH", 10)
         book = client.feed.book("ETH")
         assert not book.is_crossed() and len(book) > 0
+
+
+FAULTS = ["gap", "malformed", "drop", "stall"]
+
+
+async def _watch(client, symbol: str, seconds: float) -> int:
+    """Poll the served book for ``seconds``: it must never be crossed; returns how many polls
+    found no book served."""
+    unserved = 0
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        depth = await client.get_order_book_from_websocket(symbol, 5)
+        if depth is None:
+            unserved += 1
+        elif depth["bids"] and depth["asks"]:
+            assert depth["bids"][0]["price"] < depth["asks"][0]["price"]
+        await asyncio.sleep(0.02)
+    return unserved
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("exchange", EXCHANGES)
+async def test_injected_faults_never_serve_a_bad_book_and_recover(exchange, fault, tmp_path):
+    cfg = parse_config({"sim": {"enabled": True}, "exchanges": {exchange: {}},
+                        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}})
+    async with runtime(cfg) as rt:
+        client = rt.clients[exchange]
+        await client.connect()
+        feed = client.feed
+        feed.stale_after = 0.5  # a stalled socket must stop being served quickly
+        for sym in ("BTC", "ETH"):
+            await client.prepare_market_feed(sym)
+        assert await feed.wait_ready("BTC", 10) and await feed.wait_ready("ETH", 10)
+        before = feed.stats()
+        venue = rt.cluster.sim.venue(exchange)
+        venue.faults.inject(fault, symbol="BTC" if fault in ("gap", "malformed") else None)
+
+        unserved = await _watch(client, "BTC", 3.0)
+        assert await feed.wait_ready("BTC", 10) and await feed.wait_ready("ETH", 10)
+        await _watch(client, "ETH", 0.3)
+        after = feed.stats()
+        assert venue.faults.pending(fault, "BTC") == 0, "the fault was never triggered"
+        if fault == "drop":
+            assert after["reconnects"] > before["reconnects"]
+        elif fault == "malformed":
+            assert after["dropped"] > before["dropped"]
+        elif fault == "stall":
+            assert unserved > 0  # the stale book was withheld while frames were held back
+        elif fault == "gap" and exchange in ("lighter", "backpack", "paradex"):
+            assert after["resyncs"] > before["resyncs"]  # delta feeds resync; Aster's depth20 frames are full books

@@ -19,6 +19,7 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_LIMIT = 5000
+STALL_SECONDS = 2.0  # how long the ``stall`` fault holds a socket's frames back
 
 
 class QueuedSocket:

@@ -55,7 +55,7 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
-from ...sim.wsqueue import QueuedSocket
+from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
 from .auth import recover_signer, split_signed
 from .symbols import DEFAULT_QUOTE
 
@@ -955,6 +955,9 @@ class AsterEmulator:
                 if self.venue.faults.take("drop"):
                     for s in list(self._market_socks):
                         await s.ws.close()
+                if self.venue.faults.take("stall"):
+                    for s in list(self._market_socks):
+                        s.stall(STALL_SECONDS)
                 now = now_ms()
                 cache: dict[tuple[str, str, int], bytes] = {}
                 for sock in list(self._market_socks):

@@ -66,7 +66,7 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
-from ...sim.wsqueue import QueuedSocket
+from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
 from .symbols import PERP_SUFFIX, QUOTE, exchange_base
 
 log = logging.getLogger(__name__)
@@ -871,6 +871,9 @@ class BackpackEmulator:
                 if self.venue.faults.take("drop"):
                     for s in list(self._socks):
                         await s.ws.close()
+                if self.venue.faults.take("stall"):
+                    for s in list(self._socks):
+                        s.stall(STALL_SECONDS)
                 if ticks % 20:
                     continue
                 cache: dict[str, bytes] = {}

@@ -48,7 +48,7 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
-from ...sim.wsqueue import QueuedSocket
+from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
 from .signer import SIM_ACCOUNT_INDEX, SIM_API_KEY_INDEX, SIM_API_PRIVATE_KEY, find_signer_library
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ SPOT_MARKET_ID = 2048
 BATCH_SECONDS = 0.05
 STATS_EVERY = 20  # pump ticks between market_stats pushes (1 s)
 PING_EVERY = 600  # pump ticks between server pings (30 s)
-STALL_SECONDS = 2.0  # how long the 'stall' fault holds every socket's frames back
 MAX_QUEUE = 20_000  # frames queued for one socket before it is dropped as too slow
 
 # SimError.kind -> (code, message prefix) in Lighter's 21xxx ranges (protocol doc §5.11).
@@ -1077,9 +1076,8 @@ class LighterEmulator:
                     for c in list(self._clients):
                         c.finish()
                 if self.venue.faults.take("stall"):
-                    until = asyncio.get_running_loop().time() + STALL_SECONDS
                     for c in self._clients:
-                        c.stall_until = until
+                        c.stall(STALL_SECONDS)
                 if tick % STATS_EVERY == 0:
                     self._push_stats()
                 if tick % PING_EVERY == 0:

@@ -52,7 +52,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ...sim.engine import BookEvent, Event, FundingEvent, Order, OrderEvent, SimError, Venue, now_ms
-from ...sim.wsqueue import QueuedSocket
+from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
 from . import schemas, signer
 from .symbols import market_name
 
@@ -960,6 +960,9 @@ class ParadexEmulator:
                 if self.venue.faults.take("drop"):
                     for c in list(self._clients):
                         c.finish()  # the writer closes the socket
+                if self.venue.faults.take("stall"):
+                    for c in list(self._clients):
+                        c.stall(STALL_SECONDS)
                 self._accrue()
                 now = loop.time()
                 periodic = now >= self._summary_due
