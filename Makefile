@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test install install-dev bench clean
+.PHONY: demo test install install-dev bench clean redis-server
 
 $(BIN)/python:
 	@echo ">> creating virtualenv in $(VENV)"
@@ -36,7 +36,12 @@ demo: $(STAMP)
 	@rm -f perpdex-sim.db  # the emulator starts fresh each run, so does its paper-trading record
 	@$(BIN)/perpdex run --config configs/sim.yml --duration 75 --report report.json
 
-test: $(DEVSTAMP)
+# The shared PriceProvider cache is tested against a real redis-server (Debian's package).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { echo ">> installing redis-server (Debian package) for the shared-cache test"; \
+	  apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server >/dev/null; }; }
+
+test: $(DEVSTAMP) redis-server
 	@echo ">> running the test suite"
 	@$(BIN)/python -m pytest -q
 

@@ -85,6 +85,8 @@ class StrategyConfig(_Strict):
     * ``max_slippage_bps``: the liquidity check's bound on the average fill vs the touch;
     * ``scan_interval_s``: seconds between cycles;
     * ``reentry_cooldown_s``: after closing a symbol, do not reopen it for this long (no fee churn);
+    * ``price_cache_ttl_s``/``price_cache_url``: the PriceProvider's depth cache TTL (seconds) and
+      where it lives (None: in-process; ``redis://host:port/db``: shared between bot instances);
     * ``pause_market_data_when_idle``: pause the WebSocket books after each open/close (the exit
       rules need funding rates only) and resume them before the next pre-flight or close.
     """
@@ -104,6 +106,15 @@ class StrategyConfig(_Strict):
     feed_ready_timeout_s: float = Field(default=10.0, gt=0)
     reentry_cooldown_s: float = Field(default=3600.0, ge=0)
     pause_market_data_when_idle: bool = True
+    price_cache_ttl_s: float = Field(default=5.0, gt=0)
+    price_cache_url: str | None = None
+
+    @field_validator("price_cache_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"not a Redis URL: {v!r}")
+        return v
     exit: ExitConfig = Field(default_factory=ExitConfig)
 
 

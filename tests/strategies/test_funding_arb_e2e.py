@@ -66,6 +66,8 @@ async def test_opens_collects_funding_with_right_signs_closes_and_report_adds_up
             assert all(p.qty == 0 for p in acct.positions.values())
         # idle again: market data paused on both exchanges (books resumed for the close)
         assert all(c.feed.stats()["state"] == "paused" for c in rt.clients.values())
+        # with the WebSocket books up, execution never asked REST for a book or a BBO
+        assert strat.prices.rest_calls == 0 and strat.prices.ws_hits > 0
     await store.close()
 
     [pos] = report["positions"]

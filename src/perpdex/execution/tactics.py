@@ -126,6 +126,7 @@ class LegExecutor:
             fee = qty * price * fee_rate(c, liquidity, self.fee_overrides)
         rec = FillRecord(leg.exchange, leg.symbol, leg.side, qty, price, fee, liquidity, order_id)
         leg.fills.append(rec)
+        await self.prices.invalidate(leg.exchange, leg.symbol)  # the fill changed that book
         if on_fill is not None:
             await on_fill(rec)
 

@@ -25,7 +25,7 @@ from ..errors import ExchangeError, ExecutionError
 from ..exchanges.base import ExchangeClient, FundingAdapter
 from ..execution.atomic import AtomicPairExecutor, PairResult
 from ..execution.preflight import run_preflight
-from ..execution.price_provider import PriceProvider
+from ..execution.price_provider import PriceProvider, RedisDepthCache
 from ..execution.tactics import FillRecord
 from ..funding.collector import FundingSnapshot, collect_funding
 from ..funding.opportunities import Opportunity, find_opportunities, spread_apr
@@ -72,7 +72,8 @@ class FundingArbStrategy:
         self.store = store
         self.fee_overrides = fee_overrides or {}
         self.on_event = on_event or (lambda msg: None)
-        self.prices = PriceProvider()
+        cache = RedisDepthCache(cfg.price_cache_url) if cfg.price_cache_url else None
+        self.prices = PriceProvider(cfg.price_cache_ttl_s, cache)
         self.executor = AtomicPairExecutor(
             self.prices,
             offset_ticks=cfg.limit_offset_ticks,
@@ -364,5 +365,6 @@ class FundingArbStrategy:
                     self._event(f"funding #{pos.id} {pos.symbol} on {ex}: {p.amount:+.4f} USD ({rate})")
 
     async def close(self) -> None:
+        await self.prices.close()
         await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
         await asyncio.gather(*(a.close() for a in self.adapters.values()), return_exceptions=True)
