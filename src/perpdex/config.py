@@ -122,11 +122,20 @@ class StorageConfig(_Strict):
     url: str = "sqlite+aiosqlite:///perpdex.db"
 
 
+class MetricsConfig(_Strict):
+    """``port``: serve Prometheus metrics at ``http://host:port/metrics`` during ``perpdex run``
+    (None: off); ``host`` defaults to loopback."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    host: str = "127.0.0.1"
+
+
 class AppConfig(_Strict):
     exchanges: dict[str, ExchangeConfig]
     sim: SimConfig = Field(default_factory=SimConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     log_level: str = "INFO"
 
     @field_validator("exchanges")

@@ -121,3 +121,18 @@ def test_sim_writes_endpoints_that_unmodified_ccxt_uses(tmp_path):
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_status_json_reports_every_exchange(tmp_path):
+    cfg = sim_config(tmp_path)
+    res = run(["status", "--config", str(cfg), "--symbols", "BTC,ETH", "--json"])
+    assert res.returncode == 0, res.stderr
+    st = json.loads(res.stdout)
+    assert set(st["exchanges"]) == {"aster", "lighter", "backpack", "paradex"}
+    for name, e in st["exchanges"].items():
+        assert "error" not in e, (name, e)
+        assert e["markets"] >= 8 and e["feed"]["state"] == "connected"
+        assert all(s["ready"] for s in e["feed"]["symbols"].values())
+        bid, ask = map(float, e["bbo"]["BTC"])
+        assert bid < ask
+    assert st["positions"] == []

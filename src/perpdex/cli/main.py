@@ -4,6 +4,7 @@
     perpdex scan --config F [--json]
     perpdex funding --config F [--json]
     perpdex book EXCHANGE SYMBOL --config F [--levels N] [--json] [--once]
+    perpdex status --config F [--symbols BTC,ETH] [--json]
     perpdex sim [--endpoints-file F]
 """
 
@@ -125,6 +126,12 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None)
 
             strategy = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store,
                                           fee_overrides=rt.fee_overrides, on_event=on_event)  # type: ignore[arg-type]
+            if cfg.metrics.port is not None:
+                from ..metrics import PerpdexCollector, serve_metrics
+
+                serve_metrics(cfg.metrics.port, PerpdexCollector(lambda: [c.feed for c in rt.clients.values()],
+                                                                 strategy.prices.counters), cfg.metrics.host)
+                console.print(f"[dim]metrics at http://{cfg.metrics.host}:{cfg.metrics.port}/metrics[/]")
             with console.status("connecting to exchanges..."):
                 await strategy.start()
             console.print(f"running funding arbitrage on {', '.join(rt.clients)}"
@@ -257,6 +264,62 @@ async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json
                 if depth is not None:
                     live.update(render.book_table(exchange, symbol, depth))
                 await asyncio.sleep(0.25)
+
+
+# --------------------------------------------------------------------------------------------------
+@app.command()
+def status(
+    config: Path = ConfigOpt,
+    symbols: str = typer.Option("BTC", "--symbols", "-s", help="Comma-separated symbols whose books to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Health check: per exchange the market catalog, the WebSocket books of --symbols (state,
+    frames, bytes, resyncs, age, best bid/ask), and the positions recorded in the store."""
+    cfg = _load(config, verbose)
+    result = _run_async(_status(cfg, [s.strip().upper() for s in symbols.split(",") if s.strip()]))
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    render.status_tables(console, result)
+
+
+async def _status(cfg: AppConfig, symbols: list[str]) -> dict[str, Any]:
+    from ..app import runtime
+    from ..errors import PerpdexError
+    from ..storage import Store
+
+    out: dict[str, Any] = {"exchanges": {}, "positions": []}
+    async with runtime(cfg) as rt:
+
+        async def one(name: str, client: Any) -> None:
+            entry: dict[str, Any] = {}
+            try:
+                entry["markets"] = len(await client.load_contracts())
+                for sym in symbols:
+                    await client.prepare_market_feed(sym)
+                await asyncio.gather(*(client.feed.wait_ready(sym, 10) for sym in symbols))
+                entry["bbo"] = {}
+                for sym in symbols:
+                    depth = await client.get_order_book_from_websocket(sym, 1)
+                    if depth is not None and depth["bids"] and depth["asks"]:
+                        entry["bbo"][sym] = [str(depth["bids"][0]["price"]), str(depth["asks"][0]["price"])]
+                entry["feed"] = client.feed.stats()
+            except PerpdexError as exc:
+                entry["error"] = str(exc)
+            out["exchanges"][name] = entry
+
+        await asyncio.gather(*(one(n, c) for n, c in rt.clients.items()))
+    store = Store(cfg.storage.url)
+    try:
+        await store.init()
+        for p in await store.positions(["opening", "open", "closing", "naked"]):
+            out["positions"].append({"id": p.id, "symbol": p.symbol, "status": p.status, "long": p.long_exchange,
+                                     "short": p.short_exchange, "size": str(p.quantity),
+                                     "opened_at": p.opened_at.isoformat()})
+    finally:
+        await store.close()
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -134,3 +134,33 @@ def report(console: Console, rep: dict[str, Any]) -> None:
         f"in {rep.get('duration_s', 0):.0f}s"
     )
     errors(console, rep.get("errors", {}))
+
+
+def status_tables(console: Console, st: dict[str, Any]) -> None:
+    """``perpdex status``: one row per exchange, one per book, then stored positions."""
+    t = Table(title="Exchanges")
+    for col in ("exchange", "markets", "feed", "frames", "bytes", "resyncs", "reconnects", "error"):
+        t.add_column(col)
+    b = Table(title="WebSocket books")
+    for col in ("exchange", "symbol", "served", "age s", "bid", "ask"):
+        b.add_column(col)
+    for name, e in sorted(st["exchanges"].items()):
+        f = e.get("feed") or {}
+        t.add_row(name, str(e.get("markets", "-")), f.get("state", "-"), str(f.get("frames", "-")),
+                  str(f.get("bytes", "-")), str(f.get("resyncs", "-")), str(f.get("reconnects", "-")),
+                  e.get("error", ""), style="red" if e.get("error") else None)
+        for sym, info in (f.get("symbols") or {}).items():
+            bid, ask = (e.get("bbo") or {}).get(sym, ["-", "-"])
+            b.add_row(name, sym, "yes" if info["ready"] else "[red]no[/]",
+                      "-" if info["age_s"] is None else f"{info['age_s']:.2f}", bid, ask)
+    console.print(t)
+    console.print(b)
+    if st["positions"]:
+        p = Table(title="Positions in the store")
+        for col in ("#", "symbol", "status", "long", "short", "size", "opened"):
+            p.add_column(col)
+        for x in st["positions"]:
+            p.add_row(str(x["id"]), x["symbol"], x["status"], x["long"], x["short"], x["size"], x["opened_at"])
+        console.print(p)
+    else:
+        console.print("no open position in the store")

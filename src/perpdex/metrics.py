@@ -1,0 +1,71 @@
+"""Prometheus metrics for market data and execution, read live from the feeds and the
+PriceProvider at scrape time (no bookkeeping on the hot path).
+
+Families (labels ``exchange``, and ``symbol`` for per-book ones):
+
+* ``perpdex_feed_frames_total``, ``perpdex_feed_bytes_total``, ``perpdex_feed_dropped_frames_total``,
+  ``perpdex_feed_reconnects_total``, ``perpdex_feed_rotations_total``, ``perpdex_feed_resyncs_total``;
+* ``perpdex_feed_state`` (1 for the current state: connected | connecting | paused);
+* ``perpdex_book_ready`` (1 when served), ``perpdex_book_age_seconds`` (since the last update);
+* ``perpdex_price_provider_total`` (``source``: ws_hits | cache_hits | cache_misses | rest_calls).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+_COUNTERS = [
+    ("frames", "perpdex_feed_frames", "WebSocket frames received"),
+    ("bytes", "perpdex_feed_bytes", "WebSocket bytes received"),
+    ("dropped", "perpdex_feed_dropped_frames", "Malformed or unexpected frames dropped"),
+    ("reconnects", "perpdex_feed_reconnects", "Reconnections after a lost socket"),
+    ("rotations", "perpdex_feed_rotations", "Planned connection rotations"),
+    ("resyncs", "perpdex_feed_resyncs", "Books invalidated and resynced (gap, crossed, malformed)"),
+]
+_STATES = ("connected", "connecting", "paused")
+
+
+class PerpdexCollector:
+    """Collects from ``feeds()`` (objects with ``stats()``) and ``counters()`` (PriceProvider)."""
+
+    def __init__(self, feeds: Callable[[], Iterable[Any]], counters: Callable[[], dict[str, int]] | None = None) -> None:
+        self._feeds = feeds
+        self._counters = counters
+
+    def collect(self) -> Iterable[Any]:
+        stats = [f.stats() for f in self._feeds()]
+        for key, name, doc in _COUNTERS:
+            fam = CounterMetricFamily(name, doc, labels=["exchange"])
+            for st in stats:
+                fam.add_metric([st["exchange"]], st[key])
+            yield fam
+        state = GaugeMetricFamily("perpdex_feed_state", "Feed connection state (1 = current)", labels=["exchange", "state"])
+        ready = GaugeMetricFamily("perpdex_book_ready", "1 when the book is served", labels=["exchange", "symbol"])
+        age = GaugeMetricFamily("perpdex_book_age_seconds", "Seconds since the book's last update",
+                                labels=["exchange", "symbol"])
+        for st in stats:
+            for s in _STATES:
+                state.add_metric([st["exchange"], s], 1.0 if st["state"] == s else 0.0)
+            for sym, b in st["symbols"].items():
+                ready.add_metric([st["exchange"], sym], 1.0 if b["ready"] else 0.0)
+                if b["age_s"] is not None:
+                    age.add_metric([st["exchange"], sym], b["age_s"])
+        yield state
+        yield ready
+        yield age
+        if self._counters is not None:
+            fam = CounterMetricFamily("perpdex_price_provider", "PriceProvider lookups by source", labels=["source"])
+            for source, n in self._counters().items():
+                fam.add_metric([source], n)
+            yield fam
+
+
+def serve_metrics(port: int, collector: PerpdexCollector, host: str = "127.0.0.1") -> CollectorRegistry:
+    """Expose ``collector`` at ``http://host:port/metrics`` (a daemon thread); returns the registry."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    start_http_server(port, addr=host, registry=registry)
+    return registry
