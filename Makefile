@@ -49,6 +49,7 @@ bench: $(DEVSTAMP)
 	@$(BIN)/python benchmarks/bench_book.py
 	@$(BIN)/python benchmarks/bench_paradex_signing.py
 	@$(BIN)/python benchmarks/bench_feeds.py
+	@$(BIN)/python benchmarks/bench_lifecycle.py
 
 clean:
 	rm -rf $(VENV) *.db report.json
