@@ -22,8 +22,9 @@ For each message type it measures, in µs per message (best of ``--repeat`` pass
     into ccxt's ``OrderBook`` (``ccxt.pro.lighter`` / ``ccxt.pro.aster``), on a client created by
     ``exchange.client(url)`` and never connected.
 
-It also measures (e) the memory held by a 200+200-level book: ``perpdex.book.OrderBook`` vs ccxt's
-``OrderBook``, both built from the same wire snapshot, by tracemalloc (bytes still allocated after
+As a reference it also times a naive book (``orjson`` dicts -> ``Decimal`` dicts, both sides
+re-sorted after every message). It also measures (e) the memory held by a 200+200-level book:
+``perpdex.book.OrderBook`` vs ccxt's ``OrderBook``, both built from the same wire snapshot, by tracemalloc (bytes still allocated after
 the frame and every temporary are dropped) and by a deep ``sys.getsizeof`` walk.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_feeds.py``. Results: docs/BENCHMARKS.md.
@@ -41,6 +42,7 @@ import random
 import sys
 import time
 import tracemalloc
+from decimal import Decimal
 from typing import Any, Callable
 
 import msgspec
@@ -181,6 +183,42 @@ def ccxt_aster():
     return ex, client
 
 
+class NaiveDecimalBook:
+    """The issue's reference point: ``json`` dicts -> ``Decimal`` price/size dicts, both sides
+    re-sorted after every message (what a straightforward implementation does)."""
+
+    def __init__(self) -> None:
+        self.bids: dict[Decimal, Decimal] = {}
+        self.asks: dict[Decimal, Decimal] = {}
+        self.sorted_bids: list[tuple[Decimal, Decimal]] = []
+        self.sorted_asks: list[tuple[Decimal, Decimal]] = []
+
+    def _resort(self) -> None:
+        self.sorted_bids = sorted(self.bids.items(), reverse=True)
+        self.sorted_asks = sorted(self.asks.items())
+
+    def lighter(self, frame: bytes) -> None:
+        msg = orjson.loads(frame)
+        body = msg["order_book"]
+        if msg["type"] == "subscribed/order_book":
+            self.bids.clear()
+            self.asks.clear()
+        for side, levels in ((self.bids, body["bids"]), (self.asks, body["asks"])):
+            for lv in levels:
+                p, s = Decimal(lv["price"]), Decimal(lv["size"])
+                if s:
+                    side[p] = s
+                else:
+                    side.pop(p, None)
+        self._resort()
+
+    def aster(self, frame: bytes) -> None:
+        data = orjson.loads(frame)["data"]
+        self.bids = {Decimal(p): Decimal(s) for p, s in data["b"] if Decimal(s)}
+        self.asks = {Decimal(p): Decimal(s) for p, s in data["a"] if Decimal(s)}
+        self._resort()
+
+
 def lighter_feed() -> LighterMarketFeed:
     cat = LighterSymbols()
     cat.add("ETH", 0)
@@ -288,6 +326,8 @@ async def run(n: int, repeat: int) -> dict[str, Any]:
         "perpdex feed": per_message_us(feed.handle_frame, deltas, repeat, reset_lighter),
         "ccxt.pro": per_message_us(lclient.handle_text_or_binary_message, ltext, repeat, reset_ccxt_lighter),
     }
+    naive = NaiveDecimalBook()
+    res["lighter"]["naive Decimal dict"] = per_message_us(naive.lighter, deltas, repeat, lambda: naive.lighter(snap))
     st = feed.state("ETH")
     assert st.ready.is_set() and feed.frames_dropped == 0, "lighter feed dropped or invalidated the book"
     check_same_book(feed.book("ETH"), lx.orderbooks["ETH/USDC:USDC"])
@@ -306,6 +346,7 @@ async def run(n: int, repeat: int) -> dict[str, Any]:
         "msgspec decode": per_message_us(adec, frames, repeat),
         "perpdex feed": per_message_us(afeed.handle_frame, frames, repeat),
         "ccxt.pro": per_message_us(aclient.handle_text_or_binary_message, atext, repeat),
+        "naive Decimal dict": per_message_us(NaiveDecimalBook().aster, frames, repeat),
     }
     assert afeed.state("BTC").ready.is_set() and afeed.frames_dropped == 0
     check_same_book(afeed.book("BTC"), ax.orderbooks["BTC/USDT:USDT"])
@@ -340,9 +381,9 @@ def report(res: dict[str, Any], n: int, repeat: int) -> None:
     for kind in ("lighter", "aster"):
         r = res[kind]
         floor = r["orjson.loads"]
-        print(f"\n{kind:8s} {'us/msg':>8s} {'x floor':>8s}")
+        print(f"\n{kind:22s} {'us/msg':>8s} {'x floor':>8s}")
         for name, us in r.items():
-            print(f"  {name:16s} {us:8.2f} {us / floor:8.2f}")
+            print(f"  {name:20s} {us:8.2f} {us / floor:8.2f}")
         t = TARGETS[kind]
         feed_us = r["perpdex feed"]
         print(f"  target: <= {t['max x floor']}x floor -> {'MET' if feed_us <= t['max x floor'] * floor else 'NOT MET'}"
