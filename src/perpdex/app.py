@@ -10,6 +10,7 @@ from typing import AsyncIterator
 
 from .config import AppConfig
 from .exchanges import registry
+from .exchanges.http import configure_budget
 from .exchanges.base import ExchangeClient, ExchangeSettings, FundingAdapter
 from .sim.server import EmulatorCluster, start_emulators
 
@@ -58,6 +59,9 @@ async def runtime(cfg: AppConfig, *, with_clients: bool = True) -> AsyncIterator
                 funding_time_scale=cfg.sim.funding_time_scale, starting_balance=cfg.sim.starting_balance,
             )
         for name in names:
+            ex = cfg.exchanges[name]
+            if ex.rate_limit_per_s is not None or ex.rate_limit_burst is not None:
+                configure_budget(name, ex.rate_limit_per_s, ex.rate_limit_burst)
             settings = exchange_settings(cfg, name, rt.cluster)
             rt.adapters[name] = registry.funding_class(name)(settings)
             if with_clients:

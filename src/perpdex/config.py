@@ -42,6 +42,8 @@ class ExchangeConfig(_Strict):
     maker_fee: Decimal | None = Field(default=None, ge=Decimal("-0.01"), le=Decimal("0.01"))
     options: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
+    rate_limit_per_s: float | None = Field(default=None, gt=0)  # native REST budget (None: the exchange's default)
+    rate_limit_burst: int | None = Field(default=None, ge=1)
 
     @field_validator("rest_url", "ws_url")
     @classmethod

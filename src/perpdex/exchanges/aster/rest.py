@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from ..http import budget_for
 from ...errors import ExchangeError, MarketNotFound, NetworkError, RateLimited
 from .schemas import ErrorBody, decode
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 EXCHANGE = "aster"
 LIVE_REST_URL = "https://fapi.asterdex.com"
+# REQUEST_WEIGHT 2400/min (exchangeInfo rateLimits, protocol doc §2.2); depth costs 2-20 weight, so
+# 20 requests/s stays well inside it
+BUDGET = budget_for(EXCHANGE, rate=20, burst=40)
 
 
 class AsterRest:
@@ -43,7 +47,12 @@ class AsterRest:
         return self._session
 
     async def get(self, path: str, typ: Any, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path`` (e.g. ``"/fapi/v3/premiumIndex"``) and decode the body as ``typ``."""
+        """GET ``path`` (e.g. ``"/fapi/v3/premiumIndex"``) and decode the body as ``typ``, within
+        Aster's rate-limit budget (see ``exchanges/http.py``)."""
+        async with BUDGET.request():
+            return await self._get_once(path, typ, params)
+
+    async def _get_once(self, path: str, typ: Any, params: dict[str, Any] | None = None) -> Any:
         url = self.base_url + path
         try:
             async with self.session.get(url, params=params) as resp:

@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from ..http import budget_for
 from ...errors import ExchangeError, NetworkError, RateLimited
 from ..feed import WsMarketFeed
 from . import schemas
@@ -41,7 +42,17 @@ SNAPSHOT_LIMIT = 1000
 _DEPTH_STREAM = re.compile(rb'"depth\.(?:\d+ms\.)?([A-Za-z0-9_.]+)"')
 
 
+# ccxt's assumption of ~20 req/s; Backpack publishes no limit (protocol doc §5)
+BUDGET = budget_for(EXCHANGE, rate=20, burst=20)
+
+
 async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
+    """:func:`_get_json_once` within the exchange's rate-limit budget (see ``exchanges/http.py``)."""
+    async with BUDGET.request():
+        return await _get_json_once(session, url, params)
+
+
+async def _get_json_once(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
     """GET ``url`` and return the raw body; Backpack errors become :mod:`perpdex.errors`
     (HTTP 429 / ``TOO_MANY_REQUESTS`` -> :class:`RateLimited`, other non-200 ->
     :class:`ExchangeError` with the ``code``, transport failures -> :class:`NetworkError`)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from ..http import budget_for
 from ...errors import ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats
 from ..base import ExchangeSettings, FundingAdapter
@@ -56,7 +57,17 @@ def next_hour(now: datetime | None = None) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
+# Standard accounts: 60 weighted requests/min per IP (protocol doc §5.10); Premium accounts may raise it in config
+BUDGET = budget_for(EXCHANGE, rate=5, burst=20)
+
+
 async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
+    """:func:`_get_json_once` within the exchange's rate-limit budget (see ``exchanges/http.py``)."""
+    async with BUDGET.request():
+        return await _get_json_once(session, url, params)
+
+
+async def _get_json_once(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
     """GET ``url`` and return the raw body; Lighter errors become :mod:`perpdex.errors`
     (HTTP 429 / code 23000 -> :class:`RateLimited`, other non-200 -> :class:`ExchangeError`,
     transport failures -> :class:`NetworkError`)."""

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 import aiohttp
 
+from ..http import budget_for
 from ...errors import AuthenticationError, ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats
 from ..base import ExchangeSettings, FundingAdapter
@@ -37,7 +38,17 @@ DEFAULT_REST_URL = "https://api.prod.paradex.trade/v1"
 DEFAULT_PERIOD_HOURS = Decimal(8)
 
 
+# REST limits are not documented (protocol doc open points); a conservative default
+BUDGET = budget_for(EXCHANGE, rate=20, burst=20)
+
+
 async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
+    """:func:`_get_json_once` within the exchange's rate-limit budget (see ``exchanges/http.py``)."""
+    async with BUDGET.request():
+        return await _get_json_once(session, url, params)
+
+
+async def _get_json_once(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
     """GET ``url`` and return the raw body. Paradex errors become :mod:`perpdex.errors`: HTTP
     429 -> :class:`RateLimited`, 401 -> :class:`AuthenticationError`, other >= 300 ->
     :class:`ExchangeError` (with the ``error`` code), transport failures -> :class:`NetworkError`."""
