@@ -90,7 +90,8 @@ class StrategyConfig(_Strict):
     * ``price_cache_ttl_s``/``price_cache_url``: the PriceProvider's depth cache TTL (seconds) and
       where it lives (None: in-process; ``redis://host:port/db``: shared between bot instances);
     * ``pause_market_data_when_idle``: pause the WebSocket books after each open/close (the exit
-      rules need funding rates only) and resume them before the next pre-flight or close.
+      rules need funding rates only) and resume them before the next pre-flight or close;
+      ``market_data_idle_cooldown_s``: wait this long without trading before pausing (0: at once).
     """
 
     size_usd: Decimal = Field(default=Decimal(1000), gt=0)
@@ -108,6 +109,7 @@ class StrategyConfig(_Strict):
     feed_ready_timeout_s: float = Field(default=10.0, gt=0)
     reentry_cooldown_s: float = Field(default=3600.0, ge=0)
     pause_market_data_when_idle: bool = True
+    market_data_idle_cooldown_s: float = Field(default=0.0, ge=0)
     price_cache_ttl_s: float = Field(default=5.0, gt=0)
     price_cache_url: str | None = None
 

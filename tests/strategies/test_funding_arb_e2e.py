@@ -150,3 +150,23 @@ async def test_one_leg_rejected_rolls_back_the_other(tmp_path):
         assert await rt.clients["aster"].get_position_snapshot("0G") is None
         assert await rt.clients["lighter"].get_position_snapshot("0G") is None
     await store.close()
+
+
+async def test_idle_cooldown_keeps_books_live_then_pauses_them(tmp_path):
+    cfg = config(tmp_path, market_data_idle_cooldown_s=1.5, exit={"max_age_s": 3600})
+    store = Store(cfg.storage.url)
+    await store.init()
+    async with runtime(cfg) as rt:
+        strat = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides)
+        await strat.start()
+        report = await strat.cycle()
+        assert len(report.opened) == 1
+        # just traded: the books stay live through the cooldown...
+        assert all(c.feed.stats()["state"] == "connected" for c in rt.clients.values())
+        await strat.cycle()
+        assert all(c.feed.stats()["state"] == "connected" for c in rt.clients.values())
+        # ...and are paused by the first cycle after it
+        await asyncio.sleep(1.6)
+        await strat.cycle()
+        assert all(c.feed.stats()["state"] == "paused" for c in rt.clients.values())
+    await store.close()

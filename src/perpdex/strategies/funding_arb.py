@@ -81,6 +81,7 @@ class FundingArbStrategy:
             fee_overrides=self.fee_overrides,
         )
         self._cooldown: dict[str, float] = {}  # symbol -> monotonic time until which it is skipped
+        self._last_trade_activity = float("-inf")  # monotonic time of the last open/close attempt
         self.first_snapshot: FundingSnapshot | None = None
         self.last_snapshot: FundingSnapshot | None = None
         self.chosen: list[Opportunity] = []
@@ -151,6 +152,7 @@ class FundingArbStrategy:
                 await self._pause_if_idle()
         open_count = len(await self.store.positions(["open", "opening", "closing"]))
         if open_count >= self.cfg.max_positions:
+            await self._pause_if_idle(traded=False)  # a cooldown that has run out
             return report
         fees = {ex: self.taker_fee(ex) for ex in self.clients}
         opps = find_opportunities(
@@ -182,6 +184,8 @@ class FundingArbStrategy:
                 held.add(opp.symbol)
             else:
                 report.skipped.append(opp.symbol)
+        if not report.opened:
+            await self._pause_if_idle(traded=False)  # a cooldown that has run out
         return report
 
     def exit_reason(self, pos: PositionRow, snap: FundingSnapshot, funding_payments: int = 0) -> str | None:
@@ -281,9 +285,17 @@ class FundingArbStrategy:
         await asyncio.gather(*(c.prepare_market_feed(pos.symbol) for c in clients))
         await asyncio.gather(*(c.feed.wait_ready(pos.symbol, self.cfg.feed_ready_timeout_s) for c in clients))
 
-    async def _pause_if_idle(self) -> None:
-        """Pause every exchange's market data when no position is being opened or closed."""
+    async def _pause_if_idle(self, *, traded: bool = True) -> None:
+        """Pause every exchange's market data when no position is being opened or closed and no
+        trade was attempted for ``market_data_idle_cooldown_s`` (``traded``: one just was)."""
+        now = time.monotonic()
+        if traded:
+            self._last_trade_activity = now
         if not self.cfg.pause_market_data_when_idle or await self.store.positions(["opening", "closing"]):
+            return
+        if now - self._last_trade_activity < self.cfg.market_data_idle_cooldown_s:
+            return
+        if all(getattr(c.feed, "paused", False) for c in self.clients.values()):
             return
         for client in self.clients.values():
             try:
