@@ -93,12 +93,41 @@ class LighterMarketFeed(WsMarketFeed):
         malformed, unknown or error frames; the base class logs and drops them.
 
         Hot path (about 2x ``orjson.loads`` per delta, see docs/BENCHMARKS.md): one msgspec decode
-        straight to float levels, the channel's market id cached, levels set in place."""
+        straight to float levels, the channel's market id cached, levels set in place; the
+        ``update/order_book`` branch is inlined here, every other frame goes to :meth:`_on_other`."""
         frame = _decode_frame(data)
+        if frame.type != "update/order_book":
+            self._on_other(frame)
+            return
+        body = frame.order_book
+        if body is None:
+            raise ValueError(f"order_book frame without a book on channel {frame.channel!r}")
+        mid = self._channel_ids.get(frame.channel)
+        symbol = self.catalog.by_id.get(self._market_id(frame.channel) if mid is None else mid)
+        st = self._states.get(symbol) if symbol is not None else None
+        if st is None:
+            return  # a market we no longer (or never) follow
+        book = st.book
+        if book.sequence is None or not st.ready.is_set():
+            return  # resyncing: wait for the fresh snapshot
+        if body.begin_nonce != book.sequence:
+            self.invalidate(book.symbol, f"nonce gap: begin_nonce {body.begin_nonce} != previous nonce {book.sequence}")
+            return
+        set_level = book.set_bid
+        for lv in body.bids:
+            set_level(lv.price, lv.size)
+        set_level = book.set_ask
+        for lv in body.asks:
+            set_level(lv.price, lv.size)
+        book.sequence = body.nonce
+        book.updated_at = _monotonic()
+        if book.is_crossed():
+            self.invalidate(book.symbol, "crossed book")
+
+    def _on_other(self, frame: schemas.WsFrame) -> None:
+        """Every frame but ``update/order_book``: snapshot, ping, acks, errors."""
         ftype = frame.type
-        if ftype == "update/order_book":
-            self._on_update(frame)
-        elif ftype == "subscribed/order_book":
+        if ftype == "subscribed/order_book":
             self._on_snapshot(frame)
         elif ftype == "ping":
             self._pong()
@@ -136,30 +165,3 @@ class LighterMarketFeed(WsMarketFeed):
         st.book.apply_snapshot([(lv.price, lv.size) for lv in body.bids],
                                [(lv.price, lv.size) for lv in body.asks], body.nonce)
         self.mark_ready(st.book.symbol)
-
-    def _on_update(self, frame: schemas.WsFrame) -> None:
-        # _book_state inlined (the per-delta hot path), same checks in the same order
-        body = frame.order_book
-        if body is None:
-            raise ValueError(f"order_book frame without a book on channel {frame.channel!r}")
-        mid = self._channel_ids.get(frame.channel)
-        symbol = self.catalog.by_id.get(self._market_id(frame.channel) if mid is None else mid)
-        st = self._states.get(symbol) if symbol is not None else None
-        if st is None:
-            return  # a market we no longer (or never) follow
-        book = st.book
-        if book.sequence is None or not st.ready.is_set():
-            return  # resyncing: wait for the fresh snapshot
-        if body.begin_nonce != book.sequence:
-            self.invalidate(book.symbol, f"nonce gap: begin_nonce {body.begin_nonce} != previous nonce {book.sequence}")
-            return
-        set_level = book.set_bid
-        for lv in body.bids:
-            set_level(lv.price, lv.size)
-        set_level = book.set_ask
-        for lv in body.asks:
-            set_level(lv.price, lv.size)
-        book.sequence = body.nonce
-        book.updated_at = _monotonic()
-        if book.is_crossed():
-            self.invalidate(book.symbol, "crossed book")
