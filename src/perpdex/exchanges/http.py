@@ -17,6 +17,8 @@ import random
 import time
 from typing import AsyncIterator
 
+import aiohttp
+
 from ..errors import RateLimited
 
 log = logging.getLogger(__name__)
@@ -101,3 +103,24 @@ def configure_budget(exchange: str, rate: float | None = None, burst: float | No
     b = budget_for(exchange)
     b.configure(rate if rate is not None else b.rate, burst if burst is not None else b.burst)
     return b
+
+
+class LazySession:
+    """The aiohttp session of one REST client: the one given, or one created on first use (call
+    the object to get it) with a ``timeout`` in seconds; :meth:`close` closes only a session it
+    created itself."""
+
+    def __init__(self, session: aiohttp.ClientSession | None = None, timeout: float = 15.0) -> None:
+        self._session = session
+        self._own = session is None
+        self._timeout = timeout
+
+    def __call__(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        return self._session
+
+    async def close(self) -> None:
+        if self._own and self._session is not None:
+            await self._session.close()
+        self._session = None

@@ -33,7 +33,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
@@ -57,6 +56,7 @@ from ...models import (
     Side,
 )
 from ...book import depth_from_levels
+from ..http import LazySession
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
@@ -206,7 +206,7 @@ class BackpackClient(ExchangeClient):
         self.rest_url = (settings.rest_url or DEFAULT_REST_URL).rstrip("/")
         self.ws_url = settings.ws_url or DEFAULT_WS_URL
         self.symbols = BackpackSymbols()
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession()
         self._private: CcxtPrivate | None = None
         self._fees: tuple[Decimal, Decimal] | None = None
         super().__init__(settings)
@@ -215,10 +215,6 @@ class BackpackClient(ExchangeClient):
     def _make_feed(self) -> BackpackMarketFeed:
         return BackpackMarketFeed(self.ws_url, rest_url=self.rest_url, symbols=self.symbols)
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self._session
 
     @property
     def has_credentials(self) -> bool:
@@ -261,9 +257,7 @@ class BackpackClient(ExchangeClient):
         if self._private is not None:
             await self._private.close()
             self._private = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def _call(self, method: str, params: dict[str, Any] | None = None, *, not_found: bool = True) -> Any:
         """A signed call through ccxt's implicit API (``privateGetApiV1Position`` ...), errors

@@ -22,6 +22,7 @@ from decimal import Decimal
 import aiohttp
 
 from ...models import FundingRateSample, MarketStats
+from ..http import LazySession
 from ..base import ExchangeSettings, FundingAdapter
 from . import schemas
 from .feed import DEFAULT_REST_URL, get_json
@@ -122,14 +123,9 @@ class BackpackFundingAdapter(FundingAdapter):
                  session: aiohttp.ClientSession | None = None) -> None:
         rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
         self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
-        self._session = session
-        self._own_session = session is None
+        self._http = LazySession(session)
         self.symbols = BackpackSymbols()
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self._session
 
     async def _get(self, path: str, params: dict[str, str] | None = None) -> bytes:
         return await get_json(self._http(), f"{self.rest_url}{path}", params)
@@ -159,6 +155,4 @@ class BackpackFundingAdapter(FundingAdapter):
         return self.symbols.dex_symbol(normalized_symbol)
 
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-        self._session = None
+        await self._http.close()

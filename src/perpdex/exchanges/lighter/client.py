@@ -26,7 +26,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
@@ -43,6 +42,7 @@ from ...models import (
     round_to_step,
     side_mode,
 )
+from ..http import LazySession
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
@@ -84,7 +84,7 @@ class LighterClient(ExchangeClient):
         self.ws_url = settings.ws_url or DEFAULT_WS_URL
         self.symbols = LighterSymbols()
         self._details: dict[str, schemas.OrderBookDetail] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession()
         self._private: CcxtPrivate | None = None
         super().__init__(settings)
         self.market_slippage = Decimal(str(settings.options.get("market_slippage", DEFAULT_MARKET_SLIPPAGE)))
@@ -93,10 +93,6 @@ class LighterClient(ExchangeClient):
     def _make_feed(self) -> LighterMarketFeed:
         return LighterMarketFeed(self.ws_url, catalog=self.symbols, rest_url=self.rest_url)
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self._session
 
     def _ccxt_config(self) -> dict[str, Any]:
         creds = self.settings.credentials
@@ -155,9 +151,7 @@ class LighterClient(ExchangeClient):
         if self._private is not None:
             await self._private.close()
             self._private = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     # -- catalog ------------------------------------------------------------------------------------
     async def load_contracts(self) -> dict[str, ContractAttributes]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from ..http import budget_for
+from ..http import LazySession, budget_for
 from ...errors import ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats
 from ..base import ExchangeSettings, FundingAdapter
@@ -151,14 +151,9 @@ class LighterFundingAdapter(FundingAdapter):
                  session: aiohttp.ClientSession | None = None) -> None:
         rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
         self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
-        self._session = session
-        self._own_session = session is None
+        self._http = LazySession(session)
         self.symbols = LighterSymbols()
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self._session
 
     async def _details(self) -> list[schemas.OrderBookDetail]:
         body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookDetails")
@@ -181,6 +176,4 @@ class LighterFundingAdapter(FundingAdapter):
         return self.symbols.dex_symbol(normalized_symbol)
 
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-        self._session = None
+        await self._http.close()

@@ -34,7 +34,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 
 from ...errors import (
@@ -56,6 +55,7 @@ from ...models import (
     OrderStatus,
     Side,
 )
+from ..http import LazySession
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas, signer
@@ -190,7 +190,7 @@ class ParadexClient(ExchangeClient):
         self.ws_url = settings.ws_url or DEFAULT_WS_URL
         self.symbols = ParadexSymbols()
         self.markets: dict[str, schemas.Market] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession()
         self._private: CcxtPrivate | None = None
         super().__init__(settings)
 
@@ -200,10 +200,6 @@ class ParadexClient(ExchangeClient):
         return ParadexMarketFeed(self.ws_url, catalog=self.symbols, mode=str(opts.get("feed_mode", "deltas")),
                                  sbe_version=opts.get("sbe_version", DEFAULT_SBE_VERSION))
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self._session
 
     def _ccxt_config(self) -> dict[str, Any]:
         creds = self.settings.credentials or {}
@@ -262,9 +258,7 @@ class ParadexClient(ExchangeClient):
         if self._private is not None:
             await self._private.close()
             self._private = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     # -- catalog ----------------------------------------------------------------------------------
     async def load_contracts(self) -> dict[str, ContractAttributes]:

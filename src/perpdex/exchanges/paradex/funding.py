@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import aiohttp
 
-from ..http import budget_for
+from ..http import LazySession, budget_for
 from ...errors import AuthenticationError, ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats
 from ..base import ExchangeSettings, FundingAdapter
@@ -169,15 +169,10 @@ class ParadexFundingAdapter(FundingAdapter):
                  session: aiohttp.ClientSession | None = None) -> None:
         rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
         self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
-        self._session = session
-        self._own_session = session is None
+        self._http = LazySession(session)
         self.symbols = ParadexSymbols()
         self.markets: dict[str, schemas.Market] = {}
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self._session
 
     async def _load(self) -> tuple[dict[str, schemas.Market], schemas.SummaryResponse]:
         self.markets = perp_markets(await get_json(self._http(), f"{self.rest_url}/markets"), self.symbols)
@@ -213,6 +208,4 @@ class ParadexFundingAdapter(FundingAdapter):
         return self.symbols.market(normalized_symbol)
 
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-        self._session = None
+        await self._http.close()
