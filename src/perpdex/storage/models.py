@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -55,6 +55,7 @@ class PositionRow(Base):
     __tablename__ = "positions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     symbol: Mapped[str] = mapped_column(String(32))
     long_exchange: Mapped[str] = mapped_column(String(32))
     short_exchange: Mapped[str] = mapped_column(String(32))
@@ -107,3 +108,52 @@ class FundingRow(Base):
     rate: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     payment_key: Mapped[str] = mapped_column(String(64))
+
+
+class FundingSnapshotRow(Base):
+    """One collected funding observation (the funding-rate service's history).
+
+    ``rate`` fraction per the exchange's funding interval of ``interval_hours`` hours (positive:
+    longs pay shorts); ``rate_8h`` the same normalized to 8 hours; ``mark_price`` quote units;
+    ``volume_24h_usd`` / ``open_interest_usd`` USD; ``collected_at`` when perpdex read it (UTC)."""
+
+    __tablename__ = "funding_snapshots"
+    __table_args__ = (Index("ix_funding_snapshots_pair_time", "exchange", "symbol", "collected_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    collected_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    rate: Mapped[Decimal] = mapped_column(DecimalString)
+    interval_hours: Mapped[Decimal] = mapped_column(DecimalString)
+    rate_8h: Mapped[Decimal] = mapped_column(DecimalString)
+    mark_price: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
+    volume_24h_usd: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
+    open_interest_usd: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
+    next_funding_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AccountRow(Base):
+    """A named trading account (one bot per account)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CredentialRow(Base):
+    """One exchange's credentials of one account, encrypted at rest: ``ciphertext`` is the
+    encrypted JSON object of credential fields; ``key_id`` names the master key that sealed it
+    (so ``rotate-key`` can re-encrypt). Plaintext is never stored."""
+
+    __tablename__ = "account_credentials"
+    __table_args__ = (UniqueConstraint("account_id", "exchange", name="uq_account_exchange"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    exchange: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
