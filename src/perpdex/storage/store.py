@@ -23,6 +23,12 @@ class Store:
         self.engine: AsyncEngine = create_async_engine(url)
         self._session = async_sessionmaker(self.engine, expire_on_commit=False)
 
+    @property
+    def sessions(self) -> async_sessionmaker:
+        """The async session factory (``async with store.sessions() as s, s.begin(): ...``), for
+        repositories that live beside their own feature (accounts, funding history)."""
+        return self._session
+
     async def init(self) -> None:
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
