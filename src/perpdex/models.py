@@ -53,7 +53,9 @@ class ContractAttributes:
     value (USD), ``max_leverage`` the largest leverage the exchange allows, ``contract_id`` the
     exchange's own identifier (market id, exchange symbol). All in the **exchange's** units;
     ``multiplier`` is how many canonical units one exchange unit is (1000 for ``1000PEPE``), see
-    :mod:`perpdex.symbols`.
+    :mod:`perpdex.symbols`. ``maintenance_margin_fraction`` is the exchange's maintenance margin
+    as a fraction of position notional for a small position (the first bracket / base of the
+    MMF function; None when the exchange does not publish it).
     """
 
     exchange: str
@@ -68,6 +70,7 @@ class ContractAttributes:
     maker_fee: Decimal = Decimal(0)
     active: bool = True
     multiplier: Decimal = Decimal(1)
+    maintenance_margin_fraction: Decimal | None = None
 
     @property
     def canonical_lot(self) -> Decimal:

@@ -63,6 +63,11 @@ class ExchangeClient(abc.ABC):
     """
 
     name: str = ""
+    #: How the exchange applies leverage (protocol docs of each exchange): ``"per_market"`` (set
+    #: per symbol, e.g. Aster ``POST /fapi/v3/leverage``), ``"account"`` (one limit for every
+    #: market of the account, e.g. Backpack ``leverageLimit``) or ``"implicit"`` (no setting:
+    #: leverage follows from the margin posted; :meth:`set_leverage` returns False).
+    leverage_model: str = "per_market"
 
     def __init__(self, settings: ExchangeSettings) -> None:
         self.settings = settings
@@ -208,11 +213,14 @@ class ExchangeClient(abc.ABC):
         """Available margin in USD for new positions (not the total wallet balance)."""
 
     @abc.abstractmethod
-    async def get_leverage_info(self, symbol: str) -> LeverageInfo: ...
+    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+        """Max leverage of ``symbol`` (brackets / initial margin fraction) and the leverage
+        currently in force for it on this account (None when the exchange does not say)."""
 
     @abc.abstractmethod
     async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
-        """Set leverage for ``symbol``; False where the exchange has no such setting."""
+        """Set leverage for ``symbol`` (for every market where :attr:`leverage_model` is
+        ``"account"``); False where the exchange has no such setting (``"implicit"``)."""
 
     async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
         """Funding settled on this account's ``symbol`` position since ``since`` (UTC), oldest

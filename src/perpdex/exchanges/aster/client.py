@@ -7,8 +7,9 @@ Protocol source: shared/protocols/aster.md (§2 catalog, §3.2 depth, §5 privat
   ``LOT_SIZE.stepSize``, min size = ``LOT_SIZE.minQty``, min notional = ``MIN_NOTIONAL.notional``
   (documented) or ``.minNotional`` (observed live), active = ``status == "TRADING"``; spot rows
   (no ``contractType``) are excluded. Max leverage is not in the catalog: with credentials it
-  comes from the signed ``GET /fapi/v3/leverageBracket`` (``brackets[0].initialLeverage``),
-  without them it is :data:`DEFAULT_MAX_LEVERAGE`, a deliberately conservative value.
+  comes from the signed ``GET /fapi/v3/leverageBracket`` (``brackets[0].initialLeverage``, and
+  the maintenance margin fraction ``brackets[0].maintMarginRatio``, §5.9), without them it is
+  :data:`DEFAULT_MAX_LEVERAGE`, a deliberately conservative value.
 * Bundled markets (``1000PEPEUSDT``) are listed under the coin (``"PEPE"``); their prices and
   sizes stay in bundle units as the exchange quotes them.
 * Leverage is per symbol (``POST /fapi/v3/leverage``), stored per account.
@@ -50,7 +51,7 @@ from ..ccxt_private import CcxtPrivate
 from ..feed import MarketFeed
 from .feed import AsterMarketFeed
 from .rest import AsterRest
-from .schemas import BookTickerRest, ExchangeInfo, LeverageBracket, SymbolInfo, decode
+from .schemas import BookTickerRest, Bracket, ExchangeInfo, LeverageBracket, SymbolInfo, decode
 from .schemas import Depth as DepthBody
 from .symbols import DEFAULT_QUOTE, get_dex_symbol_format, split_multiplier
 
@@ -71,7 +72,8 @@ def depth_limit(levels: int) -> int:
 
 
 def parse_contract(row: SymbolInfo, *, taker_fee: Decimal, maker_fee: Decimal,
-                   max_leverage: Decimal = DEFAULT_MAX_LEVERAGE) -> ContractAttributes | None:
+                   max_leverage: Decimal = DEFAULT_MAX_LEVERAGE,
+                   maintenance_margin_fraction: Decimal | None = None) -> ContractAttributes | None:
     """One ``exchangeInfo`` row -> attributes keyed by the canonical coin; None for spot rows
     (no ``contractType``) or rows without ``baseAsset``. Raises ``ValueError`` naming the field
     when the tick or lot cannot be determined."""
@@ -95,6 +97,7 @@ def parse_contract(row: SymbolInfo, *, taker_fee: Decimal, maker_fee: Decimal,
         min_size=(lot_f.minQty if lot_f is not None and lot_f.minQty else lot).normalize(),
         min_notional=min_notional, max_leverage=max_leverage, taker_fee=taker_fee, maker_fee=maker_fee,
         active=row.status == "TRADING", multiplier=Decimal(mult),
+        maintenance_margin_fraction=maintenance_margin_fraction,
     )
 
 
@@ -114,7 +117,7 @@ class AsterClient(ExchangeClient):
     def __init__(self, settings: ExchangeSettings) -> None:
         self._dex: dict[str, str] = {}  # canonical -> exchange symbol
         self._unified: dict[str, str] = {}  # canonical -> ccxt unified symbol
-        self._brackets: dict[str, Decimal] | None = None
+        self._brackets: dict[str, Bracket] | None = None
         self.rest = AsterRest(settings.rest_url)
         self._private_key = self._find_key(settings)
         self._secrets = secret_values(settings.credentials) + ([self._private_key] if self._private_key else [])
@@ -181,8 +184,9 @@ class AsterClient(ExchangeClient):
             self._private = None
 
     # -- catalog ---------------------------------------------------------------------------------
-    async def _leverage_brackets(self) -> dict[str, Decimal]:
-        """Exchange symbol -> max leverage (signed ``leverageBracket``); {} without credentials."""
+    async def _leverage_brackets(self) -> dict[str, Bracket]:
+        """Exchange symbol -> its first bracket (max leverage ``initialLeverage``, maintenance
+        ``maintMarginRatio``) from the signed ``leverageBracket``; {} without credentials."""
         if self._brackets is None:
             if not self._private_key:
                 return {}
@@ -190,7 +194,7 @@ class AsterClient(ExchangeClient):
             with priv.translate_errors():
                 raw = await priv.client.fapiPrivateGetV3LeverageBracket()
             rows: list[LeverageBracket] = decode(list[LeverageBracket], priv.client.json(raw))
-            self._brackets = {r.symbol: Decimal(r.brackets[0].initialLeverage) for r in rows if r.brackets}
+            self._brackets = {r.symbol: r.brackets[0] for r in rows if r.brackets}
         return self._brackets
 
     async def load_contracts(self) -> dict[str, ContractAttributes]:
@@ -202,9 +206,11 @@ class AsterClient(ExchangeClient):
         maker = self.settings.maker_fee if self.settings.maker_fee is not None else DEFAULT_MAKER_FEE
         out: dict[str, ContractAttributes] = {}
         for row in info.symbols:
+            b = brackets.get(row.symbol)
             try:
                 c = parse_contract(row, taker_fee=taker, maker_fee=maker,
-                                   max_leverage=brackets.get(row.symbol, DEFAULT_MAX_LEVERAGE))
+                                   max_leverage=Decimal(b.initialLeverage) if b else DEFAULT_MAX_LEVERAGE,
+                                   maintenance_margin_fraction=b.maintMarginRatio if b and b.maintMarginRatio > 0 else None)
             except ValueError as exc:
                 log.warning("aster %s: skipped catalog row: %s", row.symbol, exc)
                 continue
@@ -301,8 +307,8 @@ class AsterClient(ExchangeClient):
         """Max leverage from the brackets, current leverage from ``positionRisk`` (per symbol)."""
         c = await self.get_contract_attributes(symbol)
         priv = self._priv()
-        brackets = await self._leverage_brackets()
-        max_lev = brackets.get(c.contract_id, c.max_leverage)
+        b = (await self._leverage_brackets()).get(c.contract_id)
+        max_lev = Decimal(b.initialLeverage) if b else c.max_leverage
         with priv.translate_errors():
             rows = await priv.client.fapiPrivateGetV3PositionRisk({"symbol": c.contract_id})
         current = None

@@ -4,6 +4,7 @@ calls (signed by ccxt's implicit API) where ccxt 4.5.90 does not model Backpack.
 * Catalog: ``GET /api/v1/markets`` (perps only): tick = ``filters.price.tickSize``, lot =
   ``filters.quantity.stepSize``, min size = ``minQuantity`` (base units), no min notional,
   max leverage = ``filters.leverage.maxLeverage`` when present, else 1 / ``imfFunction.base``;
+  maintenance margin fraction = ``mmfFunction.base`` (the small-size MMF, §2.2);
   active = ``orderBookState == "Open"`` and visible. Fees: settings override, else the account's
   ``futuresTakerFee``/``futuresMakerFee`` (basis points) when credentials are set.
 * REST depth: ``GET /api/v1/depth`` (both sides ascending on the wire; re-sorted here). Live books:
@@ -133,6 +134,7 @@ def parse_catalog(body: bytes, symbols: BackpackSymbols, taker: Decimal | None =
             min_notional=Decimal(0), max_leverage=lev if lev is not None else Decimal(1),
             taker_fee=taker if taker is not None else Decimal(0), maker_fee=maker if maker is not None else Decimal(0),
             active=m.orderBookState == "Open" and m.visible, multiplier=Decimal(symbols.multiplier(sym)),
+            maintenance_margin_fraction=m.mmfFunction.base if m.mmfFunction is not None and m.mmfFunction.base > 0 else None,
         )
     return out
 
@@ -201,6 +203,7 @@ class BackpackClient(ExchangeClient):
     constructor config (the emulator's; deep-copied, then deep-merged over URLs/credentials)."""
 
     name = EXCHANGE
+    leverage_model = "account"  # PATCH /api/v1/account {"leverageLimit"} caps every market (§5.8)
 
     def __init__(self, settings: ExchangeSettings) -> None:
         self.rest_url = (settings.rest_url or DEFAULT_REST_URL).rstrip("/")

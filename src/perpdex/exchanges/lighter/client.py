@@ -2,7 +2,8 @@
 
 * Catalog: ``GET /api/v1/orderBookDetails`` (perps only): tick = 10^-price_decimals, lot =
   10^-size_decimals, ``min_base_amount`` (base units), ``min_quote_amount`` (USD), max leverage
-  = 10 000 / ``min_initial_margin_fraction`` (units of 0.01 %), fees (percent strings / 100).
+  = 10 000 / ``min_initial_margin_fraction`` (units of 0.01 %), maintenance margin fraction =
+  ``maintenance_margin_fraction`` / 10 000, fees (percent strings / 100).
 * REST depth: ``orderBookOrders`` returns individual resting orders (L3); they are aggregated by
   price here. Live books: :class:`~perpdex.exchanges.lighter.feed.LighterMarketFeed`.
 * Private operations: ``ccxt.async_support.lighter`` (Flow A of protocol doc §7.2: account index,
@@ -438,6 +439,7 @@ def contract_from_detail(symbol: str, d: schemas.OrderBookDetail, taker: Decimal
         maker_fee=maker if maker is not None else d.maker_fee / 100,
         active=d.status == "active",
         multiplier=multiplier,
+        maintenance_margin_fraction=(Decimal(d.maintenance_margin_fraction) / 10_000) if d.maintenance_margin_fraction > 0 else None,
     )
 
 

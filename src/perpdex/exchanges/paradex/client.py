@@ -3,7 +3,8 @@ Starknet signer installed.
 
 * Catalog: ``GET /v1/markets`` (``asset_kind == "PERP"`` only): tick = ``price_tick_size`` (USD),
   lot = min size = ``order_size_increment`` (base units), ``min_notional`` (USD), max leverage =
-  1 / ``delta1_cross_margin_params.imf_base``; active while open (``open_at`` <= now) and not
+  1 / ``delta1_cross_margin_params.imf_base``, maintenance margin fraction = ``imf_base`` x
+  ``mmf_factor`` (MMR = IMR x mmf_factor, §2); active while open (``open_at`` <= now) and not
   expiring. Fees are not in the market list: ``settings.taker_fee``/``maker_fee`` or the API
   defaults :data:`DEFAULT_TAKER_FEE`/:data:`DEFAULT_MAKER_FEE`.
 * REST depth: ``GET /v1/orderbook/{market}?depth=N``. Live books:
@@ -109,7 +110,9 @@ def contract_from_market(symbol: str, m: schemas.Market, taker: Decimal | None =
                          multiplier: int = 1, now_ms: int | None = None) -> ContractAttributes:
     """:class:`ContractAttributes` of one ``/v1/markets`` perp (see module docstring)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    imf = m.delta1_cross_margin_params.imf_base if m.delta1_cross_margin_params is not None else Decimal(0)
+    params = m.delta1_cross_margin_params
+    imf = params.imf_base if params is not None else Decimal(0)
+    mmf = imf * params.mmf_factor if params is not None and params.mmf_factor > 0 else None
     max_lev = (Decimal(1) / imf) if imf > 0 else Decimal(1)
     if max_lev == max_lev.to_integral_value():
         max_lev = max_lev.quantize(Decimal(1))
@@ -120,7 +123,7 @@ def contract_from_market(symbol: str, m: schemas.Market, taker: Decimal | None =
         maker_fee=maker if maker is not None else DEFAULT_MAKER_FEE,
         active=m.open_at <= now_ms and (m.expiry_at == 0 or m.expiry_at > now_ms) and m.price_tick_size > 0
         and m.order_size_increment > 0,
-        multiplier=Decimal(multiplier),
+        multiplier=Decimal(multiplier), maintenance_margin_fraction=mmf or None,
     )
 
 
