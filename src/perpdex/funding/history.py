@@ -1,0 +1,278 @@
+"""Funding-rate history: the repository over the ``funding_snapshots`` table and per-pair statistics.
+
+Every collection round is written in one transaction with one ``collected_at`` for all its rows, so
+the rows of two exchanges for a symbol pair up by that timestamp. Units as in
+:class:`~perpdex.storage.models.FundingSnapshotRow`: ``rate`` fraction per funding interval of
+``interval_hours`` hours (positive: longs pay shorts), ``rate_8h`` the same normalized to 8 hours,
+``mark_price`` quote units (USD), ``volume_24h_usd``/``open_interest_usd`` USD, times UTC.
+
+Pair statistics (:class:`PairStats`), for a symbol with a chosen long and short exchange, over the
+rounds of the window in which both exchanges have a sample:
+
+* ``spread_8h = rate_8h(short) - rate_8h(long)`` per round (what the pair earns per 8 hours);
+* ``mean_spread_8h`` its mean, ``mean_spread_hourly = mean_spread_8h / 8``, ``mean_spread_apr =
+  mean_spread_8h / 8 * 8760`` (fraction per year);
+* ``persistence_hours``: how long, up to the latest paired round, the spread's APR has stayed above
+  ``threshold_apr`` (0: has kept its sign) in every round: the latest round minus the earliest round
+  of that unbroken run, in hours (0 when the latest round is not above the threshold, or when the
+  run is one round long).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from itertools import combinations
+from typing import Iterable
+
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from ..models import FundingRateSample, MarketStats
+from ..storage.models import FundingSnapshotRow
+from .collector import FundingSnapshot
+from .opportunities import spread_apr
+
+_ZERO = Decimal(0)
+_EIGHT = Decimal(8)
+
+PairKey = tuple[str, str, str]  # (symbol, long exchange, short exchange)
+
+
+def _utc(ts: datetime | None) -> datetime:
+    return datetime.now(timezone.utc) if ts is None else ts.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class PairStats:
+    """Statistics of one (symbol, long exchange, short exchange) pair over a window of ``hours``
+    hours (see the module docstring). Rates are fractions; ``mean_spread_apr`` a fraction per year;
+    ``samples`` the paired rounds; the ``mean_*``/``last_spread_8h`` fields are None without any."""
+
+    symbol: str
+    long_exchange: str
+    short_exchange: str
+    hours: float
+    samples: int
+    first_at: datetime | None
+    last_at: datetime | None
+    mean_spread_8h: Decimal | None
+    mean_spread_hourly: Decimal | None
+    mean_spread_apr: Decimal | None
+    last_spread_8h: Decimal | None
+    persistence_hours: float
+    threshold_apr: Decimal
+
+    @property
+    def key(self) -> PairKey:
+        return (self.symbol, self.long_exchange, self.short_exchange)
+
+
+def pair_stats(
+    symbol: str,
+    long_exchange: str,
+    short_exchange: str,
+    rates_8h: dict[datetime, dict[str, Decimal]],
+    *,
+    hours: float,
+    threshold_apr: Decimal = _ZERO,
+) -> PairStats:
+    """Stats from ``rates_8h[collected_at][exchange]`` (8h-normalized rates of one symbol); only
+    rounds holding both exchanges count."""
+    points = sorted(
+        (t, per[short_exchange] - per[long_exchange])
+        for t, per in rates_8h.items()
+        if long_exchange in per and short_exchange in per
+    )
+    if not points:
+        return PairStats(symbol, long_exchange, short_exchange, hours, 0, None, None, None, None, None, None,
+                         0.0, threshold_apr)
+    mean = sum((s for _, s in points), _ZERO) / len(points)
+    run_start = None
+    for t, spread in reversed(points):
+        if spread_apr(_ZERO, spread) <= threshold_apr:
+            break
+        run_start = t
+    last_at = points[-1][0]
+    persistence = 0.0 if run_start is None else (last_at - run_start).total_seconds() / 3600
+    return PairStats(
+        symbol, long_exchange, short_exchange, hours, len(points), points[0][0], last_at,
+        mean, mean / _EIGHT, spread_apr(_ZERO, mean), points[-1][1], persistence, threshold_apr,
+    )
+
+
+def row_sample(row: FundingSnapshotRow) -> FundingRateSample:
+    """The stored row as the collector's sample (per-interval rate, interval, 8h rate, mark)."""
+    return FundingRateSample(row.exchange, row.symbol, row.rate, row.interval_hours, row.rate_8h,
+                             next_funding_time=row.next_funding_time, mark_price=row.mark_price)
+
+
+def snapshot_from_rows(rows: Iterable[FundingSnapshotRow]) -> FundingSnapshot:
+    """A :class:`FundingSnapshot` (what the opportunity finder reads) from stored rows, one per
+    (exchange, symbol); ``ts`` is the newest ``collected_at``. Market statistics are kept only
+    where both volume and open interest were stored."""
+    snap = FundingSnapshot(ts=0.0)
+    for row in rows:
+        snap.rates.setdefault(row.exchange, {})[row.symbol] = row_sample(row)
+        if row.volume_24h_usd is not None and row.open_interest_usd is not None:
+            snap.stats.setdefault(row.exchange, {})[row.symbol] = MarketStats(
+                row.exchange, row.symbol, row.volume_24h_usd, row.open_interest_usd)
+        snap.ts = max(snap.ts, row.collected_at.timestamp())
+    return snap
+
+
+class FundingHistory:
+    """Repository over ``funding_snapshots``; ``sessions`` is :attr:`perpdex.storage.Store.sessions`.
+    Storage errors propagate as SQLAlchemy exceptions."""
+
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self.sessions = sessions
+
+    async def store_round(self, snap: FundingSnapshot, collected_at: datetime | None = None) -> int:
+        """Write every sample of ``snap`` (with its exchange's volume and open interest where
+        known) in one transaction, all with ``collected_at`` (default: ``snap.ts``). Returns the
+        number of rows written."""
+        at = _utc(collected_at) if collected_at is not None else datetime.fromtimestamp(snap.ts, timezone.utc)
+        rows = []
+        for exchange, per in snap.rates.items():
+            stats = snap.stats.get(exchange, {})
+            for symbol, s in per.items():
+                st = stats.get(symbol)
+                rows.append(FundingSnapshotRow(
+                    exchange=exchange, symbol=symbol, collected_at=at, rate=s.raw_rate,
+                    interval_hours=s.interval_hours, rate_8h=s.normalized_rate, mark_price=s.mark_price,
+                    volume_24h_usd=st.volume_24h_usd if st else None,
+                    open_interest_usd=st.open_interest_usd if st else None,
+                    next_funding_time=s.next_funding_time,
+                ))
+        if rows:
+            async with self.sessions() as s, s.begin():
+                s.add_all(rows)
+        return len(rows)
+
+    async def latest(
+        self,
+        *,
+        exchange: str | None = None,
+        symbol: str | None = None,
+        max_age_s: float | None = None,
+        now: datetime | None = None,
+    ) -> list[FundingSnapshotRow]:
+        """The newest row per (exchange, symbol), sorted by exchange then symbol; with
+        ``max_age_s``, pairs whose newest row is older than that many seconds are left out."""
+        R = FundingSnapshotRow
+        conds = []
+        if exchange is not None:
+            conds.append(R.exchange == exchange)
+        if symbol is not None:
+            conds.append(R.symbol == symbol)
+        if max_age_s is not None:
+            conds.append(R.collected_at >= _utc(now) - timedelta(seconds=max_age_s))
+        newest = (select(R.exchange, R.symbol, func.max(R.collected_at).label("at"))
+                  .where(*conds).group_by(R.exchange, R.symbol).subquery())
+        q = (select(R).join(newest, and_(R.exchange == newest.c.exchange, R.symbol == newest.c.symbol,
+                                         R.collected_at == newest.c.at))
+             .order_by(R.exchange, R.symbol, R.id.desc()))
+        async with self.sessions() as s:
+            rows = (await s.scalars(q)).all()
+        out: dict[tuple[str, str], FundingSnapshotRow] = {}
+        for row in rows:  # two rows with one timestamp: the last written wins
+            out.setdefault((row.exchange, row.symbol), row)
+        return list(out.values())
+
+    async def latest_snapshot(self, *, max_age_s: float | None = None, now: datetime | None = None) -> FundingSnapshot:
+        """:meth:`latest` as a :class:`FundingSnapshot` for the opportunity finder."""
+        return snapshot_from_rows(await self.latest(max_age_s=max_age_s, now=now))
+
+    async def history(
+        self,
+        symbol: str,
+        hours: float,
+        *,
+        exchange: str | None = None,
+        now: datetime | None = None,
+    ) -> list[FundingSnapshotRow]:
+        """Rows of ``symbol`` (on ``exchange`` only, or every exchange) collected within the last
+        ``hours`` hours up to ``now``, oldest first."""
+        return await self._window([symbol], hours, exchange=exchange, now=now)
+
+    async def _window(self, symbols: list[str] | None, hours: float, *, exchange: str | None = None,
+                      now: datetime | None = None) -> list[FundingSnapshotRow]:
+        R = FundingSnapshotRow
+        end = _utc(now)
+        q = select(R).where(R.collected_at >= end - timedelta(hours=hours), R.collected_at <= end)
+        if symbols is not None:
+            q = q.where(R.symbol.in_(symbols))
+        if exchange is not None:
+            q = q.where(R.exchange == exchange)
+        async with self.sessions() as s:
+            return list((await s.scalars(q.order_by(R.collected_at, R.exchange, R.id))).all())
+
+    async def stats(
+        self,
+        pairs: Iterable[PairKey],
+        hours: float,
+        *,
+        threshold_apr: Decimal = _ZERO,
+        now: datetime | None = None,
+    ) -> dict[PairKey, PairStats]:
+        """:class:`PairStats` for each (symbol, long exchange, short exchange) over the last
+        ``hours`` hours (one query for all)."""
+        pairs = list(pairs)
+        if not pairs:
+            return {}
+        grouped = _rates_by_symbol(await self._window(sorted({p[0] for p in pairs}), hours, now=now))
+        return {p: pair_stats(*p, grouped.get(p[0], {}), hours=hours, threshold_apr=threshold_apr) for p in pairs}
+
+    async def symbol_stats(
+        self,
+        symbol: str,
+        hours: float,
+        *,
+        threshold_apr: Decimal = _ZERO,
+        now: datetime | None = None,
+    ) -> list[PairStats]:
+        """:class:`PairStats` of every exchange pair of ``symbol`` seen in the window, each long
+        the exchange whose mean 8h rate over the window is lower (ties: name order), best mean
+        spread first."""
+        return symbol_pair_stats(symbol, await self.history(symbol, hours, now=now), hours, threshold_apr)
+
+    async def last_collected(self) -> dict[str, datetime]:
+        """Per exchange, the newest ``collected_at`` stored."""
+        R = FundingSnapshotRow
+        async with self.sessions() as s:
+            rows = (await s.execute(select(R.exchange, func.max(R.collected_at)).group_by(R.exchange))).all()
+        return {ex: at for ex, at in rows}  # max() keeps the column type: aware UTC datetimes
+
+    async def prune(self, older_than_hours: float, *, now: datetime | None = None) -> int:
+        """Delete rows collected more than ``older_than_hours`` hours before ``now``; returns how
+        many."""
+        R = FundingSnapshotRow
+        async with self.sessions() as s, s.begin():
+            res = await s.execute(delete(R).where(R.collected_at < _utc(now) - timedelta(hours=older_than_hours)))
+        return int(res.rowcount or 0)
+
+
+def _rates_by_symbol(rows: Iterable[FundingSnapshotRow]) -> dict[str, dict[datetime, dict[str, Decimal]]]:
+    out: dict[str, dict[datetime, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        out[row.symbol][row.collected_at][row.exchange] = row.rate_8h
+    return out
+
+
+def symbol_pair_stats(symbol: str, rows: list[FundingSnapshotRow], hours: float,
+                      threshold_apr: Decimal = _ZERO) -> list[PairStats]:
+    """See :meth:`FundingHistory.symbol_stats`; ``rows`` are the window's rows of ``symbol``."""
+    rates = _rates_by_symbol(rows).get(symbol, {})
+    sums: dict[str, list[Decimal]] = defaultdict(list)
+    for row in rows:
+        sums[row.exchange].append(row.rate_8h)
+    means = {ex: sum(v, _ZERO) / len(v) for ex, v in sums.items()}
+    out = []
+    for a, b in combinations(sorted(means), 2):
+        long_ex, short_ex = (a, b) if means[a] <= means[b] else (b, a)
+        out.append(pair_stats(symbol, long_ex, short_ex, rates, hours=hours, threshold_apr=threshold_apr))
+    out.sort(key=lambda p: (p.mean_spread_8h is None, -(p.mean_spread_8h or _ZERO)))
+    return out
