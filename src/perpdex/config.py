@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
 from .exchanges import registry
@@ -67,11 +67,15 @@ class SimConfig(_Strict):
 class ExitConfig(_Strict):
     """When to close a position. ``min_spread_apr``: close when the live funding spread (in the
     position's favour, APR fraction) falls below it; ``max_age_s``: close after this many seconds;
-    a flipped spread (negative) always closes."""
+    a flipped spread (negative) always closes; ``min_liquidation_distance``: close the pair when a
+    leg's liquidation price (the exchange's own) is closer to its mark than this fraction (0.05 =
+    5 %; 0 disables). A leg that the exchange liquidated or auto-deleveraged always closes the
+    other one."""
 
     min_spread_apr: Decimal = Decimal("0.05")
     max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
     max_funding_payments: int | None = Field(default=None, ge=1)
+    min_liquidation_distance: Decimal = Field(default=Decimal("0.05"), ge=0, lt=1)
 
 
 class StrategyConfig(_Strict):
@@ -85,6 +89,12 @@ class StrategyConfig(_Strict):
     * ``max_positions``: concurrent positions; ``symbols``: restrict to these (all when empty);
     * ``limit_offset_ticks``/``limit_timeout_s``: entry as limit at BBO ± offset, then market;
     * ``max_slippage_bps``: the liquidity check's bound on the average fill vs the touch;
+    * ``max_spread_bps``: pre-flight refuses a leg whose bid/ask spread is wider (bp of the mid);
+    * ``margin_buffer``: headroom over the initial margin (notional / leverage + entry fee) each
+      leg needs in available collateral (0.1 = 10 %);
+    * ``min_liquidation_distance``: pre-flight refuses a leg whose estimated liquidation price at
+      the chosen leverage is closer to the mark than this fraction (0.1 = 10 %); must exceed
+      ``exit.min_liquidation_distance`` or a new pair would be closed at once;
     * ``scan_interval_s``: seconds between cycles;
     * ``reentry_cooldown_s``: after closing a symbol, do not reopen it for this long (no fee churn);
     * ``price_cache_ttl_s``/``price_cache_url``: the PriceProvider's depth cache TTL (seconds) and
@@ -105,6 +115,9 @@ class StrategyConfig(_Strict):
     limit_offset_ticks: int = Field(default=0, ge=0)
     limit_timeout_s: float = Field(default=3.0, gt=0)
     max_slippage_bps: Decimal = Field(default=Decimal(30), gt=0)
+    max_spread_bps: Decimal = Field(default=Decimal(50), gt=0)
+    margin_buffer: Decimal = Field(default=Decimal("0.10"), ge=0, le=10)
+    min_liquidation_distance: Decimal = Field(default=Decimal("0.10"), ge=0, lt=1)
     scan_interval_s: float = Field(default=5.0, gt=0)
     feed_ready_timeout_s: float = Field(default=10.0, gt=0)
     reentry_cooldown_s: float = Field(default=3600.0, ge=0)
@@ -119,7 +132,17 @@ class StrategyConfig(_Strict):
         if v is not None and not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"not a Redis URL: {v!r}")
         return v
-    exit: ExitConfig = Field(default_factory=ExitConfig)
+    exit: ExitConfig = Field(default_factory=ExitConfig, validate_default=True)
+
+    @field_validator("exit")
+    @classmethod
+    def _liquidation_distances(cls, v: ExitConfig, info: ValidationInfo) -> ExitConfig:
+        entry = info.data.get("min_liquidation_distance")
+        held = v.min_liquidation_distance
+        if entry is not None and held > 0 and entry <= held:
+            raise ValueError(f"min_liquidation_distance ({held}) must be below strategy.min_liquidation_distance "
+                             f"({entry}), or a new pair would be closed at once")
+        return v
 
 
 class StorageConfig(_Strict):
@@ -134,12 +157,20 @@ class MetricsConfig(_Strict):
     host: str = "127.0.0.1"
 
 
+class AccountsConfig(_Strict):
+    """``key_file``: the master key file (mode 0600) sealing account credentials, used when
+    neither ``$PERPDEX_MASTER_KEY`` nor ``$PERPDEX_MASTER_KEY_FILE`` nor ``--key-file`` is given."""
+
+    key_file: str | None = None
+
+
 class AppConfig(_Strict):
     exchanges: dict[str, ExchangeConfig]
     sim: SimConfig = Field(default_factory=SimConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     log_level: str = "INFO"
 
     @field_validator("exchanges")
