@@ -6,7 +6,7 @@ import contextlib
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from .config import AppConfig
 from .exchanges import registry
@@ -32,24 +32,49 @@ class Runtime:
         return out
 
 
-def exchange_settings(cfg: AppConfig, name: str, cluster: EmulatorCluster | None) -> ExchangeSettings:
+def _drop_paths(config: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``config`` without the dotted ``paths`` (``"options.auths"``)."""
+    out = copy.deepcopy(config)
+    for path in paths:
+        *parents, last = path.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
+
+
+def exchange_settings(cfg: AppConfig, name: str, cluster: EmulatorCluster | None,
+                      account_credentials: dict[str, Any] | None = None) -> ExchangeSettings:
     """Settings for ``name``: config values, with the emulator's URLs and sim credentials filling in
-    when the emulator runs and the entry has no URLs of its own."""
+    when the emulator runs and the entry has no URLs of its own. ``account_credentials`` (an
+    account's decrypted fields) replace the config's credentials, and the credentials in the ccxt
+    options (the client class's ``CCXT_CREDENTIAL_PATHS``, e.g. the emulator's sim key) are dropped."""
     ex = cfg.exchanges[name]
     rest, ws, options = ex.rest_url, ex.ws_url, dict(ex.options)
     if cluster is not None and name in cluster.endpoints and rest is None and ws is None:
         ep = cluster.endpoints[name]
         rest, ws = ep["rest_url"], ep["ws_url"]
         options.setdefault("ccxt", copy.deepcopy(ep["ccxt"]))  # ccxt mutates what it is given
+    credentials = dict(ex.credentials)
+    if account_credentials:
+        credentials = dict(account_credentials)
+        if isinstance(options.get("ccxt"), dict):
+            paths = getattr(registry.client_class(name), "CCXT_CREDENTIAL_PATHS", ())
+            options["ccxt"] = _drop_paths(options["ccxt"], tuple(paths))
     return ExchangeSettings(
-        name=name, rest_url=rest, ws_url=ws, credentials=dict(ex.credentials),
+        name=name, rest_url=rest, ws_url=ws, credentials=credentials,
         taker_fee=ex.taker_fee, maker_fee=ex.maker_fee, options=options,
     )
 
 
 @contextlib.asynccontextmanager
-async def runtime(cfg: AppConfig, *, with_clients: bool = True) -> AsyncIterator[Runtime]:
-    """Start what ``cfg`` asks for (emulator, clients, adapters) and close it all on exit."""
+async def runtime(cfg: AppConfig, *, with_clients: bool = True,
+                  credentials: dict[str, dict[str, Any]] | None = None) -> AsyncIterator[Runtime]:
+    """Start what ``cfg`` asks for (emulator, clients, adapters) and close it all on exit.
+    ``credentials``: exchange -> an account's decrypted credential fields (``run --account``),
+    overriding the config's for those exchanges."""
     rt = Runtime(cfg)
     names = cfg.enabled_exchanges
     try:
@@ -62,7 +87,7 @@ async def runtime(cfg: AppConfig, *, with_clients: bool = True) -> AsyncIterator
             ex = cfg.exchanges[name]
             if ex.rate_limit_per_s is not None or ex.rate_limit_burst is not None:
                 configure_budget(name, ex.rate_limit_per_s, ex.rate_limit_burst)
-            settings = exchange_settings(cfg, name, rt.cluster)
+            settings = exchange_settings(cfg, name, rt.cluster, (credentials or {}).get(name))
             rt.adapters[name] = registry.funding_class(name)(settings)
             if with_clients:
                 rt.clients[name] = registry.client_class(name)(settings)

@@ -113,6 +113,12 @@ class AsterClient(ExchangeClient):
     prices USD; errors from :mod:`perpdex.errors`."""
 
     name = "aster"
+    #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    CREDENTIAL_FIELDS: tuple[str, ...] = ("private_key",)
+    CREDENTIAL_OPTIONAL: tuple[str, ...] = ()
+    #: dotted paths of the ccxt constructor config that carry credentials: dropped from the
+    #: emulator's ccxt config when an account brings its own
+    CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("privateKey", "walletAddress")
 
     def __init__(self, settings: ExchangeSettings) -> None:
         self._dex: dict[str, str] = {}  # canonical -> exchange symbol

@@ -203,6 +203,12 @@ class BackpackClient(ExchangeClient):
     constructor config (the emulator's; deep-copied, then deep-merged over URLs/credentials)."""
 
     name = EXCHANGE
+    #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    CREDENTIAL_FIELDS: tuple[str, ...] = ("api_key", "api_secret")
+    CREDENTIAL_OPTIONAL: tuple[str, ...] = ()
+    #: dotted paths of the ccxt constructor config that carry credentials: dropped from the
+    #: emulator's ccxt config when an account brings its own
+    CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("apiKey", "secret")
     leverage_model = "account"  # PATCH /api/v1/account {"leverageLimit"} caps every market (§5.8)
 
     def __init__(self, settings: ExchangeSettings) -> None:

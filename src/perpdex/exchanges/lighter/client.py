@@ -79,6 +79,12 @@ class LighterClient(ExchangeClient):
     0.005) and ``ccxt`` (extra ccxt constructor config, deep-merged)."""
 
     name = EXCHANGE
+    #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    CREDENTIAL_FIELDS: tuple[str, ...] = ("account_index", "api_key_index", "api_private_key")
+    CREDENTIAL_OPTIONAL: tuple[str, ...] = ("library_path",)
+    #: dotted paths of the ccxt constructor config that carry credentials: dropped from the
+    #: emulator's ccxt config when an account brings its own
+    CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("options.accountIndex", "options.apiKeyIndex", "options.auths")
 
     def __init__(self, settings: ExchangeSettings) -> None:
         self.rest_url = (settings.rest_url or DEFAULT_REST_URL).rstrip("/")

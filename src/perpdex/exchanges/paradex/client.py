@@ -187,6 +187,12 @@ class ParadexClient(ExchangeClient):
     ``sbe_version`` (3 default; None for JSON frames), ``feed_mode`` ("deltas" | "snapshot")."""
 
     name = EXCHANGE
+    #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    CREDENTIAL_FIELDS: tuple[str, ...] = ("l2_private_key", "l2_address")
+    CREDENTIAL_OPTIONAL: tuple[str, ...] = ("l2_public_key", "l1_address", "l1_private_key")
+    #: dotted paths of the ccxt constructor config that carry credentials: dropped from the
+    #: emulator's ccxt config when an account brings its own
+    CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("privateKey", "walletAddress", "options.paradexAccount")
 
     def __init__(self, settings: ExchangeSettings) -> None:
         self.rest_url = (settings.rest_url or DEFAULT_REST_URL).rstrip("/")
