@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import select
@@ -56,11 +57,14 @@ class Store:
         async with self._session() as s:
             return await s.get(PositionRow, position_id)
 
-    async def positions(self, statuses: list[str] | None = None) -> list[PositionRow]:
+    async def positions(self, statuses: list[str] | None = None, account: str | None | EllipsisType = ...) -> list[PositionRow]:
+        """Positions by id; ``account``: only that account's (None: those without one), all when omitted."""
         async with self._session() as s:
             q = select(PositionRow).order_by(PositionRow.id)
             if statuses:
                 q = q.where(PositionRow.status.in_(statuses))
+            if account is not ...:
+                q = q.where(PositionRow.account == account)  # == None renders IS NULL
             return list((await s.scalars(q)).all())
 
     # -- fills -----------------------------------------------------------------------------------
