@@ -54,7 +54,9 @@ def _canonical_price(price: Decimal | None, multiplier: Decimal) -> Decimal | No
 
 class FundingArbStrategy:
     """``clients``/``adapters`` by exchange name; ``fee_overrides[exchange]`` = {"maker", "taker"}
-    fractions from config (None: the exchange catalog's fees)."""
+    fractions from config (None: the exchange catalog's fees); ``account``: the account this bot
+    trades for (``run --account``): its positions carry it, and it sees, resumes and reconciles
+    only positions of that account (None: only positions without an account)."""
 
     def __init__(
         self,
@@ -65,8 +67,10 @@ class FundingArbStrategy:
         *,
         fee_overrides: dict[str, dict[str, Decimal]] | None = None,
         on_event: EventSink | None = None,
+        account: str | None = None,
     ) -> None:
         self.cfg = cfg
+        self.account = account  # positions opened carry it; only its own positions are seen
         self.clients = clients
         self.adapters = adapters
         self.store = store
@@ -86,6 +90,10 @@ class FundingArbStrategy:
         self.last_snapshot: FundingSnapshot | None = None
         self.chosen: list[Opportunity] = []
         self.symbols = SymbolRegistry()  # tradable markets, filled by start()
+
+    async def _positions(self, statuses: list[str]) -> list[PositionRow]:
+        """This bot's positions (its account's, or those without an account) in ``statuses``."""
+        return await self.store.positions(statuses, account=self.account)
 
     def _event(self, msg: str) -> None:
         log.info(msg)
@@ -107,9 +115,9 @@ class FundingArbStrategy:
         """Load catalogs and resume stored positions (reconciling interrupted ones)."""
         await asyncio.gather(*(c.connect() for c in self.clients.values()))
         self.symbols = SymbolRegistry.from_contracts(c for cl in self.clients.values() for c in cl.contracts.values())
-        for pos in await self.store.positions(["opening", "closing"]):
+        for pos in await self._positions(["opening", "closing"]):
             await self._reconcile(pos)
-        open_positions = await self.store.positions(["open"])
+        open_positions = await self._positions(["open"])
         if open_positions:
             self._event(f"resumed {len(open_positions)} open position(s): "
                         + ", ".join(f"#{p.id} {p.symbol}" for p in open_positions))
@@ -130,13 +138,13 @@ class FundingArbStrategy:
             except asyncio.TimeoutError:
                 pass
         # the final funding sync so that the report includes every payment seen
-        for pos in await self.store.positions(["open"]):
+        for pos in await self._positions(["open"]):
             await self._sync_funding(pos)
 
     # -- one cycle -----------------------------------------------------------------------------------
     async def cycle(self) -> CycleReport:
         report = CycleReport()
-        open_positions = await self.store.positions(["open"])
+        open_positions = await self._positions(["open"])
         for pos in open_positions:
             await self._sync_funding(pos)
         snap = await collect_funding(self.adapters)
@@ -150,7 +158,7 @@ class FundingArbStrategy:
                 if await self.close_position(pos, reason):
                     report.closed.append(pos.id)
                 await self._pause_if_idle()
-        open_count = len(await self.store.positions(["open", "opening", "closing"]))
+        open_count = len(await self._positions(["open", "opening", "closing"]))
         if open_count >= self.cfg.max_positions:
             await self._pause_if_idle(traded=False)  # a cooldown that has run out
             return report
@@ -164,7 +172,7 @@ class FundingArbStrategy:
             symbols=self.cfg.symbols or None,
         )
         report.opportunities = opps
-        held = {p.symbol for p in await self.store.positions(["open", "opening", "closing"])}
+        held = {p.symbol for p in await self._positions(["open", "opening", "closing"])}
         now = time.monotonic()
         for opp in opps:
             if open_count >= self.cfg.max_positions:
@@ -236,7 +244,7 @@ class FundingArbStrategy:
             self._cooldown[opp.symbol] = time.monotonic() + 60
             return None
         pos = await self.store.create_position(
-            symbol=opp.symbol, long_exchange=opp.long_exchange, short_exchange=opp.short_exchange,
+            account=self.account, symbol=opp.symbol, long_exchange=opp.long_exchange, short_exchange=opp.short_exchange,
             status="opening", quantity=pf.quantity, leverage=pf.leverage, entry_net_apr=opp.net_apr,
             detail={"entry": {"long_rate_8h": str(opp.long_rate_8h), "short_rate_8h": str(opp.short_rate_8h),
                               "gross_apr": str(opp.gross_apr), "fee_apr": str(opp.fee_apr)}},
@@ -291,7 +299,7 @@ class FundingArbStrategy:
         now = time.monotonic()
         if traded:
             self._last_trade_activity = now
-        if not self.cfg.pause_market_data_when_idle or await self.store.positions(["opening", "closing"]):
+        if not self.cfg.pause_market_data_when_idle or await self._positions(["opening", "closing"]):
             return
         if now - self._last_trade_activity < self.cfg.market_data_idle_cooldown_s:
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from types import EllipsisType
 from typing import Any
 
 from ..funding.collector import FundingSnapshot
@@ -52,10 +53,12 @@ def opportunity_dict(o: Opportunity) -> dict[str, Any]:
     }
 
 
-async def position_reports(store: Store, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Positions still open, or opened or closed at or after ``since`` (all when None)."""
+async def position_reports(store: Store, since: datetime | None = None,
+                           account: str | None | EllipsisType = ...) -> list[dict[str, Any]]:
+    """Positions still open, or opened or closed at or after ``since`` (all when None); of
+    ``account`` only when given (None: those without an account)."""
     out = []
-    for pos in await store.positions():
+    for pos in await store.positions(account=account):
         if since is not None and pos.status not in ("open", "opening", "closing", "naked") and not (
             pos.opened_at >= since or (pos.closed_at is not None and pos.closed_at >= since)
         ):
@@ -91,9 +94,10 @@ async def position_reports(store: Store, since: datetime | None = None) -> list[
 
 async def build_report(store: Store, first: FundingSnapshot | None, chosen: list[Opportunity],
                        *, duration_s: float, errors: dict[str, str] | None = None,
-                       since: datetime | None = None) -> dict[str, Any]:
-    """The run report; ``since`` (UTC) limits it to positions this run touched."""
-    positions = await position_reports(store, since)
+                       since: datetime | None = None, account: str | None | EllipsisType = ...) -> dict[str, Any]:
+    """The run report; ``since`` (UTC) limits it to positions this run touched, ``account`` to
+    that account's (None: those without an account)."""
+    positions = await position_reports(store, since, account)
     done = [p for p in positions if p["pnl"] is not None]
     return {
         "duration_s": round(duration_s, 1),
