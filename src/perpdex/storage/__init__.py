@@ -1,5 +1,8 @@
-"""Persistence: positions, fills and funding payments (SQLAlchemy 2 async; SQLite by default)."""
+"""Persistence: positions, fills, funding payments, funding-rate history, accounts and their
+encrypted credentials (SQLAlchemy 2 async; SQLite by default, PostgreSQL by URL; schema migrated
+by Alembic, see ``perpdex.storage.migrate``)."""
 
+from .migrate import StorageError
 from .store import FillRow, FundingRow, PositionRow, Store
 
-__all__ = ["Store", "PositionRow", "FillRow", "FundingRow"]
+__all__ = ["Store", "StorageError", "PositionRow", "FillRow", "FundingRow"]

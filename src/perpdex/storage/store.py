@@ -1,4 +1,4 @@
-"""The store: async SQLAlchemy over SQLite (default, embedded) or any SQLAlchemy URL."""
+"""The store: async SQLAlchemy over SQLite (default, embedded) or PostgreSQL, schema by Alembic."""
 
 from __future__ import annotations
 
@@ -7,21 +7,27 @@ from decimal import Decimal
 from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from .models import Base, FillRow, FundingRow, PositionRow, utcnow
+from . import migrate
+from .models import FillRow, FundingRow, PositionRow, utcnow
 
 __all__ = ["Store", "PositionRow", "FillRow", "FundingRow"]
 
 
 class Store:
-    """``url`` e.g. ``sqlite+aiosqlite:///perpdex.db``. Call :meth:`init` once (creates tables)."""
+    """``url`` a SQLAlchemy async URL: ``sqlite+aiosqlite:///perpdex.db`` (a file beside the bot) or
+    ``postgresql+asyncpg://user:password@host:5432/perpdex``. Call :meth:`init` once before use.
+    On SQLite, foreign keys are enforced (as on PostgreSQL: deleting an account deletes its
+    credentials)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_enforce_foreign_keys)
         self._session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -31,8 +37,16 @@ class Store:
         return self._session
 
     async def init(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        """Migrate the database to this version's schema (Alembic, to head): creates it when
+        empty, adopts one made by an earlier perpdex, waits for another bot migrating it at the
+        same time. Raises :class:`~perpdex.storage.migrate.StorageError` if it cannot."""
+        async with self.engine.connect() as conn:
+            await conn.run_sync(migrate.upgrade)
+
+    async def revision(self) -> str | None:
+        """The schema revision the database is at (None: never migrated)."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(migrate.current_revision)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -100,3 +114,9 @@ class Store:
         async with self._session() as s:
             q = select(FundingRow).where(FundingRow.position_id == position_id).order_by(FundingRow.ts)
             return list((await s.scalars(q)).all())
+
+
+def _sqlite_enforce_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
