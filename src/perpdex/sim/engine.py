@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Iterable
 
-from .faults import Faults
+from .faults import Faults, note_order_placed
 
 log = logging.getLogger(__name__)
 
@@ -573,7 +573,7 @@ class Venue:
         self._track(order)
         if order_type == "market" or crosses:
             limit = price if order_type == "limit" else slippage_price
-            self._take(order, limit)
+            self._take(order, limit, self._partial_cap(symbol, order.remaining))
         if order.is_open and (order.type == "market" or order.tif in ("ioc", "fok")):
             order.status = "expired" if order.filled > 0 else "canceled"  # unfilled IOC remainder
             self._track(order)
@@ -582,21 +582,37 @@ class Venue:
         elif order.status == "new":
             self._emit(OrderEvent(account_id, order, None, now_ms()))
         self._refresh_book(symbol, regenerate=False)
+        note_order_placed(self.faults, symbol)  # ack_lost / ack_late faults of the HTTP layer
         return order
 
-    def _take(self, order: Order, limit: float | None) -> None:
+    def _partial_cap(self, symbol: str, remaining: float) -> float | None:
+        """The ``partial`` fault: how much of ``remaining`` may fill now (lot-rounded down),
+        None when no such fault is armed."""
+        hit, fraction = self.faults.take_value("partial", symbol, 0.5)
+        if not hit:
+            return None
+        m = self.markets[symbol]
+        return m.round_size(m.lot * math.floor(remaining * float(fraction) / m.lot + 1e-9))
+
+    def _take(self, order: Order, limit: float | None, max_qty: float | None = None) -> None:
         """Match ``order`` as taker against the market makers' ladder (never against the
-        account's own resting orders); ``limit`` caps the price walk."""
+        account's own resting orders); ``limit`` caps the price walk, ``max_qty`` the quantity
+        (``partial`` fault)."""
         syn_b, syn_a = self._syn[order.symbol]
         opp = syn_a if order.side == "buy" else syn_b
         prices = sorted(opp) if order.side == "buy" else sorted(opp, reverse=True)
         m = self.markets[order.symbol]
+        stop_at = order.filled + max_qty if max_qty is not None else None
         for px in prices:
-            if order.remaining <= 1e-12:
+            if order.remaining <= 1e-12 or (stop_at is not None and order.filled >= stop_at - 1e-12):
                 break
             if limit is not None and ((order.side == "buy" and px > limit + 1e-12) or (order.side == "sell" and px < limit - 1e-12)):
                 break
             q = min(opp[px], order.remaining)
+            if stop_at is not None:
+                q = m.round_size(min(q, stop_at - order.filled))
+                if q <= 1e-12:
+                    break
             opp[px] = m.round_size(opp[px] - q)
             if opp[px] <= 1e-12:
                 del opp[px]
@@ -638,6 +654,8 @@ class Venue:
         fill = Fill(order.id, self._next_trade_id, order.symbol, order.side, qty, price, fee, maker, ts, realized)
         self._next_trade_id += 1
         acct.fills.append(fill)
+        if self.faults.take("drop_on_fill", order.symbol):
+            self.faults.inject("drop")  # the dialect closes its sockets right after this fill
         self._emit(OrderEvent(order.account, order, fill, ts))
         return fill
 
@@ -717,7 +735,9 @@ class Venue:
                         self._emit(OrderEvent(acct.id, o, None, now_ms()))
                         changed = True
                         continue
-                self._fill(o, o.remaining, o.price, maker=True)
+                cap = self._partial_cap(symbol, o.remaining)
+                if cap is None or cap > 0:
+                    self._fill(o, o.remaining if cap is None else cap, o.price, maker=True)
                 changed = True
         if changed:
             self._refresh_book(symbol, regenerate=False)

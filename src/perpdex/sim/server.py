@@ -23,6 +23,7 @@ from aiohttp import web
 
 from ..exchanges import registry
 from .engine import Simulation
+from .faults import close_ack_scope, open_ack_scope
 from .scenario import build_simulation, load_scenario
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,9 @@ async def start_emulators(
     for name, venue in sim.venues.items():
         dialect_cls = dialects.get(name) or registry.emulator_class(name)
         dialect = dialect_cls(venue)
-        runner = web.AppRunner(dialect.build_app(), access_log=None, handle_signals=False)
+        app = dialect.build_app()
+        app.middlewares.insert(0, order_ack_faults)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, host, (ports or {}).get(name, 0))
         await site.start()
@@ -92,6 +95,29 @@ async def start_emulators(
     if run_market:
         sim.start()
     return cluster
+
+
+@web.middleware
+async def order_ack_faults(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The ``ack_lost`` / ``ack_late`` order faults, for every dialect: the engine executed the
+    order during ``handler``; then the connection is closed without an answer, or the answer is
+    held back (see :mod:`perpdex.sim.faults`)."""
+    if request.method == "GET" or request.headers.get("Upgrade", "").lower() == "websocket":
+        return await handler(request)
+    scope, token = open_ack_scope()
+    try:
+        response = await handler(request)
+    finally:
+        close_ack_scope(token)
+    for kind, value in scope:
+        if kind == "ack_lost":
+            log.info("emulator: dropping the answer to %s %s (ack_lost fault)", request.method, request.path)
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError  # nothing is written back
+        if kind == "ack_late":
+            await asyncio.sleep(value)
+    return response
 
 
 async def serve_forever(cluster: EmulatorCluster) -> None:
