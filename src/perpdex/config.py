@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
 from .exchanges import registry
@@ -101,7 +101,11 @@ class StrategyConfig(_Strict):
       where it lives (None: in-process; ``redis://host:port/db``: shared between bot instances);
     * ``pause_market_data_when_idle``: pause the WebSocket books after each open/close (the exit
       rules need funding rates only) and resume them before the next pre-flight or close;
-      ``market_data_idle_cooldown_s``: wait this long without trading before pausing (0: at once).
+      ``market_data_idle_cooldown_s``: wait this long without trading before pausing (0: at once);
+    * history filter over the stored funding history (``perpdex serve``; off by default):
+      ``min_mean_spread_apr`` (mean funding spread of the pair over the last ``history_hours``
+      hours, APR fraction) and ``min_persistence_hours`` (how long the spread has kept its sign
+      without a break, hours; at most ``history_hours``).
     """
 
     size_usd: Decimal = Field(default=Decimal(1000), gt=0)
@@ -125,6 +129,17 @@ class StrategyConfig(_Strict):
     market_data_idle_cooldown_s: float = Field(default=0.0, ge=0)
     price_cache_ttl_s: float = Field(default=5.0, gt=0)
     price_cache_url: str | None = None
+    history_hours: float = Field(default=24.0, gt=0, le=24 * 366)
+    min_persistence_hours: float | None = Field(default=None, ge=0)
+    min_mean_spread_apr: Decimal | None = None
+
+    @field_validator("min_persistence_hours")
+    @classmethod
+    def _within_history(cls, v: float | None, info: ValidationInfo) -> float | None:
+        window = info.data.get("history_hours")
+        if v is not None and window is not None and v > window:
+            raise ValueError(f"{v} hours cannot be seen in a history of history_hours={window}")
+        return v
 
     @field_validator("price_cache_url")
     @classmethod
@@ -164,12 +179,57 @@ class AccountsConfig(_Strict):
     key_file: str | None = None
 
 
+class ServiceConfig(_Strict):
+    """``perpdex serve``: the funding-rate service and its HTTP API.
+
+    * ``interval_s``: seconds between collection rounds (funding rates, mark prices, 24h volume,
+      open interest from every enabled exchange, concurrently);
+    * ``exchange_timeout_s``: bound on one exchange's part of a round (a slow or failing exchange
+      is recorded as an error and the round is stored for the others); at most ``interval_s``
+      (default: 20 s or ``interval_s`` if shorter);
+    * ``host``/``port``: where the API listens (loopback by default);
+    * ``history_hours``: default window of ``/funding-rates/{symbol}/history`` (hours);
+    * ``max_sample_age_s``: samples older than this are ignored by ``/opportunities`` and make
+      ``/health`` degraded (seconds, at least ``interval_s``; default: 300 s or 3 rounds if longer);
+    * ``retention_hours``: delete samples older than this after each round (None: keep all).
+    """
+
+    interval_s: float = Field(default=60.0, gt=0)
+    exchange_timeout_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    history_hours: float = Field(default=24.0, gt=0, le=24 * 366)
+    max_sample_age_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
+    retention_hours: float | None = Field(default=None, gt=0)
+
+    @field_validator("exchange_timeout_s", "max_sample_age_s")
+    @classmethod
+    def _vs_interval(cls, v: float, info: ValidationInfo) -> float:
+        interval = info.data.get("interval_s")
+        if interval is None or v is None:
+            return v
+        if info.field_name == "exchange_timeout_s" and v > interval:
+            raise ValueError(f"{v}s is longer than interval_s={interval}s (rounds would overlap)")
+        if info.field_name == "max_sample_age_s" and v < interval:
+            raise ValueError(f"{v}s is shorter than interval_s={interval}s (every sample would expire between rounds)")
+        return v
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> "ServiceConfig":
+        if self.exchange_timeout_s is None:
+            self.exchange_timeout_s = min(20.0, self.interval_s)
+        if self.max_sample_age_s is None:
+            self.max_sample_age_s = max(300.0, 3 * self.interval_s)
+        return self
+
+
 class AppConfig(_Strict):
     exchanges: dict[str, ExchangeConfig]
     sim: SimConfig = Field(default_factory=SimConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     log_level: str = "INFO"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
 
 from perpdex.funding.collector import FundingSnapshot
 from perpdex.funding.history import FundingHistory, snapshot_from_rows
@@ -17,16 +16,6 @@ from perpdex.storage.models import FundingSnapshotRow
 D = Decimal
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
 H = timedelta(hours=1)
-
-
-@pytest.fixture
-async def store(tmp_path):
-    st = Store(f"sqlite+aiosqlite:///{tmp_path / 'h.db'}")
-    await st.init()
-    try:
-        yield st
-    finally:
-        await st.close()
 
 
 async def add(store: Store, exchange: str, symbol: str, at: datetime, rate_8h: str, *, interval_hours: str = "8",

@@ -196,15 +196,9 @@ class FundingHistory:
     ) -> list[FundingSnapshotRow]:
         """Rows of ``symbol`` (on ``exchange`` only, or every exchange) collected within the last
         ``hours`` hours up to ``now``, oldest first."""
-        return await self._window([symbol], hours, exchange=exchange, now=now)
-
-    async def _window(self, symbols: list[str] | None, hours: float, *, exchange: str | None = None,
-                      now: datetime | None = None) -> list[FundingSnapshotRow]:
         R = FundingSnapshotRow
         end = _utc(now)
-        q = select(R).where(R.collected_at >= end - timedelta(hours=hours), R.collected_at <= end)
-        if symbols is not None:
-            q = q.where(R.symbol.in_(symbols))
+        q = select(R).where(R.collected_at >= end - timedelta(hours=hours), R.collected_at <= end, R.symbol == symbol)
         if exchange is not None:
             q = q.where(R.exchange == exchange)
         async with self.sessions() as s:
@@ -223,7 +217,15 @@ class FundingHistory:
         pairs = list(pairs)
         if not pairs:
             return {}
-        grouped = _rates_by_symbol(await self._window(sorted({p[0] for p in pairs}), hours, now=now))
+        R = FundingSnapshotRow
+        end = _utc(now)
+        q = select(R.symbol, R.collected_at, R.exchange, R.rate_8h).where(
+            R.collected_at >= end - timedelta(hours=hours), R.collected_at <= end,
+            R.symbol.in_(sorted({p[0] for p in pairs})))
+        grouped: dict[str, dict[datetime, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+        async with self.sessions() as s:
+            for symbol, at, exchange, rate_8h in (await s.execute(q)).all():
+                grouped[symbol][at][exchange] = rate_8h
         return {p: pair_stats(*p, grouped.get(p[0], {}), hours=hours, threshold_apr=threshold_apr) for p in pairs}
 
     async def symbol_stats(
@@ -255,19 +257,13 @@ class FundingHistory:
         return int(res.rowcount or 0)
 
 
-def _rates_by_symbol(rows: Iterable[FundingSnapshotRow]) -> dict[str, dict[datetime, dict[str, Decimal]]]:
-    out: dict[str, dict[datetime, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
-    for row in rows:
-        out[row.symbol][row.collected_at][row.exchange] = row.rate_8h
-    return out
-
-
 def symbol_pair_stats(symbol: str, rows: list[FundingSnapshotRow], hours: float,
                       threshold_apr: Decimal = _ZERO) -> list[PairStats]:
     """See :meth:`FundingHistory.symbol_stats`; ``rows`` are the window's rows of ``symbol``."""
-    rates = _rates_by_symbol(rows).get(symbol, {})
+    rates: dict[datetime, dict[str, Decimal]] = defaultdict(dict)
     sums: dict[str, list[Decimal]] = defaultdict(list)
     for row in rows:
+        rates[row.collected_at][row.exchange] = row.rate_8h
         sums[row.exchange].append(row.rate_8h)
     means = {ex: sum(v, _ZERO) / len(v) for ex, v in sums.items()}
     out = []

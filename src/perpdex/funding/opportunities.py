@@ -9,6 +9,9 @@ Definitions (all fractions):
 * ``fee_cost = 2 * (taker_fee(long) + taker_fee(short))`` per unit of notional (entry + exit);
 * ``fee_apr = fee_cost * 8760 / hold_hours`` (fees amortized over the expected holding time);
 * ``net_apr = gross_apr - fee_apr``.
+
+An optional history filter (:func:`filter_by_history`) keeps only the pairs whose stored funding
+history (:mod:`perpdex.funding.history`) shows a mean spread and a persistence above thresholds.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import combinations
+from typing import TYPE_CHECKING, Iterable, Mapping
 
-from ..models import HOURS_PER_YEAR
+from ..models import HOURS_PER_YEAR, ContractAttributes
 from .collector import FundingSnapshot
+
+if TYPE_CHECKING:
+    from .history import PairStats
 
 _EIGHT = Decimal(8)
 
@@ -93,4 +100,35 @@ def find_opportunities(
                 continue
             out.append(Opportunity(sym, long_ex, short_ex, lr, sr, sr - lr, gross, fee_cost, fee_apr, net, min_vol, min_oi))
     out.sort(key=lambda o: o.net_apr, reverse=True)
+    return out
+
+
+def catalog_taker_fee(contracts: Iterable[ContractAttributes]) -> Decimal:
+    """An exchange's taker fee for ranking: the highest of its catalog (fraction; 0 when empty)."""
+    return max((c.taker_fee for c in contracts), default=Decimal(0))
+
+
+def filter_by_history(
+    opportunities: list[Opportunity],
+    stats: Mapping[tuple[str, str, str], "PairStats"],
+    *,
+    min_mean_spread_apr: Decimal | None = None,
+    min_persistence_hours: float | None = None,
+) -> list[Opportunity]:
+    """The opportunities (order kept) whose pair statistics ``stats[opportunity.key]`` (same long
+    and short exchange) have ``mean_spread_apr >= min_mean_spread_apr`` (fraction per year) and
+    ``persistence_hours >= min_persistence_hours``; a None threshold is off, and a pair without
+    statistics or without samples fails every threshold that is on."""
+    if min_mean_spread_apr is None and min_persistence_hours is None:
+        return list(opportunities)
+    out = []
+    for o in opportunities:
+        st = stats.get(o.key)
+        if st is None or st.samples == 0:
+            continue
+        if min_mean_spread_apr is not None and (st.mean_spread_apr is None or st.mean_spread_apr < min_mean_spread_apr):
+            continue
+        if min_persistence_hours is not None and st.persistence_hours < min_persistence_hours:
+            continue
+        out.append(o)
     return out
