@@ -21,8 +21,10 @@ def validate_account_name(name: str) -> str:
 
 
 def credential_fields(exchange: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(required, optional) credential field names of ``exchange``; :class:`~perpdex.errors.ConfigError`
-    for an exchange the registry does not know."""
+    """(required, optional) credential field names of ``exchange``; :class:`AccountError` for an
+    exchange the registry does not know."""
+    if exchange not in registry.names():
+        raise AccountError(f"unknown exchange '{exchange}' (known: {', '.join(registry.names())})")
     cls = registry.client_class(exchange)
     return tuple(getattr(cls, "CREDENTIAL_FIELDS", ())), tuple(getattr(cls, "CREDENTIAL_OPTIONAL", ()))
 

@@ -49,6 +49,10 @@ class AccountRepository:
         validate_account_name(name)
         clean = validate_fields(exchange, fields)
         async with self.sessions() as s, s.begin():
+            other = (await s.scalars(select(CredentialRow.key_id).where(CredentialRow.key_id != vault.key_id))).first()
+            if other is not None:
+                raise WrongMasterKey(f"master key does not match key_id {other} of the stored credentials (the "
+                                     f"{vault.source} has key_id {vault.key_id}); use that key, or rotate-key first")
             acct = await self._account(s, name)
             created = acct is None
             if acct is None:

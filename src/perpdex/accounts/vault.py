@@ -66,7 +66,7 @@ class Vault:
         """A vault from the base64 text of a key (surrounding whitespace ignored)."""
         raw = text.strip()
         try:
-            key = base64.urlsafe_b64decode(raw.encode("ascii") + b"=" * (-len(raw) % 4))
+            key = base64.b64decode(raw.encode("ascii") + b"=" * (-len(raw) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError, UnicodeEncodeError):
             raise VaultError(f"{source}: not base64 text of a {KEY_BYTES}-byte key "
                              "(generate one with 'perpdex accounts keygen')") from None

@@ -27,6 +27,7 @@ from ..config import AppConfig, load_config
 from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
 from . import render
+from .accounts import accounts_app
 
 app = typer.Typer(
     add_completion=False,
@@ -35,6 +36,7 @@ app = typer.Typer(
     f"({', '.join(registry.names())}), "
     "with a built-in emulator of each exchange for paper trading.",
 )
+app.add_typer(accounts_app, name="accounts")
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -94,17 +96,22 @@ def run(
     duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
     report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write the JSON report here."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
+    account: Optional[str] = typer.Option(None, "--account", "-a", help="Trade for this account (perpdex accounts): its "
+                                          "credentials override the config's; only its positions are seen."),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", "-k", help="Master key file for --account "
+                                            "(default $PERPDEX_MASTER_KEY / $PERPDEX_MASTER_KEY_FILE / accounts.key_file)."),
 ) -> None:
     """Run the funding-rate arbitrage: scan, open delta-neutral pairs, collect funding, close
     when the spread fades; prints a report at the end."""
     cfg = _load(config, verbose)
-    result = _run_async(_run(cfg, duration, report))
+    result = _run_async(_run(cfg, duration, report, account, key_file))
     render.report(console, result)
     if report:
         console.print(f"report written to [bold]{report}[/]")
 
 
-async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None) -> dict[str, Any]:
+async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
+               account: str | None = None, key_file: Path | None = None) -> dict[str, Any]:
     from ..app import runtime
     from ..storage import Store
     from ..strategies.funding_arb import FundingArbStrategy
@@ -116,7 +123,18 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None)
     started_at = datetime.now(timezone.utc)
     stop = _stop_on_signals()
     try:
-        async with runtime(cfg) as rt:
+        credentials = None
+        if account is not None:
+            from ..accounts import AccountRepository, load_vault, redact_logs
+            from ..secrets import secret_values
+
+            vault = load_vault(key_file, config_key_file=cfg.accounts.key_file)
+            credentials = await AccountRepository(store.sessions).credentials(account, vault)
+            redact_logs(secret_values(credentials))
+            console.print(f"account [bold]{account}[/]: credentials for {', '.join(credentials) or 'no exchange'}"
+                          + "".join(f"; {n} is not enabled in the config" for n in credentials
+                                    if n not in cfg.enabled_exchanges), highlight=False)
+        async with runtime(cfg, credentials=credentials) as rt:
             if rt.cluster is not None:
                 where = ", ".join(f"{n} at {e['rest_url']}" for n, e in rt.cluster.endpoints.items())
                 console.print(f"[dim]emulator running: {where}[/]")
@@ -124,7 +142,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None)
             def on_event(msg: str) -> None:
                 console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
 
-            strategy = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store,
+            strategy = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, account=account,
                                           fee_overrides=rt.fee_overrides, on_event=on_event)  # type: ignore[arg-type]
             if cfg.metrics.port is not None:
                 from ..metrics import PerpdexCollector, serve_metrics
@@ -138,7 +156,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None)
                           + (f" for {duration:.0f}s" if duration else " (Ctrl-C to stop)"))
             await strategy.run(duration, stop)
             result = await build_report(store, strategy.first_snapshot, strategy.chosen,
-                                        duration_s=time.monotonic() - started, since=started_at,
+                                        duration_s=time.monotonic() - started, since=started_at, account=account,
                                         errors=(strategy.last_snapshot.errors if strategy.last_snapshot else {}))
     finally:
         await store.close()
