@@ -1,33 +1,84 @@
-"""Pre-flight checks before a two-leg trade: leverage normalization, feed readiness, a common
-size, margin, and liquidity of the size against the live book.
+"""Pre-flight checks before a two-leg trade, in this order:
 
-Everything here raises :class:`~perpdex.errors.ExecutionError` with a reason a user can act on;
-nothing is sent to an exchange except leverage settings.
+1. market: both exchanges list the symbol as an active perpetual;
+2. leverage (:mod:`.leverage`): each exchange's maximum for the symbol, the lower of the two (and
+   of the wanted leverage) set where the exchange has a setting and read back;
+3. books: the WebSocket book of both legs served within the timeout;
+4. size: one quantity both exchanges can trade exactly, above both minimums;
+5. liquidity per leg (:mod:`.liquidity`): spread bound, VWAP of the size walked on the book,
+   slippage from the touch bound;
+6. margin per leg: ``(notional / leverage + notional × taker fee) × (1 + margin_buffer)`` against
+   the available collateral the exchange reports (E08);
+7. liquidation per leg (:mod:`.liquidation`): the exchange's own liquidation price when a position
+   already exists, else the isolated-margin estimate at the chosen leverage and the exchange's
+   maintenance margin fraction; refused when closer to the mark than ``min_liquidation_distance``.
+
+Every refusal raises :class:`~perpdex.execution.refusal.PreflightRefused` (an
+:class:`~perpdex.errors.ExecutionError`) with a typed ``reason`` and a message naming the leg and
+the numbers. Nothing is sent to an exchange except leverage settings. The result lists the legs
+thinner book first (least notional within the slippage bound near the touch), the order in which
+the executor should send them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..errors import ExchangeError, ExecutionError
+from ..errors import ExchangeError
 from ..exchanges.base import ExchangeClient
 from ..models import ContractAttributes, Side
+from .concurrency import gather_strict
+from .leverage import LeverageChoice, normalize_leverage
+from .liquidation import estimate_liquidation_price, liquidation_distance
+from .liquidity import LegLiquidity, assess_leg
 from .price_provider import PriceProvider
-from .sizing import canonical_depth, common_step, round_down, slippage_bps, walk_book
+from .refusal import PreflightRefused, Refusal, refuse
+from .sizing import canonical_depth, common_step, round_down
 
 log = logging.getLogger(__name__)
 
-MARGIN_BUFFER = Decimal("1.10")  # 10 % headroom over initial margin + fees
+DEFAULT_MARGIN_BUFFER = Decimal("0.10")
+DEFAULT_MAX_SPREAD_BPS = Decimal(50)
+DEFAULT_MIN_LIQUIDATION_DISTANCE = Decimal("0.10")
+MAX_FALLBACK_MMF = Decimal("0.5")
+
+
+@dataclass(frozen=True)
+class LegCheck:
+    """What pre-flight found for one leg. ``role`` long|short; ``quantity`` in the exchange's
+    units; prices USD per **canonical** unit; ``*_bps`` basis points; ``depth_usd`` notional the
+    book offers within the slippage bound; margins USD; ``liquidation_distance`` a fraction of the
+    mark; ``liquidation_source`` ``"exchange"`` (its position's own number) or ``"estimate"``."""
+
+    role: str
+    exchange: str
+    side: Side
+    quantity: Decimal
+    liquidity: LegLiquidity
+    notional_usd: Decimal
+    margin_required: Decimal
+    margin_available: Decimal
+    maintenance_margin_fraction: Decimal
+    liquidation_price: Decimal
+    liquidation_distance: Decimal
+    liquidation_source: str
+
+    @property
+    def vwap(self) -> Decimal:
+        return self.liquidity.vwap
+
+    @property
+    def slippage_bps(self) -> Decimal:
+        return self.liquidity.slippage_bps
 
 
 @dataclass
 class PreflightResult:
     """``quantity`` canonical base units per leg (``long_qty``/``short_qty`` the same amount in
     each exchange's own units, see ``ContractAttributes.multiplier``), ``leverage`` x, prices USD
-    per canonical unit, slippage in bp."""
+    per canonical unit, slippage in bp. ``legs``: both legs' checks, **thinner book first**."""
 
     symbol: str
     quantity: Decimal
@@ -40,21 +91,43 @@ class PreflightResult:
     short_price: Decimal  # expected average sell price
     long_slippage_bps: Decimal
     short_slippage_bps: Decimal
+    legs: tuple[LegCheck, LegCheck] | None = None
+    leverage_choice: LeverageChoice | None = None
+
+    @property
+    def thinner_first(self) -> tuple[str, str]:
+        """The roles (``"long"``/``"short"``) in sending order: thinner book first."""
+        assert self.legs is not None
+        return self.legs[0].role, self.legs[1].role
+
+    def leg(self, role: str) -> LegCheck:
+        assert self.legs is not None
+        return next(l for l in self.legs if l.role == role)
 
 
-async def normalize_leverage(long: ExchangeClient, short: ExchangeClient, symbol: str, wanted: Decimal) -> Decimal:
-    """The wanted leverage capped to the lower maximum of both exchanges, set on both where the
-    exchange supports it. Both legs then carry the same leverage."""
-    infos = await asyncio.gather(long.get_leverage_info(symbol), short.get_leverage_info(symbol))
-    maxima = [i.max_leverage for i in infos if i.max_leverage]
-    lev = min([wanted, *maxima])
-    lev = lev.to_integral_value(rounding="ROUND_FLOOR") if lev >= 1 else Decimal(1)
-    for client in (long, short):
-        try:
-            await client.set_leverage(symbol, lev)
-        except ExchangeError as exc:
-            raise ExecutionError(f"{client.name} {symbol}: setting leverage {lev}x failed: {exc}") from exc
-    return lev
+def _maintenance_fraction(c: ContractAttributes) -> Decimal:
+    """The exchange's maintenance margin fraction, else the initial margin fraction at max
+    leverage (always >= the maintenance fraction, so the estimate stays conservative), at most
+    :data:`MAX_FALLBACK_MMF`."""
+    if c.maintenance_margin_fraction is not None:
+        return c.maintenance_margin_fraction
+    return min(Decimal(1) / c.max_leverage if c.max_leverage > 0 else MAX_FALLBACK_MMF, MAX_FALLBACK_MMF)
+
+
+async def _book_ready(client: ExchangeClient, leg: str, symbol: str, timeout_s: float) -> None:
+    await client.prepare_market_feed(symbol)
+    if not await client.feed.wait_ready(symbol, timeout_s):
+        raise refuse(Refusal.BOOK_NOT_READY, leg, client.name,
+                     f"order book of {symbol} not ready within {timeout_s:g}s")
+
+
+async def _exchange_liquidation(client: ExchangeClient, symbol: str, multiplier: Decimal) -> Decimal | None:
+    """The liquidation price (USD per canonical unit) of an existing position, None when flat or
+    when the exchange gives none."""
+    snap = await client.get_position_snapshot(symbol)
+    if snap is None or not snap.quantity or not snap.liquidation_price:
+        return None
+    return snap.liquidation_price / multiplier
 
 
 async def run_preflight(
@@ -68,52 +141,83 @@ async def run_preflight(
     ready_timeout_s: float,
     prices: PriceProvider,
     depth_levels: int = 50,
+    max_spread_bps: Decimal = DEFAULT_MAX_SPREAD_BPS,
+    margin_buffer: Decimal = DEFAULT_MARGIN_BUFFER,
+    min_liquidation_distance: Decimal = DEFAULT_MIN_LIQUIDATION_DISTANCE,
 ) -> PreflightResult:
-    """Check that a delta-neutral pair of ``size_usd`` notional per leg can be opened now."""
+    """Check that a delta-neutral pair of ``size_usd`` notional per leg (USD) can be opened now at
+    up to ``leverage`` (x). Bounds: ``max_slippage_bps``/``max_spread_bps`` (bp),
+    ``margin_buffer`` and ``min_liquidation_distance`` (fractions). Raises
+    :class:`PreflightRefused`; exchange errors while reading are refused the same way."""
+    clients = {"long": long, "short": short}
     try:
-        la, sa = await asyncio.gather(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        la, sa = await gather_strict(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
     except ExchangeError as exc:
-        raise ExecutionError(f"{symbol}: market lookup failed: {exc}") from exc
+        raise PreflightRefused(Refusal.MARKET, f"{symbol}: market lookup failed: {exc}", exchange=exc.exchange or None) from exc
+    attrs = {"long": la, "short": sa}
 
-    lev = await normalize_leverage(long, short, symbol, leverage)
+    choice = await normalize_leverage(long, short, symbol, leverage, la, sa)
+    lev = choice.leverage
 
-    await asyncio.gather(long.prepare_market_feed(symbol), short.prepare_market_feed(symbol))
-    ready = await asyncio.gather(
-        long.feed.wait_ready(symbol, ready_timeout_s), short.feed.wait_ready(symbol, ready_timeout_s)
-    )
-    for client, ok in zip((long, short), ready):
-        if not ok:
-            raise ExecutionError(f"{client.name} {symbol}: order book not ready within {ready_timeout_s:.0f}s")
+    await gather_strict(*(_book_ready(c, role, symbol, ready_timeout_s) for role, c in clients.items()))
+    raw = await gather_strict(*(prices.get_depth(c, symbol, depth_levels) for c in clients.values()))
+    depths = {role: canonical_depth(d, attrs[role].multiplier) for role, d in zip(clients, raw)}
 
-    raw = await asyncio.gather(prices.get_depth(long, symbol, depth_levels), prices.get_depth(short, symbol, depth_levels))
-    ld, sd = canonical_depth(raw[0], la.multiplier), canonical_depth(raw[1], sa.multiplier)
-    if not ld["asks"] or not sd["bids"]:
-        raise ExecutionError(f"{symbol}: empty book side (long asks or short bids)")
-    mid = (ld["asks"][0]["price"] + sd["bids"][0]["price"]) / 2
-    step = common_step(la.canonical_lot, sa.canonical_lot)  # a size both exchanges can trade exactly
-    qty = round_down(size_usd / mid, step)
-    for c in (la, sa):
-        if qty <= 0 or qty / c.multiplier < c.min_size:
-            raise ExecutionError(f"{c.exchange} {symbol}: size {qty / c.multiplier if qty > 0 else qty} below minimum {c.min_size}")
+    # one size both exchanges can trade exactly, priced at the mid of the two touches
+    for role, side in (("long", Side.BUY), ("short", Side.SELL)):
+        if not depths[role]["asks" if side is Side.BUY else "bids"]:
+            raise refuse(Refusal.EMPTY_BOOK, role, clients[role].name,
+                         f"the book has no {'ask' if side is Side.BUY else 'bid'} to take")
+    mid = (depths["long"]["asks"][0]["price"] + depths["short"]["bids"][0]["price"]) / 2
+    qty = round_down(size_usd / mid, common_step(la.canonical_lot, sa.canonical_lot))
+    for role, c in attrs.items():
+        own = qty / c.multiplier
+        if qty <= 0 or own < c.min_size:
+            raise refuse(Refusal.MIN_SIZE, role, c.exchange, f"size {own if qty > 0 else qty} below the minimum {c.min_size}")
         if qty * mid < c.min_notional:
-            raise ExecutionError(f"{c.exchange} {symbol}: notional {qty * mid:.2f} below minimum {c.min_notional} USD")
+            raise refuse(Refusal.MIN_SIZE, role, c.exchange, f"notional {qty * mid:.2f} USD below the minimum {c.min_notional} USD")
 
-    checks = []
-    for client, depth, side in ((long, ld, Side.BUY), (short, sd, Side.SELL)):
-        fillable, avg = walk_book(depth, side, qty)
-        if avg is None or fillable < qty:
-            raise ExecutionError(f"{client.name} {symbol}: book too thin for {qty} ({fillable} fillable in {depth_levels} levels)")
-        slip = slippage_bps(depth, side, avg)
-        if slip > max_slippage_bps:
-            raise ExecutionError(f"{client.name} {symbol}: slippage {slip:.1f} bp > {max_slippage_bps} bp for {qty}")
-        checks.append((avg, slip))
+    sides = {"long": Side.BUY, "short": Side.SELL}
+    liq = {role: assess_leg(depths[role], sides[role], qty, leg=role, exchange=clients[role].name,
+                            max_slippage_bps=max_slippage_bps, max_spread_bps=max_spread_bps)
+           for role in clients}
 
-    notional = qty * mid
-    balances = await asyncio.gather(long.get_account_balance(), short.get_account_balance())
-    for client, c, avail in zip((long, short), (la, sa), balances):
-        need = (notional / lev + notional * 2 * c.taker_fee) * MARGIN_BUFFER
+    try:
+        balances = await gather_strict(long.get_account_balance(), short.get_account_balance())
+    except ExchangeError as exc:
+        raise PreflightRefused(Refusal.MARGIN, f"reading available margin failed: {exc}", exchange=exc.exchange or None) from exc
+    margin: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+    for (role, c), avail in zip(attrs.items(), balances):
+        notional = qty * liq[role].vwap
+        need = (notional / lev + notional * c.taker_fee) * (1 + margin_buffer)
         if avail < need:
-            raise ExecutionError(f"{client.name}: available margin {avail:.2f} USD < {need:.2f} USD needed")
+            raise refuse(Refusal.MARGIN, role, c.exchange,
+                         f"available margin {avail:.2f} USD < {need:.2f} USD needed ({notional:.2f} USD notional at "
+                         f"{lev}x + {c.taker_fee * 10_000:.1f} bp fee, {margin_buffer:.0%} buffer)")
+        margin[role] = (notional, need, avail)
 
-    (lp, ls), (sp, ss) = checks
-    return PreflightResult(symbol, qty, qty / la.multiplier, qty / sa.multiplier, lev, la, sa, lp, sp, ls, ss)
+    try:
+        existing = await gather_strict(*(_exchange_liquidation(clients[r], symbol, attrs[r].multiplier) for r in clients))
+    except ExchangeError as exc:
+        raise PreflightRefused(Refusal.LIQUIDATION_DISTANCE, f"reading positions failed: {exc}",
+                               exchange=exc.exchange or None) from exc
+    checks: list[LegCheck] = []
+    for (role, c), own_liq in zip(attrs.items(), existing):
+        mmf = _maintenance_fraction(c)
+        if own_liq is not None:
+            price, source = own_liq, "exchange"
+        else:
+            price, source = estimate_liquidation_price(liq[role].vwap, sides[role], lev, mmf), "estimate"
+        dist = liquidation_distance(price, liq[role].mid, sides[role])
+        if dist < min_liquidation_distance:
+            raise refuse(Refusal.LIQUIDATION_DISTANCE, role, c.exchange,
+                         f"liquidation {dist:.1%} from mark ({source} {price:.8g} vs mark {liq[role].mid:.8g} at {lev}x), "
+                         f"minimum {min_liquidation_distance:.0%}")
+        notional, need, avail = margin[role]
+        checks.append(LegCheck(role, c.exchange, sides[role], qty / c.multiplier, liq[role], notional, need, avail,
+                               mmf, price, dist, source))
+
+    ordered = sorted(checks, key=lambda lc: lc.liquidity.depth_usd)  # stable: long first on a tie
+    lc, sc = checks
+    return PreflightResult(symbol, qty, qty / la.multiplier, qty / sa.multiplier, lev, la, sa, lc.vwap, sc.vwap,
+                           lc.slippage_bps, sc.slippage_bps, legs=(ordered[0], ordered[1]), leverage_choice=choice)

@@ -237,7 +237,8 @@ class FundingArbStrategy:
                 long, short, opp.symbol,
                 size_usd=self.cfg.size_usd, leverage=self.cfg.leverage,
                 max_slippage_bps=self.cfg.max_slippage_bps, ready_timeout_s=self.cfg.feed_ready_timeout_s,
-                prices=self.prices,
+                prices=self.prices, max_spread_bps=self.cfg.max_spread_bps, margin_buffer=self.cfg.margin_buffer,
+                min_liquidation_distance=self.cfg.min_liquidation_distance,
             )
         except (ExecutionError, ExchangeError) as exc:
             self._event(f"skip {opp.symbol}: pre-flight failed: {exc}")
