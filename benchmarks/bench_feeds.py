@@ -17,6 +17,8 @@ For each message type it measures, in µs per message (best of ``--repeat`` pass
 (c) the real perpdex path: ``LighterMarketFeed.handle_frame(bytes)`` /
     ``AsterMarketFeed.handle_frame(bytes)`` on a feed whose symbol is subscribed in memory (no
     socket: the symbol state is created with ``feed.state()``, the snapshot frame makes it ready);
+    for Aster, whose depth20 book is built on first read, also (c') every frame followed by a read
+    of the served book's best bid and ask (the worst case: every snapshot gets built);
 (d) ccxt.pro's own handling (ccxt 4.5.90): its WebSocket client's
     ``handle_text_or_binary_message(text)``, i.e. ``orjson.loads`` + ``exchange.handle_message``
     into ccxt's ``OrderBook`` (``ccxt.pro.lighter`` / ``ccxt.pro.aster``), on a client created by
@@ -234,6 +236,20 @@ def aster_feed() -> AsterMarketFeed:
     return feed
 
 
+def aster_frame_then_read(feed: AsterMarketFeed) -> Callable[[bytes], Any]:
+    """Worst case of the lazily built depth20 book: every frame is read (served book + best bid
+    and ask) before the next one arrives, so every snapshot is built."""
+    handle, book = feed.handle_frame, feed.book
+
+    def step(frame: bytes) -> None:
+        handle(frame)
+        b = book("BTC")
+        b.best_bid()
+        b.best_ask()
+
+    return step
+
+
 # -- memory --------------------------------------------------------------------------------------------
 def deep_sizeof(obj: Any, skip: tuple[type, ...] = ()) -> int:
     """Bytes reachable from ``obj`` (each object once; classes, modules, functions skipped)."""
@@ -345,6 +361,7 @@ async def run(n: int, repeat: int) -> dict[str, Any]:
         "orjson.loads": per_message_us(orjson.loads, frames, repeat),
         "msgspec decode": per_message_us(adec, frames, repeat),
         "perpdex feed": per_message_us(afeed.handle_frame, frames, repeat),
+        "perpdex feed + read": per_message_us(aster_frame_then_read(afeed), frames, repeat),
         "ccxt.pro": per_message_us(aclient.handle_text_or_binary_message, atext, repeat),
         "naive Decimal dict": per_message_us(NaiveDecimalBook().aster, frames, repeat),
     }

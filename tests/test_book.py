@@ -94,3 +94,39 @@ def test_depth_from_unsorted_levels_drops_empty_and_zero_prices():
     d = depth_from_levels([(1.0, 1.0), (3.0, 1.0), (0.0, 5.0)], [(5.0, 1.0), (4.0, 0.0), (4.5, 2.0)], 10)
     assert [l["price"] for l in d["bids"]] == [Decimal("3.0"), Decimal("1.0")]
     assert [l["price"] for l in d["asks"]] == [Decimal("4.5"), Decimal("5.0")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.tuples(prices, sizes), max_size=25), st.lists(st.tuples(prices, sizes), max_size=25)),
+                min_size=1, max_size=6),
+       st.sampled_from(["best", "levels", "len", "crossed", "set", "apply"]))
+def test_staged_snapshot_book_reads_as_the_applied_snapshot(snapshots, first_read):
+    """``SnapshotBook.stage_snapshot`` (built on read) and ``OrderBook.apply_snapshot`` give the same
+    book through every read and write, whichever comes first after the staging."""
+    from perpdex.book import SnapshotBook
+
+    lazy, eager = SnapshotBook("X"), OrderBook("X")
+    for i, (b, a) in enumerate(snapshots):
+        lazy.stage_snapshot(b, a, i)
+        eager.apply_snapshot(b, a, i)
+        assert lazy.sequence == eager.sequence == i
+    if first_read == "set":
+        lazy.set_bid(1.0, 2.0)
+        eager.set_bid(1.0, 2.0)
+        lazy.set_ask(99.0, 0.0)
+        eager.set_ask(99.0, 0.0)
+    elif first_read == "apply":
+        lazy.apply_levels([(2.0, 0.0)], [(50.0, 1.5)], 9)
+        eager.apply_levels([(2.0, 0.0)], [(50.0, 1.5)], 9)
+    elif first_read == "len":
+        assert len(lazy) == len(eager)
+    elif first_read == "crossed":
+        assert lazy.is_crossed() == eager.is_crossed()
+    elif first_read == "best":
+        assert lazy.best_bid() == eager.best_bid() and lazy.best_ask() == eager.best_ask()
+    assert lazy.bids() == eager.bids() and lazy.asks() == eager.asks()
+    assert lazy.depth(5) == eager.depth(5) and lazy.empty == eager.empty
+    assert lazy.sequence == eager.sequence
+    lazy.stage_snapshot([(1.0, 1.0)], [(2.0, 1.0)], 7)
+    lazy.clear()
+    assert lazy.empty and lazy.best_bid() is None and lazy.sequence is None

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpdex.book import OrderBook
+from perpdex.errors import StaleMarketData
 from perpdex.exchanges.aster.feed import AsterMarketFeed
 from perpdex.exchanges.lighter.feed import LighterMarketFeed
 from perpdex.exchanges.lighter.symbols import LighterSymbols
@@ -131,6 +132,14 @@ async def test_aster_depth20_frames_replace_the_book() -> None:
     # crossed snapshot: not served
     feed.handle_frame(aster_frame([["101.0", "1"]], [["100.0", "1"]], 400))
     assert not feed.is_ready("BTC")
+    # crossed only once built (best levels not sent first): staged, but never served, and resynced
+    feed.handle_frame(aster_frame([["99.0", "1"]], [["100.0", "1"]], 401))
+    assert feed.book("BTC").best_bid() == (99.0, 1.0)
+    resyncs = feed.resyncs
+    feed.handle_frame(aster_frame([["99.0", "1"], ["100.5", "2"]], [["100.0", "1"], ["101.0", "1"]], 402))
+    with pytest.raises(StaleMarketData, match="crossed"):
+        feed.book("BTC")
+    assert feed.resyncs == resyncs + 1 and not feed.is_ready("BTC")
     with pytest.raises(msgspec.ValidationError):
         feed.handle_frame(aster_frame([["x", "1"]], [], 401))
     await asyncio.sleep(0)

@@ -191,6 +191,98 @@ class OrderBook:
         return len(self._bids) + len(self._asks)
 
 
+class SnapshotBook(OrderBook):
+    """An :class:`OrderBook` for feeds whose every message is a complete top-N snapshot (Aster
+    ``depth20@100ms``): :meth:`stage_snapshot` keeps the decoded level lists as they arrived and
+    the book is built from them on the first read (any read or write method), so a snapshot that
+    is replaced by the next one before anybody looks at it costs nothing beyond its decode.
+
+    The built book is exactly what :meth:`OrderBook.apply_snapshot` makes of the same levels (any
+    order, zero sizes dropped, duplicates last-wins), so reads see the same book either way;
+    ``sequence`` and ``updated_at`` are those of the staged snapshot (updated at staging, not at
+    the read). The staged lists are held, not copied: the caller must not mutate them."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, symbol: str = "") -> None:
+        super().__init__(symbol)
+        self._pending: tuple[Sequence[Level], Sequence[Level]] | None = None
+
+    def stage_snapshot(self, bids: Sequence[Level], asks: Sequence[Level], sequence: int | None = None) -> None:
+        """Replace the book with ``(price, size)`` levels, built lazily on the next read (prices
+        quote units, sizes base units). O(1)."""
+        self._pending = (bids, asks)
+        self.sequence = sequence
+        self.updated_at = time.monotonic()
+
+    def _settle(self) -> None:
+        bids, asks = self._pending  # type: ignore[misc]
+        self._pending = None
+        seq, ts = self.sequence, self.updated_at
+        OrderBook.apply_snapshot(self, bids, asks, seq)
+        self.updated_at = ts
+
+    # every read and write first builds a staged snapshot
+    def clear(self) -> None:
+        self._pending = None
+        OrderBook.clear(self)
+
+    def apply_snapshot(self, bids: Iterable[Level], asks: Iterable[Level], sequence: int | None = None) -> None:
+        self._pending = None
+        OrderBook.apply_snapshot(self, bids, asks, sequence)
+
+    def set_bid(self, price: float, size: float) -> None:
+        if self._pending is not None:
+            self._settle()
+        OrderBook.set_bid(self, price, size)
+
+    def set_ask(self, price: float, size: float) -> None:
+        if self._pending is not None:
+            self._settle()
+        OrderBook.set_ask(self, price, size)
+
+    def apply_levels(self, bids: Iterable[Level], asks: Iterable[Level], sequence: int | None = None) -> None:
+        if self._pending is not None:
+            self._settle()
+        OrderBook.apply_levels(self, bids, asks, sequence)
+
+    def best_bid(self) -> Level | None:
+        if self._pending is not None:
+            self._settle()
+        return OrderBook.best_bid(self)
+
+    def best_ask(self) -> Level | None:
+        if self._pending is not None:
+            self._settle()
+        return OrderBook.best_ask(self)
+
+    def is_crossed(self) -> bool:
+        if self._pending is not None:
+            self._settle()
+        return OrderBook.is_crossed(self)
+
+    @property
+    def empty(self) -> bool:
+        if self._pending is not None:
+            self._settle()
+        return not self._bids and not self._asks
+
+    def bids(self, n: int | None = None) -> list[Level]:
+        if self._pending is not None:
+            self._settle()
+        return OrderBook.bids(self, n)
+
+    def asks(self, n: int | None = None) -> list[Level]:
+        if self._pending is not None:
+            self._settle()
+        return OrderBook.asks(self, n)
+
+    def __len__(self) -> int:
+        if self._pending is not None:
+            self._settle()
+        return OrderBook.__len__(self)
+
+
 def depth_from_levels(bids: Sequence[Level], asks: Sequence[Level], levels: int) -> dict[str, list[dict[str, Decimal]]]:
     """Build the depth shape from unsorted level lists (e.g. a REST answer): bids descending,
     asks ascending, zero/negative sizes and prices dropped."""

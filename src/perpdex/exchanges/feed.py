@@ -67,8 +67,8 @@ class MarketFeed:
 class _SymbolState:
     __slots__ = ("book", "ready", "bbo")
 
-    def __init__(self, symbol: str) -> None:
-        self.book = OrderBook(symbol)
+    def __init__(self, symbol: str, book_class: type[OrderBook] = OrderBook) -> None:
+        self.book = book_class(symbol)
         self.ready = asyncio.Event()
         self.bbo: tuple[float, float, float, float, float] | None = None  # bid, bidsz, ask, asksz, ts
 
@@ -81,7 +81,11 @@ class WsMarketFeed(MarketFeed):
     ±20 % jitter so that many clients do not reconnect in lockstep).
     ``max_connection_age`` seconds: rotate the connection before the exchange's lifetime limit
     (None: never); every symbol is resubscribed on the new socket.
+    ``book_class``: the book type per symbol (:class:`~perpdex.book.SnapshotBook` for feeds whose
+    messages are whole snapshots).
     """
+
+    book_class: type[OrderBook] = OrderBook
 
     def __init__(
         self,
@@ -136,7 +140,7 @@ class WsMarketFeed(MarketFeed):
     def state(self, symbol: str) -> _SymbolState:
         st = self._states.get(symbol)
         if st is None:
-            st = self._states[symbol] = _SymbolState(symbol)
+            st = self._states[symbol] = _SymbolState(symbol, self.book_class)
         return st
 
     async def prepare(self, symbol: str) -> None:
@@ -234,6 +238,7 @@ class WsMarketFeed(MarketFeed):
         if age > self.stale_after:
             raise StaleMarketData(f"[{self.exchange}] {symbol}: book stale ({age:.1f}s > {self.stale_after}s)")
         if st.book.is_crossed():
+            self.invalidate(symbol, "crossed book")
             raise StaleMarketData(f"[{self.exchange}] {symbol}: book crossed")
         return st.book
 

@@ -39,6 +39,7 @@ from typing import Any, Callable
 import aiohttp
 import msgspec
 
+from ...book import SnapshotBook
 from ..feed import WsMarketFeed
 from .rest import AsterRest
 from .schemas import BookTickerEvent, Depth, DepthUpdate, MarkPriceUpdate, StreamEnvelope, decode
@@ -92,6 +93,8 @@ class AsterMarketFeed(WsMarketFeed):
         self.rest_url = rest_url
         self._rest: AsterRest | None = None
         self.depth_mode = depth_mode
+        if depth_mode == "partial":
+            self.book_class = SnapshotBook  # each frame replaces the book: build it on read
         self.levels = levels
         self._dex_symbol = dex_symbol or get_dex_symbol_format
         self._canonical: dict[str, str] = {}  # "BTCUSDT" -> "BTC"
@@ -152,7 +155,10 @@ class AsterMarketFeed(WsMarketFeed):
         error frames.
 
         Hot path: one msgspec decode straight to float ``(price, qty)`` pairs; in partial mode a
-        depth frame replaces the book with one :meth:`~perpdex.book.OrderBook.apply_snapshot`."""
+        depth frame is staged as the next snapshot of a :class:`~perpdex.book.SnapshotBook` (built
+        on the first read, so frames replaced unread cost only their decode). A frame whose first
+        bid is at or above its first ask is a crossed book (not served, resubscribed); the built
+        book is checked again when it is served (:meth:`WsMarketFeed.book`)."""
         try:
             env = _decode_envelope(data)
         except Exception:
@@ -175,8 +181,12 @@ class AsterMarketFeed(WsMarketFeed):
             return  # late frame for a symbol we no longer follow
         if type(ev) is DepthUpdate:
             if self.depth_mode == "partial":
-                st.book.apply_snapshot(ev.b, ev.a, ev.u)
-                self.mark_ready(sym)
+                b, a = ev.b, ev.a
+                if b and a and b[0][0] >= a[0][0]:  # best-first as sent; the built book is checked on read
+                    self.invalidate(sym, "crossed book")
+                    return
+                st.book.stage_snapshot(b, a, ev.u)  # type: ignore[attr-defined]
+                st.ready.set()
             else:
                 self._on_diff(sym, ev)
         elif type(ev) is BookTickerEvent:

@@ -51,6 +51,7 @@ class LighterMarketFeed(WsMarketFeed):
         self.catalog = catalog if catalog is not None else LighterSymbols()
         self.rest_url = rest_url.rstrip("/") if rest_url else None
         self._channel_ids: dict[str, int] = {}  # "order_book:0" -> 0
+        self._by_channel: dict[str, _SymbolState] = {}  # "order_book:0" -> followed symbol's state
 
     # -- catalog ---------------------------------------------------------------------------------
     async def load_symbols(self) -> None:
@@ -102,11 +103,11 @@ class LighterMarketFeed(WsMarketFeed):
         body = frame.order_book
         if body is None:
             raise ValueError(f"order_book frame without a book on channel {frame.channel!r}")
-        mid = self._channel_ids.get(frame.channel)
-        symbol = self.catalog.by_id.get(self._market_id(frame.channel) if mid is None else mid)
-        st = self._states.get(symbol) if symbol is not None else None
+        st = self._by_channel.get(frame.channel)
         if st is None:
-            return  # a market we no longer (or never) follow
+            st = self._channel_state(frame.channel)
+            if st is None:
+                return  # a market we no longer (or never) follow
         book = st.book
         if book.sequence is None or not st.ready.is_set():
             return  # resyncing: wait for the fresh snapshot
@@ -149,6 +150,19 @@ class LighterMarketFeed(WsMarketFeed):
             if len(self._channel_ids) < 4096:  # a handful in practice; bounded against junk
                 self._channel_ids[channel] = mid
         return mid
+
+    def _channel_state(self, channel: str) -> _SymbolState | None:
+        """The followed symbol's state for a channel (None if not followed), cached per channel
+        string until a symbol is removed."""
+        symbol = self.catalog.by_id.get(self._market_id(channel))
+        st = self._states.get(symbol) if symbol is not None else None
+        if st is not None:
+            self._by_channel[channel] = st
+        return st
+
+    async def remove(self, symbol: str) -> None:
+        self._by_channel.clear()
+        await super().remove(symbol)
 
     def _book_state(self, frame: schemas.WsFrame) -> tuple[schemas.WsOrderBook, _SymbolState | None]:
         body = frame.order_book
