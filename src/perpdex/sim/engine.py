@@ -75,6 +75,13 @@ class MarketSpec:
     multiplier: int = 1  # canonical units per exchange unit (1000 for a 1000PEPE market)
 
     @property
+    def maintenance_margin_fraction(self) -> float:
+        """Maintenance margin as a fraction of notional: half the initial margin fraction at max
+        leverage (what every dialect publishes: Aster's bracket ``maintMarginRatio``, Lighter's
+        ``maintenance_margin_fraction``, Backpack's ``mmfFunction.base``, Paradex's ``mmf_factor`` 0.5)."""
+        return 0.5 / self.max_leverage
+
+    @property
     def exchange_base(self) -> str:
         """The exchange's base asset name: ``"1000PEPE"`` for a bundled market, else the symbol."""
         return f"{self.multiplier}{self.symbol}" if self.multiplier != 1 else self.symbol
@@ -138,6 +145,7 @@ class Fill:
     maker: bool
     ts: int
     realized_pnl: float = 0.0
+    system: str | None = None  # "liquidation" | "adl" for fills the exchange made on its own
 
 
 @dataclass
@@ -158,6 +166,7 @@ class Order:
     status: str = "new"  # new | partially_filled | filled | canceled | expired | rejected
     created_ms: int = field(default_factory=now_ms)
     updated_ms: int = field(default_factory=now_ms)
+    system: str | None = None  # "liquidation" | "adl": an order the exchange placed (see Venue.liquidate)
 
     @property
     def remaining(self) -> float:
@@ -456,9 +465,16 @@ class Venue:
         return self.account(account_id).leverage.get(symbol, min(self.default_leverage, self.market(symbol).max_leverage))
 
     def set_leverage(self, account_id: str, symbol: str, leverage: int) -> int:
+        """Set the account's leverage for ``symbol`` (1..max). Faults: ``leverage_reject`` refuses
+        the next change (``SimError('invalid')``); ``leverage_ignore`` acknowledges it but keeps
+        the old leverage (a read-back then disagrees)."""
         m = self.market(symbol)
         if leverage < 1 or leverage > m.max_leverage:
             raise SimError("invalid", f"leverage {leverage} out of range 1..{m.max_leverage} for {symbol}")
+        if self.faults.take("leverage_reject", symbol):
+            raise SimError("invalid", f"leverage change for {symbol} refused (injected fault)")
+        if self.faults.take("leverage_ignore", symbol):
+            return int(leverage)
         self.account(account_id).leverage[symbol] = int(leverage)
         return int(leverage)
 
@@ -488,16 +504,66 @@ class Venue:
         return max(self.equity(account_id) - self.initial_margin(account_id), 0.0)
 
     def liquidation_price(self, account_id: str, symbol: str) -> float:
-        """Rough isolated-style estimate: price at which the position loses its margin share."""
+        """The emulator's liquidation rule, per position (isolated style): the position posts
+        ``|qty|·entry/L`` of margin and is liquidated when that plus its unrealized PnL falls to
+        the maintenance margin ``mmf·|qty|·mark``, i.e. at ``entry·(1 − 1/L)/(1 − mmf)`` for a
+        long and ``entry·(1 + 1/L)/(1 + mmf)`` for a short (0.0 when flat)."""
         acct = self.account(account_id)
         pos = acct.positions.get(symbol)
         if pos is None or not pos.qty:
             return 0.0
         lev = self.leverage(account_id, symbol)
-        mmr = 0.5 / self.market(symbol).max_leverage
+        mmf = self.market(symbol).maintenance_margin_fraction
         if pos.qty > 0:
-            return max(pos.entry_price * (1 - 1 / lev + mmr), 0.0)
-        return pos.entry_price * (1 + 1 / lev - mmr)
+            return max(pos.entry_price * (1 - 1 / lev) / (1 - mmf), 0.0)
+        return pos.entry_price * (1 + 1 / lev) / (1 + mmf)
+
+    def liquidate(self, account_id: str, symbol: str, qty: float | None = None, *, adl: bool = False,
+                  price: float | None = None) -> Fill | None:
+        """Close ``qty`` (all when None) of the account's ``symbol`` position as the exchange does
+        on its own: a liquidation (the account's open orders on the market are canceled first) or,
+        with ``adl``, an auto-deleveraging. The fill is at ``price`` (default: the mark), taker
+        fee, on an order with ``system`` set and a client id ``autoclose-<id>`` / ``adl_autoclose-<id>``
+        (Aster's naming), and is emitted like any fill. Returns it, or None when flat."""
+        pos = self.account(account_id).positions.get(symbol)
+        if pos is None or not pos.qty:
+            return None
+        m = self.market(symbol)
+        q = abs(pos.qty) if qty is None else m.round_size(min(qty, abs(pos.qty)))
+        if q <= 0:
+            return None
+        kind = "adl" if adl else "liquidation"
+        if not adl:
+            for o in self.open_orders(account_id, symbol):
+                self.cancel_order(account_id, symbol, o.id)
+        oid = self._next_order_id
+        self._next_order_id += 1
+        order = Order(id=oid, account=account_id, symbol=symbol, side="sell" if pos.qty > 0 else "buy", type="market",
+                      qty=q, price=None, tif="ioc", reduce_only=True,
+                      client_id=f"{'adl_autoclose' if adl else 'autoclose'}-{oid}", system=kind)
+        self.account(account_id).orders[oid] = order
+        fill = self._fill(order, q, price if price is not None else self.mark_price(symbol), maker=False)
+        fill.system = kind
+        log.info("%s: %s of %s %s: %s at %s", self.name, kind, account_id, symbol, q, fill.price)
+        return fill
+
+    def _check_liquidations(self, symbol: str) -> None:
+        """Liquidate every position of ``symbol`` whose liquidation price the mark has reached;
+        armed faults ``liquidate`` (whole positions) and ``adl`` (value: fraction, default 0.5)
+        force one on every account holding the market."""
+        forced = self.faults.take("liquidate", symbol)
+        adl, fraction = self.faults.take_value("adl", symbol, 0.5)
+        mark = self.mark_price(symbol)
+        for acct in list(self.accounts.values()):
+            pos = acct.positions.get(symbol)
+            if pos is None or not pos.qty:
+                continue
+            if adl:
+                self.liquidate(acct.id, symbol, abs(pos.qty) * float(fraction), adl=True)
+                continue
+            liq = self.liquidation_price(acct.id, symbol)
+            if forced or (liq > 0 and (mark <= liq if pos.qty > 0 else mark >= liq)):
+                self.liquidate(acct.id, symbol)
 
     # -- orders ------------------------------------------------------------------------------------
     def _check_grid(self, value: float, step: float, what: str) -> None:
@@ -703,6 +769,7 @@ class Venue:
         for sym, m in self.markets.items():
             self._refresh_book(sym, regenerate=regenerate)
             self._passive_fills(sym)
+            self._check_liquidations(sym)
             if m.funding_noise:
                 base = m.funding_rate
                 self._rates[sym] = base * (1.0 + self._rng.gauss(0.0, m.funding_noise))
