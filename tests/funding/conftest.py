@@ -1,4 +1,4 @@
-"""Fixtures of the funding tests: a real SQLite store in the test's temporary directory."""
+"""Fixtures of the funding tests: a real store, on SQLite and on PostgreSQL (``store_url``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from perpdex.storage import Store
 
 
 @pytest.fixture
-async def store(tmp_path):
-    """A fresh SQLite store (tables created) at ``tmp_path/s.db``; closed after the test."""
-    st = Store(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+async def store(store_url):
+    """A fresh store (schema created) on each backend; closed after the test."""
+    st = Store(store_url)
     await st.init()
     try:
         yield st

@@ -10,6 +10,8 @@ import socket
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 
 from perpdex.app import runtime
 from perpdex.config import parse_config
@@ -21,6 +23,12 @@ from perpdex.storage import Store
 from perpdex.storage.models import FundingSnapshotRow
 
 SYMBOLS = {"BTC", "ETH", "SOL", "AAVE", "INJ", "CRV", "2Z", "0G", "DOGE", "XRP"}
+
+
+@pytest.fixture
+def store_url(tmp_path):
+    """SQLite only here (the repository's SQL runs on both backends in test_history)."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
 
 
 def closed_port() -> int:
@@ -120,9 +128,12 @@ async def test_stored_opportunities_match_live_ranking_and_history_filter(tmp_pa
     # one round: nothing has persisted for an hour yet
     none = await svc.opportunities(hold_hours=Decimal(168), min_persistence_hours=1.0)
     assert none.opportunities == []
-    # ...but the pairs with a positive spread in that round pass a 0-hour persistence filter
     zero = await svc.opportunities(hold_hours=Decimal(168), min_persistence_hours=0.0)
-    assert [o.key for o in zero.opportunities] == [o.key for o in same if o.spread_8h > 0]
+    assert [o.key for o in zero.opportunities] == [o.key for o in same]
+    # one round: the mean spread is that round's spread, so the mean filter keeps gross APR >= 50 %
+    half = await svc.opportunities(hold_hours=Decimal(168), min_mean_spread_apr=Decimal("0.5"))
+    assert [o.key for o in half.opportunities] == [o.key for o in same if o.gross_apr >= Decimal("0.5")]
+    assert 0 < len(half.opportunities) < len(same)
     # samples older than max_sample_age_s are ignored
     later = (await svc.opportunities(hold_hours=Decimal(168), now=found.as_of + timedelta(seconds=61)))
     assert later.opportunities == [] and set(later.skipped) == set(registry.names())

@@ -6,6 +6,7 @@
     perpdex book EXCHANGE SYMBOL --config F [--levels N] [--json] [--once]
     perpdex status --config F [--symbols BTC,ETH] [--json]
     perpdex sim [--endpoints-file F]
+    perpdex serve --config F [--host H] [--port P] [--openapi out.json]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
 from . import render
 from .accounts import accounts_app
+from .serve import serve
 
 app = typer.Typer(
     add_completion=False,
@@ -37,6 +39,7 @@ app = typer.Typer(
     "with a built-in emulator of each exchange for paper trading.",
 )
 app.add_typer(accounts_app, name="accounts")
+app.command()(serve)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)

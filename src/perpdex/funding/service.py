@@ -75,7 +75,9 @@ class StoredOpportunities:
 
 class FundingRateService:
     """``adapters``/``clients`` by exchange name (clients only to read the market catalog's taker
-    fee; ``taker_fees[exchange]`` from config wins over the catalog, None: use the catalog)."""
+    fee; ``taker_fees[exchange]`` from config wins over the catalog, None: use the catalog).
+    ``names``: the exchanges health reports on (default: those of ``adapters``; a service that
+    only reads the store passes no adapters and the configured names)."""
 
     def __init__(
         self,
@@ -85,13 +87,14 @@ class FundingRateService:
         *,
         clients: dict[str, ExchangeClient] | None = None,
         taker_fees: dict[str, Decimal | None] | None = None,
+        names: list[str] | None = None,
     ) -> None:
         self.history = history
         self.adapters = adapters
         self.cfg = cfg
         self.clients = clients or {}
         self.fees: dict[str, Decimal] = {n: f for n, f in (taker_fees or {}).items() if f is not None}
-        self.exchanges: dict[str, ExchangeHealth] = {n: ExchangeHealth(n) for n in adapters}
+        self.exchanges: dict[str, ExchangeHealth] = {n: ExchangeHealth(n) for n in (names if names is not None else adapters)}
         self.rounds = 0
         self.last_round: RoundResult | None = None
         self.store_errors = 0
@@ -161,6 +164,8 @@ class FundingRateService:
             for name in snap.rates:
                 errors[name] = f"storage: {type(exc).__name__}"
         for name, h in self.exchanges.items():
+            if name not in self.adapters:
+                continue
             if name in errors:
                 h.errors += 1
                 h.consecutive_errors += 1

@@ -1,0 +1,55 @@
+"""``perpdex serve``: the funding-rate service and its HTTP API (see :mod:`perpdex.api.app`).
+
+    perpdex serve --config F [--host H] [--port P] [--openapi out.json] [--verbose]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def serve(
+    config: Path = typer.Option(..., "--config", "-c", help="YAML config file (see configs/sim.yml); the "
+                                "'service' section sets the interval, host and port."),
+    host: Optional[str] = typer.Option(None, "--host", help="Listen address (default: service.host)."),
+    port: Optional[int] = typer.Option(None, "--port", "-p", min=1, max=65535, help="Listen port (default: service.port)."),
+    openapi: Optional[Path] = typer.Option(None, "--openapi", help="Write the OpenAPI schema (JSON) here and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
+) -> None:
+    """Collect funding rates, mark prices, 24h volume and open interest from every configured
+    exchange every service.interval_s seconds into the store, and serve them over HTTP:
+    /health, /funding-rates, /funding-rates/{symbol}/history, /opportunities (docs at /docs).
+    With sim.enabled the emulated exchanges run in-process."""
+    from ..api import create_app
+    from .main import _load, _run_async, console
+
+    cfg = _load(config, verbose)
+    app = create_app(cfg)
+    if openapi is not None:
+        openapi.write_text(json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n")
+        console.print(f"OpenAPI schema written to [bold]{openapi}[/]")
+        return
+    if not verbose:  # the service's round-by-round progress, at the configured level
+        for name in ("perpdex.funding.service", "perpdex.funding.collector", "perpdex.api"):
+            logging.getLogger(name).setLevel(getattr(logging, cfg.log_level.upper(), logging.INFO))
+    host = host or cfg.service.host
+    port = port or cfg.service.port
+    console.print(f"funding-rate service on http://{host}:{port} (OpenAPI docs at /docs), collecting every "
+                  f"{cfg.service.interval_s:g}s from {', '.join(cfg.enabled_exchanges)}; Ctrl-C to stop")
+    if not _run_async(_serve(app, host, port, verbose)):
+        raise typer.Exit(1)
+
+
+async def _serve(app, host: str, port: int, verbose: bool) -> bool:
+    """Run uvicorn until a signal; False when the app failed to start."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=verbose,
+                                           log_level="info" if verbose else "warning"))
+    await server.serve()
+    return server.started
