@@ -270,3 +270,97 @@ class FundingPayment:
     def key(self) -> str:
         """What identifies this payment on its exchange: its id, else its time."""
         return self.payment_id if self.payment_id is not None else self.ts.isoformat()
+
+
+# --------------------------------------------------------------------------------------------------
+# User-data stream events (orders, fills, positions, liquidations of our own account)
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class UserFill:
+    """One execution of one of our orders, as the exchange reported it.
+
+    ``symbol`` canonical (``"BTC"``); ``qty`` base units of the exchange's market (bundle units
+    for ``1000…`` markets, like order sizes); ``price`` quote units (USD); ``fee`` USD, positive
+    when paid, negative for a rebate; ``liquidity`` ``"maker"`` | ``"taker"``; ``ts`` epoch
+    **seconds**; ``liquidation`` True when the exchange closed the position itself (liquidation
+    or auto-deleveraging). ``trade_id`` is the exchange's own id of the execution: a fill is
+    counted once per :attr:`key`, however many times it is seen (stream, REST, a duplicated
+    frame)."""
+
+    exchange: str
+    symbol: str
+    order_id: str
+    trade_id: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    liquidity: str
+    ts: float
+    client_order_id: str | None = None
+    liquidation: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(exchange, trade_id)``: what makes two reports of a fill the same fill."""
+        return (self.exchange, self.trade_id)
+
+    @property
+    def notional(self) -> Decimal:
+        """``qty * price`` in USD."""
+        return self.qty * self.price
+
+
+@dataclass(frozen=True, slots=True)
+class UserOrderUpdate:
+    """The state of one of our orders after a change: ``filled``/``remaining`` base units,
+    ``avg_price`` quote units (None before the first fill), ``price`` the limit price (None for
+    market orders), ``ts`` epoch seconds, ``reason`` the exchange's cancel/expiry reason if any."""
+
+    exchange: str
+    symbol: str
+    order_id: str
+    status: OrderStatus
+    filled: Decimal
+    remaining: Decimal
+    avg_price: Decimal | None = None
+    side: Side | None = None
+    price: Decimal | None = None
+    client_order_id: str | None = None
+    ts: float = 0.0
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserPositionUpdate:
+    """Our position in one market after a change: ``quantity`` signed base units (+long,
+    -short, 0 flat), ``entry_price``/``mark_price``/``liquidation_price`` quote units (None where
+    the exchange does not send them), ``unrealized_pnl`` USD, ``ts`` epoch seconds."""
+
+    exchange: str
+    symbol: str
+    quantity: Decimal
+    entry_price: Decimal
+    liquidation_price: Decimal | None = None
+    mark_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UserLiquidation:
+    """The exchange liquidated (or auto-deleveraged) our position: ``side`` of the closing
+    execution, ``qty`` base units, ``price`` quote units, ``ts`` epoch seconds, ``order_id``/
+    ``trade_id`` where the exchange gives them."""
+
+    exchange: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    ts: float
+    order_id: str | None = None
+    trade_id: str | None = None
+
+
+UserEvent = UserFill | UserOrderUpdate | UserPositionUpdate | UserLiquidation

@@ -32,6 +32,7 @@ from ..models import (
     Side,
 )
 from .feed import MarketFeed
+from .userstream import UserStream
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ class ExchangeClient(abc.ABC):
         self.settings = settings
         self.feed: MarketFeed = self._make_feed()
         self._contracts: dict[str, ContractAttributes] = {}
+        #: The user-data stream (orders, fills, positions, liquidations) once started with
+        #: :meth:`start_user_stream`; its own socket, untouched by market-data pause/resume.
+        self.user_stream: UserStream | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -83,7 +87,34 @@ class ExchangeClient(abc.ABC):
         """Load the market catalog (and private clients when credentials are set)."""
 
     async def close(self) -> None:
+        await self.stop_user_stream()
         await self.feed.close()
+
+    # -- user-data stream -----------------------------------------------------------------------
+    def _make_user_stream(self) -> UserStream | None:
+        """Hook: this exchange's :class:`UserStream` (None where there is none)."""
+        return None
+
+    async def start_user_stream(self, symbols: list[str] | tuple[str, ...] = ()) -> UserStream:
+        """Start (idempotent) the private order/fill/position stream on its own socket, tracking
+        ``symbols`` for REST reconciliation after reconnects; returns without waiting (use
+        ``stream.wait_connected(timeout)``). Raises NotImplementedError where the exchange has
+        no user stream here, :class:`~perpdex.errors.AuthenticationError` without credentials
+        (when connecting)."""
+        if self.user_stream is None:
+            stream = self._make_user_stream()
+            if stream is None:
+                raise NotImplementedError(f"{self.name}: no user-data stream")
+            self.user_stream = stream
+        for s in symbols:
+            self.user_stream.track(s)
+        self.user_stream.start()
+        return self.user_stream
+
+    async def stop_user_stream(self) -> None:
+        """Stop the user stream (if started); its recorded fills/orders stay readable."""
+        if self.user_stream is not None:
+            await self.user_stream.stop()
 
     # -- market catalog -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -112,7 +143,8 @@ class ExchangeClient(abc.ABC):
 
     async def pause_market_data_streams(self) -> None:
         """Stop market-data traffic (books, BBO) until the next :meth:`resume_market_data_streams`
-        or :meth:`prepare_market_feed`; private operations are unaffected."""
+        or :meth:`prepare_market_feed`; private operations and the user stream
+        (:attr:`user_stream`, its own socket) are unaffected."""
         await self.feed.pause()
 
     async def resume_market_data_streams(self, symbol: str | None = None) -> None:
@@ -163,6 +195,8 @@ class ExchangeClient(abc.ABC):
         ``price`` None (market) is checked at the book's touch. Returns (attributes, quantity,
         price). Raises :class:`InvalidOrder`."""
         c = await self.get_contract_attributes(symbol)
+        if self.user_stream is not None:
+            self.user_stream.track(symbol)
         q = c.round_size(quantity)
         p = c.round_price(price, side) if price is not None else None
         if q <= 0 or q < c.min_size:

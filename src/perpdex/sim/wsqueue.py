@@ -6,12 +6,16 @@ the engine (which pushes frames from its event callbacks) never waits on a slow 
 * :meth:`QueuedSocket.stall` holds frames back for a while (the ``stall`` fault): they arrive
   late, in order.
 * :meth:`QueuedSocket.finish` queues an end marker: the writer stops after what is queued.
+* :meth:`QueuedSocket.push_private` queues a user-data frame under the user-stream faults
+  (``dup``: the next fill frame is sent twice; ``user_drop``: the next fill frame is lost and the
+  socket closed, so the client has to recover the fill over REST).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -46,6 +50,17 @@ class QueuedSocket:
             self.queue.put_nowait(None)
             return
         self.queue.put_nowait(frame)
+
+    def push_private(self, frame: bytes | str, faults: Any, symbol: str | None = None, *, fill: bool = False) -> None:
+        """Queue a private frame; when it carries a fill, apply the armed ``user_drop`` / ``dup``
+        faults of ``faults`` (a :class:`~perpdex.sim.faults.Faults`) for ``symbol``."""
+        if fill and faults.take("user_drop", symbol):
+            log.info("%s emulator: user_drop fault: fill frame lost, private socket closed", self.exchange)
+            self.finish()
+            return
+        self.push(frame)
+        if fill and faults.take("dup", symbol):
+            self.push(frame)
 
     def finish(self) -> None:
         """Stop the writer once everything queued so far is sent."""

@@ -46,6 +46,7 @@ from ...models import (
     Side,
 )
 from ...secrets import secret_values
+from .userstream import AsterUserStream
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate
 from ..feed import MarketFeed
@@ -138,6 +139,10 @@ class AsterClient(ExchangeClient):
         if not key:
             key = (settings.options.get("ccxt") or {}).get("privateKey")
         return str(key) if key else None
+
+    def _make_user_stream(self) -> AsterUserStream:
+        """Orders, fills, positions on their own socket (see :mod:`.userstream`)."""
+        return AsterUserStream(self)
 
     def _make_feed(self) -> MarketFeed:
         return AsterMarketFeed(self.settings.ws_url, self.settings.rest_url,

@@ -1016,12 +1016,14 @@ class AsterEmulator:
                             "a": self._px(m, ask[0] if ask else 0.0), "A": self._qty(m, ask[1] if ask else 0.0)})
                     self._send(sock, st, bbo_payload)
 
-    def _push_user(self, account: str, payload: dict[str, Any]) -> None:
+    def _push_user(self, account: str, payload: dict[str, Any], symbol: str | None = None, *, fill: bool = False) -> None:
+        """Send a user-data event to the account's sockets; a fill frame is subject to the
+        ``dup`` / ``user_drop`` faults (:meth:`QueuedSocket.push_private`)."""
         socks = self._user_socks.get(account)
         if socks:
             data = _encode(payload)
             for s in list(socks):
-                s.push(data)
+                s.push_private(data, self.venue.faults, symbol, fill=fill)
 
     def _account_update(self, account: str, reason: str, symbol: str | None, change: float) -> dict[str, Any]:
         acct = self.venue.account(account)
@@ -1058,7 +1060,8 @@ class AsterEmulator:
         if f is not None:
             o_json["N"] = DEFAULT_QUOTE
             o_json["n"] = f"{f.fee:.8f}"
-        self._push_user(ev.account, {"e": "ORDER_TRADE_UPDATE", "E": ev.ts, "T": ev.ts, "o": o_json})
+        self._push_user(ev.account, {"e": "ORDER_TRADE_UPDATE", "E": ev.ts, "T": ev.ts, "o": o_json}, o.symbol,
+                        fill=f is not None)
         if f is not None:
             self._push_user(ev.account, self._account_update(ev.account, "ORDER", o.symbol, f.realized_pnl - f.fee))
 

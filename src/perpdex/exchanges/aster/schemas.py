@@ -289,6 +289,24 @@ class ListenKeyExpired(msgspec.Struct, tag_field="e", tag="listenKeyExpired"):
 UserEvent = Union[OrderTradeUpdate, AccountUpdate, ListenKeyExpired]
 
 
+class UserTrade(msgspec.Struct):
+    """One row of ``GET /fapi/v3/userTrades`` (our fills): ``id`` trade id (the stream's ``t``),
+    ``qty`` base units, ``price`` quote, ``commission`` in ``commissionAsset`` (Binance-style
+    rows show a fee paid as a negative number), ``time`` ms."""
+
+    symbol: str
+    id: int
+    orderId: int
+    side: str
+    price: Decimal
+    qty: Decimal
+    time: int
+    commission: Decimal = Decimal(0)
+    commissionAsset: str = ""
+    maker: bool = False
+    realizedPnl: Decimal = Decimal(0)
+
+
 _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 

@@ -58,6 +58,7 @@ from ...models import (
 )
 from ...book import depth_from_levels
 from ..http import LazySession
+from .userstream import BackpackUserStream
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
@@ -221,6 +222,10 @@ class BackpackClient(ExchangeClient):
         super().__init__(settings)
 
     # -- lifecycle ----------------------------------------------------------------------------------
+    def _make_user_stream(self) -> BackpackUserStream:
+        """Orders, fills, positions on their own socket (see :mod:`.userstream`)."""
+        return BackpackUserStream(self)
+
     def _make_feed(self) -> BackpackMarketFeed:
         return BackpackMarketFeed(self.ws_url, rest_url=self.rest_url, symbols=self.symbols)
 

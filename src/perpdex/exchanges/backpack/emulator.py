@@ -832,11 +832,16 @@ class BackpackEmulator:
         msg = f"instruction=subscribe&timestamp={ts}&window={window}".encode()
         return key if self._signature_ok(key, sig, [msg]) else None
 
-    def _send(self, sock: _Socket, stream: str, symbol: str | None, payload: bytes) -> None:
+    def _send(self, sock: _Socket, stream: str, symbol: str | None, payload: bytes, *, fill_of: str | None = None) -> None:
+        """Wrap ``payload`` for ``stream`` and queue it; ``fill_of`` (the fill's symbol) marks a
+        private fill frame, subject to the ``dup`` / ``user_drop`` faults."""
         frame = b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}"
         if symbol is not None and self.venue.faults.take("malformed", symbol):
             frame = frame[: len(frame) // 2]  # truncated mid-frame: not valid JSON
-        sock.push(frame)
+        if fill_of is not None:
+            sock.push_private(frame, self.venue.faults, fill_of, fill=True)
+        else:
+            sock.push(frame)
 
     def _book_ticker_payload(self, sym: str, seq: int, ts_ms: int) -> bytes:
         m = self.venue.markets[sym]
@@ -968,7 +973,7 @@ class BackpackEmulator:
                 data["R"] = "POST_ONLY_TAKER" if o.tif == "post_only" else "IMMEDIATE_OR_CANCEL"
             payload = _encode(data)
             for sock, name in targets:
-                self._send(sock, name, None, payload)
+                self._send(sock, name, None, payload, fill_of=o.symbol if f is not None else None)
         if f is not None:
             qty = self.venue.account(ev.account).position(o.symbol).qty
             before = qty - (f.qty if o.side == "buy" else -f.qty)

@@ -256,7 +256,73 @@ class MarkPriceEvent(msgspec.Struct):
     E: int | str | None = None
 
 
+class OrderUpdateEvent(msgspec.Struct):
+    """``account.orderUpdate`` (§6.2): ``e`` orderAccepted | orderFill | orderCancelled |
+    orderExpired | orderModified | triggerPlaced | triggerFailed; ``i`` order id, ``c`` client id
+    (uint32), ``S`` Bid | Ask, ``q`` quantity, ``z`` cumulative filled (base), ``Z`` cumulative
+    filled quote, ``X`` status; on fills ``t`` trade id, ``l``/``L`` fill qty/price, ``m``
+    maker, ``n`` fee in ``N``; ``O`` origin (USER, LIQUIDATION_AUTOCLOSE, ADL_AUTOCLOSE, ...);
+    ``E``/``T`` microseconds (numbers or strings)."""
+
+    e: str
+    s: str
+    i: str
+    S: str
+    X: str
+    q: Decimal = Decimal(0)
+    p: Decimal | None = None
+    z: Decimal = Decimal(0)
+    Z: Decimal = Decimal(0)
+    c: int | None = None
+    t: int | None = None
+    l: Decimal = Decimal(0)  # noqa: E741 - the protocol's field name
+    L: Decimal = Decimal(0)
+    m: bool = False
+    n: Decimal = Decimal(0)
+    N: str | None = None
+    O: str = "USER"  # noqa: E741 - the protocol's field name
+    R: str | None = None
+    E: int | str | None = None
+    T: int | str | None = None
+
+
+class PositionUpdateEvent(msgspec.Struct):
+    """``account.positionUpdate`` (§6.3): ``q`` signed net quantity, ``B`` entry price, ``M`` mark,
+    ``P`` unrealized PnL, ``l`` estimated liquidation price (``"0"`` placeholder since 2025-09);
+    ``e`` absent on the snapshot sent at subscribe."""
+
+    s: str
+    q: Decimal
+    e: str | None = None
+    B: Decimal = Decimal(0)
+    M: Decimal | None = None
+    P: Decimal | None = None
+    l: Decimal | None = None  # noqa: E741 - the protocol's field name
+    E: int | str | None = None
+
+
+class FillRow(msgspec.Struct):
+    """One row of ``GET /wapi/v1/history/fills`` (§5.9): ``tradeId``, ``orderId``, ``side`` Bid |
+    Ask, ``quantity`` base, ``price`` quote, ``fee`` in ``feeSymbol``, ``isMaker``,
+    ``systemOrderType`` set for liquidation / ADL fills, ``timestamp`` ISO-8601 (UTC)."""
+
+    tradeId: int
+    orderId: str
+    symbol: str
+    side: str
+    price: Decimal
+    quantity: Decimal
+    timestamp: str
+    fee: Decimal = Decimal(0)
+    feeSymbol: str | None = None
+    isMaker: bool = False
+    clientId: int | None = None
+    systemOrderType: str | None = None
+
+
 envelope = msgspec.json.Decoder(Envelope)
+order_update_event = msgspec.json.Decoder(OrderUpdateEvent, strict=False)
+position_update_event = msgspec.json.Decoder(PositionUpdateEvent, strict=False)
 depth_event = msgspec.json.Decoder(DepthEvent)
 book_ticker_event = msgspec.json.Decoder(BookTickerEvent)
 mark_price_event = msgspec.json.Decoder(MarkPriceEvent)

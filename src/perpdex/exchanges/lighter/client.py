@@ -44,6 +44,7 @@ from ...models import (
     side_mode,
 )
 from ..http import LazySession
+from .userstream import LighterUserStream
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
@@ -97,6 +98,10 @@ class LighterClient(ExchangeClient):
         self.market_slippage = Decimal(str(settings.options.get("market_slippage", DEFAULT_MARKET_SLIPPAGE)))
 
     # -- lifecycle --------------------------------------------------------------------------------
+    def _make_user_stream(self) -> LighterUserStream:
+        """Orders, fills, positions on their own socket (see :mod:`.userstream`)."""
+        return LighterUserStream(self)
+
     def _make_feed(self) -> LighterMarketFeed:
         return LighterMarketFeed(self.ws_url, catalog=self.symbols, rest_url=self.rest_url)
 

@@ -999,15 +999,17 @@ class LighterEmulator:
             self._settled[ev.symbol] = (ev.rate, ev.ts)
             self._funding_history[ev.symbol].append((ev.ts, ev.rate, self.venue.mark_price(ev.symbol)))
 
-    def _push_account(self, aid: str, name: str, body: Callable[[], dict[str, Any]]) -> None:
+    def _push_account(self, aid: str, name: str, body: Callable[[], dict[str, Any]], symbol: str | None = None,
+                      *, fill: bool = False) -> None:
         """Send ``update/<name>`` to the sockets subscribed to ``<name>/<aid>``; ``body`` is only
-        built when someone listens."""
+        built when someone listens. A ``fill`` frame is subject to the ``dup`` / ``user_drop``
+        faults (:meth:`QueuedSocket.push_private`)."""
         channel = f"{name}/{aid}"
         targets = [c for c in self._clients if channel in c.channels]
         if targets:
             frame = _encode({"channel": f"{name}:{aid}", **body(), "type": f"update/{name}"}).decode()
             for c in targets:
-                c.send(frame)
+                c.push_private(frame, self.venue.faults, symbol, fill=fill)
 
     def _push_order(self, ev: OrderEvent) -> None:
         if not self._clients:
@@ -1034,7 +1036,7 @@ class LighterEmulator:
                     c.send(frame)
             self._push_account(aid, "account_all_trades", lambda: {
                 "trades": {mkey: [self._trade_json(aid, fill)]},
-                "total_volume": 0, "monthly_volume": 0, "weekly_volume": 0, "daily_volume": 0})
+                "total_volume": 0, "monthly_volume": 0, "weekly_volume": 0, "daily_volume": 0}, m.symbol, fill=True)
             if aid.isdigit():
                 self._push_account(aid, "account_all_positions", lambda: {
                     "positions": {str(p["market_id"]): p for p in self._account_json(int(aid))["positions"]},
@@ -1200,9 +1202,10 @@ class LighterEmulator:
             client.send({"channel": _channel_id(channel), "liquidation_trades": [], "nonce": self.venue.sequence(self.by_id[nums[0]].symbol),
                          "trades": [], "type": "subscribed/trade"})
         elif name in ("account_all_orders", "account_all_trades", "user_stats", "account_all_assets",
-                      "account_all_positions", "account_all") and len(ids) == 1 and nums:
+                      "account_all_positions", "account_all", "notification") and len(ids) == 1 and nums:
             aid = str(nums[0])
-            if name in ("account_all_orders", "account_all_assets", "account_all_positions") and not self._ws_auth_ok(client, auth, nums[0]):
+            if name in ("account_all_orders", "account_all_assets", "account_all_positions", "notification") \
+                    and not self._ws_auth_ok(client, auth, nums[0]):
                 return
             client.channels.add(channel)
             client.send({"channel": _channel_id(channel), **self._account_state(name, aid), "type": f"subscribed/{name}"})
@@ -1236,6 +1239,8 @@ class LighterEmulator:
             return {"orders": grouped}
         if name == "account_all_trades":
             return {"trades": {}, "total_volume": 0, "monthly_volume": 0, "weekly_volume": 0, "daily_volume": 0}
+        if name == "notification":
+            return {"notifs": []}
         if name == "account_all_assets":
             return {"assets": {"3": acct_json["assets"][0]}}
         positions = {str(p["market_id"]): p for p in acct_json["positions"]}

@@ -183,6 +183,71 @@ class AccountResponse(msgspec.Struct, kw_only=True):
     accounts: list[Account] = []
 
 
+# -- private WebSocket channels (protocol doc §6) and the matching REST rows (§5.8) ----------------
+class AccountOrder(msgspec.Struct, kw_only=True):
+    """An order of ours (``account_all_orders``, ``accountActiveOrders``...): sizes base units,
+    ``price`` quote, ``status`` open | in-progress | pending | filled | canceled[-<reason>];
+    ``order_index`` is the order id, ``client_order_index`` 0 when unset; times in seconds."""
+
+    order_index: int
+    market_index: int
+    client_order_index: int = 0
+    initial_base_amount: Decimal = ZERO
+    remaining_base_amount: Decimal = ZERO
+    filled_base_amount: Decimal = ZERO
+    filled_quote_amount: Decimal = ZERO
+    price: Decimal = ZERO
+    is_ask: bool = False
+    type: str = ""
+    status: str = ""
+    updated_at: int = 0
+
+
+class AccountTrade(msgspec.Struct, kw_only=True):
+    """One trade row (``account_all_trades``, ``GET /api/v1/trades``): ``size`` base units,
+    ``price`` quote, ``usd_amount`` USD; our side is the one whose ``*_account_id`` is our
+    account; ``maker_fee``/``taker_fee`` in millionths of ``usd_amount``; ``timestamp`` ms;
+    ``type`` trade | liquidation | deleverage."""
+
+    trade_id: int
+    market_id: int
+    size: Decimal
+    price: Decimal
+    usd_amount: Decimal = ZERO
+    ask_id: int = 0
+    bid_id: int = 0
+    ask_client_id: int = 0
+    bid_client_id: int = 0
+    ask_account_id: int = 0
+    bid_account_id: int = 0
+    is_maker_ask: bool = False
+    timestamp: int = 0
+    type: str = "trade"
+    maker_fee: int = 0
+    taker_fee: int = 0
+
+
+class Notification(msgspec.Struct, kw_only=True):
+    """``notification`` item; for ``kind == "liquidation"`` the content carries ``market_index``,
+    ``is_ask``, ``size`` (base), ``price``/``avg_price`` (quote), ``timestamp``."""
+
+    kind: str = ""
+    content: dict[str, object] = {}
+
+
+class WsAccountFrame(msgspec.Struct, kw_only=True):
+    """Any frame on a private socket: ``type`` ``subscribed/<name>`` | ``update/<name>`` |
+    connected | ping | ...; the payload field of the channel is set."""
+
+    type: str = ""
+    channel: str = ""
+    orders: dict[str, list[AccountOrder]] | None = None
+    trades: dict[str, list[AccountTrade]] | None = None
+    positions: dict[str, AccountPosition] | None = None
+    notifs: list[Notification] = []
+    error: WsError | None = None
+
+
 def decoder(tp: type) -> msgspec.json.Decoder:
     """A lenient (``strict=False``) JSON decoder for ``tp``."""
     return msgspec.json.Decoder(tp, strict=False)
@@ -194,3 +259,4 @@ funding_rates = decoder(FundingRatesResponse)
 ws_frame = decoder(WsFrame)
 account = decoder(AccountResponse)
 error_body = decoder(ErrorBody)
+ws_account_frame = decoder(WsAccountFrame)

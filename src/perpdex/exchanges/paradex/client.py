@@ -57,6 +57,7 @@ from ...models import (
     Side,
 )
 from ..http import LazySession
+from .userstream import ParadexUserStream
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas, signer
@@ -204,6 +205,10 @@ class ParadexClient(ExchangeClient):
         super().__init__(settings)
 
     # -- lifecycle --------------------------------------------------------------------------------
+    def _make_user_stream(self) -> ParadexUserStream:
+        """Orders, fills, positions on their own socket (see :mod:`.userstream`)."""
+        return ParadexUserStream(self)
+
     def _make_feed(self) -> ParadexMarketFeed:
         opts = self.settings.options
         return ParadexMarketFeed(self.ws_url, catalog=self.symbols, mode=str(opts.get("feed_mode", "deltas")),

@@ -849,7 +849,9 @@ class ParadexEmulator:
                 continue
             for ch in channels:
                 if ch in c.channels:
-                    c.send(_push(ch, data))
+                    # a fill frame is subject to the ``dup`` / ``user_drop`` faults
+                    c.push_private(_encode(_push(ch, data)).decode(), self.venue.faults, self.markets.get(name),
+                                   fill=kind == "fills")
 
     def _on_book(self, ev: BookEvent) -> None:
         sym = ev.symbol

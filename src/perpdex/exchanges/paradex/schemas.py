@@ -187,6 +187,58 @@ class WsMessage(msgspec.Struct, kw_only=True):
     id: int | str | None = None
 
 
+class OrderPush(msgspec.Struct, kw_only=True):
+    """An order of ours (``orders.*`` channel, §6; REST order objects, §5.5): ``size`` /
+    ``remaining_size`` base units, ``price``/``avg_fill_price`` quote (``""`` when none),
+    ``status`` NEW | OPEN | UNTRIGGERED | CLOSED (with ``cancel_reason`` when not filled),
+    times ms."""
+
+    id: str
+    market: str
+    side: str
+    size: Decimal
+    status: str
+    remaining_size: Decimal | None = None
+    price: str = ""
+    avg_fill_price: str = ""
+    client_id: str = ""
+    cancel_reason: str = ""
+    last_updated_at: int = 0
+
+
+class FillPush(msgspec.Struct, kw_only=True):
+    """A fill of ours (``fills.*`` channel, ``GET /v1/fills``, §5.9): ``id`` fill id, ``size``
+    base, ``price`` quote, ``fee`` in ``fee_currency`` (USDC), ``liquidity`` MAKER | TAKER,
+    ``fill_type`` FILL | LIQUIDATION | ..., ``created_at`` ms."""
+
+    id: str
+    market: str
+    order_id: str
+    side: str
+    size: Decimal
+    price: Decimal
+    fee: Decimal = Decimal(0)
+    fee_currency: str = "USDC"
+    liquidity: str = "TAKER"
+    created_at: int = 0
+    client_id: str = ""
+    fill_type: str = "FILL"
+
+
+class PositionPush(msgspec.Struct, kw_only=True):
+    """Our position (``positions`` channel, §6; ``GET /v1/positions``): ``size`` signed base
+    units, ``average_entry_price`` quote, ``liquidation_price`` quote or ``""``, ``status``
+    OPEN | CLOSED."""
+
+    market: str
+    size: Decimal
+    average_entry_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    liquidation_price: str = ""
+    status: str = "OPEN"
+    last_updated_at: int = 0
+
+
 markets_decoder = msgspec.json.Decoder(MarketsResponse, strict=False)
 summary_decoder = msgspec.json.Decoder(SummaryResponse, strict=False)
 orderbook_decoder = msgspec.json.Decoder(RestOrderBook, strict=False)
@@ -196,6 +248,9 @@ ws_decoder = msgspec.json.Decoder(WsMessage, strict=False)
 book_data_decoder = msgspec.json.Decoder(BookData, strict=False)
 bbo_data_decoder = msgspec.json.Decoder(BboData, strict=False)
 funding_push_decoder = msgspec.json.Decoder(FundingData, strict=False)
+order_push_decoder = msgspec.json.Decoder(OrderPush, strict=False)
+fill_push_decoder = msgspec.json.Decoder(FillPush, strict=False)
+position_push_decoder = msgspec.json.Decoder(PositionPush, strict=False)
 
 
 # --------------------------------------------------------------------------------------------------
