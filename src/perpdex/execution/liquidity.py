@@ -66,7 +66,7 @@ def assess_leg(depth: Depth, side: Side, quantity: Decimal, *, leg: str, exchang
     slip = slippage_bps(depth, side, vwap)
     if slip > max_slippage_bps:
         raise refuse(Refusal.SLIPPAGE, leg, exchange,
-                     f"VWAP {vwap:.8g} for {quantity} is {slip:.1f} bp from the touch, maximum {max_slippage_bps} bp")
+                     f"VWAP {float(vwap):.8g} for {quantity} is {slip:.1f} bp from the touch, maximum {max_slippage_bps} bp")
     touch = (depth["asks"] if side is Side.BUY else depth["bids"])[0]["price"]
     mid = (depth["bids"][0]["price"] + depth["asks"][0]["price"]) / 2
     return LegLiquidity(touch, vwap, mid, slip, spread, depth_within_bps(depth, side, max_slippage_bps))

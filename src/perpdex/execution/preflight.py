@@ -211,7 +211,7 @@ async def run_preflight(
         dist = liquidation_distance(price, liq[role].mid, sides[role])
         if dist < min_liquidation_distance:
             raise refuse(Refusal.LIQUIDATION_DISTANCE, role, c.exchange,
-                         f"liquidation {dist:.1%} from mark ({source} {price:.8g} vs mark {liq[role].mid:.8g} at {lev}x), "
+                         f"liquidation {dist:.1%} from mark ({source} {float(price):.8g} vs mark {float(liq[role].mid):.8g} at {lev}x), "
                          f"minimum {min_liquidation_distance:.0%}")
         notional, need, avail = margin[role]
         checks.append(LegCheck(role, c.exchange, sides[role], qty / c.multiplier, liq[role], notional, need, avail,
