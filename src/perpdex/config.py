@@ -88,6 +88,13 @@ class StrategyConfig(_Strict):
     * ``min_volume_24h_usd``/``min_open_interest_usd``: liquidity filters on both exchanges;
     * ``max_positions``: concurrent positions; ``symbols``: restrict to these (all when empty);
     * ``limit_offset_ticks``/``limit_timeout_s``: entry as limit at BBO ± offset, then market;
+      ``post_only``: those limit orders are post-only; ``reprice_retries``: re-posts further
+      inside the spread within ``limit_timeout_s``; ``order_timeout_s``: hard timeout of one
+      exchange request (an order without an answer by then is settled from the exchange's open
+      orders and positions); ``unhedged_timeout_s``: longest net exposure tolerated before both
+      legs go to market and the imbalance is hedged or rolled back; ``max_retry_fees_usd``: cap
+      on the fees of retries (re-prices, market fallback, hedges) per execution (None: no cap);
+      ``cooldown_s``: a symbol whose open failed (or hit that cap) is skipped this long;
     * ``max_slippage_bps``: the liquidity check's bound on the average fill vs the touch;
     * ``max_spread_bps``: pre-flight refuses a leg whose bid/ask spread is wider (bp of the mid);
     * ``margin_buffer``: headroom over the initial margin (notional / leverage + entry fee) each
@@ -118,6 +125,12 @@ class StrategyConfig(_Strict):
     symbols: list[str] = Field(default_factory=list)
     limit_offset_ticks: int = Field(default=0, ge=0)
     limit_timeout_s: float = Field(default=3.0, gt=0)
+    post_only: bool = False
+    reprice_retries: int = Field(default=2, ge=0, le=20)
+    order_timeout_s: float = Field(default=5.0, gt=0)
+    unhedged_timeout_s: float = Field(default=2.0, gt=0)
+    max_retry_fees_usd: Decimal | None = Field(default=Decimal(5), ge=0)
+    cooldown_s: float = Field(default=60.0, ge=0)
     max_slippage_bps: Decimal = Field(default=Decimal(30), gt=0)
     max_spread_bps: Decimal = Field(default=Decimal(50), gt=0)
     margin_buffer: Decimal = Field(default=Decimal("0.10"), ge=0, le=10)

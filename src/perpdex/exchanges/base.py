@@ -12,6 +12,8 @@ Symbols at this level are canonical (``"BTC"``); each exchange maps them to its 
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +71,20 @@ class ExchangeClient(abc.ABC):
     #: market of the account, e.g. Backpack ``leverageLimit``) or ``"implicit"`` (no setting:
     #: leverage follows from the margin posted; :meth:`set_leverage` returns False).
     leverage_model: str = "per_market"
+    #: True where the exchange needs this account's transactions to arrive one at a time, in
+    #: the order they were signed (per-key increasing nonces, e.g. protocols/lighter.md §5.3):
+    #: the client then signs and sends them under :meth:`order_send_lock`.
+    serial_order_sends: bool = False
+    _send_lock: asyncio.Lock | None = None
+
+    def order_send_lock(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Held while one order/cancel/leverage transaction is signed and sent: one lock for
+        every send of this client when :attr:`serial_order_sends`, else a no-op."""
+        if not self.serial_order_sends:
+            return contextlib.nullcontext()
+        if self._send_lock is None:
+            self._send_lock = asyncio.Lock()
+        return self._send_lock
 
     def __init__(self, settings: ExchangeSettings) -> None:
         self.settings = settings
@@ -237,6 +253,11 @@ class ExchangeClient(abc.ABC):
 
     @abc.abstractmethod
     async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None: ...
+
+    async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
+        """This account's open orders on ``symbol`` (sizes base units, prices USD); raises
+        NotImplementedError where the client cannot list them."""
+        raise NotImplementedError(f"{self.name}: listing open orders not implemented")
 
     @abc.abstractmethod
     async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:

@@ -185,6 +185,10 @@ class CcxtPrivate:
         with self.translate_errors():
             return await self.client.fetch_open_orders(self.to_ccxt_symbol(symbol), None, None, params or {})
 
+    async def open_orders(self, symbol: str) -> list[OrderInfo]:
+        """Open orders on ``symbol`` as :class:`OrderInfo`."""
+        return [self.to_info(symbol, raw) for raw in await self.fetch_open_orders(symbol)]
+
     # -- account ---------------------------------------------------------------------------------
     async def fetch_position(self, symbol: str, params: dict[str, Any] | None = None) -> ExchangePositionSnapshot | None:
         """Signed position (+long/-short, base units) for ``symbol`` or None when flat."""

@@ -1,30 +1,75 @@
-"""The atomic two-leg executor: both legs of a delta-neutral pair fill, or neither stays open.
+"""The atomic two-leg executor: both legs of a delta-neutral pair fill, or the pair is brought back
+to no net exposure — under faults (rejections, partial fills, lost or late answers, 429s).
 
-Opening sends both legs concurrently (limit at the touch, market fallback). If one leg cannot be
-filled completely, every filled quantity is closed again with reduce-only market orders (the
-rollback). If even the rollback cannot flatten a leg, the result says so (``naked``) with the
-exposure left, so the caller records it and alerts — it is never silently dropped.
+One execution (open or close, the same code; closing uses reduce-only orders):
+
+1. Start positions of both legs are read (the reference for the final check).
+2. Both legs are sent concurrently (:mod:`.tactics`: limit at the BBO ± offset, re-priced inside
+   the spread, market fallback). Fills land in one :class:`~.fills.FillLedger` (REST order polls,
+   and the user-data stream where the client has one running), persisted through ``on_fill``.
+3. A monitor watches the net exposure of the pair from the ledger. Once it has been non-zero for
+   ``unhedged_timeout_s``, both legs stop working limit orders and go to market; a leg that fails
+   stops the other one (abort) so that it does not add exposure that would be undone right after.
+4. Repair: a remaining imbalance is *hedged* on the lagging leg (trading on towards its target) or
+   *rolled back* on the leading one (trading back towards its start), whichever is estimated to
+   cost less (taker fee + half the spread); if that order fails, the other. Hedges are retries and
+   must fit under the fee cap ``max_retry_fees_usd``; rollbacks always go (they remove exposure).
+5. Verification: every open order of the symbol on both exchanges is canceled (an order whose
+   answer was lost is found there), positions are read back from both exchanges, any position
+   change the ledger cannot explain is recorded as an unattributed fill, and if the net exposure
+   is still above one lot step, the repair runs again from the real positions.
+
+Units: quantities are base units of each exchange's market (``ContractAttributes.multiplier``
+converts to canonical units), exposure is canonical base units, fees USD.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Callable
 
+from ..errors import ExchangeError, NetworkError, OrderNotFound, RateLimited
 from ..exchanges.base import ExchangeClient
-from ..models import Side
+from ..models import ContractAttributes, OrderInfo, Side
+from .fills import FillCallback, FillLedger
 from .price_provider import PriceProvider
-from .tactics import FillCallback, LegExecutor, LegResult
+from .tactics import FeeBudget, LegExecutor, LegResult, TacticConfig, fee_rate
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """``tactic``: how each leg trades; ``unhedged_timeout_s``: longest net exposure tolerated
+    before both legs go to market; ``max_retry_fees_usd``: cap on the fees of retries (re-priced
+    and market fallback orders after a leg's first order, hedges), None = no cap;
+    ``repair_rounds``: hedge/rollback rounds per check; ``verify_rounds``: read-back checks
+    (positions, open orders) before giving up."""
+
+    tactic: TacticConfig = field(default_factory=TacticConfig)
+    unhedged_timeout_s: float = 2.0
+    max_retry_fees_usd: Decimal | None = Decimal(5)
+    repair_rounds: int = 3
+    verify_rounds: int = 3
+
+
 @dataclass
 class PairResult:
-    """Outcome of opening or closing a pair. ``naked`` lists (exchange, signed base-unit
-    exposure) that could not be flattened."""
+    """Outcome of opening or closing a pair.
+
+    ``success``: both legs reached their targets and the pair is hedged. ``balanced_qty``: the
+    canonical size each leg moved by, hedged (for an open that ended smaller than asked, the size
+    actually held). ``naked`` lists (exchange, signed base-unit exposure) that could not be
+    flattened. ``positions``: signed positions read back at the end (exchange units);
+    ``net_exposure``: canonical base units the pair gained net (within ``tolerance``, the larger
+    canonical lot step of the two markets, it counts as hedged). ``retry_fees``: USD charged to the fee cap, ``fee_cap_hit``: a
+    retry was refused for it (the caller should put the opportunity on cooldown).
+    ``max_unhedged_s``: the longest stretch the pair carried net exposure during the execution.
+    ``open_orders_left``: open orders of the symbol found after the clean-up (0 normally)."""
 
     success: bool
     long: LegResult
@@ -32,6 +77,35 @@ class PairResult:
     rollback: list[LegResult] = field(default_factory=list)
     reason: str | None = None
     naked: list[tuple[str, Decimal]] = field(default_factory=list)
+    positions: dict[str, Decimal] = field(default_factory=dict)
+    net_exposure: Decimal = Decimal(0)
+    tolerance: Decimal = Decimal(0)
+    balanced_qty: Decimal = Decimal(0)
+    retry_fees: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    fee_cap_hit: bool = False
+    max_unhedged_s: float = 0.0
+    open_orders_left: int = 0
+    ledger: FillLedger | None = None
+
+
+@dataclass
+class _Plan:
+    client: ExchangeClient
+    side: Side
+    qty: Decimal
+    reduce_only: bool
+    attrs: ContractAttributes
+    start: Decimal = Decimal(0)
+    leg: LegResult | None = None
+
+    @property
+    def name(self) -> str:
+        return self.client.name
+
+    @property
+    def target(self) -> Decimal:
+        return self.start + self.qty * self.side.sign
 
 
 class AtomicPairExecutor:
@@ -40,92 +114,288 @@ class AtomicPairExecutor:
     def __init__(
         self,
         prices: PriceProvider,
+        config: ExecutionConfig | None = None,
         *,
-        offset_ticks: int = 0,
-        limit_timeout_s: float = 3.0,
         fee_overrides: dict[str, dict[str, Decimal]] | None = None,
-        close_retries: int = 3,
     ) -> None:
         self.prices = prices
-        self.offset_ticks = offset_ticks
-        self.limit_timeout_s = limit_timeout_s
+        self.cfg = config or ExecutionConfig()
         self.fee_overrides = fee_overrides or {}
-        self.close_retries = close_retries
 
-    def _leg(self, client: ExchangeClient) -> LegExecutor:
-        return LegExecutor(client, self.prices, fee_overrides=self.fee_overrides.get(client.name))
+    def _leg(self, client: ExchangeClient, ledger: FillLedger, budget: FeeBudget) -> LegExecutor:
+        return LegExecutor(client, self.prices, ledger, budget, self.cfg.tactic,
+                           fee_overrides=self.fee_overrides.get(client.name))
 
-    async def open(
-        self,
-        long: ExchangeClient,
-        short: ExchangeClient,
-        symbol: str,
-        long_qty: Decimal,
-        short_qty: Decimal,
-        *,
-        on_fill: FillCallback | None = None,
-        use_limit: bool = True,
-    ) -> PairResult:
+    async def _call(self, aw: Any) -> Any:
+        try:
+            return await asyncio.wait_for(aw, self.cfg.tactic.order_timeout_s)
+        except asyncio.TimeoutError:
+            raise NetworkError(f"no answer within {self.cfg.tactic.order_timeout_s:.2f}s") from None
+
+    async def _retrying(self, factory: Callable[[], Any], attempts: int = 5) -> Any:
+        """A read (or cancel) that must get through: retried after network errors and 429s."""
+        for attempt in range(attempts):
+            try:
+                return await self._call(factory())
+            except (NetworkError, RateLimited):
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+
+    # -- public API ------------------------------------------------------------------------------
+    async def open(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
+                   short_qty: Decimal, *, on_fill: FillCallback | None = None, use_limit: bool = True) -> PairResult:
         """Buy ``long_qty`` on ``long`` and sell ``short_qty`` on ``short`` at the same time; each
         in that exchange's units (the same canonical amount, see ``PreflightResult``)."""
-        kw = dict(use_limit=use_limit, offset_ticks=self.offset_ticks, timeout_s=self.limit_timeout_s, on_fill=on_fill)
-        lr, sr = await asyncio.gather(
-            self._leg(long).execute(symbol, Side.BUY, long_qty, **kw),
-            self._leg(short).execute(symbol, Side.SELL, short_qty, **kw),
-        )
-        if lr.filled == long_qty and sr.filled == short_qty:
-            return PairResult(True, lr, sr)
-        reason = (
-            f"legs unbalanced: {long.name} bought {lr.filled}/{long_qty}"
-            f"{' (' + lr.error + ')' if lr.error else ''}, {short.name} sold {sr.filled}/{short_qty}"
-            f"{' (' + sr.error + ')' if sr.error else ''}; rolling back"
-        )
-        log.warning("%s: %s", symbol, reason)
-        result = PairResult(False, lr, sr, reason=reason)
-        await self._flatten(result, [(long, Side.SELL, lr.filled), (short, Side.BUY, sr.filled)], symbol, on_fill)
+        return await self._execute(long, short, symbol, long_qty, short_qty, False, on_fill, use_limit)
+
+    async def close(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
+                    short_qty: Decimal, *, on_fill: FillCallback | None = None, use_limit: bool = True) -> PairResult:
+        """Close both legs together with reduce-only orders (``*_qty`` base units, positive; a
+        zero quantity leaves that leg alone)."""
+        return await self._execute(long, short, symbol, long_qty, short_qty, True, on_fill, use_limit)
+
+    # -- one execution ---------------------------------------------------------------------------
+    async def _execute(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
+                       short_qty: Decimal, closing: bool, on_fill: FillCallback | None, use_limit: bool) -> PairResult:
+        la, sa = await asyncio.gather(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        plans = [
+            _Plan(long, Side.SELL if closing else Side.BUY, long_qty, closing, la),
+            _Plan(short, Side.BUY if closing else Side.SELL, short_qty, closing, sa),
+        ]
+        starts = await asyncio.gather(*(self._position(p) for p in plans))
+        for p, s in zip(plans, starts):
+            p.start = s
+        ledger = FillLedger(on_fill)
+        budget = FeeBudget(self.cfg.max_retry_fees_usd)
+        tol = max(la.canonical_lot, sa.canonical_lot)
+        for p in plans:
+            p.leg = LegResult(p.name, symbol, p.side, p.qty)
+        result = PairResult(False, plans[0].leg, plans[1].leg, tolerance=tol, ledger=ledger)  # type: ignore[arg-type]
+        unlisten = self._listen_streams(plans, symbol, ledger)
+        urgent, abort = asyncio.Event(), asyncio.Event()
+        monitor = asyncio.create_task(self._monitor(plans, symbol, ledger, tol, urgent, result))
+        try:
+            await self._legs(plans, symbol, ledger, budget, urgent, abort, use_limit)
+            uncertain = any(p.leg is not None and p.leg.uncertain for p in plans)
+            if not uncertain and abs(self._exposure_ledger(plans, symbol, ledger)) > tol:
+                # the ledger knows every order: repair now; otherwise from the real positions below
+                await self._repair(plans, symbol, ledger, budget, result, None, tol)
+            await self._verify(plans, symbol, ledger, budget, result, tol)
+        finally:
+            monitor.cancel()
+            unlisten()
+        result.retry_fees = budget.spent
+        result.fee_cap_hit = budget.hit
+        result.fees = ledger.fees()
+        self._conclude(plans, result, tol)
         return result
 
-    async def close(
-        self,
-        long: ExchangeClient,
-        short: ExchangeClient,
-        symbol: str,
-        long_qty: Decimal,
-        short_qty: Decimal,
-        *,
-        on_fill: FillCallback | None = None,
-        use_limit: bool = True,
-    ) -> PairResult:
-        """Close both legs together with reduce-only orders (``*_qty`` base units, positive)."""
-        kw = dict(reduce_only=True, use_limit=use_limit, offset_ticks=self.offset_ticks,
-                  timeout_s=self.limit_timeout_s, on_fill=on_fill)
-        lr, sr = await asyncio.gather(
-            self._leg(long).execute(symbol, Side.SELL, long_qty, **kw),
-            self._leg(short).execute(symbol, Side.BUY, short_qty, **kw),
-        )
-        result = PairResult(lr.filled == long_qty and sr.filled == short_qty, lr, sr)
-        if not result.success:
-            result.reason = f"close incomplete: {long.name} {lr.filled}/{long_qty}, {short.name} {sr.filled}/{short_qty}"
-            await self._flatten(result, [(long, Side.SELL, long_qty - lr.filled), (short, Side.BUY, short_qty - sr.filled)],
-                                symbol, on_fill)
-            result.success = not result.naked
-        return result
+    async def _legs(self, plans: list[_Plan], symbol: str, ledger: FillLedger, budget: FeeBudget,
+                    urgent: asyncio.Event, abort: asyncio.Event, use_limit: bool) -> None:
+        async def run(p: _Plan) -> None:
+            assert p.leg is not None
+            if p.qty <= 0:
+                return
+            await self._leg(p.client, ledger, budget).execute(
+                symbol, p.side, p.qty, reduce_only=p.reduce_only, use_limit=use_limit, urgent=urgent, abort=abort,
+                leg=p.leg)
+            c = p.attrs
+            if c.round_size(p.qty - p.leg.filled) >= max(c.min_size, c.lot_size) and (p.leg.error or p.leg.uncertain):
+                urgent.set()
+                abort.set()  # this leg will not complete: the other one must not keep adding exposure
 
-    async def _flatten(self, result: PairResult, todo: list[tuple[ExchangeClient, Side, Decimal]], symbol: str,
-                       on_fill: FillCallback | None) -> None:
-        """Reduce-only market orders until each remaining quantity is closed (``close_retries``)."""
-        for client, side, qty in todo:
-            left = qty
-            for attempt in range(self.close_retries):
-                if left <= 0:
-                    break
-                leg = await self._leg(client).execute(symbol, side, left, reduce_only=True, use_limit=False, on_fill=on_fill)
+        await asyncio.gather(*(run(p) for p in plans))
+
+    # -- exposure --------------------------------------------------------------------------------
+    @staticmethod
+    def _exposure(plans: list[_Plan], positions: dict[str, Decimal]) -> Decimal:
+        """Net canonical base units the pair gained since the start (0 = still hedged)."""
+        return sum(((positions[p.name] - p.start) * p.attrs.multiplier for p in plans), Decimal(0))
+
+    def _exposure_ledger(self, plans: list[_Plan], symbol: str, ledger: FillLedger) -> Decimal:
+        return self._exposure(plans, self._ledger_positions(plans, symbol, ledger))
+
+    @staticmethod
+    def _ledger_positions(plans: list[_Plan], symbol: str, ledger: FillLedger) -> dict[str, Decimal]:
+        return {p.name: p.start + ledger.net(p.name, symbol) for p in plans}
+
+    async def _monitor(self, plans: list[_Plan], symbol: str, ledger: FillLedger, tol: Decimal,
+                       urgent: asyncio.Event, result: PairResult) -> None:
+        """Times net exposure seen in the ledger; past ``unhedged_timeout_s`` both legs go to market."""
+        since: float | None = None
+        interval = min(self.cfg.tactic.poll_interval_s, self.cfg.unhedged_timeout_s / 4) or 0.01
+        while True:
+            now = time.monotonic()
+            if abs(self._exposure_ledger(plans, symbol, ledger)) > tol:
+                since = since if since is not None else now
+                result.max_unhedged_s = max(result.max_unhedged_s, now - since)
+                if now - since >= self.cfg.unhedged_timeout_s and not urgent.is_set():
+                    log.warning("%s: unhedged for %.2fs: both legs go to market", symbol, now - since)
+                    urgent.set()
+            else:
+                since = None
+            await asyncio.sleep(interval)
+
+    async def _position(self, p: _Plan) -> Decimal:
+        snap = await self._retrying(lambda: p.client.get_position_snapshot(p.attrs.symbol))
+        return snap.quantity if snap is not None else Decimal(0)
+
+    # -- repair ----------------------------------------------------------------------------------
+    async def _repair(self, plans: list[_Plan], symbol: str, ledger: FillLedger, budget: FeeBudget,
+                      result: PairResult, positions: dict[str, Decimal] | None, tol: Decimal) -> None:
+        """Hedge on the lagging leg or roll back on the leading one, cheaper first, until the
+        exposure is within ``tol`` (``positions``: the real ones when known, else the ledger's)."""
+        for _ in range(self.cfg.repair_rounds):
+            pos = positions if positions is not None else self._ledger_positions(plans, symbol, ledger)
+            positions = None
+            d = self._exposure(plans, pos)
+            if abs(d) <= tol:
+                return
+            side = Side.SELL if d > 0 else Side.BUY
+            options = []
+            for p in plans:
+                options.extend(await self._options(p, pos[p.name], side, abs(d)))
+            options.sort(key=lambda o: o[0])
+            for cost, kind, p, qty, reduce_only in options:
+                before = self._exposure_ledger(plans, symbol, ledger)
+                log.warning("%s: exposure %s: %s %s %s on %s (est. cost %.4f USD)", symbol, d, kind, side.value, qty,
+                            p.name, cost)
+                leg = await self._leg(p.client, ledger, budget).execute(
+                    symbol, side, qty, reduce_only=reduce_only, use_limit=False, retry=kind == "hedge")
+                leg.error = f"{kind}: {leg.error}" if leg.error else None
                 result.rollback.append(leg)
-                left -= leg.filled
-                if leg.error:
-                    log.warning("%s %s: flatten attempt %d failed: %s", client.name, symbol, attempt + 1, leg.error)
-                    await asyncio.sleep(0.2 * (attempt + 1))
-            if left > 0:
-                signed = left if side is Side.SELL else -left  # exposure still open
-                result.naked.append((client.name, signed))
-                log.error("%s %s: could not flatten %s; NAKED exposure %s", client.name, symbol, qty, signed)
+                if abs(self._exposure_ledger(plans, symbol, ledger)) < abs(before) or leg.uncertain:
+                    break
+
+    async def _options(self, p: _Plan, cur: Decimal, side: Side, exposure: Decimal) -> list[tuple[Decimal, str, _Plan, Decimal, bool]]:
+        """(estimated cost USD, hedge|rollback, plan, quantity, reduce-only) for trading ``side``
+        on ``p``'s exchange to remove ``exposure`` canonical units."""
+        c = p.attrs
+        out = []
+        for kind, goal in (("hedge", p.target), ("rollback", p.start)):
+            room = (goal - cur) * side.sign  # how far ``side`` may go before passing the goal
+            if room <= 0:
+                continue
+            qty = c.round_size(min(exposure / c.multiplier + c.lot_size / 2, room))
+            if qty <= 0 or qty < c.min_size:
+                continue
+            try:
+                bid, ask = await self._call(self.prices.get_bbo(p.client, c.symbol))
+            except (ExchangeError, Exception):  # noqa: BLE001 - no price: still an option, priced high
+                bid = ask = Decimal(0)
+            touch = ask if side is Side.BUY else bid
+            cost = qty * touch * fee_rate(c, "taker", self.fee_overrides.get(p.name)) + qty * (ask - bid) / 2
+            reduce_only = cur * side.sign < 0 and qty <= abs(cur)
+            out.append((cost, kind, p, qty, reduce_only))
+        return out
+
+    # -- verification ----------------------------------------------------------------------------
+    async def _verify(self, plans: list[_Plan], symbol: str, ledger: FillLedger, budget: FeeBudget,
+                      result: PairResult, tol: Decimal) -> None:
+        for _ in range(self.cfg.verify_rounds):
+            await asyncio.gather(*(self._clean_orders(p, symbol, ledger) for p in plans))
+            positions = dict(zip([p.name for p in plans], await asyncio.gather(*(self._position(p) for p in plans))))
+            await self._attribute(plans, symbol, ledger, positions)
+            result.positions = positions
+            result.net_exposure = self._exposure(plans, positions)
+            if abs(result.net_exposure) <= tol:
+                break
+            await self._repair(plans, symbol, ledger, budget, result, positions, tol)
+        left = await asyncio.gather(*(self._open_orders(p, symbol) for p in plans))
+        result.open_orders_left = sum(len(o) for o in left)
+
+    async def _open_orders(self, p: _Plan, symbol: str) -> list[OrderInfo]:
+        try:
+            return await self._retrying(lambda: p.client.fetch_open_orders(symbol))
+        except NotImplementedError:
+            return []
+
+    async def _clean_orders(self, p: _Plan, symbol: str, ledger: FillLedger) -> None:
+        """Cancel every open order of ``symbol`` (ours: the executor owns the symbol while it runs)
+        and record what they filled."""
+        for o in await self._open_orders(p, symbol):
+            try:
+                await self._retrying(lambda: p.client.cancel_order(symbol, o.order_id))
+            except OrderNotFound:
+                pass
+            info = await self._leg(p.client, ledger, FeeBudget(None))._final_info(symbol, o.order_id) or o
+            c = p.attrs
+            await ledger.reconcile_order(p.name, symbol, info.side, info.order_id, info.filled_size, info.average_price,
+                                         info.fee or None, "maker", fallback_price=info.price or Decimal(0),
+                                         fee_rate=fee_rate(c, "maker", self.fee_overrides.get(p.name)))
+
+    async def _attribute(self, plans: list[_Plan], symbol: str, ledger: FillLedger, positions: dict[str, Decimal]) -> None:
+        """Record position changes no known order explains (orders whose answer was lost)."""
+        for p in plans:
+            unexplained = positions[p.name] - (p.start + ledger.net(p.name, symbol))
+            if unexplained == 0:
+                continue
+            side = Side.BUY if unexplained > 0 else Side.SELL
+            c = p.attrs
+            try:
+                bid, ask = await self._call(self.prices.get_bbo(p.client, symbol))
+                price = ask if side is Side.BUY else bid
+            except Exception:  # noqa: BLE001 - priced from the entry when no book is available
+                price = Decimal(0)
+            qty = abs(unexplained)
+            log.warning("%s %s: position moved %s more than the known fills; recorded as unattributed",
+                        p.name, symbol, unexplained)
+            await ledger.add_unattributed(p.name, symbol, side, qty, price,
+                                          qty * price * fee_rate(c, "taker", self.fee_overrides.get(p.name)))
+
+    def _conclude(self, plans: list[_Plan], result: PairResult, tol: Decimal) -> None:
+        pos = result.positions or {p.name: p.start for p in plans}
+        moved = [abs(pos[p.name] - p.start) * p.attrs.multiplier for p in plans]
+        result.balanced_qty = min(moved)
+        at_target = all(abs(pos[p.name] - p.target) * p.attrs.multiplier <= tol for p in plans)
+        hedged = abs(result.net_exposure) <= tol
+        result.success = at_target and hedged and result.open_orders_left == 0
+        if not hedged:
+            # the leg that moved more carries the exposure
+            p = max(plans, key=lambda q: abs(pos[q.name] - q.start) * q.attrs.multiplier)
+            result.naked.append((p.name, result.net_exposure / p.attrs.multiplier))
+            log.error("%s: NAKED exposure %s (canonical) left on %s", p.attrs.symbol, result.net_exposure, p.name)
+        if not result.success and result.reason is None:
+            l, s = plans
+            result.reason = (
+                f"{l.name} {l.side.value} {abs(pos[l.name] - l.start)}/{l.qty}"
+                f"{' (' + l.leg.error + ')' if l.leg and l.leg.error else ''}, "
+                f"{s.name} {s.side.value} {abs(pos[s.name] - s.start)}/{s.qty}"
+                f"{' (' + s.leg.error + ')' if s.leg and s.leg.error else ''}"
+                + ("; hedged" if hedged else f"; net exposure {result.net_exposure}")
+                + ("; retry fee cap reached" if result.fee_cap_hit else "")
+                + (f"; {result.open_orders_left} open order(s) left" if result.open_orders_left else "")
+            )
+
+    # -- user-data streams -----------------------------------------------------------------------
+    def _listen_streams(self, plans: list[_Plan], symbol: str, ledger: FillLedger) -> Callable[[], None]:
+        """Feed fills of our orders from each client's running user-data stream into the ledger
+        (stream first; the REST polls then only add what the stream did not report). Returns the
+        unsubscribe function."""
+        unsubs: list[Callable[[], None]] = []
+        for p in plans:
+            stream = getattr(p.client, "user_stream", None)
+            if stream is None or not getattr(stream, "running", False):
+                continue
+            leg = p.leg
+
+            def on_event(ev: Any, p: _Plan = p, leg: LegResult | None = leg) -> None:
+                trade_id = getattr(ev, "trade_id", None)
+                if trade_id is None or getattr(ev, "symbol", None) != symbol or not ledger.knows_order(p.name, str(ev.order_id)):
+                    return
+                asyncio.get_running_loop().create_task(self._stream_fill(p, leg, ledger, ev))
+
+            unsubs.append(stream.add_listener(on_event))
+
+        def unlisten() -> None:
+            for u in unsubs:
+                u()
+
+        return unlisten
+
+    async def _stream_fill(self, p: _Plan, leg: LegResult | None, ledger: FillLedger, ev: Any) -> None:
+        rec = await ledger.add_trade(p.name, ev.symbol, ev.side, str(ev.order_id), str(ev.trade_id), ev.qty, ev.price,
+                                     ev.fee, ev.liquidity, ev.ts)
+        if rec is not None and leg is not None and ev.side is leg.side:
+            leg.fills.append(rec)

@@ -23,10 +23,11 @@ from typing import Callable
 from ..config import StrategyConfig
 from ..errors import ExchangeError, ExecutionError
 from ..exchanges.base import ExchangeClient, FundingAdapter
-from ..execution.atomic import AtomicPairExecutor, PairResult
+from ..execution.atomic import AtomicPairExecutor, ExecutionConfig, PairResult
 from ..execution.preflight import run_preflight
 from ..execution.price_provider import PriceProvider, RedisDepthCache
-from ..execution.tactics import FillRecord
+from ..execution.fills import FillRecord
+from ..execution.tactics import TacticConfig
 from ..funding.collector import FundingSnapshot, collect_funding
 from ..funding.opportunities import Opportunity, find_opportunities, spread_apr
 from ..storage import PositionRow, Store
@@ -46,6 +47,15 @@ class CycleReport:
     opened: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+def execution_config(cfg: StrategyConfig) -> ExecutionConfig:
+    """The atomic executor's settings from the strategy config."""
+    tactic = TacticConfig(offset_ticks=cfg.limit_offset_ticks, post_only=cfg.post_only,
+                          reprice_retries=cfg.reprice_retries, limit_timeout_s=cfg.limit_timeout_s,
+                          order_timeout_s=cfg.order_timeout_s)
+    return ExecutionConfig(tactic=tactic, unhedged_timeout_s=cfg.unhedged_timeout_s,
+                           max_retry_fees_usd=cfg.max_retry_fees_usd)
 
 
 def _canonical_price(price: Decimal | None, multiplier: Decimal) -> Decimal | None:
@@ -78,12 +88,7 @@ class FundingArbStrategy:
         self.on_event = on_event or (lambda msg: None)
         cache = RedisDepthCache(cfg.price_cache_url) if cfg.price_cache_url else None
         self.prices = PriceProvider(cfg.price_cache_ttl_s, cache)
-        self.executor = AtomicPairExecutor(
-            self.prices,
-            offset_ticks=cfg.limit_offset_ticks,
-            limit_timeout_s=cfg.limit_timeout_s,
-            fee_overrides=self.fee_overrides,
-        )
+        self.executor = AtomicPairExecutor(self.prices, execution_config(cfg), fee_overrides=self.fee_overrides)
         self._cooldown: dict[str, float] = {}  # symbol -> monotonic time until which it is skipped
         self._last_trade_activity = float("-inf")  # monotonic time of the last open/close attempt
         self.first_snapshot: FundingSnapshot | None = None
@@ -242,7 +247,7 @@ class FundingArbStrategy:
             )
         except (ExecutionError, ExchangeError) as exc:
             self._event(f"skip {opp.symbol}: pre-flight failed: {exc}")
-            self._cooldown[opp.symbol] = time.monotonic() + 60
+            self._cooldown[opp.symbol] = time.monotonic() + self.cfg.cooldown_s
             return None
         pos = await self.store.create_position(
             account=self.account, symbol=opp.symbol, long_exchange=opp.long_exchange, short_exchange=opp.short_exchange,
@@ -252,7 +257,11 @@ class FundingArbStrategy:
         )
         result = await self.executor.open(long, short, opp.symbol, pf.long_qty, pf.short_qty,
                                           on_fill=self._fill_sink(pos.id, "open"))
-        if result.success:
+        if not result.success and not result.naked and result.balanced_qty > 0:
+            # hedged at a smaller size than asked (a partial fill rolled back on the leading leg)
+            self._event(f"#{pos.id} {opp.symbol}: opened {result.balanced_qty} of {pf.quantity} ({result.reason})")
+            await self.store.update_position(pos.id, quantity=result.balanced_qty)
+        if result.success or (not result.naked and result.balanced_qty > 0):
             await self.store.update_position(
                 pos.id, status="open",
                 entry_long_price=_canonical_price(result.long.avg_price, pf.long_attrs.multiplier),
@@ -265,7 +274,10 @@ class FundingArbStrategy:
             )
             return pos.id
         await self._record_failure(pos.id, result, "open failed")
-        self._cooldown[opp.symbol] = time.monotonic() + 60
+        self._cooldown[opp.symbol] = time.monotonic() + self.cfg.cooldown_s
+        if result.fee_cap_hit:
+            self._event(f"{opp.symbol}: retry fee cap ({self.cfg.max_retry_fees_usd} USD) reached; "
+                        f"cooldown {self.cfg.cooldown_s:.0f}s")
         return None
 
     async def _record_failure(self, position_id: int, result: PairResult, what: str) -> None:

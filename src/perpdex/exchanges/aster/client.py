@@ -304,6 +304,11 @@ class AsterClient(ExchangeClient):
             return None
         return priv.to_info(symbol, raw)
 
+    async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
+        """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
+        await self.get_contract_attributes(symbol)
+        return await self._priv().open_orders(symbol)
+
     # -- account ---------------------------------------------------------------------------------
     async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
         """From ``GET /fapi/v3/positionRisk``: signed size (base units), entry and mark price,

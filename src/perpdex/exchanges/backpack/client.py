@@ -392,6 +392,11 @@ class BackpackClient(ExchangeClient):
             raise err from None
         return self.private.to_info(symbol, raw)
 
+    async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
+        """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
+        await self.get_contract_attributes(symbol)
+        return await self.private.open_orders(symbol)
+
     # -- account ------------------------------------------------------------------------------------
     async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
         """Signed size (base units, + long), entry/mark (USD), unrealized PnL (USD), leverage

@@ -24,6 +24,7 @@ import logging
 from datetime import datetime, timezone
 import random
 import re
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -80,6 +81,7 @@ class LighterClient(ExchangeClient):
     0.005) and ``ccxt`` (extra ccxt constructor config, deep-merged)."""
 
     name = EXCHANGE
+    serial_order_sends = True  # nonces per API key must arrive increasing (protocol doc §5.3)
     #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("account_index", "api_key_index", "api_private_key")
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ("library_path",)
@@ -96,6 +98,7 @@ class LighterClient(ExchangeClient):
         self._private: CcxtPrivate | None = None
         super().__init__(settings)
         self.market_slippage = Decimal(str(settings.options.get("market_slippage", DEFAULT_MARKET_SLIPPAGE)))
+        self._last_nonce = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _make_user_stream(self) -> LighterUserStream:
@@ -199,6 +202,14 @@ class LighterClient(ExchangeClient):
         exc.code = code if code is not None else exc.code
         return exc
 
+    def _with_nonce(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with the next nonce of our API key: the current ms timestamp (ccxt signs
+        with skip-nonce, protocol doc §5.3) but always above the previous one, so transactions
+        signed within one millisecond never share a nonce. Call under :meth:`order_send_lock`,
+        which keeps the arrival order equal to the nonce order."""
+        self._last_nonce = max(int(time.time() * 1000), self._last_nonce + 1)
+        return {**params, "nonce": self._last_nonce}
+
     @staticmethod
     def _client_index(client_order_id: str | None) -> int:
         if client_order_id is not None:
@@ -211,7 +222,8 @@ class LighterClient(ExchangeClient):
                       params: dict[str, Any]) -> OrderResult:
         cid = params["clientOrderId"]
         try:
-            await self.private.create_order(symbol, order_type, side, qty, price, params)
+            async with self.order_send_lock():
+                await self.private.create_order(symbol, order_type, side, qty, price, self._with_nonce(params))
         except ExchangeError as exc:
             raise self._refine(exc) from None
         raw = await self._order_by_client_index(symbol, cid)
@@ -278,7 +290,8 @@ class LighterClient(ExchangeClient):
         raise :class:`OrderNotFound` (Lighter code 21600)."""
         await self.get_contract_attributes(symbol)
         try:
-            await self.private.cancel_order(symbol, order_id)
+            async with self.order_send_lock():
+                await self.private.cancel_order(symbol, order_id, self._with_nonce({}))
         except ExchangeError as exc:
             raise self._refine(exc, cancel=True) from None
         return OrderResult(True, order_id, status=OrderStatus.CANCELED)
@@ -296,6 +309,11 @@ class LighterClient(ExchangeClient):
                     if str(raw.get("id")) == str(order_id):
                         return p.to_info(symbol, raw)
         return None
+
+    async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
+        """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
+        await self.get_contract_attributes(symbol)
+        return await self.private.open_orders(symbol)
 
     # -- account ------------------------------------------------------------------------------------
     async def _account(self) -> schemas.Account:
@@ -361,7 +379,8 @@ class LighterClient(ExchangeClient):
         if lev < 1 or lev > c.max_leverage:
             raise InvalidOrder(f"{symbol}: leverage {leverage} outside 1..{c.max_leverage}", exchange=EXCHANGE)
         try:
-            await self.private.set_leverage(symbol, Decimal(lev), {"marginMode": "cross"})
+            async with self.order_send_lock():
+                await self.private.set_leverage(symbol, Decimal(lev), self._with_nonce({"marginMode": "cross"}))
         except ExchangeError as exc:
             raise self._refine(exc) from None
         log.info("%s %s: leverage set to %dx (cross)", EXCHANGE, symbol, lev)

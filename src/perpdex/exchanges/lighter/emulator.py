@@ -164,6 +164,7 @@ class LighterEmulator:
         self._nonces: dict[tuple[int, int], int] = {}
         self._seen_tx: deque[tuple[int, int, int]] = deque(maxlen=10_000)
         self._seen_set: set[tuple[int, int, int]] = set()
+        self._skip_nonces: dict[tuple[int, int], int] = {}  # (account, key) -> last skip-nonce accepted
         self._order_meta: dict[int, tuple[int, int]] = {}  # engine order id -> (nonce, expiry ms)
         self._unbooked: dict[str, dict[int, Order]] = {}  # account -> expired post-only orders
         self._block = itertools.count(102_000_000)
@@ -847,10 +848,16 @@ class LighterEmulator:
         seen = (account, key, nonce)
         if seen in self._seen_set:
             raise LighterApiError(CODE_INVALID_NONCE, "invalid nonce: transaction replayed")
-        if str(attrs.get("4", 0)) != "1":  # without skip-nonce the nonce must be the next one
+        skip = str(attrs.get("4", 0)) == "1"
+        if not skip:  # without skip-nonce the nonce must be the next one
             expected = self._nonces.get((account, key), 0)
             if nonce != expected:
                 raise LighterApiError(CODE_INVALID_NONCE, f"invalid nonce: expected {expected}, got {nonce}")
+        elif nonce <= self._skip_nonces.get((account, key), -1):
+            # skip-nonce txs still must arrive in increasing order per key: parallel sends whose
+            # nonces arrive out of order are refused (issue 5; the uniqueness rule is inferred)
+            raise LighterApiError(CODE_INVALID_NONCE, f"invalid nonce: {nonce} not above the last accepted "
+                                  f"{self._skip_nonces[(account, key)]}")
         try:
             self._execute(ttype, str(account), info, attrs, field, nonce)
         except (TypeError, ValueError, KeyError, OverflowError) as exc:
@@ -859,10 +866,11 @@ class LighterEmulator:
         self._seen_set.add(seen)
         if len(self._seen_set) > len(self._seen_tx):
             self._seen_set = set(self._seen_tx)
-        if str(attrs.get("4", 0)) != "1":
+        if not skip:
             self._nonces[(account, key)] = nonce + 1
         else:
             self._nonces.setdefault((account, key), 0)
+            self._skip_nonces[(account, key)] = nonce
         tx_hash = hashlib.blake2b(raw, digest_size=40).hexdigest()
         return {"code": 200, "message": "{\"ratelimit\": \"didn't use volume quota\"}", "tx_hash": tx_hash,
                 "predicted_execution_time_ms": now_ms() + 200, "volume_quota_remaining": 1000}

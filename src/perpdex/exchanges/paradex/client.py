@@ -375,6 +375,11 @@ class ParadexClient(ExchangeClient):
             raise err from None
         return self.private.to_info(symbol, raw)
 
+    async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
+        """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
+        await self.get_contract_attributes(symbol)
+        return await self.private.open_orders(symbol)
+
     # -- account ----------------------------------------------------------------------------------
     async def _private_call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         p = self.private
