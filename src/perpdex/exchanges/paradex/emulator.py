@@ -544,7 +544,7 @@ class ParadexEmulator:
             "created_at": o.created_ms, "flags": ["REDUCE_ONLY"] if o.reduce_only else [], "id": order_id(o.id),
             "instruction": _TIF_BACK.get(o.tif, "GTC"), "last_updated_at": o.updated_ms, "market": self.names[o.symbol],
             "price": _fmt(o.price) if o.price is not None and o.type == "limit" else "0", "published_at": o.updated_ms,
-            "received_at": o.created_ms, "remaining_size": _fmt(max(o.qty - o.filled, 0.0)) if o.is_open else _fmt(o.qty - o.filled),
+            "received_at": o.created_ms, "remaining_size": _fmt(self.venue.markets[o.symbol].round_size(max(o.qty - o.filled, 0.0))),
             "seq_no": o.updated_ms * 1000, "side": "BUY" if o.side == "buy" else "SELL", "size": _fmt(o.qty),
             "status": status, "stp": "EXPIRE_TAKER", "timestamp": o.created_ms, "trigger_price": "",
             "type": "LIMIT" if o.type == "limit" else "MARKET",
