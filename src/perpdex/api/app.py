@@ -113,7 +113,8 @@ async def funding_history(
     exchange: Exchange = None,
 ) -> Any:
     """Every stored sample of ``symbol`` in the last ``hours`` hours (oldest first) and, for each
-    exchange pair, the mean spread and how long it has stayed positive."""
+    exchange pair, the mean spread and how long it has stayed positive (pairs only without an
+    ``exchange`` filter)."""
     svc = _service(request)
     window = hours if hours is not None else _cfg(request).service.history_hours
     now = datetime.now(timezone.utc)

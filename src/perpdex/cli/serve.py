@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+
+from ..config import AppConfig
+from ..errors import ConfigError
 
 
 def serve(
@@ -29,9 +33,8 @@ def serve(
     from .main import _load, _run_async, console
 
     cfg = _load(config, verbose)
-    app = create_app(cfg)
     if openapi is not None:
-        openapi.write_text(json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n")
+        openapi.write_text(json.dumps(create_app(cfg).openapi(), indent=2, sort_keys=True) + "\n")
         console.print(f"OpenAPI schema written to [bold]{openapi}[/]")
         return
     if not verbose:  # the service's round-by-round progress, at the configured level
@@ -41,15 +44,42 @@ def serve(
     port = port or cfg.service.port
     console.print(f"funding-rate service on http://{host}:{port} (OpenAPI docs at /docs), collecting every "
                   f"{cfg.service.interval_s:g}s from {', '.join(cfg.enabled_exchanges)}; Ctrl-C to stop")
-    if not _run_async(_serve(app, host, port, verbose)):
+    if not _run_async(_serve(cfg, host, port, verbose)):
         raise typer.Exit(1)
 
 
-async def _serve(app, host: str, port: int, verbose: bool) -> bool:
-    """Run uvicorn until a signal; False when the app failed to start."""
+async def _serve(cfg: AppConfig, host: str, port: int, verbose: bool) -> bool:
+    """Open the store (a store that cannot open is one :class:`ConfigError` naming
+    ``storage.url``), then run uvicorn until SIGINT/SIGTERM (a clean stop: collection ended,
+    store and emulators closed); False when the app failed to start."""
     import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=verbose,
-                                           log_level="info" if verbose else "warning"))
-    await server.serve()
+    from ..api import create_app
+    from ..storage import Store
+
+    store = Store(cfg.storage.url)
+    try:
+        try:
+            await store.init()
+        except (SQLAlchemyError, OSError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise ConfigError("storage.url", f"cannot open the store: {reason}") from None
+        return await _uvicorn(uvicorn.Server(uvicorn.Config(
+            create_app(cfg, store=store), host=host, port=port, lifespan="on", access_log=verbose,
+            log_level="info" if verbose else "warning")))
+    finally:
+        await store.close()
+
+
+async def _uvicorn(server: Any) -> bool:
+    """``server.serve()``; whether the app started."""
+    # uvicorn re-raises the signal that stopped it once it has shut down; by then the stop is
+    # complete, so the re-raised signal is ignored here instead of killing the process
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        await server.serve()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return server.started
