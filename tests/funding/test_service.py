@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -56,14 +56,18 @@ async def rows(store: Store) -> list[FundingSnapshotRow]:
 
 
 async def test_one_round_stores_every_exchange_and_symbol(tmp_path, store):
-    cfg = config(tmp_path)
+    cfg = config(tmp_path, retention_hours=24)
+    old = FundingSnapshotRow(exchange=registry.names()[0], symbol="BTC", rate=Decimal(0), interval_hours=Decimal(8),
+                             rate_8h=Decimal(0), collected_at=datetime.now(timezone.utc) - timedelta(hours=25))
+    async with store.sessions() as s, s.begin():
+        s.add(old)
     async with runtime(cfg) as rt:
         svc = FundingRateService(FundingHistory(store.sessions), rt.adapters, cfg.service, clients=rt.clients)
         result = await svc.run_round()
         live = rt.cluster.sim.venues  # type: ignore[union-attr]
         assert result.errors == {} and result.stored == 40
         stored = await rows(store)
-        assert len(stored) == 40
+        assert len(stored) == 40  # the 25 h old sample was pruned (retention 24 h)
         assert {(r.exchange, r.symbol) for r in stored} == {(n, s) for n in registry.names() for s in SYMBOLS}
         assert len({r.collected_at for r in stored}) == 1  # one round, one timestamp
         for r in stored:
@@ -137,3 +141,39 @@ async def test_stored_opportunities_match_live_ranking_and_history_filter(tmp_pa
     # samples older than max_sample_age_s are ignored
     later = (await svc.opportunities(hold_hours=Decimal(168), now=found.as_of + timedelta(seconds=61)))
     assert later.opportunities == [] and set(later.skipped) == set(registry.names())
+
+
+async def test_slow_exchange_is_bounded_by_the_exchange_timeout(tmp_path, store):
+    cfg = config(tmp_path, interval_s=5, exchange_timeout_s=0.3)
+    slow = registry.names()[1]
+    async with runtime(cfg) as rt:
+        rt.cluster.sim.venues[slow].faults.inject("delay", count=4)  # type: ignore[union-attr]  # each answer waits 1 s
+        svc = FundingRateService(FundingHistory(store.sessions), rt.adapters, cfg.service, clients=rt.clients)
+        result = await svc.run_round()
+    assert set(result.errors) == {slow} and result.errors[slow].startswith("timed out after")
+    assert result.stored == 30 and {r.exchange for r in await rows(store)} == set(registry.names()) - {slow}
+    assert svc.exchanges[slow].consecutive_errors == 1 and svc.exchanges[slow].last_success_at is None
+
+
+def test_service_config_errors_name_the_field():
+    from perpdex.errors import ConfigError
+
+    base = {"exchanges": {registry.names()[0]: {}}}
+    for section, bad, field in [
+        ("service", {"interval_s": 0}, "service.interval_s"),
+        ("service", {"interval_s": 10, "exchange_timeout_s": 11}, "service.exchange_timeout_s"),
+        ("service", {"interval_s": 60, "max_sample_age_s": 30}, "service.max_sample_age_s"),
+        ("service", {"port": 70000}, "service.port"),
+        ("service", {"retention_hours": 0}, "service.retention_hours"),
+        ("service", {"intervl_s": 5}, "service.intervl_s"),
+        ("strategy", {"history_hours": 6, "min_persistence_hours": 7}, "strategy.min_persistence_hours"),
+        ("strategy", {"min_persistence_hours": -1}, "strategy.min_persistence_hours"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            parse_config({**base, section: bad})
+        assert err.value.field == field, (bad, str(err.value))
+    # defaults: derived from the interval; the strategy's history filter is off
+    cfg = parse_config({**base, "service": {"interval_s": 600}})
+    assert (cfg.service.exchange_timeout_s, cfg.service.max_sample_age_s) == (20.0, 1800.0)
+    assert parse_config({**base, "service": {"interval_s": 5}}).service.exchange_timeout_s == 5.0
+    assert (cfg.strategy.min_persistence_hours, cfg.strategy.min_mean_spread_apr) == (None, None)
