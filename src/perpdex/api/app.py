@@ -63,14 +63,17 @@ def _stats_out(st: PairStats) -> schemas.PairStatistics:
     )
 
 
+def _sample_fields(row: FundingSnapshotRow) -> dict[str, Any]:
+    return {"exchange": row.exchange, "collected_at": row.collected_at, "rate_per_interval": row.rate,
+            "interval_hours": row.interval_hours, "rate_8h": row.rate_8h, "mark_price": row.mark_price,
+            "volume_24h_usd": row.volume_24h_usd, "open_interest_usd": row.open_interest_usd}
+
+
 def _rate_out(row: FundingSnapshotRow, now: datetime) -> schemas.FundingRate:
     s = row_sample(row)
     return schemas.FundingRate(
-        exchange=row.exchange, symbol=row.symbol, collected_at=row.collected_at,
-        age_s=max((now - row.collected_at).total_seconds(), 0.0), rate_per_interval=row.rate,
-        interval_hours=row.interval_hours, rate_8h=row.rate_8h, rate_hourly=s.hourly_rate, apr=s.apr,
-        mark_price=row.mark_price, volume_24h_usd=row.volume_24h_usd, open_interest_usd=row.open_interest_usd,
-        next_funding_time=row.next_funding_time,
+        **_sample_fields(row), symbol=row.symbol, age_s=max((now - row.collected_at).total_seconds(), 0.0),
+        rate_hourly=s.hourly_rate, apr=s.apr, next_funding_time=row.next_funding_time,
     )
 
 
@@ -123,10 +126,7 @@ async def funding_history(
     pairs = await svc.history.symbol_stats(sym, window, now=now) if exchange is None else []
     return schemas.FundingHistoryResponse(
         symbol=sym, hours=window, as_of=now,
-        samples=[schemas.HistorySample(
-            exchange=r.exchange, collected_at=r.collected_at, rate_per_interval=r.rate, interval_hours=r.interval_hours,
-            rate_8h=r.rate_8h, mark_price=r.mark_price, volume_24h_usd=r.volume_24h_usd,
-            open_interest_usd=r.open_interest_usd) for r in rows],
+        samples=[schemas.HistorySample(**_sample_fields(r)) for r in rows],
         pairs=[_stats_out(p) for p in pairs],
     )
 

@@ -11,22 +11,27 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 
-class FundingRate(BaseModel):
-    """The newest stored sample of one symbol on one exchange."""
+class HistorySample(BaseModel):
+    """One stored sample of a symbol on an exchange."""
 
     exchange: str = Field(description="Exchange name as configured.")
-    symbol: str = Field(description="Canonical symbol (base asset, e.g. BTC).")
-    collected_at: datetime = Field(description="When perpdex read the sample (UTC).")
-    age_s: float = Field(description="Seconds since collected_at at the time of the answer.")
+    collected_at: datetime = Field(description="When perpdex read the sample (UTC); one collection round shares it.")
     rate_per_interval: Decimal = Field(
         description="Funding rate as a fraction per the exchange's funding interval (positive: longs pay shorts).")
     interval_hours: Decimal = Field(description="The exchange's funding interval for this market, hours.")
     rate_8h: Decimal = Field(description="rate_per_interval normalized to 8 hours (rate_per_interval * 8 / interval_hours).")
-    rate_hourly: Decimal = Field(description="rate_per_interval per hour (rate_per_interval / interval_hours).")
-    apr: Decimal = Field(description="Simple annualized rate, fraction per year (rate_hourly * 8760).")
     mark_price: Decimal | None = Field(description="Mark price, quote units (USD) per exchange unit.")
     volume_24h_usd: Decimal | None = Field(description="Traded volume over 24 hours, USD.")
     open_interest_usd: Decimal | None = Field(description="Open interest, USD.")
+
+
+class FundingRate(HistorySample):
+    """The newest stored sample of one symbol on one exchange."""
+
+    symbol: str = Field(description="Canonical symbol (base asset, e.g. BTC).")
+    age_s: float = Field(description="Seconds since collected_at at the time of the answer.")
+    rate_hourly: Decimal = Field(description="rate_per_interval per hour (rate_per_interval / interval_hours).")
+    apr: Decimal = Field(description="Simple annualized rate, fraction per year (rate_hourly * 8760).")
     next_funding_time: datetime | None = Field(description="Next funding time announced by the exchange (UTC).")
 
 
@@ -34,19 +39,6 @@ class FundingRatesResponse(BaseModel):
     as_of: datetime = Field(description="Time of the answer (UTC).")
     count: int = Field(description="Number of rates.")
     rates: list[FundingRate] = Field(description="Newest sample per (exchange, symbol), by exchange then symbol.")
-
-
-class HistorySample(BaseModel):
-    """One stored sample."""
-
-    exchange: str = Field(description="Exchange name.")
-    collected_at: datetime = Field(description="When perpdex read the sample (UTC); one collection round shares it.")
-    rate_per_interval: Decimal = Field(description="Fraction per funding interval (positive: longs pay shorts).")
-    interval_hours: Decimal = Field(description="Funding interval, hours.")
-    rate_8h: Decimal = Field(description="Rate normalized to 8 hours, fraction.")
-    mark_price: Decimal | None = Field(description="Mark price, USD per exchange unit.")
-    volume_24h_usd: Decimal | None = Field(description="24h volume, USD.")
-    open_interest_usd: Decimal | None = Field(description="Open interest, USD.")
 
 
 class PairStatistics(BaseModel):
