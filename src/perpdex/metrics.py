@@ -7,7 +7,12 @@ Families (labels ``exchange``, and ``symbol`` for per-book ones):
   ``perpdex_feed_reconnects_total``, ``perpdex_feed_rotations_total``, ``perpdex_feed_resyncs_total``;
 * ``perpdex_feed_state`` (1 for the current state: connected | connecting | paused);
 * ``perpdex_book_ready`` (1 when served), ``perpdex_book_age_seconds`` (since the last update);
-* ``perpdex_price_provider_total`` (``source``: ws_hits | cache_hits | cache_misses | rest_calls).
+* ``perpdex_price_provider_total`` (``source``: ws_hits | cache_hits | cache_misses | rest_calls);
+* user-data streams (label ``exchange``): ``perpdex_user_stream_messages_total``,
+  ``perpdex_user_stream_dropped_frames_total``, ``perpdex_user_stream_duplicates_total``,
+  ``perpdex_user_stream_reconnects_total``, ``perpdex_user_stream_recovered_fills_total``,
+  ``perpdex_user_stream_fills_total``, ``perpdex_user_stream_state`` (1 for the current state:
+  connected | connecting | stopped).
 """
 
 from __future__ import annotations
@@ -26,14 +31,26 @@ _COUNTERS = [
     ("resyncs", "perpdex_feed_resyncs", "Books invalidated and resynced (gap, crossed, malformed)"),
 ]
 _STATES = ("connected", "connecting", "paused")
+_USER_COUNTERS = [
+    ("messages", "perpdex_user_stream_messages", "User-data stream frames received"),
+    ("dropped", "perpdex_user_stream_dropped_frames", "User-data frames dropped (malformed, error frames)"),
+    ("duplicates", "perpdex_user_stream_duplicates", "User-data events ignored as already known (same trade id...)"),
+    ("reconnects", "perpdex_user_stream_reconnects", "User-data stream reconnections"),
+    ("recovered_fills", "perpdex_user_stream_recovered_fills", "Fills first learned from REST reconciliation"),
+    ("fills", "perpdex_user_stream_fills", "Fills counted (once per trade id)"),
+]
+_USER_STATES = ("connected", "connecting", "stopped")
 
 
 class PerpdexCollector:
-    """Collects from ``feeds()`` (objects with ``stats()``) and ``counters()`` (PriceProvider)."""
+    """Collects from ``feeds()`` (objects with ``stats()``), ``counters()`` (PriceProvider) and
+    ``user_streams()`` (:class:`~perpdex.exchanges.userstream.UserStream` objects)."""
 
-    def __init__(self, feeds: Callable[[], Iterable[Any]], counters: Callable[[], dict[str, int]] | None = None) -> None:
+    def __init__(self, feeds: Callable[[], Iterable[Any]], counters: Callable[[], dict[str, int]] | None = None,
+                 user_streams: Callable[[], Iterable[Any]] | None = None) -> None:
         self._feeds = feeds
         self._counters = counters
+        self._user_streams = user_streams
 
     def collect(self) -> Iterable[Any]:
         stats = [f.stats() for f in self._feeds()]
@@ -56,11 +73,28 @@ class PerpdexCollector:
         yield state
         yield ready
         yield age
+        if self._user_streams is not None:
+            yield from self._collect_user_streams([u.stats() for u in self._user_streams()])
         if self._counters is not None:
             fam = CounterMetricFamily("perpdex_price_provider", "PriceProvider lookups by source", labels=["source"])
             for source, n in self._counters().items():
                 fam.add_metric([source], n)
             yield fam
+
+
+    @staticmethod
+    def _collect_user_streams(stats: list[dict[str, Any]]) -> Iterable[Any]:
+        for key, name, doc in _USER_COUNTERS:
+            fam = CounterMetricFamily(name, doc, labels=["exchange"])
+            for st in stats:
+                fam.add_metric([st["exchange"]], st[key])
+            yield fam
+        state = GaugeMetricFamily("perpdex_user_stream_state", "User-data stream state (1 = current)",
+                                  labels=["exchange", "state"])
+        for st in stats:
+            for s in _USER_STATES:
+                state.add_metric([st["exchange"], s], 1.0 if st["state"] == s else 0.0)
+        yield state
 
 
 def serve_metrics(port: int, collector: PerpdexCollector, host: str = "127.0.0.1") -> CollectorRegistry:

@@ -189,3 +189,44 @@ async def user_stream_up_while_market_data_paused(env: Env) -> None:
     env.sim.step()
     assert await feed.wait_ready(env.symbol, TIMEOUT)
     assert stream.stats()["state"] == "connected" and stream.reconnects == 0
+
+
+async def liquidation_delivered(env: Env) -> None:
+    """The exchange liquidates our position (engine ``liquidate`` fault on the next market step):
+    the stream reports the liquidation, the closing fill flagged ``liquidation`` (its trade id
+    = REST), and the flat position."""
+    stream = await started(env)
+    qty = market_qty(env)
+    res = await env.client.place_market_order(env.symbol, Side.BUY, qty)
+    assert res.order_id is not None
+    await stream.wait_fill(res.order_id, TIMEOUT, qty=qty)
+    env.venue.faults.inject("liquidate", symbol=env.symbol)
+    env.sim.step()
+    await eventually(lambda: bool(stream.liquidations()), "liquidation event")
+    liq = stream.liquidations()[-1]
+    assert liq.symbol == env.symbol and liq.side is Side.SELL and liq.qty == qty and liq.price > 0
+    closing = [f for f in stream.fills() if f.liquidation]
+    assert sum(f.qty for f in closing) == qty and all(f.side is Side.SELL for f in closing)
+    assert not any(f.liquidation for f in stream.fills_for(res.order_id))
+    await eventually(lambda: (p := stream.position(env.symbol)) is not None and p.quantity == 0, "flat position")
+    rest = {str(t["id"]) for t in await env.rest_trades()}
+    assert {f.trade_id for f in closing} <= rest
+
+
+async def metrics_report_user_stream(env: Env) -> None:
+    """The Prometheus collector exports the stream's counters and state."""
+    from perpdex.metrics import PerpdexCollector
+
+    stream = await started(env)
+    qty = market_qty(env)
+    res = await env.client.place_market_order(env.symbol, Side.BUY, qty)
+    assert res.order_id is not None
+    fills = await stream.wait_fill(res.order_id, TIMEOUT, qty=qty)
+    collector = PerpdexCollector(lambda: [], user_streams=lambda: [stream])
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for fam in collector.collect() for s in fam.samples}
+    ex = (("exchange", env.client.name),)
+    assert samples[("perpdex_user_stream_messages_total", ex)] >= len(fills)
+    assert samples[("perpdex_user_stream_fills_total", ex)] == len(stream.fills()) >= len(fills)
+    assert samples[("perpdex_user_stream_reconnects_total", ex)] == 0
+    assert samples[("perpdex_user_stream_state", ex + (("state", "connected"),))] == 1.0
+    assert samples[("perpdex_user_stream_state", ex + (("state", "stopped"),))] == 0.0

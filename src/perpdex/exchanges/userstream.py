@@ -28,7 +28,8 @@ Consumer API (what the executor wires; every method is exchange agnostic):
 * ``track(symbol)``: reconcile this symbol's fills after reconnects (``ExchangeClient.prepare_order``
   tracks every symbol it sends an order for; symbols seen on the stream are tracked too);
 * ``fills_for(order_id) -> list[UserFill]``, ``filled_qty(order_id) -> Decimal``;
-* ``order(order_id) -> UserOrderUpdate | None``, ``position(symbol) -> UserPositionUpdate | None``;
+* ``order(order_id) -> UserOrderUpdate | None``, ``position(symbol) -> UserPositionUpdate | None``,
+  ``fills()``, ``liquidations() -> list[UserLiquidation]``;
 * ``await wait_fill(order_id, timeout, qty=None) -> list[UserFill]``: the order's fills once
   their total reaches ``qty`` (any fill when None), or what there is after ``timeout`` s;
 * ``await wait_order_final(order_id, timeout) -> UserOrderUpdate | None``;
@@ -96,6 +97,10 @@ class UserStream:
 
     exchange: str = ""
     keepalive_interval: float | None = None  # seconds between keepalive() calls; None: never
+    #: subscribe acknowledgements to await (``handle_frame`` calls :meth:`acknowledged`) before the
+    #: stream counts as subscribed and reconciles; 0 where the exchange sends none
+    subscription_acks: int = 0
+    ack_timeout: float = 10.0
 
     def __init__(
         self,
@@ -117,6 +122,8 @@ class UserStream:
         self._task: asyncio.Task[None] | None = None
         self._reconcile_task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._subscribed = asyncio.Event()
+        self._acks = 0
         self._closing = False
         self._changed = asyncio.Event()
         self._listeners: list[Listener] = []
@@ -126,7 +133,8 @@ class UserStream:
         self._fills_by_order: dict[str, list[UserFill]] = {}
         self._orders: dict[str, UserOrderUpdate] = {}
         self._positions: dict[str, UserPositionUpdate] = {}
-        self._liquidations: set[tuple[str, str, float]] = set()
+        self._liquidation_keys: set[tuple[Any, ...]] = set()
+        self._liquidations: list[UserLiquidation] = []
         self.last_error: str | None = None
         self.messages = 0
         self.bytes = 0
@@ -162,6 +170,12 @@ class UserStream:
             if c.contract_id == contract_id:
                 return c.symbol
         raise ValueError(f"[{self.exchange}] unknown market {contract_id!r} in a user-stream frame")
+
+    def acknowledged(self) -> None:
+        """Called by ``handle_frame`` for each subscribe acknowledgement of the current socket."""
+        self._acks += 1
+        if self._acks >= self.subscription_acks:
+            self._subscribed.set()
 
     async def connect_ws(self, session: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
         return await session.ws_connect(url, heartbeat=self.heartbeat, max_msg_size=0)
@@ -200,9 +214,10 @@ class UserStream:
             self._session = None
 
     async def wait_connected(self, timeout: float) -> bool:
-        """True once subscribed (within ``timeout`` s)."""
+        """True once connected and subscribed (acknowledged where the exchange acknowledges)
+        within ``timeout`` s."""
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            await asyncio.wait_for(self._subscribed.wait(), timeout)
             return True
         except asyncio.TimeoutError:
             return False
@@ -227,6 +242,10 @@ class UserStream:
     def fills(self) -> list[UserFill]:
         """Every fill counted so far, in arrival order."""
         return list(self._fills.values())
+
+    def liquidations(self) -> list[UserLiquidation]:
+        """Every liquidation / ADL of our positions reported so far, in arrival order."""
+        return list(self._liquidations)
 
     def order(self, order_id: str) -> UserOrderUpdate | None:
         return self._orders.get(str(order_id))
@@ -306,9 +325,11 @@ class UserStream:
             if new:
                 self._positions[ev.symbol] = ev
         else:
-            key = (ev.symbol, ev.trade_id or ev.order_id or "", ev.ts)
-            new = key not in self._liquidations
-            self._liquidations.add(key)
+            key = (ev.symbol, ev.trade_id) if ev.trade_id else (ev.symbol, ev.order_id or "", ev.ts)
+            new = key not in self._liquidation_keys
+            if new:
+                self._liquidation_keys.add(key)
+                self._liquidations.append(ev)
         if not new:
             self.duplicates += 1
             return False
@@ -383,6 +404,11 @@ class UserStream:
 
     async def _reconcile_safe(self) -> None:
         try:
+            try:  # fills after the REST read must reach us over the socket: subscribed first
+                await asyncio.wait_for(self._subscribed.wait(), self.ack_timeout)
+            except asyncio.TimeoutError:
+                log.warning("%s user stream: subscriptions not acknowledged within %.0fs; reconciling anyway",
+                            self.exchange, self.ack_timeout)
             await self.reconcile()
         except asyncio.CancelledError:
             raise
@@ -398,14 +424,19 @@ class UserStream:
         while not self._closing:
             keep: asyncio.Task[None] | None = None
             try:
+                self._acks = 0
                 ws = await self.open_socket(self._session)
                 self._ws = ws
                 self.connects += 1
                 if self.connects > 1:
                     self.reconnects += 1
                 self._connected.set()
+                if self.subscription_acks <= self._acks:
+                    self._subscribed.set()
                 delay = self.reconnect_delay
                 if self.reconcile_on_connect:
+                    if self._reconcile_task is not None:
+                        self._reconcile_task.cancel()
                     self._reconcile_task = asyncio.get_running_loop().create_task(self._reconcile_safe())
                 if self.keepalive_interval:
                     keep = asyncio.get_running_loop().create_task(self._keepalive_loop())
@@ -415,8 +446,12 @@ class UserStream:
             except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError, PerpdexError) as exc:
                 self.last_error = str(exc)
                 log.warning("%s user stream: connection error: %s", self.exchange, exc)
+            except Exception as exc:  # noqa: BLE001 - never let the stream die; log the bug, retry
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("%s user stream: unexpected error", self.exchange)
             finally:
                 self._connected.clear()
+                self._subscribed.clear()
                 if keep is not None:
                     keep.cancel()
                 if self._ws is not None and not self._ws.closed:

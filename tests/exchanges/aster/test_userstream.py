@@ -86,3 +86,7 @@ async def test_f01_ccxt_pro_watch_positions_listen_key_and_snapshot(cluster):
         assert list(dialect._listen_keys.values()) == [SIM_ADDRESS]
     finally:
         await ex.close()
+
+
+async def test_E06_liquidation_delivered(env):
+    await sc.liquidation_delivered(env)

@@ -54,3 +54,11 @@ async def test_E06_dropped_socket_recovered_by_rest_reconciliation(env):
 
 async def test_E06_user_stream_up_while_market_data_paused(env):
     await sc.user_stream_up_while_market_data_paused(env)
+
+
+async def test_E06_liquidation_delivered(env):
+    await sc.liquidation_delivered(env)
+
+
+async def test_user_stream_metrics(env):
+    await sc.metrics_report_user_stream(env)

@@ -82,3 +82,7 @@ async def test_f01_ccxt_pro_watch_my_trades_and_positions(cluster):
         assert pos[-1]["symbol"] == UNIFIED and pos[-1]["contracts"] == pytest.approx(0.01)
     finally:
         await ex.close()
+
+
+async def test_E06_liquidation_delivered(env):
+    await sc.liquidation_delivered(env)

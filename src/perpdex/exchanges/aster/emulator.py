@@ -18,7 +18,10 @@ Protocol source: shared/protocols/aster.md (asterdex/api-docs V3; ccxt 4.5.90 be
 * Faults (``venue.faults``): ``http429`` -> HTTP 429 ``-1003``; ``delay`` -> the next REST answer
   waits :attr:`AsterEmulator.fault_delay` s; ``malformed`` -> the next market frame for that
   symbol is truncated; ``drop`` -> every market socket is closed; ``gap`` comes from the engine
-  (a book event whose ``prev_seq`` skips one, visible as ``pu`` != previous ``u``).
+  (a book event whose ``prev_seq`` skips one, visible as ``pu`` != previous ``u``); on the
+  user-data stream ``dup`` sends the next fill frame twice and ``user_drop`` loses it and closes
+  the socket. Engine liquidations / ADL come as ``ORDER_TRADE_UPDATE`` with type ``LIQUIDATION``
+  (``x`` ``CALCULATED`` for liquidations) and client id ``autoclose-…`` / ``adl_autoclose-…``.
 * Streams: ``<sym>@depth<N>[@100ms|@500ms]`` (N in 5/10/20; full top-N snapshot at the cadence,
   the first right after SUBSCRIBE), ``<sym>@depth[@100ms|@500ms]`` (diffs with U/u/pu, one per
   engine book change), ``<sym>@bookTicker`` (on top-of-book change), ``<sym>@markPrice[@1s]``.
@@ -1060,6 +1063,10 @@ class AsterEmulator:
         if f is not None:
             o_json["N"] = DEFAULT_QUOTE
             o_json["n"] = f"{f.fee:.8f}"
+        if o.system is not None:  # the exchange closing the position: type LIQUIDATION (§6.2)
+            o_json["o"] = o_json["ot"] = "LIQUIDATION"
+            if f is not None and o.system == "liquidation":
+                o_json["x"] = "CALCULATED"
         self._push_user(ev.account, {"e": "ORDER_TRADE_UPDATE", "E": ev.ts, "T": ev.ts, "o": o_json}, o.symbol,
                         fill=f is not None)
         if f is not None:

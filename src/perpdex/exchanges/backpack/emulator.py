@@ -23,7 +23,9 @@ Protocol source: shared/protocols/backpack.md (docs.backpack.exchange; ccxt 4.5.
   answer waits :attr:`BackpackEmulator.fault_delay` s; ``malformed`` -> the next stream frame for
   that symbol is truncated; ``drop`` -> every socket is closed; ``reject`` -> the engine rejects
   the next order; ``gap`` comes from the engine (a book event whose ``prev_seq`` skips one: the
-  frame's ``U`` != previous ``u`` + 1).
+  frame's ``U`` != previous ``u`` + 1); ``dup`` / ``user_drop`` duplicate / lose (closing the
+  socket) the next ``orderFill`` frame. Engine liquidations / ADL carry origin ``O``
+  ``LIQUIDATION_AUTOCLOSE`` / ``ADL_AUTOCLOSE`` and a fills-history ``systemOrderType``.
 * Streams (§4, §6): ``depth.<sym>`` (and the ``200ms``/``600ms``/``1000ms`` variants, sent
   unbatched) with ``U``/``u`` = engine sequence numbers, ``bookTicker.<sym>`` (current BBO on
   subscribe, then on change), ``markPrice.<sym>`` and ``ticker.<sym>`` (every second),
@@ -103,6 +105,10 @@ _STATUS = {"new": "New", "partially_filled": "PartiallyFilled", "filled": "Fille
            "expired": "Expired", "rejected": "Cancelled"}
 _EVENT = {"new": "orderAccepted", "canceled": "orderCancelled", "expired": "orderExpired", "rejected": "orderCancelled"}
 _TIF_IN = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok"}
+#: engine system orders/fills (Venue.liquidate) -> order-update origin ``O`` (§6.2) and the
+#: fills history ``systemOrderType`` (§5.9)
+_ORIGINS = {"liquidation": "LIQUIDATION_AUTOCLOSE", "adl": "ADL_AUTOCLOSE"}
+_SYSTEM_FILLS = {"liquidation": "LiquidatePositionOnBook", "adl": "LiquidatePositionOnAdl"}
 _TIF_OUT = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "post_only": "GTC"}
 _STREAM_RE = re.compile(r"^(?P<kind>depth|bookTicker|markPrice|ticker|openInterest)"
                         r"(?:\.(?P<ms>200ms|600ms|1000ms))?\.(?P<sym>[A-Za-z0-9_.]+)$")
@@ -700,7 +706,9 @@ class BackpackEmulator:
                          "clientId": int(o.client_id) if o and o.client_id and o.client_id.isdigit() else None,
                          "symbol": self.dex_symbol(f.symbol), "side": "Bid" if f.side == "buy" else "Ask",
                          "price": self._px(m, f.price), "quantity": self._qty(m, f.qty), "fee": f"{f.fee:.8f}",
-                         "feeSymbol": QUOTE, "isMaker": f.maker, "systemOrderType": None, "timestamp": iso_ms(f.ts)})
+                         "feeSymbol": QUOTE, "isMaker": f.maker,
+                         "systemOrderType": _SYSTEM_FILLS.get(f.system or (o.system if o else None) or ""),
+                         "timestamp": iso_ms(f.ts)})
         return rows[offset:offset + limit]
 
     async def _funding_history_private(self, account: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -960,7 +968,7 @@ class BackpackEmulator:
                 "o": o.type.upper(), "f": _TIF_OUT.get(o.tif, "GTC"), "q": self._qty(m, o.qty),
                 "X": _STATUS.get(o.status, "New"), "i": str(o.id), "z": self._qty(m, o.filled),
                 "Z": f"{o.cost:.8f}", "V": "RejectTaker", "r": o.reduce_only, "y": o.tif == "post_only",
-                "O": "USER", "T": us,
+                "O": _ORIGINS.get(o.system or "", "USER"), "T": us,
             }
             if o.price is not None:
                 data["p"] = self._px(m, o.price)

@@ -72,10 +72,13 @@ class BackpackUserStream(UserStream):
         key, secret = ccxt_client.apiKey, ccxt_client.secret
         if not key or not secret:
             raise AuthenticationError("no API key configured (credentials.api_key / api_secret)", exchange=EXCHANGE)
+        try:
+            signature = sign_subscribe(secret, key, int(time.time() * 1000))
+        except (ValueError, TypeError) as exc:
+            raise AuthenticationError(f"cannot sign the private subscribe: {exc}", exchange=EXCHANGE) from None
         ws = await self.connect_ws(session, self.backpack.ws_url)
-        await self.send_json(ws, {"method": "SUBSCRIBE", "params": STREAMS,
-                                  "signature": sign_subscribe(secret, key, int(time.time() * 1000))})
-        return ws
+        await self.send_json(ws, {"method": "SUBSCRIBE", "params": STREAMS, "signature": signature})
+        return ws  # Backpack acknowledges no subscribe (§4.1)
 
     def handle_frame(self, data: bytes) -> list[UserEvent]:
         env = schemas.envelope.decode(data)

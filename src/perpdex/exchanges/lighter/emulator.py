@@ -19,7 +19,11 @@ Engine accounts are keyed by ``str(account_index)``; engine order ``n`` is Light
 ``2**48 + n``. Engine ``SimError`` kinds map to Lighter codes (:data:`ERROR_CODES`).
 Faults: ``http429`` -> HTTP 429 code 23000, ``delay`` -> the next REST answer waits 1 s,
 ``malformed`` -> a truncated ``order_book`` frame, ``drop`` -> every socket is closed,
-``stall`` -> every socket's frames are held back for 2 s (then delivered in order).
+``stall`` -> every socket's frames are held back for 2 s (then delivered in order); on the
+account channels ``dup`` sends the next ``account_all_trades`` fill frame twice and ``user_drop``
+loses it and closes the socket. Private channels: ``account_all_orders``, ``account_all_trades``,
+``account_all_positions``, ``notification`` (liquidation / deleverage items for engine system
+fills, whose trades carry ``type`` liquidation / deleverage), ``user_stats``, ``account_all``.
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "reduce_only": (21732, "reduce only increases position"),
     "rejected": (21737, "invalid order status"),
 }
+#: engine system fills (Venue.liquidate) -> Lighter trade ``type`` (protocol doc §6)
+_TRADE_TYPES = {"liquidation": "liquidation", "adl": "deleverage"}
 CODE_RATE_LIMIT = 23000
 CODE_INVALID_PARAM = 20001
 CODE_INVALID_AUTH = 20013
@@ -392,7 +398,7 @@ class LighterEmulator:
             "is_ask": o.side == "sell", "base_size": round(o.qty * 10 ** m.size_decimals),
             "base_price": round(price * 10 ** m.price_decimals),
             "filled_base_amount": self._sz(m, o.filled), "filled_quote_amount": f"{o.cost:.6f}",
-            "side": "", "type": o.type, "time_in_force": _TIF_NAMES.get(o.tif, "good-till-time"),
+            "side": "", "type": "liquidation" if o.system else o.type, "time_in_force": _TIF_NAMES.get(o.tif, "good-till-time"),
             "reduce_only": o.reduce_only, "trigger_price": self._px(m, 0.0), "order_expiry": expiry,
             "status": status, "trigger_status": "na", "trigger_time": 0, "parent_order_index": 0,
             "parent_order_id": "0", "to_trigger_order_id_0": "0", "to_trigger_order_id_1": "0",
@@ -411,9 +417,11 @@ class LighterEmulator:
         i_am_ask = fill.side == "sell"
         is_maker_ask = (i_am_ask and fill.maker) or (not i_am_ask and not fill.maker)
         fee_rate = m.maker_fee if fill.maker else m.taker_fee
+        order = self.venue.account(account).orders.get(fill.order_id)
+        system = fill.system or (order.system if order is not None else None)
         row = {
             "trade_id": fill.trade_id, "tx_hash": hashlib.sha256(f"{fill.trade_id}".encode()).hexdigest(),
-            "type": "trade", "market_id": m.market_id, "size": self._sz(m, fill.qty), "price": self._px(m, fill.price),
+            "type": _TRADE_TYPES.get(system or "", "trade"), "market_id": m.market_id, "size": self._sz(m, fill.qty), "price": self._px(m, fill.price),
             "usd_amount": f"{fill.qty * fill.price:.6f}",
             "ask_id": own if i_am_ask else other, "bid_id": other if i_am_ask else own,
             "ask_client_id": 0, "bid_client_id": 0,
@@ -1049,7 +1057,16 @@ class LighterEmulator:
                 self._push_account(aid, "account_all_positions", lambda: {
                     "positions": {str(p["market_id"]): p for p in self._account_json(int(aid))["positions"]},
                     "shares": []})
+            if ev.order.system is not None:  # own liquidations / ADL also come as notifications (§6)
+                self._push_account(aid, "notification", lambda: {"notifs": [self._liquidation_notif(ev.order, fill)]})
         self._push_account(aid, "user_stats", lambda: {"stats": self._user_stats(aid)})
+
+    def _liquidation_notif(self, order: Order, fill: Any) -> dict[str, Any]:
+        m = self.venue.market(order.symbol)
+        return {"kind": "deleverage" if order.system == "adl" else "liquidation", "content": {
+            "id": str(fill.trade_id), "is_ask": order.side == "sell", "usdc_amount": f"{fill.qty * fill.price:.6f}",
+            "size": self._sz(m, fill.qty), "market_index": m.market_id, "price": self._px(m, fill.price),
+            "timestamp": fill.ts // 1000, "avg_price": self._px(m, fill.price)}}
 
     def _flush(self, symbol: str) -> None:
         batch = self._pending.pop(symbol, None)

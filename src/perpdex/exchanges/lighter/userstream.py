@@ -10,7 +10,9 @@ Protocol source: shared/protocols/lighter.md §6 (apidocs.lighter.xyz "WebSocket
   ``account_all_trades/{acct}`` (``trades: {market: [Trade]}``; our side is the one whose
   ``ask_account_id``/``bid_account_id`` is ours, fee = ``usd_amount`` x fee / 10^6),
   ``account_all_positions/{acct}`` (``sign`` x ``position``, ``avg_entry_price``,
-  ``liquidation_price``), ``notification/{acct}`` (``kind == "liquidation"`` items). Server
+  ``liquidation_price``), ``notification/{acct}`` (``kind`` liquidation / deleverage items: the
+  :class:`UserLiquidation` events; the trade rows of those executions, ``type`` liquidation /
+  deleverage, are fills flagged ``liquidation``). Server
   messages name the channel with ``:``; the server's ``{"type": "ping"}`` is answered with a pong.
 * Reconciliation fills: ``GET /api/v1/trades?account_index=&market_id=`` with the token (ccxt
   ``fetch_my_trades``), decoded as the stream's trade rows.
@@ -69,6 +71,7 @@ class LighterUserStream(UserStream):
     """The client's account channels on their own socket (see module doc)."""
 
     exchange = EXCHANGE
+    subscription_acks = len(CHANNELS)  # the first ``subscribed/<name>`` message acknowledges (§4.2)
 
     def __init__(self, client: "LighterClient", **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
@@ -103,6 +106,8 @@ class LighterUserStream(UserStream):
         if f.type == "ping":
             self.outbox.append({"type": "pong"})
             return []
+        if f.type.startswith("subscribed/"):
+            self.acknowledged()
         acct = self.lighter.account_index
         out: list[UserEvent] = []
         for market, orders in (f.orders or {}).items():
@@ -113,10 +118,7 @@ class LighterUserStream(UserStream):
             for t in trades:
                 fill = fill_from_trade(t, acct, sym)
                 if fill is not None:
-                    out.append(fill)
-                    if fill.liquidation:
-                        out.append(UserLiquidation(EXCHANGE, sym, fill.side, fill.qty, fill.price, fill.ts,
-                                                   fill.order_id, fill.trade_id))
+                    out.append(fill)  # a liquidation trade is flagged; the event comes as a notification
         for market, p in (f.positions or {}).items():
             sym = self.canonical(market)
             qty = p.position * (-1 if p.sign < 0 else 1)
@@ -124,7 +126,7 @@ class LighterUserStream(UserStream):
             out.append(UserPositionUpdate(EXCHANGE, sym, qty, p.avg_entry_price if qty else Decimal(0),
                                           optional_price(p.liquidation_price), mark, p.unrealized_pnl, time.time()))
         for n in f.notifs:
-            if n.kind == "liquidation":
+            if n.kind in ("liquidation", "deleverage"):
                 out.append(self._liquidation(n.content))
         return out
 
@@ -133,7 +135,8 @@ class LighterUserStream(UserStream):
         ts = as_decimal(c.get("timestamp"))
         return UserLiquidation(EXCHANGE, sym, Side.SELL if c.get("is_ask") else Side.BUY, as_decimal(c.get("size")),
                                as_decimal(c.get("avg_price") or c.get("price")),
-                               float(ts / 1000 if ts > 10**11 else ts), str(c["id"]) if c.get("id") is not None else None)
+                               float(ts / 1000 if ts > 10**11 else ts), None,
+                               str(c["id"]) if c.get("id") is not None else None)
 
     async def fetch_fills(self, symbol: str) -> list[UserFill]:
         """Our last 100 trades of ``symbol`` (``GET /api/v1/trades``, via ccxt) as fills."""

@@ -32,7 +32,9 @@ engine ``SimError`` kinds ``invalid`` -> HTTP 400 ``INVALID_ORDER_SIZE`` / ``INV
 ``ORDER_EXCEEDS_POSITION_LIMIT`` (Paradex rejects after acceptance); ``not_found`` -> HTTP 404
 ``ORDER_ID_NOT_FOUND``. Faults: ``http429`` -> HTTP 429 ``RATE_LIMIT_EXCEEDED``, ``delay`` -> the
 next REST answer waits 1 s, ``malformed`` -> one book delta is replaced by a truncated frame,
-``drop`` -> every socket is closed, ``reject`` -> engine rejection, ``gap`` -> a ``seq_no`` jump.
+``drop`` -> every socket is closed, ``reject`` -> engine rejection, ``gap`` -> a ``seq_no`` jump,
+``dup`` / ``user_drop`` -> the next ``fills.*`` frame duplicated / lost with its socket closed.
+Engine liquidations / ADL are fills with ``fill_type`` ``LIQUIDATION``.
 """
 
 from __future__ import annotations
@@ -759,7 +761,8 @@ class ParadexEmulator:
                 "market": self.names[f.symbol], "order_id": order_id(f.order_id), "price": _fmt(f.price), "size": _fmt(f.qty),
                 "fee": _fmt(round(f.fee, 10)), "fee_currency": "USDC", "created_at": f.ts,
                 "remaining_size": _fmt(o.remaining) if o is not None else "0",
-                "client_id": (o.client_id or "") if o is not None else "", "fill_type": "FILL",
+                "client_id": (o.client_id or "") if o is not None else "",
+                "fill_type": "LIQUIDATION" if f.system or (o is not None and o.system) else "FILL",
                 "realized_pnl": _fmt(round(f.realized_pnl, 10)), "realized_funding": "0"}
 
     async def _fills(self, request: web.Request) -> web.Response:

@@ -62,6 +62,7 @@ class ParadexUserStream(UserStream):
     """The client's orders, fills and positions (see module doc)."""
 
     exchange = EXCHANGE
+    subscription_acks = len(CHANNELS)
 
     def __init__(self, client: "ParadexClient", **kwargs: Any) -> None:
         super().__init__(client, **kwargs)
@@ -100,6 +101,8 @@ class ParadexUserStream(UserStream):
         if m.error is not None:
             raise ValueError(f"rpc error {m.error.code}: {m.error.message} ({m.error.data})")
         if m.method != "subscription" or m.params is None:
+            if isinstance(m.result, dict) and m.result.get("channel") in CHANNELS:
+                self.acknowledged()  # {"result": {"channel": ...}} answers a subscribe
             return []
         ch = m.params.channel
         if ch.startswith("orders."):
