@@ -210,8 +210,10 @@ class AtomicPairExecutor:
     # -- exposure --------------------------------------------------------------------------------
     @staticmethod
     def _exposure(plans: list[_Plan], positions: dict[str, Decimal]) -> Decimal:
-        """Net canonical base units the pair gained since the start (0 = still hedged)."""
-        return sum(((positions[p.name] - p.start) * p.attrs.multiplier for p in plans), Decimal(0))
+        """Net canonical base units the pair holds beyond its targets (0 = hedged). A balanced plan's
+        targets net to its start, so this is what it gained since the start; a one-leg close (the
+        other leg liquidated) starts unhedged and is hedged once that leg reaches its target."""
+        return sum(((positions[p.name] - p.target) * p.attrs.multiplier for p in plans), Decimal(0))
 
     def _exposure_ledger(self, plans: list[_Plan], symbol: str, ledger: FillLedger) -> Decimal:
         return self._exposure(plans, self._ledger_positions(plans, symbol, ledger))

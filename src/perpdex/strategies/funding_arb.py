@@ -1,7 +1,9 @@
 """The funding-rate arbitrage strategy: WHAT to trade.
 
-One cycle: monitor open positions (record the funding each leg received or paid) -> exit rules
-(spread flipped, eroded below a threshold, max age) -> scan (funding on every exchange, ranked by
+One cycle: monitor open positions (record the funding each leg received or paid) -> risk rules
+(a leg liquidated or auto-deleveraged by its exchange closes the other; a leg too close to its
+liquidation price closes the pair) -> exit rules (spread flipped, eroded below a threshold, max
+age) -> scan (funding on every exchange, ranked by
 net APR after fees) -> open (up to ``max_positions``), through the pre-flight checks and the atomic
 two-leg executor.
 
@@ -32,6 +34,7 @@ from ..funding.collector import FundingSnapshot, collect_funding
 from ..funding.opportunities import Opportunity, find_opportunities, spread_apr
 from ..storage import PositionRow, Store
 from ..symbols import SymbolRegistry
+from .risk import LegState, near_liquidation, reduced_leg
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +161,7 @@ class FundingArbStrategy:
         if self.first_snapshot is None:
             self.first_snapshot = snap
         for pos in open_positions:
-            reason = self.exit_reason(pos, snap, len(await self.store.funding(pos.id)))
+            reason = await self.risk_reason(pos) or self.exit_reason(pos, snap, len(await self.store.funding(pos.id)))
             if reason is not None:
                 if await self.close_position(pos, reason):
                     report.closed.append(pos.id)
@@ -200,6 +203,27 @@ class FundingArbStrategy:
         if not report.opened:
             await self._pause_if_idle(traded=False)  # a cooldown that has run out
         return report
+
+    async def risk_reason(self, pos: PositionRow) -> str | None:
+        """Why ``pos`` must close now because of a leg's own position, or None: a leg liquidated
+        or auto-deleveraged by its exchange (size below the stored size; the pair is ``open``, so
+        no order of ours was working: the other leg is closed at once), then a leg whose
+        liquidation price (the exchange's own) is closer to its mark than
+        ``exit.min_liquidation_distance``. Position reads that fail skip the check this cycle."""
+        try:
+            snaps = await asyncio.gather(self.clients[pos.long_exchange].get_position_snapshot(pos.symbol),
+                                         self.clients[pos.short_exchange].get_position_snapshot(pos.symbol))
+            lm, sm = await self._multipliers(pos)
+        except ExchangeError as exc:
+            log.warning("#%d %s: position check failed: %s", pos.id, pos.symbol, exc)
+            return None
+        legs = [LegState("long", pos.long_exchange, pos.quantity, lm, snaps[0]),
+                LegState("short", pos.short_exchange, pos.quantity, sm, snaps[1])]
+        reason = reduced_leg(legs)
+        if reason is not None:
+            log.error("#%d %s: %s; closing the other leg", pos.id, pos.symbol, reason)
+            return reason
+        return near_liquidation(legs, self.cfg.exit.min_liquidation_distance)
 
     def exit_reason(self, pos: PositionRow, snap: FundingSnapshot, funding_payments: int = 0) -> str | None:
         """Why ``pos`` should close now, or None. Rules, in order: max age, spread flipped,
