@@ -1,5 +1,7 @@
-"""E06 scenarios shared by every exchange's ``test_userstream.py``: the same checks, run against
-each emulated venue over real loopback sockets with the exchange's real client.
+"""E06 tests shared by every exchange's ``test_userstream.py``: the same checks, run against
+each emulated venue over real loopback sockets with the exchange's real client. Each exchange's
+test module defines an ``env`` fixture and imports the tests (``from ..userstream_scenarios
+import *``), so they are collected there, under that exchange.
 
 Every scenario takes an :class:`Env`: the connected client, the emulated venue (its market process
 stopped, so the book only moves on ``sim.step()``), the venue's engine account id, the symbol to
@@ -19,6 +21,9 @@ from perpdex.models import OrderStatus, Side, UserFill, UserOrderUpdate
 from perpdex.sim.engine import Simulation, Venue
 
 TIMEOUT = 10.0
+__all__ = ["test_E06_fills_and_order_status_match_rest", "test_E06_partial_fill_then_cancel",
+           "test_E06_duplicated_fill_frame_counts_once", "test_E06_dropped_socket_recovered_by_rest_reconciliation",
+           "test_E06_user_stream_up_while_market_data_paused", "test_E06_liquidation_delivered"]
 
 
 @dataclass
@@ -66,7 +71,7 @@ def by_trade(fills: list[UserFill]) -> dict[str, Decimal]:
 
 
 # --------------------------------------------------------------------------------------------------
-async def fills_and_order_status_match_rest(env: Env) -> None:
+async def test_E06_fills_and_order_status_match_rest(env: Env) -> None:
     """A market order that fills: order update (FILLED), fills (trade ids and sizes = REST), the
     position, and the consumer API (queue, listener, wait_fill, wait_order_final)."""
     stream = await started(env)
@@ -97,7 +102,7 @@ async def fills_and_order_status_match_rest(env: Env) -> None:
     stream.remove_queue(q)
 
 
-async def partial_fill_then_cancel(env: Env) -> None:
+async def test_E06_partial_fill_then_cancel(env: Env) -> None:
     """A limit order crossing only the best ask: partially filled, rests, then canceled; the
     stream reports the fill (= REST) and the final CANCELED state with the filled size."""
     stream = await started(env)
@@ -121,7 +126,7 @@ async def partial_fill_then_cancel(env: Env) -> None:
     assert info is not None and info.status is OrderStatus.CANCELED and info.filled_size == top
 
 
-async def duplicated_frame_counts_once(env: Env) -> None:
+async def test_E06_duplicated_fill_frame_counts_once(env: Env) -> None:
     """The emulator sends a fill frame twice (``dup`` fault): the fill is counted once."""
     stream = await started(env)
     env.venue.faults.inject("dup", symbol=env.symbol)
@@ -136,7 +141,7 @@ async def duplicated_frame_counts_once(env: Env) -> None:
     assert by_trade(fills) == await rest_fills_of(env, res.order_id)
 
 
-async def dropped_socket_recovered_by_rest(env: Env) -> None:
+async def test_E06_dropped_socket_recovered_by_rest_reconciliation(env: Env) -> None:
     """The socket drops as a fill is sent (``user_drop`` fault: the frame is lost): the stream
     reconnects, REST reconciliation recovers the missed fills, each counted once; later fills
     arrive on the new socket."""
@@ -163,7 +168,7 @@ async def dropped_socket_recovered_by_rest(env: Env) -> None:
     assert total == rest
 
 
-async def user_stream_up_while_market_data_paused(env: Env) -> None:
+async def test_E06_user_stream_up_while_market_data_paused(env: Env) -> None:
     """Issue 4 part 2 / D09: market data paused (no frames while the market moves), the user
     stream keeps delivering fills; resume brings a ready book back."""
     stream = await started(env)
@@ -191,7 +196,7 @@ async def user_stream_up_while_market_data_paused(env: Env) -> None:
     assert stream.stats()["state"] == "connected" and stream.reconnects == 0
 
 
-async def liquidation_delivered(env: Env) -> None:
+async def test_E06_liquidation_delivered(env: Env) -> None:
     """The exchange liquidates our position (engine ``liquidate`` fault on the next market step):
     the stream reports the liquidation, the closing fill flagged ``liquidation`` (its trade id
     = REST), and the flat position."""

@@ -19,6 +19,7 @@ from perpdex.exchanges.base import ExchangeSettings
 from perpdex.sim.server import start_emulators
 
 from .. import userstream_scenarios as sc
+from ..userstream_scenarios import *  # noqa: F401,F403 - the shared E06 tests, run on this exchange
 
 SYMBOL = "ETH"
 
@@ -49,26 +50,6 @@ async def env(cluster):
         await client.close()
 
 
-async def test_E06_fills_and_order_status_match_rest(env):
-    await sc.fills_and_order_status_match_rest(env)
-
-
-async def test_E06_partial_fill_then_cancel(env):
-    await sc.partial_fill_then_cancel(env)
-
-
-async def test_E06_duplicated_fill_frame_counts_once(env):
-    await sc.duplicated_frame_counts_once(env)
-
-
-async def test_E06_dropped_socket_recovered_by_rest_reconciliation(env):
-    await sc.dropped_socket_recovered_by_rest(env)
-
-
-async def test_E06_user_stream_up_while_market_data_paused(env):
-    await sc.user_stream_up_while_market_data_paused(env)
-
-
 async def test_f01_ccxt_pro_watch_positions_listen_key_and_snapshot(cluster):
     """ccxt.pro ``watch_positions`` gets a listenKey (signed ``POST /fapi/v3/listenKey``), opens
     ``<private>/<listenKey>`` and serves the REST snapshot. Its handling of the pushed
@@ -87,6 +68,3 @@ async def test_f01_ccxt_pro_watch_positions_listen_key_and_snapshot(cluster):
     finally:
         await ex.close()
 
-
-async def test_E06_liquidation_delivered(env):
-    await sc.liquidation_delivered(env)

@@ -13,6 +13,7 @@ from perpdex.exchanges.backpack import BackpackClient, BackpackEmulator
 from perpdex.sim.server import start_emulators
 
 from .. import userstream_scenarios as sc
+from ..userstream_scenarios import *  # noqa: F401,F403 - the shared E06 tests, run on this exchange
 from .conftest import settings
 
 SYMBOL = "ETH"
@@ -34,30 +35,6 @@ async def env():
     finally:
         await client.close()
         await cluster.stop()
-
-
-async def test_E06_fills_and_order_status_match_rest(env):
-    await sc.fills_and_order_status_match_rest(env)
-
-
-async def test_E06_partial_fill_then_cancel(env):
-    await sc.partial_fill_then_cancel(env)
-
-
-async def test_E06_duplicated_fill_frame_counts_once(env):
-    await sc.duplicated_frame_counts_once(env)
-
-
-async def test_E06_dropped_socket_recovered_by_rest_reconciliation(env):
-    await sc.dropped_socket_recovered_by_rest(env)
-
-
-async def test_E06_user_stream_up_while_market_data_paused(env):
-    await sc.user_stream_up_while_market_data_paused(env)
-
-
-async def test_E06_liquidation_delivered(env):
-    await sc.liquidation_delivered(env)
 
 
 async def test_user_stream_metrics(env):
