@@ -34,16 +34,17 @@ def eth_market(max_leverage: int, level_size: float, spread_ticks: int, **extra:
     return m
 
 
-def scenario(tmp_path, *, long_max=20, short_max=8, long_level=50.0, short_level=50.0, long_spread=1, short_spread=12) -> str:
-    """One symbol (ETH) on Aster (the long leg) and Lighter (the short leg) with the given maximum
-    leverage, top-level size (ETH) and spread (ticks of 0.01 USD)."""
+def scenario(tmp_path, *, long_max=20, short_max=8, long_level=50.0, short_level=50.0, long_spread=1, short_spread=12,
+             long_name=LONG, short_name=SHORT) -> str:
+    """One symbol (ETH) on the long leg's exchange (Aster by default) and the short leg's (Lighter)
+    with the given maximum leverage, top-level size (ETH) and spread (ticks of 0.01 USD)."""
     data = {
         "seed": 7, "starting_balance": 100000, "tick_seconds": 0.1, "symbols": {"ETH": 3900},
         "venues": {
-            LONG: {"taker_fee": 0.00035, "maker_fee": 0.0001,
-                   "markets": {"ETH": eth_market(long_max, long_level, long_spread)}},
-            SHORT: {"taker_fee": 0.0, "maker_fee": 0.0,
-                    "markets": {"ETH": eth_market(short_max, short_level, short_spread, market_id=0)}},
+            long_name: {"taker_fee": 0.00035, "maker_fee": 0.0001,
+                        "markets": {"ETH": eth_market(long_max, long_level, long_spread)}},
+            short_name: {"taker_fee": 0.0, "maker_fee": 0.0,
+                         "markets": {"ETH": eth_market(short_max, short_level, short_spread, market_id=0)}},
         },
     }
     path = tmp_path / "preflight.yml"
@@ -56,18 +57,20 @@ async def pair(tmp_path, *, starting_balance: float | None = None, **scn: Any) -
     sim: dict[str, Any] = {"enabled": True, "scenario": scenario(tmp_path, **scn)}
     if starting_balance is not None:
         sim["starting_balance"] = starting_balance
-    cfg = parse_config({"sim": sim, "exchanges": {LONG: {}, SHORT: {}},
+    names = (scn.get("long_name", LONG), scn.get("short_name", SHORT))
+    cfg = parse_config({"sim": sim, "exchanges": {n: {} for n in names},
                         "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"}})
     async with runtime(cfg) as rt:
-        await rt.clients[LONG].connect()
-        await rt.clients[SHORT].connect()
+        for n in names:
+            await rt.clients[n].connect()
         yield rt
 
 
 async def preflight(rt, **kw: Any):
     args: dict[str, Any] = dict(size_usd=D(1500), leverage=D(3), max_slippage_bps=D(30), ready_timeout_s=10,
                                 prices=PriceProvider(), min_liquidation_distance=D("0.10"))
-    long, short = kw.pop("long", rt.clients[LONG]), kw.pop("short", rt.clients[SHORT])
+    long = kw.pop("long") if "long" in kw else rt.clients[LONG]
+    short = kw.pop("short") if "short" in kw else rt.clients[SHORT]
     args.update(kw)
     return await run_preflight(long, short, "ETH", **args)
 
@@ -93,6 +96,18 @@ async def test_e09_leverage_normalized_to_the_lower_maximum_set_and_verified_on_
         # below both maxima the wanted leverage wins
         assert (await preflight(rt, leverage=D(3))).leverage == 3
         assert (await rt.clients[SHORT].get_leverage_info("ETH")).current_leverage.quantize(D(1)) == 3
+
+
+@pytest.mark.parametrize("long_name, short_name", [("backpack", "paradex"), ("paradex", "backpack")])
+async def test_e09_normalization_on_account_wide_and_per_market_exchanges(tmp_path, long_name, short_name):
+    # Backpack's leverage is one account-wide limit, Paradex's is per market: both end at the lower max
+    async with pair(tmp_path, long_max=20, short_max=8, long_name=long_name, short_name=short_name) as rt:
+        long, short = rt.clients[long_name], rt.clients[short_name]
+        assert rt.clients["backpack"].leverage_model == "account" and rt.clients["paradex"].leverage_model == "per_market"
+        result = await preflight(rt, long=long, short=short, leverage=D(10), min_liquidation_distance=D("0.05"))
+        assert result.leverage == 8 and result.leverage_choice.limited_by == short_name
+        for c in (long, short):
+            assert (await c.get_leverage_info("ETH")).current_leverage == 8, c.name
 
 
 def test_choose_leverage_rounds_down_and_names_the_limit():
