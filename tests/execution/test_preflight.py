@@ -230,3 +230,14 @@ def test_liquidation_estimate_formula():
     assert liquidation_distance(D(90), D(100), Side.BUY) == D("0.1")
     assert liquidation_distance(D(110), D(100), Side.SELL) == D("0.1")
     assert liquidation_distance(D(101), D(100), Side.BUY) == 0  # already crossed
+
+
+@pytest.mark.parametrize("long_name, short_name", [(LONG, SHORT), ("backpack", "paradex")])
+async def test_every_exchange_publishes_max_leverage_and_maintenance_margin(tmp_path, long_name, short_name):
+    # the emulator's maintenance margin is half the initial margin at max leverage, published the
+    # way each exchange does (Aster bracket, Lighter fraction, Backpack mmfFunction, Paradex mmf_factor)
+    async with pair(tmp_path, long_max=20, short_max=8, long_name=long_name, short_name=short_name) as rt:
+        for name, top in ((long_name, 20), (short_name, 8)):
+            c = await rt.clients[name].get_contract_attributes("ETH")
+            assert c.max_leverage == top and c.maintenance_margin_fraction == D("0.5") / top, name
+            assert (await rt.clients[name].get_leverage_info("ETH")).max_leverage == top, name
