@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from decimal import Decimal
 
 import ccxt.pro as ccxt_pro
 import pytest
 
 from perpdex.exchanges.aster import AsterClient
+from perpdex.exchanges.aster.userstream import AsterUserStream
 from perpdex.exchanges.aster.emulator import SIM_ADDRESS
 from perpdex.exchanges.base import ExchangeSettings
+from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserLiquidation, UserOrderUpdate
 from perpdex.sim.server import start_emulators
 
 from .. import userstream_scenarios as sc
@@ -68,3 +71,45 @@ async def test_f01_ccxt_pro_watch_positions_listen_key_and_snapshot(cluster):
     finally:
         await ex.close()
 
+
+
+# -- recorded payloads (shared/protocols/aster.md §6.2, §6.3) ------------------------------------------
+def _parser() -> AsterUserStream:
+    client = AsterClient(ExchangeSettings("aster"))
+    client._contracts = {"BTC": ContractAttributes("aster", "BTC", "BTCUSDT", Decimal("0.1"), Decimal("0.001"))}
+    return AsterUserStream(client)
+
+
+def test_decodes_doc_order_update_and_fill():
+    s = _parser()
+    [new] = s.handle_frame(DOC_ORDER_NEW)
+    assert isinstance(new, UserOrderUpdate) and new.order_id == "8886774" and new.status is OrderStatus.OPEN
+    assert new.side is Side.SELL and new.client_order_id == "TEST" and new.remaining == Decimal("0.001")
+    fill, liq, upd = s.handle_frame(LIQUIDATION_FILL)
+    assert isinstance(fill, UserFill) and fill.trade_id == "77" and fill.liquidation and fill.side is Side.SELL
+    assert fill.qty == Decimal("0.001") and fill.price == Decimal("7100.5") and fill.fee == Decimal("0.00355")
+    assert isinstance(liq, UserLiquidation) and liq.qty == Decimal("0.001") and liq.trade_id == "77"
+    assert isinstance(upd, UserOrderUpdate) and upd.status is OrderStatus.PARTIALLY_FILLED
+    assert upd.avg_price == Decimal("7100.5") and upd.remaining == Decimal("0.001")
+
+
+def test_decodes_doc_account_update():
+    [pos] = _parser().handle_frame(ACCOUNT_UPDATE)
+    assert pos.symbol == "BTC" and pos.quantity == Decimal("-20") and pos.entry_price == Decimal("6563.66500")
+    assert pos.unrealized_pnl == Decimal("2850.21200") and pos.liquidation_price is None
+
+
+DOC_ORDER_NEW = (b'{"e":"ORDER_TRADE_UPDATE","E":1568879465651,"T":1568879465650,"o":{"s":"BTCUSDT","c":"TEST",'
+                 b'"S":"SELL","o":"TRAILING_STOP_MARKET","f":"GTC","q":"0.001","p":"0","ap":"0","sp":"7103.04",'
+                 b'"x":"NEW","X":"NEW","i":8886774,"l":"0","z":"0","L":"0","N":"USDT","n":"0","T":1568879465651,'
+                 b'"t":0,"b":"0","a":"9.91","m":false,"R":false,"wt":"CONTRACT_PRICE","ot":"TRAILING_STOP_MARKET",'
+                 b'"ps":"BOTH","cp":false,"AP":"7476.89","cr":"5.0","rp":"0"}}')
+LIQUIDATION_FILL = (b'{"e":"ORDER_TRADE_UPDATE","E":1568879465700,"T":1568879465699,"o":{"s":"BTCUSDT",'
+                    b'"c":"autoclose-1568879465","S":"SELL","o":"LIQUIDATION","f":"IOC","q":"0.002","p":"0",'
+                    b'"ap":"7100.5","sp":"0","x":"CALCULATED","X":"PARTIALLY_FILLED","i":8886775,"l":"0.001",'
+                    b'"z":"0.001","L":"7100.5","N":"USDT","n":"0.00355","T":1568879465699,"t":77,"m":false,'
+                    b'"R":true,"ps":"BOTH","rp":"-1.2"}}')
+ACCOUNT_UPDATE = (b'{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"ORDER","B":[{"a":"USDT",'
+                  b'"wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}],"P":[{"s":"BTCUSDT","pa":"-20",'
+                  b'"ep":"6563.66500","cr":"0","up":"2850.21200","mt":"isolated","iw":"13200.70726908","ps":"BOTH",'
+                  b'"ma":"USDT"}]}}')
