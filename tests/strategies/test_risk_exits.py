@@ -137,3 +137,24 @@ def test_reduced_leg_and_near_liquidation_rules():
     near = [LegState("short", "b", D(2), D(1), snap("-2", "104"))]
     assert near_liquidation(near, D("0.05")) == "short leg on b: liquidation 4.0% from mark (104 vs mark 100), minimum 5%"
     assert near_liquidation(near, D(0)) is None  # disabled
+
+
+async def test_a_liquidation_on_the_user_stream_wakes_the_strategy_before_the_next_scan(tmp_path):
+    # scans 60 s apart: only the liquidation event reported by the user stream can close the pair in time
+    async with opened(tmp_path, scan_interval_s=60) as (rt, strat, pos):
+        aster, lighter = rt.clients["aster"], rt.clients["lighter"]
+        for client in (aster, lighter):
+            stream = await client.start_user_stream(["0G"])
+            assert await stream.wait_connected(5)
+        stop = asyncio.Event()
+        task = asyncio.create_task(strat.run(stop=stop))
+        try:
+            await until(lambda: strat.store.positions(["open"]))  # the first cycle ran (the pair stays open)
+            await asyncio.sleep(0.3)
+            rt.cluster.sim.venue("lighter").faults.inject("liquidate", symbol="0G")
+            await until(lambda: flat(aster), timeout=20)
+        finally:
+            stop.set()
+            await task
+        row = await strat.store.get_position(pos.id)
+        assert row.status == "closed" and row.close_reason.startswith("lighter leg liquidated/ADL")

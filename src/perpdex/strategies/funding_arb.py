@@ -33,6 +33,7 @@ from ..execution.tactics import TacticConfig
 from ..funding.collector import FundingSnapshot, collect_funding
 from ..funding.opportunities import Opportunity, find_opportunities, spread_apr
 from ..storage import PositionRow, Store
+from ..models import UserLiquidation
 from ..symbols import SymbolRegistry
 from .risk import LegState, near_liquidation, reduced_leg
 
@@ -93,6 +94,8 @@ class FundingArbStrategy:
         self.prices = PriceProvider(cfg.price_cache_ttl_s, cache)
         self.executor = AtomicPairExecutor(self.prices, execution_config(cfg), fee_overrides=self.fee_overrides)
         self._cooldown: dict[str, float] = {}  # symbol -> monotonic time until which it is skipped
+        self._risk_wakeup = asyncio.Event()  # set by a liquidation seen on a user stream
+        self._liquidation_listeners: dict[str, Callable[[], None]] = {}  # exchange -> remover
         self._last_trade_activity = float("-inf")  # monotonic time of the last open/close attempt
         self.first_snapshot: FundingSnapshot | None = None
         self.last_snapshot: FundingSnapshot | None = None
@@ -141,17 +144,54 @@ class FundingArbStrategy:
             wait = self.cfg.scan_interval_s
             if deadline is not None:
                 wait = min(wait, max(deadline - time.monotonic(), 0))
-            try:
-                await asyncio.wait_for(stop.wait(), wait)
-            except asyncio.TimeoutError:
-                pass
+            await self._sleep_unless_woken(stop, wait)
         # the final funding sync so that the report includes every payment seen
         for pos in await self._positions(["open"]):
             await self._sync_funding(pos)
 
+    async def _sleep_unless_woken(self, stop: asyncio.Event, seconds: float) -> None:
+        """Wait ``seconds``, less when ``stop`` is set or a user stream reports a liquidation (the
+        next cycle then runs the risk rules at once)."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._risk_wakeup.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        self._risk_wakeup.clear()
+
+    def watch_liquidations(self) -> None:
+        """Listen to every running user stream (``client.user_stream``): a liquidation or ADL it
+        reports wakes :meth:`run` for the risk rules instead of waiting for the next scan.
+        Without user streams the rules still run every cycle from the position snapshots."""
+        for client in self.clients.values():
+            stream = getattr(client, "user_stream", None)
+            if stream is not None and client.name not in self._liquidation_listeners:
+                self._liquidation_listeners[client.name] = stream.add_listener(self._on_user_event)
+
+    def _on_user_event(self, ev: object) -> None:
+        if isinstance(ev, UserLiquidation):
+            log.warning("%s %s: the exchange liquidated/deleveraged %s (%s at %s)", ev.exchange, ev.symbol, ev.qty,
+                        ev.side.value, ev.price)
+            self._risk_wakeup.set()
+
+    async def check_risk(self) -> list[int]:
+        """The risk rules (:meth:`risk_reason`) on every open position; closes the ones that
+        trip and returns their ids."""
+        closed = []
+        for pos in await self._positions(["open"]):
+            reason = await self.risk_reason(pos)
+            if reason is not None:
+                if await self.close_position(pos, reason):
+                    closed.append(pos.id)
+                await self._pause_if_idle()
+        return closed
+
     # -- one cycle -----------------------------------------------------------------------------------
     async def cycle(self) -> CycleReport:
         report = CycleReport()
+        self.watch_liquidations()
+        report.closed.extend(await self.check_risk())  # a liquidated leg first: its hedge is naked
         open_positions = await self._positions(["open"])
         for pos in open_positions:
             await self._sync_funding(pos)
@@ -161,7 +201,7 @@ class FundingArbStrategy:
         if self.first_snapshot is None:
             self.first_snapshot = snap
         for pos in open_positions:
-            reason = await self.risk_reason(pos) or self.exit_reason(pos, snap, len(await self.store.funding(pos.id)))
+            reason = self.exit_reason(pos, snap, len(await self.store.funding(pos.id)))
             if reason is not None:
                 if await self.close_position(pos, reason):
                     report.closed.append(pos.id)
