@@ -241,3 +241,18 @@ async def test_every_exchange_publishes_max_leverage_and_maintenance_margin(tmp_
             c = await rt.clients[name].get_contract_attributes("ETH")
             assert c.max_leverage == top and c.maintenance_margin_fraction == D("0.5") / top, name
             assert (await rt.clients[name].get_leverage_info("ETH")).max_leverage == top, name
+
+
+async def test_refused_on_unknown_market_min_size_and_thin_book(tmp_path):
+    async with pair(tmp_path, short_level=0.001) as rt:  # ~0.3 ETH in Lighter's 50 best levels
+        long, short = rt.clients[LONG], rt.clients[SHORT]
+        with pytest.raises(PreflightRefused) as err:
+            await run_preflight(long, short, "NOPE", size_usd=D(1500), leverage=D(3), max_slippage_bps=D(30),
+                                ready_timeout_s=10, prices=PriceProvider())
+        assert err.value.reason is Refusal.MARKET and str(err.value).startswith("NOPE: market lookup failed:")
+        err2 = await refused(rt, size_usd=D(5))  # 0.0012 ETH: 4.68 USD
+        assert err2.reason is Refusal.MIN_SIZE
+        assert re.fullmatch(r"long leg on aster: notional 4\.\d\d USD below the minimum 5 USD", str(err2)), str(err2)
+        err3 = await refused(rt)
+        assert err3.reason is Refusal.THIN_BOOK and err3.leg == "short"
+        assert re.fullmatch(r"short leg on lighter: the book offers 0\.\d+ of 0\.3846 in 50 levels", str(err3)), str(err3)
