@@ -73,6 +73,19 @@ async def test_f01_ccxt_pro_watch_positions_listen_key_and_snapshot(cluster):
 
 
 
+async def test_listen_key_kept_alive_and_renewed_after_close(env):
+    """§6.1: PUT keeps the key; a closed key (``DELETE /fapi/v3/listenKey`` closes its sockets)
+    is replaced by a new one on reconnect, and fills flow on the new socket."""
+    stream = await sc.started(env)
+    await stream.keepalive()
+    key = stream.listen_key
+    await env.client._priv().client.fapiPrivateDeleteV3ListenKey()
+    await sc.eventually(lambda: stream.reconnects >= 1 and stream.listen_key not in (None, key)
+                        and stream.stats()["state"] == "connected", "a new listenKey")
+    res = await env.client.place_market_order(SYMBOL, Side.BUY, sc.market_qty(env))
+    assert res.order_id is not None and await stream.wait_fill(res.order_id, sc.TIMEOUT)
+
+
 # -- recorded payloads (shared/protocols/aster.md §6.2, §6.3) ------------------------------------------
 def _parser() -> AsterUserStream:
     client = AsterClient(ExchangeSettings("aster"))

@@ -7,9 +7,9 @@ Backpack (protocol doc §7.2: fills come inside ``watch_orders``)."""
 
 from __future__ import annotations
 
-import pytest
-
 from decimal import Decimal
+
+import pytest
 
 from perpdex.exchanges.backpack import BackpackClient, BackpackEmulator
 from perpdex.exchanges.backpack.userstream import BackpackUserStream
