@@ -29,12 +29,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from typing import Any, Callable
 
-from ..errors import ExchangeError, NetworkError, OrderNotFound, RateLimited
+from ..errors import AuthenticationError, ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 from ..exchanges.base import ExchangeClient
-from ..models import ContractAttributes, OrderInfo, Side
+from ..models import ContractAttributes, OrderInfo, Side, round_to_step
 from .fills import FillCallback, FillLedger
 from .price_provider import PriceProvider
 from .tactics import FeeBudget, LegExecutor, LegResult, TacticConfig, fee_rate
@@ -137,7 +137,9 @@ class AtomicPairExecutor:
         for attempt in range(attempts):
             try:
                 return await self._call(factory())
-            except (NetworkError, RateLimited):
+            except (OrderNotFound, InvalidOrder, AuthenticationError):
+                raise
+            except ExchangeError:  # network, 429 and unclassified answers: try again
                 if attempt == attempts - 1:
                     raise
                 await asyncio.sleep(0.05 * 2**attempt)
@@ -182,6 +184,8 @@ class AtomicPairExecutor:
                 # the ledger knows every order: repair now; otherwise from the real positions below
                 await self._repair(plans, symbol, ledger, budget, result, None, tol)
             await self._verify(plans, symbol, ledger, budget, result, tol)
+            if not closing and self._dust(plans, result):
+                await self._top_up(plans, symbol, ledger, budget, result, tol)
         finally:
             monitor.cancel()
             unlisten()
@@ -206,6 +210,28 @@ class AtomicPairExecutor:
                 abort.set()  # this leg will not complete: the other one must not keep adding exposure
 
         await asyncio.gather(*(run(p) for p in plans))
+
+    @staticmethod
+    def _dust(plans: list[_Plan], result: PairResult) -> bool:
+        """A hedged pair smaller than one leg's minimum order size (partial fills): it could
+        never be closed there."""
+        pos = result.positions
+        return bool(pos) and any(0 < abs(pos[p.name] - p.start) < p.attrs.min_size for p in plans)
+
+    async def _top_up(self, plans: list[_Plan], symbol: str, ledger: FillLedger, budget: FeeBudget,
+                      result: PairResult, tol: Decimal) -> None:
+        """Complete both legs to their targets with market orders (retries: under the fee cap),
+        then check again."""
+        log.warning("%s: hedged pair below a minimum order size: completing both legs", symbol)
+
+        async def leg(p: _Plan) -> None:
+            left = p.attrs.round_size(abs(p.target - result.positions[p.name]))
+            if left > 0:
+                result.rollback.append(await self._leg(p.client, ledger, budget).execute(
+                    symbol, p.side, left, reduce_only=False, use_limit=False, retry=True))
+
+        await asyncio.gather(*(leg(p) for p in plans))
+        await self._verify(plans, symbol, ledger, budget, result, tol)
 
     # -- exposure --------------------------------------------------------------------------------
     @staticmethod
@@ -272,23 +298,33 @@ class AtomicPairExecutor:
 
     async def _options(self, p: _Plan, cur: Decimal, side: Side, exposure: Decimal) -> list[tuple[Decimal, str, _Plan, Decimal, bool]]:
         """(estimated cost USD, hedge|rollback, plan, quantity, reduce-only) for trading ``side``
-        on ``p``'s exchange to remove ``exposure`` canonical units."""
+        on ``p``'s exchange to remove ``exposure`` canonical units. A quantity below the market's
+        minimum size (or, unless reduce-only, its minimum notional) is raised to it when there is
+        room: the overshoot is removed by the next round on the other leg (dust left by partial
+        fills is never stuck)."""
         c = p.attrs
+        try:
+            bid, ask = await self._call(self.prices.get_bbo(p.client, c.symbol))
+        except Exception:  # noqa: BLE001 - no price: still an option, its cost unknown (0)
+            bid = ask = Decimal(0)
+        touch = ask if side is Side.BUY else bid
+        taker = fee_rate(c, "taker", self.fee_overrides.get(p.name))
+        need = c.round_size(exposure / c.multiplier + c.lot_size / 2)  # nearest lot
         out = []
         for kind, goal in (("hedge", p.target), ("rollback", p.start)):
             room = (goal - cur) * side.sign  # how far ``side`` may go before passing the goal
             if room <= 0:
                 continue
-            qty = c.round_size(min(exposure / c.multiplier + c.lot_size / 2, room))
+            qty = max(need, c.min_size)
+            reduce_only = cur * side.sign < 0 and qty <= abs(cur)
+            if not reduce_only and c.min_notional > 0 and touch > 0 and qty * touch < c.min_notional:
+                qty = round_to_step(c.min_notional / touch, c.lot_size, ROUND_UP) + c.lot_size
+            qty = min(round_to_step(qty, c.lot_size, ROUND_UP), c.round_size(room))
             if qty <= 0 or qty < c.min_size:
                 continue
-            try:
-                bid, ask = await self._call(self.prices.get_bbo(p.client, c.symbol))
-            except (ExchangeError, Exception):  # noqa: BLE001 - no price: still an option, priced high
-                bid = ask = Decimal(0)
-            touch = ask if side is Side.BUY else bid
-            cost = qty * touch * fee_rate(c, "taker", self.fee_overrides.get(p.name)) + qty * (ask - bid) / 2
             reduce_only = cur * side.sign < 0 and qty <= abs(cur)
+            overshoot = max(qty - need, Decimal(0))
+            cost = (qty + overshoot) * (touch * taker + (ask - bid) / 2)
             out.append((cost, kind, p, qty, reduce_only))
         return out
 

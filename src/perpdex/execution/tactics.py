@@ -290,7 +290,10 @@ class LegExecutor:
         while True:
             try:
                 info = await self._call(self.client.get_order_info(leg.symbol, oid))
-            except (NetworkError, RateLimited):
+            except (NetworkError, RateLimited, OrderNotFound):
+                info = None
+            except ExchangeError as exc:  # an unclassified answer to a poll: poll again
+                log.warning("%s %s: order %s poll failed: %s", leg.exchange, leg.symbol, oid, exc)
                 info = None
             if info is not None:
                 await self._reconcile(leg, c, oid, info.filled_size, info.average_price, info.fee, "maker", price, retry)
@@ -317,7 +320,7 @@ class LegExecutor:
                 break
             except OrderNotFound:
                 break  # filled or gone meanwhile
-            except (NetworkError, RateLimited):
+            except ExchangeError:
                 await asyncio.sleep(0.05)
         info = await self._final_info(leg.symbol, oid)
         if info is not None:
@@ -333,7 +336,7 @@ class LegExecutor:
         for _ in range(10):
             try:
                 info = await self._call(self.client.get_order_info(symbol, order_id))
-            except (NetworkError, RateLimited):
+            except ExchangeError:
                 info = None
             if info is not None and info.is_final:
                 return info

@@ -55,10 +55,12 @@ class Faults:
     def pending(self, kind: str, symbol: str | None = None) -> int:
         return self._pending[(kind, symbol)] + (self._pending[(kind, None)] if symbol else 0)
 
-    def clear(self) -> None:
-        """Disarm every fault."""
-        self._pending.clear()
-        self._values.clear()
+    def clear(self, symbol: str | None = None) -> None:
+        """Disarm every fault, or only those armed for ``symbol`` and for any symbol."""
+        for key in list(self._pending):
+            if symbol is None or key[1] in (symbol, None):
+                del self._pending[key]
+                self._values.pop(key, None)
 
 
 # -- order-acknowledgement faults (ack_lost / ack_late) ------------------------------------------
