@@ -134,17 +134,17 @@ class LegExecutor:
         self,
         client: ExchangeClient,
         prices: PriceProvider,
-        ledger: FillLedger,
-        budget: FeeBudget,
-        config: TacticConfig,
+        ledger: FillLedger | None = None,
+        budget: FeeBudget | None = None,
+        config: TacticConfig | None = None,
         *,
         fee_overrides: dict[str, Decimal] | None = None,
     ) -> None:
         self.client = client
         self.prices = prices
-        self.ledger = ledger
-        self.budget = budget
-        self.cfg = config
+        self.ledger = ledger if ledger is not None else FillLedger()
+        self.budget = budget if budget is not None else FeeBudget(None)
+        self.cfg = config or TacticConfig()
         self.fee_overrides = fee_overrides
 
     # -- plumbing -------------------------------------------------------------------------------
