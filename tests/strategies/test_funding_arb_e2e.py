@@ -146,7 +146,7 @@ async def test_one_leg_rejected_rolls_back_the_other(tmp_path):
         report = await strat.cycle()
         assert report.opened == []
         [row] = await store.positions()
-        assert row.status == "failed" and "unbalanced" in row.close_reason
+        assert row.status == "failed" and "rejected" in row.close_reason and "lighter sell 0/510" in row.close_reason
         assert await rt.clients["aster"].get_position_snapshot("0G") is None
         assert await rt.clients["lighter"].get_position_snapshot("0G") is None
     await store.close()

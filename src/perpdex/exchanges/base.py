@@ -32,6 +32,7 @@ from ..models import (
     OrderInfo,
     OrderResult,
     Side,
+    UserFill,
 )
 from .feed import MarketFeed
 from .userstream import UserStream
@@ -126,6 +127,17 @@ class ExchangeClient(abc.ABC):
             self.user_stream.track(s)
         self.user_stream.start()
         return self.user_stream
+
+    async def fetch_fills(self, symbol: str) -> list[UserFill]:
+        """Our recent executions in ``symbol`` from the exchange's fill history over REST (its most
+        recent page, any order): ``qty`` base units of the exchange's market, ``price`` USD, ``fee``
+        USD, ``ts`` epoch seconds, each with the exchange's trade id. Works without the stream
+        running (the same request the stream reconciles with). Raises NotImplementedError where
+        the exchange has no user stream here, :class:`~perpdex.errors.ExchangeError` on failure."""
+        stream = self.user_stream or self._make_user_stream()
+        if stream is None:
+            raise NotImplementedError(f"{self.name}: no fill history")
+        return await stream.fetch_fills(symbol)
 
     async def stop_user_stream(self) -> None:
         """Stop the user stream (if started); its recorded fills/orders stay readable."""

@@ -92,6 +92,17 @@ class Store:
             s.add(row)
         return row
 
+    async def order_quantities(self, exchange: str, symbol: str) -> dict[str, Decimal]:
+        """Stored filled quantity per order id (base units of the exchange's market) of every
+        position's fills on ``exchange`` in ``symbol``; fills without an order id are left out."""
+        async with self._session() as s:
+            q = select(FillRow.order_id, FillRow.quantity).where(
+                FillRow.exchange == exchange, FillRow.symbol == symbol, FillRow.order_id.is_not(None))
+            out: dict[str, Decimal] = {}
+            for oid, qty in (await s.execute(q)).all():
+                out[oid] = out.get(oid, Decimal(0)) + qty
+            return out
+
     async def fills(self, position_id: int) -> list[FillRow]:
         async with self._session() as s:
             q = select(FillRow).where(FillRow.position_id == position_id).order_by(FillRow.id)

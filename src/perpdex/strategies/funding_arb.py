@@ -422,14 +422,65 @@ class FundingArbStrategy:
         self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}")
         return True
 
+    async def _backfill_fills(self, pos: PositionRow, phase: str) -> int:
+        """Store the executions the exchanges report in this position's symbol since it was created
+        that storage lacks: a crash (kill -9) between an order's execution and its answer loses
+        those fills. Per order id, the exchange's quantity beyond what is stored for that order (in
+        any position) is added, oldest trades counted as the stored ones. Liquidation fills are the
+        exchange's own and are left to the risk rules. Returns the number of rows added."""
+        since = pos.opened_at.timestamp() - 5.0  # the row is written before any order is sent
+        added = 0
+        for ex in (pos.long_exchange, pos.short_exchange):
+            try:
+                fills = await self.clients[ex].fetch_fills(pos.symbol)
+            except NotImplementedError:
+                continue
+            except ExchangeError as exc:
+                log.warning("%s %s: fill history failed, fills of #%d may be incomplete: %s", ex, pos.symbol, pos.id, exc)
+                continue
+            stored = await self.store.order_quantities(ex, pos.symbol)
+            by_order: dict[str, list] = {}
+            for f in fills:
+                if f.ts >= since and not f.liquidation:
+                    by_order.setdefault(f.order_id, []).append(f)
+            for oid, trades in by_order.items():
+                have = stored.get(oid, Decimal(0))
+                for f in sorted(trades, key=lambda t: (t.ts, t.trade_id)):
+                    if have >= f.qty:
+                        have -= f.qty
+                        continue
+                    qty, have = f.qty - have, Decimal(0)
+                    await self.store.add_fill(
+                        pos.id, phase, exchange=ex, symbol=pos.symbol, side=f.side.value, quantity=qty, price=f.price,
+                        fee=f.fee * qty / f.qty, liquidity=f.liquidity, order_id=oid,
+                        ts=datetime.fromtimestamp(f.ts, timezone.utc))
+                    added += 1
+        if added:
+            self._event(f"recovered {added} fill(s) of #{pos.id} {pos.symbol} from the exchanges' fill history")
+        return added
+
+    async def _entry_prices(self, pos: PositionRow) -> dict[str, Decimal | None]:
+        """Canonical VWAP entry price per leg from the stored ``open`` fills."""
+        lm, sm = await self._multipliers(pos)
+        out: dict[str, Decimal | None] = {}
+        for key, ex, mult in (("entry_long_price", pos.long_exchange, lm), ("entry_short_price", pos.short_exchange, sm)):
+            rows = [f for f in await self.store.fills(pos.id) if f.phase == "open" and f.exchange == ex]
+            qty = sum((f.quantity for f in rows), Decimal(0))
+            vwap = sum((f.quantity * f.price for f in rows), Decimal(0)) / qty if qty > 0 else None
+            out[key] = _canonical_price(vwap, mult)
+        return out
+
     async def _reconcile(self, pos: PositionRow) -> None:
-        """A position interrupted mid-open or mid-close: flatten what is left (opening) or finish
-        the close (closing), using the exchanges' own position sizes."""
+        """A position interrupted mid-open or mid-close: first the fills the exchanges executed but
+        storage never heard of are recovered from their fill history; then a pair found complete
+        is adopted as open, anything else flattened (opening) or the close finished (closing),
+        using the exchanges' own position sizes."""
+        await self._backfill_fills(pos, "open" if pos.status == "opening" else "close")
         lq, sq = await self._leg_quantities(pos)
         lm, sm = await self._multipliers(pos)
         if pos.status == "opening" and lq > 0 and lq * lm == sq * sm == pos.quantity:
-            await self.store.update_position(pos.id, status="open")
-            self._event(f"recovered #{pos.id} {pos.symbol}: both legs found open")
+            await self.store.update_position(pos.id, status="open", **await self._entry_prices(pos))
+            self._event(f"recovered #{pos.id} {pos.symbol}: both legs found open, adopted")
             return
         long, short = self.clients[pos.long_exchange], self.clients[pos.short_exchange]
         result = await self.executor.close(long, short, pos.symbol, lq, sq, on_fill=self._fill_sink(pos.id, "rollback"),
