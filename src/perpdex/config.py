@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -109,6 +109,12 @@ class StrategyConfig(_Strict):
     * ``pause_market_data_when_idle``: pause the WebSocket books after each open/close (the exit
       rules need funding rates only) and resume them before the next pre-flight or close;
       ``market_data_idle_cooldown_s``: wait this long without trading before pausing (0: at once);
+    * ``user_streams``: start each exchange's user-data stream (orders, fills, positions,
+      liquidations on their own socket) so executions track fills from it, reconciled over REST;
+    * ``funding_source``: ``live`` collects rates from the exchanges every cycle (and, with
+      ``record_funding_history``, stores each round in the funding history); ``storage`` reads
+      the newest stored samples, ignoring ones older than ``funding_max_age_s`` seconds (a
+      ``perpdex serve`` on the same database collects them);
     * history filter over the stored funding history (``perpdex serve``; off by default):
       ``min_mean_spread_apr`` (mean funding spread of the pair over the last ``history_hours``
       hours, APR fraction) and ``min_persistence_hours`` (how long the spread has kept its sign
@@ -142,6 +148,10 @@ class StrategyConfig(_Strict):
     market_data_idle_cooldown_s: float = Field(default=0.0, ge=0)
     price_cache_ttl_s: float = Field(default=5.0, gt=0)
     price_cache_url: str | None = None
+    user_streams: bool = True
+    funding_source: Literal["live", "storage"] = "live"
+    funding_max_age_s: float = Field(default=300.0, gt=0)
+    record_funding_history: bool = True
     history_hours: float = Field(default=24.0, gt=0, le=24 * 366)
     min_persistence_hours: float | None = Field(default=None, ge=0)
     min_mean_spread_apr: Decimal | None = None

@@ -38,7 +38,7 @@ class RateBudget:
         self._stamp = time.monotonic()
         self._blocked_until = 0.0
         self._strikes = 0
-        self._lock = asyncio.Lock()
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}  # one per event loop (the budget is process-wide)
         self.waits = 0
         self.rate_limited_count = 0
 
@@ -50,7 +50,13 @@ class RateBudget:
 
     async def acquire(self, weight: float = 1.0) -> None:
         """Wait until the back-off is over and ``weight`` tokens are available, then take them."""
-        async with self._lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            for old in [lp for lp in self._locks if lp.is_closed()]:
+                del self._locks[old]
+            lock = self._locks[loop] = asyncio.Lock()
+        async with lock:
             while True:
                 now = time.monotonic()
                 self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)

@@ -31,7 +31,8 @@ from ..execution.price_provider import PriceProvider, RedisDepthCache
 from ..execution.fills import FillRecord
 from ..execution.tactics import TacticConfig
 from ..funding.collector import FundingSnapshot, collect_funding
-from ..funding.opportunities import Opportunity, find_opportunities, spread_apr
+from ..funding.history import FundingHistory
+from ..funding.opportunities import Opportunity, filter_by_history, find_opportunities, spread_apr
 from ..storage import PositionRow, Store
 from ..models import UserLiquidation
 from ..symbols import SymbolRegistry
@@ -101,6 +102,7 @@ class FundingArbStrategy:
         self.last_snapshot: FundingSnapshot | None = None
         self.chosen: list[Opportunity] = []
         self.symbols = SymbolRegistry()  # tradable markets, filled by start()
+        self.history = FundingHistory(store.sessions)
 
     async def _positions(self, statuses: list[str]) -> list[PositionRow]:
         """This bot's positions (its account's, or those without an account) in ``statuses``."""
@@ -126,12 +128,64 @@ class FundingArbStrategy:
         """Load catalogs and resume stored positions (reconciling interrupted ones)."""
         await asyncio.gather(*(c.connect() for c in self.clients.values()))
         self.symbols = SymbolRegistry.from_contracts(c for cl in self.clients.values() for c in cl.contracts.values())
+        if self.cfg.user_streams:
+            await self._start_user_streams()
         for pos in await self._positions(["opening", "closing"]):
             await self._reconcile(pos)
         open_positions = await self._positions(["open"])
         if open_positions:
             self._event(f"resumed {len(open_positions)} open position(s): "
                         + ", ".join(f"#{p.id} {p.symbol}" for p in open_positions))
+
+    async def _start_user_streams(self) -> None:
+        """Start every exchange's user-data stream (tracking the symbols of stored positions) and
+        wait up to ``feed_ready_timeout_s`` for them to connect; an exchange whose stream cannot
+        start is logged and traded with REST fill tracking only."""
+        held = sorted({p.symbol for p in await self._positions(["opening", "open", "closing"])})
+
+        async def one(client: ExchangeClient) -> None:
+            try:
+                stream = await client.start_user_stream(held)
+            except NotImplementedError:
+                return
+            except ExchangeError as exc:
+                log.warning("%s: user stream not started (%s); fills tracked over REST", client.name, exc)
+                return
+            if not await stream.wait_connected(self.cfg.feed_ready_timeout_s):
+                log.warning("%s: user stream not connected after %.0fs; it keeps retrying, fills tracked over REST "
+                            "meanwhile", client.name, self.cfg.feed_ready_timeout_s)
+
+        await asyncio.gather(*(one(c) for c in self.clients.values()))
+        self.watch_liquidations()
+
+    async def _funding_snapshot(self) -> FundingSnapshot:
+        """This cycle's funding rates: live from the exchanges (stored in the history when
+        ``record_funding_history``) or the newest stored samples (``funding_source: storage``)."""
+        if self.cfg.funding_source == "storage":
+            return await self.history.latest_snapshot(max_age_s=self.cfg.funding_max_age_s)
+        snap = await collect_funding(self.adapters)
+        if self.cfg.record_funding_history:
+            try:
+                await self.history.store_round(snap)
+            except Exception as exc:  # noqa: BLE001 - history is an aid; trading goes on without it
+                log.warning("funding history not stored: %s", exc)
+        return snap
+
+    async def _history_filter(self, opps: list[Opportunity]) -> list[Opportunity]:
+        """Keep the opportunities whose stored pair history passes ``min_mean_spread_apr`` and
+        ``min_persistence_hours`` (both off by default)."""
+        if not opps or (self.cfg.min_mean_spread_apr is None and self.cfg.min_persistence_hours is None):
+            return opps
+        stats = await self.history.stats([o.key for o in opps], self.cfg.history_hours)
+        kept = filter_by_history(opps, stats, min_mean_spread_apr=self.cfg.min_mean_spread_apr,
+                                 min_persistence_hours=self.cfg.min_persistence_hours)
+        for o in opps:
+            if o not in kept:
+                st = stats.get(o.key)
+                log.info("%s %s/%s left out by the history filter (mean spread APR %s, persisted %.1fh over %d samples)",
+                         o.symbol, o.long_exchange, o.short_exchange, getattr(st, "mean_spread_apr", None),
+                         getattr(st, "persistence_hours", 0.0), getattr(st, "samples", 0))
+        return kept
 
     async def run(self, duration_s: float | None = None, stop: asyncio.Event | None = None) -> None:
         """Cycle every ``scan_interval_s`` until ``duration_s`` elapsed or ``stop`` is set."""
@@ -195,7 +249,7 @@ class FundingArbStrategy:
         open_positions = await self._positions(["open"])
         for pos in open_positions:
             await self._sync_funding(pos)
-        snap = await collect_funding(self.adapters)
+        snap = await self._funding_snapshot()
         report.snapshot = snap
         self.last_snapshot = snap
         if self.first_snapshot is None:
@@ -219,6 +273,7 @@ class FundingArbStrategy:
             min_open_interest_usd=self.cfg.min_open_interest_usd,
             symbols=self.cfg.symbols or None,
         )
+        opps = await self._history_filter(opps)
         report.opportunities = opps
         held = {p.symbol for p in await self._positions(["open", "opening", "closing"])}
         now = time.monotonic()
