@@ -18,6 +18,7 @@ symbol), ``reduce_only`` (reduce-only would increase the position), ``rejected``
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -40,6 +41,12 @@ class SimError(Exception):
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@functools.lru_cache(maxsize=512)
+def _decimals(step: Decimal) -> int:
+    """Decimal places of a tick or lot size (cached: the market process rounds on every level)."""
+    return max(0, -int(step.normalize().as_tuple().exponent))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,11 +103,11 @@ class MarketSpec:
 
     @property
     def price_decimals(self) -> int:
-        return max(0, -int(self.tick_size.normalize().as_tuple().exponent))
+        return _decimals(self.tick_size)
 
     @property
     def size_decimals(self) -> int:
-        return max(0, -int(self.lot_size.normalize().as_tuple().exponent))
+        return _decimals(self.lot_size)
 
     def round_price(self, price: float) -> float:
         """Nearest tick, as the float closest to the decimal tick multiple."""
@@ -374,10 +381,13 @@ class Venue:
         rng = self._rng
         min_lot = m.round_size(m.lot)
 
+        decimals, gap = m.price_decimals, m.level_gap_ticks
+
         def ladder(prev: dict[float, float], start: float, direction: int) -> dict[float, float]:
             out: dict[float, float] = {}
             for i in range(m.levels):
-                px = m.round_price(start + direction * i * m.level_gap_ticks * tick)
+                # m.round_price inlined (the hot loop of the market process)
+                px = round(round((start + direction * i * gap * tick) / tick) * tick, decimals)
                 if px <= 0:
                     break
                 size = prev.get(px)

@@ -211,7 +211,7 @@ class AsterEmulator:
         ``rest_url`` serves ``/fapi/...`` and the spot ``/api/...`` catalog; ``ws_url`` is the
         stream base (``<ws_url>/stream`` combined market streams, ``<ws_url>/ws/<listenKey>``
         user data). ``ccxt`` works unchanged with ``ccxt.async_support.aster(cfg)`` and
-        ``ccxt.pro.aster(cfg)``; its ``rateLimit`` is lowered for the loopback."""
+        ``ccxt.pro.aster(cfg)``; ccxt's client-side throttle is off (the emulator has no rate limit)."""
         rest = f"http://{host}:{port}"
         ws = f"ws://{host}:{port}/fstream"
         return {
@@ -219,7 +219,7 @@ class AsterEmulator:
             "ws_url": ws,
             "ccxt": {
                 "privateKey": SIM_PRIVATE_KEY,
-                "rateLimit": 10,
+                "enableRateLimit": False,  # the emulator has no rate limit: no client-side throttle
                 "options": {"defaultType": "swap", "builderFee": False,
                             "fetchOpenOrders": {"warnIfNoSymbol": False}},
                 "urls": {"api": {

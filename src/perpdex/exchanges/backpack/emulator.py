@@ -240,7 +240,7 @@ class BackpackEmulator:
         WebSocket endpoint (root path, public and private streams). ``ccxt`` works unchanged
         with ``ccxt.async_support.backpack(cfg)`` and ``ccxt.pro.backpack(cfg)``: ``apiKey`` =
         base64 ED25519 public key, ``secret`` = base64 seed (the doc's test-vector key pair),
-        URL overrides, and ``rateLimit`` lowered for the loopback. ``credentials`` are what
+        URL overrides, and ccxt's throttle off (the emulator has no rate limit). ``credentials`` are what
         :class:`~perpdex.exchanges.backpack.BackpackClient` takes (``api_key``, ``api_secret``)."""
         rest = f"http://{host}:{port}"
         ws = f"ws://{host}:{port}"
@@ -250,7 +250,7 @@ class BackpackEmulator:
             "ccxt": {
                 "apiKey": SIM_API_KEY,
                 "secret": SIM_SECRET,
-                "rateLimit": 10,
+                "enableRateLimit": False,  # the emulator has no rate limit: no client-side throttle
                 "options": {"recvWindow": str(DEFAULT_WINDOW_MS)},
                 "urls": {"api": {"public": rest, "private": rest, "ws": {"public": ws, "private": ws}}},
             },

@@ -232,7 +232,7 @@ class LighterEmulator:
             "ws_url": ws,
             "ccxt": {
                 "urls": {"api": {"root": rest, "public": rest, "private": rest, "ws": ws}},
-                "rateLimit": 10,  # the emulator has no rate limit; ccxt's default throttle is 1 req/s
+                "enableRateLimit": False,  # the emulator has no rate limit: no client-side throttle
                 "options": {
                     "accountIndex": SIM_ACCOUNT_INDEX,
                     "apiKeyIndex": SIM_API_KEY_INDEX,

@@ -244,6 +244,7 @@ class ParadexEmulator:
             "ws_url": f"ws://{host}:{port}/v1",
             "ccxt": {
                 "urls": {"api": {"v1": f"{base}/v1", "v2": f"{base}/v2", "ws": f"ws://{host}:{port}/v1"}},
+                "enableRateLimit": False,  # the emulator has no rate limit: no client-side throttle
                 "walletAddress": SIM_ETH_ADDRESS,
                 "privateKey": SIM_ETH_PRIVATE_KEY,
                 "options": {"paradexAccount": account, "sbe": False},
