@@ -59,8 +59,9 @@ KINDS = ("none", "reject", "reject_all", "partial", "drop_on_fill", "ack_lost", 
 # fills may be inferred from positions only after an order got no answer (these faults, or a timeout)
 ANSWERLESS = {"ack_lost", "ack_late"}
 CAP = D("0.05")  # USD of retry fees in "tight cap" trials
-TACTIC = TacticConfig(offset_ticks=1, reprice_retries=1, limit_timeout_s=0.06, order_timeout_s=0.5,
-                      poll_interval_s=0.02)
+# short timeouts and back-offs keep a trial ~0.1 s (ack_late: the answer comes 1.5 x the timeout late)
+TACTIC = TacticConfig(offset_ticks=1, reprice_retries=1, limit_timeout_s=0.06, order_timeout_s=0.3,
+                      poll_interval_s=0.02, rate_limit_backoff_s=0.01)
 
 
 def make_client(cluster, name: str) -> ExchangeClient:
@@ -84,7 +85,7 @@ def arm(venue, rng: random.Random, kind: str, symbol: str) -> None:
     elif kind == "ack_lost":
         f.inject("ack_lost", symbol=symbol)
     elif kind == "ack_late":
-        f.inject("ack_late", symbol=symbol, value=0.7)
+        f.inject("ack_late", symbol=symbol, value=TACTIC.order_timeout_s * 1.5)
     elif kind == "http429":
         f.inject("http429", count=rng.randint(1, 3))
 

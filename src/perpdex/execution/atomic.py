@@ -142,7 +142,7 @@ class AtomicPairExecutor:
             except ExchangeError:  # network, 429 and unclassified answers: try again
                 if attempt == attempts - 1:
                     raise
-                await asyncio.sleep(0.05 * 2**attempt)
+                await asyncio.sleep(self.cfg.tactic.rate_limit_backoff_s * 2**attempt)
 
     # -- public API ------------------------------------------------------------------------------
     async def open(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,

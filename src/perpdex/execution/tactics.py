@@ -49,7 +49,8 @@ class TacticConfig:
     limit order, each further inside the spread; ``limit_timeout_s``: seconds for the whole limit
     phase; ``market_fallback``: a market order for the rest; ``order_timeout_s``: hard timeout of
     one exchange request; ``poll_interval_s``: order status polls while a limit order rests;
-    ``rate_limit_retries``: re-sends after a 429 (back-off 50 ms x 2^n)."""
+    ``rate_limit_retries``: re-sends after a 429; ``rate_limit_backoff_s``: the first back-off
+    after a 429 or a failed read, doubled on each further attempt (50 ms x 2^n by default)."""
 
     offset_ticks: int = 0
     post_only: bool = False
@@ -59,6 +60,7 @@ class TacticConfig:
     order_timeout_s: float = 2.0
     poll_interval_s: float = 0.05
     rate_limit_retries: int = 3
+    rate_limit_backoff_s: float = 0.05
 
 
 class FeeBudget:
@@ -165,7 +167,7 @@ class LegExecutor:
             except RateLimited:
                 if attempt == self.cfg.rate_limit_retries:
                     raise
-                await asyncio.sleep(0.05 * 2**attempt)
+                await asyncio.sleep(self.cfg.rate_limit_backoff_s * 2**attempt)
             except NetworkError as exc:
                 leg.uncertain = True
                 leg.error = f"order outcome unknown: {exc}"
