@@ -3,7 +3,8 @@ to no net exposure — under faults (rejections, partial fills, lost or late ans
 
 One execution (open or close, the same code; closing uses reduce-only orders):
 
-1. Start positions of both legs are read (the reference for the final check).
+1. Start positions of both legs are read (the reference for the final check), or taken from the
+   caller when it has just read them (pre-flight).
 2. Both legs are sent concurrently (:mod:`.tactics`: limit at the BBO ± offset, re-priced inside
    the spread, market fallback). Fills land in one :class:`~.fills.FillLedger` (REST order polls,
    and the user-data stream where the client has one running), persisted through ``on_fill``.
@@ -146,10 +147,14 @@ class AtomicPairExecutor:
 
     # -- public API ------------------------------------------------------------------------------
     async def open(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
-                   short_qty: Decimal, *, on_fill: FillCallback | None = None, use_limit: bool = True) -> PairResult:
+                   short_qty: Decimal, *, on_fill: FillCallback | None = None, use_limit: bool = True,
+                   start_positions: tuple[Decimal, Decimal] | None = None) -> PairResult:
         """Buy ``long_qty`` on ``long`` and sell ``short_qty`` on ``short`` at the same time; each
-        in that exchange's units (the same canonical amount, see ``PreflightResult``)."""
-        return await self._execute(long, short, symbol, long_qty, short_qty, False, on_fill, use_limit)
+        in that exchange's units (the same canonical amount, see ``PreflightResult``).
+        ``start_positions``: the (long, short) signed positions just read (exchange units, e.g.
+        ``PreflightResult.long_position``/``short_position`` when nothing traded the symbol since),
+        used as the reference instead of reading them again before the orders go out."""
+        return await self._execute(long, short, symbol, long_qty, short_qty, False, on_fill, use_limit, start_positions)
 
     async def close(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
                     short_qty: Decimal, *, on_fill: FillCallback | None = None, use_limit: bool = True) -> PairResult:
@@ -159,13 +164,14 @@ class AtomicPairExecutor:
 
     # -- one execution ---------------------------------------------------------------------------
     async def _execute(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
-                       short_qty: Decimal, closing: bool, on_fill: FillCallback | None, use_limit: bool) -> PairResult:
+                       short_qty: Decimal, closing: bool, on_fill: FillCallback | None, use_limit: bool,
+                       start_positions: tuple[Decimal, Decimal] | None = None) -> PairResult:
         la, sa = await asyncio.gather(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
         plans = [
             _Plan(long, Side.SELL if closing else Side.BUY, long_qty, closing, la),
             _Plan(short, Side.BUY if closing else Side.SELL, short_qty, closing, sa),
         ]
-        starts = await asyncio.gather(*(self._position(p) for p in plans))
+        starts = start_positions or await asyncio.gather(*(self._position(p) for p in plans))
         for p, s in zip(plans, starts):
             p.start = s
         ledger = FillLedger(on_fill)

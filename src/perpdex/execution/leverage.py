@@ -10,6 +10,7 @@ leverage follows from the margin posted, nothing is sent).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -31,12 +32,14 @@ LEVERAGE_TOLERANCE = Decimal("0.005")
 @dataclass(frozen=True)
 class LeverageChoice:
     """``leverage`` (x, whole) set on both legs; ``max_long``/``max_short`` the exchanges' maxima
-    for the symbol; ``limited_by`` names what capped it (``"requested"`` or an exchange)."""
+    for the symbol; ``limited_by`` names what capped it (``"requested"`` or an exchange);
+    ``changed``: it had to be set on at least one exchange (it was not already in force)."""
 
     leverage: Decimal
     max_long: Decimal
     max_short: Decimal
     limited_by: str
+    changed: bool = False
 
 
 def choose_leverage(wanted: Decimal, long_name: str, max_long: Decimal, short_name: str, max_short: Decimal) -> LeverageChoice:
@@ -60,24 +63,27 @@ async def _read(client: ExchangeClient, leg: str, symbol: str) -> LeverageInfo:
         raise refuse(Refusal.LEVERAGE, leg, client.name, f"reading leverage of {symbol} failed: {exc}") from exc
 
 
-async def _apply(client: ExchangeClient, leg: str, symbol: str, lev: Decimal, current: Decimal | None) -> None:
-    """Set ``lev`` (unless implicit or already in force) and read it back."""
+async def _apply(client: ExchangeClient, leg: str, symbol: str, lev: Decimal, current: Decimal | None) -> bool:
+    """Set ``lev`` and read it back (True); nothing when implicit or already in force (False:
+    ``current``, just read, is the exchange's own figure, no second read before every trade)."""
     if client.leverage_model == "implicit":
-        return
-    if current is None or abs(current - lev) > lev * LEVERAGE_TOLERANCE:
-        try:
-            supported = await client.set_leverage(symbol, lev)
-        except ExchangeError as exc:
-            raise refuse(Refusal.LEVERAGE, leg, client.name, f"setting leverage {lev}x on {symbol} failed: {exc}") from exc
-        if not supported:
-            raise refuse(Refusal.LEVERAGE, leg, client.name,
-                         f"leverage cannot be set on {symbol} although the exchange's model is {client.leverage_model}")
-        if client.leverage_model == "account":
-            log.info("%s: account-wide leverage now %sx (for %s)", client.name, lev, symbol)
+        return False
+    if current is not None and abs(current - lev) <= lev * LEVERAGE_TOLERANCE:
+        return False
+    try:
+        supported = await client.set_leverage(symbol, lev)
+    except ExchangeError as exc:
+        raise refuse(Refusal.LEVERAGE, leg, client.name, f"setting leverage {lev}x on {symbol} failed: {exc}") from exc
+    if not supported:
+        raise refuse(Refusal.LEVERAGE, leg, client.name,
+                     f"leverage cannot be set on {symbol} although the exchange's model is {client.leverage_model}")
+    if client.leverage_model == "account":
+        log.info("%s: account-wide leverage now %sx (for %s)", client.name, lev, symbol)
     after = (await _read(client, leg, symbol)).current_leverage
     if after is None or abs(after - lev) > lev * LEVERAGE_TOLERANCE:
         shown = "nothing" if after is None else f"{after}x"
         raise refuse(Refusal.LEVERAGE, leg, client.name, f"leverage set to {lev}x on {symbol} but the exchange reports {shown}")
+    return True
 
 
 async def normalize_leverage(
@@ -90,8 +96,10 @@ async def normalize_leverage(
     li, si = await gather_strict(_read(long, "long", symbol), _read(short, "short", symbol))
     choice = choose_leverage(wanted, long.name, li.max_leverage or long_attrs.max_leverage,
                              short.name, si.max_leverage or short_attrs.max_leverage)
-    await gather_strict(_apply(long, "long", symbol, choice.leverage, li.current_leverage),
-                _apply(short, "short", symbol, choice.leverage, si.current_leverage))
+    changed = await gather_strict(_apply(long, "long", symbol, choice.leverage, li.current_leverage),
+                                  _apply(short, "short", symbol, choice.leverage, si.current_leverage))
+    if any(changed):
+        choice = dataclasses.replace(choice, changed=True)
     if choice.limited_by != "requested":
         log.info("%s: leverage normalized to %sx (limited by %s)", symbol, choice.leverage, choice.limited_by)
     return choice

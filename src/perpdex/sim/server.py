@@ -65,11 +65,13 @@ async def start_emulators(
     starting_balance: float | None = None,
     run_market: bool = True,
     dialects: dict[str, type] | None = None,
+    middlewares: tuple[Any, ...] = (),
 ) -> EmulatorCluster:
     """Start the named venues on ``host`` (default: every scenario venue whose exchange is in the
     registry); port 0 picks a free port. ``run_market`` starts the market process task (tests may
     step it by hand instead). ``dialects`` maps a venue to its dialect class where the registry
-    does not (yet) name it."""
+    does not (yet) name it. ``middlewares``: extra aiohttp middlewares run first on every venue's
+    requests (instrumentation, e.g. a benchmark timing when orders arrive)."""
     dialects = dialects or {}
     if names is None and sim is None:
         known = set(registry.names()) | set(dialects)
@@ -83,6 +85,7 @@ async def start_emulators(
         dialect = dialect_cls(venue)
         app = dialect.build_app()
         app.middlewares.insert(0, order_ack_faults)
+        app.middlewares[0:0] = list(middlewares)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, host, (ports or {}).get(name, 0))
