@@ -136,7 +136,9 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
             redact_logs(secret_values(credentials))
             console.print(f"account [bold]{account}[/]: credentials for {', '.join(credentials) or 'no exchange'}"
                           + "".join(f"; {n} is not enabled in the config" for n in credentials
-                                    if n not in cfg.enabled_exchanges), highlight=False)
+                                    if n not in cfg.enabled_exchanges)
+                          + "".join(f"; {n} keeps the config's credentials" for n in cfg.enabled_exchanges
+                                    if n not in credentials), highlight=False)
         async with runtime(cfg, credentials=credentials) as rt:
             if rt.cluster is not None:
                 where = ", ".join(f"{n} at {e['rest_url']}" for n, e in rt.cluster.endpoints.items())
