@@ -50,6 +50,7 @@ from .userstream import AsterUserStream
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate
 from ..feed import MarketFeed
+from .auth import install_fast_signing
 from .feed import AsterMarketFeed
 from .rest import AsterRest
 from .schemas import BookTickerRest, Bracket, ExchangeInfo, LeverageBracket, SymbolInfo, decode
@@ -183,7 +184,8 @@ class AsterClient(ExchangeClient):
         if self._private is None:
             if not self._private_key:
                 raise AuthenticationError("no private key configured (credentials.private_key)", exchange=self.name)
-            self._private = CcxtPrivate(self.name, ccxt_async.aster(self._ccxt_config()), self._to_ccxt,
+            exchange = install_fast_signing(ccxt_async.aster(self._ccxt_config()))  # EIP-712 ~30x faster
+            self._private = CcxtPrivate(self.name, exchange, self._to_ccxt,
                                         settle=DEFAULT_QUOTE, secrets=self._secrets)
         return self._private
 
