@@ -23,6 +23,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -51,6 +52,30 @@ def find_bindir() -> Path | None:
     return next((d for d in candidates if all((d / t).is_file() for t in SERVER_TOOLS)), None)
 
 
+# Stops the server (SIGQUIT: immediate shutdown) and deletes its directory once the test process is
+# gone, should it die before its fixture teardown (killed by a timeout): argv = test pid, postmaster
+# pid, root directory. Runs as the test process's user (root may signal the postgres user's server).
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+pid, server, root = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def alive(p):
+    try:
+        os.kill(p, 0)
+    except ProcessLookupError:
+        return False
+    return True
+while alive(pid):
+    time.sleep(1)
+if alive(server):
+    os.kill(server, signal.SIGQUIT)
+for _ in range(100):
+    if not alive(server):
+        break
+    time.sleep(0.1)
+shutil.rmtree(root, ignore_errors=True)
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,6 +93,7 @@ class PostgresCluster:
         self.log = self.root / "server.log"
         self.port = 0
         self._names = itertools.count(1)
+        self._watchdog: subprocess.Popen | None = None
         self._as: dict[str, object] = {}
         if os.geteuid() == 0:  # the server refuses root: run it as the package's system user
             try:
@@ -97,15 +123,21 @@ class PostgresCluster:
                 self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log),
                           "-o", opts, server=True)
                 self.port = port
-                return
+                break
             except RuntimeError:
                 if attempt == 2:
                     raise
+        server_pid = (self.data / "postmaster.pid").read_text().split()[0]
+        self._watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), server_pid, str(self.root)],
+                                          start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
         if self.port:
             self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w", server=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
 
     def _client(self, tool: str, *args: str) -> None:
         self._run(tool, "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, *args)

@@ -128,6 +128,10 @@ def adopt(connection: Connection) -> None:
             "database by hand or point storage.url at a new one")
     operations = Operations(mc)
     for op in changes:
+        # adding a column declared index=True also creates its index
+        if isinstance(op, ops.CreateIndexOp) and op.index_name in {
+                ix["name"] for ix in inspect(connection).get_indexes(op.table_name)}:
+            continue
         operations.invoke(op)
     command.stamp(alembic_config(connection), "head")
 
