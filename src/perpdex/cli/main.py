@@ -152,8 +152,10 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
             if cfg.metrics.port is not None:
                 from ..metrics import PerpdexCollector, serve_metrics
 
-                serve_metrics(cfg.metrics.port, PerpdexCollector(lambda: [c.feed for c in rt.clients.values()],
-                                                                 strategy.prices.counters), cfg.metrics.host)
+                collector = PerpdexCollector(
+                    lambda: [c.feed for c in rt.clients.values()], strategy.prices.counters,
+                    user_streams=lambda: [c.user_stream for c in rt.clients.values() if c.user_stream is not None])
+                serve_metrics(cfg.metrics.port, collector, cfg.metrics.host)
                 console.print(f"[dim]metrics at http://{cfg.metrics.host}:{cfg.metrics.port}/metrics[/]")
             with console.status("connecting to exchanges..."):
                 await strategy.start()
