@@ -50,6 +50,7 @@ bench: $(DEVSTAMP)
 	@$(BIN)/python benchmarks/bench_paradex_signing.py
 	@$(BIN)/python benchmarks/bench_feeds.py
 	@$(BIN)/python benchmarks/bench_lifecycle.py
+	@$(BIN)/python benchmarks/bench_execution.py
 
 clean:
 	rm -rf $(VENV) *.db report.json
