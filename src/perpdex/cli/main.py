@@ -29,6 +29,7 @@ from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
 from . import render
 from .accounts import accounts_app
+from .db import db_app
 from .serve import serve
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app = typer.Typer(
     "with a built-in emulator of each exchange for paper trading.",
 )
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(db_app, name="db")
 app.command()(serve)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)

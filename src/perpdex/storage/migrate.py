@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import TypeDecorator, inspect
+from sqlalchemy import TypeDecorator, create_engine, inspect
 from sqlalchemy.engine import Connection
 
 from ..errors import PerpdexError
@@ -33,13 +33,16 @@ class StorageError(PerpdexError):
     """The database cannot be brought to this version's schema (message says why and what to do)."""
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, url: str | None = None,
+                   versions_dir: Path | None = None) -> Config:
     """An Alembic config on the packaged scripts: with ``connection`` (a sync connection, e.g. inside
     ``AsyncConnection.run_sync``) migrations run on it, in its transaction; else on ``url`` through
-    an async engine (``env.py``)."""
+    an async engine (``env.py``). ``versions_dir`` replaces ``migrations/versions`` (tests)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
+    if versions_dir is not None:
+        cfg.set_main_option("version_locations", str(versions_dir))
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
@@ -157,11 +160,23 @@ def _describe(op: ops.MigrateOperation) -> str:
     return f"{kind} {'.'.join(w for w in where if w)}"
 
 
-def new_revision(connection: Connection, message: str) -> Path:
-    """Write ``versions/<NNNN>_<slug>.py`` with the operations taking a database at head (on
-    ``connection``) to the current models (autogenerate). For developers changing ``models.py``:
-    review the script before committing it. Returns its path."""
-    rev_id = f"{int(head_revision()) + 1:04d}"
-    script = command.revision(alembic_config(connection), message=message, autogenerate=True, rev_id=rev_id)
+def new_revision(message: str, versions_dir: Path | None = None) -> Path:
+    """Write ``<NNNN>_<slug>.py`` into ``versions_dir`` (default ``migrations/versions``): the
+    operations taking a database at the head revision to the current models, found by Alembic's
+    autogenerate against a scratch in-memory SQLite database (scripts come out in batch mode, so
+    they run on SQLite and PostgreSQL alike). For developers who changed ``models.py``: review the
+    script, then commit it. Raises :class:`StorageError` when the models and migrations agree."""
+    engine = create_engine("sqlite://")
+    try:
+        with engine.connect() as connection:
+            cfg = alembic_config(connection, versions_dir=versions_dir)
+            command.upgrade(cfg, "head")
+            mc = MigrationContext.configure(connection, opts=context_options(connection))
+            if not produce_migrations(mc, Base.metadata).upgrade_ops.ops:
+                raise StorageError("models.py and the migrations agree: no schema change to write a migration for")
+            head = ScriptDirectory.from_config(cfg).get_current_head()
+            script = command.revision(cfg, message=message, autogenerate=True, rev_id=f"{int(head or 0) + 1:04d}")
+    finally:
+        engine.dispose()
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
