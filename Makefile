@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test install install-dev bench clean redis-server
+.PHONY: demo test install install-dev bench clean redis-server postgresql
 
 $(BIN)/python:
 	@echo ">> creating virtualenv in $(VENV)"
@@ -41,7 +41,15 @@ redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { echo ">> installing redis-server (Debian package) for the shared-cache test"; \
 	  apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q redis-server >/dev/null; }; }
 
-test: $(DEVSTAMP) redis-server
+# The storage tests also run on a throwaway PostgreSQL server (tests/postgres.py): Debian's package
+# puts initdb/pg_ctl/postgres in /usr/lib/postgresql/<version>/bin (off PATH) and creates the
+# `postgres` user the server runs as when the tests run as root.
+postgresql:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo ">> installing postgresql (Debian package) for the storage tests"; export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q postgresql >/dev/null; }; }
+
+test: $(DEVSTAMP) redis-server postgresql
 	@echo ">> running the test suite"
 	@$(BIN)/python -m pytest -q
 
