@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perpdex.sim.server import start_emulators
-from tests.postgres import postgres_cluster, store_url  # noqa: F401  (SQLite + PostgreSQL fixtures)
+from tests.postgres import postgres_cluster, store, store_url  # noqa: F401  (SQLite + PostgreSQL fixtures)
 
 
 @pytest.fixture

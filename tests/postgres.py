@@ -7,6 +7,7 @@ Fixtures (imported by tests/conftest.py, so every test directory can use them):
   at the end of the session. Started on first use only.
 - ``store_url``: parametrized ``sqlite`` / ``postgresql``; a SQLAlchemy async URL of an empty
   database of its own (a file in ``tmp_path``, or a new database in the cluster, dropped after).
+- ``store``: a migrated :class:`perpdex.storage.Store` on ``store_url``, closed after the test.
 
 The server binaries are found on PATH, through ``pg_config --bindir``, or in Debian's
 ``/usr/lib/postgresql/<version>/bin`` (``apt-get install postgresql``; ``make test`` does it).
@@ -28,6 +29,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from perpdex.storage import Store
 
 SERVER_TOOLS = ("initdb", "pg_ctl", "postgres", "createdb", "dropdb")
 SUPERUSER = "postgres"
@@ -183,3 +186,14 @@ def store_url(request, tmp_path):
     name = cluster.create_database()
     yield cluster.url(name)
     cluster.drop_database(name)
+
+
+@pytest.fixture
+async def store(store_url):
+    """A migrated :class:`Store` on an empty database of each backend; closed after the test."""
+    st = Store(store_url)
+    await st.init()
+    try:
+        yield st
+    finally:
+        await st.close()
