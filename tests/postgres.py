@@ -91,7 +91,8 @@ class PostgresCluster:
 
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="perpdex-pg-"))
+        # /tmp: short enough for the unix socket path, traversable by the server's user
+        self.root = Path(tempfile.mkdtemp(prefix="perpdex-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = 0
