@@ -22,7 +22,7 @@ from perpdex.app import runtime
 from perpdex.config import parse_config
 from perpdex.exchanges import registry
 from perpdex.execution.price_provider import PriceProvider
-from perpdex.execution.tactics import LegExecutor
+from perpdex.execution.tactics import LegExecutor, TacticConfig
 from perpdex.models import Side
 
 WINDOW_S = 10.0
@@ -87,9 +87,9 @@ async def one(exchange: str) -> dict[str, float]:
             else:
                 await client.pause_market_data_streams()
             client_rest = 0
-            leg = LegExecutor(client, prices)
-            await leg.execute("ETH", Side.BUY, qty, timeout_s=0.5)  # limit at the touch, then market
-            await leg.execute("ETH", Side.SELL, qty, reduce_only=True, timeout_s=0.5)
+            leg = LegExecutor(client, prices, config=TacticConfig(limit_timeout_s=0.5))
+            await leg.execute("ETH", Side.BUY, qty)  # limit at the touch, then market
+            await leg.execute("ETH", Side.SELL, qty, reduce_only=True)
             out[label] = prices.rest_calls + client_rest
     return out
 

@@ -142,7 +142,7 @@ def test_E11_two_accounts_trade_apart_and_no_secret_reaches_any_output(tmp_path)
     assert "DEBUG" in res.stderr and "account alice: credentials for backpack, lighter" in res.stdout
     db = tmp_path / "accounts.db"
     [alice_pos] = _positions(db)
-    assert alice_pos[1:3] == ("alice", "open") and alice_pos[3] == 2  # both legs filled
+    assert alice_pos[1:3] == ("alice", "open") and alice_pos[3] >= 2  # both legs filled (a leg may take several trades)
 
     # bob on the same database: does not count, resume or sync alice's open position (max_positions 1)
     res = cli("run", "-c", str(cfg), "--account", "bob", "-v", "-d", "6", "--report", str(tmp_path / "bob.json"),
@@ -151,7 +151,7 @@ def test_E11_two_accounts_trade_apart_and_no_secret_reaches_any_output(tmp_path)
     positions = _positions(db)
     assert positions[0] == alice_pos, "bob's bot touched alice's position"
     bob_positions = [p for p in positions if p[1] == "bob"]
-    assert len(bob_positions) == 1 and len(positions) == 2 and bob_positions[0][3] == 2
+    assert len(bob_positions) == 1 and len(positions) == 2 and bob_positions[0][3] >= 2
     reports = {n: json.loads((tmp_path / f"{n}.json").read_text()) for n in ("alice", "bob")}
     assert [p["id"] for p in reports["alice"]["positions"]] == [alice_pos[0]]
     assert [p["id"] for p in reports["bob"]["positions"]] == [bob_positions[0][0]]

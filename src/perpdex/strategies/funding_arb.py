@@ -374,8 +374,9 @@ class FundingArbStrategy:
             detail={"entry": {"long_rate_8h": str(opp.long_rate_8h), "short_rate_8h": str(opp.short_rate_8h),
                               "gross_apr": str(opp.gross_apr), "fee_apr": str(opp.fee_apr)}},
         )
+        start = (pf.long_position, pf.short_position) if pf.long_position is not None and pf.short_position is not None else None
         result = await self.executor.open(long, short, opp.symbol, pf.long_qty, pf.short_qty,
-                                          on_fill=self._fill_sink(pos.id, "open"))
+                                          on_fill=self._fill_sink(pos.id, "open"), start_positions=start)
         if not result.success and not result.naked and result.balanced_qty > 0:
             # hedged at a smaller size than asked (a partial fill rolled back on the leading leg)
             self._event(f"#{pos.id} {opp.symbol}: opened {result.balanced_qty} of {pf.quantity} ({result.reason})")
