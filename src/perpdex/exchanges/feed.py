@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from ..aio import cancel_and_wait, wait_event
 from ..book import OrderBook, to_decimal
 from ..errors import StaleMarketData
 from ..models import BBO
@@ -163,11 +164,7 @@ class WsMarketFeed(MarketFeed):
         self._closing = True
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()
-        self._task.cancel()
-        try:
-            await self._task
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping on purpose
-            pass
+        await cancel_and_wait(self._task)
         self._task = None
         await self.on_paused()
         log.info("%s feed: paused (%d symbols kept)", self.exchange, len(self._states))
@@ -216,12 +213,7 @@ class WsMarketFeed(MarketFeed):
         """Wait until ``symbol``'s book is ready; True if it became ready within ``timeout`` s."""
         if symbol not in self._states or self._task is None:
             await self.prepare(symbol)
-        st = self._states[symbol]
-        try:
-            await asyncio.wait_for(st.ready.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
+        return await wait_event(self._states[symbol].ready, timeout)
 
     def is_ready(self, symbol: str) -> bool:
         st = self._states.get(symbol)
@@ -264,13 +256,8 @@ class WsMarketFeed(MarketFeed):
         self._closing = True
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._own_session and self._session is not None:
             await self._session.close()
             self._session = None

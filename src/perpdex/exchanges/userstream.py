@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import aiohttp
 import msgspec
 
+from ..aio import cancel_and_wait, wait_event
 from ..errors import PerpdexError
 from ..models import OrderStatus, UserEvent, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
 
@@ -197,17 +198,9 @@ class UserStream:
     async def stop(self) -> None:
         """Close the socket and stop the task; what was received stays queryable."""
         self._closing = True
-        for t in (self._reconcile_task, self._task):
-            if t is not None:
-                t.cancel()
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()
-        for t in (self._reconcile_task, self._task):
-            if t is not None:
-                try:
-                    await t
-                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping on purpose
-                    pass
+        await cancel_and_wait(self._reconcile_task, self._task)
         self._task = self._reconcile_task = None
         if self._session is not None:
             await self._session.close()
@@ -216,11 +209,7 @@ class UserStream:
     async def wait_connected(self, timeout: float) -> bool:
         """True once connected and subscribed (acknowledged where the exchange acknowledges)
         within ``timeout`` s."""
-        try:
-            await asyncio.wait_for(self._subscribed.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
+        return await wait_event(self._subscribed, timeout)
 
     def track(self, symbol: str) -> None:
         """Reconcile ``symbol``'s fills and position after every (re)connect."""
@@ -404,9 +393,8 @@ class UserStream:
 
     async def _reconcile_safe(self) -> None:
         try:
-            try:  # fills after the REST read must reach us over the socket: subscribed first
-                await asyncio.wait_for(self._subscribed.wait(), self.ack_timeout)
-            except asyncio.TimeoutError:
+            # fills after the REST read must reach us over the socket: subscribed first
+            if not await wait_event(self._subscribed, self.ack_timeout):
                 log.warning("%s user stream: subscriptions not acknowledged within %.0fs; reconciling anyway",
                             self.exchange, self.ack_timeout)
             await self.reconcile()

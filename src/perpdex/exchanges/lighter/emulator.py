@@ -40,6 +40,7 @@ from typing import Any, Awaitable, Callable
 import msgspec
 from aiohttp import WSMsgType, web
 
+from ...aio import cancel_and_wait
 from ...sim.engine import (
     BookEvent,
     Event,
@@ -259,13 +260,8 @@ class LighterEmulator:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._pump is not None:
-            self._pump.cancel()
-            try:
-                await self._pump
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-            self._pump = None
+        await cancel_and_wait(self._pump)
+        self._pump = None
         for c in list(self._clients):
             c.finish()
             try:
