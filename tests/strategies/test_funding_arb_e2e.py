@@ -14,6 +14,7 @@ import pytest
 
 from perpdex.app import runtime
 from perpdex.config import parse_config
+from perpdex.models import Side
 from perpdex.storage import Store
 from perpdex.strategies.funding_arb import FundingArbStrategy
 from perpdex.strategies.report import build_report
@@ -99,10 +100,17 @@ async def test_restart_resumes_open_position_from_the_store(tmp_path):
         await first.start()
         report = await first.cycle()
         assert len(report.opened) == 1
-        # the process "dies" here: a new strategy object over the same store and exchanges
-        second = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides)
-        await second.start()
+        # the process "dies" here; meanwhile someone buys 7 more on the long leg by hand
         [pos] = await store.positions(["open"])
+        await rt.clients["aster"].place_market_order("0G", Side.BUY, Decimal(7))
+        events: list[str] = []
+        second = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides,
+                                    on_event=events.append)
+        await second.start()
+        # a new strategy object over the same store and exchanges resumes it and flags the difference
+        assert any(e.startswith(f"flagged #{pos.id} 0G: aster holds 7 more than stored") for e in events), events
+        [pos] = await store.positions(["open"])
+        assert pos.detail["mismatch_on_resume"] == {"aster": "7"}
         await asyncio.sleep(3.2)
         await second.cycle()
         [closed] = await store.positions(["closed"])

@@ -441,5 +441,6 @@ class AtomicPairExecutor:
     async def _stream_fill(self, p: _Plan, leg: LegResult | None, ledger: FillLedger, ev: Any) -> None:
         rec = await ledger.add_trade(p.name, ev.symbol, ev.side, str(ev.order_id), str(ev.trade_id), ev.qty, ev.price,
                                      ev.fee, ev.liquidity, ev.ts)
-        if rec is not None and leg is not None and ev.side is leg.side:
+        if rec is not None and leg is not None and ev.side is leg.side and str(ev.order_id) in leg.order_ids \
+                and not any(f is rec for f in leg.fills):
             leg.fills.append(rec)

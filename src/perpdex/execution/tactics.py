@@ -188,14 +188,23 @@ class LegExecutor:
             leg.exchange, leg.symbol, leg.side, order_id, cum, avg, fee or None, liquidity,
             fallback_price=fallback, fee_rate=fee_rate(c, liquidity, self.fee_overrides))
         if rec is not None:
-            leg.fills.append(rec)
             if retry:
                 self.budget.charge(rec.fee)
             await self.prices.invalidate(leg.exchange, leg.symbol)  # the fill changed that book
+        self.absorb_known(leg)
 
-    def absorb(self, leg: LegResult, rec: FillRecord) -> None:
-        """A stream fill of one of this leg's orders (already in the ledger)."""
-        leg.fills.append(rec)
+    def absorb_known(self, leg: LegResult) -> None:
+        """Add to ``leg.fills`` every ledger record of this leg's orders it does not hold yet: a
+        fill the user stream recorded first is then not reported again by REST (the ledger
+        deduplicates), so the leg must take it from the ledger, or it would under-count what
+        filled and send the rest again."""
+        if not leg.order_ids:
+            return
+        mine = set(leg.order_ids)
+        held = {id(f) for f in leg.fills}
+        for rec in self.ledger.fills:
+            if rec.exchange == leg.exchange and rec.order_id in mine and id(rec) not in held:
+                leg.fills.append(rec)
 
     # -- the leg --------------------------------------------------------------------------------
     async def execute(

@@ -133,9 +133,32 @@ class FundingArbStrategy:
         for pos in await self._positions(["opening", "closing"]):
             await self._reconcile(pos)
         open_positions = await self._positions(["open"])
+        for pos in open_positions:
+            await self._check_resumed(pos)
         if open_positions:
             self._event(f"resumed {len(open_positions)} open position(s): "
                         + ", ".join(f"#{p.id} {p.symbol}" for p in open_positions))
+
+    async def _check_resumed(self, pos: PositionRow) -> None:
+        """Compare a resumed open position with what the exchanges hold. A leg smaller than stored
+        is left to the risk rules (liquidated/ADL: the other leg is closed on the first cycle); a
+        leg larger than stored (exposure perpdex did not open, e.g. a manual trade) is flagged:
+        logged, reported and kept in the position's ``detail``, never traded away silently."""
+        try:
+            lq, sq = await self._leg_quantities(pos)
+        except ExchangeError as exc:
+            log.warning("#%d %s: positions not readable on resume (%s); the risk rules retry each cycle", pos.id, pos.symbol, exc)
+            return
+        lm, sm = await self._multipliers(pos)
+        extra = {ex: size - pos.quantity for ex, size in ((pos.long_exchange, lq * lm), (pos.short_exchange, sq * sm))
+                 if size > pos.quantity}
+        if extra:
+            msg = ", ".join(f"{ex} holds {q.normalize():f} more than stored" for ex, q in extra.items())
+            log.warning("#%d %s: resumed position differs from the exchanges: %s", pos.id, pos.symbol, msg)
+            self._event(f"flagged #{pos.id} {pos.symbol}: {msg} (stored {pos.quantity.normalize():f} per leg)")
+            detail = dict(pos.detail or {})
+            detail["mismatch_on_resume"] = {ex: f"{q.normalize():f}" for ex, q in extra.items()}
+            await self.store.update_position(pos.id, detail=detail)
 
     async def _start_user_streams(self) -> None:
         """Start every exchange's user-data stream (tracking the symbols of stored positions) and
