@@ -5,13 +5,24 @@ Each trial opens (or closes what the previous trial left) one ETH pair with one 
 random leg: the leg rejected, a partial fill of random size, the market sockets dropped mid-fill,
 the order's answer lost, its answer delayed past the request timeout, 429s. Two lanes run at the
 same time on disjoint exchange pairs; the pairs rotate so every exchange meets every other in
-both directions. After every trial, checked against the emulator's own books (not the client's):
+both directions. In every round one of the two lanes runs with the user-data streams of both its
+clients started and connected (the executor then takes fills from the stream as well as from
+REST), the other without; the streamed lanes also meet the user-stream faults: ``dup`` (the next
+private fill frame sent twice) and ``user_drop`` (the next private fill frame lost and the
+private socket closed). After every trial, checked against the emulator's own books (not the
+client's):
 
 * net exposure of the pair <= one lot step (the larger canonical lot of the two markets);
 * no open order left on either exchange;
 * every fill accounted for in storage: the stored fills of each exchange add up to its position,
   and fills are only ever inferred from positions when an order's answer never came;
-* retry fees within the cap.
+* retry fees within the cap;
+* no leg trades more than asked: on each exchange, what the trial's orders filled in the leg's
+  direction never exceeds the leg's quantity plus the quantities of the repairs sent in that
+  direction (a leg that loses count of its fills sends the rest again);
+* with no order fault armed (none, dup, user_drop) from a clean start (an open, or the close of a
+  pair both of whose legs can trade), the pair completes: each leg moved by exactly its quantity,
+  no hedge or rollback ran (unless the retry fee cap stopped a leg).
 
 ``PERPDEX_FAULT_TRIALS`` / ``PERPDEX_FAULT_SEED`` override the trial count (default 300) and seed.
 """
@@ -56,6 +67,9 @@ ROUNDS = [
     (("backpack", "lighter"), ("aster", "paradex")),
 ]
 KINDS = ("none", "reject", "reject_all", "partial", "drop_on_fill", "ack_lost", "ack_late", "http429")
+STREAM_KINDS = KINDS + ("dup", "user_drop")  # user-stream faults: only where the streams run
+# faults that must not change the outcome at all (the stream is a second source; REST is enough)
+HARMLESS = {"none", "dup", "user_drop"}
 # fills may be inferred from positions only after an order got no answer (these faults, or a timeout)
 ANSWERLESS = {"ack_lost", "ack_late"}
 CAP = D("0.05")  # USD of retry fees in "tight cap" trials
@@ -88,6 +102,8 @@ def arm(venue, rng: random.Random, kind: str, symbol: str) -> None:
         f.inject("ack_late", symbol=symbol, value=TACTIC.order_timeout_s * 1.5)
     elif kind == "http429":
         f.inject("http429", count=rng.randint(1, 3))
+    elif kind in ("dup", "user_drop"):
+        f.inject(kind, symbol=symbol)
 
 
 def engine_position(venue, multiplier: Decimal, symbol: str) -> Decimal:
@@ -96,12 +112,26 @@ def engine_position(venue, multiplier: Decimal, symbol: str) -> Decimal:
     return D(str(q)) * multiplier
 
 
+def engine_orders(venue, symbol: str) -> dict[int, object]:
+    """Every order of ``symbol`` the emulator received from our accounts, by its id."""
+    return {i: o for a in venue.accounts.values() for i, o in a.orders.items() if o.symbol == symbol}
+
+
+def traded(venue, symbol: str, before: set[int], side: str) -> Decimal:
+    """Base units (exchange units) the orders received since ``before`` filled on ``side``."""
+    return sum((D(str(o.filled)) for i, o in engine_orders(venue, symbol).items() if i not in before and o.side == side),
+               D(0))
+
+
 class Lane:
     """One (long, short) pair worked by trials in sequence."""
 
-    def __init__(self, cluster, clients, long: str, short: str, symbol: str, store: Store, stats) -> None:
+    def __init__(self, cluster, clients, long: str, short: str, symbol: str, store: Store, stats,
+                 streamed: bool = False) -> None:
         self.cluster, self.clients, self.long, self.short = cluster, clients, long, short
         self.symbol = symbol
+        self.streamed = streamed
+        self.kinds = STREAM_KINDS if streamed else KINDS
         self.dust: list[str] = []
         self.own: dict[str, Decimal] = {long: D(0), short: D(0)}
         self.store, self.stats = store, stats
@@ -119,7 +149,12 @@ class Lane:
         self.start_net = sum(engine_position(v, mult[n], symbol) for n, v in venues.items())
         for trial in trials:
             rng = random.Random(f"{SEED}:{trial}")
-            kind = rng.choice(KINDS)
+            kind = rng.choice(self.kinds)
+            if self.streamed:  # reconnected after a user_drop: the stream path is exercised every trial
+                for n in (self.long, self.short):
+                    stream = self.clients[n].user_stream
+                    assert stream is not None and stream.running
+                    assert await stream.wait_connected(10), f"{n} user stream not reconnected: {stream.stats()}"
             victim = rng.choice((self.long, self.short))
             cap = rng.choice((CAP, D(5)))
             use_limit = rng.random() < 0.5
@@ -137,22 +172,28 @@ class Lane:
                                           order_id=f.order_id)
 
             before = {n: engine_position(v, mult[n], symbol) for n, v in venues.items()}
+            orders_before = {n: set(engine_orders(v, symbol)) for n, v in venues.items()}
             arm(venues[victim], rng, kind, symbol)
             t0 = time.monotonic()
             long_c, short_c = self.clients[self.long], self.clients[self.short]
             if closing:
                 ql, qs = max(pos[self.long], D(0)), max(-pos[self.short], D(0))
                 planned = -ql * la.multiplier + qs * sa.multiplier  # canonical net the plan itself moves
+                legs = {self.long: ("sell", ql), self.short: ("buy", qs)}
+                clean = ql * la.multiplier == qs * sa.multiplier and ql >= la.min_size and qs >= sa.min_size
                 res = await ex.close(long_c, short_c, symbol, ql, qs, on_fill=sink, use_limit=use_limit)
             else:
                 planned = D(0)
+                legs = {self.long: ("buy", qty / la.multiplier), self.short: ("sell", qty / sa.multiplier)}
+                clean = True
                 res = await ex.open(long_c, short_c, symbol, qty / la.multiplier, qty / sa.multiplier, on_fill=sink,
                                     use_limit=use_limit)
             elapsed = time.monotonic() - t0
             for v in venues.values():
                 v.faults.clear(symbol)
             await self.check(trial, kind, victim, closing, res, venues, mult, tol, cap, seen, before, planned)
-            self.stats.append((kind, closing, res, elapsed, sum(f.source == "position" for f in seen)))
+            self.check_sizes(trial, kind, victim, closing, res, venues, legs, orders_before, clean and kind in HARMLESS)
+            self.stats.append((kind, self.streamed, res, elapsed, sum(f.source == "position" for f in seen)))
             for f in seen:
                 self.own[f.exchange] += f.signed_qty
         # leave both exchanges flat for the next pairing
@@ -176,11 +217,29 @@ class Lane:
             # it stays, hedged, and is counted in the summary
             self.dust.extend(f"{n} {symbol} {q}" for n, q in self.own.items() if q != 0)
 
+    def what(self, trial: int, kind: str, victim: str, closing: bool, res: PairResult) -> str:
+        return (f"trial {trial} (seed {SEED}, {self.symbol} {self.long}->{self.short}, "
+                f"{'close' if closing else 'open'}, {'user streams' if self.streamed else 'no user streams'}, "
+                f"fault {kind} on {victim}): {res.reason}")
+
+    def check_sizes(self, trial: int, kind: str, victim: str, closing: bool, res: PairResult, venues,
+                    legs: dict[str, tuple[str, Decimal]], orders_before: dict[str, set[int]], harmless: bool) -> None:
+        """No leg trades more than asked; with nothing wrong, exactly what was asked and no repair."""
+        what = self.what(trial, kind, victim, closing, res)
+        for n, (side, want) in legs.items():
+            repairs = sum((r.requested for r in res.rollback if r.exchange == n and r.side.value == side), D(0))
+            got = traded(venues[n], self.symbol, orders_before[n], side)
+            assert got <= want + repairs, (f"{what}: {n} {side} {got} for a leg of {want} and repairs of {repairs} "
+                                           f"in that direction (leg orders sent: {res.long.orders_sent if n == self.long else res.short.orders_sent})")
+            if harmless and not res.fee_cap_hit:
+                assert got == want, f"{what}: {n} {side} {got}, the leg asked {want}"
+        if harmless and not res.fee_cap_hit:
+            assert res.success and not res.rollback, f"{what}: repairs {res.rollback}"
+
     async def check(self, trial: int, kind: str, victim: str, closing: bool, res: PairResult, venues, mult, tol, cap,
                     seen: list[FillRecord], before: dict[str, Decimal], planned: Decimal) -> None:
         symbol = self.symbol
-        what = (f"trial {trial} (seed {SEED}, {symbol} {self.long}->{self.short}, {'close' if closing else 'open'}, "
-                f"fault {kind} on {victim}): {res.reason}")
+        what = self.what(trial, kind, victim, closing, res)
         # the net the pair gained in this trial, beyond what the plan itself nets to (0 unless a
         # close of unequal legs left by an earlier trial)
         net = sum(engine_position(v, mult[n], symbol) - before[n] for n, v in venues.items()) - planned
@@ -223,34 +282,53 @@ async def test_atomic_executor_holds_under_random_faults(tmp_path) -> None:
         per_round = -(-TRIALS // (2 * len(ROUNDS)))
         symbols = iter(SYMBOLS)
         n = 0
-        for pairs in ROUNDS:
+        for r, pairs in enumerate(ROUNDS):
             lanes = []
-            for long, short in pairs:
-                lane = Lane(cluster, clients, long, short, next(symbols), store, stats)
+            for i, (long, short) in enumerate(pairs):
+                # one lane of each round with the user streams of its two exchanges (the lanes of a
+                # round share no exchange): 5 of 10 lanes, every exchange streamed as long and short
+                lane = Lane(cluster, clients, long, short, next(symbols), store, stats, streamed=i == r % 2)
                 lanes.append((lane, list(range(n, n + per_round))))
                 n += per_round
-            await asyncio.gather(*(lane.run(ts) for lane, ts in lanes))
+            streamed = [lane for lane, _ in lanes if lane.streamed]
+            for lane in streamed:
+                for name in (lane.long, lane.short):
+                    await clients[name].start_user_stream([lane.symbol])
+            for lane in streamed:
+                for name in (lane.long, lane.short):
+                    assert await clients[name].user_stream.wait_connected(10), f"{name} user stream not connected"
+            try:
+                await asyncio.gather(*(lane.run(ts) for lane, ts in lanes))
+            finally:
+                for lane in streamed:
+                    await asyncio.gather(*(clients[name].stop_user_stream() for name in (lane.long, lane.short)))
             dust.extend(d for lane, _ in lanes for d in lane.dust)
     finally:
         await asyncio.gather(*(c.close() for c in clients.values()), return_exceptions=True)
         await store.close()
         await cluster.stop()
 
-    summary: dict[str, Counter[str]] = defaultdict(Counter)
-    worst: dict[str, float] = defaultdict(float)
-    took: dict[str, float] = defaultdict(float)
-    for kind, closing, res, elapsed, inferred in stats:
-        c = summary[kind]
+    summary: dict[tuple[str, bool], Counter[str]] = defaultdict(Counter)
+    worst: dict[tuple[str, bool], float] = defaultdict(float)
+    took: dict[tuple[str, bool], float] = defaultdict(float)
+    for kind, streamed, res, elapsed, inferred in stats:
+        c = summary[kind, streamed]
         c["trials"] += 1
         c["complete" if res.success else ("hedged smaller" if res.balanced_qty > 0 else "flat")] += 1
         c["cap hit"] += res.fee_cap_hit
         c["repairs"] += len(res.rollback)
         c["inferred fills"] += inferred
-        worst[kind] = max(worst[kind], res.max_unhedged_s)
-        took[kind] += elapsed
+        worst[kind, streamed] = max(worst[kind, streamed], res.max_unhedged_s)
+        took[kind, streamed] += elapsed
     cols = ("trials", "complete", "hedged smaller", "flat", "repairs", "cap hit", "inferred fills")
-    print(f"\nfault trials (seed {SEED}): {len(stats)}; hedged legs below a minimum size left at lane ends: {dust}")
-    print(f"{'fault':<14}" + "".join(f"{c:>15}" for c in cols) + f"{'max unhedged s':>16}{'mean s':>8}")
-    for kind in KINDS:
-        print(f"{kind:<14}" + "".join(f"{summary[kind][c]:>15}" for c in cols) + f"{worst[kind]:>16.2f}{took[kind] / max(summary[kind]['trials'], 1):>8.2f}")
+    with_streams = sum(s for _, s, *_ in stats)
+    print(f"\nfault trials (seed {SEED}): {len(stats)} ({with_streams} with user streams, {len(stats) - with_streams} "
+          f"without); hedged legs below a minimum size left at lane ends: {dust}")
+    print(f"{'fault':<14}{'streams':>8}" + "".join(f"{c:>15}" for c in cols) + f"{'max unhedged s':>16}{'mean s':>8}")
+    for streamed in (False, True):
+        for kind in STREAM_KINDS if streamed else KINDS:
+            k = (kind, streamed)
+            print(f"{kind:<14}{'stream' if streamed else 'none':>8}" + "".join(f"{summary[k][c]:>15}" for c in cols)
+                  + f"{worst[k]:>16.2f}{took[k] / max(summary[k]['trials'], 1):>8.2f}")
     assert len(stats) >= min(TRIALS, 300)
+    assert min(with_streams, len(stats) - with_streams) >= len(stats) * 4 // 10
