@@ -30,7 +30,6 @@ client's):
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 import random
 import time
@@ -39,8 +38,6 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from perpdex.exchanges import registry
-from perpdex.exchanges.base import ExchangeClient, ExchangeSettings
 from perpdex.execution.atomic import AtomicPairExecutor, ExecutionConfig, PairResult
 from perpdex.execution.fills import FillRecord
 from perpdex.execution.price_provider import PriceProvider
@@ -49,6 +46,8 @@ from perpdex.execution.tactics import TacticConfig
 from perpdex.sim.server import start_emulators
 from perpdex.storage import Store
 from perpdex.storage.models import FillRow
+
+from tests.execution.emulated import engine_orders, engine_position, make_client, traded
 
 D = Decimal
 TRIALS = int(os.environ.get("PERPDEX_FAULT_TRIALS", "300"))
@@ -78,14 +77,6 @@ TACTIC = TacticConfig(offset_ticks=1, reprice_retries=1, limit_timeout_s=0.06, o
                       poll_interval_s=0.02, rate_limit_backoff_s=0.01)
 
 
-def make_client(cluster, name: str) -> ExchangeClient:
-    ep = cluster.endpoints[name]
-    cc = copy.deepcopy(ep["ccxt"])
-    cc["timeout"] = 2000  # ccxt's own; the executor's request timeout is shorter
-    return registry.client_class(name)(ExchangeSettings(name, rest_url=ep["rest_url"], ws_url=ep["ws_url"],
-                                                        options={"ccxt": cc}))
-
-
 def arm(venue, rng: random.Random, kind: str, symbol: str) -> None:
     f = venue.faults
     if kind == "reject":
@@ -104,23 +95,6 @@ def arm(venue, rng: random.Random, kind: str, symbol: str) -> None:
         f.inject("http429", count=rng.randint(1, 3))
     elif kind in ("dup", "user_drop"):
         f.inject(kind, symbol=symbol)
-
-
-def engine_position(venue, multiplier: Decimal, symbol: str) -> Decimal:
-    """Our signed position in canonical units, from the emulator's own accounts."""
-    q = sum((p.qty for a in venue.accounts.values() for s, p in a.positions.items() if s == symbol), 0.0)
-    return D(str(q)) * multiplier
-
-
-def engine_orders(venue, symbol: str) -> dict[int, object]:
-    """Every order of ``symbol`` the emulator received from our accounts, by its id."""
-    return {i: o for a in venue.accounts.values() for i, o in a.orders.items() if o.symbol == symbol}
-
-
-def traded(venue, symbol: str, before: set[int], side: str) -> Decimal:
-    """Base units (exchange units) the orders received since ``before`` filled on ``side``."""
-    return sum((D(str(o.filled)) for i, o in engine_orders(venue, symbol).items() if i not in before and o.side == side),
-               D(0))
 
 
 class Lane:

@@ -31,7 +31,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ..errors import AuthenticationError, ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 from ..exchanges.base import ExchangeClient
@@ -194,7 +194,9 @@ class AtomicPairExecutor:
                 await self._top_up(plans, symbol, ledger, budget, result, tol)
         finally:
             monitor.cancel()
-            unlisten()
+            failed = await unlisten()
+        if failed is not None:
+            raise failed  # a stream fill could not be persisted, as a REST one would raise
         result.retry_fees = budget.spent
         result.fee_cap_hit = budget.hit
         result.fees = ledger.fees()
@@ -413,11 +415,16 @@ class AtomicPairExecutor:
             )
 
     # -- user-data streams -----------------------------------------------------------------------
-    def _listen_streams(self, plans: list[_Plan], symbol: str, ledger: FillLedger) -> Callable[[], None]:
+    def _listen_streams(self, plans: list[_Plan], symbol: str, ledger: FillLedger
+                        ) -> Callable[[], Awaitable[BaseException | None]]:
         """Feed fills of our orders from each client's running user-data stream into the ledger
         (stream first; the REST polls then only add what the stream did not report). Returns the
-        unsubscribe function."""
+        unsubscribe coroutine function: it stops listening, then waits until every stream fill
+        taken is recorded and persisted (``on_fill`` awaited), so that the execution never returns
+        while a fill is still being stored; it returns the first error ``on_fill`` raised
+        (logged), else None."""
         unsubs: list[Callable[[], None]] = []
+        pending: set[asyncio.Task[None]] = set()
         for p in plans:
             stream = getattr(p.client, "user_stream", None)
             if stream is None or not getattr(stream, "running", False):
@@ -428,13 +435,22 @@ class AtomicPairExecutor:
                 trade_id = getattr(ev, "trade_id", None)
                 if trade_id is None or getattr(ev, "symbol", None) != symbol or not ledger.knows_order(p.name, str(ev.order_id)):
                     return
-                asyncio.get_running_loop().create_task(self._stream_fill(p, leg, ledger, ev))
+                task = asyncio.get_running_loop().create_task(self._stream_fill(p, leg, ledger, ev))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
 
             unsubs.append(stream.add_listener(on_event))
 
-        def unlisten() -> None:
+        async def unlisten() -> BaseException | None:
             for u in unsubs:
                 u()
+            failed: BaseException | None = None
+            while pending:
+                for err in await asyncio.gather(*list(pending), return_exceptions=True):
+                    if isinstance(err, BaseException) and failed is None:
+                        log.error("%s: recording a user-stream fill failed: %r", symbol, err)
+                        failed = err
+            return failed
 
         return unlisten
 
