@@ -9,7 +9,8 @@ both directions. In every round one of the two lanes runs with the user-data str
 clients started and connected (the executor then takes fills from the stream as well as from
 REST), the other without; the streamed lanes also meet the user-stream faults: ``dup`` (the next
 private fill frame sent twice) and ``user_drop`` (the next private fill frame lost and the
-private socket closed). After every trial, checked against the emulator's own books (not the
+private socket closed), and half of their trials persist fills slowly (the fill callback is still
+storing a fill the stream reported when the REST poll reports it). After every trial, checked against the emulator's own books (not the
 client's):
 
 * net exposure of the pair <= one lot step (the larger canonical lot of the two markets);
@@ -71,6 +72,7 @@ STREAM_KINDS = KINDS + ("dup", "user_drop")  # user-stream faults: only where th
 HARMLESS = {"none", "dup", "user_drop"}
 # fills may be inferred from positions only after an order got no answer (these faults, or a timeout)
 ANSWERLESS = {"ack_lost", "ack_late"}
+SLOW_STORE_S = 0.03  # persisting one fill in the "slow store" trials
 CAP = D("0.05")  # USD of retry fees in "tight cap" trials
 # short timeouts and back-offs keep a trial ~0.1 s (ack_late: the answer comes 1.5 x the timeout late)
 TACTIC = TacticConfig(offset_ticks=1, reprice_retries=1, limit_timeout_s=0.06, order_timeout_s=0.3,
@@ -132,6 +134,9 @@ class Lane:
             victim = rng.choice((self.long, self.short))
             cap = rng.choice((CAP, D(5)))
             use_limit = rng.random() < 0.5
+            # a slow store in some streamed trials: a fill the stream recorded first is still being
+            # persisted when the REST poll reports its order filled
+            slow = rng.choice((0.0, SLOW_STORE_S)) if self.streamed else 0.0
             ex = AtomicPairExecutor(PriceProvider(), ExecutionConfig(TACTIC, unhedged_timeout_s=0.1, max_retry_fees_usd=cap))
             pos = dict(self.own)  # what this lane holds (earlier lanes may have left hedged dust)
             closing = pos[self.long] > 0 or pos[self.short] < 0
@@ -141,6 +146,8 @@ class Lane:
 
             async def sink(f: FillRecord, pid: int = row.id, seen: list[FillRecord] = seen) -> None:
                 seen.append(f)
+                if slow:
+                    await asyncio.sleep(slow)
                 await self.store.add_fill(pid, "trial", exchange=f.exchange, symbol=f.symbol, side=f.side.value,
                                           quantity=f.qty, price=f.price, fee=f.fee, liquidity=f.liquidity,
                                           order_id=f.order_id)
