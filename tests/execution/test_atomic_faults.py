@@ -9,8 +9,9 @@ both directions. In every round one of the two lanes runs with the user-data str
 clients started and connected (the executor then takes fills from the stream as well as from
 REST), the other without; the streamed lanes also meet the user-stream faults: ``dup`` (the next
 private fill frame sent twice) and ``user_drop`` (the next private fill frame lost and the
-private socket closed), and half of their trials persist fills slowly (the fill callback is still
-storing a fill the stream reported when the REST poll reports it). After every trial, checked against the emulator's own books (not the
+private socket closed), also on top of an order fault in a third of their trials, and half of
+their trials persist fills slowly (the fill callback is still storing a fill the stream reported
+when the REST poll reports it). After every trial, checked against the emulator's own books (not the
 client's):
 
 * net exposure of the pair <= one lot step (the larger canonical lot of the two markets);
@@ -108,6 +109,7 @@ class Lane:
         self.symbol = symbol
         self.streamed = streamed
         self.kinds = STREAM_KINDS if streamed else KINDS
+        self.extra = ""  # the user-stream fault armed on top of the trial's fault, for messages
         self.dust: list[str] = []
         self.own: dict[str, Decimal] = {long: D(0), short: D(0)}
         self.store, self.stats = store, stats
@@ -137,6 +139,9 @@ class Lane:
             # a slow store in some streamed trials: a fill the stream recorded first is still being
             # persisted when the REST poll reports its order filled
             slow = rng.choice((0.0, SLOW_STORE_S)) if self.streamed else 0.0
+            # and in a third of them a user-stream fault on top of the order fault, on either leg
+            extra = rng.choice(("dup", "user_drop", None, None, None, None)) if self.streamed else None
+            extra_victim = rng.choice((self.long, self.short))
             ex = AtomicPairExecutor(PriceProvider(), ExecutionConfig(TACTIC, unhedged_timeout_s=0.1, max_retry_fees_usd=cap))
             pos = dict(self.own)  # what this lane holds (earlier lanes may have left hedged dust)
             closing = pos[self.long] > 0 or pos[self.short] < 0
@@ -155,6 +160,9 @@ class Lane:
             before = {n: engine_position(v, mult[n], symbol) for n, v in venues.items()}
             orders_before = {n: set(engine_orders(v, symbol)) for n, v in venues.items()}
             arm(venues[victim], rng, kind, symbol)
+            if extra is not None:
+                arm(venues[extra_victim], rng, extra, symbol)
+            self.extra = f" + {extra} on {extra_victim}" if extra is not None else ""
             t0 = time.monotonic()
             long_c, short_c = self.clients[self.long], self.clients[self.short]
             if closing:
@@ -201,7 +209,7 @@ class Lane:
     def what(self, trial: int, kind: str, victim: str, closing: bool, res: PairResult) -> str:
         return (f"trial {trial} (seed {SEED}, {self.symbol} {self.long}->{self.short}, "
                 f"{'close' if closing else 'open'}, {'user streams' if self.streamed else 'no user streams'}, "
-                f"fault {kind} on {victim}): {res.reason}")
+                f"fault {kind} on {victim}{self.extra}): {res.reason}")
 
     def check_sizes(self, trial: int, kind: str, victim: str, closing: bool, res: PairResult, venues,
                     legs: dict[str, tuple[str, Decimal]], orders_before: dict[str, set[int]], harmless: bool) -> None:

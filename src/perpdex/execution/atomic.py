@@ -292,8 +292,10 @@ class AtomicPairExecutor:
             options = []
             for p in plans:
                 options.extend(await self._options(p, pos[p.name], side, abs(d)))
+            if not all(o[5] for o in options):  # past a goal only when nothing fits before one
+                options = [o for o in options if not o[5]]
             options.sort(key=lambda o: o[0])
-            for cost, kind, p, qty, reduce_only in options:
+            for cost, kind, p, qty, reduce_only, _ in options:
                 before = self._exposure_ledger(plans, symbol, ledger)
                 log.warning("%s: exposure %s: %s %s %s on %s (est. cost %.4f USD)", symbol, d, kind, side.value, qty,
                             p.name, cost)
@@ -304,12 +306,16 @@ class AtomicPairExecutor:
                 if abs(self._exposure_ledger(plans, symbol, ledger)) < abs(before) or leg.uncertain:
                     break
 
-    async def _options(self, p: _Plan, cur: Decimal, side: Side, exposure: Decimal) -> list[tuple[Decimal, str, _Plan, Decimal, bool]]:
-        """(estimated cost USD, hedge|rollback, plan, quantity, reduce-only) for trading ``side``
+    async def _options(self, p: _Plan, cur: Decimal, side: Side, exposure: Decimal
+                       ) -> list[tuple[Decimal, str, _Plan, Decimal, bool, bool]]:
+        """(estimated cost USD, hedge|rollback, plan, quantity, reduce-only, past the goal) for trading ``side``
         on ``p``'s exchange to remove ``exposure`` canonical units. A quantity below the market's
         minimum size (or, unless reduce-only, its minimum notional) is raised to it when there is
         room: the overshoot is removed by the next round on the other leg (dust left by partial
-        fills is never stuck)."""
+        fills is never stuck). When the room before the goal is too small for any order the market
+        takes, the smallest one goes past the goal if that still shrinks the exposure and keeps
+        the position on its side (never a flip): the repair takes such an option only when no
+        other leg has one within its goals. An order the market would refuse is no option."""
         c = p.attrs
         try:
             bid, ask = await self._call(self.prices.get_bbo(p.client, c.symbol))
@@ -318,22 +324,38 @@ class AtomicPairExecutor:
         touch = ask if side is Side.BUY else bid
         taker = fee_rate(c, "taker", self.fee_overrides.get(p.name))
         need = c.round_size(exposure / c.multiplier + c.lot_size / 2)  # nearest lot
+
+        def reduces(q: Decimal) -> bool:
+            return cur * side.sign < 0 and q <= abs(cur)
+
+        def tradable(q: Decimal) -> bool:
+            """The market takes an order of ``q`` (the notional is unknown without a price)."""
+            return q > 0 and q >= c.min_size and (reduces(q) or c.min_notional <= 0 or touch <= 0
+                                                  or q * touch >= c.min_notional)
+
         out = []
         for kind, goal in (("hedge", p.target), ("rollback", p.start)):
             room = (goal - cur) * side.sign  # how far ``side`` may go before passing the goal
             if room <= 0:
                 continue
             qty = max(need, c.min_size)
-            reduce_only = cur * side.sign < 0 and qty <= abs(cur)
-            if not reduce_only and c.min_notional > 0 and touch > 0 and qty * touch < c.min_notional:
+            if not reduces(qty) and c.min_notional > 0 and touch > 0 and qty * touch < c.min_notional:
                 qty = round_to_step(c.min_notional / touch, c.lot_size, ROUND_UP) + c.lot_size
-            qty = min(round_to_step(qty, c.lot_size, ROUND_UP), c.round_size(room))
-            if qty <= 0 or qty < c.min_size:
-                continue
-            reduce_only = cur * side.sign < 0 and qty <= abs(cur)
+            smallest = round_to_step(qty, c.lot_size, ROUND_UP)
+            qty = min(smallest, c.round_size(room))
+            past_goal = not tradable(qty)
+            if past_goal:
+                # no order the market takes fits before the goal: the smallest one (with, else
+                # without the lot of margin over the minimum notional) past it, if that helps
+                past = [q for q in (smallest, smallest - c.lot_size) if tradable(q)
+                        and (cur + q * side.sign) * cur > 0 and q * c.multiplier < 2 * exposure]
+                if not past:
+                    continue
+                qty = past[0]  # the next round removes the overshoot
+            reduce_only = reduces(qty)
             overshoot = max(qty - need, Decimal(0))
             cost = (qty + overshoot) * (touch * taker + (ask - bid) / 2)
-            out.append((cost, kind, p, qty, reduce_only))
+            out.append((cost, kind, p, qty, reduce_only, past_goal))
         return out
 
     # -- verification ----------------------------------------------------------------------------
