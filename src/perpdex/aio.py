@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 
 async def wait_event(event: asyncio.Event, timeout: float) -> bool:
@@ -25,3 +26,8 @@ async def cancel_and_wait(*tasks: asyncio.Task | None) -> None:
             await t
         except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping on purpose
             pass
+
+
+def jittered(seconds: float) -> float:
+    """``seconds`` ±20 %, so that many clients backing off together do not retry in lockstep."""
+    return seconds * random.uniform(0.8, 1.2)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from decimal import Decimal
 from typing import Any
@@ -25,10 +24,11 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from ..aio import cancel_and_wait, wait_event
+from ..aio import cancel_and_wait, jittered, wait_event
 from ..book import OrderBook, to_decimal
 from ..errors import StaleMarketData
 from ..models import BBO
+from .ws import ws_payloads
 
 log = logging.getLogger(__name__)
 
@@ -351,19 +351,11 @@ class WsMarketFeed(MarketFeed):
             if self._closing:
                 break
             self.reconnects += 1
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            await asyncio.sleep(jittered(delay))
             delay = min(max(delay, self.reconnect_delay) * 2, 5.0)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                data = msg.data.encode()
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                data = msg.data
-            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                break
-            else:
-                continue
+        async for data in ws_payloads(ws):
             self.frames_received += 1
             self.bytes_received += len(data)
             try:

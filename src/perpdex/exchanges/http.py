@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from typing import AsyncIterator
 
 import aiohttp
 
+from ..aio import jittered
 from ..errors import RateLimited
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class RateBudget:
         """Record a rate-limit answer; returns the back-off now applied (seconds)."""
         self._strikes += 1
         self.rate_limited_count += 1
-        backoff = min(self.base_backoff * 2 ** (self._strikes - 1), self.max_backoff) * random.uniform(0.8, 1.2)
+        backoff = jittered(min(self.base_backoff * 2 ** (self._strikes - 1), self.max_backoff))
         self._blocked_until = max(self._blocked_until, time.monotonic() + backoff)
         log.warning("%s: rate limited (%d in a row); backing off %.2fs", self.exchange, self._strikes, backoff)
         return backoff

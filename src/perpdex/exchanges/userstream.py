@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
@@ -50,9 +49,10 @@ from typing import TYPE_CHECKING, Any, Callable
 import aiohttp
 import msgspec
 
-from ..aio import cancel_and_wait, wait_event
+from ..aio import cancel_and_wait, jittered, wait_event
 from ..errors import PerpdexError
 from ..models import OrderStatus, UserEvent, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
+from .ws import ws_payloads
 
 if TYPE_CHECKING:
     from .base import ExchangeClient
@@ -447,7 +447,7 @@ class UserStream:
                 self._ws = None
             if self._closing:
                 break
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            await asyncio.sleep(jittered(delay))
             delay = min(max(delay, self.reconnect_delay) * 2, self.max_reconnect_delay)
 
     async def _keepalive_loop(self) -> None:
@@ -462,13 +462,7 @@ class UserStream:
                 log.warning("%s user stream: keepalive failed: %s", self.exchange, exc)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type == aiohttp.WSMsgType.TEXT:
-                data = msg.data.encode()
-            elif msg.type == aiohttp.WSMsgType.BINARY:
-                data = msg.data
-            else:
-                break
+        async for data in ws_payloads(ws):
             self.messages += 1
             self.bytes += len(data)
             try:
