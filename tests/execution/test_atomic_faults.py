@@ -248,7 +248,7 @@ class Lane:
             assert stored[n] == actual, f"{what}: fills stored for {n} add up to {stored[n]}, position is {actual}"
         unknown = any(leg.uncertain for leg in (res.long, res.short, *res.rollback))
         if kind not in ANSWERLESS and not unknown:
-            inferred = [f for f in seen if f.source == "position"]
+            inferred = [f for f in seen if f.source in ("position", "history")]
             assert not inferred, f"{what}: fills inferred from positions without a lost answer: {inferred}"
         assert res.retry_fees <= cap, f"{what}: retry fees {res.retry_fees} > cap {cap}"
         assert res.open_orders_left == 0 and not res.naked, what

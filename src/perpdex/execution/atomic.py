@@ -99,6 +99,7 @@ class _Plan:
     attrs: ContractAttributes
     start: Decimal = Decimal(0)
     leg: LegResult | None = None
+    since: float = 0.0  # epoch seconds just before this execution sent anything
 
     @property
     def name(self) -> str:
@@ -174,6 +175,7 @@ class AtomicPairExecutor:
         starts = start_positions or await asyncio.gather(*(self._position(p) for p in plans))
         for p, s in zip(plans, starts):
             p.start = s
+            p.since = time.time() - 1.0
         ledger = FillLedger(on_fill)
         budget = FeeBudget(self.cfg.max_retry_fees_usd)
         tol = max(la.canonical_lot, sa.canonical_lot)
@@ -394,11 +396,17 @@ class AtomicPairExecutor:
                                          fee_rate=fee_rate(c, "maker", self.fee_overrides.get(p.name)))
 
     async def _attribute(self, plans: list[_Plan], symbol: str, ledger: FillLedger, positions: dict[str, Decimal]) -> None:
-        """Record position changes no known order explains (orders whose answer was lost)."""
+        """Record position changes no known order explains (orders whose answer was lost): from
+        the exchange's fill history first (real order and trade ids, prices and fees), else as an
+        unattributed fill priced at the touch."""
         for p in plans:
             unexplained = positions[p.name] - (p.start + ledger.net(p.name, symbol))
             if unexplained == 0:
                 continue
+            if await self._from_history(p, symbol, ledger):
+                unexplained = positions[p.name] - (p.start + ledger.net(p.name, symbol))
+                if unexplained == 0:
+                    continue
             side = Side.BUY if unexplained > 0 else Side.SELL
             c = p.attrs
             try:
@@ -411,6 +419,29 @@ class AtomicPairExecutor:
                         p.name, symbol, unexplained)
             await ledger.add_unattributed(p.name, symbol, side, qty, price,
                                           qty * price * fee_rate(c, "taker", self.fee_overrides.get(p.name)))
+
+    async def _from_history(self, p: _Plan, symbol: str, ledger: FillLedger) -> bool:
+        """Record the trades of ``symbol`` in ``p``'s fill history since the execution began whose
+        orders the ledger does not know (each trade id once); True if any was added."""
+        try:
+            fills = await self._call(p.client.fetch_fills(symbol))
+        except NotImplementedError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - the touch-priced fallback still records the change
+            log.warning("%s %s: fill history unavailable (%s); pricing the unexplained change at the touch",
+                        p.name, symbol, exc)
+            return False
+        added = False
+        for f in sorted(fills, key=lambda f: (f.ts, f.trade_id)):
+            if f.ts < p.since or f.liquidation or ledger.knows_order(p.name, str(f.order_id)):
+                continue
+            rec = await ledger.add_trade(p.name, symbol, f.side, str(f.order_id), str(f.trade_id), f.qty, f.price,
+                                         f.fee, f.liquidity, f.ts, source="history")
+            if rec is not None:
+                log.warning("%s %s: recovered fill of unanswered order %s from the fill history: %s %s @ %s",
+                            p.name, symbol, f.order_id, f.side.value, f.qty, f.price)
+                added = True
+        return added
 
     def _conclude(self, plans: list[_Plan], result: PairResult, tol: Decimal) -> None:
         pos = result.positions or {p.name: p.start for p in plans}

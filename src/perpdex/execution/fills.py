@@ -30,8 +30,9 @@ from ..models import Side
 @dataclass
 class FillRecord:
     """One execution: ``qty`` base units at ``price`` USD, ``fee`` USD, ``liquidity`` maker|taker.
-    ``source`` is where it was learnt: ``stream`` | ``rest`` | ``position`` (unattributed, price
-    estimated at the touch)."""
+    ``source`` is where it was learnt: ``stream`` | ``rest`` | ``history`` (the exchange's fill
+    history, for an order whose answer was lost) | ``position`` (unattributed, price estimated at
+    the touch)."""
 
     exchange: str
     symbol: str
@@ -96,9 +97,11 @@ class FillLedger:
         self._orders.setdefault((exchange, order_id), _OrderTotals())
 
     async def add_trade(self, exchange: str, symbol: str, side: Side, order_id: str, trade_id: str, qty: Decimal,
-                        price: Decimal, fee: Decimal, liquidity: str, ts: float | None = None) -> FillRecord | None:
-        """One trade from the user stream; None when it was seen before (same trade id) or REST
-        already recorded that much of the order."""
+                        price: Decimal, fee: Decimal, liquidity: str, ts: float | None = None,
+                        source: str = "stream") -> FillRecord | None:
+        """One trade (from the user stream, or ``source="history"``: the exchange's fill history);
+        None when it was seen before (same trade id) or REST already recorded that much of the
+        order."""
         key = (exchange, trade_id)
         if key in self._trades:
             self.duplicates += 1
@@ -111,7 +114,7 @@ class FillLedger:
             self.duplicates += 1
             return None
         return await self._record(t, exchange, symbol, side, min(new, qty), price, fee, liquidity, order_id,
-                                  trade_id, "stream", ts)
+                                  trade_id, source, ts)
 
     async def reconcile_order(self, exchange: str, symbol: str, side: Side, order_id: str, cum_qty: Decimal,
                               avg_price: Decimal | None, cum_fee: Decimal | None, liquidity: str,
