@@ -20,6 +20,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
+
 from ..errors import InvalidOrder, MarketNotFound, StaleMarketData
 from ..models import (
     BBO,
@@ -35,6 +37,7 @@ from ..models import (
     UserFill,
 )
 from .feed import MarketFeed
+from .http import LazySession
 from .userstream import UserStream
 
 log = logging.getLogger(__name__)
@@ -318,3 +321,21 @@ class FundingAdapter(abc.ABC):
 
     async def close(self) -> None:
         return None
+
+
+class RestFundingAdapter(FundingAdapter):
+    """A :class:`FundingAdapter` over an exchange's public REST API: ``settings`` (an
+    :class:`ExchangeSettings` or just a REST base URL) gives ``rest_url``, else the subclass's
+    ``default_rest_url`` (the live exchange); one aiohttp session, the one given or created on
+    first use, closed by :meth:`close` only if created here."""
+
+    default_rest_url: str = ""
+
+    def __init__(self, settings: ExchangeSettings | str | None = None, *,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
+        self.rest_url = (rest_url or self.default_rest_url).rstrip("/")
+        self._http = LazySession(session)
+
+    async def close(self) -> None:
+        await self._http.close()

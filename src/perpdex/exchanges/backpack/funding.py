@@ -22,8 +22,7 @@ from decimal import Decimal
 import aiohttp
 
 from ...models import FundingRateSample, MarketStats
-from ..http import LazySession
-from ..base import ExchangeSettings, FundingAdapter
+from ..base import ExchangeSettings, RestFundingAdapter
 from . import schemas
 from .feed import DEFAULT_REST_URL, get_json
 from .symbols import BackpackSymbols, normalize_symbol
@@ -109,7 +108,7 @@ def market_stats(markets: dict[str, schemas.Market], tickers: list[schemas.Ticke
     return out
 
 
-class BackpackFundingAdapter(FundingAdapter):
+class BackpackFundingAdapter(RestFundingAdapter):
     """Funding samples and market statistics from Backpack's public REST API.
 
     Takes the exchange's :class:`ExchangeSettings` (or a REST base URL); the URL defaults to
@@ -118,12 +117,11 @@ class BackpackFundingAdapter(FundingAdapter):
     ``msgspec.ValidationError``/``DecodeError`` naming the field."""
 
     name = EXCHANGE
+    default_rest_url = DEFAULT_REST_URL
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
-        rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
-        self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
-        self._http = LazySession(session)
+        super().__init__(settings, session=session)
         self.symbols = BackpackSymbols()
 
 
@@ -154,5 +152,3 @@ class BackpackFundingAdapter(FundingAdapter):
     def get_dex_symbol_format(self, normalized_symbol: str) -> str:
         return self.symbols.dex_symbol(normalized_symbol)
 
-    async def close(self) -> None:
-        await self._http.close()

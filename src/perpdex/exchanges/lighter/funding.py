@@ -21,10 +21,10 @@ from typing import Any
 
 import aiohttp
 
-from ..http import LazySession, budget_for
+from ..http import budget_for
 from ...errors import ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats
-from ..base import ExchangeSettings, FundingAdapter
+from ..base import ExchangeSettings, RestFundingAdapter
 from . import schemas
 from .symbols import LighterSymbols, normalize_symbol
 
@@ -139,19 +139,18 @@ def market_stats(details: list[schemas.OrderBookDetail], symbols: LighterSymbols
     }
 
 
-class LighterFundingAdapter(FundingAdapter):
+class LighterFundingAdapter(RestFundingAdapter):
     """Funding samples (hourly interval) and market statistics from Lighter's public REST API.
 
     Takes the exchange's :class:`ExchangeSettings` (or just a REST base URL); the URL defaults
     to mainnet, the sim points it at the emulator."""
 
     name = EXCHANGE
+    default_rest_url = DEFAULT_REST_URL
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
-        rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
-        self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
-        self._http = LazySession(session)
+        super().__init__(settings, session=session)
         self.symbols = LighterSymbols()
 
 
@@ -175,5 +174,3 @@ class LighterFundingAdapter(FundingAdapter):
     def get_dex_symbol_format(self, normalized_symbol: str) -> str:
         return self.symbols.dex_symbol(normalized_symbol)
 
-    async def close(self) -> None:
-        await self._http.close()

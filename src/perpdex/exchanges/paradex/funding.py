@@ -24,10 +24,10 @@ from typing import Any, Iterable
 
 import aiohttp
 
-from ..http import LazySession, budget_for
+from ..http import budget_for
 from ...errors import AuthenticationError, ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats
-from ..base import ExchangeSettings, FundingAdapter
+from ..base import ExchangeSettings, RestFundingAdapter
 from . import schemas
 from .symbols import ParadexSymbols, normalize_symbol
 
@@ -157,19 +157,18 @@ def market_stats(summaries: schemas.SummaryResponse, markets: dict[str, schemas.
     return out
 
 
-class ParadexFundingAdapter(FundingAdapter):
+class ParadexFundingAdapter(RestFundingAdapter):
     """Funding samples and market statistics from Paradex's public REST API.
 
     Takes the exchange's :class:`ExchangeSettings` (or a REST base URL ending in ``/v1``); it
     defaults to mainnet, the sim points it at the emulator."""
 
     name = EXCHANGE
+    default_rest_url = DEFAULT_REST_URL
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
-        rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
-        self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
-        self._http = LazySession(session)
+        super().__init__(settings, session=session)
         self.symbols = ParadexSymbols()
         self.markets: dict[str, schemas.Market] = {}
 
@@ -207,5 +206,3 @@ class ParadexFundingAdapter(FundingAdapter):
     def get_dex_symbol_format(self, normalized_symbol: str) -> str:
         return self.symbols.market(normalized_symbol)
 
-    async def close(self) -> None:
-        await self._http.close()
