@@ -116,7 +116,7 @@ def upgrade(connection: Connection) -> None:
 
 def adopt(connection: Connection) -> None:
     """Put an unversioned perpdex database under migrations: compare it with the models; if it
-    lacks only tables, nullable columns or indexes (a database from an earlier perpdex) add them;
+    lacks only tables, nullable (or server-defaulted) columns or indexes (a database from an earlier perpdex) add them;
     then stamp it at head. Anything else (a changed or missing non-null column, a foreign
     ``positions`` table...) raises :class:`StorageError` listing the differences, changing nothing."""
     mc = MigrationContext.configure(connection, opts=context_options(connection))
@@ -147,8 +147,8 @@ def _flatten(items: list[ops.MigrateOperation]) -> list[ops.MigrateOperation]:
 
 
 def _additive(op: ops.MigrateOperation) -> bool:
-    if isinstance(op, ops.AddColumnOp):
-        return bool(op.column.nullable)
+    if isinstance(op, ops.AddColumnOp):  # a non-null column with a server default fills itself
+        return bool(op.column.nullable) or op.column.server_default is not None
     return isinstance(op, (ops.CreateTableOp, ops.CreateIndexOp))
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, TypeDecorator,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -48,13 +50,43 @@ class Base(DeclarativeBase):
     pass
 
 
+class PositionStatus(enum.StrEnum):
+    """A pair's life: ``opening`` (row written before any order) -> ``open`` -> ``closing`` ->
+    ``closed``; ``failed`` (an open that did not complete, flattened); ``naked`` (a leg left
+    unhedged that perpdex could not flatten: needs a person); ``dust`` (closed but for a hedged
+    remainder below an exchange's minimum order on both legs, swept when it can be). Stored as
+    the string value."""
+
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FAILED = "failed"
+    NAKED = "naked"
+    DUST = "dust"
+
+
+class OrderRole(enum.StrEnum):
+    """Why a strategy's single order exists: an ``entry``, the ``take_profit`` of an entry's fill,
+    an ``exit`` at market (boost, stop loss, max age, a take-profit rejected too often) or a
+    ``flatten`` (stop price, invariant repair)."""
+
+    ENTRY = "entry"
+    TAKE_PROFIT = "take_profit"
+    EXIT = "exit"
+    FLATTEN = "flatten"
+
+
 class PositionRow(Base):
-    """One delta-neutral pair. ``status``: opening | open | closing | closed | failed.
-    Sizes base units, prices and money USD, ``entry_net_apr`` a fraction per year."""
+    """One delta-neutral pair. ``status``: a :class:`PositionStatus` value; ``strategy`` the name
+    of the strategy entry that opened it (each strategy sees only its own). Sizes base units,
+    prices and money USD, ``entry_net_apr`` a fraction per year."""
 
     __tablename__ = "positions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64), index=True, default="funding_arb",
+                                          server_default=text("'funding_arb'"))
     account: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     symbol: Mapped[str] = mapped_column(String(32))
     long_exchange: Mapped[str] = mapped_column(String(32))
@@ -90,6 +122,77 @@ class FillRow(Base):
     liquidity: Mapped[str] = mapped_column(String(8))
     order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrderRow(Base):
+    """One order a single-exchange strategy (the grid) sent through the runtime.
+
+    ``client_order_id`` carries the strategy's tag (:mod:`perpdex.runtime.ids`), unique per
+    exchange; ``order_id`` the exchange's id once known (None while the answer is pending or was
+    lost); ``role`` an :class:`OrderRole`; ``status`` an :class:`~perpdex.models.OrderStatus`
+    value (``pending`` before the exchange answered); sizes base units of the exchange's market,
+    prices USD; ``parent_id`` the entry order a take-profit belongs to."""
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("exchange", "client_order_id", name="uq_order_client_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64), index=True)
+    account: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    side: Mapped[str] = mapped_column(String(4))
+    price: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
+    quantity: Mapped[Decimal] = mapped_column(DecimalString)
+    filled: Mapped[Decimal] = mapped_column(DecimalString, default=Decimal(0))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    post_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OrderFillRow(Base):
+    """One execution of an :class:`OrderRow`, stored once per ``(exchange, trade_id)`` whichever
+    source (user stream, REST poll, fill history) reported it first. ``quantity`` base units,
+    ``price`` USD, ``fee`` USD (+ paid, - rebate), ``ts`` UTC."""
+
+    __tablename__ = "order_fills"
+    __table_args__ = (UniqueConstraint("exchange", "trade_id", name="uq_order_fill_once"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_row_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    strategy: Mapped[str] = mapped_column(String(64), index=True)
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str] = mapped_column(String(64))
+    trade_id: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(DecimalString)
+    price: Mapped[Decimal] = mapped_column(DecimalString)
+    fee: Mapped[Decimal] = mapped_column(DecimalString)
+    liquidity: Mapped[str] = mapped_column(String(8))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CooldownRow(Base):
+    """A symbol a strategy does not (re)enter before ``until`` (UTC): after a close (re-entry
+    cooldown) or a failed open. Kept across restarts."""
+
+    __tablename__ = "cooldowns"
+    __table_args__ = (UniqueConstraint("strategy", "account", "symbol", name="uq_cooldown"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(64), default="")  # "" for a bot without --account
+    symbol: Mapped[str] = mapped_column(String(32))
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class FundingRow(Base):

@@ -12,9 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from . import migrate
-from .models import FillRow, FundingRow, PositionRow, utcnow
+from .models import (CooldownRow, FillRow, FundingRow, OrderFillRow, OrderRole, OrderRow, PositionRow, PositionStatus,
+                     utcnow)
 
-__all__ = ["Store", "PositionRow", "FillRow", "FundingRow"]
+__all__ = ["Store", "PositionRow", "FillRow", "FundingRow", "OrderRow", "OrderFillRow", "CooldownRow", "PositionStatus",
+           "OrderRole"]
 
 
 class Store:
@@ -71,14 +73,18 @@ class Store:
         async with self._session() as s:
             return await s.get(PositionRow, position_id)
 
-    async def positions(self, statuses: list[str] | None = None, account: str | None | EllipsisType = ...) -> list[PositionRow]:
-        """Positions by id; ``account``: only that account's (None: those without one), all when omitted."""
+    async def positions(self, statuses: list[str] | None = None, account: str | None | EllipsisType = ...,
+                        strategy: str | None = None) -> list[PositionRow]:
+        """Positions by id; ``account``: only that account's (None: those without one), all when
+        omitted; ``strategy``: only that strategy's (all when None)."""
         async with self._session() as s:
             q = select(PositionRow).order_by(PositionRow.id)
             if statuses:
-                q = q.where(PositionRow.status.in_(statuses))
+                q = q.where(PositionRow.status.in_([str(x) for x in statuses]))
             if account is not ...:
                 q = q.where(PositionRow.account == account)  # == None renders IS NULL
+            if strategy is not None:
+                q = q.where(PositionRow.strategy == strategy)
             return list((await s.scalars(q)).all())
 
     # -- fills -----------------------------------------------------------------------------------
@@ -124,6 +130,81 @@ class Store:
     async def funding(self, position_id: int) -> list[FundingRow]:
         async with self._session() as s:
             q = select(FundingRow).where(FundingRow.position_id == position_id).order_by(FundingRow.ts)
+            return list((await s.scalars(q)).all())
+
+
+    # -- cooldowns ---------------------------------------------------------------------------------
+    async def set_cooldown(self, strategy: str, symbol: str, until: datetime, *, account: str | None = None,
+                           reason: str | None = None) -> None:
+        """Skip ``symbol`` for ``strategy`` (and ``account``) until ``until`` (UTC); a later call
+        replaces the time (the longer of the two is kept)."""
+        acct = account or ""
+        async with self._session() as s, s.begin():
+            row = await s.scalar(select(CooldownRow).where(CooldownRow.strategy == strategy, CooldownRow.account == acct,
+                                                           CooldownRow.symbol == symbol))
+            if row is None:
+                s.add(CooldownRow(strategy=strategy, account=acct, symbol=symbol, until=until, reason=reason))
+            elif until > row.until:
+                row.until, row.reason = until, reason
+
+    async def cooldowns(self, strategy: str, *, account: str | None = None,
+                        now: datetime | None = None) -> dict[str, datetime]:
+        """symbol -> until (UTC) of the cooldowns of ``strategy`` (and ``account``) still running at ``now``."""
+        now = now or utcnow()
+        async with self._session() as s:
+            q = select(CooldownRow).where(CooldownRow.strategy == strategy, CooldownRow.account == (account or ""),
+                                          CooldownRow.until > now)
+            return {r.symbol: r.until for r in (await s.scalars(q)).all()}
+
+    # -- single orders (grid) ------------------------------------------------------------------------
+    async def add_order(self, **fields: Any) -> OrderRow:
+        """Record an order BEFORE it is sent (status ``pending``): a crash then leaves its client id."""
+        async with self._session() as s, s.begin():
+            row = OrderRow(**fields)
+            s.add(row)
+        return row
+
+    async def update_order(self, row_id: int, **fields: Any) -> OrderRow:
+        async with self._session() as s, s.begin():
+            row = await s.get(OrderRow, row_id)
+            if row is None:
+                raise KeyError(f"order row {row_id} not found")
+            for k, v in fields.items():
+                setattr(row, k, v)
+            row.updated_at = utcnow()
+        return row
+
+    async def orders(self, strategy: str, *, statuses: list[str] | None = None, role: str | None = None,
+                     account: str | None | EllipsisType = ...) -> list[OrderRow]:
+        """``strategy``'s orders by id, optionally only those in ``statuses`` / of ``role``."""
+        async with self._session() as s:
+            q = select(OrderRow).where(OrderRow.strategy == strategy).order_by(OrderRow.id)
+            if statuses:
+                q = q.where(OrderRow.status.in_([str(x) for x in statuses]))
+            if role is not None:
+                q = q.where(OrderRow.role == str(role))
+            if account is not ...:
+                q = q.where(OrderRow.account == account)
+            return list((await s.scalars(q)).all())
+
+    async def add_order_fill(self, order_row_id: int, *, strategy: str, exchange: str, symbol: str, order_id: str,
+                             trade_id: str, side: str, quantity: Decimal, price: Decimal, fee: Decimal,
+                             liquidity: str, ts: datetime) -> bool:
+        """Store one execution of an order; False when this ``(exchange, trade_id)`` is already stored."""
+        try:
+            async with self._session() as s, s.begin():
+                s.add(OrderFillRow(order_row_id=order_row_id, strategy=strategy, exchange=exchange, symbol=symbol,
+                                   order_id=order_id, trade_id=trade_id, side=side, quantity=quantity, price=price,
+                                   fee=fee, liquidity=liquidity, ts=ts))
+            return True
+        except IntegrityError:
+            return False
+
+    async def order_fills(self, strategy: str, *, order_row_id: int | None = None) -> list[OrderFillRow]:
+        async with self._session() as s:
+            q = select(OrderFillRow).where(OrderFillRow.strategy == strategy).order_by(OrderFillRow.id)
+            if order_row_id is not None:
+                q = q.where(OrderFillRow.order_row_id == order_row_id)
             return list((await s.scalars(q)).all())
 
 
