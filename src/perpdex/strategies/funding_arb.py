@@ -7,9 +7,9 @@ age) -> scan (funding on every exchange, ranked by
 net APR after fees) -> open (up to ``max_positions``), through the pre-flight checks and the atomic
 two-leg executor.
 
-Every position is written to the store **before** any order is sent (status ``opening``), every fill
-as soon as it is known, and every status change as it happens; a restart resumes open positions
-and reconciles ones caught mid-way (``opening`` / ``closing``) against the exchanges.
+It only decides: orders, fills, positions, recovery, cooldowns, funding sync and the market-data
+pause policy belong to the runtime (:mod:`perpdex.runtime`): pairs are stored and recovered by
+:class:`~perpdex.runtime.pairs.PairTracker`, and executed by the atomic pair executor.
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ from typing import Callable
 from ..config import StrategyConfig
 from ..errors import ExchangeError, ExecutionError
 from ..exchanges.base import ExchangeClient, FundingAdapter
-from ..execution.atomic import AtomicPairExecutor, ExecutionConfig, PairResult
+from ..execution.atomic import AtomicPairExecutor, ExecutionConfig
 from ..execution.preflight import run_preflight
 from ..execution.price_provider import PriceProvider, RedisDepthCache
-from ..execution.fills import FillRecord
 from ..execution.tactics import TacticConfig
 from ..funding.collector import FundingSnapshot, collect_funding
 from ..funding.history import FundingHistory
 from ..funding.opportunities import Opportunity, filter_by_history, find_opportunities, spread_apr
-from ..storage import PositionRow, Store
-from ..models import UserLiquidation
-from ..symbols import SymbolRegistry
+from ..models import UserEvent, UserLiquidation
+from ..runtime.core import TradingRuntime
+from ..runtime.pairs import PairTracker, canonical_price
+from ..storage import PositionRow, PositionStatus, Store
 from .risk import LegState, near_liquidation, reduced_leg
 
 log = logging.getLogger(__name__)
@@ -63,15 +63,15 @@ def execution_config(cfg: StrategyConfig) -> ExecutionConfig:
                            max_retry_fees_usd=cfg.max_retry_fees_usd)
 
 
-def _canonical_price(price: Decimal | None, multiplier: Decimal) -> Decimal | None:
-    return None if price is None else price / multiplier
-
-
 class FundingArbStrategy:
     """``clients``/``adapters`` by exchange name; ``fee_overrides[exchange]`` = {"maker", "taker"}
     fractions from config (None: the exchange catalog's fees); ``account``: the account this bot
     trades for (``run --account``): its positions carry it, and it sees, resumes and reconciles
-    only positions of that account (None: only positions without an account)."""
+    only positions of that account (None: only positions without an account); ``runtime``: the
+    bot's shared :class:`~perpdex.runtime.core.TradingRuntime` (one is made over ``clients`` and
+    ``store`` when None); ``name``: the strategy entry's name, carried by its positions."""
+
+    kind = "funding_arb"
 
     def __init__(
         self,
@@ -83,34 +83,43 @@ class FundingArbStrategy:
         fee_overrides: dict[str, dict[str, Decimal]] | None = None,
         on_event: EventSink | None = None,
         account: str | None = None,
+        runtime: TradingRuntime | None = None,
+        name: str | None = None,
     ) -> None:
         self.cfg = cfg
-        self.account = account  # positions opened carry it; only its own positions are seen
-        self.clients = clients
+        self.name = name or getattr(cfg, "name", None) or "funding_arb"
+        if runtime is None:
+            cache = RedisDepthCache(cfg.price_cache_url) if cfg.price_cache_url else None
+            runtime = TradingRuntime(clients, store, account=account, prices=PriceProvider(cfg.price_cache_ttl_s, cache),
+                                     on_event=on_event, feed_ready_timeout_s=cfg.feed_ready_timeout_s)
+        self.runtime = runtime
+        self.account = runtime.account
+        self.clients = runtime.clients
         self.adapters = adapters
-        self.store = store
+        self.store = runtime.store
         self.fee_overrides = fee_overrides or {}
-        self.on_event = on_event or (lambda msg: None)
-        cache = RedisDepthCache(cfg.price_cache_url) if cfg.price_cache_url else None
-        self.prices = PriceProvider(cfg.price_cache_ttl_s, cache)
+        self.prices = runtime.prices
         self.executor = AtomicPairExecutor(self.prices, execution_config(cfg), fee_overrides=self.fee_overrides)
-        self._cooldown: dict[str, float] = {}  # symbol -> monotonic time until which it is skipped
+        self.pairs = PairTracker(runtime, self.name, self.executor, reentry_cooldown_s=cfg.reentry_cooldown_s)
         self._risk_wakeup = asyncio.Event()  # set by a liquidation seen on a user stream
-        self._liquidation_listeners: dict[str, Callable[[], None]] = {}  # exchange -> remover
-        self._last_trade_activity = float("-inf")  # monotonic time of the last open/close attempt
+        self._unsubscribe: Callable[[], None] | None = None
+        self._trading = False  # an open or close in flight (the pause policy waits)
+        runtime.register_busy(lambda: self._trading)
         self.first_snapshot: FundingSnapshot | None = None
         self.last_snapshot: FundingSnapshot | None = None
         self.chosen: list[Opportunity] = []
-        self.symbols = SymbolRegistry()  # tradable markets, filled by start()
-        self.history = FundingHistory(store.sessions)
+        self.history = FundingHistory(self.store.sessions)
+
+    @property
+    def symbols(self):  # noqa: ANN201 - the runtime's SymbolRegistry (tradable markets)
+        return self.runtime.symbols
 
     async def _positions(self, statuses: list[str]) -> list[PositionRow]:
-        """This bot's positions (its account's, or those without an account) in ``statuses``."""
-        return await self.store.positions(statuses, account=self.account)
+        """This strategy's positions (its account's, or those without an account) in ``statuses``."""
+        return await self.pairs.positions(statuses)
 
     def _event(self, msg: str) -> None:
-        log.info(msg)
-        self.on_event(msg)
+        self.runtime.event(msg)
 
     # -- fees --------------------------------------------------------------------------------------
     def taker_fee(self, exchange: str, symbol: str | None = None) -> Decimal:
@@ -125,61 +134,13 @@ class FundingArbStrategy:
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Load catalogs and resume stored positions (reconciling interrupted ones)."""
-        await asyncio.gather(*(c.connect() for c in self.clients.values()))
-        self.symbols = SymbolRegistry.from_contracts(c for cl in self.clients.values() for c in cl.contracts.values())
+        """Connect (through the runtime), start the user streams, recover this strategy's pairs."""
+        await self.runtime.start()
         if self.cfg.user_streams:
-            await self._start_user_streams()
-        for pos in await self._positions(["opening", "closing"]):
-            await self._reconcile(pos)
-        open_positions = await self._positions(["open"])
-        for pos in open_positions:
-            await self._check_resumed(pos)
-        if open_positions:
-            self._event(f"resumed {len(open_positions)} open position(s): "
-                        + ", ".join(f"#{p.id} {p.symbol}" for p in open_positions))
-
-    async def _check_resumed(self, pos: PositionRow) -> None:
-        """Compare a resumed open position with what the exchanges hold. A leg smaller than stored
-        is left to the risk rules (liquidated/ADL: the other leg is closed on the first cycle); a
-        leg larger than stored (exposure perpdex did not open, e.g. a manual trade) is flagged:
-        logged, reported and kept in the position's ``detail``, never traded away silently."""
-        try:
-            lq, sq = await self._leg_quantities(pos)
-        except ExchangeError as exc:
-            log.warning("#%d %s: positions not readable on resume (%s); the risk rules retry each cycle", pos.id, pos.symbol, exc)
-            return
-        lm, sm = await self._multipliers(pos)
-        extra = {ex: size - pos.quantity for ex, size in ((pos.long_exchange, lq * lm), (pos.short_exchange, sq * sm))
-                 if size > pos.quantity}
-        if extra:
-            msg = ", ".join(f"{ex} holds {q.normalize():f} more than stored" for ex, q in extra.items())
-            log.warning("#%d %s: resumed position differs from the exchanges: %s", pos.id, pos.symbol, msg)
-            self._event(f"flagged #{pos.id} {pos.symbol}: {msg} (stored {pos.quantity.normalize():f} per leg)")
-            detail = dict(pos.detail or {})
-            detail["mismatch_on_resume"] = {ex: f"{q.normalize():f}" for ex, q in extra.items()}
-            await self.store.update_position(pos.id, detail=detail)
-
-    async def _start_user_streams(self) -> None:
-        """Start every exchange's user-data stream (tracking the symbols of stored positions) and
-        wait up to ``feed_ready_timeout_s`` for them to connect; an exchange whose stream cannot
-        start is logged and traded with REST fill tracking only."""
-        held = sorted({p.symbol for p in await self._positions(["opening", "open", "closing"])})
-
-        async def one(client: ExchangeClient) -> None:
-            try:
-                stream = await client.start_user_stream(held)
-            except NotImplementedError:
-                return
-            except ExchangeError as exc:
-                log.warning("%s: user stream not started (%s); fills tracked over REST", client.name, exc)
-                return
-            if not await stream.wait_connected(self.cfg.feed_ready_timeout_s):
-                log.warning("%s: user stream not connected after %.0fs; it keeps retrying, fills tracked over REST "
-                            "meanwhile", client.name, self.cfg.feed_ready_timeout_s)
-
-        await asyncio.gather(*(one(c) for c in self.clients.values()))
+            held = {p.symbol for p in await self._positions(["opening", "open", "closing"])}
+            await self.runtime.start_user_streams(held)
         self.watch_liquidations()
+        await self.pairs.recover()
 
     async def _funding_snapshot(self) -> FundingSnapshot:
         """This cycle's funding rates: live from the exchanges (stored in the history when
@@ -238,15 +199,13 @@ class FundingArbStrategy:
         self._risk_wakeup.clear()
 
     def watch_liquidations(self) -> None:
-        """Listen to every running user stream (``client.user_stream``): a liquidation or ADL it
-        reports wakes :meth:`run` for the risk rules instead of waiting for the next scan.
-        Without user streams the rules still run every cycle from the position snapshots."""
-        for client in self.clients.values():
-            stream = getattr(client, "user_stream", None)
-            if stream is not None and client.name not in self._liquidation_listeners:
-                self._liquidation_listeners[client.name] = stream.add_listener(self._on_user_event)
+        """Listen to the runtime's user events: a liquidation or ADL wakes :meth:`run` for the risk
+        rules instead of waiting for the next scan. Without user streams the rules still run every
+        cycle from the position snapshots."""
+        if self._unsubscribe is None:
+            self._unsubscribe = self.runtime.subscribe(self._on_user_event)
 
-    def _on_user_event(self, ev: object) -> None:
+    def _on_user_event(self, ev: UserEvent) -> None:
         if isinstance(ev, UserLiquidation):
             log.warning("%s %s: the exchange liquidated/deleveraged %s (%s at %s)", ev.exchange, ev.symbol, ev.qty,
                         ev.side.value, ev.price)
@@ -299,11 +258,11 @@ class FundingArbStrategy:
         opps = await self._history_filter(opps)
         report.opportunities = opps
         held = {p.symbol for p in await self._positions(["open", "opening", "closing"])}
-        now = time.monotonic()
+        cooling = await self.runtime.cooldowns(self.name)
         for opp in opps:
             if open_count >= self.cfg.max_positions:
                 break
-            if opp.symbol in held or self._cooldown.get(opp.symbol, 0) > now:
+            if opp.symbol in held or opp.symbol in cooling:
                 continue
             if opp.long_exchange not in self.clients or opp.short_exchange not in self.clients:
                 continue
@@ -331,7 +290,7 @@ class FundingArbStrategy:
         try:
             snaps = await asyncio.gather(self.clients[pos.long_exchange].get_position_snapshot(pos.symbol),
                                          self.clients[pos.short_exchange].get_position_snapshot(pos.symbol))
-            lm, sm = await self._multipliers(pos)
+            lm, sm = await self.runtime.multipliers(pos)
         except ExchangeError as exc:
             log.warning("#%d %s: position check failed: %s", pos.id, pos.symbol, exc)
             return None
@@ -363,15 +322,6 @@ class FundingArbStrategy:
         return None
 
     # -- open / close ------------------------------------------------------------------------------
-    def _fill_sink(self, position_id: int, phase: str):
-        async def sink(f: FillRecord) -> None:
-            await self.store.add_fill(
-                position_id, phase, exchange=f.exchange, symbol=f.symbol, side=f.side.value, quantity=f.qty,
-                price=f.price, fee=f.fee, liquidity=f.liquidity, order_id=f.order_id,
-                ts=datetime.fromtimestamp(f.ts, timezone.utc),
-            )
-        return sink
-
     async def open_position(self, opp: Opportunity) -> int | None:
         """Pre-flight then open both legs; returns the position id or None (cooldown applied)."""
         long, short = self.clients[opp.long_exchange], self.clients[opp.short_exchange]
@@ -389,26 +339,30 @@ class FundingArbStrategy:
             )
         except (ExecutionError, ExchangeError) as exc:
             self._event(f"skip {opp.symbol}: pre-flight failed: {exc}")
-            self._cooldown[opp.symbol] = time.monotonic() + self.cfg.cooldown_s
+            await self.runtime.set_cooldown(self.name, opp.symbol, self.cfg.cooldown_s, "pre-flight failed")
             return None
-        pos = await self.store.create_position(
-            account=self.account, symbol=opp.symbol, long_exchange=opp.long_exchange, short_exchange=opp.short_exchange,
-            status="opening", quantity=pf.quantity, leverage=pf.leverage, entry_net_apr=opp.net_apr,
+        pos = await self.pairs.create(
+            symbol=opp.symbol, long_exchange=opp.long_exchange, short_exchange=opp.short_exchange,
+            quantity=pf.quantity, leverage=pf.leverage, entry_net_apr=opp.net_apr,
             detail={"entry": {"long_rate_8h": str(opp.long_rate_8h), "short_rate_8h": str(opp.short_rate_8h),
                               "gross_apr": str(opp.gross_apr), "fee_apr": str(opp.fee_apr)}},
         )
         start = (pf.long_position, pf.short_position) if pf.long_position is not None and pf.short_position is not None else None
-        result = await self.executor.open(long, short, opp.symbol, pf.long_qty, pf.short_qty,
-                                          on_fill=self._fill_sink(pos.id, "open"), start_positions=start)
+        self._trading = True
+        try:
+            result = await self.executor.open(long, short, opp.symbol, pf.long_qty, pf.short_qty,
+                                              on_fill=self.pairs.fill_sink(pos.id, "open"), start_positions=start)
+        finally:
+            self._trading = False
         if not result.success and not result.naked and result.balanced_qty > 0:
             # hedged at a smaller size than asked (a partial fill rolled back on the leading leg)
             self._event(f"#{pos.id} {opp.symbol}: opened {result.balanced_qty} of {pf.quantity} ({result.reason})")
             await self.store.update_position(pos.id, quantity=result.balanced_qty)
         if result.success or (not result.naked and result.balanced_qty > 0):
             await self.store.update_position(
-                pos.id, status="open",
-                entry_long_price=_canonical_price(result.long.avg_price, pf.long_attrs.multiplier),
-                entry_short_price=_canonical_price(result.short.avg_price, pf.short_attrs.multiplier),
+                pos.id, status=PositionStatus.OPEN,
+                entry_long_price=canonical_price(result.long.avg_price, pf.long_attrs.multiplier),
+                entry_short_price=canonical_price(result.short.avg_price, pf.short_attrs.multiplier),
             )
             self.chosen.append(opp)
             self._event(
@@ -416,182 +370,57 @@ class FundingArbStrategy:
                 f"short {pf.quantity} on {opp.short_exchange} @ {result.short.avg_price}, {pf.leverage}x"
             )
             return pos.id
-        await self._record_failure(pos.id, result, "open failed")
-        self._cooldown[opp.symbol] = time.monotonic() + self.cfg.cooldown_s
+        await self.pairs.record_failure(pos.id, result, "open failed")
+        await self.runtime.set_cooldown(self.name, opp.symbol, self.cfg.cooldown_s, "open failed")
         if result.fee_cap_hit:
             self._event(f"{opp.symbol}: retry fee cap ({self.cfg.max_retry_fees_usd} USD) reached; "
                         f"cooldown {self.cfg.cooldown_s:.0f}s")
         return None
 
-    async def _record_failure(self, position_id: int, result: PairResult, what: str) -> None:
-        status = "naked" if result.naked else "failed"
-        detail = (await self.store.get_position(position_id)).detail or {}  # type: ignore[union-attr]
-        detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
-        await self.store.update_position(position_id, status=status, closed_at=datetime.now(timezone.utc),
-                                         close_reason=f"{what}: {result.reason}", detail=detail)
-        level = logging.ERROR if result.naked else logging.WARNING
-        log.log(level, "position #%d %s: %s", position_id, status, result.reason)
-        self._event(f"position #{position_id} {status}: {result.reason}"
-                    + (f"; NAKED exposure left: {result.naked}" if result.naked else ""))
-
-    async def _multipliers(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
-        """Canonical units per exchange unit on the long and the short exchange."""
-        la, sa = await asyncio.gather(
-            self.clients[pos.long_exchange].get_contract_attributes(pos.symbol),
-            self.clients[pos.short_exchange].get_contract_attributes(pos.symbol),
-        )
-        return la.multiplier, sa.multiplier
-
     async def _resume_books(self, pos: PositionRow) -> None:
-        """Market data back on for both legs before trading them (the executor falls back to REST
-        if a book does not come back in time)."""
-        clients = (self.clients[pos.long_exchange], self.clients[pos.short_exchange])
-        await asyncio.gather(*(c.prepare_market_feed(pos.symbol) for c in clients))
-        await asyncio.gather(*(c.feed.wait_ready(pos.symbol, self.cfg.feed_ready_timeout_s) for c in clients))
+        await self.runtime.resume_books((pos.long_exchange, pos.short_exchange), pos.symbol)
 
     async def _pause_if_idle(self, *, traded: bool = True) -> None:
-        """Pause every exchange's market data when no position is being opened or closed and no
-        trade was attempted for ``market_data_idle_cooldown_s`` (``traded``: one just was)."""
-        now = time.monotonic()
-        if traded:
-            self._last_trade_activity = now
-        if not self.cfg.pause_market_data_when_idle or await self._positions(["opening", "closing"]):
-            return
-        if now - self._last_trade_activity < self.cfg.market_data_idle_cooldown_s:
-            return
-        if all(getattr(c.feed, "paused", False) for c in self.clients.values()):
-            return
-        for client in self.clients.values():
-            try:
-                await client.pause_market_data_streams()
-            except Exception as exc:  # noqa: BLE001 - pausing is an optimization, never fatal
-                log.warning("%s: pausing market data failed: %s", client.name, exc)
-
-    async def _leg_quantities(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
-        """(long size, short size) actually open on the exchanges, each in that exchange's units,
-        both >= 0."""
-        ls, ss = await asyncio.gather(
-            self.clients[pos.long_exchange].get_position_snapshot(pos.symbol),
-            self.clients[pos.short_exchange].get_position_snapshot(pos.symbol),
-        )
-        lq = ls.quantity if ls is not None and ls.quantity > 0 else Decimal(0)
-        sq = -ss.quantity if ss is not None and ss.quantity < 0 else Decimal(0)
-        return lq, sq
+        """The runtime's pause policy, with this strategy's settings; busy while one of its pairs
+        is opening or closing."""
+        busy = bool(await self._positions(["opening", "closing"]))
+        await self.runtime.pause_if_idle(enabled=self.cfg.pause_market_data_when_idle,
+                                         idle_cooldown_s=self.cfg.market_data_idle_cooldown_s, busy=busy, traded=traded)
 
     async def close_position(self, pos: PositionRow, reason: str) -> bool:
         """Close both legs together; True when flat on both exchanges."""
         self._event(f"closing #{pos.id} {pos.symbol}: {reason}")
-        await self.store.update_position(pos.id, status="closing", close_reason=reason)
+        await self.store.update_position(pos.id, status=PositionStatus.CLOSING, close_reason=reason)
         await self._resume_books(pos)
         await self._sync_funding(pos)
-        lq, sq = await self._leg_quantities(pos)
+        lq, sq = await self.runtime.leg_quantities(pos)
         long, short = self.clients[pos.long_exchange], self.clients[pos.short_exchange]
-        result = await self.executor.close(long, short, pos.symbol, lq, sq, on_fill=self._fill_sink(pos.id, "close"))
+        self._trading = True
+        try:
+            result = await self.executor.close(long, short, pos.symbol, lq, sq,
+                                               on_fill=self.pairs.fill_sink(pos.id, "close"))
+        finally:
+            self._trading = False
         if not result.success:
-            await self._record_failure(pos.id, result, "close failed")
+            await self.pairs.record_failure(pos.id, result, "close failed")
             return False
         await self._sync_funding(pos)
-        lm, sm = await self._multipliers(pos)
-        await self.store.update_position(
-            pos.id, status="closed", closed_at=datetime.now(timezone.utc), close_reason=reason,
-            exit_long_price=_canonical_price(result.long.avg_price, lm),
-            exit_short_price=_canonical_price(result.short.avg_price, sm),
-        )
-        self._cooldown[pos.symbol] = time.monotonic() + self.cfg.reentry_cooldown_s
+        lm, sm = await self.runtime.multipliers(pos)
+        await self.pairs.mark_closed(pos, reason, {
+            "exit_long_price": canonical_price(result.long.avg_price, lm),
+            "exit_short_price": canonical_price(result.short.avg_price, sm)})
         self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}")
         return True
-
-    async def _backfill_fills(self, pos: PositionRow, phase: str) -> int:
-        """Store the executions the exchanges report in this position's symbol since it was created
-        that storage lacks: a crash (kill -9) between an order's execution and its answer loses
-        those fills. Per order id, the exchange's quantity beyond what is stored for that order (in
-        any position) is added, oldest trades counted as the stored ones. Liquidation fills are the
-        exchange's own and are left to the risk rules. Returns the number of rows added."""
-        since = pos.opened_at.timestamp() - 5.0  # the row is written before any order is sent
-        added = 0
-        for ex in (pos.long_exchange, pos.short_exchange):
-            try:
-                fills = await self.clients[ex].fetch_fills(pos.symbol)
-            except NotImplementedError:
-                continue
-            except ExchangeError as exc:
-                log.warning("%s %s: fill history failed, fills of #%d may be incomplete: %s", ex, pos.symbol, pos.id, exc)
-                continue
-            stored = await self.store.order_quantities(ex, pos.symbol)
-            by_order: dict[str, list] = {}
-            for f in fills:
-                if f.ts >= since and not f.liquidation:
-                    by_order.setdefault(f.order_id, []).append(f)
-            for oid, trades in by_order.items():
-                have = stored.get(oid, Decimal(0))
-                for f in sorted(trades, key=lambda t: (t.ts, t.trade_id)):
-                    if have >= f.qty:
-                        have -= f.qty
-                        continue
-                    qty, have = f.qty - have, Decimal(0)
-                    await self.store.add_fill(
-                        pos.id, phase, exchange=ex, symbol=pos.symbol, side=f.side.value, quantity=qty, price=f.price,
-                        fee=f.fee * qty / f.qty, liquidity=f.liquidity, order_id=oid,
-                        ts=datetime.fromtimestamp(f.ts, timezone.utc))
-                    added += 1
-        if added:
-            self._event(f"recovered {added} fill(s) of #{pos.id} {pos.symbol} from the exchanges' fill history")
-        return added
-
-    async def _entry_prices(self, pos: PositionRow) -> dict[str, Decimal | None]:
-        """Canonical VWAP entry price per leg from the stored ``open`` fills."""
-        lm, sm = await self._multipliers(pos)
-        out: dict[str, Decimal | None] = {}
-        for key, ex, mult in (("entry_long_price", pos.long_exchange, lm), ("entry_short_price", pos.short_exchange, sm)):
-            rows = [f for f in await self.store.fills(pos.id) if f.phase == "open" and f.exchange == ex]
-            qty = sum((f.quantity for f in rows), Decimal(0))
-            vwap = sum((f.quantity * f.price for f in rows), Decimal(0)) / qty if qty > 0 else None
-            out[key] = _canonical_price(vwap, mult)
-        return out
-
-    async def _reconcile(self, pos: PositionRow) -> None:
-        """A position interrupted mid-open or mid-close: first the fills the exchanges executed but
-        storage never heard of are recovered from their fill history; then a pair found complete
-        is adopted as open, anything else flattened (opening) or the close finished (closing),
-        using the exchanges' own position sizes."""
-        await self._backfill_fills(pos, "open" if pos.status == "opening" else "close")
-        lq, sq = await self._leg_quantities(pos)
-        lm, sm = await self._multipliers(pos)
-        if pos.status == "opening" and lq > 0 and lq * lm == sq * sm == pos.quantity:
-            await self.store.update_position(pos.id, status="open", **await self._entry_prices(pos))
-            self._event(f"recovered #{pos.id} {pos.symbol}: both legs found open, adopted")
-            return
-        long, short = self.clients[pos.long_exchange], self.clients[pos.short_exchange]
-        result = await self.executor.close(long, short, pos.symbol, lq, sq, on_fill=self._fill_sink(pos.id, "rollback"),
-                                           use_limit=False)
-        reason = "recovered after interruption while " + pos.status
-        if result.success:
-            status = "closed" if pos.status == "closing" else "failed"
-            await self.store.update_position(pos.id, status=status, closed_at=datetime.now(timezone.utc),
-                                             close_reason=pos.close_reason or reason)
-            self._event(f"reconciled #{pos.id} {pos.symbol}: flattened (long {lq}, short {sq}) -> {status}")
-        else:
-            await self._record_failure(pos.id, result, reason)
 
     # -- funding ---------------------------------------------------------------------------------
     async def _sync_funding(self, pos: PositionRow) -> None:
         """Record every funding payment both legs saw since the position opened (deduplicated)."""
-        since = pos.opened_at - timedelta(seconds=1)
-        for ex in (pos.long_exchange, pos.short_exchange):
-            try:
-                payments = await self.clients[ex].fetch_funding_payments(pos.symbol, since)
-            except NotImplementedError:
-                continue
-            except ExchangeError as exc:
-                log.warning("%s %s: funding history failed: %s", ex, pos.symbol, exc)
-                continue
-            for p in payments:
-                if await self.store.add_funding(pos.id, exchange=ex, symbol=pos.symbol, amount=p.amount,
-                                                rate=p.rate, ts=p.ts, payment_key=p.key):
-                    rate = f"rate {p.rate}" if p.rate is not None else "rate n/a"
-                    self._event(f"funding #{pos.id} {pos.symbol} on {ex}: {p.amount:+.4f} USD ({rate})")
+        await self.runtime.sync_funding(pos)
 
     async def close(self) -> None:
-        await self.prices.close()
-        await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
+        """Stop listening and close the runtime (clients, price provider) and the funding adapters."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await self.runtime.close()
         await asyncio.gather(*(a.close() for a in self.adapters.values()), return_exceptions=True)
