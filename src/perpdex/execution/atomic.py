@@ -15,7 +15,13 @@ One execution (open or close, the same code; closing uses reduce-only orders):
    *rolled back* on the leading one (trading back towards its start), whichever is estimated to
    cost less (taker fee + half the spread); if that order fails, the other. Hedges are retries and
    must fit under the fee cap ``max_retry_fees_usd``; rollbacks always go (they remove exposure).
-5. Verification: every open order of the symbol on both exchanges is canceled (an order whose
+5. Closing: before anything is sent, each leg's quantity is cut to what its market can actually
+   reduce (lot-rounded, at least the minimum order size; reduce-only orders are exempt from the
+   minimum notional) and never past what the other leg can still be reduced to
+   (:func:`close_quantities`): a remainder no order can close stays hedged on both exchanges and
+   is reported as ``PairResult.dust``, never closed on one side only. :meth:`AtomicPairExecutor.sweep_dust`
+   closes such a pair later (both legs topped up to a tradable size, then closed together).
+6. Verification: every open order of the symbol on both exchanges is canceled (an order whose
    answer was lost is found there), positions are read back from both exchanges, any position
    change the ledger cannot explain is recorded as an unattributed fill, and if the net exposure
    is still above one lot step, the repair runs again from the real positions.
@@ -38,6 +44,7 @@ from ..exchanges.base import ExchangeClient
 from ..models import ContractAttributes, OrderInfo, Side, round_to_step
 from .fills import FillCallback, FillLedger
 from .price_provider import PriceProvider
+from .sizing import common_step
 from .tactics import FeeBudget, LegExecutor, LegResult, TacticConfig, fee_rate
 
 log = logging.getLogger(__name__)
@@ -70,7 +77,15 @@ class PairResult:
     canonical lot step of the two markets, it counts as hedged). ``retry_fees``: USD charged to the fee cap, ``fee_cap_hit``: a
     retry was refused for it (the caller should put the opportunity on cooldown).
     ``max_unhedged_s``: the longest stretch the pair carried net exposure during the execution.
-    ``open_orders_left``: open orders of the symbol found after the clean-up (0 normally)."""
+    ``open_orders_left``: open orders of the symbol found after the clean-up (0 normally).
+
+    ``dust``: a close that could not finish because a remainder is below what its market can
+    trade (lot, minimum order size) and was therefore left hedged on both legs: (exchange, signed
+    base units of that exchange still held beyond the caller's target) for each leg holding
+    some, empty otherwise. Such a close is not ``success`` (the targets were not reached) but
+    leaves no ``naked`` exposure; :meth:`AtomicPairExecutor.sweep_dust` closes the pair later.
+    ``long.requested``/``short.requested`` are the quantities the legs set out to trade after
+    that rule (at most what the caller asked)."""
 
     success: bool
     long: LegResult
@@ -88,6 +103,7 @@ class PairResult:
     max_unhedged_s: float = 0.0
     open_orders_left: int = 0
     ledger: FillLedger | None = None
+    dust: list[tuple[str, Decimal]] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +116,7 @@ class _Plan:
     start: Decimal = Decimal(0)
     leg: LegResult | None = None
     since: float = 0.0  # epoch seconds just before this execution sent anything
+    asked: Decimal = Decimal(0)  # the caller's quantity (``qty``: what the close rule lets the leg trade)
 
     @property
     def name(self) -> str:
@@ -108,6 +125,38 @@ class _Plan:
     @property
     def target(self) -> Decimal:
         return self.start + self.qty * self.side.sign
+
+
+def close_quantities(legs: list[tuple[ContractAttributes, Decimal, Side, Decimal]]) -> list[Decimal]:
+    """The quantities (exchange base units, >= 0) that the two legs of a close may trade:
+    ``legs`` = (market, signed start position, the closing side, quantity asked) per leg.
+
+    A leg reduces at most its position on the side the close reduces, rounded down to its lot,
+    and not at all when that is below its market's minimum order size (reduce-only orders are
+    exempt from the minimum notional). Neither leg goes below what the other can still be reduced
+    to (canonical units, ``multiplier``): what one leg cannot trade, the other keeps, so the
+    remainder stays hedged on both exchanges (a leg whose partner holds nothing, as after a
+    liquidation, is not held back). Repeated until neither changes (each pass only lowers)."""
+
+    def held(c: ContractAttributes, start: Decimal, side: Side) -> Decimal:
+        return max(-start * side.sign, Decimal(0))
+
+    def tradable(c: ContractAttributes, q: Decimal) -> Decimal:
+        q = c.round_size(q) if q > 0 else Decimal(0)
+        return q if q > 0 and q >= c.min_size else Decimal(0)
+
+    qty = [tradable(c, min(q, held(c, s, side))) for c, s, side, q in legs]
+    for _ in range(2 * len(legs) + 2):
+        changed = False
+        for i, (c, s, side, _q) in enumerate(legs):
+            oc, os_, oside, _oq = legs[1 - i]
+            floor = (held(oc, os_, oside) - qty[1 - i]) * oc.multiplier  # canonical the other leg keeps
+            q = tradable(c, min(qty[i], held(c, s, side) - floor / c.multiplier))
+            if q != qty[i]:
+                qty[i], changed = q, True
+        if not changed:
+            break
+    return qty
 
 
 class AtomicPairExecutor:
@@ -163,6 +212,75 @@ class AtomicPairExecutor:
         zero quantity leaves that leg alone)."""
         return await self._execute(long, short, symbol, long_qty, short_qty, True, on_fill, use_limit)
 
+    async def sweep_dust(self, long: ExchangeClient, short: ExchangeClient, symbol: str,
+                         long_qty: Decimal | None = None, short_qty: Decimal | None = None, *,
+                         on_fill: FillCallback | None = None, max_fee_usd: Decimal | None = None) -> PairResult:
+        """Close a hedged dust pair (``PairResult.dust`` of an earlier close): a remainder below
+        a market's minimum order size cannot be closed by itself, so both legs are first topped
+        up by the smallest canonical size both markets take as an opening market order (a multiple
+        of both lots, at least both minimum sizes and minimum notionals at the touch, plus one
+        common lot of margin where a minimum notional applies), then both legs are closed
+        together (:meth:`close` of everything they hold then, market orders).
+
+        ``long_qty``/``short_qty``: base units (exchange units, positive) the long leg holds and
+        the short leg is short; None: read from the exchanges. ``max_fee_usd``: cap on the
+        estimated taker fees of the sweep's four orders, USD (None: the executor's
+        ``max_retry_fees_usd``, None there too: no cap); over it nothing is sent and the result
+        has ``fee_cap_hit`` set and the pair in ``dust``.
+
+        Returns the close's :class:`PairResult` with the top-up's legs and repairs first in
+        ``rollback`` and both executions' ``fees``/``retry_fees``; ``success`` when both legs
+        ended flat and hedged. A top-up that left naked exposure is returned as it is (no close).
+        Raises what :meth:`open`/:meth:`close` raise (an ``on_fill`` error)."""
+        la, sa = await asyncio.gather(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        tol = max(la.canonical_lot, sa.canonical_lot)
+        if long_qty is None or short_qty is None:
+            pos_l, pos_s = await asyncio.gather(self._position(_Plan(long, Side.SELL, Decimal(0), True, la)),
+                                                self._position(_Plan(short, Side.BUY, Decimal(0), True, sa)))
+        else:
+            pos_l, pos_s = long_qty, -short_qty
+        held_l, held_s = max(pos_l, Decimal(0)), max(-pos_s, Decimal(0))
+        positions = {long.name: pos_l, short.name: pos_s}
+        idle = PairResult(False, LegResult(long.name, symbol, Side.SELL, held_l),
+                          LegResult(short.name, symbol, Side.BUY, held_s), positions=positions, tolerance=tol,
+                          net_exposure=pos_l * la.multiplier + pos_s * sa.multiplier)
+        if held_l == 0 and held_s == 0:
+            idle.success = True
+            return idle
+        (_, ask), (bid, _) = await asyncio.gather(self._call(self.prices.get_bbo(long, symbol)),
+                                                  self._call(self.prices.get_bbo(short, symbol)))
+        step = common_step(la.canonical_lot, sa.canonical_lot)
+        need = max(la.min_size * la.multiplier, sa.min_size * sa.multiplier, step,
+                   la.min_notional / ask * la.multiplier if ask > 0 else Decimal(0),
+                   sa.min_notional / bid * sa.multiplier if bid > 0 else Decimal(0))
+        top = round_to_step(need, step, ROUND_UP) + (step if la.min_notional > 0 or sa.min_notional > 0 else 0)
+        ql, qs = top / la.multiplier, top / sa.multiplier
+        estimate = (ask * (2 * ql + held_l) * fee_rate(la, "taker", self.fee_overrides.get(long.name))
+                    + bid * (2 * qs + held_s) * fee_rate(sa, "taker", self.fee_overrides.get(short.name)))
+        cap = max_fee_usd if max_fee_usd is not None else self.cfg.max_retry_fees_usd
+        if cap is not None and estimate > cap:
+            idle.fee_cap_hit = True
+            idle.dust = [(n, q) for n, q in positions.items() if q != 0]
+            idle.reason = f"sweeping the dust pair would cost about {estimate:.4f} USD in fees, over the cap {cap}"
+            log.warning("%s: %s", symbol, idle.reason)
+            return idle
+        log.warning("%s: sweeping dust pair %s: topping up both legs by %s (canonical), then closing", symbol,
+                    positions, top)
+        opened = await self.open(long, short, symbol, ql, qs, on_fill=on_fill, use_limit=False,
+                                 start_positions=(pos_l, pos_s))
+        if opened.naked:
+            opened.reason = f"dust sweep top-up: {opened.reason}"
+            return opened
+        pos = opened.positions
+        closed = await self.close(long, short, symbol, max(pos[long.name], Decimal(0)), max(-pos[short.name], Decimal(0)),
+                                  on_fill=on_fill, use_limit=False)
+        closed.rollback[:0] = [opened.long, opened.short, *opened.rollback]
+        closed.fees += opened.fees
+        closed.retry_fees += opened.retry_fees
+        closed.fee_cap_hit = closed.fee_cap_hit or opened.fee_cap_hit
+        closed.max_unhedged_s = max(closed.max_unhedged_s, opened.max_unhedged_s)
+        return closed
+
     # -- one execution ---------------------------------------------------------------------------
     async def _execute(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
                        short_qty: Decimal, closing: bool, on_fill: FillCallback | None, use_limit: bool,
@@ -176,6 +294,14 @@ class AtomicPairExecutor:
         for p, s in zip(plans, starts):
             p.start = s
             p.since = time.time() - 1.0
+            p.asked = p.qty
+        if closing:
+            for p, q in zip(plans, close_quantities(
+                    [(p.attrs, p.start, p.side, p.qty) for p in plans])):
+                if q != p.attrs.round_size(p.qty):
+                    log.warning("%s: %s can close %s of %s (market minimum %s, other leg): the rest stays hedged",
+                                symbol, p.name, q, p.qty, p.attrs.min_size)
+                p.qty = q
         ledger = FillLedger(on_fill)
         budget = FeeBudget(self.cfg.max_retry_fees_usd)
         tol = max(la.canonical_lot, sa.canonical_lot)
@@ -215,9 +341,12 @@ class AtomicPairExecutor:
                 symbol, p.side, p.qty, reduce_only=p.reduce_only, use_limit=use_limit, urgent=urgent, abort=abort,
                 leg=p.leg)
             c = p.attrs
-            if c.round_size(p.qty - p.leg.filled) >= max(c.min_size, c.lot_size) and (p.leg.error or p.leg.uncertain):
+            rest = c.round_size(p.qty - p.leg.filled)
+            if (rest >= max(c.min_size, c.lot_size) and (p.leg.error or p.leg.uncertain)) or (p.reduce_only and rest > 0):
+                # this leg will not complete (a closing leg that stopped short, even by less than
+                # its market's minimum, stays there): the other one must not go further
                 urgent.set()
-                abort.set()  # this leg will not complete: the other one must not keep adding exposure
+                abort.set()
 
         await asyncio.gather(*(run(p) for p in plans))
 
@@ -447,9 +576,16 @@ class AtomicPairExecutor:
         pos = result.positions or {p.name: p.start for p in plans}
         moved = [abs(pos[p.name] - p.start) * p.attrs.multiplier for p in plans]
         result.balanced_qty = min(moved)
-        at_target = all(abs(pos[p.name] - p.target) * p.attrs.multiplier <= tol for p in plans)
+        at_target = all(abs(pos[p.name] - p.start - p.asked * p.side.sign) * p.attrs.multiplier <= tol for p in plans)
         hedged = abs(result.net_exposure) <= tol
         result.success = at_target and hedged and result.open_orders_left == 0
+        if hedged and not result.success and all(p.reduce_only for p in plans):
+            left = [(p, pos[p.name] - (p.start + p.asked * p.side.sign)) for p in plans]
+            if any(p.attrs.round_size(abs(q)) < max(p.attrs.min_size, p.attrs.lot_size)
+                   for p, q in left if q * p.side.sign < 0):  # a rest no order of that market can close
+                result.dust = [(p.name, q) for p, q in left if q != 0]
+                log.warning("%s: dust pair left hedged (below a market's minimum order size): %s", plans[0].attrs.symbol,
+                            result.dust)
         if not hedged:
             # the leg that moved more carries the exposure
             p = max(plans, key=lambda q: abs(pos[q.name] - q.start) * q.attrs.multiplier)
@@ -463,6 +599,7 @@ class AtomicPairExecutor:
                 f"{s.name} {s.side.value} {abs(pos[s.name] - s.start)}/{s.qty}"
                 f"{' (' + s.leg.error + ')' if s.leg and s.leg.error else ''}"
                 + ("; hedged" if hedged else f"; net exposure {result.net_exposure}")
+                + (f"; dust pair left {result.dust}" if result.dust else "")
                 + ("; retry fee cap reached" if result.fee_cap_hit else "")
                 + (f"; {result.open_orders_left} open order(s) left" if result.open_orders_left else "")
             )
