@@ -7,8 +7,16 @@ Example (``configs/sim.yml``)::
     exchanges:
       aster: {}                 # no URLs: the live exchange (or the emulator when sim is enabled)
       lighter: {rest_url: ..., ws_url: ...}
-    strategy: {size_usd: 2000, leverage: 3, min_net_apr: 0.2}
+    strategies:
+      - {kind: funding_arb, size_usd: 2000, leverage: 3, min_net_apr: 0.2}
+      - {kind: grid, exchange: lighter, symbol: ETH, order_notional_usd: 50, take_profit: 0.001}
     storage: {url: sqlite+aiosqlite:///perpdex.db}
+
+``strategies:`` is a list; each entry's ``kind`` picks its model (:class:`FundingArbConfig`,
+:class:`GridConfig`), so a key of the other kind is an error naming the entry and the key
+(``strategies.1.grid.size_usd``). The older ``strategy: {...}`` section still works and means one
+``funding_arb`` entry (errors then name ``strategy.<field>``); giving both is an error; giving
+neither means one default ``funding_arb`` entry. ``perpdex run`` runs every entry in one process.
 
 Rates and fees are fractions (0.0005 = 5 bp); APRs are fractions per year (0.2 = 20 %); times are
 seconds; sizes are USD notional.
@@ -18,10 +26,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 from .exchanges import registry
@@ -183,6 +192,114 @@ class StrategyConfig(_Strict):
         return v
 
 
+class FundingArbConfig(StrategyConfig):
+    """One ``funding_arb`` entry of ``strategies:``: the :class:`StrategyConfig` parameters plus
+    ``kind`` and ``name`` (unique among the entries; default ``"funding_arb"``). Accepted wherever
+    a :class:`StrategyConfig` is."""
+
+    kind: Literal["funding_arb"] = "funding_arb"
+    name: str | None = Field(default=None, min_length=1)
+
+    @property
+    def resolved_name(self) -> str:
+        """``name``, or ``"funding_arb"`` when not given."""
+        return self.name or "funding_arb"
+
+
+class GridConfig(_Strict):
+    """One ``grid`` entry of ``strategies:``: a one-sided grid on one exchange's perp.
+
+    * ``exchange``: an enabled exchange of ``exchanges:``; ``symbol``: canonical symbol (``ETH``,
+      stored upper-case); ``direction``: ``buy`` enters long and takes profit selling above,
+      ``sell`` enters short and takes profit buying below;
+    * entry size: exactly one of ``order_notional_usd`` (USD notional per entry) or ``quantity``
+      (base units per entry);
+    * ``take_profit``: the take-profit distance from the entry price (fraction of price, 0.002 =
+      0.2 %); ``boost``: exit at market once that distance is reached instead of resting a
+      take-profit order;
+    * ``grid_step``: a new entry only when the price moved at least this fraction past the
+      nearest resting take-profit's entry (fraction; None: off); ``max_orders``: most resting
+      take-profit orders at once; ``wait_time_s``: cooldown base between entries (seconds);
+    * ``stop_price``/``pause_price`` (USD price, optional): for a ``buy`` grid a price at or
+      below ``stop_price`` is a breach (cancel every order, flatten the position, halt while
+      breached) and a price at or above ``pause_price`` pauses new entries (exits go on); for a
+      ``sell`` grid the reverse (breach at or above ``stop_price``, pause at or below
+      ``pause_price``). So ``stop_price < pause_price`` for ``buy`` and ``stop_price >
+      pause_price`` for ``sell`` when both are set;
+    * ``leverage``: wanted leverage; ``max_margin_usd``: cap on the margin (position notional /
+      leverage, USD) the grid may use (None: no cap);
+    * ``stop_loss``: flatten when the price moved this fraction against the average entry price
+      (None: off); ``max_position_age_s``: flatten a position held longer (seconds; None: off);
+    * ``post_only_offset_ticks``: entries are post-only limits this many ticks behind the touch;
+      ``entry_timeout_s``: an unfilled entry is cancelled after this long (seconds);
+    * ``max_funding_apr_against``: no new entry while the funding rate costs the position more
+      than this APR (fraction per year; None: off);
+    * ``cycle_interval_s``: seconds between decision cycles; ``order_timeout_s``: hard timeout of
+      one exchange request (seconds); ``feed_ready_timeout_s``: wait this long for the book at
+      start (seconds); ``user_streams``: start the exchange's user-data stream;
+      ``take_profit_reprice_retries``: re-posts of a take-profit the exchange refused as
+      post-only crossing.
+
+    Validation errors (``ConfigError`` via :func:`parse_config`): neither or both of
+    ``order_notional_usd``/``quantity``; ``stop_price``/``pause_price`` in the wrong order for
+    ``direction``.
+    """
+
+    kind: Literal["grid"]
+    name: str | None = Field(default=None, min_length=1)
+    exchange: str
+    symbol: str = Field(min_length=1)
+    direction: Literal["buy", "sell"] = "buy"
+    order_notional_usd: Decimal | None = Field(default=None, gt=0)
+    quantity: Decimal | None = Field(default=None, gt=0)
+    take_profit: Decimal = Field(default=Decimal("0.002"), gt=0, lt=1)
+    grid_step: Decimal | None = Field(default=None, ge=0)
+    max_orders: int = Field(default=5, ge=1)
+    wait_time_s: float = Field(default=30.0, ge=0)
+    stop_price: Decimal | None = Field(default=None, gt=0)
+    pause_price: Decimal | None = Field(default=None, gt=0)
+    boost: bool = False
+    leverage: Decimal = Field(default=Decimal(3), ge=1)
+    max_margin_usd: Decimal | None = Field(default=None, gt=0)
+    stop_loss: Decimal | None = Field(default=None, gt=0, lt=1)
+    max_position_age_s: float | None = Field(default=None, gt=0)
+    post_only_offset_ticks: int = Field(default=0, ge=0)
+    entry_timeout_s: float = Field(default=10.0, gt=0)
+    max_funding_apr_against: Decimal | None = Field(default=None, ge=0)
+    cycle_interval_s: float = Field(default=1.0, gt=0)
+    order_timeout_s: float = Field(default=5.0, gt=0)
+    feed_ready_timeout_s: float = Field(default=10.0, gt=0)
+    user_streams: bool = True
+    take_profit_reprice_retries: int = Field(default=3, ge=0)
+
+    @field_validator("symbol")
+    @classmethod
+    def _canonical(cls, v: str) -> str:
+        return v.strip().upper()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "GridConfig":
+        if (self.order_notional_usd is None) == (self.quantity is None):
+            raise ValueError("give exactly one of order_notional_usd (USD per entry) or quantity (base units per "
+                             "entry); " + ("both were" if self.quantity is not None else "neither was") + " given")
+        stop, pause = self.stop_price, self.pause_price
+        if stop is not None and pause is not None:
+            if self.direction == "buy" and not stop < pause:
+                raise ValueError(f"a buy grid needs stop_price ({stop}) below pause_price ({pause})")
+            if self.direction == "sell" and not stop > pause:
+                raise ValueError(f"a sell grid needs stop_price ({stop}) above pause_price ({pause})")
+        return self
+
+    @property
+    def resolved_name(self) -> str:
+        """``name``, or ``grid-<exchange>-<symbol>`` (lower case) when not given."""
+        return self.name or f"grid-{self.exchange}-{self.symbol}".lower()
+
+
+StrategyEntry = Annotated[FundingArbConfig | GridConfig, Field(discriminator="kind")]
+STRATEGY_KINDS: dict[str, type[BaseModel]] = {"funding_arb": FundingArbConfig, "grid": GridConfig}
+
+
 class StorageConfig(_Strict):
     url: str = "sqlite+aiosqlite:///perpdex.db"
 
@@ -246,10 +363,18 @@ class ServiceConfig(_Strict):
         return self
 
 
+def _at(where: str, message: str) -> PydanticCustomError:
+    """An error that :func:`parse_config` reports at ``<field>.<where>`` (dotted, e.g. ``1.exchange``)."""
+    return PydanticCustomError("perpdex_config", "{message}", {"message": message, "at": where})
+
+
 class AppConfig(_Strict):
+    """The whole config. ``strategies`` always holds at least one entry (see the module doc for
+    the legacy ``strategy:`` section); :attr:`strategy` is the first ``funding_arb`` entry."""
+
     exchanges: dict[str, ExchangeConfig]
     sim: SimConfig = Field(default_factory=SimConfig)
-    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    strategies: list[StrategyEntry] = Field(default_factory=lambda: [FundingArbConfig()])
     storage: StorageConfig = Field(default_factory=StorageConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
@@ -267,9 +392,58 @@ class AppConfig(_Strict):
                 raise ValueError(f"unknown exchange '{name}' (known: {', '.join(known)})")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_strategy(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "strategy" not in data:
+            return data
+        if data.get("strategies") is not None:
+            raise _at("strategy", "give either strategy: (one funding_arb entry, the older form) or strategies: "
+                      "(a list of entries), not both")
+        data = dict(data)
+        legacy = data.pop("strategy")
+        if legacy is None:
+            return data
+        data["strategies"] = [{"kind": "funding_arb", **legacy} if isinstance(legacy, dict) else legacy]
+        return data
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _default_entry(cls, v: Any) -> Any:
+        if v is None:
+            return [FundingArbConfig()]
+        if isinstance(v, list) and not v:
+            raise ValueError("at least one strategy entry is needed (leave strategies: out for one default "
+                             "funding_arb entry)")
+        return v
+
+    @field_validator("strategies")
+    @classmethod
+    def _names_and_exchanges(cls, v: list[FundingArbConfig | GridConfig],
+                             info: ValidationInfo) -> list[FundingArbConfig | GridConfig]:
+        exchanges: dict[str, ExchangeConfig] | None = info.data.get("exchanges")
+        enabled = [n for n, e in exchanges.items() if e.enabled] if exchanges is not None else None
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(v):
+            name = entry.resolved_name
+            if name in seen:
+                raise _at(f"{i}.{entry.kind}.name", f"strategy name {name!r} is used by entries {seen[name]} and {i}: "
+                          "give each entry its own name")
+            seen[name] = i
+            if isinstance(entry, GridConfig) and enabled is not None and entry.exchange not in enabled:
+                raise _at(f"{i}.grid.exchange", f"{entry.exchange!r} is not an enabled exchange of exchanges: "
+                          f"(enabled: {', '.join(enabled) or 'none'})")
+        return v
+
     @property
     def enabled_exchanges(self) -> list[str]:
         return [n for n, e in self.exchanges.items() if e.enabled]
+
+    @property
+    def strategy(self) -> FundingArbConfig:
+        """The first ``funding_arb`` entry, or a default one when every entry is of another kind
+        (``perpdex scan`` and the API read their thresholds from it)."""
+        return next((s for s in self.strategies if isinstance(s, FundingArbConfig)), None) or FundingArbConfig()
 
 
 def parse_config(data: Any, source: str = "config") -> AppConfig:
@@ -279,9 +453,32 @@ def parse_config(data: Any, source: str = "config") -> AppConfig:
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "<root>"
-        raise ConfigError(field, err["msg"]) from None
+        legacy = "strategy" in data and data.get("strategies") is None
+        field, message = _describe(exc.errors()[0], legacy)
+        raise ConfigError(field, message) from None
+
+
+def _describe(err: Any, legacy: bool) -> tuple[str, str]:
+    """(dotted field, message) of one pydantic error, in the config's own terms."""
+    loc: list[Any] = list(err["loc"])
+    ctx = err.get("ctx") or {}
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "perpdex_config":
+        loc += ctx["at"].split(".")
+        message = ctx["message"]
+    elif loc[:1] == ["strategies"] and len(loc) == 2 and err["type"] in ("union_tag_not_found", "union_tag_invalid"):
+        loc.append("kind")
+        kinds = ", ".join(STRATEGY_KINDS)
+        message = (f"{ctx.get('tag')!r} is not a strategy kind (kinds: {kinds})" if err["type"] == "union_tag_invalid"
+                   else f"missing: each strategies: entry needs a kind ({kinds})")
+    elif loc[:1] == ["strategies"] and len(loc) == 4 and err["type"] == "extra_forbidden":
+        kind, key = loc[2], loc[3]
+        others = [k for k, model in STRATEGY_KINDS.items() if k != kind and key in model.model_fields]
+        if others:
+            message += f" ({key} is a {' / '.join(others)} key; this entry's kind is {kind})"
+    if legacy and loc[:2] == ["strategies", 0]:
+        loc = ["strategy", *loc[3:]]  # the older section: errors name strategy.<field>
+    return ".".join(str(p) for p in loc) or "<root>", message
 
 
 def load_config(path: str | Path) -> AppConfig:
