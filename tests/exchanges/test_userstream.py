@@ -23,14 +23,14 @@ def _order(status: OrderStatus, filled: str, remaining: str) -> UserOrderUpdate:
 
 
 def test_fill_counted_once_per_trade_id():
-    s = UserStream(None)  # type: ignore[arg-type] - bookkeeping only, no socket
+    s = UserStream()  # bookkeeping only: no socket, no catalog
     assert s.ingest(_fill("t1")) and not s.ingest(_fill("t1")) and s.ingest(_fill("t2", "2"))
     assert s.duplicates == 1 and s.filled_qty("o1") == D(3) and [f.trade_id for f in s.fills_for("o1")] == ["t1", "t2"]
     assert s.tracked == {"BTC"}
 
 
 def test_order_updates_never_go_backwards():
-    s = UserStream(None)  # type: ignore[arg-type]
+    s = UserStream()
     assert s.ingest(_order(OrderStatus.OPEN, "0", "2"))
     assert s.ingest(_order(OrderStatus.PARTIALLY_FILLED, "1", "1"))
     assert not s.ingest(_order(OrderStatus.PARTIALLY_FILLED, "1", "1"))  # same state again
@@ -41,7 +41,7 @@ def test_order_updates_never_go_backwards():
 
 
 def test_positions_and_liquidations_deduplicated():
-    s = UserStream(None)  # type: ignore[arg-type]
+    s = UserStream()
     p = UserPositionUpdate("x", "BTC", D("1"), D("100"))
     assert s.ingest(p) and not s.ingest(p) and s.position("BTC") == p
     liq = UserLiquidation("x", "BTC", Side.SELL, D("1"), D("90"), 2.0, "o9", "t9")
@@ -49,7 +49,7 @@ def test_positions_and_liquidations_deduplicated():
 
 
 async def test_waits_resolve_on_events_and_time_out_with_what_there_is():
-    s = UserStream(None)  # type: ignore[arg-type]
+    s = UserStream()
     waiter = asyncio.ensure_future(s.wait_fill("o1", 5, qty=D(3)))
     final = asyncio.ensure_future(s.wait_order_final("o1", 5))
     await asyncio.sleep(0)
@@ -65,7 +65,7 @@ async def test_waits_resolve_on_events_and_time_out_with_what_there_is():
 
 
 def test_listeners_and_queues_get_new_events_only():
-    s = UserStream(None)  # type: ignore[arg-type]
+    s = UserStream()
     got: list[object] = []
 
     def broken(ev: object) -> None:

@@ -6,7 +6,9 @@ import *``), so they are collected there, under that exchange.
 Every scenario takes an :class:`Env`: the connected client, the emulated venue (its market process
 stopped, so the book only moves on ``sim.step()``), the venue's engine account id, the symbol to
 trade, and ``rest_trades()``: our fills of that symbol as unmodified ccxt ``fetch_my_trades``
-returns them (the REST truth the stream is reconciled with).
+returns them (the REST truth the runtime reconciles the stream with). Streams are started
+through ``perpdex.runtime.streams.start_user_streams`` (the stream decodes; the runtime's
+reconciler catches it up after reconnects).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Awaitable, Callable
 
 from perpdex.exchanges.base import ExchangeClient
 from perpdex.models import OrderStatus, Side, UserFill, UserOrderUpdate
+from perpdex.runtime.streams import reconciler_of, start_user_streams
 from perpdex.sim.engine import Simulation, Venue
 
 TIMEOUT = 10.0
@@ -54,7 +57,10 @@ def market_qty(env: Env, usd: float = 200.0) -> Decimal:
 
 
 async def started(env: Env):
-    stream = await env.client.start_user_stream([env.symbol])
+    """The client's user stream started the way the runtime starts it (``runtime.streams``: the
+    REST reconciler attached), connected and reconciled once without error."""
+    streams = await start_user_streams({env.client.name: env.client}, [env.symbol], TIMEOUT)
+    stream = streams[env.client.name]
     assert await stream.wait_connected(TIMEOUT), f"user stream never connected: {stream.last_error}"
     await eventually(lambda: stream.reconciliations >= 1 or stream.reconcile_errors >= 1, "first reconciliation")
     assert stream.reconcile_errors == 0
@@ -160,7 +166,9 @@ async def test_E06_dropped_socket_recovered_by_rest_reconciliation(env: Env) -> 
     assert res2.order_id is not None
     fills2 = await stream.wait_fill(res2.order_id, TIMEOUT, qty=qty)
     assert sum(f.qty for f in fills2) == qty and stream.recovered_fills == before  # from the stream itself
-    await stream.reconcile()  # everything again over REST: nothing new
+    reconciler = reconciler_of(stream)
+    assert reconciler is not None
+    await reconciler.reconcile()  # everything again over REST: nothing new
     assert stream.recovered_fills == before
     assert len(stream.fills()) == len({f.trade_id for f in stream.fills()})
     total = {tid: q for tid, q in by_trade(stream.fills()).items()}

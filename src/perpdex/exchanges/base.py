@@ -111,16 +111,33 @@ class ExchangeClient(abc.ABC):
         await self.feed.close()
 
     # -- user-data stream -----------------------------------------------------------------------
+    _symbol_index: tuple[dict[str, ContractAttributes], dict[str, str]] | None = None
+
     def _make_user_stream(self) -> UserStream | None:
-        """Hook: this exchange's :class:`UserStream` (None where there is none)."""
+        """Hook: this exchange's :class:`UserStream`, built with what it needs from this client
+        (catalog mapping :meth:`symbol_of`, public auth methods); None where there is none."""
         return None
+
+    def symbol_of(self, contract_id: str) -> str:
+        """Exchange symbol / market id (``ContractAttributes.contract_id``, e.g. ``"BTCUSDT"``) ->
+        canonical symbol (``"BTC"``), from the loaded catalog. Raises ``KeyError`` when the
+        catalog does not list it."""
+        contracts = self._contracts
+        for attempt in (0, 1):
+            if self._symbol_index is None or self._symbol_index[0] is not contracts or attempt:
+                self._symbol_index = (contracts, {c.contract_id: c.symbol for c in contracts.values()})
+            sym = self._symbol_index[1].get(contract_id)
+            if sym is not None:
+                return sym
+        raise KeyError(contract_id)
 
     async def start_user_stream(self, symbols: list[str] | tuple[str, ...] = ()) -> UserStream:
         """Start (idempotent) the private order/fill/position stream on its own socket, tracking
-        ``symbols`` for REST reconciliation after reconnects; returns without waiting (use
-        ``stream.wait_connected(timeout)``). Raises NotImplementedError where the exchange has
-        no user stream here, :class:`~perpdex.errors.AuthenticationError` without credentials
-        (when connecting)."""
+        ``symbols``; returns without waiting (use ``stream.wait_connected(timeout)``). The stream
+        only decodes and reports: the REST catch-up after every (re)connect is attached by the
+        runtime (``perpdex.runtime.streams.start_user_streams``), not here. Raises
+        NotImplementedError where the exchange has no user stream here,
+        :class:`~perpdex.errors.AuthenticationError` without credentials (when connecting)."""
         if self.user_stream is None:
             stream = self._make_user_stream()
             if stream is None:
@@ -135,12 +152,10 @@ class ExchangeClient(abc.ABC):
         """Our recent executions in ``symbol`` from the exchange's fill history over REST (its most
         recent page, any order): ``qty`` base units of the exchange's market, ``price`` USD, ``fee``
         USD, ``ts`` epoch seconds, each with the exchange's trade id. Works without the stream
-        running (the same request the stream reconciles with). Raises NotImplementedError where
-        the exchange has no user stream here, :class:`~perpdex.errors.ExchangeError` on failure."""
-        stream = self.user_stream or self._make_user_stream()
-        if stream is None:
-            raise NotImplementedError(f"{self.name}: no fill history")
-        return await stream.fetch_fills(symbol)
+        running (the same request the runtime reconciles the stream with). Raises
+        NotImplementedError where the client has no fill history, :class:`~perpdex.errors.ExchangeError`
+        on failure."""
+        raise NotImplementedError(f"{self.name}: no fill history")
 
     async def stop_user_stream(self) -> None:
         """Stop the user stream (if started); its recorded fills/orders stay readable."""

@@ -1,50 +1,54 @@
 """User-data streams: our own orders, fills, positions and liquidations over a private
-WebSocket, on a socket of its own (market-data pause never touches it).
+WebSocket, on a socket of its own (market-data pause never touches it). A stream decodes and
+reports; it never calls the exchange client: what it needs from the account (the catalog's
+exchange symbol -> canonical mapping, an auth token / listenKey / signature) is handed to it as
+callables when it is built, and the REST catch-up after reconnects belongs to the runtime
+(:class:`perpdex.runtime.streams.StreamReconciler`, attached through :meth:`UserStream.on_connected`).
 
 :class:`UserStream` is the plumbing every exchange shares; an exchange subclasses it and
-implements four hooks:
+implements two hooks:
 
-* ``async open_socket(session) -> ws``: connect, authenticate (listenKey, auth token, signed
-  subscribe, JWT...) and subscribe; raise on failure (the stream retries with back-off);
+* ``async open_socket(session) -> ws``: connect, authenticate (through the auth callable it was
+  given) and subscribe; raise on failure (the stream retries with back-off);
 * ``handle_frame(data: bytes) -> list[UserEvent]``: decode one frame (msgspec) into
   :mod:`perpdex.models` user events; raise on malformed input (logged with the exchange,
   counted in ``dropped``, the stream keeps going); put replies (pongs) in ``self.outbox``;
-* ``async fetch_fills(symbol) -> list[UserFill]``: recent fills over REST, for reconciliation;
 * optionally ``async keepalive()`` every ``keepalive_interval`` seconds while connected.
 
-Lifecycle: :meth:`UserStream.start` runs one task that connects, reads, and after every
-(re)connect reconciles with REST in parallel with reading: recent fills of every tracked symbol
-(so fills whose frames were lost while the socket was down are recovered), the state of every
-order not yet final (``client.get_order_info``) and the positions of tracked symbols
-(``client.get_position_snapshot``). A dropped socket is reopened after a back-off (``reconnect_delay``
+Lifecycle: :meth:`UserStream.start` runs one task that connects and reads. After every
+(re)connect, once the subscriptions are acknowledged (or ``ack_timeout`` s passed), the
+``on_connected`` callbacks run in a task of their own, in parallel with reading (the runtime's
+REST reconciliation). A dropped socket is reopened after a back-off (``reconnect_delay``
 doubling to ``max_reconnect_delay`` seconds, ±20 % jitter).
 
 Counting: a fill is counted once per ``(exchange, trade_id)`` whether it comes from the stream,
-a duplicated frame or REST; an order update that does not move the order forward (same state,
-or an older one arriving late) is ignored; a position update equal to the last is ignored.
+a duplicated frame or REST (``ingest(ev, recovered=True)``); an order update that does not move
+the order forward (same state, or an older one arriving late) is ignored; a position update
+equal to the last is ignored.
 
 Consumer API (what the executor wires; every method is exchange agnostic):
 
-* ``track(symbol)``: reconcile this symbol's fills after reconnects (``ExchangeClient.prepare_order``
-  tracks every symbol it sends an order for; symbols seen on the stream are tracked too);
+* ``track(symbol)`` / ``tracked``: the symbols whose fills and position the runtime catches up
+  after reconnects (``ExchangeClient.prepare_order`` tracks every symbol it sends an order for;
+  symbols seen on the stream are tracked too);
 * ``fills_for(order_id) -> list[UserFill]``, ``filled_qty(order_id) -> Decimal``;
-* ``order(order_id) -> UserOrderUpdate | None``, ``position(symbol) -> UserPositionUpdate | None``,
-  ``fills()``, ``liquidations() -> list[UserLiquidation]``;
+* ``order(order_id) -> UserOrderUpdate | None``, ``orders()``, ``position(symbol) ->
+  UserPositionUpdate | None``, ``fills()``, ``liquidations() -> list[UserLiquidation]``;
 * ``await wait_fill(order_id, timeout, qty=None) -> list[UserFill]``: the order's fills once
   their total reaches ``qty`` (any fill when None), or what there is after ``timeout`` s;
 * ``await wait_order_final(order_id, timeout) -> UserOrderUpdate | None``;
 * ``add_listener(fn) -> remove``: ``fn(event)`` called synchronously for every new event;
 * ``queue() -> asyncio.Queue[UserEvent]`` / ``remove_queue(q)``: every new event, for a consumer task;
-* ``await wait_connected(timeout) -> bool``, ``await reconcile()``, ``stats()``.
+* ``on_connected(fn) -> remove``: ``await fn()`` after every (re)connect, once subscribed;
+* ``await wait_connected(timeout) -> bool``, ``stats()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 import msgspec
@@ -54,18 +58,19 @@ from ..errors import PerpdexError
 from ..models import OrderStatus, UserEvent, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
 from .ws import ws_payloads
 
-if TYPE_CHECKING:
-    from .base import ExchangeClient
-
 log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
 Listener = Callable[[UserEvent], None]
+#: ``await fn()`` after every (re)connect once subscribed (see :meth:`UserStream.on_connected`)
+ConnectedCallback = Callable[[], Awaitable[None]]
+#: exchange symbol / market id -> canonical symbol; raises (``KeyError``/``ValueError``) when unknown
+SymbolOf = Callable[[str], str]
 
 
 class StreamReset(ConnectionError):
     """Raised by ``handle_frame`` when the frame means the socket must be reopened (an expired
-    listenKey...): the stream closes it and reconnects (then reconciles)."""
+    listenKey...): the stream closes it and reconnects (then runs its ``on_connected`` callbacks)."""
 
 
 def as_decimal(x: Any) -> Decimal:
@@ -92,36 +97,36 @@ def order_status(filled: Decimal, *, open_: bool, canceled: bool = False, reject
 
 
 class UserStream:
-    """One exchange's user-data stream (see module doc). ``client`` is the exchange client whose
-    account the stream follows (its catalog maps exchange symbols back to canonical ones, its
-    REST methods reconcile). Subclasses set ``exchange`` and implement the hooks."""
+    """One exchange's user-data stream (see module doc). ``symbol_of`` maps an exchange symbol /
+    market id of a frame to the canonical symbol (the client's catalog, read at each call so a
+    reloaded catalog is seen). Subclasses set ``exchange`` and implement the hooks; they take
+    their URL and auth callables in their own constructors."""
 
     exchange: str = ""
     keepalive_interval: float | None = None  # seconds between keepalive() calls; None: never
     #: subscribe acknowledgements to await (``handle_frame`` calls :meth:`acknowledged`) before the
-    #: stream counts as subscribed and reconciles; 0 where the exchange sends none
+    #: stream counts as subscribed and runs its ``on_connected`` callbacks; 0 where the exchange sends none
     subscription_acks: int = 0
     ack_timeout: float = 10.0
 
     def __init__(
         self,
-        client: "ExchangeClient",
+        symbol_of: SymbolOf | None = None,
         *,
         reconnect_delay: float = 0.2,
         max_reconnect_delay: float = 5.0,
         heartbeat: float = 20.0,
-        reconcile_on_connect: bool = True,
     ) -> None:
-        self.client = client
+        self._symbol_of = symbol_of
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
         self.heartbeat = heartbeat
-        self.reconcile_on_connect = reconcile_on_connect
         self.outbox: list[dict[str, Any]] = []
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
-        self._reconcile_task: asyncio.Task[None] | None = None
+        self._connected_tasks: set[asyncio.Task[None]] = set()
+        self._on_connected: list[ConnectedCallback] = []
         self._connected = asyncio.Event()
         self._subscribed = asyncio.Event()
         self._acks = 0
@@ -143,9 +148,9 @@ class UserStream:
         self.duplicates = 0
         self.connects = 0
         self.reconnects = 0
-        self.reconciliations = 0
+        self.reconciliations = 0  # REST catch-ups reported by the runtime (record_reconciliation)
         self.reconcile_errors = 0
-        self.recovered_fills = 0  # fills first learned from REST reconciliation
+        self.recovered_fills = 0  # fills first learned from REST (ingest(..., recovered=True))
 
     # -- hooks ------------------------------------------------------------------------------------
     async def open_socket(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
@@ -156,21 +161,19 @@ class UserStream:
         """Decode one frame into user events; raise on malformed input."""
         raise NotImplementedError
 
-    async def fetch_fills(self, symbol: str) -> list[UserFill]:
-        """Recent fills of ``symbol`` over REST (newest or oldest first, any order)."""
-        raise NotImplementedError
-
     async def keepalive(self) -> None:
         """Called every ``keepalive_interval`` s while connected (listenKey refresh...)."""
 
     # -- helpers for subclasses ---------------------------------------------------------------------
     def canonical(self, contract_id: str) -> str:
-        """Exchange symbol / market id -> canonical symbol, from the client's catalog; raises
+        """Exchange symbol / market id -> canonical symbol through ``symbol_of``; raises
         ``ValueError`` naming the symbol when the catalog does not list it."""
-        for c in self.client.contracts.values():
-            if c.contract_id == contract_id:
-                return c.symbol
-        raise ValueError(f"[{self.exchange}] unknown market {contract_id!r} in a user-stream frame")
+        try:
+            if self._symbol_of is None:
+                raise KeyError(contract_id)
+            return self._symbol_of(contract_id)
+        except (LookupError, ValueError):
+            raise ValueError(f"[{self.exchange}] unknown market {contract_id!r} in a user-stream frame") from None
 
     def acknowledged(self) -> None:
         """Called by ``handle_frame`` for each subscribe acknowledgement of the current socket."""
@@ -200,8 +203,9 @@ class UserStream:
         self._closing = True
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()
-        await cancel_and_wait(self._reconcile_task, self._task)
-        self._task = self._reconcile_task = None
+        await cancel_and_wait(*self._connected_tasks, self._task)
+        self._connected_tasks.clear()
+        self._task = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -211,8 +215,20 @@ class UserStream:
         within ``timeout`` s."""
         return await wait_event(self._subscribed, timeout)
 
+    def on_connected(self, fn: ConnectedCallback) -> Callable[[], None]:
+        """Run ``await fn()`` after every (re)connect, once the subscriptions are acknowledged (or
+        ``ack_timeout`` s passed: logged), so that what happens after ``fn`` reads REST reaches the
+        socket. Callbacks run one after the other in a task of the stream, in parallel with
+        reading; the task is cancelled when the socket is reopened or the stream stops; an error
+        is logged and never stops the stream. If the stream is subscribed now, ``fn`` also runs
+        for the current connection. Returns a remover."""
+        self._on_connected.append(fn)
+        if self._subscribed.is_set():
+            self._spawn_connected([fn])
+        return lambda: self._on_connected.remove(fn) if fn in self._on_connected else None
+
     def track(self, symbol: str) -> None:
-        """Reconcile ``symbol``'s fills and position after every (re)connect."""
+        """Follow ``symbol``: the runtime catches its fills and position up after every (re)connect."""
         self._tracked.add(symbol)
 
     @property
@@ -237,7 +253,12 @@ class UserStream:
         return list(self._liquidations)
 
     def order(self, order_id: str) -> UserOrderUpdate | None:
+        """The last state of ``order_id`` (None if never seen)."""
         return self._orders.get(str(order_id))
+
+    def orders(self) -> list[UserOrderUpdate]:
+        """The last state of every order seen, in first-seen order."""
+        return list(self._orders.values())
 
     def position(self, symbol: str) -> UserPositionUpdate | None:
         return self._positions.get(symbol)
@@ -303,10 +324,14 @@ class UserStream:
                 "recovered_fills": self.recovered_fills}
 
     # -- ingestion ----------------------------------------------------------------------------------
-    def ingest(self, ev: UserEvent) -> bool:
-        """Record ``ev`` unless it is already known (see module doc); True when it was new."""
+    def ingest(self, ev: UserEvent, *, recovered: bool = False) -> bool:
+        """Record ``ev`` unless it is already known (see module doc); True when it was new.
+        ``recovered``: ``ev`` comes from a REST catch-up, not from the socket: a new fill counts
+        in ``recovered_fills``, a known event is not counted as a duplicate frame."""
         if isinstance(ev, UserFill):
             new = self._ingest_fill(ev)
+            if new and recovered:
+                self.recovered_fills += 1
         elif isinstance(ev, UserOrderUpdate):
             new = self._ingest_order(ev)
         elif isinstance(ev, UserPositionUpdate):
@@ -320,10 +345,19 @@ class UserStream:
                 self._liquidation_keys.add(key)
                 self._liquidations.append(ev)
         if not new:
-            self.duplicates += 1
+            if not recovered:
+                self.duplicates += 1
             return False
         self._notify(ev)
         return True
+
+    def record_reconciliation(self, error: BaseException | None = None) -> None:
+        """Count one REST catch-up of this stream (by the runtime), failed with ``error`` or not
+        (``reconciliations``, ``reconcile_errors`` in :meth:`stats`)."""
+        self.reconciliations += 1
+        if error is not None:
+            self.reconcile_errors += 1
+            self.last_error = f"reconciliation: {error}"
 
     def _ingest_fill(self, f: UserFill) -> bool:
         if f.trade_id in self._fills:
@@ -358,52 +392,6 @@ class UserStream:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    # -- reconciliation -----------------------------------------------------------------------------
-    async def reconcile(self) -> None:
-        """REST catch-up: recent fills of every tracked symbol, the state of every order seen
-        but not final (and of orders first met through a recovered fill), the position of every
-        tracked symbol. Each item is ingested like a stream
-        event (counted once). Raises the exchange's typed errors."""
-        self.reconciliations += 1
-        pending = {oid: o.symbol for oid, o in self._orders.items() if not o.status.is_final}
-        for sym in sorted(self._tracked):
-            for f in await self.fetch_fills(sym):
-                if self._ingest_fill(f):
-                    self.recovered_fills += 1
-                    self._notify(f)
-                    if f.order_id not in self._orders:  # an order we only know from REST
-                        pending[f.order_id] = f.symbol
-        for oid, sym in pending.items():
-            info = await self.client.get_order_info(sym, oid)
-            if info is None:
-                continue
-            known = self._orders.get(oid)
-            self.ingest(UserOrderUpdate(self.exchange, sym, oid, info.status, info.filled_size, info.remaining_size,
-                                        info.average_price, info.side, info.price,
-                                        info.client_order_id or (known.client_order_id if known else None), time.time()))
-        for sym in sorted(self._tracked):
-            snap = await self.client.get_position_snapshot(sym)
-            qty = snap.quantity if snap is not None else Decimal(0)
-            cur = self._positions.get(sym)
-            if cur is None or cur.quantity != qty:
-                self.ingest(UserPositionUpdate(self.exchange, sym, qty, snap.entry_price if snap else Decimal(0),
-                                               snap.liquidation_price if snap else None,
-                                               snap.mark_price if snap else None,
-                                               snap.unrealized_pnl if snap else None, time.time()))
-
-    async def _reconcile_safe(self) -> None:
-        try:
-            # fills after the REST read must reach us over the socket: subscribed first
-            if not await wait_event(self._subscribed, self.ack_timeout):
-                log.warning("%s user stream: subscriptions not acknowledged within %.0fs; reconciling anyway",
-                            self.exchange, self.ack_timeout)
-            await self.reconcile()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the stream keeps going; next reconnect retries
-            self.reconcile_errors += 1
-            log.warning("%s user stream: REST reconciliation failed: %s", self.exchange, exc)
-
     # -- internals ----------------------------------------------------------------------------------
     async def _run(self) -> None:
         delay = self.reconnect_delay
@@ -422,10 +410,10 @@ class UserStream:
                 if self.subscription_acks <= self._acks:
                     self._subscribed.set()
                 delay = self.reconnect_delay
-                if self.reconcile_on_connect:
-                    if self._reconcile_task is not None:
-                        self._reconcile_task.cancel()
-                    self._reconcile_task = asyncio.get_running_loop().create_task(self._reconcile_safe())
+                for t in self._connected_tasks:  # a catch-up of the previous socket is outdated
+                    t.cancel()
+                if self._on_connected:
+                    self._spawn_connected(list(self._on_connected))
                 if self.keepalive_interval:
                     keep = asyncio.get_running_loop().create_task(self._keepalive_loop())
                 await self._read(ws)
@@ -449,6 +437,24 @@ class UserStream:
                 break
             await asyncio.sleep(jittered(delay))
             delay = min(max(delay, self.reconnect_delay) * 2, self.max_reconnect_delay)
+
+    def _spawn_connected(self, fns: list[ConnectedCallback]) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_connected(fns), name=f"{self.exchange}-user-stream-connected")
+        self._connected_tasks.add(task)
+        task.add_done_callback(self._connected_tasks.discard)
+
+    async def _run_connected(self, fns: list[ConnectedCallback]) -> None:
+        # what is sent after the callbacks read REST must reach us over the socket: subscribed first
+        if not await wait_event(self._subscribed, self.ack_timeout):
+            log.warning("%s user stream: subscriptions not acknowledged within %.0fs; running on-connect "
+                        "callbacks anyway", self.exchange, self.ack_timeout)
+        for fn in fns:
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a consumer's bug never stops the stream
+                log.exception("%s user stream: on-connect callback failed", self.exchange)
 
     async def _keepalive_loop(self) -> None:
         assert self.keepalive_interval

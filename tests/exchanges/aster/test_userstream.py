@@ -90,7 +90,8 @@ async def test_listen_key_kept_alive_and_renewed_after_close(env):
 def _parser() -> AsterUserStream:
     client = AsterClient(ExchangeSettings("aster"))
     client._contracts = {"BTC": ContractAttributes("aster", "BTC", "BTCUSDT", Decimal("0.1"), Decimal("0.001"))}
-    return AsterUserStream(client)
+    return AsterUserStream(None, client.symbol_of, create_listen_key=client.create_listen_key,
+                           keep_alive_listen_key=client.keep_alive_listen_key)
 
 
 def test_decodes_doc_order_update_and_fill():

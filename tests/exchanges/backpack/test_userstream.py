@@ -52,7 +52,7 @@ def _parser() -> BackpackUserStream:
     client._contracts = {"ETH": ContractAttributes("backpack", "ETH", "ETH_USDC", Decimal("0.01"), Decimal("0.0001")),
                          "SOL": ContractAttributes("backpack", "SOL", "SOL_USDC", Decimal("0.01"), Decimal("0.01")),
                          "ETHP": ContractAttributes("backpack", "ETH", "ETH_USDC_PERP", Decimal("0.01"), Decimal("0.0001"))}
-    return BackpackUserStream(client)
+    return BackpackUserStream(client.ws_url, client.symbol_of, signature=client.subscribe_signature)
 
 
 def _wrap(stream: str, data: bytes) -> bytes:

@@ -59,7 +59,7 @@ def _parser(account: int) -> LighterUserStream:
         "account_index": account, "api_key_index": 4, "api_private_key": SIM_API_PRIVATE_KEY}))
     client._contracts = {"ETH": ContractAttributes("lighter", "ETH", "0", Decimal("0.01"), Decimal("0.0001")),
                          "X13": ContractAttributes("lighter", "X13", "13", Decimal("0.01"), Decimal("0.0001"))}
-    return LighterUserStream(client)
+    return LighterUserStream(client.ws_url, client.symbol_of, account=lambda: account, auth_token=client.auth_token)
 
 
 def test_decodes_recorded_trade_order_and_position():

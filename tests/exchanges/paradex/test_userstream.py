@@ -74,7 +74,7 @@ async def test_f01_ccxt_pro_watch_my_trades_and_positions(cluster):
 def _parser() -> ParadexUserStream:
     client = ParadexClient(ExchangeSettings("paradex"))
     client._contracts = {"BTC": ContractAttributes("paradex", "BTC", "BTC-USD-PERP", Decimal("0.1"), Decimal("0.001"))}
-    return ParadexUserStream(client)
+    return ParadexUserStream(client.ws_url, client.symbol_of, auth_token=client.auth_token)
 
 
 def test_decodes_recorded_order_fill_position():

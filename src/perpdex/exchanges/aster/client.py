@@ -44,16 +44,17 @@ from ...models import (
     OrderResult,
     OrderStatus,
     Side,
+    UserFill,
 )
 from ...secrets import secret_values
-from .userstream import AsterUserStream
+from .userstream import AsterUserStream, fill_from_user_trade
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate
 from ..feed import MarketFeed
 from .auth import install_fast_signing
 from .feed import AsterMarketFeed
 from .rest import AsterRest
-from .schemas import BookTickerRest, Bracket, ExchangeInfo, LeverageBracket, SymbolInfo, decode
+from .schemas import BookTickerRest, Bracket, ExchangeInfo, LeverageBracket, SymbolInfo, UserTrade, decode
 from .schemas import Depth as DepthBody
 from .symbols import DEFAULT_QUOTE, get_dex_symbol_format, split_multiplier
 
@@ -143,7 +144,36 @@ class AsterClient(ExchangeClient):
 
     def _make_user_stream(self) -> AsterUserStream:
         """Orders, fills, positions on their own socket (see :mod:`.userstream`)."""
-        return AsterUserStream(self)
+        return AsterUserStream(self.settings.ws_url, self.symbol_of, create_listen_key=self.create_listen_key,
+                               keep_alive_listen_key=self.keep_alive_listen_key)
+
+    async def create_listen_key(self) -> str:
+        """A user-data stream key from the signed ``POST /fapi/v3/listenKey`` (protocol §6.1; valid
+        60 min after creation or the last keep-alive). Raises :class:`AuthenticationError` without
+        a private key, other :class:`ExchangeError` on failure."""
+        priv = self._priv()
+        await priv._ensure()
+        with priv.translate_errors():
+            body = await priv.client.fapiPrivatePostV3ListenKey()
+        return str(body["listenKey"])
+
+    async def keep_alive_listen_key(self) -> None:
+        """``PUT /fapi/v3/listenKey``: extends this account's listenKey by 60 min (§6.1). Raises
+        :class:`ExchangeError` on failure."""
+        priv = self._priv()
+        with priv.translate_errors():
+            await priv.client.fapiPrivatePutV3ListenKey()
+
+    async def fetch_fills(self, symbol: str) -> list[UserFill]:
+        """Our last 100 executions in ``symbol`` from the signed ``GET /fapi/v3/userTrades?symbol=``
+        (§5): qty in the market's units, price USD, fee USD (commission paid), ``ts`` epoch s.
+        Raises :class:`AuthenticationError` without a private key, other :class:`ExchangeError`."""
+        priv = self._priv()
+        await priv._ensure()
+        with priv.translate_errors():
+            raw = await priv.client.fapiPrivateGetV3UserTrades({"symbol": self.dex_symbol(symbol), "limit": 100})
+        rows: list[UserTrade] = decode(list[UserTrade], priv.client.json(raw))
+        return [fill_from_user_trade(r, symbol) for r in rows]
 
     def _make_feed(self) -> MarketFeed:
         return AsterMarketFeed(self.settings.ws_url, self.settings.rest_url,

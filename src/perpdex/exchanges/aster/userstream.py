@@ -13,24 +13,24 @@ Protocol source: shared/protocols/aster.md §6 (asterdex/api-docs "User Data Str
   ``autoclose-…``/``adl_autoclose`` or status ``NEW_INSURANCE``/``NEW_ADL``.
 * §6.3: ``ACCOUNT_UPDATE.a.P``: signed position amount ``pa``, entry ``ep``, unrealized ``up``
   (no liquidation price on this event).
-* Reconciliation fills: signed ``GET /fapi/v3/userTrades?symbol=`` (§5, ccxt ``fetchMyTrades``).
+* The stream is handed the listenKey calls (:meth:`AsterClient.create_listen_key`,
+  :meth:`AsterClient.keep_alive_listen_key`) and the catalog mapping; it never calls the client.
+* REST fill history (``GET /fapi/v3/userTrades``): :meth:`AsterClient.fetch_fills`, with
+  :func:`fill_from_user_trade`.
 """
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
 from ...models import Side, UserEvent, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
-from ..userstream import StreamReset, UserStream, optional_price, order_status
+from ..userstream import StreamReset, SymbolOf, UserStream, optional_price, order_status
 from .schemas import AccountUpdate, ListenKeyExpired, OrderTradeUpdate, OrderUpdate, UserTrade, decode
 from .schemas import UserEvent as AsterUserEvent
-
-if TYPE_CHECKING:
-    from .client import AsterClient
 
 EXCHANGE = "aster"
 LIVE_WS_URL = "wss://fstream.asterdex.com"
@@ -45,33 +45,38 @@ def is_liquidation(o: OrderUpdate) -> bool:
             or o.c.startswith("autoclose-") or o.c.startswith("adl_autoclose"))
 
 
+def fill_from_user_trade(r: UserTrade, symbol: str) -> UserFill:
+    """One ``GET /fapi/v3/userTrades`` row as our fill (``commission`` is negative when paid:
+    the fee is its opposite, USD)."""
+    return UserFill(EXCHANGE, symbol, str(r.orderId), str(r.id), Side.BUY if r.side == "BUY" else Side.SELL,
+                    r.qty, r.price, -r.commission, "maker" if r.maker else "taker", r.time / 1000)
+
+
 class AsterUserStream(UserStream):
-    """The listenKey stream of the client's account (see module doc)."""
+    """The listenKey stream of one account (see module doc). ``ws_url``: the stream base
+    (``wss://fstream.asterdex.com`` when None); ``create_listen_key()`` returns a new key,
+    ``keep_alive_listen_key()`` extends it (both raising the typed errors of
+    :mod:`perpdex.errors`); ``symbol_of``: exchange symbol -> canonical."""
 
     exchange = EXCHANGE
     keepalive_interval = LISTEN_KEY_REFRESH_S
 
-    def __init__(self, client: "AsterClient", **kwargs: object) -> None:
-        super().__init__(client, **kwargs)  # type: ignore[arg-type]
-        self.aster = client
+    def __init__(self, ws_url: str | None, symbol_of: SymbolOf, *,
+                 create_listen_key: Callable[[], Awaitable[str]],
+                 keep_alive_listen_key: Callable[[], Awaitable[Any]], **kwargs: Any) -> None:
+        super().__init__(symbol_of, **kwargs)
+        self.base_url = (ws_url or LIVE_WS_URL).rstrip("/")
+        self._create_listen_key = create_listen_key
+        self._keep_alive_listen_key = keep_alive_listen_key
         self.listen_key: str | None = None
 
-    def _base_url(self) -> str:
-        return (self.aster.settings.ws_url or LIVE_WS_URL).rstrip("/")
-
     async def open_socket(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
-        priv = self.aster._priv()
-        await priv._ensure()
-        with priv.translate_errors():
-            body = await priv.client.fapiPrivatePostV3ListenKey()
-        self.listen_key = str(body["listenKey"])
-        return await self.connect_ws(session, f"{self._base_url()}/ws/{self.listen_key}")
+        self.listen_key = await self._create_listen_key()
+        return await self.connect_ws(session, f"{self.base_url}/ws/{self.listen_key}")
 
     async def keepalive(self) -> None:
         """``PUT /fapi/v3/listenKey``: extends the key by 60 min (§6.1)."""
-        priv = self.aster._priv()
-        with priv.translate_errors():
-            await priv.client.fapiPrivatePutV3ListenKey()
+        await self._keep_alive_listen_key()
 
     def handle_frame(self, data: bytes) -> list[UserEvent]:
         ev = decode(AsterUserEvent, data)
@@ -106,14 +111,3 @@ class AsterUserStream(UserStream):
                                    optional_price(o.ap), side, optional_price(o.p), o.c or None, ts,
                                    o.X if status.is_final and o.X != "FILLED" else None))
         return out
-
-    async def fetch_fills(self, symbol: str) -> list[UserFill]:
-        """``GET /fapi/v3/userTrades?symbol=`` (last 100) as fills."""
-        priv = self.aster._priv()
-        await priv._ensure()
-        with priv.translate_errors():
-            raw = await priv.client.fapiPrivateGetV3UserTrades({"symbol": self.aster.dex_symbol(symbol), "limit": 100})
-        rows: list[UserTrade] = decode(list[UserTrade], priv.client.json(raw))
-        return [UserFill(EXCHANGE, symbol, str(r.orderId), str(r.id), Side.BUY if r.side == "BUY" else Side.SELL,
-                         r.qty, r.price, -r.commission, "maker" if r.maker else "taker", r.time / 1000)
-                for r in rows]

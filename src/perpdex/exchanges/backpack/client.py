@@ -30,6 +30,7 @@ import copy
 import logging
 import random
 import re
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -55,10 +56,11 @@ from ...models import (
     OrderInfo,
     OrderResult,
     Side,
+    UserFill,
 )
 from ...book import depth_from_levels
 from ..http import LazySession
-from .userstream import BackpackUserStream
+from .userstream import BackpackUserStream, fill_from_row, sign_subscribe
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
@@ -224,7 +226,30 @@ class BackpackClient(ExchangeClient):
     # -- lifecycle ----------------------------------------------------------------------------------
     def _make_user_stream(self) -> BackpackUserStream:
         """Orders, fills, positions on their own socket (see :mod:`.userstream`)."""
-        return BackpackUserStream(self)
+        return BackpackUserStream(self.ws_url, self.symbol_of, signature=self.subscribe_signature)
+
+    async def subscribe_signature(self) -> list[str]:
+        """The ``signature`` array of a private stream SUBSCRIBE signed now with this account's
+        API key (§6.1: ``[api key, base64 ED25519 signature, timestamp ms, window ms]``). Raises
+        :class:`AuthenticationError` without credentials or with a malformed secret."""
+        ccxt_client = self.private.client
+        key, secret = ccxt_client.apiKey, ccxt_client.secret
+        if not key or not secret:
+            raise AuthenticationError("no API key configured (credentials.api_key / api_secret)", exchange=EXCHANGE)
+        try:
+            return sign_subscribe(secret, key, int(time.time() * 1000))
+        except (ValueError, TypeError) as exc:
+            raise AuthenticationError(f"cannot sign the private subscribe: {exc}", exchange=EXCHANGE) from None
+
+    async def fetch_fills(self, symbol: str) -> list[UserFill]:
+        """Our last 100 fills of ``symbol`` (signed ``GET /wapi/v1/history/fills?symbol=``, §5.9):
+        quantity base units, price and fee USD, ``ts`` epoch s. Raises :class:`ExchangeError`."""
+        priv = self.private
+        await priv._ensure()
+        with priv.translate_errors():
+            rows = await priv.client.privateGetWapiV1HistoryFills(
+                {"symbol": self.symbols.dex_symbol(symbol), "limit": 100})
+        return [fill_from_row(msgspec.convert(raw, schemas.FillRow, strict=False), symbol) for raw in rows or []]
 
     def _make_feed(self) -> BackpackMarketFeed:
         return BackpackMarketFeed(self.ws_url, rest_url=self.rest_url, symbols=self.symbols)

@@ -12,7 +12,9 @@ Protocol source: shared/protocols/backpack.md §6 (docs.backpack.exchange "Strea
   ``BACKSTOP_LIQUIDITY_PROVIDER`` marks the exchange closing our position.
 * §6.3 ``account.positionUpdate``: signed net quantity ``q``, entry ``B``, mark ``M``, unrealized
   ``P``, estimated liquidation ``l`` (``"0"`` = not provided); a snapshot without ``e`` first.
-* Reconciliation fills: ``GET /wapi/v1/history/fills?symbol=`` (§5.9, signed by ccxt).
+* The stream is handed the signature (:meth:`BackpackClient.subscribe_signature`) and the
+  catalog mapping; it never calls the client. REST fill history (``GET /wapi/v1/history/fills``,
+  §5.9): :meth:`BackpackClient.fetch_fills` with :func:`fill_from_row`.
 """
 
 from __future__ import annotations
@@ -21,19 +23,14 @@ import base64
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
-import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ...errors import AuthenticationError
 from ...models import Side, UserEvent, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
-from ..userstream import UserStream, optional_price, order_status
+from ..userstream import SymbolOf, UserStream, optional_price, order_status
 from . import schemas
-
-if TYPE_CHECKING:
-    from .client import BackpackClient
 
 EXCHANGE = "backpack"
 STREAMS = ["account.orderUpdate", "account.positionUpdate"]
@@ -58,25 +55,33 @@ def _seconds(us: int | str | None) -> float:
     return int(us) / 1_000_000 if us not in (None, "") else time.time()
 
 
+def fill_from_row(r: schemas.FillRow, symbol: str) -> UserFill:
+    """One ``GET /wapi/v1/history/fills`` row as our fill (fee in USD: a fee paid in the base
+    asset is valued at the fill price; ``systemOrderType`` set = the exchange closed us)."""
+    ts = datetime.fromisoformat(r.timestamp).replace(tzinfo=timezone.utc).timestamp()
+    fee = r.fee if r.feeSymbol in _USD else r.fee * r.price
+    return UserFill(EXCHANGE, symbol, r.orderId, str(r.tradeId), Side.BUY if r.side == "Bid" else Side.SELL,
+                    r.quantity, r.price, fee, "maker" if r.isMaker else "taker", ts,
+                    str(r.clientId) if r.clientId is not None else None, r.systemOrderType is not None)
+
+
 class BackpackUserStream(UserStream):
-    """The client's order and position updates (see module doc)."""
+    """One account's order and position updates (see module doc). ``ws_url``: the stream
+    endpoint; ``signature()`` the ``signature`` array of a private SUBSCRIBE, signed now
+    (:func:`sign_subscribe`; raising :class:`~perpdex.errors.AuthenticationError` without
+    credentials); ``symbol_of``: exchange symbol -> canonical."""
 
     exchange = EXCHANGE
 
-    def __init__(self, client: "BackpackClient", **kwargs: Any) -> None:
-        super().__init__(client, **kwargs)
-        self.backpack = client
+    def __init__(self, ws_url: str, symbol_of: SymbolOf, *, signature: Callable[[], Awaitable[list[str]]],
+                 **kwargs: Any) -> None:
+        super().__init__(symbol_of, **kwargs)
+        self.ws_url = ws_url
+        self._signature = signature
 
     async def open_socket(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
-        ccxt_client = self.backpack.private.client
-        key, secret = ccxt_client.apiKey, ccxt_client.secret
-        if not key or not secret:
-            raise AuthenticationError("no API key configured (credentials.api_key / api_secret)", exchange=EXCHANGE)
-        try:
-            signature = sign_subscribe(secret, key, int(time.time() * 1000))
-        except (ValueError, TypeError) as exc:
-            raise AuthenticationError(f"cannot sign the private subscribe: {exc}", exchange=EXCHANGE) from None
-        ws = await self.connect_ws(session, self.backpack.ws_url)
+        signature = await self._signature()
+        ws = await self.connect_ws(session, self.ws_url)
         await self.send_json(ws, {"method": "SUBSCRIBE", "params": STREAMS, "signature": signature})
         return ws  # Backpack acknowledges no subscribe (§4.1)
 
@@ -114,21 +119,4 @@ class BackpackUserStream(UserStream):
         avg = o.Z / o.z if o.z > 0 else None
         out.append(UserOrderUpdate(EXCHANGE, symbol, o.i, status, o.z, Decimal(0) if status.is_final else max(o.q - o.z, Decimal(0)),
                                    avg, side, o.p, cid, ts, (o.R or o.X) if status.is_final and o.X != "Filled" else None))
-        return out
-
-    async def fetch_fills(self, symbol: str) -> list[UserFill]:
-        """``GET /wapi/v1/history/fills?symbol=`` (last 100) as fills."""
-        priv = self.backpack.private
-        await priv._ensure()
-        with priv.translate_errors():
-            rows = await priv.client.privateGetWapiV1HistoryFills(
-                {"symbol": self.backpack.symbols.dex_symbol(symbol), "limit": 100})
-        out = []
-        for raw in rows or []:
-            r = msgspec.convert(raw, schemas.FillRow, strict=False)
-            ts = datetime.fromisoformat(r.timestamp).replace(tzinfo=timezone.utc).timestamp()
-            fee = r.fee if r.feeSymbol in _USD else r.fee * r.price
-            out.append(UserFill(EXCHANGE, symbol, r.orderId, str(r.tradeId), Side.BUY if r.side == "Bid" else Side.SELL,
-                                r.quantity, r.price, fee, "maker" if r.isMaker else "taker", ts,
-                                str(r.clientId) if r.clientId is not None else None, r.systemOrderType is not None))
         return out

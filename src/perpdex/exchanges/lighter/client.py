@@ -41,11 +41,12 @@ from ...models import (
     OrderResult,
     OrderStatus,
     Side,
+    UserFill,
     round_to_step,
     side_mode,
 )
 from ..http import LazySession
-from .userstream import LighterUserStream
+from .userstream import LighterUserStream, fill_from_trade
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
@@ -103,7 +104,33 @@ class LighterClient(ExchangeClient):
     # -- lifecycle --------------------------------------------------------------------------------
     def _make_user_stream(self) -> LighterUserStream:
         """Orders, fills, positions on their own socket (see :mod:`.userstream`)."""
-        return LighterUserStream(self)
+        return LighterUserStream(self.ws_url, self.symbol_of, account=lambda: self.account_index,
+                                 auth_token=self.auth_token)
+
+    async def auth_token(self) -> str:
+        """A valid auth token for private channels and reads (protocol §5.7:
+        ``{deadline}:{account_index}:{api_key_index}:{sig}``, 8 h lifetime; ccxt's signer caches it
+        until a minute before its deadline). Raises :class:`ConfigError` without an account,
+        :class:`AuthenticationError` / :class:`ExchangeError` when it cannot be signed."""
+        priv = self.private
+        await priv._ensure()
+        with priv.translate_errors():
+            await priv.client.pre_load_lighter_library()
+            c = priv.client
+            return str(c.create_auth({"accountIndex": str(self.account_index),
+                                      "apiKeyIndex": str(c.options.get("apiKeyIndex"))}))
+
+    async def fetch_fills(self, symbol: str) -> list[UserFill]:
+        """Our last 100 trades of ``symbol`` (``GET /api/v1/trades``, via ccxt ``fetch_my_trades``)
+        as fills: size base units, price and fee USD, ``ts`` epoch s. Raises
+        :class:`ExchangeError` on failure."""
+        priv = self.private
+        await priv._ensure()
+        with priv.translate_errors():
+            rows = await priv.client.fetch_my_trades(self.symbols.ccxt_symbol(symbol), None, 100)
+        acct = self.account_index
+        fills = (fill_from_trade(msgspec.convert(r["info"], schemas.AccountTrade, strict=False), acct, symbol) for r in rows)
+        return [f for f in fills if f is not None]
 
     def _make_feed(self) -> LighterMarketFeed:
         return LighterMarketFeed(self.ws_url, catalog=self.symbols, rest_url=self.rest_url)

@@ -14,26 +14,24 @@ Protocol source: shared/protocols/lighter.md §6 (apidocs.lighter.xyz "WebSocket
   :class:`UserLiquidation` events; the trade rows of those executions, ``type`` liquidation /
   deleverage, are fills flagged ``liquidation``). Server
   messages name the channel with ``:``; the server's ``{"type": "ping"}`` is answered with a pong.
-* Reconciliation fills: ``GET /api/v1/trades?account_index=&market_id=`` with the token (ccxt
-  ``fetch_my_trades``), decoded as the stream's trade rows.
+* The stream is handed the token (:meth:`LighterClient.auth_token`), the account index and the
+  catalog mapping; it never calls the client. REST fill history (``GET /api/v1/trades``, ccxt
+  ``fetch_my_trades``, the stream's trade rows): :meth:`LighterClient.fetch_fills` with
+  :func:`fill_from_trade`.
 """
 
 from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
-import msgspec
 
 from ...errors import AuthenticationError
 from ...models import Side, UserEvent, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
-from ..userstream import UserStream, as_decimal, optional_price, order_status
+from ..userstream import SymbolOf, UserStream, as_decimal, optional_price, order_status
 from . import schemas
-
-if TYPE_CHECKING:
-    from .client import LighterClient
 
 EXCHANGE = "lighter"
 CHANNELS = ("account_all_orders", "account_all_trades", "account_all_positions", "notification")
@@ -68,31 +66,26 @@ def update_from_order(o: schemas.AccountOrder, symbol: str) -> UserOrderUpdate:
 
 
 class LighterUserStream(UserStream):
-    """The client's account channels on their own socket (see module doc)."""
+    """One account's channels on their own socket (see module doc). ``ws_url``: the ``/stream``
+    endpoint; ``account()`` the account index (called when needed, so a missing account fails
+    at connect, with the client's :class:`~perpdex.errors.ConfigError`); ``auth_token()`` a valid
+    auth token (raising the typed errors of :mod:`perpdex.errors`); ``symbol_of``: market id ->
+    canonical."""
 
     exchange = EXCHANGE
     subscription_acks = len(CHANNELS)  # the first ``subscribed/<name>`` message acknowledges (§4.2)
 
-    def __init__(self, client: "LighterClient", **kwargs: Any) -> None:
-        super().__init__(client, **kwargs)
-        self.lighter = client
-
-    def _token(self) -> str:
-        """A valid auth token (ccxt's signer; cached until a minute before its deadline)."""
-        c = self.lighter.private.client
-        acct = str(self.lighter.account_index)
-        idx = str(c.options.get("apiKeyIndex"))
-        with self.lighter.private.translate_errors():
-            return str(c.create_auth({"accountIndex": acct, "apiKeyIndex": idx}))
+    def __init__(self, ws_url: str, symbol_of: SymbolOf, *, account: Callable[[], int],
+                 auth_token: Callable[[], Awaitable[str]], **kwargs: Any) -> None:
+        super().__init__(symbol_of, **kwargs)
+        self.ws_url = ws_url
+        self._account = account
+        self._auth_token = auth_token
 
     async def open_socket(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
-        priv = self.lighter.private
-        await priv._ensure()
-        with priv.translate_errors():
-            await priv.client.pre_load_lighter_library()
-        token = self._token()
-        acct = self.lighter.account_index
-        ws = await self.connect_ws(session, self.lighter.ws_url)
+        token = await self._auth_token()
+        acct = self._account()
+        ws = await self.connect_ws(session, self.ws_url)
         for ch in CHANNELS:
             await self.send_json(ws, {"type": "subscribe", "channel": f"{ch}/{acct}", "auth": token})
         return ws
@@ -108,7 +101,7 @@ class LighterUserStream(UserStream):
             return []
         if f.type.startswith("subscribed/"):
             self.acknowledged()
-        acct = self.lighter.account_index
+        acct = self._account()
         out: list[UserEvent] = []
         for market, orders in (f.orders or {}).items():
             sym = self.canonical(market)
@@ -137,17 +130,3 @@ class LighterUserStream(UserStream):
                                as_decimal(c.get("avg_price") or c.get("price")),
                                float(ts / 1000 if ts > 10**11 else ts), None,
                                str(c["id"]) if c.get("id") is not None else None)
-
-    async def fetch_fills(self, symbol: str) -> list[UserFill]:
-        """Our last 100 trades of ``symbol`` (``GET /api/v1/trades``, via ccxt) as fills."""
-        priv = self.lighter.private
-        await priv._ensure()
-        with priv.translate_errors():
-            rows = await priv.client.fetch_my_trades(self.lighter.symbols.ccxt_symbol(symbol), None, 100)
-        acct = self.lighter.account_index
-        out = []
-        for r in rows:
-            fill = fill_from_trade(msgspec.convert(r["info"], schemas.AccountTrade, strict=False), acct, symbol)
-            if fill is not None:
-                out.append(fill)
-        return out

@@ -36,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import msgspec
 
 from ...errors import (
     AuthenticationError,
@@ -55,9 +56,10 @@ from ...models import (
     OrderResult,
     OrderStatus,
     Side,
+    UserFill,
 )
 from ..http import LazySession
-from .userstream import ParadexUserStream
+from .userstream import ParadexUserStream, fill_from_push
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas, signer
@@ -207,7 +209,26 @@ class ParadexClient(ExchangeClient):
     # -- lifecycle --------------------------------------------------------------------------------
     def _make_user_stream(self) -> ParadexUserStream:
         """Orders, fills, positions on their own socket (see :mod:`.userstream`)."""
-        return ParadexUserStream(self)
+        return ParadexUserStream(self.ws_url, self.symbol_of, auth_token=self.auth_token)
+
+    async def auth_token(self) -> str:
+        """A JWT for this account (``POST /v1/auth``, Starknet-signed by ccxt; lives minutes),
+        for the private WebSocket ``auth``. Raises :class:`AuthenticationError` /
+        :class:`ExchangeError` on failure."""
+        priv = self.private
+        await priv._ensure()
+        with priv.translate_errors():
+            return str(await priv.client.authenticate_rest())
+
+    async def fetch_fills(self, symbol: str) -> list[UserFill]:
+        """Our last 100 fills of ``symbol`` (``GET /v1/fills?market=``, via ccxt
+        ``fetch_my_trades``): size base units, price and fee USD, ``ts`` epoch s. Raises
+        :class:`ExchangeError` on failure."""
+        priv = self.private
+        await priv._ensure()
+        with priv.translate_errors():
+            rows = await priv.client.fetch_my_trades(self.symbols.ccxt_symbol(symbol), None, 100)
+        return [fill_from_push(msgspec.convert(r["info"], schemas.FillPush, strict=False), symbol) for r in rows]
 
     def _make_feed(self) -> ParadexMarketFeed:
         opts = self.settings.options

@@ -12,7 +12,9 @@ Protocol source: shared/protocols/paradex.md §6 (docs.paradex.trade "subscripti
   ``remaining_size``, ``avg_fill_price``, ``cancel_reason``); ``fills.*``: one fill per message
   (``id`` fill id, ``fill_type`` LIQUIDATION for our liquidations); ``positions``: signed ``size``,
   ``average_entry_price``, ``liquidation_price`` (may be ``""``).
-* Reconciliation fills: ``GET /v1/fills?market=`` (ccxt ``fetch_my_trades``), the same objects.
+* The stream is handed the JWT (:meth:`ParadexClient.auth_token`) and the catalog mapping; it
+  never calls the client. REST fill history (``GET /v1/fills``, the same objects):
+  :meth:`ParadexClient.fetch_fills` with :func:`fill_from_push`.
 """
 
 from __future__ import annotations
@@ -20,18 +22,14 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
-import msgspec
 
 from ...errors import AuthenticationError
 from ...models import Side, UserEvent, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
-from ..userstream import UserStream, optional_price, order_status
+from ..userstream import SymbolOf, UserStream, optional_price, order_status
 from . import schemas
-
-if TYPE_CHECKING:
-    from .client import ParadexClient
 
 EXCHANGE = "paradex"
 CHANNELS = ("orders.ALL", "fills.ALL", "positions")
@@ -59,21 +57,22 @@ def update_from_push(o: schemas.OrderPush, symbol: str) -> UserOrderUpdate:
 
 
 class ParadexUserStream(UserStream):
-    """The client's orders, fills and positions (see module doc)."""
+    """One account's orders, fills and positions (see module doc). ``ws_url``: the JSON socket;
+    ``auth_token()`` a fresh JWT (raising the typed errors of :mod:`perpdex.errors`);
+    ``symbol_of``: market -> canonical."""
 
     exchange = EXCHANGE
     subscription_acks = len(CHANNELS)
 
-    def __init__(self, client: "ParadexClient", **kwargs: Any) -> None:
-        super().__init__(client, **kwargs)
-        self.paradex = client
+    def __init__(self, ws_url: str, symbol_of: SymbolOf, *, auth_token: Callable[[], Awaitable[str]],
+                 **kwargs: Any) -> None:
+        super().__init__(symbol_of, **kwargs)
+        self.ws_url = ws_url
+        self._auth_token = auth_token
 
     async def open_socket(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
-        priv = self.paradex.private
-        await priv._ensure()
-        with priv.translate_errors():
-            jwt = await priv.client.authenticate_rest()
-        ws = await self.connect_ws(session, self.paradex.ws_url)
+        jwt = await self._auth_token()
+        ws = await self.connect_ws(session, self.ws_url)
         try:
             await self.send_json(ws, {"jsonrpc": "2.0", "id": 1, "method": "auth", "params": {"bearer": jwt}})
             await asyncio.wait_for(self._auth_reply(ws), AUTH_TIMEOUT_S)
@@ -124,11 +123,3 @@ class ParadexUserStream(UserStream):
                                        optional_price(p.liquidation_price), None, p.unrealized_pnl,
                                        (p.last_updated_at or time.time() * 1000) / 1000)]
         return []
-
-    async def fetch_fills(self, symbol: str) -> list[UserFill]:
-        """``GET /v1/fills?market=`` (last 100, via ccxt ``fetch_my_trades``) as fills."""
-        priv = self.paradex.private
-        await priv._ensure()
-        with priv.translate_errors():
-            rows = await priv.client.fetch_my_trades(self.paradex.symbols.ccxt_symbol(symbol), None, 100)
-        return [fill_from_push(msgspec.convert(r["info"], schemas.FillPush, strict=False), symbol) for r in rows]
