@@ -24,7 +24,11 @@ client's):
   direction (a leg that loses count of its fills sends the rest again);
 * with no order fault armed (none, dup, user_drop) from a clean start (an open, or the close of a
   pair both of whose legs can trade), the pair completes: each leg moved by exactly its quantity,
-  no hedge or rollback ran (unless the retry fee cap stopped a leg).
+  no hedge or rollback ran (unless the retry fee cap stopped a leg);
+* never naked: a close that meets a leg below its market's minimum order size leaves a hedged
+  dust pair (``PairResult.dust``; the net check above holds against what the executor set out to
+  trade); the lane's next trial sweeps it (``sweep_dust``: both legs topped up and closed
+  together, under that trial's fault), and every lane ends flat (dust swept at the end too).
 
 ``PERPDEX_FAULT_TRIALS`` / ``PERPDEX_FAULT_SEED`` override the trial count (default 300) and seed.
 """
@@ -73,6 +77,7 @@ STREAM_KINDS = KINDS + ("dup", "user_drop")  # user-stream faults: only where th
 HARMLESS = {"none", "dup", "user_drop"}
 # fills may be inferred from positions only after an order got no answer (these faults, or a timeout)
 ANSWERLESS = {"ack_lost", "ack_late"}
+SWEEP_FEE_CAP = D(1)  # USD: the sweep's estimated fees (four small taker orders) stay far below it
 SLOW_STORE_S = 0.03  # persisting one fill in the "slow store" trials
 CAP = D("0.05")  # USD of retry fees in "tight cap" trials
 # short timeouts and back-offs keep a trial ~0.1 s (ack_late: the answer comes 1.5 x the timeout late)
@@ -111,6 +116,7 @@ class Lane:
         self.kinds = STREAM_KINDS if streamed else KINDS
         self.extra = ""  # the user-stream fault armed on top of the trial's fault, for messages
         self.dust: list[str] = []
+        self.dust_pair = False  # the last trial left a hedged dust pair: the next one sweeps it
         self.own: dict[str, Decimal] = {long: D(0), short: D(0)}
         self.store, self.stats = store, stats
 
@@ -143,8 +149,9 @@ class Lane:
             extra = rng.choice(("dup", "user_drop", None, None, None, None)) if self.streamed else None
             extra_victim = rng.choice((self.long, self.short))
             ex = AtomicPairExecutor(PriceProvider(), ExecutionConfig(TACTIC, unhedged_timeout_s=0.1, max_retry_fees_usd=cap))
-            pos = dict(self.own)  # what this lane holds (earlier lanes may have left hedged dust)
+            pos = dict(self.own)  # what this lane holds
             closing = pos[self.long] > 0 or pos[self.short] < 0
+            op = "sweep" if closing and self.dust_pair else "close" if closing else "open"
             row = await self.store.create_position(symbol=symbol, long_exchange=self.long, short_exchange=self.short,
                                                    status="opening", quantity=qty, leverage=D(1))
             seen: list[FillRecord] = []
@@ -165,12 +172,22 @@ class Lane:
             self.extra = f" + {extra} on {extra_victim}" if extra is not None else ""
             t0 = time.monotonic()
             long_c, short_c = self.clients[self.long], self.clients[self.short]
-            if closing:
-                ql, qs = max(pos[self.long], D(0)), max(-pos[self.short], D(0))
-                planned = -ql * la.multiplier + qs * sa.multiplier  # canonical net the plan itself moves
+            ql, qs = max(pos[self.long], D(0)), max(-pos[self.short], D(0))
+            legs: dict[str, tuple[str, Decimal]]
+            if op == "sweep":
+                res = await ex.sweep_dust(long_c, short_c, symbol, ql, qs, on_fill=sink, max_fee_usd=SWEEP_FEE_CAP)
+                # the close's legs (the top-up legs are the first of res.rollback)
+                legs = {r.exchange: (r.side.value, r.requested) for r in (res.long, res.short)}
+                clean = False
+                # everything the pair held is closed: the net it moves is that of the dust pair
+                planned = -ql * la.multiplier + qs * sa.multiplier
+            elif op == "close":
                 legs = {self.long: ("sell", ql), self.short: ("buy", qs)}
                 clean = ql * la.multiplier == qs * sa.multiplier and ql >= la.min_size and qs >= sa.min_size
                 res = await ex.close(long_c, short_c, symbol, ql, qs, on_fill=sink, use_limit=use_limit)
+                # canonical net the plan itself moves: what the legs set out to trade (a remainder
+                # no order can close stays on both legs, hedged)
+                planned = -res.long.requested * la.multiplier + res.short.requested * sa.multiplier
             else:
                 planned = D(0)
                 legs = {self.long: ("buy", qty / la.multiplier), self.short: ("sell", qty / sa.multiplier)}
@@ -180,11 +197,12 @@ class Lane:
             elapsed = time.monotonic() - t0
             for v in venues.values():
                 v.faults.clear(symbol)
-            await self.check(trial, kind, victim, closing, res, venues, mult, tol, cap, seen, before, planned)
-            self.check_sizes(trial, kind, victim, closing, res, venues, legs, orders_before, clean and kind in HARMLESS)
-            self.stats.append((kind, self.streamed, res, elapsed, sum(f.source == "position" for f in seen)))
+            await self.check(trial, kind, victim, op, res, venues, mult, tol, cap, seen, before, planned)
+            self.check_sizes(trial, kind, victim, op, res, venues, legs, orders_before, clean and kind in HARMLESS)
+            self.stats.append((kind, self.streamed, res, elapsed, sum(f.source == "position" for f in seen), op))
             for f in seen:
                 self.own[f.exchange] += f.signed_qty
+            self.dust_pair = bool(res.dust)
         # leave both exchanges flat for the next pairing
         pos = dict(self.own)
         if any(pos.values()):
@@ -198,37 +216,50 @@ class Lane:
                                           quantity=f.qty, price=f.price, fee=f.fee, liquidity=f.liquidity,
                                           order_id=f.order_id)
 
-            res = await ex.close(self.clients[self.long], self.clients[self.short], symbol, max(pos[self.long], D(0)),
-                                 max(-pos[self.short], D(0)), on_fill=flat_sink, use_limit=False)
+            ends = (self.clients[self.long], self.clients[self.short], symbol)
+            if self.dust_pair:
+                res = await ex.sweep_dust(*ends, max(pos[self.long], D(0)), max(-pos[self.short], D(0)),
+                                          on_fill=flat_sink, max_fee_usd=SWEEP_FEE_CAP)
+            else:
+                res = await ex.close(*ends, max(pos[self.long], D(0)), max(-pos[self.short], D(0)), on_fill=flat_sink,
+                                     use_limit=False)
+                if res.dust:  # the close met a leg below its market's minimum: swept, with no fault
+                    self.dust.append(f"{symbol} {self.long}->{self.short} {res.dust}")
+                    pos = dict(self.own)
+                    res = await ex.sweep_dust(*ends, max(pos[self.long], D(0)), max(-pos[self.short], D(0)),
+                                              on_fill=flat_sink, max_fee_usd=SWEEP_FEE_CAP)
             net = sum(engine_position(v, mult[n], symbol) for n, v in venues.items()) - self.start_net
             assert abs(net) <= tol, f"{symbol} {self.long}->{self.short}: flatten left net {net}: {res.reason}"
-            # a leg below the market's minimum order size (partial fills) cannot be closed there:
-            # it stays, hedged, and is counted in the summary
-            self.dust.extend(f"{n} {symbol} {q}" for n, q in self.own.items() if q != 0)
+            assert not any(self.own.values()), f"{symbol} {self.long}->{self.short}: not flat at the end: {self.own}: {res.reason}"
 
-    def what(self, trial: int, kind: str, victim: str, closing: bool, res: PairResult) -> str:
+    def what(self, trial: int, kind: str, victim: str, op: str, res: PairResult) -> str:
         return (f"trial {trial} (seed {SEED}, {self.symbol} {self.long}->{self.short}, "
-                f"{'close' if closing else 'open'}, {'user streams' if self.streamed else 'no user streams'}, "
+                f"{op}, {'user streams' if self.streamed else 'no user streams'}, "
                 f"fault {kind} on {victim}{self.extra}): {res.reason}")
 
-    def check_sizes(self, trial: int, kind: str, victim: str, closing: bool, res: PairResult, venues,
+    def check_sizes(self, trial: int, kind: str, victim: str, op: str, res: PairResult, venues,
                     legs: dict[str, tuple[str, Decimal]], orders_before: dict[str, set[int]], harmless: bool) -> None:
-        """No leg trades more than asked; with nothing wrong, exactly what was asked and no repair."""
-        what = self.what(trial, kind, victim, closing, res)
-        for n, (side, want) in legs.items():
-            repairs = sum((r.requested for r in res.rollback if r.exchange == n and r.side.value == side), D(0))
-            got = traded(venues[n], self.symbol, orders_before[n], side)
-            assert got <= want + repairs, (f"{what}: {n} {side} {got} for a leg of {want} and repairs of {repairs} "
-                                           f"in that direction (leg orders sent: {res.long.orders_sent if n == self.long else res.short.orders_sent})")
-            if harmless and not res.fee_cap_hit:
-                assert got == want, f"{what}: {n} {side} {got}, the leg asked {want}"
+        """No leg trades more than asked (in either direction, on each exchange: the trial's leg
+        that way plus the repairs, and a sweep's top-up legs, sent that way); with nothing wrong,
+        exactly what was asked and no repair."""
+        what = self.what(trial, kind, victim, op, res)
+        for n in (self.long, self.short):
+            for side in ("buy", "sell"):
+                want = legs[n][1] if n in legs and legs[n][0] == side else D(0)
+                repairs = sum((r.requested for r in res.rollback if r.exchange == n and r.side.value == side), D(0))
+                got = traded(venues[n], self.symbol, orders_before[n], side)
+                assert got <= want + repairs, (
+                    f"{what}: {n} {side} {got} for a leg of {want} and repairs of {repairs} in that direction "
+                    f"(leg orders sent: {res.long.orders_sent if n == self.long else res.short.orders_sent})")
+                if harmless and not res.fee_cap_hit and n in legs and legs[n][0] == side:
+                    assert got == want, f"{what}: {n} {side} {got}, the leg asked {want}"
         if harmless and not res.fee_cap_hit:
             assert res.success and not res.rollback, f"{what}: repairs {res.rollback}"
 
-    async def check(self, trial: int, kind: str, victim: str, closing: bool, res: PairResult, venues, mult, tol, cap,
+    async def check(self, trial: int, kind: str, victim: str, op: str, res: PairResult, venues, mult, tol, cap,
                     seen: list[FillRecord], before: dict[str, Decimal], planned: Decimal) -> None:
         symbol = self.symbol
-        what = self.what(trial, kind, victim, closing, res)
+        what = self.what(trial, kind, victim, op, res)
         # the net the pair gained in this trial, beyond what the plan itself nets to (0 unless a
         # close of unequal legs left by an earlier trial)
         net = sum(engine_position(v, mult[n], symbol) - before[n] for n, v in venues.items()) - planned
@@ -252,6 +283,11 @@ class Lane:
             assert not inferred, f"{what}: fills inferred from positions without a lost answer: {inferred}"
         assert res.retry_fees <= cap, f"{what}: retry fees {res.retry_fees} > cap {cap}"
         assert res.open_orders_left == 0 and not res.naked, what
+        if res.dust:  # a hedged dust pair: what each leg holds, read back from the exchanges
+            held = {n: engine_position(v, mult[n], symbol) / mult[n] for n, v in venues.items()}
+            assert op != "open", f"{what}: an open reported dust {res.dust}"
+            # closes of whole positions: the dust is what the legs still hold
+            assert all(held[n] == q for n, q in res.dust), f"{what}: dust {res.dust}, positions {held}"
 
 
 async def test_atomic_executor_holds_under_random_faults(tmp_path) -> None:
@@ -260,7 +296,7 @@ async def test_atomic_executor_holds_under_random_faults(tmp_path) -> None:
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'faults.db'}")
     await store.init()
     clients = {n: make_client(cluster, n) for n in EXCHANGES}
-    stats: list[tuple[str, bool, PairResult, float, int]] = []
+    stats: list[tuple[str, bool, PairResult, float, int, str]] = []
     dust: list[str] = []
     try:
         await asyncio.gather(*(c.connect() for c in clients.values()))
@@ -300,19 +336,21 @@ async def test_atomic_executor_holds_under_random_faults(tmp_path) -> None:
     summary: dict[tuple[str, bool], Counter[str]] = defaultdict(Counter)
     worst: dict[tuple[str, bool], float] = defaultdict(float)
     took: dict[tuple[str, bool], float] = defaultdict(float)
-    for kind, streamed, res, elapsed, inferred in stats:
+    for kind, streamed, res, elapsed, inferred, op in stats:
         c = summary[kind, streamed]
         c["trials"] += 1
-        c["complete" if res.success else ("hedged smaller" if res.balanced_qty > 0 else "flat")] += 1
+        c["complete" if res.success else "dust left" if res.dust else
+          ("hedged smaller" if res.balanced_qty > 0 else "flat")] += 1
+        c["sweeps"] += op == "sweep"
         c["cap hit"] += res.fee_cap_hit
         c["repairs"] += len(res.rollback)
         c["inferred fills"] += inferred
         worst[kind, streamed] = max(worst[kind, streamed], res.max_unhedged_s)
         took[kind, streamed] += elapsed
-    cols = ("trials", "complete", "hedged smaller", "flat", "repairs", "cap hit", "inferred fills")
+    cols = ("trials", "complete", "hedged smaller", "flat", "dust left", "sweeps", "repairs", "cap hit", "inferred fills")
     with_streams = sum(s for _, s, *_ in stats)
     print(f"\nfault trials (seed {SEED}): {len(stats)} ({with_streams} with user streams, {len(stats) - with_streams} "
-          f"without); hedged legs below a minimum size left at lane ends: {dust}")
+          f"without); dust pairs met by the lane-end closes (then swept): {dust}")
     print(f"{'fault':<14}{'streams':>8}" + "".join(f"{c:>15}" for c in cols) + f"{'max unhedged s':>16}{'mean s':>8}")
     for streamed in (False, True):
         for kind in STREAM_KINDS if streamed else KINDS:
