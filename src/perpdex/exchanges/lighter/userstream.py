@@ -15,8 +15,8 @@ Protocol source: shared/protocols/lighter.md §6 (apidocs.lighter.xyz "WebSocket
   deleverage, are fills flagged ``liquidation``). Server
   messages name the channel with ``:``; the server's ``{"type": "ping"}`` is answered with a pong.
 * The stream is handed the token (:meth:`LighterClient.auth_token`), the account index and the
-  catalog mapping; it never calls the client. REST fill history (``GET /api/v1/trades``, ccxt
-  ``fetch_my_trades``, the stream's trade rows): :meth:`LighterClient.fetch_fills` with
+  catalog mapping; it never calls the client. REST fill history (``GET /api/v1/trades`` through
+  ccxt, the stream's trade rows): :meth:`LighterClient.fetch_fills` with
   :func:`fill_from_trade`.
 """
 
