@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
+
 from perpdex.exchanges.userstream import UserStream, order_status
 from perpdex.models import OrderStatus, Side, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
 
@@ -88,3 +90,26 @@ def test_order_status_mapping():
     assert order_status(D(1), open_=False) is OrderStatus.FILLED
     assert order_status(D(1), open_=False, canceled=True) is OrderStatus.CANCELED
     assert order_status(D(0), open_=False, rejected=True) is OrderStatus.REJECTED
+
+
+def test_recovered_events_count_as_recovered_never_as_duplicate_frames():
+    s = UserStream()
+    assert s.ingest(_fill("t1"), recovered=True) and s.recovered_fills == 1
+    assert not s.ingest(_fill("t1"), recovered=True) and not s.ingest(_fill("t1"), recovered=True)
+    assert s.duplicates == 0 and s.recovered_fills == 1  # a REST re-read of known fills is no duplicate frame
+    assert s.ingest(_fill("t2")) and s.recovered_fills == 1 and not s.ingest(_fill("t2")) and s.duplicates == 1
+    s.record_reconciliation()
+    s.record_reconciliation(RuntimeError("HTTP 429"))
+    st = s.stats()
+    assert (st["reconciliations"], st["reconcile_errors"], st["recovered_fills"], st["fills"]) == (2, 1, 1, 2)
+    assert "HTTP 429" in (s.last_error or "")
+
+
+def test_canonical_goes_through_the_given_mapping():
+    s = UserStream({"BTCUSDT": "BTC"}.__getitem__)
+    s.exchange = "x"
+    assert s.canonical("BTCUSDT") == "BTC"
+    with pytest.raises(ValueError, match=r"\[x\] unknown market 'NOPE'"):
+        s.canonical("NOPE")
+    with pytest.raises(ValueError):
+        UserStream().canonical("BTCUSDT")  # no catalog mapping given
