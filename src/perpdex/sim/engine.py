@@ -23,11 +23,15 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Callable, Iterable
 
 from .faults import Faults, note_order_placed
+from .market import (
+    FundingParams, FundingState, IndexParams, IndexState, funding_step, index_step, initial_funding_state,
+    initial_index_state, reanchor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,6 @@ class MarketSpec:
     taker_fee: float = 0.0
     volume_24h_usd: float = 0.0
     open_interest_usd: float = 0.0
-    funding_noise: float = 0.0  # relative noise of the funding estimate per step
     active: bool = True
     market_id: int = 0  # numeric id for venues that have one
     multiplier: int = 1  # canonical units per exchange unit (1000 for a 1000PEPE market)
@@ -119,22 +122,56 @@ class MarketSpec:
 
 
 class IndexProcess:
-    """Seeded geometric random walk of each symbol's index price, shared by all venues so that
-    two venues' prices move together (plus each venue's basis)."""
+    """The seeded index price of every symbol (see :mod:`perpdex.sim.market`: ranges and trends),
+    shared by all venues so that two venues' prices move together (plus each venue's basis).
 
-    def __init__(self, prices: dict[str, float], seed: int, vol_per_step: float = 0.00001) -> None:
+    ``prices``: symbol -> USD per base unit (public: setting one by hand moves the market there and
+    the process carries on from it); ``params``: one :class:`IndexParams` for every symbol or a
+    symbol -> params map (symbols it does not name get the defaults); ``time_scale``: simulated
+    seconds per real second; ``tick``: real seconds per :meth:`step`. Each symbol draws from its
+    own generator seeded from ``seed`` and the symbol, so its path depends on nothing else."""
+
+    def __init__(self, prices: dict[str, float], seed: int, *,
+                 params: IndexParams | dict[str, IndexParams] | None = None,
+                 time_scale: float = 1.0, tick: float = 0.1) -> None:
         self.prices = dict(prices)
-        self.vol = vol_per_step
-        self._rng = random.Random(seed)
+        self.seed = seed
+        self.time_scale = time_scale
+        self.tick = tick
+        self._params = params
+        self._rngs: dict[str, random.Random] = {}
+        self.states: dict[str, IndexState] = {}
         self.steps = 0
+        for sym, p in self.prices.items():
+            self._start(sym, p)
 
-    def step(self) -> None:
+    def params(self, symbol: str) -> IndexParams:
+        if isinstance(self._params, IndexParams):
+            return self._params
+        return (self._params or {}).get(symbol) or IndexParams()
+
+    def _start(self, symbol: str, price: float) -> IndexState:
+        rng = self._rngs[symbol] = random.Random(f"{self.seed}:index:{symbol}")
+        st = self.states[symbol] = initial_index_state(price, self.params(symbol), rng)
+        return st
+
+    def step(self, dt: float | None = None) -> None:
+        """Advance every symbol by ``dt`` simulated seconds (default ``tick x time_scale``)."""
+        dt = self.tick * self.time_scale if dt is None else dt
         self.steps += 1
         for sym, p in self.prices.items():
-            self.prices[sym] = p * math.exp(self._rng.gauss(0.0, self.vol))
+            st = self.states.get(sym) or self._start(sym, p)
+            if p != st.price:
+                st = reanchor(st, p)
+            st = self.states[sym] = index_step(st, self.params(sym), dt, self._rngs[sym])
+            self.prices[sym] = st.price
 
     def price(self, symbol: str) -> float:
         return self.prices[symbol]
+
+    def regime(self, symbol: str) -> str:
+        """``"range"`` or ``"trend"``."""
+        return self.states[symbol].regime
 
 
 # --------------------------------------------------------------------------------------------------
@@ -283,7 +320,14 @@ class Venue:
         default_leverage: int = 5,
         funding_time_scale: float = 1.0,
         passive_fill_prob: float = 0.3,
+        funding: FundingParams | None = None,
+        tick: float = 0.1,
     ) -> None:
+        """``funding``: the funding-estimate model (its ``base`` is replaced by each market's rate
+        per hour); None keeps every estimate at its market's ``funding_rate``. ``tick``: real
+        seconds per :meth:`step`; the funding process advances ``tick x funding_time_scale``
+        simulated seconds per step. Its generators are seeded per market from ``seed``, the venue
+        and the symbol, so the estimates do not depend on trading."""
         self.name = name
         self.markets: dict[str, MarketSpec] = {m.symbol: m for m in markets}
         self.index = index
@@ -302,6 +346,15 @@ class Venue:
         self._syn: dict[str, tuple[dict[float, float], dict[float, float]]] = {}  # market makers
         self._seq: dict[str, int] = {}
         self._rates: dict[str, float] = {m.symbol: m.funding_rate for m in self.markets.values()}
+        self.tick = tick
+        self._funding_params: dict[str, FundingParams] = {}
+        self._funding: dict[str, FundingState] = {}
+        self._funding_rngs: dict[str, random.Random] = {}
+        if funding is not None:
+            for m in self.markets.values():
+                fp = self._funding_params[m.symbol] = replace(funding, base=m.funding_rate / m.funding_interval_hours)
+                rng = self._funding_rngs[m.symbol] = random.Random(f"{seed}:funding:{name}:{m.symbol}")
+                self._funding[m.symbol] = initial_funding_state(fp, rng)
         self._next_funding: dict[str, int] = {}
         now = now_ms()
         for sym in self.markets:
@@ -349,8 +402,21 @@ class Venue:
         return self._rates[symbol]
 
     def set_funding_rate(self, symbol: str, rate: float) -> None:
+        """Pin the estimate of ``symbol`` at ``rate`` (fraction per interval): the funding process
+        no longer moves it. Raises ``SimError('not_found')`` for an unknown symbol."""
         self.market(symbol).funding_rate = rate
         self._rates[symbol] = rate
+        self._funding.pop(symbol, None)
+
+    def funding_state(self, symbol: str) -> FundingState | None:
+        """The funding process's state for ``symbol`` (rates per hour), None when fixed or pinned."""
+        return self._funding.get(symbol)
+
+    def _step_funding(self, dt: float) -> None:
+        """Advance every market's funding estimate by ``dt`` simulated seconds."""
+        for sym, st in self._funding.items():
+            st = self._funding[sym] = funding_step(st, self._funding_params[sym], dt, self._funding_rngs[sym])
+            self._rates[sym] = st.rate * self.markets[sym].funding_interval_hours
 
     def next_funding_ms(self, symbol: str) -> int:
         return self._next_funding[symbol]
@@ -772,17 +838,16 @@ class Venue:
         return [o for o in self._open.values() if o.account == account_id and (symbol is None or o.symbol == symbol)]
 
     # -- the market process ------------------------------------------------------------------------
-    def step(self, regenerate: bool = True) -> None:
-        """Advance one tick: new synthetic books around the moved index, passive fills of resting
-        orders the market reaches, funding estimate drift and funding payments that are due."""
+    def step(self, regenerate: bool = True, dt: float | None = None) -> None:
+        """Advance one tick of ``dt`` real seconds (default ``tick``): new synthetic books around
+        the moved index, passive fills of resting orders the market reaches, the funding estimates'
+        process (``dt x funding_time_scale`` simulated seconds) and funding payments that are due."""
         now = now_ms()
-        for sym, m in self.markets.items():
+        self._step_funding((self.tick if dt is None else dt) * self.funding_time_scale)
+        for sym in self.markets:
             self._refresh_book(sym, regenerate=regenerate)
             self._passive_fills(sym)
             self._check_liquidations(sym)
-            if m.funding_noise:
-                base = m.funding_rate
-                self._rates[sym] = base * (1.0 + self._rng.gauss(0.0, m.funding_noise))
             if now >= self._next_funding[sym]:
                 self._pay_funding(sym, now)
                 self._next_funding[sym] = self._funding_boundary(sym, now)
@@ -848,6 +913,9 @@ class Simulation:
         self.venues = venues
         self.index = index
         self.tick = tick
+        index.tick = tick
+        for v in venues.values():
+            v.tick = tick
         self._task: asyncio.Task[None] | None = None
 
     def venue(self, name: str) -> Venue:

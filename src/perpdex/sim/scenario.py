@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from .engine import IndexProcess, MarketSpec, Simulation, Venue
+from .market import FundingParams, IndexParams
 
 
 def load_scenario(path: str | Path | None = None) -> dict[str, Any]:
@@ -52,6 +53,65 @@ def market_specs(venue_cfg: dict[str, Any]) -> list[MarketSpec]:
     return specs
 
 
+def _seconds(cfg: dict[str, Any], key: str, unit_s: float, default: float) -> float:
+    return float(cfg[key]) * unit_s if key in cfg else default
+
+
+def index_params(cfg: dict[str, Any] | None, vol: float | None = None) -> IndexParams:
+    """The scenario's ``index_process`` section (keys: ``range_reversion_minutes``,
+    ``range_minutes``, ``trend_minutes``, ``min_regime_minutes`` (mean durations, simulated
+    minutes), ``trend_strength`` [low, high] noise-sigmas, ``trend_continue_prob``) with a
+    symbol's annualized ``vol``; missing keys keep the :class:`IndexParams` defaults."""
+    cfg, d = cfg or {}, IndexParams()
+    strength = cfg.get("trend_strength", d.trend_strength)
+    return IndexParams(
+        vol=float(vol if vol is not None else cfg.get("vol", d.vol)),
+        range_reversion_s=_seconds(cfg, "range_reversion_minutes", 60, d.range_reversion_s),
+        range_mean_s=_seconds(cfg, "range_minutes", 60, d.range_mean_s),
+        trend_mean_s=_seconds(cfg, "trend_minutes", 60, d.trend_mean_s),
+        min_regime_s=_seconds(cfg, "min_regime_minutes", 60, d.min_regime_s),
+        trend_strength=(float(strength[0]), float(strength[1])),
+        trend_continue_prob=float(cfg.get("trend_continue_prob", d.trend_continue_prob)),
+    )
+
+
+def funding_params(cfg: dict[str, Any] | None | bool) -> FundingParams | None:
+    """The scenario's ``funding_process`` section (keys: ``hold_hours``, ``reversion_hours``,
+    ``regime_hours``, ``min_regime_hours`` (simulated hours), ``noise_rel``, ``shift_prob``,
+    ``shift_rel``, and per-hour rates ``noise_floor_per_hour``, ``shift_floor_per_hour``,
+    ``cap_per_hour``); ``false`` or ``{enabled: false}`` fixes every estimate (None)."""
+    if cfg is False or (isinstance(cfg, dict) and cfg.get("enabled") is False):
+        return None
+    cfg, d = cfg if isinstance(cfg, dict) else {}, FundingParams()
+    return FundingParams(
+        hold_s=_seconds(cfg, "hold_hours", 3600, d.hold_s),
+        reversion_s=_seconds(cfg, "reversion_hours", 3600, d.reversion_s),
+        noise_rel=float(cfg.get("noise_rel", d.noise_rel)),
+        noise_floor=float(cfg.get("noise_floor_per_hour", d.noise_floor)),
+        regime_mean_s=_seconds(cfg, "regime_hours", 3600, d.regime_mean_s),
+        min_regime_s=_seconds(cfg, "min_regime_hours", 3600, d.min_regime_s),
+        shift_prob=float(cfg.get("shift_prob", d.shift_prob)),
+        shift_rel=float(cfg.get("shift_rel", d.shift_rel)),
+        shift_floor=float(cfg.get("shift_floor_per_hour", d.shift_floor)),
+        cap=float(cfg.get("cap_per_hour", d.cap)),
+    )
+
+
+def index_process(data: dict[str, Any], seed: int, time_scale: float | None = None, tick: float = 0.1) -> IndexProcess:
+    """The scenario's index: ``symbols`` maps a symbol to its start price (USD) or to
+    ``{price, vol}`` (vol annualized); ``time_scale`` (default: ``index_process.time_scale``, else 1)
+    is simulated seconds per real second of the price clock."""
+    section = data.get("index_process") or {}
+    prices: dict[str, float] = {}
+    params: dict[str, IndexParams] = {}
+    for sym, v in data["symbols"].items():
+        spec = v if isinstance(v, dict) else {"price": v}
+        prices[str(sym)] = float(spec["price"])
+        params[str(sym)] = index_params(section, spec.get("vol"))
+    scale = float(section.get("time_scale", 1.0) if time_scale is None else time_scale)
+    return IndexProcess(prices, seed=seed, params=params, time_scale=scale, tick=tick)
+
+
 def build_simulation(
     venues: list[str] | None = None,
     *,
@@ -59,12 +119,17 @@ def build_simulation(
     seed: int | None = None,
     funding_time_scale: float = 1.0,
     starting_balance: float | None = None,
+    price_time_scale: float | None = None,
 ) -> Simulation:
     """Venues named in ``venues`` (all in the scenario when None) over one seeded index process.
-    ``funding_time_scale`` compresses funding schedules (720: a 1h interval pays every 5 s)."""
+    ``funding_time_scale`` compresses funding schedules and the funding estimates' process (720: a
+    1h interval pays every 5 s); ``price_time_scale`` compresses the index process (simulated
+    seconds per real second; default the scenario's ``index_process.time_scale``, else 1)."""
     data = load_scenario(scenario)
     seed = int(data.get("seed", 1) if seed is None else seed)
-    index = IndexProcess({str(k): float(v) for k, v in data["symbols"].items()}, seed=seed)
+    tick = float(data.get("tick_seconds", 0.1))
+    index = index_process(data, seed, price_time_scale, tick)
+    funding = funding_params(data.get("funding_process", {}))
     out: dict[str, Venue] = {}
     for name, vcfg in data["venues"].items():
         if venues is not None and name not in venues:
@@ -76,5 +141,7 @@ def build_simulation(
             seed=seed,
             starting_balance=float(starting_balance if starting_balance is not None else data.get("starting_balance", 100_000)),
             funding_time_scale=funding_time_scale,
+            funding=funding,
+            tick=tick,
         )
-    return Simulation(out, index, tick=float(data.get("tick_seconds", 0.1)))
+    return Simulation(out, index, tick=tick)

@@ -63,6 +63,7 @@ async def start_emulators(
     seed: int | None = None,
     funding_time_scale: float = 1.0,
     starting_balance: float | None = None,
+    price_time_scale: float | None = None,
     run_market: bool = True,
     dialects: dict[str, type] | None = None,
     middlewares: tuple[Any, ...] = (),
@@ -71,14 +72,15 @@ async def start_emulators(
     registry); port 0 picks a free port. ``run_market`` starts the market process task (tests may
     step it by hand instead). ``dialects`` maps a venue to its dialect class where the registry
     does not (yet) name it. ``middlewares``: extra aiohttp middlewares run first on every venue's
-    requests (instrumentation, e.g. a benchmark timing when orders arrive)."""
+    requests (instrumentation, e.g. a benchmark timing when orders arrive). ``price_time_scale``:
+    simulated seconds per real second of the index process (default: the scenario's)."""
     dialects = dialects or {}
     if names is None and sim is None:
         known = set(registry.names()) | set(dialects)
         names = [n for n in load_scenario(scenario)["venues"] if n in known]
     if sim is None:
         sim = build_simulation(names, scenario=scenario, seed=seed, funding_time_scale=funding_time_scale,
-                               starting_balance=starting_balance)
+                               starting_balance=starting_balance, price_time_scale=price_time_scale)
     cluster = EmulatorCluster(sim)
     for name, venue in sim.venues.items():
         dialect_cls = dialects.get(name) or registry.emulator_class(name)
