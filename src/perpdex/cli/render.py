@@ -96,6 +96,51 @@ def errors(console: Console, errs: dict[str, str]) -> None:
         console.print(f"[yellow]warning:[/] {ex}: {msg}")
 
 
+def _mark_note(source: Any, at: Any) -> str:
+    if source == "given":
+        return "unrealized at the run's last marks"
+    if source == "stored":
+        return f"unrealized at the marks stored at {str(at)[11:19] or '?'} UTC"
+    return "no mark price: unrealized n/a"
+
+
+_CENT = Decimal("0.0001")
+
+
+def _parts(part: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal | None]:
+    """(funding, fees, price PnL) of a totals part, rounded to 0.0001 USD (price None: n/a)."""
+    q = lambda x: Decimal(str(x)).quantize(_CENT)  # noqa: E731
+    return q(part.get("funding") or 0), q(part.get("fees") or 0), (
+        None if part.get("price_pnl") is None else q(part["price_pnl"]))
+
+
+def _line(funding: Decimal, fees: Decimal, price: Decimal | None) -> str:
+    net = None if price is None else funding - fees + price
+    return (f"funding {_usd(funding)} - fees {_num(fees)} + price PnL {_usd(price) if price is not None else 'n/a'} "
+            f"= net PnL {_usd(net) if net is not None else 'n/a'}")
+
+
+def summary_lines(rep: dict[str, Any]) -> list[str]:
+    """The report's summary: one line when every position is closed, else one line each for the
+    realized (closed) part, the open part (unrealized at the mark, or n/a) and their total.
+    Figures are rounded to 0.0001 USD once; each net PnL and each total is computed from the
+    printed figures, so every line adds up as printed (within 0.0003 USD of the exact values)."""
+    tot = rep.get("totals", {})
+    head = (f"[bold]summary:[/] {tot.get('positions', 0)} position(s), {tot.get('closed', 0)} closed"
+            f"{', ' + str(tot['open']) + ' open' if tot.get('open') else ''} in {rep.get('duration_s', 0):.0f}s")
+    rf, rfe, rp = _parts(tot.get("realized", {}))
+    if not tot.get("open"):
+        return [f"{head}: {_line(rf, rfe, rp)}"]
+    opened = tot.get("open_positions", {})
+    of, ofe, op = _parts(opened)
+    total_price = None if rp is None or op is None else rp + op
+    return [head,
+            f"  realized ({tot.get('closed', 0)} closed): {_line(rf, rfe, rp)}",
+            f"  open ({tot['open']}, {_mark_note(opened.get('mark_source'), opened.get('mark_time'))}): "
+            f"{_line(of, ofe, op)}",
+            f"  total: {_line(rf + of, rfe + ofe, total_price)}"]
+
+
 def report(console: Console, rep: dict[str, Any]) -> None:
     """The end-of-run report: rates seen, opportunity chosen, positions, PnL."""
     rows = rep.get("funding_rates", [])
@@ -117,22 +162,22 @@ def report(console: Console, rep: dict[str, Any]) -> None:
                       f"{p['entry_long_price'] or '-'} / {p['entry_short_price'] or '-'}",
                       f"{p['exit_long_price'] or '-'} / {p['exit_short_price'] or '-'}")
         console.print(t)
-        t = Table(title="PnL (USD)")
+        t = Table(title="PnL (USD; open positions: unrealized, at the mark)")
         for col in ("#", "funding long", "funding short", "payments", "entry fees", "exit fees", "price PnL", "net PnL", "close reason"):
             t.add_column(col, justify="right" if col not in ("close reason",) else "left")
         for p in positions:
+            still_open = p["pnl"] is None
+            price, net = (p.get("unrealized_price_pnl"), p.get("unrealized_pnl")) if still_open else (p["price_pnl"], p["pnl"])
             t.add_row(str(p["id"]), _usd(p["funding_long"]), _usd(p["funding_short"]), str(p["funding_payments"]),
-                      _num(p["entry_fees"]), _num(p["exit_fees"]), _usd(p["price_pnl"]), _usd(p["pnl"]),
-                      p["close_reason"] or "(still open)")
+                      _num(p["entry_fees"]), _num(p["exit_fees"]), _usd(price) if price is not None else "n/a",
+                      _usd(net) if net is not None else "n/a",
+                      p["close_reason"] or p["status"] if not still_open else
+                      f"(still open; {_mark_note(p.get('mark_source'), p.get('mark_time'))})")
         console.print(t)
     else:
         console.print("[yellow]no position was opened[/] (no opportunity cleared the thresholds)")
-    tot = rep.get("totals", {})
-    console.print(
-        f"[bold]summary:[/] {tot.get('positions', 0)} position(s), {tot.get('closed', 0)} closed, "
-        f"funding {_usd(tot.get('funding'))}, fees {_num(tot.get('fees'))}, net PnL {_usd(tot.get('pnl'))} "
-        f"in {rep.get('duration_s', 0):.0f}s"
-    )
+    for line in summary_lines(rep):
+        console.print(line)
     errors(console, rep.get("errors", {}))
 
 

@@ -1,13 +1,25 @@
 """The run report: funding rates seen, the opportunity chosen, each position's legs, fees, funding,
-price PnL and net PnL — as a JSON-ready dict.
+price PnL and net PnL — as a JSON-ready dict (money as decimal strings, USD).
 
 Per position (USD unless noted):
 
 * ``price_pnl`` = sum over all fills of (+qty*price for sells, -qty*price for buys) — the realized
-  price PnL of both legs once flat;
+  price PnL of both legs once flat (None while the position is open);
 * ``entry_fees``/``exit_fees`` from the fills of each phase (rollback fills count as exit);
 * ``funding`` = sum of the recorded funding payments of both legs (+ received);
-* ``pnl`` = ``price_pnl + funding - entry_fees - exit_fees``.
+* ``pnl`` = ``price_pnl + funding - entry_fees - exit_fees`` (None while open);
+* a position still holding something (any status but ``closed``/``failed``) gets instead
+  ``unrealized_price_pnl`` = the same cash flow + (held quantity on each exchange) * (that
+  exchange's mark price), and ``unrealized_pnl`` = ``unrealized_price_pnl + funding - fees so
+  far``; both None when a held exchange has no known mark (``mark_source``: ``"given"``, the
+  marks the caller passed; ``"stored"``, the newest mark price in the funding history, of
+  ``mark_time``; None: n/a). Quantities and marks are per exchange unit, as the fills.
+
+``totals`` splits the run into ``realized`` (closed and failed positions) and ``open`` (the
+rest, valued as above), each ``{positions, funding, fees, price_pnl, pnl}`` with ``pnl = funding
+- fees + price_pnl`` exactly; the top-level ``funding``/``fees``/``price_pnl``/``pnl`` are the
+exact sums of both parts (``price_pnl``/``pnl`` None when the open part's are n/a).
+``realized_pnl`` repeats ``realized.pnl``.
 """
 
 from __future__ import annotations
@@ -15,9 +27,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from types import EllipsisType
-from typing import Any
+from typing import Any, Mapping
 
 from ..funding.collector import FundingSnapshot
+from ..funding.history import FundingHistory
 from ..funding.opportunities import Opportunity
 from ..storage import Store
 
@@ -53,10 +66,51 @@ def opportunity_dict(o: Opportunity) -> dict[str, Any]:
     }
 
 
+Marks = Mapping[str, Mapping[str, Decimal]]  # exchange -> canonical symbol -> price per exchange unit (USD)
+_ZERO = Decimal(0)
+_FLAT = ("closed", "failed")
+
+
+def snapshot_marks(snap: FundingSnapshot | None) -> dict[str, dict[str, Decimal]]:
+    """exchange -> symbol -> mark price (USD per exchange unit) of every sample of ``snap`` that
+    has one (for :func:`build_report`'s ``marks``)."""
+    out: dict[str, dict[str, Decimal]] = {}
+    for ex, per in (snap.rates if snap is not None else {}).items():
+        for sym, r in per.items():
+            if r.mark_price is not None:
+                out.setdefault(ex, {})[sym] = r.mark_price
+    return out
+
+
+async def _stored_mark(store: Store, exchange: str, symbol: str) -> tuple[Decimal, datetime] | None:
+    rows = await FundingHistory(store.sessions).latest(exchange=exchange, symbol=symbol)
+    return (rows[0].mark_price, rows[0].collected_at) if rows and rows[0].mark_price is not None else None
+
+
+async def _valuation(store: Store, symbol: str, held: dict[str, Decimal], marks: Marks | None
+                     ) -> tuple[Decimal | None, dict[str, str], str | None, datetime | None]:
+    """(value of ``held`` at marks or None, marks used, source, oldest stored mark's time)."""
+    value, used, source, at = _ZERO, {}, "given", None
+    for ex, qty in held.items():
+        if qty == 0:
+            continue
+        mark = (marks or {}).get(ex, {}).get(symbol)
+        if mark is None:
+            stored = await _stored_mark(store, ex, symbol)
+            if stored is None:
+                return None, used, None, None
+            mark, ts = stored
+            source, at = "stored", ts if at is None else min(at, ts)
+        used[ex] = str(mark)
+        value += qty * mark
+    return value, used, source, at
+
+
 async def position_reports(store: Store, since: datetime | None = None,
-                           account: str | None | EllipsisType = ...) -> list[dict[str, Any]]:
+                           account: str | None | EllipsisType = ..., marks: Marks | None = None) -> list[dict[str, Any]]:
     """Positions still open, or opened or closed at or after ``since`` (all when None); of
-    ``account`` only when given (None: those without an account)."""
+    ``account`` only when given (None: those without an account). ``marks`` values what open
+    positions hold (see the module doc; the funding history's newest marks otherwise)."""
     out = []
     for pos in await store.positions(account=account):
         if since is not None and pos.status not in ("open", "opening", "closing", "naked") and not (
@@ -65,15 +119,20 @@ async def position_reports(store: Store, since: datetime | None = None,
             continue
         fills = await store.fills(pos.id)
         funding = await store.funding(pos.id)
-        price_pnl = sum(((f.quantity * f.price) if f.side == "sell" else -(f.quantity * f.price) for f in fills), Decimal(0))
-        entry_fees = sum((f.fee for f in fills if f.phase == "open"), Decimal(0))
-        exit_fees = sum((f.fee for f in fills if f.phase != "open"), Decimal(0))
-        f_long = sum((p.amount for p in funding if p.exchange == pos.long_exchange), Decimal(0))
-        f_short = sum((p.amount for p in funding if p.exchange == pos.short_exchange), Decimal(0))
+        price_pnl = sum(((f.quantity * f.price) if f.side == "sell" else -(f.quantity * f.price) for f in fills), _ZERO)
+        entry_fees = sum((f.fee for f in fills if f.phase == "open"), _ZERO)
+        exit_fees = sum((f.fee for f in fills if f.phase != "open"), _ZERO)
+        f_long = sum((p.amount for p in funding if p.exchange == pos.long_exchange), _ZERO)
+        f_short = sum((p.amount for p in funding if p.exchange == pos.short_exchange), _ZERO)
         total_funding = f_long + f_short
-        flat = pos.status in ("closed", "failed")
+        flat = pos.status in _FLAT
+        held: dict[str, Decimal] = {}
+        for f in fills:
+            held[f.exchange] = held.get(f.exchange, _ZERO) + (f.quantity if f.side == "buy" else -f.quantity)
+        value, used, source, mark_time = (None, {}, None, None) if flat else await _valuation(store, pos.symbol, held, marks)
+        unrealized = None if value is None else price_pnl + value
         out.append({
-            "id": pos.id, "symbol": pos.symbol, "status": pos.status,
+            "id": pos.id, "strategy": pos.strategy, "symbol": pos.symbol, "status": pos.status,
             "long_exchange": pos.long_exchange, "short_exchange": pos.short_exchange,
             "size": str(pos.quantity), "leverage": str(pos.leverage),
             "entry_long_price": _s(pos.entry_long_price), "entry_short_price": _s(pos.entry_short_price),
@@ -84,6 +143,11 @@ async def position_reports(store: Store, since: datetime | None = None,
             "funding_payments": len(funding),
             "price_pnl": str(price_pnl) if flat else None,
             "pnl": str(price_pnl + total_funding - entry_fees - exit_fees) if flat else None,
+            "held": {} if flat else {ex: str(q) for ex, q in held.items() if q != 0},
+            "mark_prices": used, "mark_source": source,
+            "mark_time": mark_time.isoformat() if mark_time else None,
+            "unrealized_price_pnl": _s(unrealized),
+            "unrealized_pnl": _s(None if unrealized is None else unrealized + total_funding - entry_fees - exit_fees),
             "close_reason": pos.close_reason,
             "entry_net_apr": _s(pos.entry_net_apr),
             "fills": [{"phase": f.phase, "exchange": f.exchange, "side": f.side, "quantity": str(f.quantity),
@@ -92,24 +156,50 @@ async def position_reports(store: Store, since: datetime | None = None,
     return out
 
 
+def _part(positions: list[dict[str, Any]], price_key: str) -> dict[str, Any]:
+    """``{positions, funding, fees, price_pnl, pnl}`` of ``positions`` (pnl = funding - fees +
+    price_pnl; price_pnl/pnl None when one position's ``price_key`` is None)."""
+    funding = sum((Decimal(p["funding"]) for p in positions), _ZERO)
+    fees = sum((Decimal(p["entry_fees"]) + Decimal(p["exit_fees"]) for p in positions), _ZERO)
+    prices = [p[price_key] for p in positions]
+    price = None if None in prices else sum((Decimal(x) for x in prices), _ZERO)
+    return {"positions": len(positions), "funding": funding, "fees": fees, "price_pnl": price,
+            "pnl": None if price is None else funding - fees + price}
+
+
+def _strs(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, int) else _s(v) for k, v in d.items()}
+
+
+def totals(positions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``totals`` of a report from its ``positions`` (see the module doc)."""
+    done = [p for p in positions if p["status"] in _FLAT]
+    held = [p for p in positions if p["status"] not in _FLAT]
+    realized, open_ = _part(done, "price_pnl"), _part(held, "unrealized_price_pnl")
+    sources = {p["mark_source"] for p in held}
+    open_["mark_source"] = None if None in sources or not sources else ("stored" if "stored" in sources else "given")
+    times = [p["mark_time"] for p in held if p["mark_time"]]
+    open_["mark_time"] = min(times) if times else None
+    both = {k: None if realized[k] is None or open_[k] is None else realized[k] + open_[k]
+            for k in ("funding", "fees", "price_pnl", "pnl")}
+    return {"positions": len(positions), "closed": len(done), "open": len(held), **_strs(both),
+            "realized_pnl": _s(realized["pnl"]), "realized": _strs(realized), "open_positions": _strs(open_)}
+
+
 async def build_report(store: Store, first: FundingSnapshot | None, chosen: list[Opportunity],
                        *, duration_s: float, errors: dict[str, str] | None = None,
-                       since: datetime | None = None, account: str | None | EllipsisType = ...) -> dict[str, Any]:
+                       since: datetime | None = None, account: str | None | EllipsisType = ...,
+                       marks: Marks | None = None) -> dict[str, Any]:
     """The run report; ``since`` (UTC) limits it to positions this run touched, ``account`` to
-    that account's (None: those without an account)."""
-    positions = await position_reports(store, since, account)
-    done = [p for p in positions if p["pnl"] is not None]
+    that account's (None: those without an account); ``marks`` (exchange -> symbol -> USD per
+    exchange unit, e.g. :func:`snapshot_marks` of the last funding round) values open positions,
+    the funding history's newest marks otherwise."""
+    positions = await position_reports(store, since, account, marks)
     return {
         "duration_s": round(duration_s, 1),
         "funding_rates": snapshot_rows(first),
         "opportunities_chosen": [opportunity_dict(o) for o in chosen],
         "positions": positions,
-        "totals": {
-            "positions": len(positions),
-            "closed": len(done),
-            "funding": str(sum((Decimal(p["funding"]) for p in positions), Decimal(0))),
-            "fees": str(sum((Decimal(p["entry_fees"]) + Decimal(p["exit_fees"]) for p in positions), Decimal(0))),
-            "pnl": str(sum((Decimal(p["pnl"]) for p in done), Decimal(0))),
-        },
+        "totals": totals(positions),
         "errors": errors or {},
     }
