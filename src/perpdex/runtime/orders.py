@@ -78,6 +78,7 @@ class OrderTracker:
         self._settling: set[asyncio.Task[None]] = set()
         self.fills_stored = 0
         self.duplicates = 0
+        self._position: Decimal | None = None  # signed, from stored fills (loaded by start)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -85,6 +86,7 @@ class OrderTracker:
         for row in await self.rt.store.orders(self.strategy, statuses=LIVE_STATUSES):
             if row.exchange == self.exchange and row.symbol == self.symbol:
                 self.rows[row.id] = row
+        self._position = await self.stored_position()
         if self._unsubscribe is None:
             self._unsubscribe = self.rt.subscribe(self._on_event)
         if self._task is None:
@@ -143,14 +145,23 @@ class OrderTracker:
             row = next((r for r in self.rows.values() if r.client_order_id == client_order_id), None)
         return row
 
-    async def position(self) -> Decimal:
-        """This strategy's signed position (base units) from its stored fills."""
+    @property
+    def position(self) -> Decimal:
+        """This strategy's signed position (base units): the sum of its stored fills (kept in
+        memory from :meth:`start` on)."""
+        if self._position is None:
+            raise RuntimeError("OrderTracker.start() first")
+        return self._position
+
+    async def stored_position(self) -> Decimal:
+        """This strategy's signed position (base units) summed from storage."""
         return sum((signed(f.side, f.quantity) for f in await self.rt.store.order_fills(self.strategy)
                     if f.exchange == self.exchange and f.symbol == self.symbol), Decimal(0))
 
     # -- orders --------------------------------------------------------------------------------------
     async def place_limit(self, side: Side, quantity: Decimal, price: Decimal, role: OrderRole, *,
-                          reduce_only: bool = False, post_only: bool = False, parent_id: int | None = None) -> OrderRow:
+                          reduce_only: bool = False, post_only: bool = False, parent_id: int | None = None,
+                          detail: dict[str, object] | None = None) -> OrderRow:
         """Store, then send one limit order; returns its row (status from the answer: ``open``,
         ``filled``, ``canceled`` for a post-only order that would have crossed, ``rejected`` for
         an order refused before or by the exchange (``detail.error``), ``uncertain`` without an
@@ -159,7 +170,7 @@ class OrderTracker:
         row = await self.rt.store.add_order(
             strategy=self.strategy, account=self.rt.account, exchange=self.exchange, symbol=self.symbol,
             client_order_id=cid, role=str(role), side=side.value, price=price, quantity=quantity, filled=Decimal(0),
-            status=PENDING, reduce_only=reduce_only, post_only=post_only, parent_id=parent_id, detail={})
+            status=PENDING, reduce_only=reduce_only, post_only=post_only, parent_id=parent_id, detail=dict(detail or {}))
         self.rows[row.id] = row
         try:
             res = await asyncio.wait_for(self.client.place_limit_order(
@@ -256,6 +267,8 @@ class OrderTracker:
                 self.duplicates += 1
                 return None
             self.fills_stored += 1
+            if self._position is not None:
+                self._position += signed(f.side.value, f.qty)
             fields: dict[str, object] = {"filled": row.filled + f.qty}
             if row.order_id is None:
                 fields["order_id"] = f.order_id

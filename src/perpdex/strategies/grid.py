@@ -1,0 +1,467 @@
+"""The grid strategy: a take-profit grid on one exchange's perp, made safe.
+
+A ``buy`` grid (``sell`` is its mirror) rests one post-only entry at the bid (minus
+``post_only_offset_ticks``); every fill of an entry, the moment it is known (user stream or
+REST), gets its reduce-only take-profit at fill price x (1 + ``take_profit``) for exactly the
+quantity not yet covered. Entries are spaced in time by a cooldown that shortens as take-profits
+fill (:func:`entry_wait`) and in price by ``grid_step``; ``max_orders`` caps the resting
+take-profits and ``max_margin_usd`` the margin.
+
+**Invariant**, restored every cycle and on every fill: |position| = sum of the resting
+take-profits, within one lot. The position is the grid's own (the sum of its stored fills), so
+another strategy on the same market never confuses it. A shortfall gets a take-profit (merged
+into the newest one when below the exchange's minimum order size); an excess (an orphan) is
+cancelled; both are reported as events.
+
+Gates: ``stop_price`` breached cancels everything, flattens and halts while breached;
+``pause_price`` stops new entries; ``stop_loss`` (fraction against the average entry) and
+``max_position_age_s`` flatten; ``max_funding_apr_against`` pauses entries while holding the
+grid's direction costs more than that APR (funding rate from the exchange's funding adapter).
+
+The strategy only decides: orders, fills and recovery belong to the runtime's
+:class:`~perpdex.runtime.orders.OrderTracker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from ..config import GridConfig
+from ..errors import ExchangeError, PerpdexError
+from ..exchanges.base import FundingAdapter
+from ..execution.leverage import normalize_leverage
+from ..models import ContractAttributes, OrderStatus, Side
+from ..runtime.core import TradingRuntime
+from ..runtime.orders import NewFill, OrderTracker
+from ..storage import OrderRole, OrderRow, PositionRow, PositionStatus
+from .lots import LotBook, lot_book
+
+log = logging.getLogger(__name__)
+
+MARKET_SLIPPAGE = Decimal("0.01")  # an exit "at market" is a limit 1 % through the touch
+FUNDING_REFRESH_S = 60.0
+
+
+def entry_wait(tp_count: int, max_orders: int, wait_time_s: float) -> float:
+    """Seconds to wait after the last entry before the next one, by the fill ratio
+    ``tp_count / max_orders`` (take-profits resting): at least 2/3 -> 2w, 1/3 -> w, 1/6 -> w/2,
+    below -> w/4 (``w = wait_time_s``)."""
+    ratio = tp_count / max_orders
+    if ratio >= 2 / 3:
+        return 2 * wait_time_s
+    if ratio >= 1 / 3:
+        return wait_time_s
+    if ratio >= 1 / 6:
+        return wait_time_s / 2
+    return wait_time_s / 4
+
+
+@dataclass
+class GridState:
+    """What the grid decided last: for the report and the dashboard."""
+
+    halted: bool = False
+    paused: str | None = None  # why new entries are paused, None when they are not
+    last_entry_at: float = float("-inf")  # monotonic
+    last_tp_count: int = 0
+    funding_apr: Decimal | None = None  # the market's funding rate as APR (+: longs pay)
+    funding_checked_at: float = float("-inf")
+    repairs: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+class GridStrategy:
+    """One ``grid`` entry (``cfg``) on ``runtime``; ``funding`` the exchange's funding adapter
+    (for the funding gate; None: the gate is off)."""
+
+    kind = "grid"
+
+    def __init__(self, cfg: GridConfig, runtime: TradingRuntime, *, funding: FundingAdapter | None = None) -> None:
+        self.cfg = cfg
+        self.name = cfg.resolved_name
+        self.runtime = runtime
+        self.client = runtime.clients[cfg.exchange]
+        self.symbol = cfg.symbol
+        self.side = Side.BUY if cfg.direction == "buy" else Side.SELL
+        self.exit_side = self.side.opposite
+        self.funding = funding
+        self.orders = OrderTracker(runtime, self.name, self.client, self.symbol, on_fill=self._on_fill,
+                                   order_timeout_s=cfg.order_timeout_s)
+        self.state = GridState()
+        self.attrs: ContractAttributes | None = None
+        self.leverage = cfg.leverage
+        self.holder: PositionRow | None = None  # the row funding payments of the grid hang off
+        self.started_at = datetime.now(timezone.utc)
+        self._lock = asyncio.Lock()  # one decision about the grid's orders at a time
+
+    # -- events ------------------------------------------------------------------------------------
+    def _event(self, msg: str, level: int = logging.INFO) -> None:
+        line = f"[{self.name}] {msg}"
+        self.state.events.append(line)
+        self.runtime.event(line, level)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect, set leverage, start the user stream and the book, then recover: the grid's
+        orders from storage and the exchange (by client id), their fills from the fill history,
+        and the invariant."""
+        await self.runtime.start()
+        self.attrs = await self.client.get_contract_attributes(self.symbol)
+        try:
+            choice = await normalize_leverage(self.client, self.client, self.symbol, self.cfg.leverage,
+                                              self.attrs, self.attrs)
+            self.leverage = choice.leverage
+        except PerpdexError as exc:
+            self._event(f"leverage not set ({exc}); margin figures assume {self.cfg.leverage}x", logging.WARNING)
+        if self.cfg.user_streams:
+            await self.runtime.start_user_streams([self.symbol])
+        self.runtime.hold_market_data(self.client.name, self.symbol)
+        await self.client.prepare_market_feed(self.symbol)
+        await self.client.feed.wait_ready(self.symbol, self.cfg.feed_ready_timeout_s)
+        holders = [p for p in await self.runtime.store.positions([PositionStatus.OPEN], account=self.runtime.account,
+                                                                 strategy=self.name)]
+        self.holder = holders[0] if holders else await self.runtime.store.create_position(
+            account=self.runtime.account, strategy=self.name, symbol=self.symbol, long_exchange=self.client.name,
+            short_exchange=self.client.name, status=PositionStatus.OPEN, quantity=Decimal(0), leverage=self.leverage,
+            detail={"kind": "grid", "direction": self.cfg.direction})
+        await self.orders.start()
+        await self.orders.sync()
+        recovered = self.orders.live()
+        await self.check_invariant()
+        self._event(f"started on {self.client.name} {self.symbol} ({self.cfg.direction}); position "
+                    f"{self.orders.position:f}, {len(recovered)} order(s) recovered, leverage {self.leverage}x")
+
+    async def run(self, duration_s: float | None = None, stop: asyncio.Event | None = None) -> None:
+        """Cycle every ``cycle_interval_s`` until ``duration_s`` elapsed or ``stop`` is set."""
+        stop = stop or asyncio.Event()
+        deadline = time.monotonic() + duration_s if duration_s else None
+        while not stop.is_set():
+            try:
+                await self.cycle()
+            except ExchangeError as exc:
+                log.warning("[%s] cycle failed: %s (next cycle retries)", self.name, exc)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            wait = self.cfg.cycle_interval_s
+            if deadline is not None:
+                wait = min(wait, max(deadline - time.monotonic(), 0))
+            try:
+                await asyncio.wait_for(stop.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
+        await self.sync_funding()
+
+    async def stop(self) -> None:
+        """Stop tracking (resting orders stay on the exchange: the next start recovers them)."""
+        await self.orders.stop()
+
+    # -- market ------------------------------------------------------------------------------------
+    async def touch(self) -> tuple[Decimal, Decimal]:
+        """(bid, ask) from the WebSocket book; REST only while the feed is not ready."""
+        depth = await self.client.get_order_book_from_websocket(self.symbol, 1)
+        if depth and depth["bids"] and depth["asks"]:
+            return depth["bids"][0]["price"], depth["asks"][0]["price"]
+        return await self.client.fetch_bbo_prices(self.symbol)
+
+    async def _funding_apr(self) -> Decimal | None:
+        if self.funding is None or self.cfg.max_funding_apr_against is None:
+            return None
+        now = time.monotonic()
+        if now - self.state.funding_checked_at >= FUNDING_REFRESH_S:
+            self.state.funding_checked_at = now
+            try:
+                sample = (await self.funding.fetch_funding_rates()).get(self.symbol)
+                self.state.funding_apr = sample.apr if sample is not None else None
+            except ExchangeError as exc:
+                log.warning("[%s] funding rate unreadable: %s", self.name, exc)
+        return self.state.funding_apr
+
+    async def lot_book_now(self) -> LotBook:
+        """FIFO lots of the grid's stored fills."""
+        fills = await self.runtime.store.order_fills(self.name)
+        return lot_book(self.cfg.direction, ((f.side, f.quantity, f.price, f.fee, f.ts.timestamp()) for f in fills))
+
+    # -- one cycle -----------------------------------------------------------------------------------
+    async def cycle(self) -> None:
+        """REST sync, gates, invariant, entry management, maybe one new entry (see module doc)."""
+        await self.orders.sync()
+        bid, ask = await self.touch()
+        price = (bid + ask) / 2
+        if self._stop_breached(price):
+            if not self.state.halted:
+                self.state.halted = True
+                self._event(f"stop price {self.cfg.stop_price} breached at {price}: cancel all, flatten, halt",
+                            logging.WARNING)
+            await self.flatten("stop price breached")
+            return
+        if self.state.halted:
+            self.state.halted = False
+            self._event(f"price {price} back inside the stop price {self.cfg.stop_price}: resuming")
+        book = await self.lot_book_now()
+        if book.open_qty > 0 and await self._exit_rule(book, price):
+            return
+        await self.check_invariant()
+        await self._manage_entries()
+        if self.cfg.boost:
+            await self._boost_exits(book, bid, ask)
+        await self._maybe_enter(bid, ask, price, book)
+
+    def _stop_breached(self, price: Decimal) -> bool:
+        stop = self.cfg.stop_price
+        if stop is None:
+            return False
+        return price <= stop if self.side is Side.BUY else price >= stop
+
+    def _pause_breached(self, price: Decimal) -> bool:
+        pause = self.cfg.pause_price
+        if pause is None:
+            return False
+        return price >= pause if self.side is Side.BUY else price <= pause
+
+    async def _exit_rule(self, book: LotBook, price: Decimal) -> bool:
+        """Stop loss against the average entry, then max position age: flatten; True when it did."""
+        avg = book.avg_entry
+        if self.cfg.stop_loss is not None and avg is not None:
+            against = (avg - price) / avg if self.side is Side.BUY else (price - avg) / avg
+            if against >= self.cfg.stop_loss:
+                self._event(f"stop loss: price {price} is {against:.2%} against the average entry {avg:.6f}",
+                            logging.WARNING)
+                await self.flatten("stop loss")
+                return True
+        if self.cfg.max_position_age_s is not None and book.oldest_ts is not None:
+            age = time.time() - book.oldest_ts
+            if age >= self.cfg.max_position_age_s:
+                self._event(f"max position age: oldest entry {age:.0f}s old: flatten")
+                await self.flatten("max position age")
+                return True
+        return False
+
+    async def _manage_entries(self) -> None:
+        """Cancel entries older than ``entry_timeout_s`` (a partial fill is kept and covered)."""
+        now = datetime.now(timezone.utc)
+        for row in self.orders.live(OrderRole.ENTRY):
+            if (now - row.created_at).total_seconds() >= self.cfg.entry_timeout_s:
+                row = await self.orders.cancel(row)
+                if row.filled > 0:
+                    await self.check_invariant()
+
+    async def _maybe_enter(self, bid: Decimal, ask: Decimal, price: Decimal, book: LotBook) -> None:
+        st = self.state
+        if self.orders.live(OrderRole.ENTRY):
+            return  # one entry resting at a time
+        tps = self.orders.live(OrderRole.TAKE_PROFIT)
+        tp_count = len(tps) if not self.cfg.boost else len(book.open_lots)
+        fell = tp_count < st.last_tp_count
+        st.last_tp_count = tp_count
+        if self._pause_breached(price):
+            return self._paused(f"pause price {self.cfg.pause_price} reached ({price})")
+        apr = await self._funding_apr()
+        if apr is not None and self.cfg.max_funding_apr_against is not None:
+            cost = apr if self.side is Side.BUY else -apr
+            if cost > self.cfg.max_funding_apr_against:
+                return self._paused(f"funding costs the {self.cfg.direction} side {cost:.2%} APR "
+                                    f"> {self.cfg.max_funding_apr_against:.2%}")
+        if tp_count >= self.cfg.max_orders:
+            return self._paused(None)
+        qty = self.entry_quantity(price)
+        if qty <= 0:
+            return self._paused("entry size rounds to zero")
+        if self.cfg.max_margin_usd is not None:
+            margin = (abs(self.orders.position) + qty) * price / self.leverage
+            if margin > self.cfg.max_margin_usd:
+                return self._paused(f"margin {margin:.2f} USD would exceed max_margin_usd {self.cfg.max_margin_usd}")
+        self._paused(None)
+        if not fell and time.monotonic() - st.last_entry_at < entry_wait(tp_count, self.cfg.max_orders,
+                                                                         self.cfg.wait_time_s):
+            return
+        entry_price = self._entry_price(bid, ask)
+        if self.cfg.grid_step and tps:
+            nearest = min(abs(self._tp_entry_price(tp) - entry_price) for tp in tps)
+            if nearest / entry_price < self.cfg.grid_step:
+                return
+        st.last_entry_at = time.monotonic()
+        row = await self.orders.place_limit(self.side, qty, entry_price, OrderRole.ENTRY, post_only=True)
+        if row.status in (OrderStatus.REJECTED.value, OrderStatus.CANCELED.value):
+            log.info("[%s] entry %s at %s not placed: %s", self.name, qty, entry_price,
+                     (row.detail or {}).get("error", row.status))
+
+    def _tp_entry_price(self, tp: OrderRow) -> Decimal:
+        """The entry price a take-profit was priced from (its price / (1 +/- take_profit) when
+        not recorded)."""
+        recorded = (tp.detail or {}).get("entry_price")
+        if recorded is not None:
+            return Decimal(recorded)
+        f = Decimal(1) + self.cfg.take_profit if self.side is Side.BUY else Decimal(1) - self.cfg.take_profit
+        return (tp.price or Decimal(0)) / f
+
+    def _paused(self, why: str | None) -> None:
+        if why != self.state.paused:
+            if why is not None:
+                self._event(f"new entries paused: {why}")
+            elif self.state.paused is not None:
+                self._event("new entries resumed")
+            self.state.paused = why
+
+    def _entry_price(self, bid: Decimal, ask: Decimal) -> Decimal:
+        assert self.attrs is not None
+        off = self.attrs.tick_size * self.cfg.post_only_offset_ticks
+        return bid - off if self.side is Side.BUY else ask + off
+
+    def entry_quantity(self, price: Decimal) -> Decimal:
+        """One entry's size in the exchange's base units: ``quantity``, or ``order_notional_usd``
+        at ``price``; rounded down to the lot and raised to the exchange's minimum size and
+        minimum notional."""
+        a = self.attrs
+        assert a is not None
+        qty = self.cfg.quantity if self.cfg.quantity is not None else self.cfg.order_notional_usd / price  # type: ignore[operator]
+        qty = (qty / a.lot_size).to_integral_value(ROUND_DOWN) * a.lot_size
+        floor = a.min_size
+        if a.min_notional > 0:
+            floor = max(floor, ((a.min_notional / price) / a.lot_size).to_integral_value() * a.lot_size + a.lot_size)
+        return max(qty, floor)
+
+    # -- fills and take-profits --------------------------------------------------------------------
+    async def _on_fill(self, new: NewFill) -> None:
+        """Every newly stored fill: an entry's gets its take-profit now; a take-profit's closes a
+        round trip."""
+        row, fill = new.row, new.fill
+        if row.role == OrderRole.ENTRY:
+            if self.cfg.boost:
+                return  # boost: exits at market when the target is reached (cycle)
+            await self.check_invariant(ref_price=fill.price)
+        elif row.role == OrderRole.TAKE_PROFIT:
+            self._event(f"take-profit filled {fill.quantity:f} @ {fill.price}")
+
+    def _tp_price(self, entry_price: Decimal) -> Decimal:
+        f = Decimal(1) + self.cfg.take_profit if self.side is Side.BUY else Decimal(1) - self.cfg.take_profit
+        return entry_price * f
+
+    async def check_invariant(self, ref_price: Decimal | None = None) -> None:
+        """Restore |position| = resting take-profits (within one lot): cover a shortfall with a
+        take-profit at ``ref_price`` (the fill's price; else the newest open lot's) x (1 +/-
+        take_profit), merged into the newest take-profit when below the minimum order size;
+        cancel take-profits in excess. In boost mode nothing rests: nothing to check."""
+        if self.cfg.boost:
+            return
+        async with self._lock:
+            await self._restore(ref_price)
+
+    async def _restore(self, ref_price: Decimal | None) -> None:
+        a = self.attrs
+        assert a is not None
+        held = abs(self.orders.position)
+        tps = self.orders.live(OrderRole.TAKE_PROFIT)
+        covered = sum((tp.quantity - tp.filled for tp in tps), Decimal(0))
+        if covered - held >= a.lot_size:  # orphans: newest first
+            for tp in reversed(tps):
+                if covered - held < a.lot_size:
+                    break
+                await self.orders.cancel(tp)
+                covered -= tp.quantity - self.orders.rows[tp.id].filled
+                self.state.repairs += 1
+                self._event(f"invariant: take-profit {tp.client_order_id} ({tp.quantity:f}) exceeds the position "
+                            f"{held:f}: cancelled", logging.WARNING)
+            tps = self.orders.live(OrderRole.TAKE_PROFIT)
+            covered = sum((tp.quantity - tp.filled for tp in tps), Decimal(0))
+        gap = held - covered
+        if gap < a.lot_size:
+            return
+        if ref_price is None:
+            book = await self.lot_book_now()
+            ref_price = book.open_lots[-1].price if book.open_lots else (await self.touch())[0]
+        if gap < max(a.min_size, a.lot_size) and tps:
+            newest = tps[-1]
+            await self.orders.cancel(newest)
+            newest = self.orders.rows[newest.id]
+            if newest.status not in (OrderStatus.CANCELED.value, OrderStatus.FILLED.value):
+                return  # not cancelled yet: the next check retries
+            gap = held - sum((tp.quantity - tp.filled for tp in self.orders.live(OrderRole.TAKE_PROFIT)), Decimal(0))
+            ref_price = self._tp_entry_price(newest)
+        if gap < max(a.min_size, a.lot_size):
+            return  # below the minimum: the next fill is merged with it
+        await self._place_tp(gap, ref_price)
+
+    async def _place_tp(self, qty: Decimal, entry_price: Decimal) -> None:
+        """A reduce-only post-only take-profit for ``qty``; refused as crossing, re-priced at the
+        passive touch up to ``take_profit_reprice_retries`` times, then closed at market."""
+        price = self._tp_price(entry_price)
+        for _ in range(self.cfg.take_profit_reprice_retries + 1):
+            row = await self.orders.place_limit(self.exit_side, qty, price, OrderRole.TAKE_PROFIT, reduce_only=True,
+                                                post_only=True, detail={"entry_price": str(entry_price)})
+            if row.status != OrderStatus.CANCELED.value and row.status != OrderStatus.REJECTED.value:
+                return
+            if row.status == OrderStatus.REJECTED.value and "post" not in str((row.detail or {}).get("error", "")).lower():
+                self._event(f"take-profit {qty:f} @ {price} rejected: {(row.detail or {}).get('error')}", logging.WARNING)
+                break
+            bid, ask = await self.touch()
+            price = max(price, ask) if self.exit_side is Side.SELL else min(price, bid)
+        self._event(f"take-profit {qty:f} not placed after {self.cfg.take_profit_reprice_retries} re-prices: "
+                    "closing at market", logging.WARNING)
+        await self.exit_at_market(qty, OrderRole.EXIT)
+
+    async def _boost_exits(self, book: LotBook, bid: Decimal, ask: Decimal) -> None:
+        """Boost: exit the open lots whose take-profit price the touch reached, at market."""
+        touch = bid if self.exit_side is Side.SELL else ask
+        due = sum((lot.qty for lot in book.open_lots
+                   if (touch >= self._tp_price(lot.price) if self.side is Side.BUY else touch <= self._tp_price(lot.price))),
+                  Decimal(0))
+        if due > 0:
+            await self.exit_at_market(due, OrderRole.EXIT)
+
+    async def exit_at_market(self, qty: Decimal, role: OrderRole, attempts: int = 3) -> Decimal:
+        """Reduce the grid's position by ``qty`` with reduce-only limits 1 % through the touch
+        (carrying the grid's client ids, so their fills are the grid's); returns what filled."""
+        done = Decimal(0)
+        for _ in range(attempts):
+            left = min(qty - done, abs(self.orders.position))
+            if left < max(self.attrs.min_size, self.attrs.lot_size):  # type: ignore[union-attr]
+                break
+            bid, ask = await self.touch()
+            price = bid * (1 - MARKET_SLIPPAGE) if self.exit_side is Side.SELL else ask * (1 + MARKET_SLIPPAGE)
+            before = abs(self.orders.position)
+            row = await self.orders.place_limit(self.exit_side, left, price, role, reduce_only=True)
+            await self.orders.settle()
+            await asyncio.sleep(0)
+            await self.orders.drain()
+            row = self.orders.rows[row.id]
+            if row.status not in (OrderStatus.FILLED.value, OrderStatus.CANCELED.value, OrderStatus.REJECTED.value):
+                await self.orders.cancel(row)
+            done += before - abs(self.orders.position)
+        return done
+
+    async def flatten(self, reason: str) -> None:
+        """Cancel every order of the grid, then close its position at market."""
+        async with self._lock:
+            for row in self.orders.live():
+                await self.orders.cancel(row)
+            await self.orders.sync()
+            held = abs(self.orders.position)
+            if held > 0:
+                filled = await self.exit_at_market(held, OrderRole.FLATTEN)
+                self._event(f"flattened {filled:f} of {held:f} ({reason})")
+
+    # -- funding -----------------------------------------------------------------------------------
+    async def sync_funding(self) -> int:
+        """Store the funding payments of the grid's market since it started (the exchange's
+        payments on the account's position in the symbol: exact when the grid alone trades it)."""
+        if self.holder is None:
+            return 0
+        return await self.runtime.sync_funding_leg(self.holder.id, self.client.name, self.symbol,
+                                                   self.holder.opened_at, label=self.name)
+
+    # -- report ------------------------------------------------------------------------------------
+    async def report(self) -> dict[str, Any]:
+        """Orders, round trips, realized PnL (price PnL of closed round trips - fees + funding),
+        fees, funding and open exposure; money USD, sizes base units."""
+        from .grid_report import grid_report
+
+        return await grid_report(self)
+
+    def live_orders(self) -> list[OrderRow]:
+        return self.orders.live()
