@@ -28,6 +28,8 @@ from ..config import AppConfig, load_config
 from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
 from . import render
+
+log = logging.getLogger(__name__)
 from .accounts import accounts_app
 from .db import db_app
 from .serve import serve
@@ -106,8 +108,9 @@ def run(
     key_file: Optional[Path] = typer.Option(None, "--key-file", "-k", help="Master key file for --account "
                                             "(default $PERPDEX_MASTER_KEY / $PERPDEX_MASTER_KEY_FILE / accounts.key_file)."),
 ) -> None:
-    """Run the funding-rate arbitrage: scan, open delta-neutral pairs, collect funding, close
-    when the spread fades; prints a report at the end."""
+    """Run every strategy of the config in one process (funding-rate arbitrage: scan, open
+    delta-neutral pairs, collect funding, close when the spread fades; grid: post-only entries,
+    a take-profit for every fill); prints a report at the end."""
     cfg = _load(config, verbose)
     result = _run_async(_run(cfg, duration, report, account, key_file))
     render.report(console, result)
@@ -119,6 +122,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
                account: str | None = None, key_file: Path | None = None) -> dict[str, Any]:
     from ..app import runtime
     from ..storage import Store
+    from ..strategies.build import build_strategies
     from ..strategies.funding_arb import FundingArbStrategy
     from ..strategies.report import build_report
 
@@ -149,24 +153,36 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
             def on_event(msg: str) -> None:
                 console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
 
-            strategy = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, account=account,
-                                          fee_overrides=rt.fee_overrides, on_event=on_event)  # type: ignore[arg-type]
+            strategies = build_strategies(cfg, rt, store, account=account, on_event=on_event)
+            arbs = [s for s in strategies if isinstance(s, FundingArbStrategy)]
+            trt = strategies[0].runtime
             if cfg.metrics.port is not None:
                 from ..metrics import PerpdexCollector, serve_metrics
 
                 collector = PerpdexCollector(
-                    lambda: [c.feed for c in rt.clients.values()], strategy.prices.counters,
+                    lambda: [c.feed for c in rt.clients.values()], trt.prices.counters,
                     user_streams=lambda: [c.user_stream for c in rt.clients.values() if c.user_stream is not None])
                 serve_metrics(cfg.metrics.port, collector, cfg.metrics.host)
                 console.print(f"[dim]metrics at http://{cfg.metrics.host}:{cfg.metrics.port}/metrics[/]")
             with console.status("connecting to exchanges..."):
-                await strategy.start()
-            console.print(f"running funding arbitrage on {', '.join(rt.clients)}"
+                for strategy in strategies:
+                    await strategy.start()
+            console.print("running " + ", ".join(f"{s.name} ({s.kind})" for s in strategies) + f" on {', '.join(rt.clients)}"
                           + (f" for {duration:.0f}s" if duration else " (Ctrl-C to stop)"))
-            await strategy.run(duration, stop)
-            result = await build_report(store, strategy.first_snapshot, strategy.chosen,
+            outcomes = await asyncio.gather(*(s.run(duration, stop) for s in strategies), return_exceptions=True)
+            for s, outcome in zip(strategies, outcomes):
+                if isinstance(outcome, BaseException):
+                    log.error("strategy %s stopped on an error: %r", s.name, outcome)
+                    console.print(f"[red]strategy {s.name} stopped on an error: {outcome!r}[/]")
+            first = arbs[0] if arbs else None
+            result = await build_report(store, first.first_snapshot if first else None,
+                                        [o for a in arbs for o in a.chosen],
                                         duration_s=time.monotonic() - started, since=started_at, account=account,
-                                        errors=(strategy.last_snapshot.errors if strategy.last_snapshot else {}))
+                                        errors=(first.last_snapshot.errors if first and first.last_snapshot else {}))
+            grids = [s for s in strategies if not isinstance(s, FundingArbStrategy)]
+            result["grids"] = [await g.report() for g in grids]
+            for g in grids:
+                await g.stop()
     finally:
         await store.close()
     if report_path is not None:

@@ -152,6 +152,15 @@ def report(console: Console, rep: dict[str, Any]) -> None:
     if rep.get("opportunities_chosen"):
         opportunities_table(console, rep["opportunities_chosen"])
     positions = rep.get("positions", [])
+    grids = rep.get("grids", [])
+    if positions or not grids:
+        _pair_tables(console, rep, positions)
+    for g in grids:
+        grid_tables(console, g)
+    errors(console, rep.get("errors", {}))
+
+
+def _pair_tables(console: Console, rep: dict[str, Any], positions: list[dict[str, Any]]) -> None:
     if positions:
         t = Table(title="Positions")
         for col in ("#", "symbol", "status", "long", "short", "size", "lev", "entry long/short", "exit long/short"):
@@ -178,7 +187,33 @@ def report(console: Console, rep: dict[str, Any]) -> None:
         console.print("[yellow]no position was opened[/] (no opportunity cleared the thresholds)")
     for line in summary_lines(rep):
         console.print(line)
-    errors(console, rep.get("errors", {}))
+
+
+def grid_tables(console: Console, g: dict[str, Any]) -> None:
+    """A grid's end-of-run tables: its orders, its round trips, then a summary that adds up
+    (realized PnL = price PnL of closed round trips - fees + funding; open exposure apart)."""
+    t = Table(title=f"Grid {g['name']}: {g['direction']} {g['symbol']} on {g['exchange']} - orders")
+    for col in ("time", "role", "side", "size", "filled", "price", "status", "client id"):
+        t.add_column(col, justify="right" if col in ("size", "filled", "price") else "left")
+    for o in g["orders"]:
+        t.add_row(o["time"][11:19], o["role"], o["side"], o["quantity"], o["filled"], o["price"] or "-", o["status"],
+                  o["client_order_id"])
+    console.print(t)
+    if g["round_trips"]:
+        r = Table(title=f"Grid {g['name']} - round trips")
+        for col in ("entry", "exit", "size", "entry price", "exit price", "price PnL"):
+            r.add_column(col, justify="right")
+        for rt in g["round_trips"]:
+            r.add_row(rt["entry_time"][11:19], rt["exit_time"][11:19], rt["quantity"], rt["entry_price"],
+                      rt["exit_price"], _usd(rt["price_pnl"]))
+        console.print(r)
+    o = g["open"]
+    console.print(f"grid {g['name']}: {len(g['round_trips'])} round trip(s); realized: price PnL "
+                  f"{_usd(g['closed_price_pnl'])} - fees {_num(g['fees'])} + funding {_usd(g['funding'])} = "
+                  f"{_usd(g['realized_pnl'])} USD; open {o['quantity']} (avg entry {o['avg_entry'] or '-'}, "
+                  f"unrealized {_usd(o['unrealized_price_pnl']) if o['unrealized_price_pnl'] is not None else 'n/a'}), "
+                  f"{o['resting_take_profits']} take-profit(s) resting"
+                  + (f"; {g['repairs']} invariant repair(s)" if g["repairs"] else ""), highlight=False)
 
 
 def status_tables(console: Console, st: dict[str, Any]) -> None:

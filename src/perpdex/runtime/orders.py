@@ -76,6 +76,7 @@ class OrderTracker:
         self._unsubscribe: Callable[[], None] | None = None
         self._fill_lock = asyncio.Lock()
         self._settling: set[asyncio.Task[None]] = set()
+        self._unmatched: dict[str, list[UserFill]] = {}  # order id -> fills seen before the order's answer
         self.fills_stored = 0
         self.duplicates = 0
         self._position: Decimal | None = None  # signed, from stored fills (loaded by start)
@@ -103,9 +104,9 @@ class OrderTracker:
             self._task = None
 
     def _on_event(self, ev: object) -> None:
+        # every order event of the market: a fill can beat the order's answer (its id unknown yet)
         if isinstance(ev, (UserFill, UserOrderUpdate)) and ev.exchange == self.exchange and ev.symbol == self.symbol:
-            if self.ids.owns(ev.client_order_id) or self._row_by_order_id(ev.order_id) is not None:
-                self._queue.put_nowait(ev)
+            self._queue.put_nowait(ev)
 
     async def _consume(self) -> None:
         while True:
@@ -194,6 +195,9 @@ class OrderTracker:
         if cur.status in (PENDING, UNCERTAIN) or (status in FINAL and cur.status not in FINAL):
             fields["status"] = status
         row = await self._update(cur, **fields)
+        for early in self._unmatched.pop(res.order_id or "", []):
+            await self.record_fill(early)
+        row = self.rows[row.id]
         if res.filled_size > row.filled:
             self._spawn(self._settle(row.id, res.filled_size))
         return row
@@ -249,7 +253,11 @@ class OrderTracker:
         fields: dict[str, object] = {"status": ev.status.value}
         if row.order_id is None:
             fields["order_id"] = ev.order_id
-        await self._update(row, **fields)
+        row = await self._update(row, **fields)
+        for early in self._unmatched.pop(ev.order_id, []):
+            await self.record_fill(early)
+        if ev.filled > self.rows[row.id].filled:
+            self._spawn(self._settle(row.id, ev.filled))  # the fills must follow: stream, else history
 
     # -- fills ---------------------------------------------------------------------------------------
     async def record_fill(self, f: UserFill) -> NewFill | None:
@@ -258,6 +266,9 @@ class OrderTracker:
         async with self._fill_lock:
             row = self._row_for(f.order_id, f.client_order_id)
             if row is None:
+                if self.ids.owns(f.client_order_id) or any(r.order_id is None for r in self.rows.values()):
+                    # ours, or maybe ours (an answer still pending): kept until the order id is known
+                    self._unmatched.setdefault(f.order_id, []).append(f)
                 return None
             stored = await self.rt.store.add_order_fill(
                 row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol, order_id=f.order_id,

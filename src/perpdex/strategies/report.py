@@ -113,6 +113,8 @@ async def position_reports(store: Store, since: datetime | None = None,
     positions hold (see the module doc; the funding history's newest marks otherwise)."""
     out = []
     for pos in await store.positions(account=account):
+        if (pos.detail or {}).get("kind") == "grid":
+            continue  # a grid's funding holder row: reported by the grid's own report
         if since is not None and pos.status not in ("open", "opening", "closing", "naked") and not (
             pos.opened_at >= since or (pos.closed_at is not None and pos.closed_at >= since)
         ):
