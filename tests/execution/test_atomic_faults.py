@@ -202,6 +202,7 @@ class Lane:
             self.stats.append((kind, self.streamed, res, elapsed, sum(f.source == "position" for f in seen), op))
             for f in seen:
                 self.own[f.exchange] += f.signed_qty
+            # dust (a hedged pair, or a remainder within the tolerance that no order can close)
             self.dust_pair = bool(res.dust)
         # leave both exchanges flat for the next pairing
         pos = dict(self.own)

@@ -133,3 +133,38 @@ async def test_close_stopped_short_below_the_minimum_leaves_a_hedged_dust_pair()
     assert engine_position(venues["aster"], D(1), symbol) == -left
     assert not res.naked and not res.success
     assert res.dust == [("lighter", left), ("aster", -left)], res.reason
+
+
+async def test_close_of_a_pair_below_the_opening_minimums_with_a_refused_leg_is_rolled_back_in_two_orders() -> None:
+    """The fault test's seed 3, trial 277: XRP aster 1.1 long / paradex 1.1 short (USD 2.6 a leg,
+    below both markets' minimum notional for an opening order), paradex refuses every order:
+    aster's close went through. Rolling it back takes an opening buy of 1.1 that aster refuses,
+    and nothing past the start shrinks the exposure in one order: the repair buys the smallest
+    opening order aster takes, then sells the excess back reduce-only, leaving the pair hedged."""
+    symbol = "XRP"
+    cluster = await start_emulators(["aster", "paradex"], seed=3)
+    long_c, short_c = make_client(cluster, "aster"), make_client(cluster, "paradex")
+    venues = {n: cluster.sim.venue(n) for n in ("aster", "paradex")}
+    try:
+        for c in (long_c, short_c):
+            await c.connect()
+        q = D("1.1")
+        for c, side, size, ro in ((long_c, Side.BUY, D(3), False), (long_c, Side.SELL, D("1.9"), True),
+                                  (short_c, Side.SELL, D(5), False), (short_c, Side.BUY, D("3.9"), True)):
+            assert (await c.place_market_order(symbol, side, size, reduce_only=ro)).success
+        la = await long_c.get_contract_attributes(symbol)
+        _, ask = await long_c.fetch_bbo_prices(symbol)
+        assert q * ask < la.min_notional, "the scenario needs a rollback of 1.1 refused by aster"
+        venues["paradex"].faults.inject("reject", count=50, symbol=symbol)
+        res = await AtomicPairExecutor(PriceProvider(), ExecutionConfig(TACTIC)).close(
+            long_c, short_c, symbol, q, q, use_limit=False)
+    finally:
+        for c in (long_c, short_c):
+            await c.close()
+        await cluster.stop()
+    assert not res.naked and not res.success, res.reason
+    assert engine_position(venues["aster"], D(1), symbol) == q
+    assert engine_position(venues["paradex"], D(1), symbol) == -q
+    buys = [r for r in res.rollback if r.exchange == "aster" and r.side is Side.BUY and r.filled > 0]
+    sells = [r for r in res.rollback if r.exchange == "aster" and r.side is Side.SELL and r.filled > 0]
+    assert buys and sells and buys[0].filled * ask >= la.min_notional, res.rollback

@@ -82,8 +82,8 @@ class PairResult:
     ``dust``: a close that could not finish because a remainder is below what its market can
     trade (lot, minimum order size) and was therefore left hedged on both legs: (exchange, signed
     base units of that exchange still held beyond the caller's target) for each leg holding
-    some, empty otherwise. Such a close is not ``success`` (the targets were not reached) but
-    leaves no ``naked`` exposure; :meth:`AtomicPairExecutor.sweep_dust` closes the pair later.
+    some, empty otherwise. Such a close is not ``success`` unless what is left is within
+    ``tolerance`` (a lone sub-lot remainder), and leaves no ``naked`` exposure; :meth:`AtomicPairExecutor.sweep_dust` closes the pair later.
     ``long.requested``/``short.requested`` are the quantities the legs set out to trade after
     that rule (at most what the caller asked)."""
 
@@ -423,30 +423,43 @@ class AtomicPairExecutor:
             options = []
             for p in plans:
                 options.extend(await self._options(p, pos[p.name], side, abs(d)))
-            if not all(o[5] for o in options):  # past a goal only when nothing fits before one
-                options = [o for o in options if not o[5]]
-            options.sort(key=lambda o: o[0])
-            for cost, kind, p, qty, reduce_only, _ in options:
+            # past a goal (or in two orders) only when nothing before one worked: after them
+            options.sort(key=lambda o: (o[5], o[0]))
+            for cost, kind, p, qty, reduce_only, _, trim in options:
                 before = self._exposure_ledger(plans, symbol, ledger)
-                log.warning("%s: exposure %s: %s %s %s on %s (est. cost %.4f USD)", symbol, d, kind, side.value, qty,
-                            p.name, cost)
+                log.warning("%s: exposure %s: %s %s %s on %s%s (est. cost %.4f USD)", symbol, d, kind, side.value, qty,
+                            p.name, f", then {trim} back" if trim else "", cost)
                 leg = await self._leg(p.client, ledger, budget).execute(
                     symbol, side, qty, reduce_only=reduce_only, use_limit=False, retry=kind == "hedge")
                 leg.error = f"{kind}: {leg.error}" if leg.error else None
                 result.rollback.append(leg)
+                back = p.attrs.round_size(leg.filled - (qty - trim)) if trim else Decimal(0)
+                if back > 0 and back >= p.attrs.min_size and not leg.uncertain:
+                    # the part past the goal, reduce-only (exempt from the minimum notional)
+                    trimmed = await self._leg(p.client, ledger, budget).execute(
+                        symbol, side.opposite, back, reduce_only=True, use_limit=False, retry=kind == "hedge")
+                    trimmed.error = f"{kind} trim: {trimmed.error}" if trimmed.error else None
+                    result.rollback.append(trimmed)
+                    leg.uncertain = leg.uncertain or trimmed.uncertain
                 if abs(self._exposure_ledger(plans, symbol, ledger)) < abs(before) or leg.uncertain:
                     break
 
     async def _options(self, p: _Plan, cur: Decimal, side: Side, exposure: Decimal
-                       ) -> list[tuple[Decimal, str, _Plan, Decimal, bool, bool]]:
-        """(estimated cost USD, hedge|rollback, plan, quantity, reduce-only, past the goal) for trading ``side``
+                       ) -> list[tuple[Decimal, str, _Plan, Decimal, bool, bool, Decimal]]:
+        """(estimated cost USD, hedge|rollback, plan, quantity, reduce-only, past the goal, trim) for trading ``side``
         on ``p``'s exchange to remove ``exposure`` canonical units. A quantity below the market's
         minimum size (or, unless reduce-only, its minimum notional) is raised to it when there is
         room: the overshoot is removed by the next round on the other leg (dust left by partial
         fills is never stuck). When the room before the goal is too small for any order the market
         takes, the smallest one goes past the goal if that still shrinks the exposure and keeps
         the position on its side (never a flip): the repair takes such an option only when no
-        other leg has one within its goals. An order the market would refuse is no option."""
+        other leg has one within its goals. When no single order helps (the room before the goal
+        is below what an opening order needs: minimum size or notional, and nothing past it shrinks
+        the exposure), two orders on the same leg: the smallest opening order the market takes,
+        then ``trim`` (base units, reduce-only, at least the minimum size) back in the other
+        direction, so that the leg ends where the room allowed; taken after every other option
+        (a leg closed in full whose partner was refused is re-opened this way, never left naked).
+        An order the market would refuse is no option."""
         c = p.attrs
         try:
             bid, ask = await self._call(self.prices.get_bbo(p.client, c.symbol))
@@ -481,13 +494,40 @@ class AtomicPairExecutor:
                 past = [q for q in (smallest, smallest - c.lot_size) if tradable(q)
                         and (cur + q * side.sign) * cur > 0 and q * c.multiplier < 2 * exposure]
                 if not past:
+                    two = self._two_orders(c, cur, side, min(need, c.round_size(room)), touch, tradable)
+                    if two is not None:
+                        qty, trim = two
+                        cost = (qty + trim) * (touch * taker + (ask - bid) / 2)
+                        out.append((cost, kind, p, qty, reduces(qty), True, trim))
                     continue
                 qty = past[0]  # the next round removes the overshoot
             reduce_only = reduces(qty)
             overshoot = max(qty - need, Decimal(0))
             cost = (qty + overshoot) * (touch * taker + (ask - bid) / 2)
-            out.append((cost, kind, p, qty, reduce_only, past_goal))
+            out.append((cost, kind, p, qty, reduce_only, past_goal, Decimal(0)))
         return out
+
+    @staticmethod
+    def _two_orders(c: ContractAttributes, cur: Decimal, side: Side, move: Decimal, touch: Decimal,
+                    tradable: Callable[[Decimal], bool]) -> tuple[Decimal, Decimal] | None:
+        """(opening quantity, reduce-only quantity back) that moves a position of ``cur`` by
+        ``move`` base units towards ``side`` when no single order of ``move`` is taken: the first
+        order at least the minimum size and notional (one lot of margin over it), the second at
+        least the minimum size; None when there is no such pair (no price for the notional, or
+        the first order would not leave a position on ``side`` to reduce)."""
+        if move <= 0 or (c.min_notional > 0 and touch <= 0):
+            return None
+        first = max(move, c.min_size)
+        if c.min_notional > 0:
+            first = max(first, round_to_step(c.min_notional / touch, c.lot_size, ROUND_UP) + c.lot_size)
+        first = round_to_step(first, c.lot_size, ROUND_UP)
+        if 0 < first - move < c.min_size:
+            first = round_to_step(move + c.min_size, c.lot_size, ROUND_UP)
+        back = first - move
+        after = cur + first * side.sign
+        if not tradable(first) or after * side.sign <= 0 or back > abs(after) or (back > 0 and back < c.min_size):
+            return None
+        return first, back
 
     # -- verification ----------------------------------------------------------------------------
     async def _verify(self, plans: list[_Plan], symbol: str, ledger: FillLedger, budget: FeeBudget,
@@ -579,7 +619,7 @@ class AtomicPairExecutor:
         at_target = all(abs(pos[p.name] - p.start - p.asked * p.side.sign) * p.attrs.multiplier <= tol for p in plans)
         hedged = abs(result.net_exposure) <= tol
         result.success = at_target and hedged and result.open_orders_left == 0
-        if hedged and not result.success and all(p.reduce_only for p in plans):
+        if hedged and all(p.reduce_only for p in plans):
             left = [(p, pos[p.name] - (p.start + p.asked * p.side.sign)) for p in plans]
             if any(p.attrs.round_size(abs(q)) < max(p.attrs.min_size, p.attrs.lot_size)
                    for p, q in left if q * p.side.sign < 0):  # a rest no order of that market can close
