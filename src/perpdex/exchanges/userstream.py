@@ -220,10 +220,10 @@ class UserStream:
         ``ack_timeout`` s passed: logged), so that what happens after ``fn`` reads REST reaches the
         socket. Callbacks run one after the other in a task of the stream, in parallel with
         reading; the task is cancelled when the socket is reopened or the stream stops; an error
-        is logged and never stops the stream. If the stream is subscribed now, ``fn`` also runs
-        for the current connection. Returns a remover."""
+        is logged and never stops the stream. If the stream is connected now, ``fn`` also runs
+        for the current connection (once subscribed). Returns a remover."""
         self._on_connected.append(fn)
-        if self._subscribed.is_set():
+        if self._connected.is_set():
             self._spawn_connected([fn])
         return lambda: self._on_connected.remove(fn) if fn in self._on_connected else None
 
