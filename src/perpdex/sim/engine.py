@@ -762,6 +762,7 @@ class Venue:
 
     def _fill(self, order: Order, qty: float, price: float, *, maker: bool) -> Fill:
         m = self.markets[order.symbol]
+        qty = m.round_size(qty)  # exchanges report lot multiples, never float residue (0.0077 - 0.0001...)
         acct = self.account(order.account)
         fee_rate = m.maker_fee if maker else m.taker_fee
         fee = qty * price * fee_rate
