@@ -22,6 +22,7 @@ from ..execution.price_provider import PriceProvider
 from ..models import UserEvent
 from ..storage import PositionRow, Store
 from ..symbols import SymbolRegistry
+from .streams import start_user_streams
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,6 @@ class TradingRuntime:
         """Start every exchange's user-data stream (tracking ``symbols``), reconciled over REST
         after every (re)connect, and wait up to ``feed_ready_timeout_s`` for them; an exchange
         whose stream cannot start is logged and traded with REST fill tracking only. Idempotent."""
-        try:
-            from .streams import start_user_streams
-        except ImportError:  # TODO(runtime): streams.py lands with the decode-only user streams
-            start_user_streams = _start_streams_inline
         await start_user_streams(self.clients, sorted(set(symbols)), self.feed_ready_timeout_s)
         self._attach_listeners()
 
@@ -209,18 +206,3 @@ class TradingRuntime:
         """Every running user stream's counters."""
         return [c.user_stream.stats() for c in self.clients.values() if c.user_stream is not None]
 
-
-async def _start_streams_inline(clients: dict[str, ExchangeClient], symbols: list[str], timeout: float) -> None:
-    async def one(client: ExchangeClient) -> None:
-        try:
-            stream = await client.start_user_stream(symbols)
-        except NotImplementedError:
-            return
-        except ExchangeError as exc:
-            log.warning("%s: user stream not started (%s); fills tracked over REST", client.name, exc)
-            return
-        if not await stream.wait_connected(timeout):
-            log.warning("%s: user stream not connected after %.0fs; it keeps retrying, fills tracked over REST "
-                        "meanwhile", client.name, timeout)
-
-    await asyncio.gather(*(one(c) for c in clients.values()))

@@ -71,16 +71,48 @@ class PairTracker:
 
     async def record_failure(self, position_id: int, result: PairResult, what: str) -> None:
         """Mark a pair whose execution did not complete: ``naked`` when exposure is left on one
-        leg (logged at ERROR, listed in ``detail.naked``), else ``failed``."""
-        status = PositionStatus.NAKED if result.naked else PositionStatus.FAILED
+        leg (logged at ERROR, listed in ``detail.naked``); ``dust`` when what is left is a hedged
+        remainder no order can close (listed in ``detail.dust``, swept by :meth:`sweep_dust`);
+        else ``failed``."""
+        status = (PositionStatus.NAKED if result.naked else PositionStatus.DUST if result.dust
+                  else PositionStatus.FAILED)
         detail = (await self.rt.store.get_position(position_id)).detail or {}  # type: ignore[union-attr]
         detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
+        if result.dust:
+            detail["dust"] = [[ex, str(q)] for ex, q in result.dust]
         await self.rt.store.update_position(position_id, status=status, closed_at=datetime.now(timezone.utc),
                                             close_reason=f"{what}: {result.reason}"[:200], detail=detail)
         level = logging.ERROR if result.naked else logging.WARNING
         log.log(level, "position #%d %s: %s", position_id, status, result.reason)
         self.rt.on_event(f"position #{position_id} {status}: {result.reason}"
                          + (f"; NAKED exposure left: {result.naked}" if result.naked else ""))
+
+    async def sweep_dust(self, max_fee_usd: Decimal | None = None) -> list[int]:
+        """Try to close every ``dust`` pair of this strategy (top both legs up to a tradable size
+        and close them together, within ``max_fee_usd``); returns the ids closed. A sweep the fee
+        cap refuses leaves the pair ``dust`` (hedged) for the next try."""
+        closed = []
+        for pos in await self.positions([PositionStatus.DUST]):
+            long, short = self.rt.clients[pos.long_exchange], self.rt.clients[pos.short_exchange]
+            try:
+                lq, sq = await self.rt.leg_quantities(pos)
+                if lq == 0 and sq == 0:
+                    result = None
+                else:
+                    await self.rt.resume_books((pos.long_exchange, pos.short_exchange), pos.symbol)
+                    result = await self.executor.sweep_dust(long, short, pos.symbol, lq, sq,
+                                                            on_fill=self.fill_sink(pos.id, "close"),
+                                                            max_fee_usd=max_fee_usd)
+            except ExchangeError as exc:
+                log.warning("#%d %s: dust sweep failed: %s (retried next cycle)", pos.id, pos.symbol, exc)
+                continue
+            if result is None or result.success:
+                await self.mark_closed(pos, (pos.close_reason or "closed") + "; dust swept", await self.exit_prices(pos))
+                self.rt.event(f"swept dust pair #{pos.id} {pos.symbol}: flat on both exchanges")
+                closed.append(pos.id)
+            elif result.naked:
+                await self.record_failure(pos.id, result, "dust sweep")
+        return closed
 
     async def mark_closed(self, pos: PositionRow, reason: str, exit_prices: dict[str, Decimal | None]) -> None:
         """A pair is flat on both exchanges: ``closed`` with its exit prices, and the symbol's

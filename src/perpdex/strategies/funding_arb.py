@@ -228,6 +228,7 @@ class FundingArbStrategy:
         report = CycleReport()
         self.watch_liquidations()
         report.closed.extend(await self.check_risk())  # a liquidated leg first: its hedge is naked
+        report.closed.extend(await self.pairs.sweep_dust(self.cfg.max_retry_fees_usd))
         open_positions = await self._positions(["open"])
         for pos in open_positions:
             await self._sync_funding(pos)
@@ -257,7 +258,7 @@ class FundingArbStrategy:
         )
         opps = await self._history_filter(opps)
         report.opportunities = opps
-        held = {p.symbol for p in await self._positions(["open", "opening", "closing"])}
+        held = {p.symbol for p in await self._positions(["open", "opening", "closing", "dust"])}
         cooling = await self.runtime.cooldowns(self.name)
         for opp in opps:
             if open_count >= self.cfg.max_positions:
