@@ -66,3 +66,37 @@ async def test_recovered_close_has_exit_prices_fees_and_stored_cooldown(tmp_path
         assert pos.symbol in [o.symbol for o in report.opportunities]  # still the best spread...
         assert not [p for p in await store.positions(["opening", "open"]) if p.symbol == pos.symbol]  # ...not reopened
     await store.close()
+
+
+async def test_a_close_meeting_dust_records_a_dust_pair_then_sweeps_it(tmp_path):
+    """The fault test's seed-123 legs (aster long 1, lighter short 1.4, below lighter's minimum 5)
+    meet a close: the pair is stored ``dust`` (hedged, not naked, an event names it), its symbol
+    is held, and the next cycle sweeps it within the retry fee cap: flat, ``closed``."""
+    from perpdex.models import Side
+
+    cfg = config(tmp_path, min_net_apr=1000, max_retry_fees_usd=5)  # no new opportunity: only the sweep trades
+    store = Store(cfg.storage.url)
+    await store.init()
+    async with runtime(cfg) as rt:
+        events: list[str] = []
+        strat = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides,
+                                   on_event=events.append)
+        await strat.start()
+        long_c, short_c = rt.clients["aster"], rt.clients["lighter"]
+        for c, side, q, ro in ((long_c, Side.BUY, D(3), False), (long_c, Side.SELL, D(2), True),
+                               (short_c, Side.SELL, D("6.4"), False), (short_c, Side.BUY, D(5), True)):
+            assert (await c.place_market_order("0G", side, q, reduce_only=ro)).success
+        pos = await strat.pairs.create(symbol="0G", long_exchange="aster", short_exchange="lighter", quantity=D(1))
+        await store.update_position(pos.id, status=PositionStatus.OPEN)
+        pos = await store.get_position(pos.id)
+        assert not await strat.close_position(pos, "spread eroded")
+        dust = await store.get_position(pos.id)
+        assert dust.status == PositionStatus.DUST and not dust.detail["naked"]
+        assert dust.detail["dust"] == [["aster", "1"], ["lighter", "-1.4"]]
+        assert any(f"#{pos.id} dust" in e for e in events), events
+        assert await strat.runtime.leg_quantities(dust) == (1, D("1.4"))  # still hedged
+        await strat.cycle()
+        swept = await store.get_position(pos.id)
+        assert swept.status == PositionStatus.CLOSED and swept.close_reason.endswith("dust swept")
+        assert await strat.runtime.leg_quantities(swept) == (0, 0)
+    await store.close()

@@ -79,7 +79,7 @@ class PairTracker:
         detail = (await self.rt.store.get_position(position_id)).detail or {}  # type: ignore[union-attr]
         detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
         if result.dust:
-            detail["dust"] = [[ex, str(q)] for ex, q in result.dust]
+            detail["dust"] = [[ex, f"{q.normalize():f}"] for ex, q in result.dust]
         await self.rt.store.update_position(position_id, status=status, closed_at=datetime.now(timezone.utc),
                                             close_reason=f"{what}: {result.reason}"[:200], detail=detail)
         level = logging.ERROR if result.naked else logging.WARNING
