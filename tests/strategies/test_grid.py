@@ -254,18 +254,27 @@ async def test_boost_exits_at_market_instead_of_resting(harness_factory):
 
 
 async def test_funding_against_the_grid_pauses_entries(harness_factory):
-    h = await harness_factory("lighter")  # the scenario's Lighter ETH rate is negative: shorts pay
-    ep = h.cluster.endpoints["lighter"]
-    funding = registry.funding_class("lighter")(ExchangeSettings("lighter", rest_url=ep["rest_url"], ws_url=ep["ws_url"]))
-    try:
-        g = h.grid(direction="sell", max_funding_apr_against=D(0), _funding=funding)
-        await g.start()
-        await g.cycle()
-        assert g.state.funding_apr is not None and g.state.funding_apr < 0
-        assert g.state.paused and "funding" in g.state.paused and not g.orders.live()
-        buy = h.grid(name="long-side", max_funding_apr_against=D(0), _funding=funding)
-        await buy.start()
-        await buy.cycle()
-        assert buy.state.paused is None and buy.orders.live(OrderRole.ENTRY)  # longs receive: not paused
-    finally:
-        await funding.close()
+    # the scenario's Lighter ETH rate is negative: shorts pay, longs receive
+    for direction, paused in (("sell", True), ("buy", False)):
+        h = await harness_factory("lighter")
+        ep = h.cluster.endpoints["lighter"]
+        funding = registry.funding_class("lighter")(ExchangeSettings("lighter", rest_url=ep["rest_url"],
+                                                                     ws_url=ep["ws_url"]))
+        try:
+            g = h.grid(direction=direction, max_funding_apr_against=D(0), _funding=funding)
+            await g.start()
+            await g.cycle()
+            assert g.state.funding_apr is not None and g.state.funding_apr < 0
+            if paused:
+                assert g.state.paused and "funding" in g.state.paused and not g.orders.live()
+            else:
+                assert g.state.paused is None and g.orders.live(OrderRole.ENTRY)
+        finally:
+            await funding.close()
+
+
+async def test_a_market_has_one_owner(harness_factory):
+    h = await harness_factory("aster")
+    h.grid()
+    with pytest.raises(ValueError, match="already traded by strategy 'grid-aster-eth'"):
+        h.grid(name="second")

@@ -51,6 +51,7 @@ class TradingRuntime:
         self._busy: list[Callable[[], bool]] = []
         self._market_data_holds: dict[str, set[str]] = {}  # exchange -> symbols a strategy keeps live
         self._last_trade_activity = float("-inf")
+        self.reserved: dict[tuple[str, str], str] = {}  # (exchange, symbol) -> the strategy that owns it
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -114,6 +115,20 @@ class TradingRuntime:
     async def cooldowns(self, strategy: str) -> dict[str, datetime]:
         """symbol -> until (UTC) for ``strategy``'s running cooldowns."""
         return await self.store.cooldowns(strategy, account=self.account)
+
+    # -- markets owned by one strategy ---------------------------------------------------------------
+    def reserve_market(self, exchange: str, symbol: str, strategy: str) -> None:
+        """``strategy`` alone trades ``symbol`` on ``exchange`` (a grid): an exchange nets one
+        account's position per market, so no other strategy may trade it. Raises ``ValueError``
+        when another strategy reserved it first."""
+        owner = self.reserved.setdefault((exchange, symbol), strategy)
+        if owner != strategy:
+            raise ValueError(f"{exchange} {symbol} is already traded by strategy {owner!r}; {strategy!r} cannot trade it too")
+
+    def reserved_by_other(self, exchange: str, symbol: str, strategy: str) -> bool:
+        """True when another strategy than ``strategy`` owns ``symbol`` on ``exchange``."""
+        owner = self.reserved.get((exchange, symbol))
+        return owner is not None and owner != strategy
 
     # -- market data -------------------------------------------------------------------------------
     def register_busy(self, fn: Callable[[], bool]) -> None:

@@ -265,6 +265,9 @@ class FundingArbStrategy:
                 break
             if opp.symbol in held or opp.symbol in cooling:
                 continue
+            if any(self.runtime.reserved_by_other(ex, opp.symbol, self.name)
+                   for ex in (opp.long_exchange, opp.short_exchange)):
+                continue  # a market another strategy (a grid) owns on this account
             if opp.long_exchange not in self.clients or opp.short_exchange not in self.clients:
                 continue
             if not {opp.long_exchange, opp.short_exchange} <= set(self.symbols.exchanges(opp.symbol)):

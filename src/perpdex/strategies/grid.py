@@ -99,6 +99,7 @@ class GridStrategy:
         self.holder: PositionRow | None = None  # the row funding payments of the grid hang off
         self.started_at = datetime.now(timezone.utc)
         self._lock = asyncio.Lock()  # one decision about the grid's orders at a time
+        runtime.reserve_market(self.client.name, self.symbol, self.name)
 
     # -- events ------------------------------------------------------------------------------------
     def _event(self, msg: str, level: int = logging.INFO) -> None:
