@@ -77,9 +77,8 @@ def test_every_bundled_config_loads():
     assert kinds["sim.yml"] == ["funding_arb"]
     assert kinds["grid-sim.yml"] == ["grid"]
     assert kinds["both-sim.yml"] == ["funding_arb", "grid"]
-    g = load_config(ROOT / "configs" / "grid-sim.yml").strategies[0]
-    assert (g.exchange, g.symbol, g.direction, g.order_notional_usd, g.take_profit, g.max_orders, g.leverage,
-            g.max_margin_usd) == ("lighter", "ETH", "buy", Decimal(50), Decimal("0.001"), 5, Decimal(3), Decimal(1000))
+    g = load_config(ROOT / "configs" / "grid-sim.yml").strategies[0]  # the tunable figures are left free
+    assert (g.exchange, g.symbol, g.direction, g.resolved_name) == ("lighter", "ETH", "buy", "grid-lighter-eth")
 
 
 def test_legacy_strategy_section_is_one_funding_arb_entry():
