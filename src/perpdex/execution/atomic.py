@@ -247,8 +247,8 @@ class AtomicPairExecutor:
         if held_l == 0 and held_s == 0:
             idle.success = True
             return idle
-        (_, ask), (bid, _) = await asyncio.gather(self._call(self.prices.get_bbo(long, symbol)),
-                                                  self._call(self.prices.get_bbo(short, symbol)))
+        (_, ask), (bid, _) = await asyncio.gather(self._retrying(lambda: self.prices.get_bbo(long, symbol)),
+                                                  self._retrying(lambda: self.prices.get_bbo(short, symbol)))
         step = common_step(la.canonical_lot, sa.canonical_lot)
         need = max(la.min_size * la.multiplier, sa.min_size * sa.multiplier, step,
                    la.min_notional / ask * la.multiplier if ask > 0 else Decimal(0),
