@@ -209,6 +209,13 @@ class Store:
 
 
 def _sqlite_enforce_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
+    """Every SQLite connection: foreign keys enforced; write-ahead log with ``synchronous=NORMAL``
+    (a commit is durable across a process crash, kill -9 included, without an fsync per commit:
+    a fill is stored in well under a millisecond instead of a disk flush); readers never block
+    the writer; a busy writer is waited for up to 5 s instead of failing at once."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
