@@ -59,6 +59,7 @@ bench: $(DEVSTAMP)
 	@$(BIN)/python benchmarks/bench_feeds.py
 	@$(BIN)/python benchmarks/bench_lifecycle.py
 	@$(BIN)/python benchmarks/bench_execution.py
+	@$(BIN)/python benchmarks/bench_grid.py
 
 clean:
 	rm -rf $(VENV) *.db report.json

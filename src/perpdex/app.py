@@ -6,13 +6,15 @@ import contextlib
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from .config import AppConfig
 from .exchanges import registry
 from .exchanges.http import configure_budget
 from .exchanges.base import ExchangeClient, ExchangeSettings, FundingAdapter
-from .sim.server import EmulatorCluster, start_emulators
+
+if TYPE_CHECKING:  # live trading never imports the emulator: only `sim.enabled` loads it
+    from .sim.server import EmulatorCluster
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ async def runtime(cfg: AppConfig, *, with_clients: bool = True,
     names = cfg.enabled_exchanges
     try:
         if cfg.sim.enabled:
+            from .sim.server import start_emulators
+
             rt.cluster = await start_emulators(
                 names, scenario=cfg.sim.scenario, seed=cfg.sim.seed,
                 funding_time_scale=cfg.sim.funding_time_scale, starting_balance=cfg.sim.starting_balance,

@@ -88,7 +88,7 @@ async def harness_factory(tmp_path):
         await cluster.stop()
 
 
-async def eventually(pred, timeout: float = 5.0) -> None:
+async def eventually(pred, timeout: float = 15.0) -> None:
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:

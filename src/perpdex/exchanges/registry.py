@@ -32,7 +32,8 @@ def _load(name: str, attr: str) -> type:
     entry = _REGISTRY.get(name)
     if entry is None:
         raise ConfigError("exchanges", f"unknown exchange '{name}' (known: {', '.join(_REGISTRY)})")
-    mod = importlib.import_module(f"perpdex.exchanges.{entry.module}")
+    # the emulator dialect lives in its own module, loaded only when asked for
+    mod = importlib.import_module(f"perpdex.exchanges.{entry.module}" + (".emulator" if attr == "emulator" else ""))
     return getattr(mod, getattr(entry, attr))
 
 

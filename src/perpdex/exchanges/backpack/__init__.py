@@ -3,8 +3,16 @@
 Protocol facts: ``shared/protocols/backpack.md``."""
 
 from .client import BackpackClient
-from .emulator import BackpackEmulator
 from .feed import BackpackMarketFeed
 from .funding import BackpackFundingAdapter
 
 __all__ = ["BackpackClient", "BackpackEmulator", "BackpackFundingAdapter", "BackpackMarketFeed"]
+
+
+def __getattr__(name: str) -> type:
+    """The emulator dialect is loaded only when asked for (live trading never imports it)."""
+    if name == "BackpackEmulator":
+        from .emulator import BackpackEmulator
+
+        return BackpackEmulator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
