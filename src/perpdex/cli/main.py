@@ -124,7 +124,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
     from ..storage import Store
     from ..strategies.build import build_strategies
     from ..strategies.funding_arb import FundingArbStrategy
-    from ..strategies.report import build_report
+    from ..strategies.report import build_report, snapshot_marks
 
     store = Store(cfg.storage.url)
     await store.init()
@@ -178,6 +178,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
             result = await build_report(store, first.first_snapshot if first else None,
                                         [o for a in arbs for o in a.chosen],
                                         duration_s=time.monotonic() - started, since=started_at, account=account,
+                                        marks=snapshot_marks(first.last_snapshot if first else None),
                                         errors=(first.last_snapshot.errors if first and first.last_snapshot else {}))
             grids = [s for s in strategies if not isinstance(s, FundingArbStrategy)]
             result["grids"] = [await g.report() for g in grids]
