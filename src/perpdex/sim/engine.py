@@ -7,8 +7,10 @@ translate requests into calls on a :class:`Venue` and its events into frames.
 
 Units: prices in USD per base unit, sizes in base units, rates as fractions (0.0001 = 1 bp),
 timestamps in epoch **milliseconds** (real wall-clock time). ``funding_time_scale`` compresses
-the funding schedule only: a symbol with an 8h interval pays every ``8h / scale`` of real time while
-its quoted interval stays 8h, so normalization is unaffected.
+the funding clock only: a symbol with an 8h interval pays every ``8h / scale`` of real time while
+its quoted interval stays 8h, so normalization is unaffected, and the funding estimates' process
+(:mod:`perpdex.sim.market`) advances ``scale`` simulated seconds per real second. The index
+price has its own clock (:class:`IndexProcess` ``time_scale``).
 
 Errors raise :class:`SimError` with a ``kind`` the dialects map to their own error codes:
 ``invalid`` (bad parameters), ``margin`` (insufficient margin), ``not_found`` (unknown order or
