@@ -86,6 +86,7 @@ async def runtime(cfg: AppConfig, *, with_clients: bool = True,
             rt.cluster = await start_emulators(
                 names, scenario=cfg.sim.scenario, seed=cfg.sim.seed,
                 funding_time_scale=cfg.sim.funding_time_scale, starting_balance=cfg.sim.starting_balance,
+                price_time_scale=cfg.sim.price_time_scale,
             )
         for name in names:
             ex = cfg.exchanges[name]

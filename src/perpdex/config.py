@@ -63,13 +63,16 @@ class ExchangeConfig(_Strict):
 
 
 class SimConfig(_Strict):
-    """The in-process emulator. ``funding_time_scale`` compresses funding schedules (720: a 1h
-    interval pays every 5 s of real time)."""
+    """The in-process emulator. ``funding_time_scale`` compresses funding schedules and the
+    funding estimates' process (720: a 1h interval pays every 5 s of real time);
+    ``price_time_scale`` runs the index price process this many simulated seconds per real second
+    (None: the scenario's, 0.1 in the default scenario)."""
 
     enabled: bool = False
     seed: int = 42
     scenario: str | None = None
     funding_time_scale: float = Field(default=1.0, gt=0)
+    price_time_scale: float | None = Field(default=None, gt=0)
     starting_balance: float | None = Field(default=None, gt=0)
 
 
