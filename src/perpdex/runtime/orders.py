@@ -77,6 +77,7 @@ class OrderTracker:
         self._fill_lock = asyncio.Lock()
         self._settling: set[asyncio.Task[None]] = set()
         self._unmatched: dict[str, list[UserFill]] = {}  # order id -> fills seen before the order's answer
+        self._reported: dict[int, Decimal] = {}  # row id -> filled quantity an answer / update reported
         self.fills_stored = 0
         self.duplicates = 0
         self._position: Decimal | None = None  # signed, from stored fills (loaded by start)
@@ -122,7 +123,10 @@ class OrderTracker:
                 log.exception("%s: handling %s failed", self.strategy, type(ev).__name__)
 
     async def drain(self) -> None:
-        """Wait until every stream event received so far is handled."""
+        """Wait until every stream event received so far is handled (at once when called from the
+        handler of one: an ``on_fill`` cannot wait for the events queued behind its own)."""
+        if asyncio.current_task() is self._task:
+            return
         while not self._queue.empty():
             await asyncio.sleep(0.002)
 
@@ -198,9 +202,21 @@ class OrderTracker:
         for early in self._unmatched.pop(res.order_id or "", []):
             await self.record_fill(early)
         row = self.rows[row.id]
-        if res.filled_size > row.filled:
-            self._spawn(self._settle(row.id, res.filled_size))
+        self._expect(row.id, res.filled_size)
         return row
+
+    def _expect(self, row_id: int, filled: Decimal) -> None:
+        """An answer or update reported ``filled`` executed: until storage holds that much the
+        order is unsettled; the fills are awaited from the stream, then taken from the history."""
+        if filled > self._reported.get(row_id, Decimal(0)):
+            self._reported[row_id] = filled
+        if filled > self.rows[row_id].filled:
+            self._spawn(self._settle(row_id, filled))
+
+    def unsettled(self) -> list[OrderRow]:
+        """Orders the exchange reported more filled than the fills stored for them (the fills
+        are still on their way): the position is not known until they are in."""
+        return [self.rows[i] for i, q in self._reported.items() if i in self.rows and self.rows[i].filled < q]
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
@@ -256,8 +272,7 @@ class OrderTracker:
         row = await self._update(row, **fields)
         for early in self._unmatched.pop(ev.order_id, []):
             await self.record_fill(early)
-        if ev.filled > self.rows[row.id].filled:
-            self._spawn(self._settle(row.id, ev.filled))  # the fills must follow: stream, else history
+        self._expect(row.id, ev.filled)  # the fills must follow: stream, else history
 
     # -- fills ---------------------------------------------------------------------------------------
     async def record_fill(self, f: UserFill) -> NewFill | None:
@@ -302,14 +317,19 @@ class OrderTracker:
                 opens = await self.client.fetch_open_orders(self.symbol)
             except (ExchangeError, NotImplementedError) as exc:
                 log.warning("%s: open orders unreadable: %s", self.strategy, exc)
-                opens = []
+                return row  # unknown: nothing concluded (the next sync asks again)
             match = next((o for o in opens if o.client_order_id == row.client_order_id), None)
             if match is not None:
                 row = await self._update(row, order_id=match.order_id, status=match.status.value)
-            else:
-                await self._fills_from_history()
+                for early in self._unmatched.pop(match.order_id, []):
+                    await self.record_fill(early)
                 row = self.rows[row.id]
-                if row.order_id is None:
+            else:
+                read = await self._fills_from_history()
+                if self.rows[row.id].order_id is None and read is not None:
+                    await self._claim_unmatched()
+                row = self.rows[row.id]
+                if row.order_id is None and read is not None:
                     # neither resting nor filled: the order never reached the book
                     age = (datetime.now(timezone.utc) - row.created_at).total_seconds()
                     if age > 2 * self.order_timeout_s:
@@ -324,6 +344,7 @@ class OrderTracker:
         if info is None:
             return row
         if info.filled_size > row.filled:
+            self._reported[row.id] = max(self._reported.get(row.id, Decimal(0)), info.filled_size)
             await self._fills_from_history()
             row = self.rows[row.id]
         if row.status not in FINAL or info.status.value in FINAL:
@@ -331,21 +352,48 @@ class OrderTracker:
                 row = await self._update(row, status=info.status.value)
         return row
 
-    async def _fills_from_history(self) -> int:
+    async def _fills_from_history(self) -> int | None:
         """Store the fills of this strategy's orders that the exchange's fill history shows and
-        storage lacks (matched by order id, or client id where the exchange reports it)."""
+        storage lacks (matched by order id, or client id where the exchange reports it); returns
+        how many, None when the history was unreadable."""
         try:
             fills = await self.client.fetch_fills(self.symbol)
         except (ExchangeError, NotImplementedError) as exc:
             log.warning("%s: fill history unreadable: %s", self.strategy, exc)
-            return 0
+            return None
         n = 0
         for f in sorted(fills, key=lambda x: (x.ts, x.trade_id)):
             if await self.record_fill(f) is not None:
                 n += 1
         return n
 
+    async def _claim_unmatched(self) -> None:
+        """Fills of orders whose id no row knows (an answer lost, a fill history without client
+        ids): ask the exchange for each such order's client id; a row of ours without an order id
+        that carries it takes the order and its fills."""
+        for order_id in list(self._unmatched):
+            try:
+                info = await self.client.get_order_info(self.symbol, order_id)
+            except ExchangeError as exc:
+                log.warning("%s: order %s unreadable: %s", self.strategy, order_id, exc)
+                continue
+            if info is None or not info.client_order_id:
+                continue
+            if not self.ids.owns(info.client_order_id):
+                self._unmatched.pop(order_id, None)  # another strategy's order
+                continue
+            row = next((r for r in self.rows.values() if r.order_id is None and r.client_order_id == info.client_order_id),
+                       None)
+            if row is None:
+                continue
+            await self._update(row, order_id=order_id, status=info.status.value)
+            for early in self._unmatched.pop(order_id, []):
+                await self.record_fill(early)
+
     async def sync(self) -> None:
-        """REST reconciliation of every live order (see :meth:`sync_row`)."""
+        """REST reconciliation of every live order (see :meth:`sync_row`), and the fill history
+        for orders still :meth:`unsettled`."""
         for row in self.live():
             await self.sync_row(row)
+        if self.unsettled():
+            await self._fills_from_history()

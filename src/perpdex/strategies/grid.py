@@ -99,6 +99,7 @@ class GridStrategy:
         self.holder: PositionRow | None = None  # the row funding payments of the grid hang off
         self.started_at = datetime.now(timezone.utc)
         self._lock = asyncio.Lock()  # one decision about the grid's orders at a time
+        self._recheck = False  # a fill came while the lock was held: restore the invariant again
         runtime.reserve_market(self.client.name, self.symbol, self.name)
 
     # -- events ------------------------------------------------------------------------------------
@@ -256,6 +257,8 @@ class GridStrategy:
         st = self.state
         if self.orders.live(OrderRole.ENTRY):
             return  # one entry resting at a time
+        if self.orders.unsettled():
+            return  # fills reported but not stored yet: the position (margin, take-profits) is not known
         tps = self.orders.live(OrderRole.TAKE_PROFIT)
         tp_count = len(tps) if not self.cfg.boost else len(book.open_lots)
         fell = tp_count < st.last_tp_count
@@ -273,15 +276,16 @@ class GridStrategy:
         qty = self.entry_quantity(price)
         if qty <= 0:
             return self._paused("entry size rounds to zero")
+        entry_price = self._entry_price(bid, ask)
         if self.cfg.max_margin_usd is not None:
-            margin = (abs(self.orders.position) + qty) * price / self.leverage
+            # the position once the entry filled, valued at the entry's price (a limit: it fills there)
+            margin = (abs(self.orders.position) + qty) * entry_price / self.leverage
             if margin > self.cfg.max_margin_usd:
                 return self._paused(f"margin {margin:.2f} USD would exceed max_margin_usd {self.cfg.max_margin_usd}")
         self._paused(None)
         if not fell and time.monotonic() - st.last_entry_at < entry_wait(tp_count, self.cfg.max_orders,
                                                                          self.cfg.wait_time_s):
             return
-        entry_price = self._entry_price(bid, ask)
         if self.cfg.grid_step and tps:
             nearest = min(abs(self._tp_entry_price(tp) - entry_price) for tp in tps)
             if nearest / entry_price < self.cfg.grid_step:
@@ -350,8 +354,16 @@ class GridStrategy:
         cancel take-profits in excess. In boost mode nothing rests: nothing to check."""
         if self.cfg.boost:
             return
+        if self._lock.locked():
+            # a fill met while a decision holds the lock (often in that decision's own call chain:
+            # a cancel that synced the fill history): the holder restores again before letting go
+            self._recheck = True
+            return
         async with self._lock:
             await self._restore(ref_price)
+            while self._recheck:
+                self._recheck = False
+                await self._restore(None)
 
     async def _restore(self, ref_price: Decimal | None) -> None:
         a = self.attrs
@@ -376,14 +388,19 @@ class GridStrategy:
         if ref_price is None:
             book = await self.lot_book_now()
             ref_price = book.open_lots[-1].price if book.open_lots else (await self.touch())[0]
-        if gap < max(a.min_size, a.lot_size) and tps:
+        # merged into the newest take-profit: below the minimum order size, or max_orders resting
+        if tps and (gap < max(a.min_size, a.lot_size) or len(tps) >= self.cfg.max_orders):
             newest = tps[-1]
             await self.orders.cancel(newest)
             newest = self.orders.rows[newest.id]
             if newest.status not in (OrderStatus.CANCELED.value, OrderStatus.FILLED.value):
                 return  # not cancelled yet: the next check retries
+            held = abs(self.orders.position)
             gap = held - sum((tp.quantity - tp.filled for tp in self.orders.live(OrderRole.TAKE_PROFIT)), Decimal(0))
-            ref_price = self._tp_entry_price(newest)
+            rest = newest.quantity - newest.filled if newest.status == OrderStatus.CANCELED.value else Decimal(0)
+            if rest > 0 and gap > 0:  # one take-profit for both: priced from their size-weighted entry
+                other = max(gap - rest, Decimal(0))
+                ref_price = (rest * self._tp_entry_price(newest) + other * ref_price) / (rest + other)
         if gap < max(a.min_size, a.lot_size):
             return  # below the minimum: the next fill is merged with it
         await self._place_tp(gap, ref_price)
