@@ -41,6 +41,16 @@ T = TypeVar("T")
 FEE_ESTIMATE_SLIPPAGE = Decimal("0.01")
 
 
+def limit_liquidity(side: Side, limit: Decimal, avg_price: Decimal | None) -> str:
+    """Maker or taker for a limit order's fills reported without it (REST order info): a fill at
+    a better price than the limit means the order crossed the book on arrival (the market moved
+    past it while it was on its way) and paid the taker fee; at the limit, it rested (maker)."""
+    if avg_price is None:
+        return "maker"
+    crossed = avg_price < limit if side is Side.BUY else avg_price > limit
+    return "taker" if crossed else "maker"
+
+
 @dataclass(frozen=True)
 class TacticConfig:
     """How one leg trades. ``offset_ticks``: the first limit improves on the touch by this many
@@ -307,7 +317,8 @@ class LegExecutor:
                 log.warning("%s %s: order %s poll failed: %s", leg.exchange, leg.symbol, oid, exc)
                 info = None
             if info is not None:
-                await self._reconcile(leg, c, oid, info.filled_size, info.average_price, info.fee, "maker", price, retry)
+                await self._reconcile(leg, c, oid, info.filled_size, info.average_price, info.fee,
+                                      limit_liquidity(leg.side, price, info.average_price), price, retry)
                 if info.is_final:
                     return info
             left = until - time.monotonic()
@@ -335,7 +346,8 @@ class LegExecutor:
                 await asyncio.sleep(0.05)
         info = await self._final_info(leg.symbol, oid)
         if info is not None:
-            await self._reconcile(leg, c, oid, info.filled_size, info.average_price, info.fee, "maker", price, retry)
+            await self._reconcile(leg, c, oid, info.filled_size, info.average_price, info.fee,
+                                  limit_liquidity(leg.side, price, info.average_price), price, retry)
         if info is None or not info.is_final:
             leg.uncertain = True
             leg.error = f"order {oid} could not be confirmed canceled"
