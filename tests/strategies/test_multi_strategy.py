@@ -70,7 +70,10 @@ async def test_funding_arb_and_grid_share_an_exchange_and_see_only_their_own(tmp
         assert tagged and tagged == stored, (info, rows)
         assert all(orders[f.order_id].symbol == "ETH" for f in engine_fills
                    if tag_of(orders[f.order_id].client_id) == grid.orders.ids.tag)
-        # the pair's fills on aster are the untagged ones, all 0G
+        # the pair's limit orders carry the funding arb's tag (market orders carry no client id)
+        arb_tags = {tag_of(o.client_id) for o in orders.values() if o.symbol == "0G" and o.client_id}
+        assert arb_tags == {arb.client_ids.tag}
+        # the pair's fills on aster are the others, all 0G
         pair_fills = [f for p in pairs for f in await store.fills(p.id) if f.exchange == "aster"]
         assert pair_fills and {f.symbol for f in pair_fills} == {"0G"}
         untagged_qty = sum((D(str(f.qty)) for f in engine_fills if orders[f.order_id].symbol == "0G"), D(0))

@@ -168,14 +168,16 @@ class AtomicPairExecutor:
         config: ExecutionConfig | None = None,
         *,
         fee_overrides: dict[str, dict[str, Decimal]] | None = None,
+        client_ids: Callable[[], str] | None = None,
     ) -> None:
         self.prices = prices
         self.cfg = config or ExecutionConfig()
         self.fee_overrides = fee_overrides or {}
+        self.client_ids = client_ids  # the calling strategy's client order ids (None: random ones)
 
     def _leg(self, client: ExchangeClient, ledger: FillLedger, budget: FeeBudget) -> LegExecutor:
         return LegExecutor(client, self.prices, ledger, budget, self.cfg.tactic,
-                           fee_overrides=self.fee_overrides.get(client.name))
+                           fee_overrides=self.fee_overrides.get(client.name), client_ids=self.client_ids)
 
     async def _call(self, aw: Any) -> Any:
         try:

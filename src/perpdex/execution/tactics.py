@@ -23,7 +23,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Awaitable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from ..errors import ExchangeError, InsufficientMargin, InvalidOrder, NetworkError, OrderNotFound, RateLimited
 from ..exchanges.base import ExchangeClient
@@ -151,8 +151,10 @@ class LegExecutor:
         config: TacticConfig | None = None,
         *,
         fee_overrides: dict[str, Decimal] | None = None,
+        client_ids: Callable[[], str] | None = None,
     ) -> None:
         self.client = client
+        self.client_ids = client_ids  # the strategy's client order ids (None: random numeric ones)
         self.prices = prices
         self.ledger = ledger if ledger is not None else FillLedger()
         self.budget = budget if budget is not None else FeeBudget(None)
@@ -274,7 +276,7 @@ class LegExecutor:
             if is_retry and not self.budget.allows(self.fee_estimate(c, rest, price)):
                 leg.error = "retry fee cap reached"
                 return
-            cid = str(random.randint(1, 2**31 - 1))
+            cid = self.client_ids() if self.client_ids is not None else str(random.randint(1, 2**31 - 1))
             try:
                 res = await self._send(leg, lambda: self.client.place_limit_order(
                     leg.symbol, leg.side, rest, price, reduce_only=reduce_only, post_only=cfg.post_only,

@@ -34,6 +34,7 @@ from ..funding.history import FundingHistory
 from ..funding.opportunities import Opportunity, filter_by_history, find_opportunities, spread_apr
 from ..models import UserEvent, UserLiquidation
 from ..runtime.core import TradingRuntime
+from ..runtime.ids import ClientIds
 from ..runtime.pairs import PairTracker, canonical_price
 from ..storage import PositionRow, PositionStatus, Store
 from .risk import LegState, near_liquidation, reduced_leg
@@ -99,7 +100,9 @@ class FundingArbStrategy:
         self.store = runtime.store
         self.fee_overrides = fee_overrides or {}
         self.prices = runtime.prices
-        self.executor = AtomicPairExecutor(self.prices, execution_config(cfg), fee_overrides=self.fee_overrides)
+        self.client_ids = ClientIds(self.name)
+        self.executor = AtomicPairExecutor(self.prices, execution_config(cfg), fee_overrides=self.fee_overrides,
+                                           client_ids=self.client_ids.next)
         self.pairs = PairTracker(runtime, self.name, self.executor, reentry_cooldown_s=cfg.reentry_cooldown_s)
         self._risk_wakeup = asyncio.Event()  # set by a liquidation seen on a user stream
         self._unsubscribe: Callable[[], None] | None = None
