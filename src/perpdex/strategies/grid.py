@@ -459,6 +459,8 @@ class GridStrategy:
             for row in self.orders.live():
                 await self.orders.cancel(row)
             await self.orders.sync()
+            await self.orders.settle()  # fills the exchange reported but not yet stored count too
+            await self.orders.drain()
             held = abs(self.orders.position)
             if held > 0:
                 filled = await self.exit_at_market(held, OrderRole.FLATTEN)
