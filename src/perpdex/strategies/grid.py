@@ -339,6 +339,11 @@ class GridStrategy:
         if row.role == OrderRole.ENTRY:
             if self.cfg.boost:
                 return  # boost: exits at market when the target is reached (cycle)
+            if self._lock.locked():
+                # a decision holds the lock, often with this fill in its own call chain (a cancel
+                # that read the fill history): never wait for it; it restores again before letting go
+                self._recheck = True
+                return
             await self.check_invariant(ref_price=fill.price)
         elif row.role == OrderRole.TAKE_PROFIT:
             self._event(f"take-profit filled {fill.quantity:f} @ {fill.price}")
@@ -353,11 +358,6 @@ class GridStrategy:
         take_profit), merged into the newest take-profit when below the minimum order size;
         cancel take-profits in excess. In boost mode nothing rests: nothing to check."""
         if self.cfg.boost:
-            return
-        if self._lock.locked():
-            # a fill met while a decision holds the lock (often in that decision's own call chain:
-            # a cancel that synced the fill history): the holder restores again before letting go
-            self._recheck = True
             return
         async with self._lock:
             await self._restore(ref_price)
