@@ -11,7 +11,12 @@ grid (and of any strategy that works resting orders rather than atomic pairs).
   reaches the strategy's ``on_fill``, so a duplicated frame, a REST poll after the stream, or a
   restart never delivers a fill twice.
 * The strategy's position is the signed sum of its own stored fills, never the exchange's net
-  position (another strategy may trade the same market on the same account).
+  position (another strategy may trade the same market on the same account). An order the
+  exchange reported more filled than storage holds is :meth:`OrderTracker.unsettled` until its
+  fills are in (stream, else the fill history).
+* An unreadable open-orders list or fill history concludes nothing (the next sync asks again); a
+  lost-answer order whose fills come without client ids is claimed through the order's own client
+  id (:meth:`OrderTracker._claim_unmatched`).
 
 Sizes are base units of the exchange's market, prices USD, fees USD (+ paid).
 """

@@ -10,8 +10,11 @@ take-profits and ``max_margin_usd`` the margin.
 **Invariant**, restored every cycle and on every fill: |position| = sum of the resting
 take-profits, within one lot. The position is the grid's own (the sum of its stored fills), so
 another strategy on the same market never confuses it. A shortfall gets a take-profit (merged
-into the newest one when below the exchange's minimum order size); an excess (an orphan) is
-cancelled; both are reported as events.
+into the newest one when below the exchange's minimum order size, or when ``max_orders``
+take-profits already rest: one order then covers both, priced from their size-weighted entry); an
+excess (an orphan) is cancelled; both are reported as events. No entry is sent while fills the
+exchange reported are not stored yet (the position is not known), and the margin check values the
+position at the entry's own limit price (where it fills).
 
 Gates: ``stop_price`` breached cancels everything, flattens and halts while breached;
 ``pause_price`` stops new entries; ``stop_loss`` (fraction against the average entry) and
