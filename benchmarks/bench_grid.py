@@ -49,11 +49,11 @@ WARMUP = 3
 EXCHANGES = ("aster", "lighter", "backpack", "paradex")
 
 
-async def wait_for(pred: Any, what: str, timeout: float = 5.0) -> None:
+async def wait_for(pred: Any, what: str, timeout: float = 5.0, state: Any = None) -> None:
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
-            raise SystemExit(f"benchmark stalled: {what} not seen in {timeout:.0f} s")
+            raise SystemExit(f"benchmark stalled: {what} not seen in {timeout:.0f} s ({state() if state else ''})")
         await asyncio.sleep(0.005)
 
 
@@ -82,17 +82,24 @@ async def bench(name: str, cluster: Any, probe: Probe, signing: Signing, db: Pat
         signing.attach(name, ccxt_instance(client))
         for i in range(WARMUP + RUNS):
             await grid.cycle()
-            await wait_for(lambda: bool(grid.orders.live(OrderRole.ENTRY)), f"{name} entry")
+            await wait_for(lambda: bool(grid.orders.live(OrderRole.ENTRY)), f"{name} entry",
+                           state=lambda: (grid.state.paused, grid.orders.unsettled(), grid.orders.position,
+                                          [(r.role, r.quantity, r.filled, r.status, (r.detail or {}).get("error"))
+                                           for r in grid.orders.rows.values()][-3:]))
             fills.clear()
             probe.orders.clear()
             signing.samples.clear()
             tps = len(grid.orders.live(OrderRole.TAKE_PROFIT))
-            cluster.sim.index.prices[SYMBOL] *= 0.999  # the market crosses the entry
-            await wait_for(lambda: len(grid.orders.live(OrderRole.TAKE_PROFIT)) > tps and probe.orders, f"{name} take-profit")
+            cluster.sim.index.prices[SYMBOL] *= 0.994  # the market crosses the entry (even one priced off a book a tick old)
+            await wait_for(lambda: len(grid.orders.live(OrderRole.TAKE_PROFIT)) > tps and probe.orders, f"{name} take-profit",
+                           state=lambda: ([(r.role, r.quantity, r.filled, r.status) for r in grid.orders.rows.values()][-2:],
+                                          [(o.side, o.price, o.filled, o.status) for a in venue.accounts.values()
+                                           for o in a.orders.values()][-2:], venue.bbo(SYMBOL), grid.orders._queue.qsize()))
             t0, t1 = fills[0], probe.orders[0][1]
             sign = signing.samples[0][1] if signing.samples else 0.0
-            cluster.sim.index.prices[SYMBOL] *= 1.004  # the take-profit fills
+            cluster.sim.index.prices[SYMBOL] *= 1.009  # the take-profit fills
             await wait_for(lambda: grid.orders.position == 0 and not grid.orders.live(OrderRole.TAKE_PROFIT), f"{name} flat")
+            await asyncio.sleep(0.3)  # the WebSocket book catches up with the move before the next entry
             if i >= WARMUP:
                 totals.append((t1 - t0) * 1000)
                 signs.append(sign * 1000)

@@ -96,6 +96,15 @@ async def eventually(pred, timeout: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def stored_fills(h: Harness, g: GridStrategy, n: int, timeout: float = 15.0) -> list:
+    end = time.monotonic() + timeout
+    while len(fills := await h.store.order_fills(g.name)) < n:
+        if time.monotonic() > end:
+            raise AssertionError(f"{n} fill(s) not stored in time")
+        await asyncio.sleep(0.02)
+    return fills
+
+
 def covered(g: GridStrategy) -> Decimal:
     return sum((r.quantity - r.filled for r in g.orders.live(OrderRole.TAKE_PROFIT)), D(0))
 
@@ -123,7 +132,7 @@ async def test_every_fill_gets_its_take_profit_at_once_and_round_trips_add_up(ha
     first_fill = g.orders.rows[entry.id].filled
     assert 0 < first_fill < entry.quantity
     assert tp.quantity == first_fill and tp.reduce_only and tp.side == "sell"
-    fills = await h.store.order_fills(g.name)
+    fills = await stored_fills(h, g, 1)  # committed right after the take-profit went out
     expect = g.client.contracts[SYMBOL].round_price(fills[0].price * D("1.002"))
     assert abs(tp.price - expect) <= g.attrs.tick_size  # type: ignore[union-attr]
     assert_invariant(g)

@@ -7,9 +7,13 @@ grid (and of any strategy that works resting orders rather than atomic pairs).
   or its fills say what became of it.
 * Fills arrive from the user stream (as they happen) and from REST (:meth:`OrderTracker.sync`:
   the order's state, then the exchange's fill history for any quantity storage lacks). Each
-  execution is stored once per ``(exchange, trade_id)``; only a fill stored for the first time
+  execution is stored once per ``(exchange, trade_id)``; only a fill seen for the first time
   reaches the strategy's ``on_fill``, so a duplicated frame, a REST poll after the stream, or a
-  restart never delivers a fill twice.
+  restart never delivers a fill twice. The strategy reacts first (a grid's take-profit goes out
+  within milliseconds of the fill), then the fill and its order's new state are committed in one
+  transaction before :meth:`OrderTracker.record_fill` returns; a crash in between loses nothing:
+  the fill is in the exchange's fill history and the reaction's order row was stored before it
+  was sent, so a restart finds both.
 * The strategy's position is the signed sum of its own stored fills, never the exchange's net
   position (another strategy may trade the same market on the same account). An order the
   exchange reported more filled than storage holds is :meth:`OrderTracker.unsettled` until its
@@ -86,6 +90,7 @@ class OrderTracker:
         self.fills_stored = 0
         self.duplicates = 0
         self._position: Decimal | None = None  # signed, from stored fills (loaded by start)
+        self._seen: set[str] = set()  # trade ids stored (or being stored) for this market
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -93,7 +98,10 @@ class OrderTracker:
         for row in await self.rt.store.orders(self.strategy, statuses=LIVE_STATUSES):
             if row.exchange == self.exchange and row.symbol == self.symbol:
                 self.rows[row.id] = row
-        self._position = await self.stored_position()
+        stored = [f for f in await self.rt.store.order_fills(self.strategy)
+                  if f.exchange == self.exchange and f.symbol == self.symbol]
+        self._position = sum((signed(f.side, f.quantity) for f in stored), Decimal(0))
+        self._seen = {f.trade_id for f in stored}
         if self._unsubscribe is None:
             self._unsubscribe = self.rt.subscribe(self._on_event)
         if self._task is None:
@@ -264,6 +272,12 @@ class OrderTracker:
         if "detail" in fields:
             fields["detail"] = {**(row.detail or {}), **fields["detail"]}  # type: ignore[dict-item]
         new = await self.rt.store.update_order(row.id, **fields)
+        cur = self.rows.get(row.id)
+        if cur is not None and "filled" not in fields and cur.filled > new.filled:
+            # a fill recorded while this update was on its way: the store read the row before it
+            new.filled = cur.filled
+            if cur.status in FINAL and new.status not in FINAL:
+                new.status = cur.status
         self.rows[row.id] = new
         return new
 
@@ -290,16 +304,6 @@ class OrderTracker:
                     # ours, or maybe ours (an answer still pending): kept until the order id is known
                     self._unmatched.setdefault(f.order_id, []).append(f)
                 return None
-            stored = await self.rt.store.add_order_fill(
-                row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol, order_id=f.order_id,
-                trade_id=f.trade_id, side=f.side.value, quantity=f.qty, price=f.price, fee=f.fee,
-                liquidity=f.liquidity, ts=datetime.fromtimestamp(f.ts, timezone.utc))
-            if not stored:
-                self.duplicates += 1
-                return None
-            self.fills_stored += 1
-            if self._position is not None:
-                self._position += signed(f.side.value, f.qty)
             fields: dict[str, object] = {"filled": row.filled + f.qty}
             if row.order_id is None:
                 fields["order_id"] = f.order_id
@@ -307,11 +311,37 @@ class OrderTracker:
                 fields["status"] = OrderStatus.FILLED.value
             elif row.status in (PENDING, UNCERTAIN, OrderStatus.OPEN.value):
                 fields["status"] = OrderStatus.PARTIALLY_FILLED.value
-            row = await self._update(row, **fields)
-            fills = await self.rt.store.order_fills(self.strategy, order_row_id=row.id)
-            new = NewFill(row, next(x for x in fills if x.trade_id == f.trade_id))
-        if self.on_fill is not None:
-            await self.on_fill(new)
+            if f.trade_id in self._seen:
+                self.duplicates += 1
+                return None
+            self._seen.add(f.trade_id)
+            ts = datetime.fromtimestamp(f.ts, timezone.utc)
+            fill = OrderFillRow(order_row_id=row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol,
+                                order_id=f.order_id, trade_id=f.trade_id, side=f.side.value, quantity=f.qty,
+                                price=f.price, fee=f.fee, liquidity=f.liquidity, ts=ts)
+            self.fills_stored += 1
+            if self._position is not None:
+                self._position += signed(f.side.value, f.qty)
+            for k, v in fields.items():
+                setattr(row, k, v)
+            self.rows[row.id] = row
+            new = NewFill(row, fill)
+        try:
+            if self.on_fill is not None:
+                await self.on_fill(new)
+        finally:
+            # committed after the strategy's reaction (see the module doc), before returning, with
+            # the order's state as it is in memory now (commits of two fills may finish out of order)
+            cur = self.rows[row.id]
+            latest: dict[str, object] = {"filled": cur.filled, "status": cur.status}
+            if cur.order_id is not None:
+                latest["order_id"] = cur.order_id
+            stored = await self.rt.store.add_order_fill(
+                row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol, order_id=f.order_id,
+                trade_id=f.trade_id, side=f.side.value, quantity=f.qty, price=f.price, fee=f.fee,
+                liquidity=f.liquidity, ts=ts, order_fields=latest)
+            if stored is None:  # stored by an earlier run of this strategy that left no trace in memory
+                log.warning("%s: fill %s was already stored", self.strategy, f.trade_id)
         return new
 
     async def sync_row(self, row: OrderRow) -> OrderRow:

@@ -189,16 +189,27 @@ class Store:
 
     async def add_order_fill(self, order_row_id: int, *, strategy: str, exchange: str, symbol: str, order_id: str,
                              trade_id: str, side: str, quantity: Decimal, price: Decimal, fee: Decimal,
-                             liquidity: str, ts: datetime) -> bool:
-        """Store one execution of an order; False when this ``(exchange, trade_id)`` is already stored."""
+                             liquidity: str, ts: datetime, order_fields: dict[str, Any] | None = None
+                             ) -> OrderFillRow | None:
+        """Store one execution of an order and apply ``order_fields`` to the order's row (its new
+        filled quantity, status...), in one transaction; None when this ``(exchange, trade_id)``
+        is already stored (nothing changed then)."""
+        fill = OrderFillRow(order_row_id=order_row_id, strategy=strategy, exchange=exchange, symbol=symbol,
+                            order_id=order_id, trade_id=trade_id, side=side, quantity=quantity, price=price,
+                            fee=fee, liquidity=liquidity, ts=ts)
         try:
             async with self._session() as s, s.begin():
-                s.add(OrderFillRow(order_row_id=order_row_id, strategy=strategy, exchange=exchange, symbol=symbol,
-                                   order_id=order_id, trade_id=trade_id, side=side, quantity=quantity, price=price,
-                                   fee=fee, liquidity=liquidity, ts=ts))
-            return True
+                s.add(fill)
+                if order_fields:
+                    row = await s.get(OrderRow, order_row_id)
+                    if row is None:
+                        raise KeyError(f"order row {order_row_id} not found")
+                    for k, v in order_fields.items():
+                        setattr(row, k, v)
+                    row.updated_at = utcnow()
+            return fill
         except IntegrityError:
-            return False
+            return None
 
     async def order_fills(self, strategy: str, *, order_row_id: int | None = None) -> list[OrderFillRow]:
         async with self._session() as s:
