@@ -132,7 +132,7 @@ async def test_every_fill_gets_its_take_profit_at_once_and_round_trips_add_up(ha
     first_fill = g.orders.rows[entry.id].filled
     assert 0 < first_fill < entry.quantity
     assert tp.quantity == first_fill and tp.reduce_only and tp.side == "sell"
-    fills = await stored_fills(h, g, 1)  # committed right after the take-profit went out
+    fills = await stored_fills(h, g, 1)
     expect = g.client.contracts[SYMBOL].round_price(fills[0].price * D("1.002"))
     assert abs(tp.price - expect) <= g.attrs.tick_size  # type: ignore[union-attr]
     assert_invariant(g)

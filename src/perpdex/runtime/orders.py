@@ -9,11 +9,8 @@ grid (and of any strategy that works resting orders rather than atomic pairs).
   the order's state, then the exchange's fill history for any quantity storage lacks). Each
   execution is stored once per ``(exchange, trade_id)``; only a fill seen for the first time
   reaches the strategy's ``on_fill``, so a duplicated frame, a REST poll after the stream, or a
-  restart never delivers a fill twice. The strategy reacts first (a grid's take-profit goes out
-  within milliseconds of the fill), then the fill and its order's new state are committed in one
-  transaction before :meth:`OrderTracker.record_fill` returns; a crash in between loses nothing:
-  the fill is in the exchange's fill history and the reaction's order row was stored before it
-  was sent, so a restart finds both.
+  restart never delivers a fill twice. The fill and its order's new state are committed in one
+  transaction before the strategy reacts to it.
 * The strategy's position is the signed sum of its own stored fills, never the exchange's net
   position (another strategy may trade the same market on the same account). An order the
   exchange reported more filled than storage holds is :meth:`OrderTracker.unsettled` until its
@@ -314,34 +311,24 @@ class OrderTracker:
             if f.trade_id in self._seen:
                 self.duplicates += 1
                 return None
+            # the fill and its order's new state in one transaction, before the strategy acts on it
+            stored = await self.rt.store.add_order_fill(
+                row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol, order_id=f.order_id,
+                trade_id=f.trade_id, side=f.side.value, quantity=f.qty, price=f.price, fee=f.fee,
+                liquidity=f.liquidity, ts=datetime.fromtimestamp(f.ts, timezone.utc), order_fields=fields)
             self._seen.add(f.trade_id)
-            ts = datetime.fromtimestamp(f.ts, timezone.utc)
-            fill = OrderFillRow(order_row_id=row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol,
-                                order_id=f.order_id, trade_id=f.trade_id, side=f.side.value, quantity=f.qty,
-                                price=f.price, fee=f.fee, liquidity=f.liquidity, ts=ts)
+            if stored is None:
+                self.duplicates += 1
+                return None
             self.fills_stored += 1
             if self._position is not None:
                 self._position += signed(f.side.value, f.qty)
             for k, v in fields.items():
                 setattr(row, k, v)
             self.rows[row.id] = row
-            new = NewFill(row, fill)
-        try:
-            if self.on_fill is not None:
-                await self.on_fill(new)
-        finally:
-            # committed after the strategy's reaction (see the module doc), before returning, with
-            # the order's state as it is in memory now (commits of two fills may finish out of order)
-            cur = self.rows[row.id]
-            latest: dict[str, object] = {"filled": cur.filled, "status": cur.status}
-            if cur.order_id is not None:
-                latest["order_id"] = cur.order_id
-            stored = await self.rt.store.add_order_fill(
-                row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol, order_id=f.order_id,
-                trade_id=f.trade_id, side=f.side.value, quantity=f.qty, price=f.price, fee=f.fee,
-                liquidity=f.liquidity, ts=ts, order_fields=latest)
-            if stored is None:  # stored by an earlier run of this strategy that left no trace in memory
-                log.warning("%s: fill %s was already stored", self.strategy, f.trade_id)
+            new = NewFill(row, stored)
+        if self.on_fill is not None:
+            await self.on_fill(new)
         return new
 
     async def sync_row(self, row: OrderRow) -> OrderRow:
