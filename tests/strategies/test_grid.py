@@ -287,3 +287,20 @@ async def test_a_market_has_one_owner(harness_factory):
     h.grid()
     with pytest.raises(ValueError, match="already traded by strategy 'grid-aster-eth'"):
         h.grid(name="second")
+
+
+async def test_liquidation_of_the_grid_market_cancels_everything_and_stops(harness_factory):
+    h = await harness_factory("aster")
+    g = h.grid()
+    await g.start()
+    await g.cycle()
+    await h.move(0.9995)
+    await eventually(lambda: g.orders.position > 0 and covered(g) == g.orders.position)
+    [account] = [a for a in h.venue.accounts.values() if a.positions.get(SYMBOL) and a.positions[SYMBOL].qty]
+    assert h.venue.liquidate(account.id, SYMBOL, adl=True) is not None  # the exchange deleverages the position
+    await eventually(lambda: g.state.liquidated is not None)
+    await g.cycle()
+    assert not g.orders.live() and not [o for o in h.venue.open_orders(account.id, SYMBOL)]
+    assert any("liquidated/ADL" in e for e in h.events)
+    await g.cycle()
+    assert not g.orders.live()  # stopped: no new entry

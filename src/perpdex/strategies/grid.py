@@ -39,7 +39,7 @@ from ..config import GridConfig
 from ..errors import ExchangeError, PerpdexError
 from ..exchanges.base import FundingAdapter
 from ..execution.leverage import normalize_leverage
-from ..models import ContractAttributes, OrderStatus, Side
+from ..models import ContractAttributes, OrderStatus, Side, UserLiquidation
 from ..runtime.core import TradingRuntime
 from ..runtime.orders import NewFill, OrderTracker
 from ..storage import OrderRole, OrderRow, PositionRow, PositionStatus
@@ -70,6 +70,7 @@ class GridState:
     """What the grid decided last: for the report and the dashboard."""
 
     halted: bool = False
+    liquidated: str | None = None  # the exchange liquidated / auto-deleveraged the market: stopped for a person
     paused: str | None = None  # why new entries are paused, None when they are not
     last_entry_at: float = float("-inf")  # monotonic
     last_tp_count: int = 0
@@ -102,6 +103,7 @@ class GridStrategy:
         self.holder: PositionRow | None = None  # the row funding payments of the grid hang off
         self.started_at = datetime.now(timezone.utc)
         self._lock = asyncio.Lock()  # one decision about the grid's orders at a time
+        self._unsubscribe: Any = None
         self._recheck = False  # a fill came while the lock was held: restore the invariant again
         runtime.reserve_market(self.client.name, self.symbol, self.name)
 
@@ -136,6 +138,7 @@ class GridStrategy:
             short_exchange=self.client.name, status=PositionStatus.OPEN, quantity=Decimal(0), leverage=self.leverage,
             detail={"kind": "grid", "direction": self.cfg.direction})
         await self.orders.start()
+        self._unsubscribe = self.runtime.subscribe(self._on_user_event)
         await self.orders.sync()
         recovered = self.orders.live()
         await self.check_invariant()
@@ -164,6 +167,9 @@ class GridStrategy:
 
     async def stop(self) -> None:
         """Stop tracking (resting orders stay on the exchange: the next start recovers them)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         await self.orders.stop()
 
     # -- market ------------------------------------------------------------------------------------
@@ -193,8 +199,25 @@ class GridStrategy:
         return lot_book(self.cfg.direction, ((f.side, f.quantity, f.price, f.fee, f.ts.timestamp()) for f in fills))
 
     # -- one cycle -----------------------------------------------------------------------------------
+    def _on_user_event(self, ev: object) -> None:
+        """A liquidation or ADL of the grid's market (runtime user events): the exchange closed
+        part of the position with its own orders, so the grid's own fills no longer describe it.
+        The next cycle cancels every order of the grid and stops it (an event at ERROR): a person
+        decides what the account holds next."""
+        if (isinstance(ev, UserLiquidation) and ev.exchange == self.client.name and ev.symbol == self.symbol
+                and self.state.liquidated is None):
+            self.state.liquidated = f"{ev.side.value} {ev.qty} @ {ev.price}"
+            log.error("[%s] the exchange liquidated/deleveraged the grid's market: %s", self.name, self.state.liquidated)
+
     async def cycle(self) -> None:
         """REST sync, gates, invariant, entry management, maybe one new entry (see module doc)."""
+        if self.state.liquidated is not None:
+            if self.orders.live():
+                for row in self.orders.live():
+                    await self.orders.cancel(row)
+                self._event(f"liquidated/ADL by the exchange ({self.state.liquidated}): every order cancelled, "
+                            "grid stopped; check the account's position", logging.ERROR)
+            return
         await self.orders.sync()
         bid, ask = await self.touch()
         price = (bid + ask) / 2
