@@ -55,7 +55,7 @@ async def grid_report(grid: "GridStrategy") -> dict[str, Any]:
         "fees": _s(book.fees),
         "funding": _s(funding),
         "realized_pnl": _s(realized),
-        "open": {"quantity": _s(book.open_qty), "avg_entry": _s(book.avg_entry), "mark": _s(mark),
+        "open": {"quantity": _s(book.open_qty), "avg_entry": _s(book.avg_entry.quantize(Decimal("1e-8")) if book.avg_entry is not None else None), "mark": _s(mark),
                  "unrealized_price_pnl": _s(book.unrealized(mark) if mark is not None else None),
                  "resting_take_profits": len([o for o in grid.live_orders() if o.role == "take_profit"])},
         "repairs": grid.state.repairs,
