@@ -8,7 +8,8 @@ it is sent), and :class:`~perpdex.strategies.grid.GridStrategy`. One run:
 
 * the grid rests its post-only entry at the bid; the index is moved so the market crosses it;
 * **t0**: the venue's matching engine emits the fill (before the dialect encodes the user-stream
-  frame and sends it);
+  frame and sends it); **t_in**: our user stream has the frame, before decoding it (the start of
+  perpdex's own work: "local overhead" = t1 - t_in - signing);
 * **t1**: the take-profit's HTTP request arrives at the emulator (an aiohttp middleware run first,
   before parsing or authentication), stamped by the request that makes the engine place it;
 * **build + sign**: ccxt ``create_order`` entered -> request handed to the transport, for that
@@ -37,6 +38,7 @@ from bench_execution import Probe, Signing, ccxt_instance, pct
 from perpdex.config import GridConfig
 from perpdex.exchanges import registry
 from perpdex.exchanges.base import ExchangeSettings
+from perpdex.models import Side, UserFill
 from perpdex.runtime.core import TradingRuntime
 from perpdex.sim.engine import OrderEvent
 from perpdex.sim.server import start_emulators
@@ -75,11 +77,27 @@ async def bench(name: str, cluster: Any, probe: Probe, signing: Signing, db: Pat
         if isinstance(ev, OrderEvent) and ev.fill is not None and ev.order.side == "buy":
             fills.append(time.perf_counter())
 
+    received: list[float] = []
+
+    def stamp_frames(stream: Any) -> None:
+        """t0 of "local overhead": our user stream has the frame (before decoding it)."""
+        decode = stream.handle_frame
+
+        def handle_frame(data: bytes) -> Any:
+            t = time.perf_counter()
+            events = decode(data)
+            if any(isinstance(e, UserFill) and e.side is Side.BUY for e in events):
+                received.append(t)
+            return events
+
+        stream.handle_frame = handle_frame
+
     remove = venue.subscribe(on_engine)
-    totals, nets, signs = [], [], []
+    totals, nets, signs, locals_ = [], [], [], []
     try:
         await grid.start()
         signing.attach(name, ccxt_instance(client))
+        stamp_frames(client.user_stream)
         for i in range(WARMUP + RUNS):
             await grid.cycle()
             await wait_for(lambda: bool(grid.orders.live(OrderRole.ENTRY)), f"{name} entry",
@@ -87,6 +105,7 @@ async def bench(name: str, cluster: Any, probe: Probe, signing: Signing, db: Pat
                                           [(r.role, r.quantity, r.filled, r.status, (r.detail or {}).get("error"))
                                            for r in grid.orders.rows.values()][-3:]))
             fills.clear()
+            received.clear()
             probe.orders.clear()
             signing.samples.clear()
             tps = len(grid.orders.live(OrderRole.TAKE_PROFIT))
@@ -96,6 +115,7 @@ async def bench(name: str, cluster: Any, probe: Probe, signing: Signing, db: Pat
                                           [(o.side, o.price, o.filled, o.status) for a in venue.accounts.values()
                                            for o in a.orders.values()][-2:], venue.bbo(SYMBOL), grid.orders._queue.qsize()))
             t0, t1 = fills[0], probe.orders[0][1]
+            t_in = received[0] if received else t0
             sign = signing.samples[0][1] if signing.samples else 0.0
             cluster.sim.index.prices[SYMBOL] *= 1.009  # the take-profit fills
             await wait_for(lambda: grid.orders.position == 0 and not grid.orders.live(OrderRole.TAKE_PROFIT), f"{name} flat")
@@ -104,13 +124,15 @@ async def bench(name: str, cluster: Any, probe: Probe, signing: Signing, db: Pat
                 totals.append((t1 - t0) * 1000)
                 signs.append(sign * 1000)
                 nets.append((t1 - t0 - sign) * 1000)
+                locals_.append((t1 - t_in - sign) * 1000)
     finally:
         remove()
         await grid.stop()
         await rt.close()
         await store.close()
     return {"p50": pct(totals, 0.5), "p90": pct(totals, 0.9), "sign": pct(signs, 0.5),
-            "net50": pct(nets, 0.5), "net90": pct(nets, 0.9)}
+            "net50": pct(nets, 0.5), "net90": pct(nets, 0.9), "local50": pct(locals_, 0.5),
+            "local90": pct(locals_, 0.9)}
 
 
 async def main() -> None:
@@ -123,12 +145,14 @@ async def main() -> None:
     signing = Signing()
     print(f"python {platform.python_version()} on {platform.machine()}; grid {SYMBOL} ~60 USD entries, "
           f"{RUNS} runs per exchange, {WARMUP} warm-up runs, SQLite store")
-    print(f"{'exchange':10s} {'p50 ms':>7s} {'p90 ms':>7s} {'sign p50':>9s} {'-sign p50':>10s} {'-sign p90':>10s}")
+    print(f"{'exchange':10s} {'p50 ms':>7s} {'p90 ms':>7s} {'sign p50':>9s} {'-sign p50':>10s} {'-sign p90':>10s} "
+          f"{'local p50':>10s} {'local p90':>10s}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for name in EXCHANGES:
                 r = await bench(name, cluster, probe, signing, Path(tmp) / f"{name}.db")
-                print(f"{name:10s} {r['p50']:7.2f} {r['p90']:7.2f} {r['sign']:9.2f} {r['net50']:10.2f} {r['net90']:10.2f}")
+                print(f"{name:10s} {r['p50']:7.2f} {r['p90']:7.2f} {r['sign']:9.2f} {r['net50']:10.2f} {r['net90']:10.2f} "
+                      f"{r['local50']:10.2f} {r['local90']:10.2f}")
     finally:
         await cluster.stop()
 
