@@ -14,7 +14,7 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from ..errors import ExchangeError
 from ..exchanges.base import ExchangeClient
@@ -216,8 +216,3 @@ class TradingRuntime:
                 rate = f"rate {p.rate}" if p.rate is not None else "rate n/a"
                 self.event(f"funding {label} {symbol} on {exchange}: {p.amount:+.4f} USD ({rate})")
         return new
-
-    def stream_stats(self) -> list[dict[str, Any]]:
-        """Every running user stream's counters."""
-        return [c.user_stream.stats() for c in self.clients.values() if c.user_stream is not None]
-

@@ -95,8 +95,7 @@ class OrderTracker:
         for row in await self.rt.store.orders(self.strategy, statuses=LIVE_STATUSES):
             if row.exchange == self.exchange and row.symbol == self.symbol:
                 self.rows[row.id] = row
-        stored = [f for f in await self.rt.store.order_fills(self.strategy)
-                  if f.exchange == self.exchange and f.symbol == self.symbol]
+        stored = await self._stored_fills()
         self._position = sum((signed(f.side, f.quantity) for f in stored), Decimal(0))
         self._seen = {f.trade_id for f in stored}
         if self._unsubscribe is None:
@@ -168,10 +167,18 @@ class OrderTracker:
             raise RuntimeError("OrderTracker.start() first")
         return self._position
 
+    async def _stored_fills(self) -> list[OrderFillRow]:
+        return [f for f in await self.rt.store.order_fills(self.strategy)
+                if f.exchange == self.exchange and f.symbol == self.symbol]
+
     async def stored_position(self) -> Decimal:
         """This strategy's signed position (base units) summed from storage."""
-        return sum((signed(f.side, f.quantity) for f in await self.rt.store.order_fills(self.strategy)
-                    if f.exchange == self.exchange and f.symbol == self.symbol), Decimal(0))
+        return sum((signed(f.side, f.quantity) for f in await self._stored_fills()), Decimal(0))
+
+    async def _replay_early_fills(self, order_id: str | None) -> None:
+        """Record the fills that arrived before ``order_id`` was known (kept in ``_unmatched``)."""
+        for early in self._unmatched.pop(order_id or "", []):
+            await self.record_fill(early)
 
     # -- orders --------------------------------------------------------------------------------------
     async def place_limit(self, side: Side, quantity: Decimal, price: Decimal, role: OrderRole, *,
@@ -209,8 +216,7 @@ class OrderTracker:
         if cur.status in (PENDING, UNCERTAIN) or (status in FINAL and cur.status not in FINAL):
             fields["status"] = status
         row = await self._update(cur, **fields)
-        for early in self._unmatched.pop(res.order_id or "", []):
-            await self.record_fill(early)
+        await self._replay_early_fills(res.order_id)
         row = self.rows[row.id]
         self._expect(row.id, res.filled_size)
         return row
@@ -286,8 +292,7 @@ class OrderTracker:
         if row.order_id is None:
             fields["order_id"] = ev.order_id
         row = await self._update(row, **fields)
-        for early in self._unmatched.pop(ev.order_id, []):
-            await self.record_fill(early)
+        await self._replay_early_fills(ev.order_id)
         self._expect(row.id, ev.filled)  # the fills must follow: stream, else history
 
     # -- fills ---------------------------------------------------------------------------------------
@@ -301,6 +306,9 @@ class OrderTracker:
                     # ours, or maybe ours (an answer still pending): kept until the order id is known
                     self._unmatched.setdefault(f.order_id, []).append(f)
                 return None
+            if f.trade_id in self._seen:
+                self.duplicates += 1
+                return None
             fields: dict[str, object] = {"filled": row.filled + f.qty}
             if row.order_id is None:
                 fields["order_id"] = f.order_id
@@ -308,9 +316,6 @@ class OrderTracker:
                 fields["status"] = OrderStatus.FILLED.value
             elif row.status in (PENDING, UNCERTAIN, OrderStatus.OPEN.value):
                 fields["status"] = OrderStatus.PARTIALLY_FILLED.value
-            if f.trade_id in self._seen:
-                self.duplicates += 1
-                return None
             # the fill and its order's new state in one transaction, before the strategy acts on it
             stored = await self.rt.store.add_order_fill(
                 row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol, order_id=f.order_id,
@@ -343,8 +348,7 @@ class OrderTracker:
             match = next((o for o in opens if o.client_order_id == row.client_order_id), None)
             if match is not None:
                 row = await self._update(row, order_id=match.order_id, status=match.status.value)
-                for early in self._unmatched.pop(match.order_id, []):
-                    await self.record_fill(early)
+                await self._replay_early_fills(match.order_id)
                 row = self.rows[row.id]
             else:
                 read = await self._fills_from_history()
@@ -409,8 +413,7 @@ class OrderTracker:
             if row is None:
                 continue
             await self._update(row, order_id=order_id, status=info.status.value)
-            for early in self._unmatched.pop(order_id, []):
-                await self.record_fill(early)
+            await self._replay_early_fills(order_id)
 
     async def sync(self) -> None:
         """REST reconciliation of every live order (see :meth:`sync_row`), and the fill history

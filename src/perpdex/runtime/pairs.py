@@ -46,10 +46,6 @@ class PairTracker:
         self.executor = executor
         self.reentry_cooldown_s = reentry_cooldown_s
 
-    @property
-    def store(self):  # noqa: ANN201 - the runtime's Store
-        return self.rt.store
-
     async def positions(self, statuses: list[str] | list[PositionStatus]) -> list[PositionRow]:
         """This strategy's positions (of the bot's account, or without one) in ``statuses``."""
         return await self.rt.store.positions([str(s) for s in statuses], account=self.rt.account,
@@ -122,11 +118,11 @@ class PairTracker:
         await self.rt.set_cooldown(self.strategy, pos.symbol, self.reentry_cooldown_s, f"closed #{pos.id}")
 
     # -- prices from stored fills ------------------------------------------------------------------
-    async def vwap_prices(self, pos: PositionRow, phases: tuple[str, ...], keys: tuple[str, str]) -> dict[str, Decimal | None]:
+    async def vwap_prices(self, pos: PositionRow, phases: tuple[str, ...], keys: tuple[str, str], *,
+                          opening: bool) -> dict[str, Decimal | None]:
         """Canonical VWAP per leg of the stored fills in ``phases``, by the leg's trade direction
-        (long leg: buys when opening, sells when closing): ``{keys[0]: long, keys[1]: short}``."""
+        (long leg: buys when ``opening``, sells when closing): ``{keys[0]: long, keys[1]: short}``."""
         lm, sm = await self.rt.multipliers(pos)
-        opening = keys[0].startswith("entry")
         rows = await self.rt.store.fills(pos.id)
         out: dict[str, Decimal | None] = {}
         for key, ex, mult, side in ((keys[0], pos.long_exchange, lm, "buy" if opening else "sell"),
@@ -138,10 +134,10 @@ class PairTracker:
         return out
 
     async def entry_prices(self, pos: PositionRow) -> dict[str, Decimal | None]:
-        return await self.vwap_prices(pos, ("open",), ("entry_long_price", "entry_short_price"))
+        return await self.vwap_prices(pos, ("open",), ("entry_long_price", "entry_short_price"), opening=True)
 
     async def exit_prices(self, pos: PositionRow) -> dict[str, Decimal | None]:
-        return await self.vwap_prices(pos, ("close", "rollback"), ("exit_long_price", "exit_short_price"))
+        return await self.vwap_prices(pos, ("close", "rollback"), ("exit_long_price", "exit_short_price"), opening=False)
 
     # -- recovery ----------------------------------------------------------------------------------
     async def recover(self) -> list[PositionRow]:

@@ -101,7 +101,6 @@ class GridStrategy:
         self.attrs: ContractAttributes | None = None
         self.leverage = cfg.leverage
         self.holder: PositionRow | None = None  # the row funding payments of the grid hang off
-        self.started_at = datetime.now(timezone.utc)
         self._lock = asyncio.Lock()  # one decision about the grid's orders at a time
         self._unsubscribe: Any = None
         self._recheck = False  # a fill came while the lock was held: restore the invariant again
@@ -328,8 +327,7 @@ class GridStrategy:
         recorded = (tp.detail or {}).get("entry_price")
         if recorded is not None:
             return Decimal(recorded)
-        f = Decimal(1) + self.cfg.take_profit if self.side is Side.BUY else Decimal(1) - self.cfg.take_profit
-        return (tp.price or Decimal(0)) / f
+        return (tp.price or Decimal(0)) / self._tp_factor
 
     def _paused(self, why: str | None) -> None:
         if why != self.state.paused:
@@ -374,9 +372,13 @@ class GridStrategy:
         elif row.role == OrderRole.TAKE_PROFIT:
             self._event(f"take-profit filled {fill.quantity:f} @ {fill.price}")
 
+    @property
+    def _tp_factor(self) -> Decimal:
+        """Take-profit price / entry price: 1 + take_profit for a buy grid, 1 - take_profit for a sell grid."""
+        return Decimal(1) + self.cfg.take_profit if self.side is Side.BUY else Decimal(1) - self.cfg.take_profit
+
     def _tp_price(self, entry_price: Decimal) -> Decimal:
-        f = Decimal(1) + self.cfg.take_profit if self.side is Side.BUY else Decimal(1) - self.cfg.take_profit
-        return entry_price * f
+        return entry_price * self._tp_factor
 
     async def check_invariant(self, ref_price: Decimal | None = None) -> None:
         """Restore |position| = resting take-profits (within one lot): cover a shortfall with a
@@ -508,6 +510,3 @@ class GridStrategy:
         from .grid_report import grid_report
 
         return await grid_report(self)
-
-    def live_orders(self) -> list[OrderRow]:
-        return self.orders.live()

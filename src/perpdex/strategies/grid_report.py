@@ -7,10 +7,11 @@ unrealized price PnL at the mark is reported apart and never mixed into it.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .lots import lot_book
+from ..storage import OrderRole
 
 if TYPE_CHECKING:
     from .grid import GridStrategy
@@ -24,7 +25,7 @@ async def grid_report(grid: "GridStrategy") -> dict[str, Any]:
     store = grid.runtime.store
     orders = [o for o in await store.orders(grid.name) if o.exchange == grid.client.name and o.symbol == grid.symbol]
     fills = await store.order_fills(grid.name)
-    book = lot_book(grid.cfg.direction, ((f.side, f.quantity, f.price, f.fee, f.ts.timestamp()) for f in fills))
+    book = await grid.lot_book_now()
     funding = Decimal(0)
     if grid.holder is not None:
         funding = sum((p.amount for p in await store.funding(grid.holder.id)), Decimal(0))
@@ -36,8 +37,6 @@ async def grid_report(grid: "GridStrategy") -> dict[str, Any]:
         mark = None
     price_pnl = book.realized_price_pnl
     realized = price_pnl - book.fees + funding
-    from datetime import datetime, timezone
-
     def iso(ts: float) -> str:
         return datetime.fromtimestamp(ts, timezone.utc).isoformat()
 
@@ -57,7 +56,7 @@ async def grid_report(grid: "GridStrategy") -> dict[str, Any]:
         "realized_pnl": _s(realized),
         "open": {"quantity": _s(book.open_qty), "avg_entry": _s(book.avg_entry.quantize(Decimal("1e-8")) if book.avg_entry is not None else None), "mark": _s(mark),
                  "unrealized_price_pnl": _s(book.unrealized(mark) if mark is not None else None),
-                 "resting_take_profits": len([o for o in grid.live_orders() if o.role == "take_profit"])},
+                 "resting_take_profits": len(grid.orders.live(OrderRole.TAKE_PROFIT))},
         "repairs": grid.state.repairs,
         "halted": grid.state.halted,
         "paused": grid.state.paused,
