@@ -236,6 +236,31 @@ class FundingSnapshotRow(Base):
     next_funding_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class SettledFundingRow(Base):
+    """One settled funding rate from an exchange's public funding history (``perpdex history fetch``).
+
+    One row per (exchange, symbol, settlement time): ``funding_time`` the settlement instant (UTC);
+    ``rate`` fraction per the exchange's funding interval of ``interval_hours`` hours (positive: longs
+    pay shorts); ``rate_8h`` the same scaled to 8 hours; ``mark_price`` quote units (USD) where the
+    endpoint reports one with the rate, else None; ``source`` the endpoint the row came from (e.g.
+    ``GET /fapi/v3/fundingRate``); ``fetched_at`` when perpdex downloaded it (UTC)."""
+
+    __tablename__ = "funding_history"
+    __table_args__ = (UniqueConstraint("exchange", "symbol", "funding_time", name="uq_funding_history_once"),
+                      Index("ix_funding_history_time", "funding_time"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    funding_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    rate: Mapped[Decimal] = mapped_column(DecimalString)
+    interval_hours: Mapped[Decimal] = mapped_column(DecimalString)
+    rate_8h: Mapped[Decimal] = mapped_column(DecimalString)
+    mark_price: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
+    source: Mapped[str] = mapped_column(String(64))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AccountRow(Base):
     """A named trading account (one bot per account)."""
 
