@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from decimal import Decimal
 from types import EllipsisType
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from . import migrate
+from .loopwriter import BUSY, LoopWriter
 from .models import (CooldownRow, FillRow, FundingRow, OrderFillRow, OrderRole, OrderRow, PositionRow, PositionStatus,
                      utcnow)
 
@@ -31,6 +33,11 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_enforce_foreign_keys)
         self._session = async_sessionmaker(self.engine, expire_on_commit=False)
+        # the runtime's hot writes (orders, order fills) on the loop thread: SQLite files only
+        db = self.engine.url.database
+        self._fast: LoopWriter | None = None
+        if self.engine.dialect.name == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
+            self._fast = LoopWriter(db)
 
     @property
     def sessions(self) -> async_sessionmaker:
@@ -51,6 +58,8 @@ class Store:
             return await conn.run_sync(migrate.current_revision)
 
     async def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
         await self.engine.dispose()
 
     # -- positions -------------------------------------------------------------------------------
@@ -159,12 +168,31 @@ class Store:
     # -- single orders (grid) ------------------------------------------------------------------------
     async def add_order(self, **fields: Any) -> OrderRow:
         """Record an order BEFORE it is sent (status ``pending``): a crash then leaves its client id."""
+        if self._fast is not None:
+            codec = self._fast.codec(OrderRow.__table__)
+            values = codec.with_defaults(fields)
+            row_id = self._fast.transaction(lambda conn: codec.insert(conn, values))
+            if row_id is not BUSY:
+                return OrderRow(id=row_id, **values)
         async with self._session() as s, s.begin():
             row = OrderRow(**fields)
             s.add(row)
         return row
 
     async def update_order(self, row_id: int, **fields: Any) -> OrderRow:
+        """Apply ``fields`` to order row ``row_id`` (``updated_at`` set now); the row as stored.
+        Raises KeyError when there is no such row."""
+        if self._fast is not None:
+            codec = self._fast.codec(OrderRow.__table__)
+
+            def work(conn: Any) -> dict[str, Any]:
+                if not codec.update(conn, row_id, {**fields, "updated_at": utcnow()}):
+                    raise KeyError(f"order row {row_id} not found")
+                return codec.get(conn, row_id)  # type: ignore[return-value]
+
+            stored = self._fast.transaction(work)
+            if stored is not BUSY:
+                return OrderRow(**stored)
         async with self._session() as s, s.begin():
             row = await s.get(OrderRow, row_id)
             if row is None:
@@ -194,9 +222,25 @@ class Store:
         """Store one execution of an order and apply ``order_fields`` to the order's row (its new
         filled quantity, status...), in one transaction; None when this ``(exchange, trade_id)``
         is already stored (nothing changed then)."""
-        fill = OrderFillRow(order_row_id=order_row_id, strategy=strategy, exchange=exchange, symbol=symbol,
-                            order_id=order_id, trade_id=trade_id, side=side, quantity=quantity, price=price,
-                            fee=fee, liquidity=liquidity, ts=ts)
+        values = dict(order_row_id=order_row_id, strategy=strategy, exchange=exchange, symbol=symbol,
+                      order_id=order_id, trade_id=trade_id, side=side, quantity=quantity, price=price, fee=fee,
+                      liquidity=liquidity, ts=ts)
+        if self._fast is not None:
+            fills, orders = self._fast.codec(OrderFillRow.__table__), self._fast.codec(OrderRow.__table__)
+
+            def work(conn: Any) -> int:
+                fill_id = fills.insert(conn, values)
+                if order_fields and not orders.update(conn, order_row_id, {**order_fields, "updated_at": utcnow()}):
+                    raise KeyError(f"order row {order_row_id} not found")
+                return fill_id
+
+            try:
+                fill_id = self._fast.transaction(work)
+            except sqlite3.IntegrityError:
+                return None
+            if fill_id is not BUSY:
+                return OrderFillRow(id=fill_id, **values)
+        fill = OrderFillRow(**values)
         try:
             async with self._session() as s, s.begin():
                 s.add(fill)
