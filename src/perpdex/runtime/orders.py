@@ -33,7 +33,7 @@ from typing import Awaitable, Callable
 
 from ..errors import ExchangeError, InvalidOrder, OrderNotFound
 from ..exchanges.base import ExchangeClient
-from ..models import OrderStatus, Side, UserFill, UserOrderUpdate
+from ..models import OrderInfo, OrderStatus, Side, UserFill, UserOrderUpdate
 from ..storage import OrderFillRow, OrderRole, OrderRow
 from .core import TradingRuntime
 from .ids import ClientIds
@@ -369,6 +369,11 @@ class OrderTracker:
             return row
         if info is None:
             return row
+        return await self._apply_info(row, info)
+
+    async def _apply_info(self, row: OrderRow, info: OrderInfo) -> OrderRow:
+        """The exchange's state of ``row``'s order: fills storage lacks come from the fill history;
+        a final state is never undone by a non-final one."""
         if info.filled_size > row.filled:
             self._reported[row.id] = max(self._reported.get(row.id, Decimal(0)), info.filled_size)
             await self._fills_from_history()
@@ -416,9 +421,22 @@ class OrderTracker:
             await self._replay_early_fills(order_id)
 
     async def sync(self) -> None:
-        """REST reconciliation of every live order (see :meth:`sync_row`), and the fill history
-        for orders still :meth:`unsettled`."""
-        for row in self.live():
-            await self.sync_row(row)
+        """REST reconciliation of every live order, and the fill history for orders still
+        :meth:`unsettled`. One open-orders request covers the orders still resting; only an order
+        that is not among them (filled, cancelled, or its id unknown) is asked about by itself
+        (:meth:`sync_row`)."""
+        live = self.live()
+        resting: dict[str, OrderInfo] | None = None
+        if any(r.order_id is not None for r in live):
+            try:
+                resting = {o.order_id: o for o in await self.client.fetch_open_orders(self.symbol)}
+            except (ExchangeError, NotImplementedError) as exc:
+                log.warning("%s: open orders unreadable: %s (each order asked by itself)", self.strategy, exc)
+        for row in live:
+            info = resting.get(row.order_id) if resting is not None and row.order_id is not None else None
+            if info is not None:
+                await self._apply_info(self.rows.get(row.id, row), info)
+            else:
+                await self.sync_row(self.rows.get(row.id, row))
         if self.unsettled():
             await self._fills_from_history()

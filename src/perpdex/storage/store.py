@@ -255,9 +255,13 @@ class Store:
         except IntegrityError:
             return None
 
-    async def order_fills(self, strategy: str, *, order_row_id: int | None = None) -> list[OrderFillRow]:
+    async def order_fills(self, strategy: str, *, order_row_id: int | None = None, after_id: int = 0
+                          ) -> list[OrderFillRow]:
+        """``strategy``'s stored fills in the order they were stored (by id), optionally only those
+        of one order row and / or only those stored after fill id ``after_id``."""
         async with self._session() as s:
-            q = select(OrderFillRow).where(OrderFillRow.strategy == strategy).order_by(OrderFillRow.id)
+            q = select(OrderFillRow).where(OrderFillRow.strategy == strategy, OrderFillRow.id > after_id).order_by(
+                OrderFillRow.id)
             if order_row_id is not None:
                 q = q.where(OrderFillRow.order_row_id == order_row_id)
             return list((await s.scalars(q)).all())

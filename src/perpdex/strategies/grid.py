@@ -43,7 +43,7 @@ from ..models import ContractAttributes, OrderStatus, Side, UserLiquidation
 from ..runtime.core import TradingRuntime
 from ..runtime.orders import NewFill, OrderTracker
 from ..storage import OrderRole, OrderRow, PositionRow, PositionStatus
-from .lots import LotBook, lot_book
+from .lots import LotBook
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,8 @@ class GridStrategy:
         self._lock = asyncio.Lock()  # one decision about the grid's orders at a time
         self._unsubscribe: Any = None
         self._recheck = False  # a fill came while the lock was held: restore the invariant again
+        self._book = LotBook(cfg.direction)  # FIFO lots of the stored fills up to fill id _book_fill_id
+        self._book_fill_id = 0
         runtime.reserve_market(self.client.name, self.symbol, self.name)
 
     # -- events ------------------------------------------------------------------------------------
@@ -193,9 +195,12 @@ class GridStrategy:
         return self.state.funding_apr
 
     async def lot_book_now(self) -> LotBook:
-        """FIFO lots of the grid's stored fills."""
-        fills = await self.runtime.store.order_fills(self.name)
-        return lot_book(self.cfg.direction, ((f.side, f.quantity, f.price, f.fee, f.ts.timestamp()) for f in fills))
+        """FIFO lots of the grid's stored fills, in the order they were stored. Kept in memory: a
+        call reads only the fills stored since the previous one."""
+        for f in await self.runtime.store.order_fills(self.name, after_id=self._book_fill_id):
+            self._book.add(f.side, f.quantity, f.price, f.fee, f.ts.timestamp())
+            self._book_fill_id = f.id
+        return self._book
 
     # -- one cycle -----------------------------------------------------------------------------------
     def _on_user_event(self, ev: object) -> None:

@@ -88,11 +88,3 @@ class LotBook:
         """Price PnL of the open lots at ``mark`` (USD)."""
         sign = 1 if self.direction == "buy" else -1
         return sum(((mark - lot.price) * lot.qty * sign for lot in self.open_lots), D0)
-
-
-def lot_book(direction: str, fills: Iterable[tuple[str, Decimal, Decimal, Decimal, float]]) -> LotBook:
-    """A :class:`LotBook` from fills ``(side, qty, price, fee, ts)`` in time order."""
-    book = LotBook(direction)
-    for side, qty, price, fee, ts in fills:
-        book.add(side, qty, price, fee, ts)
-    return book
