@@ -139,6 +139,12 @@ def read_file(path: str | Path, on_error: OnError = _log_error) -> Iterator[Reco
     block or record is reported to ``on_error`` (file, offset, reason; logged by default) and
     skipped: reading resumes at the next block header or record magic. Raises OSError when the
     file cannot be read."""
+    for block in read_blocks(path, on_error):
+        yield from block
+
+
+def read_blocks(path: str | Path, on_error: OnError = _log_error) -> Iterator[list[Record]]:
+    """:func:`read_file` one block at a time (a list of records per block: the fast path)."""
     name = str(path)
     data = Path(path).read_bytes()
     view = memoryview(data)
@@ -159,7 +165,7 @@ def read_file(path: str | Path, on_error: OnError = _log_error) -> Iterator[Reco
         if start + clen > end:
             on_error(ReadError(name, pos, f"truncated block: {clen} compressed bytes announced, "
                                           f"{end - start} present"))
-            yield from _salvage(name, pos, frame, on_error)
+            yield _salvage(name, pos, frame, on_error)
             return
         if zlib.crc32(frame) != crc:
             nxt = _next_block(data, pos + 1)
@@ -173,7 +179,7 @@ def read_file(path: str | Path, on_error: OnError = _log_error) -> Iterator[Reco
             on_error(ReadError(name, pos, f"corrupted block ({exc}); skipped {nxt - pos} bytes"))
             pos = nxt
             continue
-        yield from iter_records(block, name, pos, on_error)
+        yield parse_block(block, name, pos, on_error)
         pos = start + clen
 
 
@@ -187,20 +193,28 @@ def _next_block(data: bytes, start: int) -> int:
     return len(data)
 
 
-def _salvage(name: str, pos: int, frame: memoryview, on_error: OnError) -> Iterator[Record]:
+def _salvage(name: str, pos: int, frame: memoryview, on_error: OnError) -> list[Record]:
     """The whole records at the start of a truncated block."""
     try:
         block = zstandard.ZstdDecompressor().decompressobj().decompress(frame)
     except zstandard.ZstdError:
-        return
-    yield from iter_records(block, name, pos, on_error, truncated=True)
+        return []
+    return parse_block(block, name, pos, on_error, truncated=True)
 
 
 def iter_records(block: bytes, name: str = "<block>", block_offset: int = 0, on_error: OnError = _log_error,
                  truncated: bool = False) -> Iterator[Record]:
+    """The records of one decompressed block (see :func:`parse_block`)."""
+    return iter(parse_block(block, name, block_offset, on_error, truncated))
+
+
+def parse_block(block: bytes, name: str = "<block>", block_offset: int = 0, on_error: OnError = _log_error,
+                truncated: bool = False) -> list[Record]:
     """The records of one decompressed block; a bad record is reported and the scan resumes at
     the next record magic. ``truncated``: the block is the readable start of a cut-off block (an
     incomplete last record is then expected and not reported again)."""
+    out: list[Record] = []
+    append = out.append
     off, n = 0, len(block)
     unpack = _HEADER.unpack_from
     crc32 = zlib.crc32
@@ -208,7 +222,7 @@ def iter_records(block: bytes, name: str = "<block>", block_offset: int = 0, on_
         if n - off < HEADER_SIZE:
             if not truncated:
                 on_error(ReadError(name, block_offset, "incomplete record header", off))
-            return
+            return out
         magic, kind, _flags, length, ts, conn, crc = unpack(block, off)
         body_end = off + HEADER_SIZE + length
         bad = None
@@ -218,20 +232,21 @@ def iter_records(block: bytes, name: str = "<block>", block_offset: int = 0, on_
             bad = f"implausible record (kind {kind}, length {length})"
         elif body_end > n:
             if truncated:
-                return
+                return out
             bad = f"record of {length} bytes runs past the end of its block"
         else:
             payload = block[off + HEADER_SIZE:body_end]
             if crc32(payload, crc32(block[off + 2:off + HEADER_SIZE - 4])) == crc:
-                yield kind, ts, conn, payload
+                append((kind, ts, conn, payload))
                 off = body_end
                 continue
             bad = "record CRC mismatch"
         on_error(ReadError(name, block_offset, bad, off))
         nxt = block.find(MAGIC, off + 1)
         if nxt == -1:
-            return
+            return out
         off = nxt
+    return out
 
 
 def recording_files(directory: str | Path) -> list[Path]:

@@ -71,32 +71,41 @@ class ReplayCursor:
 
     def __init__(self, files: Iterable[str | Path], clock: ReplayClock) -> None:
         self.errors: list[fmt.ReadError] = []
-        self._it: Iterator[fmt.Record] = itertools.chain.from_iterable(
-            fmt.read_file(f, self._on_error) for f in files)
+        self._blocks: Iterator[list[fmt.Record]] = itertools.chain.from_iterable(
+            fmt.read_blocks(f, self._on_error) for f in files)
         self.clock = clock
-        self.next: fmt.Record | None = next(self._it, None)
+        self._block: list[fmt.Record] = []
+        self._i = 0
+        self.next: fmt.Record | None = None
         self.done = asyncio.Event()
         self.frames = 0
         self.rest = 0
         self.rest_unclaimed = 0
         self.connections = 0
-        self.last_ts_ns: int | None = None
         self.active_conn: int | None = None
         self._waiters: dict[tuple[Any, ...], deque[asyncio.Future[tuple[int, bytes]]]] = {}
-        if self.next is None:
-            self.done.set()
+        self._load()
 
     def _on_error(self, err: fmt.ReadError) -> None:
         self.errors.append(err)
         log.warning("replay: %s; going on from the next valid record", err)
 
     def advance(self) -> None:
-        rec = self.next
-        if rec is not None:
-            self.last_ts_ns = rec[1]
-        self.next = nxt = next(self._it, None)
-        if nxt is None:
-            self.done.set()
+        """Move to the next record (:attr:`next` None and :attr:`done` set at the end)."""
+        i = self._i + 1
+        if i < len(self._block):
+            self._i = i
+            self.next = self._block[i]
+        else:
+            self._load()
+
+    def _load(self) -> None:
+        for block in self._blocks:
+            if block:
+                self._block, self._i, self.next = block, 0, block[0]
+                return
+        self._block, self._i, self.next = [], 0, None
+        self.done.set()
 
     # -- REST ------------------------------------------------------------------------------------
     async def request(self, url: str, params: dict[str, Any] | None) -> tuple[int, bytes]:
@@ -219,7 +228,13 @@ class ReplayWebSocket:
             if (kind == fmt.TEXT or kind == fmt.BINARY) and rec[2] == conn:
                 if clock.speed is not None:
                     await clock.wait_until(rec[1])
-                cur.advance()
+                i = cur._i + 1  # cur.advance(), inlined: the replay's hot path
+                block = cur._block
+                if i < len(block):
+                    cur._i = i
+                    cur.next = block[i]
+                else:
+                    cur._load()
                 cur.frames += 1
                 self._n += 1
                 if self._n % _YIELD_EVERY == 0:
