@@ -4,8 +4,9 @@ Frames are the seeded wire-format frames of ``bench_feeds.py`` (Lighter ``update
 deltas on a 200-level book, Aster ``depth20@100ms`` combined-stream snapshots).
 
 * **record**: the frames pushed through a :class:`~perpdex.recording.writer.Channel` on the event
-  loop as fast as it goes (the loop yields every 1,000 frames, as a socket read loop would), the
-  writer thread packing, compressing and writing them; reports the loop-side cost per frame (what
+  loop as fast as the writer thread keeps up (the loop yields every 1,000 frames, as a socket
+  read loop would, and waits while more than 8 MB are queued), the writer packing, compressing
+  and writing them; reports the loop-side cost per frame (what
   the tap adds to the live hot path), sustained frames/s until every frame is on disk, frames
   dropped (must be 0) and bytes per frame on disk (zstd level 3).
 * **replay**: the recording played at max speed through the replay transport into the real feed
@@ -54,6 +55,8 @@ async def record(directory: Path, exchange: str, frames: list[bytes]) -> dict[st
             ch.frame(conn, t)
         loop_s += time.perf_counter() - t1
         await asyncio.sleep(0)
+        while ch.queued_bytes - ch.done_bytes > 8 << 20:  # a source no faster than the writer: its sustained rate
+            await asyncio.sleep(0.001)
     manifest = await rec.close()
     total = time.perf_counter() - t0
     e = manifest["exchanges"][exchange]
