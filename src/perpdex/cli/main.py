@@ -7,6 +7,8 @@
     perpdex status --config F [--symbols BTC,ETH] [--json]
     perpdex sim [--endpoints-file F]
     perpdex serve --config F [--host H] [--port P] [--openapi out.json]
+    perpdex record --config F --symbols BTC,ETH --out DIR [--duration S]
+    perpdex replay DIR [--speed N | max] [--json]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from . import render
 log = logging.getLogger(__name__)
 from .accounts import accounts_app
 from .db import db_app
+from .record import record, replay
 from .serve import serve
 
 app = typer.Typer(
@@ -44,6 +47,8 @@ app = typer.Typer(
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(db_app, name="db")
 app.command()(serve)
+app.command()(record)
+app.command()(replay)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)

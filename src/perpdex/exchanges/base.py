@@ -110,6 +110,19 @@ class ExchangeClient(abc.ABC):
         await self.stop_user_stream()
         await self.feed.close()
 
+    def use_session(self, session: Any) -> None:
+        """Route the public REST calls (catalog, depth) and the market feed through ``session``
+        (an ``aiohttp.ClientSession`` or a drop-in: the recording tap, the replay transport);
+        call before :meth:`connect`. The caller closes it. Private (signed) calls are unaffected."""
+        use = getattr(self.feed, "use_session", None)
+        if use is not None:
+            use(session)
+        self._use_rest_session(session)
+
+    def _use_rest_session(self, session: Any) -> None:
+        """Hook: point this client's public REST helper at ``session``."""
+        raise NotImplementedError(f"{self.name}: no public REST session to replace")
+
     # -- user-data stream -----------------------------------------------------------------------
     _symbol_index: tuple[dict[str, ContractAttributes], dict[str, str]] | None = None
 

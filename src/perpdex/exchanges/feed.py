@@ -196,6 +196,16 @@ class WsMarketFeed(MarketFeed):
                         for sym, st in self._states.items()},
         }
 
+    def use_session(self, session: Any) -> None:
+        """Carry this feed's WebSocket and REST traffic over ``session``: an
+        ``aiohttp.ClientSession`` or a drop-in with ``ws_connect``/``get``/``close`` (the recording
+        tap, the replay transport of :mod:`perpdex.recording`). The caller keeps ownership (the
+        feed does not close it). Raises RuntimeError once the feed has started."""
+        if self._task is not None:
+            raise RuntimeError(f"[{self.exchange}] use_session() must be called before the feed starts")
+        self._session = session
+        self._own_session = False
+
     async def prepare_many(self, symbols: list[str]) -> None:
         for s in symbols:
             await self.prepare(s)

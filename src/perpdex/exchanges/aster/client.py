@@ -219,6 +219,9 @@ class AsterClient(ExchangeClient):
                                         settle=DEFAULT_QUOTE, secrets=self._secrets)
         return self._private
 
+    def _use_rest_session(self, session: Any) -> None:
+        self.rest = AsterRest(self.settings.rest_url, session=session)
+
     async def close(self) -> None:
         await super().close()
         await self.rest.close()

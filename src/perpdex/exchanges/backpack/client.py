@@ -291,6 +291,9 @@ class BackpackClient(ExchangeClient):
         if self.has_credentials:
             await self.private.load_markets()
 
+    def _use_rest_session(self, session: Any) -> None:
+        self._http = LazySession(session)
+
     async def close(self) -> None:
         await super().close()
         if self._private is not None:

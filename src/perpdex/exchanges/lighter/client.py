@@ -188,6 +188,9 @@ class LighterClient(ExchangeClient):
             with self.private.translate_errors():
                 await self.private.client.pre_load_lighter_library()
 
+    def _use_rest_session(self, session: Any) -> None:
+        self._http = LazySession(session)
+
     async def close(self) -> None:
         await super().close()
         if self._private is not None:

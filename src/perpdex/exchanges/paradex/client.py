@@ -288,6 +288,9 @@ class ParadexClient(ExchangeClient):
             await asyncio.get_running_loop().run_in_executor(None, signer.warm_up)
             await self.private.load_markets()
 
+    def _use_rest_session(self, session: Any) -> None:
+        self._http = LazySession(session)
+
     async def close(self) -> None:
         await super().close()
         if self._private is not None:
