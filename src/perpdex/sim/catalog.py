@@ -103,7 +103,8 @@ def generate_catalog(params: dict[str, Any], base: dict[str, Any] | None = None)
     ``venue_share``, ``cap_per_hour``; ``venues``: name -> ``listed``, ``volume_scale``,
     ``maker_fee``, ``taker_fee``, ``head_interval_hours``, ``intervals``, ``min_notional``,
     ``min_size_usd`` (a minimum size worth about that many USD, else one lot), ``bundle_below_usd``,
-    ``head_leverage``, ``tail_leverage``, ``market_ids`` (true: Lighter-style ids).
+    ``head_leverage``, ``tail_leverage``, ``market_ids`` (true: Lighter-style ids), ``rate_decimals``
+    (the funding rate per interval is rounded to the exchange's quote: default 8).
     Raises ValueError when a venue asks for more symbols than the universe has."""
     base = base or {}
     rng = random.Random(f"catalog:{params.get('seed', 1)}")
@@ -212,7 +213,7 @@ def _market(rng: random.Random, name: str, is_head: bool, price: float, vcfg: di
         "tick": _pow10(tick_exp), "lot": _pow10(lot_exp),
         "min_notional": str(vcfg.get("min_notional", 0)),
         "max_leverage": rng.choice([x for x in (5, 10, 20, 25, 50, 75, 100, 125) if lev_lo <= x <= lev_hi] or [lev_lo]),
-        "funding_rate": float(f"{rate_h * hours:.8g}"), "interval_hours": hours,
+        "funding_rate": round(rate_h * hours, int(vcfg.get("rate_decimals", 8))), "interval_hours": hours,
         "spread_ticks": spread_ticks, "levels": levels, "level_gap_ticks": gap, "refresh_ticks": refresh,
         "level_size": float(f"{level_size:.10g}"),
         "volume_24h_usd": float(f"{vol:.3g}"), "open_interest_usd": float(f"{vol * rng.uniform(0.15, 0.8):.3g}"),
