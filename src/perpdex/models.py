@@ -150,12 +150,12 @@ class FundingRateSample:
 
 @dataclass(frozen=True, slots=True)
 class MarketStats:
-    """24h volume and open interest, both in USD."""
+    """24h volume and open interest, both in USD (open interest None: not known yet)."""
 
     exchange: str
     symbol: str
     volume_24h_usd: Decimal
-    open_interest_usd: Decimal
+    open_interest_usd: Decimal | None
 
 
 @dataclass(frozen=True, slots=True)

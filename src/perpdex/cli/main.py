@@ -1,8 +1,8 @@
 """The ``perpdex`` command line (typer + rich).
 
     perpdex run --config F [--duration S] [--report out.json]
-    perpdex scan --config F [--json]
-    perpdex funding --config F [--json]
+    perpdex scan --config F [--top N] [--sort apr] [--symbols ...] [--exchanges ...] [--min-apr X] [--json]
+    perpdex funding --config F [--top N] [--sort volume] [--symbols ...] [--exchanges ...] [--json]
     perpdex book EXCHANGE SYMBOL --config F [--levels N] [--json] [--once]
     perpdex status --config F [--symbols BTC,ETH] [--json]
     perpdex sim [--endpoints-file F]
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 from .accounts import accounts_app
 from .db import db_app
 from .record import record, replay
+from .scan import funding, scan
 from .serve import serve
 
 app = typer.Typer(
@@ -49,6 +50,8 @@ app.add_typer(db_app, name="db")
 app.command()(serve)
 app.command()(record)
 app.command()(replay)
+app.command()(funding)
+app.command()(scan)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -194,73 +197,6 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
     if report_path is not None:
         report_path.write_text(json.dumps(result, indent=2))
     return result
-
-
-# --------------------------------------------------------------------------------------------------
-@app.command()
-def funding(
-    config: Path = ConfigOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
-) -> None:
-    """Funding rates on every configured exchange: per interval, normalized to 8h, and APR."""
-    cfg = _load(config, verbose)
-    snap = _run_async(_collect(cfg))
-    from ..strategies.report import snapshot_rows
-
-    rows = snapshot_rows(snap)
-    if as_json:
-        print(json.dumps({"funding_rates": rows, "errors": snap.errors}, indent=2))
-        return
-    render.funding_table(console, rows)
-    render.errors(console, snap.errors)
-
-
-async def _collect(cfg: AppConfig):
-    from ..app import runtime
-    from ..funding.collector import collect_funding
-
-    async with runtime(cfg, with_clients=False) as rt:
-        return await collect_funding(rt.adapters)
-
-
-@app.command()
-def scan(
-    config: Path = ConfigOpt,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
-) -> None:
-    """Rank arbitrage opportunities by net APR after round-trip taker fees (no trading)."""
-    cfg = _load(config, verbose)
-    opps, errors = _run_async(_scan(cfg))
-    from ..strategies.report import opportunity_dict
-
-    rows = [opportunity_dict(o) for o in opps]
-    if as_json:
-        print(json.dumps({"opportunities": rows, "errors": errors}, indent=2))
-        return
-    render.opportunities_table(console, rows, cfg.strategy.min_net_apr)
-    render.errors(console, errors)
-
-
-async def _scan(cfg: AppConfig):
-    from ..app import runtime
-    from ..funding.collector import collect_funding
-    from ..funding.opportunities import find_opportunities
-
-    async with runtime(cfg) as rt:
-        await asyncio.gather(*(c.connect() for c in rt.clients.values()))
-        snap = await collect_funding(rt.adapters)
-        fees = {}
-        for name, client in rt.clients.items():
-            override = cfg.exchanges[name].taker_fee
-            fees[name] = override if override is not None else max((c.taker_fee for c in client.contracts.values()), default=0)
-        opps = find_opportunities(
-            snap, fees, min_net_apr=-10**9, hold_hours=cfg.strategy.hold_hours,
-            min_volume_24h_usd=cfg.strategy.min_volume_24h_usd,
-            min_open_interest_usd=cfg.strategy.min_open_interest_usd, symbols=cfg.strategy.symbols or None,
-        )
-        return opps, snap.errors
 
 
 # --------------------------------------------------------------------------------------------------

@@ -51,14 +51,15 @@ def funding_table(console: Console, rows: list[dict[str, Any]], title: str = "Fu
 
 def opportunities_table(console: Console, rows: list[dict[str, Any]], min_net_apr: Any = None) -> None:
     t = Table(title="Opportunities (net of entry+exit taker fees)")
-    for col in ("symbol", "long", "short", "long 8h", "short 8h", "gross APR", "fee APR", "net APR"):
+    for col in ("symbol", "long", "short", "long 8h", "short 8h", "gross APR", "fee APR", "net APR", "min 24h vol",
+                "min OI"):
         t.add_column(col, justify="left" if col in ("symbol", "long", "short") else "right")
     for r in rows:
         ok = min_net_apr is None or Decimal(r["net_apr"]) >= Decimal(str(min_net_apr))
         style = "bold green" if ok else "dim"
         t.add_row(r["symbol"], r["long_exchange"], r["short_exchange"], f"{Decimal(r['long_rate_8h']):+.6f}",
                   f"{Decimal(r['short_rate_8h']):+.6f}", _pct(r["gross_apr"]), _pct(r["fee_apr"]), _pct(r["net_apr"]),
-                  style=style)
+                  _compact(r.get("min_volume_24h_usd")), _compact(r.get("min_open_interest_usd")), style=style)
     if not rows:
         console.print("[yellow]no symbol is listed on two configured exchanges[/]")
         return

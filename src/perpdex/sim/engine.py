@@ -85,6 +85,7 @@ class MarketSpec:
     active: bool = True
     market_id: int = 0  # numeric id for venues that have one
     multiplier: int = 1  # canonical units per exchange unit (1000 for a 1000PEPE market)
+    refresh_ticks: int = 1  # the market makers requote every this many steps (a thin market: several)
 
     @property
     def maintenance_margin_fraction(self) -> float:
@@ -98,19 +99,21 @@ class MarketSpec:
         """The exchange's base asset name: ``"1000PEPE"`` for a bundled market, else the symbol."""
         return f"{self.multiplier}{self.symbol}" if self.multiplier != 1 else self.symbol
 
-    @property
+    # the float forms below are read on every level of every book refresh: computed once (tick and
+    # lot size never change once a market is listed)
+    @functools.cached_property
     def tick(self) -> float:
         return float(self.tick_size)
 
-    @property
+    @functools.cached_property
     def lot(self) -> float:
         return float(self.lot_size)
 
-    @property
+    @functools.cached_property
     def price_decimals(self) -> int:
         return _decimals(self.tick_size)
 
-    @property
+    @functools.cached_property
     def size_decimals(self) -> int:
         return _decimals(self.lot_size)
 
@@ -340,6 +343,7 @@ class Venue:
         self.faults = Faults()
         self.accounts: dict[str, Account] = {}
         self._rng = random.Random(f"{seed}:{name}")
+        self._steps = 0
         self._listeners: list[Listener] = []
         self._open: dict[int, Order] = {}  # resting orders of every account (hot path index)
         self._next_order_id = 1_000_001
@@ -449,19 +453,37 @@ class Venue:
         rng = self._rng
         min_lot = m.round_size(m.lot)
 
-        decimals, gap = m.price_decimals, m.level_gap_ticks
+        decimals, levels, step_ticks = m.price_decimals, m.levels, m.level_gap_ticks
+
+        def draw(i: int) -> float:
+            return max(m.round_size(m.level_size * (1.0 + 0.15 * i) * (0.5 + rng.random())), min_lot)
 
         def ladder(prev: dict[float, float], start: float, direction: int) -> dict[float, float]:
-            out: dict[float, float] = {}
-            for i in range(m.levels):
-                # m.round_price inlined (the hot loop of the market process)
-                px = round(round((start + direction * i * gap * tick) / tick) * tick, decimals)
-                if px <= 0:
-                    break
-                size = prev.get(px)
-                if size is None:
-                    size = max(m.round_size(m.level_size * (1.0 + 0.15 * i) * (0.5 + rng.random())), min_lot)
-                out[px] = size
+            n0 = round(start / tick)  # the touch in ticks; level i sits at n0 + direction * i * gap
+            out: dict[float, float] | None = None
+            if len(prev) == levels and (direction > 0 or n0 - (levels - 1) * step_ticks > 0):
+                # the ladder slid by `shift` levels: the levels it keeps keep their size (in order),
+                # the new ones are drawn in the order of the full build below (same result, no
+                # per-level rounding: the hot path of the market process at hundreds of markets)
+                moved = (n0 - round(next(iter(prev)) / tick)) * direction
+                shift, off_grid = divmod(moved, step_ticks)
+                if not off_grid and abs(shift) < levels:
+                    kept = list(prev.items())
+                    if shift >= 0:
+                        out = dict(kept[shift:])
+                        for i in range(levels - shift, levels):
+                            out[round((n0 + direction * i * step_ticks) * tick, decimals)] = draw(i)
+                    else:
+                        out = {round((n0 + direction * i * step_ticks) * tick, decimals): draw(i) for i in range(-shift)}
+                        out.update(kept[:levels + shift])
+            if out is None:
+                out = {}
+                for i in range(levels):
+                    px = round((n0 + direction * i * step_ticks) * tick, decimals)
+                    if px <= 0:
+                        break
+                    size = prev.get(px)
+                    out[px] = draw(i) if size is None else size
             for _ in range(2):  # a couple of makers requote
                 if out:
                     px = rng.choice(list(out))
@@ -847,9 +869,14 @@ class Venue:
         process (``dt x funding_time_scale`` simulated seconds) and funding payments that are due."""
         now = now_ms()
         self._step_funding((self.tick if dt is None else dt) * self.funding_time_scale)
-        for sym in self.markets:
-            self._refresh_book(sym, regenerate=regenerate)
-            self._passive_fills(sym)
+        self._steps += 1
+        quoted = {o.symbol for o in self._open.values()}  # passive fills need a resting order
+        for k, (sym, m) in enumerate(self.markets.items()):
+            # a market requoting every n steps does so on its own phase (k), spreading the work
+            if not regenerate or m.refresh_ticks <= 1 or (self._steps + k) % m.refresh_ticks == 0:
+                self._refresh_book(sym, regenerate=regenerate)
+            if sym in quoted:
+                self._passive_fills(sym)
             self._check_liquidations(sym)
             if now >= self._next_funding[sym]:
                 self._pay_funding(sym, now)

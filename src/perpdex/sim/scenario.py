@@ -10,18 +10,46 @@ from typing import Any
 
 import yaml
 
+from .catalog import generate_catalog
 from .engine import IndexProcess, MarketSpec, Simulation, Venue
 from .market import FundingParams, IndexParams
 
+GENERATORS = {"catalog": generate_catalog}
+BUNDLED = ("default", "large")
+
+
+def _read(path: str | Path | None) -> tuple[str, str]:
+    """(text, label) of a scenario: None -> the bundled ``default``; a bundled name (``"large"``)
+    -> ``scenarios/<name>.yml`` of this package; anything else -> a YAML file path."""
+    name = "default" if path is None else str(path)
+    if name in BUNDLED:
+        return resources.files("perpdex.sim").joinpath(f"scenarios/{name}.yml").read_text(), name
+    p = Path(name)
+    if not p.exists():
+        raise ValueError(f"scenario {name}: no such file (bundled scenarios: {', '.join(BUNDLED)})")
+    return p.read_text(), name
+
 
 def load_scenario(path: str | Path | None = None) -> dict[str, Any]:
-    if path is None:
-        text = resources.files("perpdex.sim").joinpath("scenarios/default.yml").read_text()
-    else:
-        text = Path(path).read_text()
+    """The scenario ``path`` (a YAML file, or a bundled name: ``default`` when None, ``large``) as a
+    dict with ``symbols`` and ``venues``. A scenario with ``generator: catalog`` is generated
+    (:func:`perpdex.sim.catalog.generate_catalog`) from its ``params`` on top of its ``base``
+    scenario (a bundled name or a path; default ``default``). Raises ValueError naming what is
+    missing or unknown."""
+    text, label = _read(path)
     data = yaml.safe_load(text)
+    if isinstance(data, dict) and "generator" in data:
+        if data["generator"] not in GENERATORS:
+            raise ValueError(f"scenario {label}: unknown generator {data['generator']!r} "
+                             f"(known: {', '.join(GENERATORS)})")
+        if not isinstance(data.get("params"), dict):
+            raise ValueError(f"scenario {label}: generator {data['generator']!r} needs a 'params' mapping")
+        base_name = data.get("base", "default")
+        base = load_scenario(base_name) if base_name else {}
+        base.update({k: v for k, v in data.items() if k not in ("generator", "params", "base")})
+        data = GENERATORS[data["generator"]](data["params"], base)
     if not isinstance(data, dict) or "venues" not in data or "symbols" not in data:
-        raise ValueError(f"scenario {path or 'default'}: needs 'symbols' and 'venues'")
+        raise ValueError(f"scenario {label}: needs 'symbols' and 'venues'")
     return data
 
 
@@ -40,6 +68,7 @@ def market_specs(venue_cfg: dict[str, Any]) -> list[MarketSpec]:
                 funding_interval_hours=float(m.get("interval_hours", 8)),
                 spread_ticks=int(m.get("spread_ticks", 1)),
                 levels=int(m.get("levels", 50)),
+                level_gap_ticks=int(m.get("level_gap_ticks", 1)),
                 level_size=float(m.get("level_size", 1.0)),
                 basis_bps=float(m.get("basis_bps", 0.0)),
                 maker_fee=float(m.get("maker_fee", venue_cfg.get("maker_fee", 0.0))),
@@ -48,6 +77,7 @@ def market_specs(venue_cfg: dict[str, Any]) -> list[MarketSpec]:
                 open_interest_usd=float(m.get("open_interest_usd", 0.0)),
                 market_id=int(m.get("market_id", 0)),
                 multiplier=int(m.get("multiplier", 1)),
+                refresh_ticks=int(m.get("refresh_ticks", 1)),
             )
         )
     return specs

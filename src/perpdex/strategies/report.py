@@ -63,6 +63,7 @@ def opportunity_dict(o: Opportunity) -> dict[str, Any]:
         "symbol": o.symbol, "long_exchange": o.long_exchange, "short_exchange": o.short_exchange,
         "long_rate_8h": str(o.long_rate_8h), "short_rate_8h": str(o.short_rate_8h), "spread_8h": str(o.spread_8h),
         "gross_apr": str(o.gross_apr), "fee_apr": str(o.fee_apr), "net_apr": str(o.net_apr),
+        "min_volume_24h_usd": _s(o.min_volume_24h_usd), "min_open_interest_usd": _s(o.min_open_interest_usd),
     }
 
 

@@ -9,14 +9,19 @@ Protocol source: shared/protocols/aster.md §3.4–3.7 and §8 (asterdex/api-doc
   A symbol missing there uses the documented default of 8 h.
 * ``GET /fapi/v3/ticker/24hr`` (all symbols): ``quoteVolume`` = 24 h volume in USDT (= USD).
 * ``GET /fapi/v1/openInterest?symbol=`` (per symbol, Binance-compatible, undocumented by Aster):
-  open interest in **base units**; converted to USD with the mark price. Best effort: a symbol
-  whose open interest cannot be read reports 0 USD (logged).
+  open interest in **base units**; converted to USD with the current mark price. There is no
+  all-symbols form, so a catalog of hundreds of perps cannot be read in one round within the rate
+  budget: each call reads open interest for as many symbols as fit in ``open_interest_round_s``
+  seconds (never-read symbols first, highest 24 h volume first, then the stalest), and the others
+  keep the figure read in an earlier round. A symbol not read yet reports None (unknown); one whose
+  open interest cannot be read keeps its last figure (logged).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -33,6 +38,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_HOURS = Decimal(8)
 OI_CONCURRENCY = 8
+#: Seconds of each ``fetch_market_data`` spent reading open interest (settings option
+#: ``open_interest_round_s``): about 100 symbols at the default 20 requests/s budget.
+OI_ROUND_S = 4.0
 
 
 class AsterFundingAdapter(FundingAdapter):
@@ -48,6 +56,7 @@ class AsterFundingAdapter(FundingAdapter):
         self.settings = settings or ExchangeSettings(name=self.name)
         self.rest = AsterRest(self.settings.rest_url, session=session)
         self._dex: dict[str, str] = {}  # canonical -> exchange symbol, learned from answers
+        self._oi: dict[str, tuple[Decimal, float]] = {}  # exchange symbol -> (open interest, base units; monotonic s read)
 
     def normalize_symbol(self, dex_symbol: str) -> str:
         """``"BTCUSDT"`` -> ``"BTC"``; ``"1000PEPEUSDT"`` -> ``"PEPE"``."""
@@ -102,18 +111,41 @@ class AsterFundingAdapter(FundingAdapter):
             )
         return out
 
-    async def _open_interest(self, dex_symbol: str, sem: asyncio.Semaphore) -> Decimal | None:
-        async with sem:
-            try:
-                oi: OpenInterest = await self.rest.get("/fapi/v1/openInterest", OpenInterest, {"symbol": dex_symbol})
-            except ExchangeError as exc:
-                log.warning("aster %s: open interest unavailable: %s", dex_symbol, exc)
-                return None
+    async def _open_interest(self, dex_symbol: str) -> Decimal | None:
+        try:
+            oi: OpenInterest = await self.rest.get("/fapi/v1/openInterest", OpenInterest, {"symbol": dex_symbol})
+        except ExchangeError as exc:
+            log.warning("aster %s: open interest unavailable: %s", dex_symbol, exc)
+            return None
         return oi.openInterest
+
+    async def refresh_open_interest(self, tickers: list[Ticker24h], round_s: float) -> int:
+        """Read open interest (base units) for the ``tickers``' symbols until ``round_s`` seconds
+        have passed: never-read symbols first, highest ``quoteVolume`` first, then the stalest.
+        Returns how many were read; the figures are kept for later calls."""
+        known = self._oi
+        order = sorted(tickers, key=lambda t: (t.symbol in known, known.get(t.symbol, (0, 0.0))[1], -t.quoteVolume))
+        queue = iter(order)
+        deadline = time.monotonic() + round_s
+        read = 0
+
+        async def worker() -> None:
+            nonlocal read
+            for t in queue:  # one iterator shared by the workers: each symbol is read once
+                if time.monotonic() >= deadline:
+                    return
+                oi = await self._open_interest(t.symbol)
+                if oi is not None:
+                    known[t.symbol] = (oi, time.monotonic())
+                    read += 1
+
+        await asyncio.gather(*(worker() for _ in range(OI_CONCURRENCY)))
+        return read
 
     async def fetch_market_data(self) -> dict[str, MarketStats]:
         """Canonical symbol -> :class:`MarketStats`: 24 h ``quoteVolume`` (USD) and open interest
-        (base units × mark price = USD; 0 when the exchange does not answer for a symbol)."""
+        (base units × current mark price = USD; None while a symbol's has not been read, see the
+        module doc)."""
         tickers, premium = await asyncio.gather(
             self.rest.get("/fapi/v3/ticker/24hr", list[Ticker24h]),
             self.rest.get("/fapi/v3/premiumIndex", list[PremiumIndex]),
@@ -121,12 +153,12 @@ class AsterFundingAdapter(FundingAdapter):
         marks = {p.symbol: p.markPrice for p in premium}
         seen: dict[str, str] = {}
         rows = [(coin, t) for t in tickers if (coin := self._canonical(t.symbol, seen)) is not None]
-        sem = asyncio.Semaphore(OI_CONCURRENCY)
-        ois = await asyncio.gather(*(self._open_interest(t.symbol, sem) for _, t in rows))
+        await self.refresh_open_interest([t for _, t in rows], float(self.settings.options.get("open_interest_round_s", OI_ROUND_S)))
         out: dict[str, MarketStats] = {}
-        for (coin, t), oi in zip(rows, ois):
+        for coin, t in rows:
             mark = marks.get(t.symbol) or t.lastPrice or Decimal(0)
-            out[coin] = MarketStats(self.name, coin, t.quoteVolume, (oi or Decimal(0)) * mark)
+            oi = self._oi.get(t.symbol)
+            out[coin] = MarketStats(self.name, coin, t.quoteVolume, None if oi is None else oi[0] * mark)
         return out
 
     async def close(self) -> None:
