@@ -7,6 +7,7 @@
     perpdex status --config F [--symbols BTC,ETH] [--json]
     perpdex sim [--endpoints-file F]
     perpdex serve --config F [--host H] [--port P] [--openapi out.json]
+    perpdex history fetch|show --config F ...
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from . import render
 log = logging.getLogger(__name__)
 from .accounts import accounts_app
 from .db import db_app
+from .history import history_app
 from .serve import serve
 
 app = typer.Typer(
@@ -43,6 +45,7 @@ app = typer.Typer(
 )
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(db_app, name="db")
+app.add_typer(history_app, name="history")
 app.command()(serve)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)

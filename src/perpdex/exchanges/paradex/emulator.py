@@ -95,7 +95,7 @@ _PRIVATE_PREFIXES = ("orders.", "fills.", "funding_payments.")
 _PRIVATE_BARE = ("positions", "account", "balance_events")
 
 
-FUNDING_SAMPLE_MS = 60_000  # spacing of the generated past's funding observations (the live venue: ~1 s)
+FUNDING_SAMPLE_MS = 300_000  # spacing of the generated past's funding observations (the live venue: ~1 s)
 
 
 class ParadexApiError(Exception):

@@ -198,7 +198,7 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
     """Hourly values (:func:`hourly_means`) of the hours ending in [since, until], oldest first:
     windows of whole hours walked forward, each read through its ``next`` cursors before its
     hours are handed over (one list per window). A window starts at one hour and doubles (up to a
-    week) while its observations fit in a quarter page, halving when they needed several pages,
+    week) while its observations fit in half a page, halving when they needed several pages,
     so a dense history costs about one request per hour and a sparse one far fewer."""
     start = to_ms(since) // HOUR_MS * HOUR_MS  # the hour `since` falls in, read whole
     last = to_ms(until or datetime.now(timezone.utc)) // HOUR_MS * HOUR_MS  # whole hours only
@@ -230,7 +230,7 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
         start = stop
         if pages > 1:
             hours = max(hours // 2, 1)
-        elif len(rows) * 4 <= HISTORY_PAGE_SIZE:
+        elif len(rows) * 2 <= HISTORY_PAGE_SIZE:
             hours = min(hours * 2, MAX_WINDOW_HOURS)
 
 
