@@ -65,7 +65,8 @@ async def funding_history_pages(rest: AsterRest, symbol: str, dex_symbol: str, s
                                 until: datetime | None) -> AsyncIterator[list[SettledFunding]]:
     """Settled rates of ``dex_symbol`` (reported as canonical ``symbol``) in [since, until], one
     list per request, oldest first: ``startTime`` moves past the newest row of each full page."""
-    hours, _ = interval_of(await fetch_intervals(rest), dex_symbol)
+    intervals = await request_page(EXCHANGE, describe("/fapi/v3/fundingInfo"), lambda: fetch_intervals(rest))
+    hours, _ = interval_of(intervals, dex_symbol)
     start, end = to_ms(since), to_ms(until or datetime.now(timezone.utc))
     while start <= end:
         params = {"symbol": dex_symbol, "startTime": start, "endTime": end, "limit": HISTORY_LIMIT}
