@@ -103,6 +103,15 @@ def round_to_step(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_UP) 
     return (units * step).quantize(step)
 
 
+def rate_8h(rate_per_interval: Decimal, interval_hours: Decimal) -> Decimal:
+    """A fraction per funding interval of ``interval_hours`` hours scaled to the canonical 8 hours
+    (``rate × 8 / interval_hours``): the one normalization of live samples and settled history.
+    Raises ValueError when ``interval_hours <= 0``."""
+    if interval_hours <= 0:
+        raise ValueError(f"interval_hours must be positive, got {interval_hours}")
+    return rate_per_interval * CANONICAL_INTERVAL_HOURS / interval_hours
+
+
 @dataclass(frozen=True, slots=True)
 class FundingRateSample:
     """One funding observation for one symbol on one exchange.
@@ -132,10 +141,8 @@ class FundingRateSample:
         **kwargs: Any,
     ) -> "FundingRateSample":
         """Build a sample from a per-interval fraction; computes the 8h-normalized rate."""
-        if interval_hours <= 0:
-            raise ValueError(f"interval_hours must be positive, got {interval_hours}")
-        normalized = rate_per_interval * CANONICAL_INTERVAL_HOURS / interval_hours
-        return cls(exchange, symbol, rate_per_interval, interval_hours, normalized, **kwargs)
+        return cls(exchange, symbol, rate_per_interval, interval_hours, rate_8h(rate_per_interval, interval_hours),
+                   **kwargs)
 
     @property
     def hourly_rate(self) -> Decimal:
@@ -146,6 +153,30 @@ class FundingRateSample:
     def apr(self) -> Decimal:
         """Simple annualized rate, fraction per year (0.1095 = 10.95 %)."""
         return self.hourly_rate * HOURS_PER_YEAR
+
+
+@dataclass(frozen=True, slots=True)
+class SettledFunding:
+    """One settled funding rate from an exchange's public history (``perpdex history fetch``).
+
+    ``funding_time``: the settlement instant, timezone-aware UTC (for continuous funding: the end
+    of the hour the value stands for); ``rate``: fraction per funding interval of
+    ``interval_hours`` hours (positive: longs pay shorts); ``mark_price``: USD per exchange unit
+    where the endpoint reports one with the rate, else None; ``source`` names the endpoint, e.g.
+    ``"GET /fapi/v3/fundingRate"``. Stored by :class:`perpdex.funding.settled.SettledFundingStore`."""
+
+    exchange: str
+    symbol: str
+    funding_time: datetime
+    rate: Decimal
+    interval_hours: Decimal
+    mark_price: Decimal | None = None
+    source: str = ""
+
+    @property
+    def rate_8h(self) -> Decimal:
+        """The rate scaled to 8 hours (fraction), by :func:`rate_8h`."""
+        return rate_8h(self.rate, self.interval_hours)
 
 
 @dataclass(frozen=True, slots=True)

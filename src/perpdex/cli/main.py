@@ -9,6 +9,7 @@
     perpdex serve --config F [--host H] [--port P] [--openapi out.json]
     perpdex record --config F --symbols BTC,ETH --out DIR [--duration S]
     perpdex replay DIR [--speed N | max] [--json]
+    perpdex history fetch|show --config F ...
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .accounts import accounts_app
 from .db import db_app
 from .record import record, replay
 from .scan import funding, scan
+from .history import history_app
 from .serve import serve
 
 app = typer.Typer(
@@ -47,6 +49,7 @@ app = typer.Typer(
 )
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(db_app, name="db")
+app.add_typer(history_app, name="history")
 app.command()(serve)
 app.command()(record)
 app.command()(replay)

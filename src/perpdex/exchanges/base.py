@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, AsyncIterator
 
 import aiohttp
 
@@ -33,6 +33,7 @@ from ..models import (
     MarketStats,
     OrderInfo,
     OrderResult,
+    SettledFunding,
     Side,
     UserFill,
 )
@@ -319,6 +320,27 @@ class ExchangeClient(abc.ABC):
     async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
         """Set leverage for ``symbol`` (for every market where :attr:`leverage_model` is
         ``"account"``); False where the exchange has no such setting (``"implicit"``)."""
+
+    def funding_history_pages(self, symbol: str, since: datetime,
+                              until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+        """The exchange's public settled funding of ``symbol`` (canonical) with ``since <=
+        funding_time <= until`` (UTC; ``until`` None: now), one list per request answered, over
+        the network, inside the exchange's rate budget. Pages come **oldest first** wherever the
+        endpoint can be walked forward (so a caller storing each page loses at most one on an
+        interruption and resumes from its newest row). Rows: ``rate`` fraction per interval of
+        ``interval_hours`` (positive: longs pay), normalized by the same function as the live
+        funding adapter. Raises :class:`~perpdex.errors.ExchangeError` (subclasses) naming the
+        exchange and the request on a bad answer, :class:`~perpdex.errors.MarketNotFound` for an
+        unknown symbol, NotImplementedError where the exchange has no history here."""
+        raise NotImplementedError(f"{self.name}: no funding-rate history")
+
+    async def fetch_funding_history(self, symbol: str, since: datetime,
+                                    until: datetime | None = None) -> list[SettledFunding]:
+        """Every row of :meth:`funding_history_pages`, oldest first (same errors)."""
+        rows: list[SettledFunding] = []
+        async for page in self.funding_history_pages(symbol, since, until):
+            rows.extend(page)
+        return sorted(rows, key=lambda r: r.funding_time)
 
     async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
         """Funding settled on this account's ``symbol`` position since ``since`` (UTC), oldest

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Iterable, Sequence
 
 from sqlalchemy import func, select
@@ -20,28 +19,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from ..models import SettledFunding
 from ..storage.models import SettledFundingRow, utcnow
 
-_EIGHT = Decimal(8)
-
-
-@dataclass(frozen=True, slots=True)
-class SettledFunding:
-    """One settled funding rate (see the module docstring for units). ``funding_time`` is timezone-aware
-    UTC; ``source`` names the endpoint, e.g. ``"GET /fapi/v3/fundingRate"``."""
-
-    exchange: str
-    symbol: str
-    funding_time: datetime
-    rate: Decimal
-    interval_hours: Decimal
-    mark_price: Decimal | None = None
-    source: str = ""
-
-    @property
-    def rate_8h(self) -> Decimal:
-        """The rate scaled to 8 hours (fraction)."""
-        return self.rate * _EIGHT / self.interval_hours
+__all__ = ["Coverage", "SettledFunding", "SettledFundingStore"]
 
 
 @dataclass(frozen=True, slots=True)

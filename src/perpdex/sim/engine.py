@@ -20,6 +20,7 @@ symbol), ``reduce_only`` (reduce-only would increase the position), ``rejected``
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import math
@@ -30,6 +31,7 @@ from decimal import Decimal
 from typing import Callable, Iterable
 
 from .faults import Faults, note_order_placed
+from .history import HOUR_MS, SettledPath, funding_path, history_times, index_path
 from .market import (
     FundingParams, FundingState, IndexParams, IndexState, funding_step, index_step, initial_funding_state,
     initial_index_state, reanchor,
@@ -140,7 +142,9 @@ class IndexProcess:
                  params: IndexParams | dict[str, IndexParams] | None = None,
                  time_scale: float = 1.0, tick: float = 0.1) -> None:
         self.prices = dict(prices)
+        self.start_prices = dict(prices)  # where the generated past ends (sim/history.py)
         self.seed = seed
+        self._history: dict[tuple[str, float, int], list[float]] = {}
         self.time_scale = time_scale
         self.tick = tick
         self._params = params
@@ -173,6 +177,17 @@ class IndexProcess:
 
     def price(self, symbol: str) -> float:
         return self.prices[symbol]
+
+    def history(self, symbol: str, step_s: float, steps: int) -> list[float]:
+        """``steps`` index prices (USD) ``step_s`` simulated seconds apart before the start,
+        **newest first** (the first is the start price), from the symbol's own seeded generator
+        (:func:`~perpdex.sim.history.index_path`); cached."""
+        key = (symbol, step_s, steps)
+        path = self._history.get(key)
+        if path is None:
+            rng = random.Random(f"{self.seed}:index-history:{symbol}:{step_s:g}")
+            path = self._history[key] = index_path(self.start_prices[symbol], self.params(symbol), steps, step_s, rng)
+        return path
 
     def regime(self, symbol: str) -> str:
         """``"range"`` or ``"trend"``."""
@@ -327,13 +342,17 @@ class Venue:
         passive_fill_prob: float = 0.3,
         funding: FundingParams | None = None,
         tick: float = 0.1,
+        history_days: float = 180.0,
     ) -> None:
         """``funding``: the funding-estimate model (its ``base`` is replaced by each market's rate
         per hour); None keeps every estimate at its market's ``funding_rate``. ``tick``: real
         seconds per :meth:`step`; the funding process advances ``tick x funding_time_scale``
         simulated seconds per step. Its generators are seeded per market from ``seed``, the venue
-        and the symbol, so the estimates do not depend on trading."""
+        and the symbol, so the estimates do not depend on trading. ``history_days``: how far back
+        the funding-history endpoints reach before the venue started (:meth:`funding_history`)."""
         self.name = name
+        self.seed = seed
+        self.history_days = history_days
         self.markets: dict[str, MarketSpec] = {m.symbol: m for m in markets}
         self.index = index
         self.starting_balance = starting_balance
@@ -352,6 +371,11 @@ class Venue:
         self._syn: dict[str, tuple[dict[float, float], dict[float, float]]] = {}  # market makers
         self._seq: dict[str, int] = {}
         self._rates: dict[str, float] = {m.symbol: m.funding_rate for m in self.markets.values()}
+        self._start_rates = dict(self._rates)
+        self._history: dict[tuple[str, float], SettledPath] = {}
+        #: settlements since the start, per symbol: (epoch ms, rate per interval, mark price)
+        self._settled: dict[str, collections.deque[tuple[int, float, float]]] = {
+            s: collections.deque(maxlen=20_000) for s in self.markets}
         self.tick = tick
         self._funding_params: dict[str, FundingParams] = {}
         self._funding: dict[str, FundingState] = {}
@@ -362,7 +386,7 @@ class Venue:
                 rng = self._funding_rngs[m.symbol] = random.Random(f"{seed}:funding:{name}:{m.symbol}")
                 self._funding[m.symbol] = initial_funding_state(fp, rng)
         self._next_funding: dict[str, int] = {}
-        now = now_ms()
+        now = self.started_ms = now_ms()
         for sym in self.markets:
             self._seq[sym] = self._rng.randrange(1_000_000, 9_000_000)
             self._next_funding[sym] = self._funding_boundary(sym, now)
@@ -423,6 +447,33 @@ class Venue:
         for sym, st in self._funding.items():
             st = self._funding[sym] = funding_step(st, self._funding_params[sym], dt, self._funding_rngs[sym])
             self._rates[sym] = st.rate * self.markets[sym].funding_interval_hours
+
+    def funding_history(self, symbol: str, step_hours: float | None = None) -> SettledPath:
+        """Settled funding of ``symbol``, oldest first: ``history_days`` of generated settlements
+        (:mod:`perpdex.sim.history`), every ``step_hours`` (default the market's interval) of real
+        time up to the last step boundary at or before the venue's start, then the settlements
+        paid since (at the emulator's compressed cadence when ``funding_time_scale`` > 1).
+        ``rates`` per the market's interval; ``marks`` USD per exchange unit. Raises
+        ``SimError('not_found')`` for an unknown symbol."""
+        m = self.market(symbol)
+        step_h = float(step_hours or m.funding_interval_hours)
+        past = self._history.get((symbol, step_h))
+        if past is None:
+            steps = max(int(self.history_days * 24 / step_h), 1)
+            rng = random.Random(f"{self.seed}:funding-history:{self.name}:{symbol}:{step_h:g}")
+            params = self._funding_params.get(symbol)
+            hours = m.funding_interval_hours
+            per_hour = funding_path(params, self._start_rates[symbol] / hours, steps, step_h * 3600, rng)
+            index = self.index.history(symbol, step_h * 3600, steps)
+            scale = m.multiplier * (1.0 + m.basis_bps / 10_000.0)
+            past = self._history[(symbol, step_h)] = SettledPath(
+                history_times(self.started_ms, int(step_h * HOUR_MS), steps),
+                [r * hours for r in reversed(per_hour)], [p * scale for p in reversed(index)])
+        live = [row for row in self._settled[symbol] if row[0] > past.times_ms[-1]]
+        if not live:
+            return past
+        return SettledPath(past.times_ms + [r[0] for r in live], past.rates + [r[1] for r in live],
+                           past.marks + [r[2] for r in live])
 
     def next_funding_ms(self, symbol: str) -> int:
         return self._next_funding[symbol]
@@ -927,6 +978,7 @@ class Venue:
             pay = FundingPayment(symbol, amount, rate, mark, pos.qty, ts)
             acct.fundings.append(pay)
             self._emit(FundingEvent(acct.id, pay))
+        self._settled[symbol].append((ts, rate, mark))
         self._emit(FundingRateEvent(symbol, rate, ts))
 
 

@@ -29,7 +29,7 @@ import copy
 import logging
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, AsyncIterator
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 
@@ -43,6 +43,7 @@ from ...models import (
     OrderInfo,
     OrderResult,
     OrderStatus,
+    SettledFunding,
     Side,
     UserFill,
 )
@@ -53,6 +54,7 @@ from ..ccxt_private import CcxtPrivate
 from ..feed import MarketFeed
 from .auth import install_fast_signing
 from .feed import AsterMarketFeed
+from .funding import funding_history_pages
 from .rest import AsterRest
 from .schemas import BookTickerRest, Bracket, ExchangeInfo, LeverageBracket, SymbolInfo, UserTrade, decode
 from .schemas import Depth as DepthBody
@@ -374,6 +376,14 @@ class AsterClient(ExchangeClient):
         await self.get_contract_attributes(symbol)
         await self._priv().set_leverage(symbol, leverage)
         return True
+
+    async def funding_history_pages(self, symbol: str, since: datetime,
+                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+        """Settled funding rates from ``GET /fapi/v3/fundingRate`` (see
+        :func:`~perpdex.exchanges.aster.funding.funding_history_pages`; base class for units and errors)."""
+        dex = (await self.get_contract_attributes(symbol)).contract_id
+        async for page in funding_history_pages(self.rest, symbol, dex, since, until):
+            yield page
 
     async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
         """``GET /fapi/v3/income?incomeType=FUNDING_FEE`` since ``since``; amounts USD (+ received)."""

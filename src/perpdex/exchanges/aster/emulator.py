@@ -50,7 +50,6 @@ from ...sim.engine import (
     BookEvent,
     Event,
     FundingEvent,
-    FundingRateEvent,
     MarketSpec,
     Order,
     OrderEvent,
@@ -185,7 +184,6 @@ class AsterEmulator:
         self._pump_task: asyncio.Task[None] | None = None
         self._last_seq: dict[str, tuple[int, int]] = {}  # symbol -> (prev_seq, seq) last published
         self._last_bbo: dict[str, tuple[Any, Any]] = {}
-        self._funding_history: dict[str, deque[tuple[int, float]]] = {s: deque(maxlen=1000) for s in venue.markets}
         self._closing = False
         #: canonical symbols left out of ``fundingInfo`` (Aster does not promise to list every
         #: symbol there; clients then fall back to 8 h)
@@ -541,20 +539,23 @@ class AsterEmulator:
         return _json(rows)
 
     async def _funding_rate_history(self, request: web.Request, params: dict[str, str]) -> web.Response:
+        """Settled rates (the venue's generated past, then live settlements), ascending: from
+        ``startTime`` the first ``limit`` (<= 1000, default 100) up to ``endTime``, without it the
+        last ``limit`` (protocol doc §3.6). Rows carry ``markPrice`` as Binance's newer rows do."""
         sym = self._symbol(params, required=False)
         start = _parse_num(params, "startTime", int, required=False)
         end = _parse_num(params, "endTime", int, required=False)
         limit = min(_parse_num(params, "limit", int, required=False) or 100, 1000)
-        rows = []
-        for s, hist in self._funding_history.items():
-            if sym is not None and s != sym:
-                continue
-            for ts, rate in hist:
-                if (start is None or ts >= start) and (end is None or ts <= end):
-                    rows.append({"symbol": self.dex_symbol(s), "fundingRate": f"{rate:.8f}", "fundingTime": ts})
-        rows.sort(key=lambda r: r["fundingTime"])
+        rows: list[tuple[int, str, float, float]] = []
+        for s in ([sym] if sym is not None else list(self.venue.markets)):
+            path = self.venue.funding_history(s)
+            window = path.window(start, end)
+            window = window[:limit] if start is not None else window[-limit:]
+            rows.extend((path.times_ms[i], s, path.rates[i], path.marks[i]) for i in window)
+        rows.sort(key=lambda r: r[0])
         rows = rows[:limit] if start is not None else rows[-limit:]
-        return _json(rows)
+        return _json([{"symbol": self.dex_symbol(s), "fundingRate": f"{rate:.8f}", "fundingTime": ts,
+                       "markPrice": self._px(self.venue.markets[s], mark)} for ts, s, rate, mark in rows])
 
     async def _open_interest(self, request: web.Request, params: dict[str, str]) -> web.Response:
         sym = self._symbol(params)
@@ -984,10 +985,6 @@ class AsterEmulator:
             self._on_order(ev)
         elif isinstance(ev, FundingEvent):
             self._on_funding(ev)
-        elif isinstance(ev, FundingRateEvent):
-            hist = self._funding_history.get(ev.symbol)
-            if hist is not None:
-                hist.append((ev.ts, ev.rate))
 
     def _on_book(self, ev: BookEvent) -> None:
         self._last_seq[ev.symbol] = (ev.prev_seq, ev.seq)

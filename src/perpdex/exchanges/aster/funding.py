@@ -8,6 +8,9 @@ Protocol source: shared/protocols/aster.md §3.4–3.7 and §8 (asterdex/api-doc
 * ``GET /fapi/v3/fundingInfo`` (all symbols): ``fundingIntervalHours`` per symbol (8, 4, 1...).
   A symbol missing there uses the documented default of 8 h.
 * ``GET /fapi/v3/ticker/24hr`` (all symbols): ``quoteVolume`` = 24 h volume in USDT (= USD).
+* ``GET /fapi/v3/fundingRate`` (``symbol``, ``startTime``, ``endTime`` ms inclusive, ``limit`` <= 1000,
+  ascending): settled rates per interval, paged forward by :func:`funding_history_pages`; the
+  interval of every row is the symbol's current ``fundingInfo`` interval (the rows do not carry one).
 * ``GET /fapi/v1/openInterest?symbol=`` (per symbol, Binance-compatible, undocumented by Aster):
   open interest in **base units**; converted to USD with the current mark price. There is no
   all-symbols form, so a catalog of hundreds of perps cannot be read in one round within the rate
@@ -24,14 +27,16 @@ import logging
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import AsyncIterator
 
 import aiohttp
 
 from ...errors import ExchangeError
-from ...models import FundingRateSample, MarketStats
+from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, FundingAdapter
-from .rest import AsterRest
-from .schemas import FundingInfo, OpenInterest, PremiumIndex, Ticker24h
+from ..history import describe, from_ms, request_page, to_ms
+from .rest import EXCHANGE, AsterRest
+from .schemas import FundingInfo, FundingRateRow, OpenInterest, PremiumIndex, Ticker24h
 from .symbols import DEFAULT_QUOTE, get_dex_symbol_format, normalize_symbol
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,46 @@ OI_CONCURRENCY = 8
 #: Seconds of each ``fetch_market_data`` spent reading open interest (settings option
 #: ``open_interest_round_s``): about 100 symbols at the default 20 requests/s budget.
 OI_ROUND_S = 4.0
+HISTORY_PATH = "/fapi/v3/fundingRate"
+HISTORY_LIMIT = 1000  # rows per request (protocol doc §3.6)
+
+
+async def fetch_intervals(rest: AsterRest) -> dict[str, Decimal]:
+    """Exchange symbol -> funding interval in hours, from ``GET /fapi/v3/fundingInfo``."""
+    rows: list[FundingInfo] = await rest.get("/fapi/v3/fundingInfo", list[FundingInfo])
+    return {r.symbol: r.fundingIntervalHours for r in rows if r.fundingIntervalHours > 0}
+
+
+def interval_of(intervals: dict[str, Decimal], dex_symbol: str) -> tuple[Decimal, str]:
+    """(interval hours, where it came from): ``fundingInfo``, else the documented 8 h default."""
+    hours = intervals.get(dex_symbol)
+    return (hours, "fundingInfo") if hours is not None else (DEFAULT_INTERVAL_HOURS, "default")
+
+
+def settled_rows(symbol: str, rows: list[FundingRateRow], hours: Decimal) -> list[SettledFunding]:
+    """History rows -> :class:`SettledFunding`: ``fundingRate`` is already a fraction per the
+    symbol's interval (as ``lastFundingRate`` is live), ``markPrice`` kept when present."""
+    return [SettledFunding(EXCHANGE, symbol, from_ms(r.fundingTime), r.fundingRate, hours, r.markPrice,
+                           f"GET {HISTORY_PATH}") for r in rows]
+
+
+async def funding_history_pages(rest: AsterRest, symbol: str, dex_symbol: str, since: datetime,
+                                until: datetime | None) -> AsyncIterator[list[SettledFunding]]:
+    """Settled rates of ``dex_symbol`` (reported as canonical ``symbol``) in [since, until], one
+    list per request, oldest first: ``startTime`` moves past the newest row of each full page."""
+    intervals = await request_page(EXCHANGE, describe("/fapi/v3/fundingInfo"), lambda: fetch_intervals(rest))
+    hours, _ = interval_of(intervals, dex_symbol)
+    start, end = to_ms(since), to_ms(until or datetime.now(timezone.utc))
+    while start <= end:
+        params = {"symbol": dex_symbol, "startTime": start, "endTime": end, "limit": HISTORY_LIMIT}
+        page: list[FundingRateRow] = await request_page(
+            EXCHANGE, describe(HISTORY_PATH, params), lambda p=params: rest.get(HISTORY_PATH, list[FundingRateRow], p))
+        rows = [r for r in page if r.symbol == dex_symbol and start <= r.fundingTime <= end]
+        if rows:
+            yield settled_rows(symbol, rows, hours)
+        if len(page) < HISTORY_LIMIT or not rows:
+            return
+        start = max(r.fundingTime for r in rows) + 1
 
 
 class AsterFundingAdapter(FundingAdapter):
@@ -80,8 +125,7 @@ class AsterFundingAdapter(FundingAdapter):
 
     async def fetch_intervals(self) -> dict[str, Decimal]:
         """Exchange symbol -> funding interval in hours, from ``fundingInfo``."""
-        rows: list[FundingInfo] = await self.rest.get("/fapi/v3/fundingInfo", list[FundingInfo])
-        return {r.symbol: r.fundingIntervalHours for r in rows if r.fundingIntervalHours > 0}
+        return await fetch_intervals(self.rest)
 
     async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
         """Canonical symbol -> :class:`FundingRateSample` with ``raw_rate`` per interval,
@@ -98,10 +142,7 @@ class AsterFundingAdapter(FundingAdapter):
             coin = self._canonical(row.symbol, seen)
             if coin is None:
                 continue
-            hours = intervals.get(row.symbol)
-            source = "fundingInfo"
-            if hours is None:
-                hours, source = DEFAULT_INTERVAL_HOURS, "default"
+            hours, source = interval_of(intervals, row.symbol)
             nft = (datetime.fromtimestamp(row.nextFundingTime / 1000, tz=timezone.utc)
                    if row.nextFundingTime > 0 else None)
             out[coin] = FundingRateSample.from_interval_rate(

@@ -108,11 +108,14 @@ class FundingInfo(msgspec.Struct):
 
 
 class FundingRateRow(msgspec.Struct):
-    """``GET /fapi/v3/fundingRate`` history row (settled rate per interval)."""
+    """``GET /fapi/v3/fundingRate`` history row: settled rate per the symbol's interval,
+    ``fundingTime`` epoch ms; ``markPrice`` (quote units) on newer rows only (Binance-compatible
+    field, absent from Aster's documented sample)."""
 
     symbol: str
     fundingRate: Decimal
     fundingTime: int
+    markPrice: Decimal | None = None
 
 
 class Ticker24h(msgspec.Struct):

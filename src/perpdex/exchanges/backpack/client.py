@@ -33,7 +33,7 @@ import re
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, AsyncIterator
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
@@ -55,6 +55,7 @@ from ...models import (
     LeverageInfo,
     OrderInfo,
     OrderResult,
+    SettledFunding,
     Side,
     UserFill,
 )
@@ -65,6 +66,7 @@ from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
 from .feed import DEFAULT_REST_URL, DEFAULT_WS_URL, BackpackMarketFeed, get_json
+from .funding import funding_history_pages, parse_naive_iso
 from .symbols import BackpackSymbols
 
 log = logging.getLogger(__name__)
@@ -172,12 +174,6 @@ def position_from_rows(rows: Any, dex: str, symbol: str) -> ExchangePositionSnap
             cumulative_funding=p.cumulativeFundingPayment,
         )
     return None
-
-
-def parse_naive_iso(s: str) -> datetime:
-    """Backpack's naive ISO-8601 UTC (``2025-08-01T16:00:00``, optional fraction) -> aware UTC."""
-    dt = datetime.fromisoformat(s)
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 def funding_payments(rows: Any, dex: str, symbol: str, since: datetime) -> list[FundingPayment]:
@@ -460,6 +456,14 @@ class BackpackClient(ExchangeClient):
         await self._call("privatePatchApiV1Account", {"leverageLimit": str(lev)}, not_found=False)
         log.info("%s %s: account-wide leverage limit set to %dx", EXCHANGE, symbol, lev)
         return True
+
+    async def funding_history_pages(self, symbol: str, since: datetime,
+                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+        """Settled funding rates from ``GET /api/v1/fundingRates`` (see
+        :func:`~perpdex.exchanges.backpack.funding.funding_history_pages`; base class for units and errors)."""
+        dex = (await self.get_contract_attributes(symbol)).contract_id
+        async for page in funding_history_pages(self._http(), self.rest_url, symbol, dex, since, until):
+            yield page
 
     async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
         """Funding settled on our ``symbol`` position since ``since`` (UTC), oldest first, from

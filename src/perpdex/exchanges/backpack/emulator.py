@@ -43,7 +43,6 @@ import logging
 import math
 import re
 import time
-from collections import deque
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Awaitable, Callable
@@ -60,7 +59,6 @@ from ...sim.engine import (
     BookEvent,
     Event,
     FundingEvent,
-    FundingRateEvent,
     MarketSpec,
     Order,
     OrderEvent,
@@ -199,7 +197,6 @@ class BackpackEmulator:
         self._socks: set[_Socket] = set()
         self._pump_task: asyncio.Task[None] | None = None
         self._last_bbo: dict[str, Any] = {}
-        self._funding_history: dict[str, deque[tuple[int, float]]] = {s: deque(maxlen=1000) for s in venue.markets}
         self._leverage_limit: dict[str, int] = {}
         self._closing = False
 
@@ -512,10 +509,12 @@ class BackpackEmulator:
     async def _funding_rates(self, request: web.Request) -> web.Response:
         sym = self._symbol_param(request.query.get("symbol"), "GetFundingRates")
         assert sym is not None
-        limit, offset = self._paging(dict(request.query), 100, 10000)
-        rows = [{"symbol": self.dex_symbol(sym), "fundingRate": f"{rate:.10f}", "intervalEndTimestamp": iso_ms(ts)}
-                for ts, rate in reversed(self._funding_history[sym])]
-        return _json(rows[offset:offset + limit])
+        limit, offset = self._paging(dict(request.query), 100, 1000)
+        path = self.venue.funding_history(sym)
+        n = len(path)
+        newest_first = range(n - 1 - offset, max(n - 1 - offset - limit, -1), -1)  # protocol doc §3.6
+        return _json([{"symbol": self.dex_symbol(sym), "fundingRate": f"{path.rates[i]:.10f}",
+                       "intervalEndTimestamp": iso_ms(path.times_ms[i])} for i in newest_first])
 
     # -- private REST -----------------------------------------------------------------------------
     async def _account(self, account: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -910,10 +909,6 @@ class BackpackEmulator:
             self._on_book(ev)
         elif isinstance(ev, OrderEvent):
             self._on_order(ev)
-        elif isinstance(ev, FundingRateEvent):
-            hist = self._funding_history.get(ev.symbol)
-            if hist is not None:
-                hist.append((ev.ts, ev.rate))
         elif isinstance(ev, FundingEvent):
             self._push_position(ev.account, ev.payment.symbol, ev.payment.ts)
 

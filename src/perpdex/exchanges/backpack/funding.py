@@ -6,6 +6,9 @@ Units (shared/protocols/backpack.md §2.2, §3.4, §3.5, §3.7, §8; docs.backpa
   2025-08-20, but always read, never assumed); ``interval_hours = fundingInterval / 3 600 000``.
 * ``GET /api/v1/markPrices``: ``fundingRate`` is a fraction **per interval** (the one ending at
   ``nextFundingTimestamp``, milliseconds); ``markPrice`` USD per contract unit.
+* ``GET /api/v1/fundingRates`` (history; ``symbol``, ``limit`` <= 1000, ``offset``; no time
+  filter; newest first): settled ``fundingRate`` per interval (the market's current
+  ``fundingInterval``), ``intervalEndTimestamp`` naive ISO-8601 UTC.
 * ``GET /api/v1/tickers``: ``quoteVolume`` USDC (= USD) per rolling 24 h.
 * ``GET /api/v1/openInterest``: ``openInterest`` in **base units** (contracts): USD = × mark.
 
@@ -18,11 +21,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any, AsyncIterator
 
 import aiohttp
 
-from ...models import FundingRateSample, MarketStats
+from ...errors import ExchangeError
+from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, RestFundingAdapter
+from ..history import describe, request_page
 from . import schemas
 from .feed import DEFAULT_REST_URL, get_json
 from .symbols import BackpackSymbols, normalize_symbol
@@ -53,6 +59,56 @@ def ms_to_datetime(ms: int | str | None) -> datetime | None:
         return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+def parse_naive_iso(s: str) -> datetime:
+    """Backpack's naive ISO-8601 UTC (``2025-08-01T16:00:00``, optional fraction) -> aware UTC."""
+    dt = datetime.fromisoformat(s)
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+HISTORY_PATH = "/api/v1/fundingRates"
+HISTORY_LIMIT = 1000  # rows per request (ccxt's "api maximum 1000")
+
+
+async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symbol: str, dex_symbol: str,
+                                since: datetime, until: datetime | None) -> AsyncIterator[list[SettledFunding]]:
+    """Settled rates of ``dex_symbol`` (reported as canonical ``symbol``) in [since, until]. The
+    endpoint lists newest first with offsets only, so pages are read back to ``since`` first and
+    then handed over oldest first, one list per request read (an interruption before the end
+    loses this symbol's pages: a handful of requests). Interval: the market's ``fundingInterval``
+    (:func:`interval_hours`, as live)."""
+    until = until or datetime.now(timezone.utc)
+    markets_params = {"marketType": "PERP"}
+    markets = await request_page(EXCHANGE, describe("/api/v1/markets", markets_params), lambda: get_json(
+        http, f"{rest_url}/api/v1/markets", markets_params))
+    market = next((m for m in schemas.markets.decode(markets) if m.symbol == dex_symbol), None)
+    hours = interval_hours(market) if market is not None else None
+    if hours is None:
+        raise ExchangeError(f"funding history: market {dex_symbol} has no fundingInterval in GET /api/v1/markets",
+                            exchange=EXCHANGE)
+    pages: list[list[SettledFunding]] = []
+    offset = 0
+    while True:
+        params = {"symbol": dex_symbol, "limit": HISTORY_LIMIT, "offset": offset}
+
+        async def call(p: dict[str, Any] = params) -> list[schemas.FundingRateRow]:
+            return schemas.funding_rates.decode(await get_json(http, f"{rest_url}{HISTORY_PATH}", p))
+
+        page = await request_page(EXCHANGE, describe(HISTORY_PATH, params), call)
+        try:
+            rows = [SettledFunding(EXCHANGE, symbol, parse_naive_iso(r.intervalEndTimestamp), r.fundingRate, hours,
+                                   None, f"GET {HISTORY_PATH}") for r in page if r.symbol == dex_symbol]
+        except ValueError as exc:
+            raise ExchangeError(f"funding history {describe(HISTORY_PATH, params)}: bad time ({exc})",
+                                exchange=EXCHANGE) from None
+        pages.append(sorted((r for r in rows if since <= r.funding_time <= until), key=lambda r: r.funding_time))
+        if len(page) < HISTORY_LIMIT or not rows or min(r.funding_time for r in rows) < since:
+            break
+        offset += len(page)
+    for chunk in reversed(pages):
+        if chunk:
+            yield chunk
 
 
 def active_perps(body: bytes, symbols: BackpackSymbols) -> dict[str, schemas.Market]:

@@ -26,7 +26,7 @@ import random
 import re
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, AsyncIterator
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
@@ -40,6 +40,7 @@ from ...models import (
     OrderInfo,
     OrderResult,
     OrderStatus,
+    SettledFunding,
     Side,
     UserFill,
     round_to_step,
@@ -51,7 +52,7 @@ from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
 from .feed import LighterMarketFeed
-from .funding import DEFAULT_REST_URL, get_json
+from .funding import DEFAULT_REST_URL, funding_history_pages, get_json
 from .signer import find_signer_library
 from .symbols import LighterSymbols
 
@@ -214,6 +215,15 @@ class LighterClient(ExchangeClient):
         params = {"market_id": self.symbols.market_id(symbol), "limit": min(250, max(levels * 10, 50))}
         body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookOrders", params)
         return depth_from_orders(schemas.order_book_orders.decode(body), levels)
+
+    async def funding_history_pages(self, symbol: str, since: datetime,
+                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+        """Settled hourly funding from ``GET /api/v1/fundings`` (see
+        :func:`~perpdex.exchanges.lighter.funding.funding_history_pages`; base class for units and errors)."""
+        await self.get_contract_attributes(symbol)
+        async for page in funding_history_pages(self._http(), self.rest_url, symbol, self.symbols.market_id(symbol),
+                                                since, until):
+            yield page
 
     # -- orders ---------------------------------------------------------------------------------------
     def _refine(self, exc: ExchangeError, *, cancel: bool = False) -> ExchangeError:

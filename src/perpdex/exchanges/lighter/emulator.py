@@ -80,6 +80,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 _TRADE_TYPES = {"liquidation": "liquidation", "adl": "deleverage"}
 CODE_RATE_LIMIT = 23000
 CODE_INVALID_PARAM = 20001
+FUNDINGS_MAX = 750  # rows per ``fundings`` answer (protocol doc §3.5)
 CODE_INVALID_AUTH = 20013
 CODE_INVALID_TX_INFO = 21501
 CODE_UNSUPPORTED_TX = 21505
@@ -164,9 +165,6 @@ class LighterEmulator:
         self._pending: dict[str, _Batch] = {}
         self._last_nonce: dict[str, int] = {s: venue.sequence(s) for s in venue.markets}
         self._settled: dict[str, tuple[float, int]] = {}  # symbol -> (rate per interval, ms)
-        self._funding_history: dict[str, deque[tuple[int, float, float]]] = {
-            s: deque(maxlen=750) for s in venue.markets
-        }
         self._offset = 41_692_800
         self._nonces: dict[tuple[int, int], int] = {}
         self._seen_tx: deque[tuple[int, int, int]] = deque(maxlen=10_000)
@@ -631,18 +629,27 @@ class LighterEmulator:
         return {"code": 200, "funding_rates": rows}
 
     async def _fundings(self, request: web.Request) -> dict[str, Any]:
+        """Settled hourly funding of ``market_id`` with ``start_timestamp <= t <= end_timestamp``
+        (ms; answer ``timestamp`` in seconds), ascending, at most :data:`FUNDINGS_MAX` (the latest
+        ones when the range holds more; ``count_back`` > 0 keeps only that many latest). ``rate``
+        is unsigned percent per hour (4 decimals), ``direction`` the side that paid
+        (protocol doc §3.5), ``value`` USDC per unit of base."""
         m = self._market_by_id(self._int(request, "market_id"))
-        start = self._int(request, "start_timestamp", default=0)
-        end = self._int(request, "end_timestamp", default=5 * 10**12)
+        resolution = request.query.get("resolution", "")
+        if resolution != "1h":
+            raise LighterApiError(CODE_INVALID_PARAM, f"invalid param: resolution={resolution!r} (1h only here)")
+        start = self._int(request, "start_timestamp", lo=0, hi=5 * 10**12)
+        end = self._int(request, "end_timestamp", lo=0, hi=5 * 10**12)
         count_back = self._int(request, "count_back", default=0, lo=0)
-        rows = [
-            {"timestamp": ts // 1000, "value": f"{abs(rate) / m.funding_interval_hours * mark:.4f}",
-             "rate": self._percent_per_hour(rate, m), "direction": "long" if rate >= 0 else "short"}
-            for ts, rate, mark in self._funding_history[m.symbol] if start <= ts <= end
-        ]
-        if count_back:
-            rows = rows[-count_back:]
-        return {"code": 200, "resolution": request.query.get("resolution", "1h"), "fundings": rows}
+        path = self.venue.funding_history(m.symbol)
+        window = path.window(start, end)[-(count_back or FUNDINGS_MAX):][-FUNDINGS_MAX:]
+        rows = []
+        for i in window:
+            rate = path.rates[i]
+            rows.append({"timestamp": path.times_ms[i] // 1000,
+                         "value": f"{abs(rate) / m.funding_interval_hours * path.marks[i]:.4f}",
+                         "rate": self._percent_per_hour(abs(rate), m), "direction": "long" if rate >= 0 else "short"})
+        return {"code": 200, "resolution": resolution, "fundings": rows}
 
     async def _exchange_stats(self, request: web.Request) -> dict[str, Any]:
         stats = []
@@ -1009,7 +1016,6 @@ class LighterEmulator:
             self._push_account(aid, "user_stats", lambda: {"stats": self._user_stats(aid)})
         elif isinstance(ev, FundingRateEvent):
             self._settled[ev.symbol] = (ev.rate, ev.ts)
-            self._funding_history[ev.symbol].append((ev.ts, ev.rate, self.venue.mark_price(ev.symbol)))
 
     def _push_account(self, aid: str, name: str, body: Callable[[], dict[str, Any]], symbol: str | None = None,
                       *, fill: bool = False) -> None:

@@ -8,6 +8,10 @@ Units (shared/protocols/lighter.md §3.4, §4.4, §8; https://docs.lighter.xyz/t
   ``rate / 8``.
 * ``market_stats`` (WebSocket) quotes ``current_funding_rate`` in **percent per hour**: the
   fraction is ``value / 100`` (:func:`hourly_from_percent`).
+* ``GET /api/v1/fundings`` (history; ``market_id``, ``resolution=1h``, ``start_timestamp`` /
+  ``end_timestamp`` ms, at most 750 rows a call): ``rate`` **percent per hour**, unsigned, the
+  sign given by ``direction`` (the side that paid: ``long`` -> positive), ``timestamp`` seconds
+  (:func:`hourly_from_fundings`; units from a third-party reading, not stated officially).
 * ``orderBookDetails``: ``daily_quote_token_volume`` is USDC (= USD) per 24 h; ``open_interest``
   is in **base units** there, so the USD figure is ``open_interest × mark_price``.
 """
@@ -17,14 +21,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, AsyncIterator
 
 import aiohttp
 
 from ..http import budget_for
 from ...errors import ExchangeError, NetworkError, RateLimited
-from ...models import FundingRateSample, MarketStats
+from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, RestFundingAdapter
+from ..history import describe, from_ms, request_page, to_ms
 from . import schemas
 from .symbols import LighterSymbols, normalize_symbol
 
@@ -51,10 +56,58 @@ def hourly_from_percent(percent_per_hour: Decimal) -> Decimal:
     return percent_per_hour / Decimal(100)
 
 
+def hourly_from_fundings(row: schemas.FundingRow) -> Decimal:
+    """A ``fundings`` history row -> signed fraction per hour: :func:`hourly_from_percent` of the
+    unsigned ``rate``, positive when longs paid (``direction == "long"``). Raises ValueError on
+    another direction."""
+    fraction = hourly_from_percent(abs(row.rate))
+    if row.direction == "long":
+        return fraction
+    if row.direction == "short":
+        return -fraction
+    raise ValueError(f"fundings row at {row.timestamp}: unknown direction {row.direction!r}")
+
+
 def next_hour(now: datetime | None = None) -> datetime:
     """The next top of the hour (UTC), when Lighter settles funding."""
     now = now or datetime.now(timezone.utc)
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+HISTORY_PATH = "/api/v1/fundings"
+FUNDINGS_MAX = 750  # rows per answer (protocol doc §3.5)
+HISTORY_WINDOW_MS = 720 * 3_600_000  # 30 days of hourly rows a request: below the cap
+
+
+async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symbol: str, market_id: int,
+                                since: datetime, until: datetime | None) -> AsyncIterator[list[SettledFunding]]:
+    """Settled hourly funding of ``market_id`` (reported as canonical ``symbol``) in [since,
+    until], one list per request, oldest first: windows of :data:`HISTORY_WINDOW_MS` walked
+    forward, a window halved when its answer reaches the 750-row cap (which rows the cap keeps is
+    not documented)."""
+    start, end = to_ms(since), to_ms(until or datetime.now(timezone.utc))
+    window = HISTORY_WINDOW_MS
+    while start <= end:
+        stop = min(start + window - 1, end)
+        params = {"market_id": market_id, "resolution": "1h", "start_timestamp": start, "end_timestamp": stop,
+                  "count_back": 0}
+
+        async def call(p: dict[str, Any] = params) -> list[SettledFunding]:
+            body = schemas.fundings.decode(await get_json(http, f"{rest_url}{HISTORY_PATH}", p))
+            return [SettledFunding(EXCHANGE, symbol, from_ms(r.timestamp * 1000), hourly_from_fundings(r), INTERVAL_HOURS,
+                                   None, f"GET {HISTORY_PATH}") for r in body.fundings]
+
+        try:
+            rows = await request_page(EXCHANGE, describe(HISTORY_PATH, params), call)
+        except ValueError as exc:  # a direction that is neither long nor short
+            raise ExchangeError(f"funding history {describe(HISTORY_PATH, params)}: {exc}", exchange=EXCHANGE) from None
+        if len(rows) >= FUNDINGS_MAX and window > 3_600_000:
+            window //= 2
+            continue
+        rows = sorted((r for r in rows if start <= to_ms(r.funding_time) <= stop), key=lambda r: r.funding_time)
+        if rows:
+            yield rows
+        start = stop + 1
 
 
 # Standard accounts: 60 weighted requests/min per IP (protocol doc §5.10); Premium accounts may raise it in config

@@ -89,6 +89,23 @@ class FundingRatesResponse(msgspec.Struct, kw_only=True):
     funding_rates: list[FundingRateRow] = []
 
 
+class FundingRow(msgspec.Struct, kw_only=True):
+    """``GET /api/v1/fundings`` row (§3.5): ``timestamp`` epoch **seconds**, ``rate`` percent of
+    notional for that hour (unsigned; the sign is ``direction``, the side that paid), ``value``
+    USDC paid per unit of base."""
+
+    timestamp: int
+    rate: Decimal
+    direction: str
+    value: Decimal | None = None
+
+
+class FundingsResponse(msgspec.Struct, kw_only=True):
+    code: int = 200
+    resolution: str = ""
+    fundings: list[FundingRow] = []
+
+
 class ErrorBody(msgspec.Struct, kw_only=True):
     """Error answer of REST calls and sendTx: ``{"code": 21706, "message": "..."}`` (§5.6)."""
 
@@ -256,6 +273,7 @@ def decoder(tp: type) -> msgspec.json.Decoder:
 order_book_details = decoder(OrderBookDetailsResponse)
 order_book_orders = decoder(OrderBookOrdersResponse)
 funding_rates = decoder(FundingRatesResponse)
+fundings = decoder(FundingsResponse)
 ws_frame = decoder(WsFrame)
 account = decoder(AccountResponse)
 error_body = decoder(ErrorBody)

@@ -33,7 +33,7 @@ import re
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, AsyncIterator
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
@@ -55,6 +55,7 @@ from ...models import (
     OrderInfo,
     OrderResult,
     OrderStatus,
+    SettledFunding,
     Side,
     UserFill,
 )
@@ -64,7 +65,7 @@ from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas, signer
 from .feed import ParadexMarketFeed
-from .funding import DEFAULT_REST_URL, get_json, perp_markets
+from .funding import DEFAULT_REST_URL, funding_history_pages, get_json, perp_markets
 from .symbols import ParadexSymbols
 
 log = logging.getLogger(__name__)
@@ -461,6 +462,15 @@ class ParadexClient(ExchangeClient):
             raise refine_error(exc) from None
         log.info("%s %s: leverage set to %dx (cross)", EXCHANGE, symbol, lev)
         return True
+
+    async def funding_history_pages(self, symbol: str, since: datetime,
+                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+        """Hourly funding values reduced from ``GET /v1/funding/data`` observations (see
+        :func:`~perpdex.exchanges.paradex.funding.funding_history_pages`; base class for units and errors)."""
+        c = await self.get_contract_attributes(symbol)
+        async for page in funding_history_pages(self._http(), self.rest_url, symbol, c.contract_id,
+                                                self.markets.get(symbol), since, until):
+            yield page
 
     async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
         """Funding realised on our ``symbol`` position since ``since`` (UTC), oldest first, from

@@ -54,6 +54,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ...sim.engine import BookEvent, Event, FundingEvent, Order, OrderEvent, SimError, Venue, now_ms
+from ...sim.history import HOUR_MS
 from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
 from . import schemas, signer
 from .symbols import market_name
@@ -92,6 +93,9 @@ _REJECT_REASON = {"margin": "NOT_ENOUGH_MARGIN", "reduce_only": "REDUCE_ONLY_WIL
                   "rejected": "ORDER_EXCEEDS_POSITION_LIMIT"}
 _PRIVATE_PREFIXES = ("orders.", "fills.", "funding_payments.")
 _PRIVATE_BARE = ("positions", "account", "balance_events")
+
+
+FUNDING_SAMPLE_MS = 300_000  # spacing of the generated past's funding observations (the live venue: ~1 s)
 
 
 class ParadexApiError(Exception):
@@ -431,9 +435,44 @@ class ParadexEmulator:
                 "funding_rate_8h": _fmt(round(rate8, 14)), "funding_period_hours": period, "created_at": now_ms()}
 
     async def _funding_data(self, request: web.Request) -> web.Response:
+        """Without ``start_at``/``end_at``: the current observation. With them: the venue's
+        generated past as observations every :data:`FUNDING_SAMPLE_MS` (each hour's samples carry
+        that hour's rate), ``created_at`` in [start_at, end_at] (ms), **newest first**, at most
+        ``page_size`` (default 100, max 5000) a page, ``next`` a cursor for the following page
+        (protocol doc §3.4)."""
         name = request.query.get("market")
         sym = self._market(name)
-        return self._json({"next": None, "prev": None, "results": [self._funding_json(name, sym)]})  # type: ignore[arg-type]
+        q = request.query
+        if "start_at" not in q and "end_at" not in q and "cursor" not in q:
+            return self._json({"next": None, "prev": None, "results": [self._funding_json(name, sym)]})  # type: ignore[arg-type]
+        try:
+            start = int(q.get("start_at") or 0)
+            end = int(q.get("end_at") or now_ms())
+            size = int(q.get("page_size") or 100)
+            below = int(_unb64(q["cursor"]).decode()) if q.get("cursor") else None
+        except (ValueError, UnicodeDecodeError):
+            raise ParadexApiError("INVALID_REQUEST_PARAMETER", "start_at, end_at, page_size and cursor must be valid") from None
+        if not 1 <= size <= 5000:
+            raise ParadexApiError("INVALID_REQUEST_PARAMETER", "page_size must be between 1 and 5000")
+        path = self.venue.funding_history(sym, step_hours=1)
+        hours = path.window(None, self.venue.started_ms)  # the generated past (hourly, uncompressed)
+        first, last_end = path.times_ms[hours[0]] - HOUR_MS, path.times_ms[hours[-1]]
+        top = min(end, last_end - 1, below - 1 if below is not None else end)
+        t = top - top % FUNDING_SAMPLE_MS
+        lo = max(start, first)
+        rows = []
+        while t >= lo and len(rows) < size:
+            k = (t - first) // HOUR_MS
+            rows.append(self._past_funding_json(name, sym, t, path.rates[k], path.marks[k]))
+            t -= FUNDING_SAMPLE_MS
+        nxt = _b64(str(t + FUNDING_SAMPLE_MS).encode()) if t >= lo else None
+        return self._json({"next": nxt, "prev": None, "results": rows})
+
+    def _past_funding_json(self, name: str, sym: str, ts: int, rate: float, mark: float) -> dict[str, Any]:
+        period = self.venue.market(sym).funding_interval_hours
+        return {"market": name, "funding_index": "", "funding_premium": _fmt(round(rate * mark, 12)),
+                "funding_rate": _fmt(round(rate, 14)), "funding_rate_8h": _fmt(round(rate * 8.0 / period, 14)),
+                "funding_period_hours": int(period) if float(period).is_integer() else period, "created_at": ts}
 
     async def _trades(self, request: web.Request) -> web.Response:
         self._market(request.query.get("market"))

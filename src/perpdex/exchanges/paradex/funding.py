@@ -11,6 +11,10 @@ https://docs.paradex.trade/risk/funding-mechanism):
 * ``/v1/funding/data`` rows are per-second *observations* of that same rate, not settlements:
   the current rate is the **latest** row (:func:`latest_rate`); summing a day of rows would
   overstate it 28 800-fold (8 h of seconds) and is never done here.
+* History (``GET /v1/funding/data`` with ``start_at``/``end_at`` ms, ``page_size`` <= 5000,
+  ``next`` cursor): :func:`funding_history_pages` reduces the observations to **one value per
+  hour**, the mean of the hour's observations as a fraction per hour (``funding_rate / P``), with
+  ``funding_time`` the end of the hour and ``interval_hours`` 1.
 * ``volume_24h`` is USD; ``open_interest`` is **base units** (USD = × mark price).
 * ``k``-prefixed markets (``kBONK``) quote prices per 1 000 tokens; samples keep the exchange's
   units and carry ``metadata["multiplier"]``.
@@ -19,15 +23,17 @@ https://docs.paradex.trade/risk/funding-mechanism):
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, AsyncIterator, Iterable
 
 import aiohttp
 
 from ..http import budget_for
 from ...errors import AuthenticationError, ExchangeError, NetworkError, RateLimited
-from ...models import FundingRateSample, MarketStats
+from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, RestFundingAdapter
+from ..history import describe, from_ms, request_page, to_ms
 from . import schemas
 from .symbols import ParadexSymbols, normalize_symbol
 
@@ -107,15 +113,21 @@ def latest_rate(rows: Iterable[schemas.FundingData]) -> schemas.FundingData | No
     return best
 
 
+def funding_data_rate(row: schemas.FundingData, market: schemas.Market | None) -> tuple[Decimal, Decimal]:
+    """(``funding_rate``, its period in hours) of one ``funding_data`` row: the row's
+    ``funding_period_hours``, else the market's, else 8. Raises ValueError without a rate."""
+    rate = schemas.dec(row.funding_rate)
+    if rate is None:
+        raise ValueError(f"{row.market}: funding_data row without a rate")
+    return rate, row.funding_period_hours if row.funding_period_hours > 0 else period_hours(market)
+
+
 def sample_from_funding_data(row: schemas.FundingData, symbol: str, market: schemas.Market | None,
                              multiplier: int = 1) -> FundingRateSample:
     """A sample from one ``funding_data`` row: raw = ``funding_rate`` per the row's period
-    (``funding_period_hours``, else the market's, else 8); ``metadata["rate_8h"]`` the exchange's
-    own normalised figure when present."""
-    rate = schemas.dec(row.funding_rate)
-    if rate is None:
-        raise ValueError(f"{symbol}: funding_data row without a rate")
-    p = row.funding_period_hours if row.funding_period_hours > 0 else period_hours(market)
+    (:func:`funding_data_rate`); ``metadata["rate_8h"]`` the exchange's own normalised figure
+    when present."""
+    rate, p = funding_data_rate(row, market)
     return FundingRateSample.from_interval_rate(
         EXCHANGE, symbol, rate, p, next_funding_time=None,
         metadata={"market": row.market, "rate_8h": schemas.dec(row.funding_rate_8h), "continuous": True,
@@ -155,6 +167,71 @@ def market_stats(summaries: schemas.SummaryResponse, markets: dict[str, schemas.
         out[sym] = MarketStats(EXCHANGE, sym, schemas.dec(s.volume_24h, Decimal(0)) or Decimal(0),
                                (schemas.dec(s.open_interest, Decimal(0)) or Decimal(0)) * mark)
     return out
+
+
+HISTORY_PATH = "/funding/data"
+HISTORY_PAGE_SIZE = 5000  # the endpoint's maximum (protocol doc §3.4)
+HOUR_MS = 3_600_000
+MAX_WINDOW_HOURS = 24 * 7
+
+
+def hourly_means(rows: Iterable[schemas.FundingData], symbol: str,
+                 market: schemas.Market | None) -> list[SettledFunding]:
+    """Observations -> one row per hour they fall in (``[H - 1 h, H)`` -> ``funding_time`` H):
+    the mean of ``funding_rate / period`` (fraction per hour, ``interval_hours`` 1), oldest
+    first. Rows without a rate are skipped."""
+    sums: dict[int, tuple[Decimal, int]] = {}
+    for r in rows:
+        if schemas.dec(r.funding_rate) is None:
+            continue
+        rate, p = funding_data_rate(r, market)
+        end = r.created_at // HOUR_MS * HOUR_MS + HOUR_MS
+        total, n = sums.get(end, (Decimal(0), 0))
+        sums[end] = (total + rate / p, n + 1)
+    return [SettledFunding(EXCHANGE, symbol, from_ms(end), total / n, Decimal(1), None, f"GET /v1{HISTORY_PATH}")
+            for end, (total, n) in sorted(sums.items())]
+
+
+async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symbol: str, market_name: str,
+                                market: schemas.Market | None, since: datetime,
+                                until: datetime | None) -> AsyncIterator[list[SettledFunding]]:
+    """Hourly values (:func:`hourly_means`) of the hours ending in [since, until], oldest first:
+    windows of whole hours walked forward, each read through its ``next`` cursors before its
+    hours are handed over (one list per window). A window starts at one hour and doubles (up to a
+    week) while its observations fit in half a page, halving when they needed several pages,
+    so a dense history costs about one request per hour and a sparse one far fewer."""
+    start = to_ms(since) // HOUR_MS * HOUR_MS  # the hour `since` falls in, read whole
+    last = to_ms(until or datetime.now(timezone.utc)) // HOUR_MS * HOUR_MS  # whole hours only
+    hours = 1
+    while start < last:
+        stop = min(start + hours * HOUR_MS, last)
+        rows: list[schemas.FundingData] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            params: dict[str, Any] = {"market": market_name, "start_at": start, "end_at": stop - 1,
+                                      "page_size": HISTORY_PAGE_SIZE}
+            if cursor:
+                params["cursor"] = cursor
+
+            async def call(p: dict[str, Any] = params) -> schemas.FundingDataResponse:
+                return schemas.funding_data_decoder.decode(await get_json(http, f"{rest_url}{HISTORY_PATH}", p))
+
+            page = await request_page(EXCHANGE, describe(f"/v1{HISTORY_PATH}", params), call)
+            pages += 1
+            rows.extend(page.results)
+            cursor = page.next
+            if not cursor or not page.results:
+                break
+        out = [r for r in hourly_means(rows, symbol, market) if start < to_ms(r.funding_time) <= stop
+               and r.funding_time >= since]
+        if out:
+            yield out
+        start = stop
+        if pages > 1:
+            hours = max(hours // 2, 1)
+        elif len(rows) * 2 <= HISTORY_PAGE_SIZE:
+            hours = min(hours * 2, MAX_WINDOW_HOURS)
 
 
 class ParadexFundingAdapter(RestFundingAdapter):
