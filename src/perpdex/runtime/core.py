@@ -22,6 +22,7 @@ from ..execution.price_provider import PriceProvider
 from ..models import UserEvent
 from ..storage import PositionRow, Store
 from ..symbols import SymbolRegistry
+from .events import EventBus, EventKind
 from .streams import start_user_streams
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class TradingRuntime:
         self.account = account
         self.prices = prices or PriceProvider()
         self.on_event = on_event or (lambda msg: None)
+        self.events = EventBus()  # every event, structured (the dashboard, alerts): events.py
         self.feed_ready_timeout_s = feed_ready_timeout_s
         self.symbols = SymbolRegistry()
         self._connected = False
@@ -99,9 +101,11 @@ class TradingRuntime:
         await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
 
     # -- events ------------------------------------------------------------------------------------
-    def event(self, msg: str, level: int = logging.INFO) -> None:
-        """Log ``msg`` and hand it to ``on_event`` (the run's event list)."""
-        log.log(level, msg)
+    def event(self, msg: str, level: int = logging.INFO, *, kind: EventKind = EventKind.INFO,
+              strategy: str | None = None, **data: object) -> None:
+        """Publish ``msg`` on :attr:`events` (logged there at ``level``, with its ``kind`` and
+        figures ``data``: see :mod:`.events`) and hand the line to ``on_event`` (the run's event list)."""
+        self.events.publish(kind, msg, level=level, strategy=strategy, **data)
         self.on_event(msg)
 
     # -- cooldowns ---------------------------------------------------------------------------------

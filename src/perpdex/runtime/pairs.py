@@ -23,6 +23,7 @@ from ..execution.atomic import AtomicPairExecutor, PairResult
 from ..execution.fills import FillRecord
 from ..storage import PositionRow, PositionStatus
 from .core import TradingRuntime
+from .events import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,11 @@ class PairTracker:
         await self.rt.store.update_position(position_id, status=status, closed_at=datetime.now(timezone.utc),
                                             close_reason=f"{what}: {result.reason}"[:200], detail=detail)
         level = logging.ERROR if result.naked else logging.WARNING
-        log.log(level, "position #%d %s: %s", position_id, status, result.reason)
-        self.rt.on_event(f"position #{position_id} {status}: {result.reason}"
-                         + (f"; NAKED exposure left: {result.naked}" if result.naked else ""))
+        self.rt.event(f"position #{position_id} {status}: {result.reason}"
+                      + (f"; NAKED exposure left: {result.naked}" if result.naked else ""), level,
+                      kind=EventKind.NAKED_LEG if result.naked else EventKind.OPEN_FAILED,
+                      position_id=position_id, status=str(status), reason=result.reason,
+                      naked=[[ex, str(q)] for ex, q in result.naked])
 
     async def sweep_dust(self, max_fee_usd: Decimal | None = None) -> list[int]:
         """Try to close every ``dust`` pair of this strategy (top both legs up to a tradable size
