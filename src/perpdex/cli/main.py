@@ -7,6 +7,7 @@
     perpdex status --config F [--symbols BTC,ETH] [--json]
     perpdex sim [--endpoints-file F]
     perpdex serve --config F [--host H] [--port P] [--openapi out.json]
+    perpdex backtest --config F --since DATE [--until DATE] [--report bt.json] [--plot bt.png] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from . import render
 
 log = logging.getLogger(__name__)
 from .accounts import accounts_app
+from .backtest import backtest
 from .db import db_app
 from .serve import serve
 
@@ -44,6 +46,7 @@ app = typer.Typer(
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(db_app, name="db")
 app.command()(serve)
+app.command()(backtest)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
