@@ -12,6 +12,10 @@ from .engine import BacktestSettings, Progress, load_window, simulate
 from .loader import History, load_history, load_marks
 
 
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
 def run_backtest(history: History, cfg: StrategyConfig, settings: BacktestSettings, since: datetime, until: datetime,
                  *, marks: Marks | None = None, progress: Progress | None = None) -> BacktestResult:
     """Simulate and account over an already loaded ``history`` (``marks`` per held market, or None)."""
@@ -29,19 +33,13 @@ async def backtest(store: Store, cfg: StrategyConfig, settings: BacktestSettings
         raise ValueError(f"no settled funding stored between {since.isoformat()} and {until.isoformat()} for "
                          f"{', '.join(exchanges)} (perpdex history fetch downloads it)")
     sim = simulate(history, cfg, settings, since, until, progress)
-    marks: dict = {}
+    windows: dict[tuple[str, str], tuple[int, int]] = {}  # market -> (first open, last close), epoch s
     for pos in sim.positions:
-        start = datetime.fromtimestamp(int(sim.clock[pos.opened_h]), timezone.utc) - timedelta(hours=24)
-        end = datetime.fromtimestamp(int(sim.clock[pos.closed_h or pos.opened_h]), timezone.utc)
+        opened, closed = int(sim.clock[pos.opened_h]), int(sim.clock[pos.closed_h or pos.opened_h])
         for k in (pos.long_market, pos.short_market):
-            key = history.keys[k]
-            times, prices = await load_marks(store, *key, start, end)
-            if key in marks:  # the same market held twice: keep both windows
-                import numpy as np
-
-                old_t, old_p = marks[key]
-                merged = dict(zip(old_t.tolist(), old_p.tolist())) | dict(zip(times.tolist(), prices.tolist()))
-                ts = sorted(merged)
-                times, prices = np.array(ts, dtype=np.int64), np.array([merged[t] for t in ts])
-            marks[key] = (times, prices)
+            first, last = windows.get(history.keys[k], (opened, closed))
+            windows[history.keys[k]] = (min(first, opened), max(last, closed))
+    marks: dict = {}
+    for (ex, sym), (first, last) in windows.items():  # the entry mark may predate the open: a day back
+        marks[(ex, sym)] = await load_marks(store, ex, sym, _utc(first) - timedelta(hours=24), _utc(last))
     return account(sim, cfg, settings, marks)
