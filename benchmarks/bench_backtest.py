@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import numpy as np
 
@@ -47,7 +46,7 @@ def synthetic_rows(n_symbols: int):
     level = np.zeros((HOURS, n_symbols))
     shock = rng.normal(0, 0.00002, (HOURS, n_symbols))
     level[0] = rng.normal(0.0001, 0.0001, n_symbols)
-    for h in range(1, HOURS):  # AR(1) around 1 bp per hour-interval... per 8h: 0.01 % is the usual baseline
+    for h in range(1, HOURS):  # AR(1) of the 8h level, pulled towards 0.00125 % per 8h
         level[h] = 0.98 * level[h - 1] + 0.02 * 0.0000125 + shock[h]
     price = 10 * np.exp(np.cumsum(rng.normal(0, 0.004, (HOURS, n_symbols)), axis=0))
     times = [(START + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S.%f") for h in range(HOURS)]

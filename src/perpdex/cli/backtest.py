@@ -141,7 +141,7 @@ async def _backtest(cfg: AppConfig, since: datetime, until: datetime, offline: b
     finally:
         await store.close()
     data = report_dict(result, fees=fees, settings={
-        "strategy": strategy.resolved_name if hasattr(strategy, "resolved_name") else "funding_arb",
+        "strategy": strategy.resolved_name,
         "exchanges": exchanges, "size_usd": strategy.size_usd, "leverage": strategy.leverage,
         "max_positions": strategy.max_positions, "min_net_apr": strategy.min_net_apr,
         "slippage_bps": cfg.backtest.slippage_bps,
