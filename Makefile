@@ -60,6 +60,7 @@ bench: $(DEVSTAMP)
 	@$(BIN)/python benchmarks/bench_lifecycle.py
 	@$(BIN)/python benchmarks/bench_execution.py
 	@$(BIN)/python benchmarks/bench_grid.py
+	@$(BIN)/python benchmarks/bench_backtest.py
 
 clean:
 	rm -rf $(VENV) *.db report.json

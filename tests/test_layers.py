@@ -11,7 +11,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "perpdex"
 EXCHANGES = {"aster", "lighter", "backpack", "paradex"}
-ABOVE = ("runtime", "strategies", "execution", "funding")
+ABOVE = ("runtime", "strategies", "execution", "funding", "backtest")
 
 
 def test_live_trading_does_not_import_the_emulator():

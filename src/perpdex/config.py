@@ -366,6 +366,19 @@ class ServiceConfig(_Strict):
         return self
 
 
+class BacktestConfig(_Strict):
+    """``perpdex backtest``: what the stored history cannot say.
+
+    * ``slippage_bps``: cost of every fill of every leg (entry and exit), bp of its notional;
+    * ``default_taker_fee``: the taker fee (fraction) of an exchange that has no
+      ``exchanges.<name>.taker_fee`` and whose catalog was not fetched (``--offline``, or the
+      exchange could not be reached).
+    """
+
+    slippage_bps: Decimal = Field(default=Decimal(2), ge=0, le=1000)
+    default_taker_fee: Decimal = Field(default=Decimal("0.0005"), ge=0, le=Decimal("0.01"))
+
+
 def _at(where: str, message: str) -> PydanticCustomError:
     """An error that :func:`parse_config` reports at ``<field>.<where>`` (dotted, e.g. ``1.exchange``)."""
     return PydanticCustomError("perpdex_config", "{message}", {"message": message, "at": where})
@@ -382,6 +395,7 @@ class AppConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     log_level: str = "INFO"
 
     @field_validator("exchanges")

@@ -10,6 +10,7 @@
     perpdex record --config F --symbols BTC,ETH --out DIR [--duration S]
     perpdex replay DIR [--speed N | max] [--json]
     perpdex history fetch|show --config F ...
+    perpdex backtest --config F --since DATE [--until DATE] [--report bt.json] [--plot bt.png] [--json]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from . import render
 
 log = logging.getLogger(__name__)
 from .accounts import accounts_app
+from .backtest import backtest
 from .db import db_app
 from .record import record, replay
 from .scan import funding, scan
@@ -55,6 +57,7 @@ app.command()(record)
 app.command()(replay)
 app.command()(funding)
 app.command()(scan)
+app.command()(backtest)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)

@@ -65,7 +65,7 @@ def find_opportunities(
     min_open_interest_usd: Decimal = Decimal(0),
     symbols: list[str] | None = None,
 ) -> list[Opportunity]:
-    """Every qualifying pair, best net APR first. ``taker_fees[exchange]`` is a fraction; an
+    """Every qualifying pair, best net APR first (equal net APRs: exchange pair, then symbol, in name order). ``taker_fees[exchange]`` is a fraction; an
     exchange missing from it counts as fee-free. Volume/OI filters apply to both exchanges (a
     missing statistic fails a non-zero filter)."""
     wanted = {s.upper() for s in symbols} if symbols else None
@@ -73,7 +73,7 @@ def find_opportunities(
     exchanges = sorted(snapshot.rates)
     for a, b in combinations(exchanges, 2):
         ra, rb = snapshot.rates[a], snapshot.rates[b]
-        for sym in ra.keys() & rb.keys():
+        for sym in sorted(ra.keys() & rb.keys()):  # a fixed order: equal net APRs rank the same in every run
             if wanted is not None and sym not in wanted:
                 continue
             sa, sb = ra[sym], rb[sym]

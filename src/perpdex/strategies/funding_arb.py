@@ -31,12 +31,13 @@ from ..execution.price_provider import PriceProvider, RedisDepthCache
 from ..execution.tactics import TacticConfig
 from ..funding.collector import FundingSnapshot, collect_funding
 from ..funding.history import FundingHistory
-from ..funding.opportunities import Opportunity, filter_by_history, find_opportunities, spread_apr
+from ..funding.opportunities import Opportunity
 from ..models import UserEvent, UserLiquidation
 from ..runtime.core import TradingRuntime
 from ..runtime.ids import ClientIds
 from ..runtime.pairs import PairTracker, canonical_price
 from ..storage import PositionRow, PositionStatus, Store
+from . import funding_arb_rules as rules
 from .risk import LegState, near_liquidation, reduced_leg
 
 log = logging.getLogger(__name__)
@@ -126,14 +127,13 @@ class FundingArbStrategy:
 
     # -- fees --------------------------------------------------------------------------------------
     def taker_fee(self, exchange: str, symbol: str | None = None) -> Decimal:
-        """Taker fee fraction: config override, else the catalog's (the symbol's, or the highest)."""
+        """Taker fee fraction: config override, else the catalog's (the symbol's, or the highest);
+        see :func:`~perpdex.strategies.funding_arb_rules.leg_taker_fee`."""
         override = self.fee_overrides.get(exchange, {}).get("taker")
-        if override is not None:
-            return override
         contracts = self.clients[exchange].contracts
-        if symbol and symbol in contracts:
-            return contracts[symbol].taker_fee
-        return max((c.taker_fee for c in contracts.values()), default=Decimal(0))
+        if symbol:
+            return rules.leg_taker_fee(override, contracts, symbol)
+        return rules.ranking_taker_fee(override, contracts.values())
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -161,11 +161,10 @@ class FundingArbStrategy:
     async def _history_filter(self, opps: list[Opportunity]) -> list[Opportunity]:
         """Keep the opportunities whose stored pair history passes ``min_mean_spread_apr`` and
         ``min_persistence_hours`` (both off by default)."""
-        if not opps or (self.cfg.min_mean_spread_apr is None and self.cfg.min_persistence_hours is None):
+        if not opps or not rules.history_filter_on(self.cfg):
             return opps
         stats = await self.history.stats([o.key for o in opps], self.cfg.history_hours)
-        kept = filter_by_history(opps, stats, min_mean_spread_apr=self.cfg.min_mean_spread_apr,
-                                 min_persistence_hours=self.cfg.min_persistence_hours)
+        kept = rules.history_filter(self.cfg, opps, stats)
         for o in opps:
             if o not in kept:
                 st = stats.get(o.key)
@@ -246,28 +245,16 @@ class FundingArbStrategy:
                 if await self.close_position(pos, reason):
                     report.closed.append(pos.id)
                 await self._pause_if_idle()
-        open_count = len(await self._positions(["open", "opening", "closing"]))
-        if open_count >= self.cfg.max_positions:
+        slots = rules.EntrySlots(self.cfg.max_positions, len(await self._positions(["open", "opening", "closing"])))
+        if slots.full:
             await self._pause_if_idle(traded=False)  # a cooldown that has run out
             return report
         fees = {ex: self.taker_fee(ex) for ex in self.clients}
-        opps = find_opportunities(
-            snap, fees,
-            min_net_apr=self.cfg.min_net_apr,
-            hold_hours=self.cfg.hold_hours,
-            min_volume_24h_usd=self.cfg.min_volume_24h_usd,
-            min_open_interest_usd=self.cfg.min_open_interest_usd,
-            symbols=self.cfg.symbols or None,
-        )
-        opps = await self._history_filter(opps)
+        opps = await self._history_filter(rules.rank(self.cfg, snap, fees))
         report.opportunities = opps
-        held = {p.symbol for p in await self._positions(["open", "opening", "closing", "dust"])}
-        cooling = await self.runtime.cooldowns(self.name)
-        for opp in opps:
-            if open_count >= self.cfg.max_positions:
-                break
-            if opp.symbol in held or opp.symbol in cooling:
-                continue
+        slots.held = {p.symbol for p in await self._positions(["open", "opening", "closing", "dust"])}
+        slots.cooling = await self.runtime.cooldowns(self.name)
+        for opp in slots.candidates(opps):
             if any(self.runtime.reserved_by_other(ex, opp.symbol, self.name)
                    for ex in (opp.long_exchange, opp.short_exchange)):
                 continue  # a market another strategy (a grid) owns on this account
@@ -280,8 +267,7 @@ class FundingArbStrategy:
             await self._pause_if_idle()
             if pid is not None:
                 report.opened.append(pid)
-                open_count += 1
-                held.add(opp.symbol)
+                slots.opened(opp)
             else:
                 report.skipped.append(opp.symbol)
         if not report.opened:
@@ -310,23 +296,12 @@ class FundingArbStrategy:
         return near_liquidation(legs, self.cfg.exit.min_liquidation_distance)
 
     def exit_reason(self, pos: PositionRow, snap: FundingSnapshot, funding_payments: int = 0) -> str | None:
-        """Why ``pos`` should close now, or None. Rules, in order: max age, spread flipped,
-        spread eroded below ``exit.min_spread_apr``, max funding payments."""
-        ex = self.cfg.exit
+        """Why ``pos`` should close now, or None: :func:`~perpdex.strategies.funding_arb_rules.exit_rule`
+        at its age now and its legs' rates in ``snap``."""
         age = (datetime.now(timezone.utc) - pos.opened_at).total_seconds()
-        if age >= ex.max_age_s:
-            return f"max age reached ({age:.0f}s >= {ex.max_age_s:.0f}s)"
-        lr = snap.rates.get(pos.long_exchange, {}).get(pos.symbol)
-        sr = snap.rates.get(pos.short_exchange, {}).get(pos.symbol)
-        if lr is not None and sr is not None:
-            apr = spread_apr(lr.normalized_rate, sr.normalized_rate)
-            if apr < 0:
-                return f"spread flipped (now {apr:.2%} APR)"
-            if apr < ex.min_spread_apr:
-                return f"spread eroded ({apr:.2%} APR < {ex.min_spread_apr:.2%})"
-        if ex.max_funding_payments is not None and funding_payments >= ex.max_funding_payments:
-            return f"collected {funding_payments} funding payments"
-        return None
+        lr, sr = rules.snapshot_rates_8h(snap, pos.symbol, pos.long_exchange, pos.short_exchange)
+        return rules.exit_rule(self.cfg, age_s=age, long_rate_8h=lr, short_rate_8h=sr,
+                               funding_payments=funding_payments)
 
     # -- open / close ------------------------------------------------------------------------------
     async def open_position(self, opp: Opportunity) -> int | None:
