@@ -1,5 +1,5 @@
 """Benchmark: the grid's reaction time, from an entry's fill on the user stream to its take-profit
-order arriving at the exchange (issue 10; target: 5 ms p50 of local overhead minus signing).
+order arriving at the exchange (issue 10; target: 5 ms p50 of local overhead minus signing; results in docs/BENCHMARKS.md).
 
 Against the four emulated exchanges on loopback, in this process: real clients (ccxt, signers),
 the real user streams, the runtime's :class:`~perpdex.runtime.orders.OrderTracker` with SQLite
