@@ -17,7 +17,7 @@ def test_publish_reaches_every_subscriber_and_keeps_the_recent(caplog):
 
     bus.subscribe(broken)
     remove = bus.subscribe(got.append)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="perpdex.runtime.events"):
         ev = bus.publish(EventKind.POSITION_CLOSED, "position #4 closed: spread faded", strategy="funding_arb",
                          position_id=4, net_usd=Decimal("1.25"), kind_of_close=EventKind.INFO)
     assert got == [ev] and ev.data == {"position_id": 4, "net_usd": "1.25", "kind_of_close": "info"}
