@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from perpdex.app import exchange_settings, runtime
-from perpdex.config import GridConfig, parse_config
+from perpdex.config import GridConfig, load_config, parse_config
 from perpdex.errors import ConfigError, StaleMarketData
 from perpdex.recording.record import RecordingRun
 from perpdex.recording.writer import Recorder
@@ -45,12 +45,15 @@ def _state(feed, sym: str) -> State | None:
     return tuple(book.bids(DEPTH)), tuple(book.asks(DEPTH))
 
 
-def _watch(feed, states: dict[str, list[State]]) -> None:
-    """After each frame the live feed handles, keep each symbol's book state when it changed."""
+def _watch(feed, states: dict[str, list[State]], watching: list[bool]) -> None:
+    """After each frame the live feed handles (while ``watching[0]``), keep each symbol's book
+    state when it changed."""
     handle = feed.handle_frame
 
     def handle_and_keep(data: bytes) -> None:
         handle(data)
+        if not watching[0]:
+            return
         for sym in SYMBOLS:
             s = _state(feed, sym)
             if s is not None and (not states[sym] or states[sym][-1] != s):
@@ -63,12 +66,13 @@ async def _record(out: Path) -> dict[str, dict[str, list[State]]]:
     cfg = parse_config({"sim": {"enabled": True, "price_time_scale": 1e-6}, "exchanges": {n: {} for n in EXCHANGES},
                         "storage": {"url": f"sqlite+aiosqlite:///{out.parent / 'rec.db'}"}})
     states = {n: {s: [] for s in SYMBOLS} for n in EXCHANGES}
+    watching = [True]
     async with runtime(cfg, with_clients=False) as rt:
         run = RecordingRun(Recorder(out), SYMBOLS)
         try:
             for name in EXCHANGES:
                 await run.start(name, exchange_settings(cfg, name, rt.cluster))
-                _watch(run.clients[name].feed, states[name])
+                _watch(run.clients[name].feed, states[name], watching)
             assert await run.wait_ready(10) == {}
             index = rt.cluster.sim.index.prices
             await asyncio.sleep(2.0)
@@ -79,6 +83,7 @@ async def _record(out: Path) -> dict[str, dict[str, list[State]]]:
                 index[sym] *= 1.02  # to 1 % above where it started: through a take-profit above the start
             await asyncio.sleep(1.5)
         finally:
+            watching[0] = False  # finish() stops the recording before its first await: the same frames
             await run.finish()
     return states
 
@@ -231,3 +236,36 @@ def test_a_bad_sim_market_names_the_field_and_the_directory(recording, tmp_path)
     assert e.value.field == "sim.market.recording" and "shares no exchange" in str(e.value) and str(other) in str(e.value)
     with pytest.raises(RecordedMarketError, match="shares no exchange"):
         asyncio.run(start_emulators(["lighter"], recording=other))
+
+
+async def test_loop_starts_the_recording_over(recording):
+    rec, live = recording
+    cluster = await start_emulators(["lighter"], seed=5, price_time_scale=1e-6, recording=rec, recording_speed=4,
+                                    recording_loop=True, run_market=False)
+    try:
+        market = cluster.market
+        venue = cluster.sim.venue("lighter")
+        end = time.monotonic() + 20
+        while market.loops < 1 and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        assert market.loops == 1, "the recording was not started over"
+        top = live["lighter"]["BTC"][-1][0][0][0]  # the last recorded best bid, 1 % above the start
+        while venue.bbo("BTC")[0][0] > top * 0.995 and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        assert venue.bbo("BTC")[0][0] < top * 0.995  # back at the start of the recording
+        installs = market.installs
+        await asyncio.sleep(0.5)
+        assert market.installs > installs  # and following it again
+    finally:
+        await cluster.stop()
+
+
+async def test_the_bundled_replay_config_runs_on_a_recording(recording, tmp_path, monkeypatch):
+    rec, _ = recording
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rec").symlink_to(rec)  # the example's relative sim.market.recording
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "replay-sim.yml")
+    assert cfg.sim.market is not None and cfg.sim.market.loop and [s.kind for s in cfg.strategies] == ["grid"]
+    async with runtime(cfg) as rt:
+        assert rt.cluster.market is not None and rt.cluster.market.routes == {"lighter": SYMBOLS}
+        assert "ETH" in rt.cluster.sim.venue("lighter").recorded
