@@ -87,6 +87,11 @@ class RecordedMarket:
         self.poll_s = poll_s
         self.manifest = check_recording(self.directory)
         self.routes = self._routes()
+        #: symbol -> the venue whose recorded mid is its index: the first in scenario order
+        self.index_source: dict[str, str] = {}
+        for name in self.sim.venues:
+            for sym in self.routes.get(name, []):
+                self.index_source.setdefault(sym, name)
         self.replay: Replay | None = None
         self.installs = 0
         self.loops = 0
@@ -143,11 +148,8 @@ class RecordedMarket:
         if rp is None:
             return 0
         n = 0
-        priced: set[str] = set()
-        for name in self.sim.venues:  # scenario order: the first venue recording a symbol sets its index
-            x = rp.exchanges.get(name)
-            if x is None:
-                continue
+        index = self.sim.index
+        for name, x in rp.exchanges.items():
             venue = self.sim.venues[name]
             feed = x.client.feed
             for sym in self.routes[name]:
@@ -155,19 +157,17 @@ class RecordedMarket:
                     book = feed.book(sym)
                 except StaleMarketData:
                     continue  # not (yet) built, or resyncing: the venue holds what it had
-                bids, asks = book.bids(), book.asks()
-                if not bids or not asks:
-                    continue
-                if sym not in priced:
-                    priced.add(sym)
-                    m = venue.markets[sym]
-                    index = self.sim.index
-                    index.external.add(sym)
-                    index.prices[sym] = (bids[0][0] + asks[0][0]) / 2.0 / m.multiplier / (1.0 + m.basis_bps / 10_000.0)
                 key = (id(book), book.updated_at)
                 if self._seen.get((name, sym)) == key:
                     continue
+                bids, asks = book.bids(), book.asks()
+                if not bids or not asks:
+                    continue
                 self._seen[(name, sym)] = key
+                if self.index_source[sym] == name:
+                    m = venue.markets[sym]
+                    index.external.add(sym)
+                    index.prices[sym] = (bids[0][0] + asks[0][0]) / 2.0 / m.multiplier / (1.0 + m.basis_bps / 10_000.0)
                 venue.set_recorded_book(sym, dict(bids), dict(asks))
                 n += 1
         self.installs += n
