@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from .config import AppConfig
+from .errors import ConfigError
 from .exchanges import registry
 from .exchanges.http import configure_budget
 from .exchanges.base import ExchangeClient, ExchangeSettings, FundingAdapter
@@ -81,13 +82,20 @@ async def runtime(cfg: AppConfig, *, with_clients: bool = True,
     names = cfg.enabled_exchanges
     try:
         if cfg.sim.enabled:
+            from .sim.recorded import RecordedMarketError
             from .sim.server import start_emulators
 
-            rt.cluster = await start_emulators(
-                names, scenario=cfg.sim.scenario, seed=cfg.sim.seed,
-                funding_time_scale=cfg.sim.funding_time_scale, starting_balance=cfg.sim.starting_balance,
-                price_time_scale=cfg.sim.price_time_scale,
-            )
+            market = cfg.sim.market
+            try:
+                rt.cluster = await start_emulators(
+                    names, scenario=cfg.sim.scenario, seed=cfg.sim.seed,
+                    funding_time_scale=cfg.sim.funding_time_scale, starting_balance=cfg.sim.starting_balance,
+                    price_time_scale=cfg.sim.price_time_scale,
+                    recording=market.recording if market else None,
+                    recording_speed=market.speed if market else 1.0, recording_loop=market.loop if market else False,
+                )
+            except RecordedMarketError as exc:
+                raise ConfigError("sim.market.recording", str(exc)) from None
         for name in names:
             ex = cfg.exchanges[name]
             if ex.rate_limit_per_s is not None or ex.rate_limit_burst is not None:

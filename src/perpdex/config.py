@@ -62,11 +62,31 @@ class ExchangeConfig(_Strict):
         return v.rstrip("/") if v else v
 
 
+class SimMarketConfig(_Strict):
+    """Where the emulator's books come from (``sim.market``): ``recording`` a ``perpdex record``
+    directory replayed as the market of the exchanges and symbols it holds (the others keep the
+    scenario's seeded process), paced at ``speed`` x its recorded time (wall clock); ``loop``
+    starts it over at its end (else the last books are held). See docs/RECORDING.md."""
+
+    recording: Path
+    speed: float = Field(default=1.0, gt=0)
+    loop: bool = False
+
+    @field_validator("recording")
+    @classmethod
+    def _is_recording(cls, v: Path) -> Path:
+        from .sim.recorded import check_recording  # only a config that asks for it loads the emulator
+
+        check_recording(v)  # RecordedMarketError (a ValueError) naming the directory
+        return v
+
+
 class SimConfig(_Strict):
     """The in-process emulator. ``funding_time_scale`` compresses funding schedules and the
     funding estimates' process (720: a 1h interval pays every 5 s of real time);
     ``price_time_scale`` runs the index price process this many simulated seconds per real second
-    (None: the scenario's, 0.1 in the default scenario)."""
+    (None: the scenario's, 0.1 in the default scenario); ``market``: a recording to replay as the
+    market (:class:`SimMarketConfig`; None: the scenario's seeded process)."""
 
     enabled: bool = False
     seed: int = 42
@@ -74,6 +94,7 @@ class SimConfig(_Strict):
     funding_time_scale: float = Field(default=1.0, gt=0)
     price_time_scale: float | None = Field(default=None, gt=0)
     starting_balance: float | None = Field(default=None, gt=0)
+    market: SimMarketConfig | None = None
 
 
 class ExitConfig(_Strict):

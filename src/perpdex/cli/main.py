@@ -322,24 +322,41 @@ def sim(
     funding_time_scale: float = typer.Option(1.0, "--funding-time-scale", help="Compress funding schedules (720: 1h pays every 5 s)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address (loopback by default)."),
     scenario: Optional[Path] = typer.Option(None, "--scenario", help="Scenario YAML (default: the bundled one)."),
+    recording: Optional[Path] = typer.Option(
+        None, "--recording", help="A `perpdex record` directory whose books are the market of the exchanges and "
+        "symbols it holds (the others: the seeded process). See docs/RECORDING.md."),
+    speed: float = typer.Option(1.0, "--speed", min=1e-6, help="With --recording: recorded seconds per second."),
+    loop: bool = typer.Option(False, "--loop", help="With --recording: start over at its end (else hold the last books)."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the emulated exchanges in the foreground. Once listening, writes per exchange its
     rest_url, ws_url and the ccxt constructor options to --endpoints-file."""
     _setup_logging("INFO", verbose)
     names = [n.strip() for n in exchanges.split(",")] if exchanges else None
-    _run_async(_sim(names, seed, funding_time_scale, host, str(scenario) if scenario else None, endpoints_file))
+    market = {"recording": recording, "recording_speed": speed, "recording_loop": loop} if recording else {}
+    _run_async(_sim(names, seed, funding_time_scale, host, str(scenario) if scenario else None, endpoints_file,
+                    market))
 
 
-async def _sim(names, seed, scale, host, scenario, endpoints_file) -> None:
+async def _sim(names, seed, scale, host, scenario, endpoints_file, market) -> None:
+    from ..sim.recorded import RecordedMarketError
     from ..sim.server import start_emulators
 
-    cluster = await start_emulators(names, seed=seed, funding_time_scale=scale, host=host, scenario=scenario)
+    try:
+        cluster = await start_emulators(names, seed=seed, funding_time_scale=scale, host=host, scenario=scenario,
+                                        **market)
+    except RecordedMarketError as exc:
+        raise ConfigError("--recording", str(exc)) from None
     stop = _stop_on_signals()
     try:
         if endpoints_file is not None:
             cluster.write_endpoints(endpoints_file)
         render.endpoints_table(console, cluster.endpoints)
+        if cluster.market is not None:
+            m = cluster.market
+            held = "; ".join(f"{n}: {', '.join(syms)}" for n, syms in m.routes.items())
+            console.print(f"market: the recording {m.directory} ({held}) at {m.speed:g}x, "
+                          f"{'looping' if m.loop else 'holding the last books at its end'}; the rest: the seeded process")
         console.print("emulator running; Ctrl-C to stop")
         await stop.wait()
     finally:

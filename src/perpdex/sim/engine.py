@@ -151,6 +151,9 @@ class IndexProcess:
         self._rngs: dict[str, random.Random] = {}
         self.states: dict[str, IndexState] = {}
         self.steps = 0
+        #: symbols whose price is set from outside (a recording, :mod:`perpdex.sim.recorded`):
+        #: :meth:`step` leaves them as they are
+        self.external: set[str] = set()
         for sym, p in self.prices.items():
             self._start(sym, p)
 
@@ -169,6 +172,8 @@ class IndexProcess:
         dt = self.tick * self.time_scale if dt is None else dt
         self.steps += 1
         for sym, p in self.prices.items():
+            if sym in self.external:
+                continue
             st = self.states.get(sym) or self._start(sym, p)
             if p != st.price:
                 st = reanchor(st, p)
@@ -369,6 +374,8 @@ class Venue:
         self._next_trade_id = 5_000_001
         self._books: dict[str, tuple[dict[float, float], dict[float, float]]] = {}  # published
         self._syn: dict[str, tuple[dict[float, float], dict[float, float]]] = {}  # market makers
+        #: markets whose makers' book comes from outside (:meth:`set_recorded_book`), not the ladder
+        self.recorded: set[str] = set()
         self._seq: dict[str, int] = {}
         self._rates: dict[str, float] = {m.symbol: m.funding_rate for m in self.markets.values()}
         self._start_rates = dict(self._rates)
@@ -542,6 +549,21 @@ class Venue:
             return out
 
         return ladder(prev_b, best_bid, -1), ladder(prev_a, best_ask, +1)
+
+    def set_recorded_book(self, symbol: str, bids: dict[float, float], asks: dict[float, float]) -> None:
+        """Install ``symbol``'s market makers' book from outside (a recording, see
+        :mod:`perpdex.sim.recorded`): ``bids`` / ``asks`` map price (USD per exchange unit) to size
+        (exchange base units) and are owned by the venue from now on (takers consume them). From
+        then on :meth:`step` no longer generates the market's ladder. The published book (these
+        levels plus the accounts' resting orders) is updated and its delta emitted; resting orders
+        the new book crosses fill at once, as makers at their own price. Raises
+        ``SimError('not_found')`` for an unknown symbol."""
+        self.market(symbol)
+        self.recorded.add(symbol)
+        self._syn[symbol] = (bids, asks)
+        self._refresh_book(symbol, regenerate=False)
+        if any(o.symbol == symbol for o in self._open.values()):
+            self._passive_fills(symbol, crossed_only=True)
 
     def book(self, symbol: str, depth: int | None = None) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         """(bids, asks) best first, each (price, size), including resting user orders."""
@@ -924,7 +946,9 @@ class Venue:
         quoted = {o.symbol for o in self._open.values()}  # passive fills need a resting order
         for k, (sym, m) in enumerate(self.markets.items()):
             # a market requoting every n steps does so on its own phase (k), spreading the work
-            if not regenerate or m.refresh_ticks <= 1 or (self._steps + k) % m.refresh_ticks == 0:
+            if sym in self.recorded:
+                pass  # its book changes when the recording's does (set_recorded_book)
+            elif not regenerate or m.refresh_ticks <= 1 or (self._steps + k) % m.refresh_ticks == 0:
                 self._refresh_book(sym, regenerate=regenerate)
             if sym in quoted:
                 self._passive_fills(sym)
@@ -933,7 +957,9 @@ class Venue:
                 self._pay_funding(sym, now)
                 self._next_funding[sym] = self._funding_boundary(sym, now)
 
-    def _passive_fills(self, symbol: str) -> None:
+    def _passive_fills(self, symbol: str, crossed_only: bool = False) -> None:
+        """Fill resting orders of ``symbol`` that the makers' book crosses, and (unless
+        ``crossed_only``) those at the touch with probability ``passive_fill_prob``."""
         syn_b, syn_a = self._syn[symbol]
         syn_bid = max(syn_b) if syn_b else None
         syn_ask = min(syn_a) if syn_a else None
@@ -948,7 +974,7 @@ class Venue:
             else:
                 at_top = syn_ask is None or o.price <= syn_ask
                 crossed = syn_bid is not None and o.price <= syn_bid
-            if crossed or (at_top and self._rng.random() < self.passive_fill_prob):
+            if crossed or (not crossed_only and at_top and self._rng.random() < self.passive_fill_prob):
                 if o.reduce_only:
                     pos = acct.position(symbol)
                     sign = 1 if o.side == "buy" else -1

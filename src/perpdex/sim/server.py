@@ -24,6 +24,7 @@ from aiohttp import web
 from ..exchanges import registry
 from .engine import Simulation
 from .faults import close_ack_scope, open_ack_scope
+from .recorded import RecordedMarket
 from .scenario import build_simulation, load_scenario
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,15 @@ class EmulatorCluster:
     """Running emulators: ``endpoints[name]`` -> {rest_url, ws_url, ccxt}."""
 
     sim: Simulation
+    market: RecordedMarket | None = None  # the recording driving the books, when one does
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     dialects: dict[str, Any] = field(default_factory=dict)
     _runners: list[web.AppRunner] = field(default_factory=list)
 
     async def stop(self) -> None:
         await self.sim.stop()
+        if self.market is not None:
+            await self.market.stop()
         for d in self.dialects.values():
             try:
                 await d.close()
@@ -67,13 +71,21 @@ async def start_emulators(
     run_market: bool = True,
     dialects: dict[str, type] | None = None,
     middlewares: tuple[Any, ...] = (),
+    recording: str | Path | None = None,
+    recording_speed: float = 1.0,
+    recording_loop: bool = False,
 ) -> EmulatorCluster:
     """Start the named venues on ``host`` (default: every scenario venue whose exchange is in the
     registry); port 0 picks a free port. ``run_market`` starts the market process task (tests may
     step it by hand instead). ``dialects`` maps a venue to its dialect class where the registry
     does not (yet) name it. ``middlewares``: extra aiohttp middlewares run first on every venue's
     requests (instrumentation, e.g. a benchmark timing when orders arrive). ``price_time_scale``:
-    simulated seconds per real second of the index process (default: the scenario's)."""
+    simulated seconds per real second of the index process (default: the scenario's).
+    ``recording``: a ``perpdex record`` directory whose books drive the venues it recorded
+    (:class:`~perpdex.sim.recorded.RecordedMarket`, paced at ``recording_speed`` x its recorded
+    time, started over at its end with ``recording_loop``); the emulator serves once its books
+    are built. Raises :class:`~perpdex.sim.recorded.RecordedMarketError` for a recording that is
+    missing, invalid or shares nothing with the venues."""
     dialects = dialects or {}
     if names is None and sim is None:
         known = set(registry.names()) | set(dialects)
@@ -82,6 +94,9 @@ async def start_emulators(
         sim = build_simulation(names, scenario=scenario, seed=seed, funding_time_scale=funding_time_scale,
                                starting_balance=starting_balance, price_time_scale=price_time_scale)
     cluster = EmulatorCluster(sim)
+    if recording is not None:
+        cluster.market = RecordedMarket(sim, recording, speed=recording_speed, loop=recording_loop)
+        await cluster.market.start()
     for name, venue in sim.venues.items():
         dialect_cls = dialects.get(name) or registry.emulator_class(name)
         dialect = dialect_cls(venue)
