@@ -33,7 +33,8 @@ def test_reduce_only_stop_rests_then_triggers_on_the_mark_and_reduces_the_positi
     assert v.account("a").positions["BTC"].qty == pytest.approx(0.3)
     assert v.conditional.open("a") == []
     mine = [e for e in events if e.order is stop]
-    assert mine[0].fill is None and mine[0].ts == stop.triggered_ms  # the trigger, then the fill
+    assert mine[0].fill is None and mine[0].ts == stop.created_ms  # placed, triggered, filled
+    assert mine[1].fill is None and mine[1].ts == stop.triggered_ms and mine[-1].fill is not None
     assert [e.fill.qty for e in events if e.order is stop and e.fill is not None] == [pytest.approx(0.2)]
 
 
