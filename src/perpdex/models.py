@@ -243,6 +243,10 @@ class OrderInfo:
     fee: Decimal = Decimal(0)
     reduce_only: bool = False
     client_order_id: str | None = None
+    #: conditional orders only: the trigger price (USD) and what it is compared with
+    #: (``"mark"`` or ``"last"``; None where the exchange does not say)
+    trigger_price: Decimal | None = None
+    trigger_by: str | None = None
 
     @property
     def is_final(self) -> bool:

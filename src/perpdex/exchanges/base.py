@@ -303,6 +303,58 @@ class ExchangeClient(abc.ABC):
         NotImplementedError where the client cannot list them."""
         raise NotImplementedError(f"{self.name}: listing open orders not implemented")
 
+    # -- conditional (stop-market) orders ----------------------------------------------------------
+    #: the trigger references this exchange accepts for :meth:`place_stop_market`
+    stop_trigger_types: tuple[str, ...] = ("mark", "last")
+
+    async def prepare_stop(self, symbol: str, side: Side, quantity: Decimal, trigger_price: Decimal, *,
+                           reduce_only: bool, trigger_by: str) -> tuple[ContractAttributes, Decimal, Decimal]:
+        """:meth:`prepare_order` for a stop: ``quantity`` rounded down to the lot, ``trigger_price``
+        to the tick (toward the market: up for a sell, down for a buy, so the stop never fires
+        later than asked); ``trigger_by`` checked against :attr:`stop_trigger_types`. Raises
+        :class:`InvalidOrder`."""
+        if trigger_by not in self.stop_trigger_types:
+            raise InvalidOrder(f"{symbol}: trigger by {trigger_by!r} not supported (use one of "
+                               f"{', '.join(self.stop_trigger_types)})", exchange=self.name)
+        if trigger_price <= 0:
+            raise InvalidOrder(f"{symbol}: trigger price {trigger_price} must be positive", exchange=self.name)
+        c, q, p = await self.prepare_order(symbol, side, quantity, trigger_price, reduce_only=reduce_only)
+        assert p is not None
+        return c, q, p
+
+    async def place_stop_market(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        trigger_price: Decimal,
+        *,
+        reduce_only: bool = True,
+        trigger_by: str = "mark",
+        client_order_id: str | None = None,
+    ) -> OrderResult:
+        """Rest a stop-market order on the exchange: when the ``trigger_by`` price (``"mark"`` or
+        ``"last"``, see :attr:`stop_trigger_types`) reaches ``trigger_price`` (USD; a sell fires
+        when it falls to it, a buy when it rises to it) the exchange sends a market order of
+        ``quantity`` base units. ``reduce_only`` (default) makes the exchange cap it to the
+        position at that moment, so it never opens a reverse position. The result's status is
+        OPEN while untriggered. Raises :class:`InvalidOrder` for bad parameters and for a trigger
+        the exchange refuses (already reached: "would trigger immediately", with the exchange's
+        message), other :class:`~perpdex.errors.ExchangeError` subclasses on failure,
+        NotImplementedError where the client has no conditional orders."""
+        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
+
+    async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
+        """This account's untriggered conditional orders on ``symbol``, each with
+        ``trigger_price`` (USD), ``size`` (base units), ``reduce_only`` and ``client_order_id``
+        (where the exchange keeps one). Raises :class:`~perpdex.errors.ExchangeError` on failure."""
+        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
+
+    async def cancel_conditional_order(self, symbol: str, order_id: str) -> OrderResult:
+        """Cancel an untriggered conditional order; raises :class:`~perpdex.errors.OrderNotFound`
+        for an unknown (or already triggered / cancelled) id."""
+        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
+
     @abc.abstractmethod
     async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
         """Signed position for ``symbol`` or None when flat."""

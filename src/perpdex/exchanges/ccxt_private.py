@@ -150,6 +150,7 @@ class CcxtPrivate:
             fee=_dec((raw.get("fee") or {}).get("cost")) or Decimal(0),
             reduce_only=bool(raw.get("reduceOnly")),
             client_order_id=raw.get("clientOrderId"),
+            trigger_price=_dec(raw.get("triggerPrice") or raw.get("stopPrice"), None),
         )
 
     async def create_order(

@@ -28,7 +28,7 @@ import random
 import time
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from .faults import Faults, note_order_placed
 from .history import HOUR_MS, SettledPath, funding_path, history_times, index_path
@@ -36,6 +36,9 @@ from .market import (
     FundingParams, FundingState, IndexParams, IndexState, funding_step, index_step, initial_funding_state,
     initial_index_state, reanchor,
 )
+
+if TYPE_CHECKING:
+    from .conditional import ConditionalBook
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +239,14 @@ class Order:
     created_ms: int = field(default_factory=now_ms)
     updated_ms: int = field(default_factory=now_ms)
     system: str | None = None  # "liquidation" | "adl": an order the exchange placed (see Venue.liquidate)
+    # conditional (stop-market) orders only, see perpdex.sim.conditional: type "stop_market",
+    # status "untriggered" until the reference price crosses trigger_price
+    trigger_price: float | None = None
+    trigger_by: str | None = None  # "mark" | "last" | "index"
+    trigger_above: bool | None = None  # fires when the price rises to (True) / falls to (False) the trigger
+    close_position: bool = False  # Aster closePosition: the whole position at trigger time
+    triggered_ms: int | None = None
+    cancel_reason: str | None = None  # why a triggered order did not fill ("reduce_only", "margin")
 
     @property
     def remaining(self) -> float:
@@ -247,7 +258,7 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status in ("new", "partially_filled")
+        return self.status in ("new", "partially_filled", "untriggered")
 
 
 @dataclass
@@ -935,6 +946,12 @@ class Venue:
     def open_orders(self, account_id: str, symbol: str | None = None) -> list[Order]:
         return [o for o in self._open.values() if o.account == account_id and (symbol is None or o.symbol == symbol)]
 
+    @functools.cached_property
+    def conditional(self) -> "ConditionalBook":
+        """This venue's conditional (stop-market) orders: :class:`~perpdex.sim.conditional.ConditionalBook`."""
+        from .conditional import ConditionalBook
+        return ConditionalBook(self)
+
     # -- the market process ------------------------------------------------------------------------
     def step(self, regenerate: bool = True, dt: float | None = None) -> None:
         """Advance one tick of ``dt`` real seconds (default ``tick``): new synthetic books around
@@ -952,6 +969,7 @@ class Venue:
                 self._refresh_book(sym, regenerate=regenerate)
             if sym in quoted:
                 self._passive_fills(sym)
+                self.conditional.check(sym)
             self._check_liquidations(sym)
             if now >= self._next_funding[sym]:
                 self._pay_funding(sym, now)

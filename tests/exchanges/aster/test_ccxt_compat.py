@@ -152,3 +152,34 @@ async def test_f04_faults_429_and_reject(ex, emulators):
     with pytest.raises(ccxt_async.InvalidOrder, match="-2010"):
         await ex.create_order(SYM, "market", "buy", 0.001)
     assert (await ex.create_order(SYM, "market", "buy", 0.001))["status"] == "closed"
+
+
+async def test_f01_conditional_stop_market_orders(ex, emulators):
+    """ccxt's own conditional calls: ``create_order(type="market", params={"stopPrice",
+    "workingType", "reduceOnly"})`` -> ``STOP_MARKET`` on the wire, listed by ``fetch_open_orders``
+    with its trigger, cancelled; a stop already reached -> -2021 (OrderImmediatelyFillable);
+    ``closePosition`` fires for the whole position when the mark crosses it."""
+    venue = emulators.sim.venues["aster"]
+    await ex.load_markets()
+    await ex.create_order(SYM, "market", "buy", 0.02)
+    mark = venue.mark_price("BTC")
+    trigger = round(mark * 0.9, 1)
+    stop = await ex.create_order(SYM, "market", "sell", 0.05, None,
+                                 {"stopPrice": trigger, "workingType": "MARK_PRICE", "reduceOnly": True})
+    assert stop["status"] == "open" and stop["triggerPrice"] == trigger and stop["reduceOnly"] is True
+    assert stop["info"]["type"] == "STOP_MARKET" and stop["info"]["workingType"] == "MARK_PRICE"
+    [listed] = [o for o in await ex.fetch_open_orders(SYM) if o["id"] == stop["id"]]
+    assert listed["triggerPrice"] == trigger and listed["amount"] == 0.05
+    engine = venue.find_order(SIM_ADDRESS, "BTC", int(stop["id"]))
+    assert engine.status == "untriggered" and engine.trigger_by == "mark"
+    assert (await ex.cancel_order(stop["id"], SYM))["status"] == "canceled"
+    with pytest.raises(ccxt_async.OrderImmediatelyFillable):
+        await ex.create_order(SYM, "market", "sell", 0.02, None, {"stopPrice": round(mark * 1.1, 1)})
+    close = await ex.create_order(SYM, "market", "sell", None, None,
+                                  {"stopPrice": trigger, "closePosition": True, "workingType": "MARK_PRICE"})
+    assert close["info"]["closePosition"] is True
+    venue.index.prices["BTC"] *= 0.85
+    emulators.sim.step()
+    done = await ex.fetch_order(close["id"], SYM)
+    assert done["status"] == "closed" and done["filled"] == 0.02 and done["info"]["origType"] == "STOP_MARKET"
+    assert venue.account(SIM_ADDRESS).positions["BTC"].qty == 0

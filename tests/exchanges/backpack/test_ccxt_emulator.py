@@ -82,6 +82,34 @@ async def test_f01_ccxt_orders_positions_balance_leverage(bp: dict[str, Any], ex
     assert await ex.fetch_funding_history(BTC) == []  # no settlement yet on a fresh account
 
 
+async def test_f01_ccxt_conditional_orders(bp: dict[str, Any], ex: Any) -> None:
+    """ccxt's own ``triggerPrice`` param: a market order sent with ``triggerPrice`` and
+    ``triggerQuantity`` (plus ``triggerBy``/``reduceOnly`` passed through) rests ``TriggerPending``,
+    is listed with its trigger, cancelled; one already reached is refused (InvalidOrder); a
+    pending one fires when the mark crosses it and is capped to the position."""
+    venue = bp["venue"]
+    await ex.load_markets()
+    await ex.create_order(BTC, "market", "buy", 0.02)
+    mark = venue.mark_price("BTC")
+    trigger = round(mark * 0.9, 1)
+    stop = await ex.create_order(BTC, "market", "sell", 0.05, None,
+                                 {"triggerPrice": trigger, "triggerBy": "MarkPrice", "reduceOnly": True})
+    assert stop["status"] == "open" and stop["triggerPrice"] == trigger and stop["amount"] == 0.05
+    assert stop["info"]["status"] == "TriggerPending" and stop["info"]["triggerQuantity"] == "0.05000"
+    [listed] = await ex.fetch_open_orders(BTC)
+    assert listed["id"] == stop["id"] and listed["reduceOnly"] and listed["info"]["triggerBy"] == "MarkPrice"
+    await ex.cancel_order(stop["id"], BTC)
+    assert await ex.fetch_open_orders(BTC) == []
+    with pytest.raises(ccxt_async.InvalidOrder):
+        await ex.create_order(BTC, "market", "sell", 0.01, None, {"triggerPrice": round(mark * 1.1, 1)})
+    await ex.create_order(BTC, "market", "sell", 0.05, None,
+                          {"triggerPrice": trigger, "triggerBy": "MarkPrice", "reduceOnly": True})
+    venue.index.prices["BTC"] *= 0.85
+    bp["cluster"].sim.step()
+    assert venue.account(SIM_API_KEY).positions["BTC"].qty == 0  # capped: never short
+    assert await ex.fetch_open_orders(BTC) == []
+
+
 async def test_f01_ccxt_pro_order_book_and_private_stream(bp: dict[str, Any]) -> None:
     venue = bp["venue"]
     ex = ccxt_pro.backpack(copy.deepcopy(bp["ep"]["ccxt"]))

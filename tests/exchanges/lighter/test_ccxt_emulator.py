@@ -70,6 +70,38 @@ async def test_f01_unmodified_ccxt_trades_against_emulator(lighter: dict[str, An
         await pro.close()
 
 
+async def test_f01_ccxt_stop_loss_orders(lighter: dict[str, Any]) -> None:
+    """ccxt's own ``stopLossPrice`` param: order type 2 with ``TriggerPrice`` (signed by the lighter
+    signer), listed ``pending`` with its trigger, cancelled; one already reached is refused
+    (21702); a pending reduce-only one fires when the mark crosses it, capped to the position."""
+    venue = lighter["venue"]
+    ex = ccxt_async.lighter(json.loads(json.dumps(lighter["ep"]["ccxt"])))
+    try:
+        await ex.load_markets()
+        acct = venue.account(str(SIM_ACCOUNT_INDEX))
+        ob = await ex.fetch_order_book(ETH, 5)
+        await ex.create_order(ETH, "market", "buy", 0.02, ob["asks"][0][0] * 1.01)
+        mark = venue.mark_price("ETH")
+        trigger = round(mark * 0.9, 2)
+        params = {"stopLossPrice": trigger, "reduceOnly": True, "orderExpiry": -1, "clientOrderId": 5151}
+        await ex.create_order(ETH, "market", "sell", 0.05, round(trigger * 0.95, 2), params)
+        [pending] = await ex.fetch_open_orders(ETH)
+        assert pending["triggerPrice"] == trigger and pending["info"]["type"] == "stop-loss"
+        assert pending["info"]["status"] == "pending" and pending["reduceOnly"] is True
+        await ex.cancel_order(pending["id"], ETH)
+        assert await ex.fetch_open_orders(ETH) == []
+        with pytest.raises(ccxt.InvalidOrder):
+            await ex.create_order(ETH, "market", "sell", 0.02, round(mark * 0.9, 2),
+                                  {"stopLossPrice": round(mark * 1.1, 2), "orderExpiry": -1})
+        await ex.create_order(ETH, "market", "sell", 0.05, round(trigger * 0.95, 2), params | {"clientOrderId": 5152})
+        venue.index.prices["ETH"] *= 0.85
+        lighter["cluster"].sim.step()
+        assert acct.positions["ETH"].qty == 0  # capped: never short
+        assert await ex.fetch_open_orders(ETH) == []
+    finally:
+        await ex.close()
+
+
 async def _post_form(url: str, data: dict[str, str]) -> tuple[int, dict[str, Any]]:
     async with aiohttp.ClientSession() as s, s.post(url, data=data) as resp:  # x-www-form-urlencoded
         return resp.status, await resp.json()

@@ -56,6 +56,40 @@ async def test_f01_ccxt_async_support_every_call(paradex: dict[str, Any]) -> Non
         await ex.close()
 
 
+async def test_f01_ccxt_conditional_orders(paradex: dict[str, Any]) -> None:
+    """ccxt's own trigger params: ``triggerPrice`` -> ``STOP_MARKET`` with ``trigger_price`` and the
+    ``REDUCE_ONLY`` flag, read back ``UNTRIGGERED`` with its trigger, cancelled; ``stopLossPrice``
+    -> ``STOP_LOSS_MARKET`` size 0 (the whole position), which fires when the mark crosses it;
+    a trigger already reached is refused (InvalidOrder / BadRequest)."""
+    venue, sim = paradex["venue"], paradex["cluster"].sim
+    ex = ccxt_async.paradex(copy.deepcopy(paradex["ep"]["ccxt"]))
+    try:
+        await ex.load_markets()
+        acct = venue.account(paradex["ep"]["ccxt"]["options"]["paradexAccount"]["address"])
+        await ex.create_order(BTC, "market", "buy", 0.003)
+        mark = venue.mark_price("BTC")
+        stop = await ex.create_order(BTC, "market", "sell", 0.002, None,
+                                     {"triggerPrice": round(mark * 0.9, 1), "reduceOnly": True})
+        got = await ex.fetch_order(stop["id"], BTC)
+        assert got["info"]["type"] == "STOP_MARKET" and got["info"]["status"] == "UNTRIGGERED"
+        assert got["status"] == "open" and got["triggerPrice"] == round(mark * 0.9, 1) and got["reduceOnly"]
+        assert [o["id"] for o in await ex.fetch_open_orders(BTC)] == [stop["id"]]
+        await ex.cancel_order(stop["id"], BTC)
+        assert (await ex.fetch_order(stop["id"], BTC))["status"] == "canceled"
+        with pytest.raises((ccxt_async.InvalidOrder, ccxt_async.BadRequest)):
+            await ex.create_order(BTC, "market", "sell", 0.002, None, {"triggerPrice": round(mark * 1.1, 1)})
+        sl = await ex.create_order(BTC, "market", "sell", 0.002, None, {"stopLossPrice": round(mark * 0.9, 1)})
+        row = (await ex.fetch_order(sl["id"], BTC))["info"]
+        assert (row["type"], row["size"], row["flags"]) == ("STOP_LOSS_MARKET", "0", ["REDUCE_ONLY"])
+        venue.index.prices["BTC"] *= 0.85
+        sim.step()
+        done = await ex.fetch_order(sl["id"], BTC)
+        assert done["status"] == "closed" and done["filled"] == pytest.approx(0.003)
+        assert acct.position("BTC").qty == 0
+    finally:
+        await ex.close()
+
+
 @pytest.mark.parametrize("sbe", [False, True], ids=["json", "sbe"])
 async def test_f01_ccxt_pro_watch_order_book(paradex: dict[str, Any], sbe: bool) -> None:
     opts = copy.deepcopy(paradex["ep"]["ccxt"])

@@ -66,6 +66,8 @@ DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 DEFAULT_MAX_LEVERAGE = Decimal(10)
 DEFAULT_TAKER_FEE = Decimal("0.00035")
 DEFAULT_MAKER_FEE = Decimal("0.0001")
+#: ``workingType`` of a conditional order -> the price it triggers on
+_TRIGGER_BY = {"MARK_PRICE": "mark", "CONTRACT_PRICE": "last"}
 
 
 def depth_limit(levels: int) -> int:
@@ -345,6 +347,45 @@ class AsterClient(ExchangeClient):
         """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
         await self.get_contract_attributes(symbol)
         return await self._priv().open_orders(symbol)
+
+    # -- conditional orders ----------------------------------------------------------------------
+    async def place_stop_market(self, symbol: str, side: Side, quantity: Decimal, trigger_price: Decimal, *,
+                                reduce_only: bool = True, trigger_by: str = "mark",
+                                client_order_id: str | None = None) -> OrderResult:
+        """``type=STOP_MARKET`` with ``stopPrice``, ``workingType`` ``MARK_PRICE`` (``"mark"``) or
+        ``CONTRACT_PRICE`` (``"last"``) and ``reduceOnly`` (protocol §5), through ccxt
+        ``create_order(type="market", params={"stopPrice": ...})``. A stop already reached is
+        refused with -2021 "Order would immediately trigger." (:class:`InvalidOrder`). See
+        :meth:`ExchangeClient.place_stop_market` for units."""
+        _, q, p = await self.prepare_stop(symbol, side, quantity, trigger_price, reduce_only=reduce_only,
+                                          trigger_by=trigger_by)
+        params: dict[str, Any] = {"stopPrice": str(p),
+                                  "workingType": "MARK_PRICE" if trigger_by == "mark" else "CONTRACT_PRICE"}
+        if reduce_only:
+            params["reduceOnly"] = True
+        if client_order_id:
+            params["clientOrderId"] = client_order_id
+        priv = self._priv()
+        raw = await priv.create_order(symbol, "market", side, q, None, params)
+        return priv.to_result(raw, side, q, p)
+
+    async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
+        """The untriggered stops among ``GET /fapi/v3/openOrders`` (rows with a ``stopPrice``),
+        ``trigger_by`` from their ``workingType``."""
+        await self.get_contract_attributes(symbol)
+        priv = self._priv()
+        out = []
+        for raw in await priv.fetch_open_orders(symbol):
+            info = priv.to_info(symbol, raw)
+            if info.trigger_price is None:
+                continue
+            info.trigger_by = _TRIGGER_BY.get((raw.get("info") or {}).get("workingType", ""))
+            out.append(info)
+        return out
+
+    async def cancel_conditional_order(self, symbol: str, order_id: str) -> OrderResult:
+        """``DELETE /fapi/v3/order`` as for any order (-2011 -> :class:`OrderNotFound`)."""
+        return await self.cancel_order(symbol, order_id)
 
     # -- account ---------------------------------------------------------------------------------
     async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:

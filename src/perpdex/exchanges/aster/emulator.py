@@ -77,8 +77,11 @@ _STREAM_RE = re.compile(
     r"^(?P<sym>[a-z0-9]+)@(?:(?P<depth>depth)(?P<n>\d+)?(?:@(?P<dms>100|250|500)ms)?"
     r"|(?P<bbo>bookTicker)|(?P<mark>markPrice)(?:@(?P<mms>1)s)?)$"
 )
-_STATUS = {"new": "NEW", "partially_filled": "PARTIALLY_FILLED", "filled": "FILLED",
+_STATUS = {"new": "NEW", "untriggered": "NEW", "partially_filled": "PARTIALLY_FILLED", "filled": "FILLED",
            "canceled": "CANCELED", "expired": "EXPIRED", "rejected": "REJECTED"}
+#: workingType -> the engine's trigger reference (CONTRACT_PRICE is the last price)
+_WORKING_TYPE = {"MARK_PRICE": "mark", "CONTRACT_PRICE": "last"}
+_WORKING_OUT = {v: k for k, v in _WORKING_TYPE.items()}
 _TIF_IN = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok", "GTX": "post_only", "HIDDEN": "gtc"}
 _TIF_OUT = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "post_only": "GTX"}
 _encode = msgspec.json.Encoder().encode
@@ -404,11 +407,17 @@ class AsterEmulator:
             "avgPrice": self._px(m, o.avg_price), "origQty": self._qty(m, o.qty),
             "executedQty": self._qty(m, o.filled), "cumQty": self._qty(m, o.filled),
             "cumQuote": f"{o.cost:.8f}", "timeInForce": _TIF_OUT.get(o.tif, "GTC"),
-            "type": o.type.upper(), "origType": o.type.upper(), "side": o.side.upper(),
-            "reduceOnly": o.reduce_only, "closePosition": False, "positionSide": "BOTH",
-            "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False,
+            "type": self._type(o), "origType": o.type.upper(), "side": o.side.upper(),
+            "reduceOnly": o.reduce_only, "closePosition": o.close_position, "positionSide": "BOTH",
+            "stopPrice": self._px(m, o.trigger_price) if o.trigger_price else "0",
+            "workingType": _WORKING_OUT.get(o.trigger_by or "last", "CONTRACT_PRICE"), "priceProtect": False,
             "time": o.created_ms, "updateTime": o.updated_ms,
         }
+
+    @staticmethod
+    def _type(o: Order) -> str:
+        """The wire type: a stop that fired executes as ``MARKET`` (``origType`` keeps ``STOP_MARKET``)."""
+        return "MARKET" if o.type == "stop_market" and o.triggered_ms is not None else o.type.upper()
 
     def _interval_hours(self, m: MarketSpec) -> int | float:
         h = m.funding_interval_hours
@@ -578,10 +587,12 @@ class AsterEmulator:
         otype = params.get("type", "").upper()
         if not otype:
             raise _missing("type")
-        if otype not in ("LIMIT", "MARKET"):
+        if otype not in ("LIMIT", "MARKET", "STOP_MARKET"):
             raise AsterApiError(400, -1116, "Invalid orderType.")
         if params.get("positionSide", "BOTH").upper() != "BOTH":
             raise AsterApiError(400, -4061, "Order's position side does not match user's setting.")
+        if otype == "STOP_MARKET":
+            return self._new_stop_market(account, sym, side.lower(), params)
         qty = _parse_num(params, "quantity", float)
         assert qty is not None
         reduce_only = _parse_bool(params, "reduceOnly")
@@ -613,6 +624,42 @@ class AsterEmulator:
             order = self.venue.place_order(account, sym, side.lower(), qty, order_type=otype.lower(), price=price,
                                            tif=tif, reduce_only=reduce_only, client_id=client_id)
         except SimError as exc:
+            raise self._sim_error(exc, "order") from None
+        return self._order_json(order)
+
+    def _new_stop_market(self, account: str, sym: str, side: str, params: dict[str, str]) -> dict[str, Any]:
+        """``type=STOP_MARKET`` (protocol §5): ``stopPrice`` required, ``workingType``
+        ``MARK_PRICE``/``CONTRACT_PRICE`` (default), ``reduceOnly`` or ``closePosition`` (not both;
+        ``closePosition`` takes no ``quantity``). A stop already reached answers -2021."""
+        m = self.venue.markets[sym]
+        stop = _parse_num(params, "stopPrice", float)
+        working = params.get("workingType", "CONTRACT_PRICE").upper()
+        if working not in _WORKING_TYPE:
+            raise AsterApiError(400, -1116, "Invalid workingType.")
+        close_position = _parse_bool(params, "closePosition")
+        reduce_only = _parse_bool(params, "reduceOnly")
+        if close_position and reduce_only:
+            raise AsterApiError(400, -1106, "Parameter 'reduceonly' sent when not required.")
+        if close_position and "quantity" in params:
+            raise AsterApiError(400, -1106, "Parameter 'quantity' sent when not required.")
+        qty = 0.0 if close_position else _parse_num(params, "quantity", float)
+        client_id = params.get("newClientOrderId") or None
+        if client_id is not None and not re.fullmatch(r"[.A-Z:/a-z0-9_-]{1,36}", client_id):
+            raise AsterApiError(400, -4015, "Client order id is not valid.")
+        if not close_position:
+            if qty <= 0:
+                raise AsterApiError(400, -4003, "Quantity less than or equal to zero.")
+            if not _on_grid(qty, m.lot):
+                raise AsterApiError(400, -4023, "Quantity not increased by step size.")
+        if stop <= 0 or not _on_grid(stop, m.tick):
+            raise AsterApiError(400, -4014, "Price not increased by tick size.")
+        try:
+            order = self.venue.conditional.place(account, sym, side, qty, stop, trigger_by=_WORKING_TYPE[working],
+                                                 reduce_only=reduce_only, close_position=close_position,
+                                                 client_id=client_id)
+        except SimError as exc:
+            if exc.kind == "would_trigger":
+                raise AsterApiError(400, -2021, "Order would immediately trigger.") from None
             raise self._sim_error(exc, "order") from None
         return self._order_json(order)
 
@@ -1049,12 +1096,14 @@ class AsterEmulator:
         exec_type = "TRADE" if f is not None else ("NEW" if status == "NEW" else status)
         o_json: dict[str, Any] = {
             "s": self.dex_symbol(o.symbol), "c": o.client_id or f"sim-{o.id}", "S": o.side.upper(),
-            "o": o.type.upper(), "f": _TIF_OUT.get(o.tif, "GTC"), "q": self._qty(m, o.qty),
-            "p": self._px(m, o.price) if o.price is not None else "0", "ap": self._px(m, o.avg_price), "sp": "0",
+            "o": self._type(o), "f": _TIF_OUT.get(o.tif, "GTC"), "q": self._qty(m, o.qty),
+            "p": self._px(m, o.price) if o.price is not None else "0", "ap": self._px(m, o.avg_price),
+            "sp": self._px(m, o.trigger_price) if o.trigger_price else "0",
             "x": exec_type, "X": status, "i": o.id, "l": self._qty(m, f.qty if f else 0.0),
             "z": self._qty(m, o.filled), "L": self._px(m, f.price if f else 0.0), "T": ev.ts,
             "t": f.trade_id if f else 0, "b": "0", "a": "0", "m": bool(f.maker) if f else False, "R": o.reduce_only,
-            "wt": "CONTRACT_PRICE", "ot": o.type.upper(), "ps": "BOTH", "cp": False,
+            "wt": _WORKING_OUT.get(o.trigger_by or "last", "CONTRACT_PRICE"), "ot": o.type.upper(), "ps": "BOTH",
+            "cp": o.close_position,
             "rp": f"{f.realized_pnl:.8f}" if f else "0",
         }
         if f is not None:

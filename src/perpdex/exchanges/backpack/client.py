@@ -71,6 +71,9 @@ from .symbols import BackpackSymbols
 
 log = logging.getLogger(__name__)
 
+#: perpdex trigger reference -> Backpack ``triggerBy``
+_TRIGGER_BY = {"mark": "MarkPrice", "last": "LastPrice"}
+
 EXCHANGE = "backpack"
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 BPS = Decimal(10_000)
@@ -420,6 +423,42 @@ class BackpackClient(ExchangeClient):
         """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
         await self.get_contract_attributes(symbol)
         return await self.private.open_orders(symbol)
+
+    # -- conditional orders -------------------------------------------------------------------------
+    async def place_stop_market(self, symbol: str, side: Side, quantity: Decimal, trigger_price: Decimal, *,
+                                reduce_only: bool = True, trigger_by: str = "mark",
+                                client_order_id: str | None = None) -> OrderResult:
+        """``orderType: Market`` with ``triggerPrice``, ``triggerQuantity`` and ``triggerBy``
+        ``MarkPrice``/``LastPrice`` (protocol §5; ccxt ``create_order(params={"triggerPrice"})``
+        sends the size as ``triggerQuantity``); reads back ``TriggerPending`` (OPEN here).
+        ``client_order_id`` a uint32 in decimal. See :meth:`ExchangeClient.place_stop_market`."""
+        _, qty, p = await self.prepare_stop(symbol, side, quantity, trigger_price, reduce_only=reduce_only,
+                                            trigger_by=trigger_by)
+        params: dict[str, Any] = {"clientOrderId": self._client_id(client_order_id), "triggerPrice": str(p),
+                                  "triggerBy": _TRIGGER_BY[trigger_by]}
+        if reduce_only:
+            params["reduceOnly"] = True
+        res = await self._submit(symbol, "market", side, qty, None, params)
+        res.price = p
+        return res
+
+    async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
+        """The ``TriggerPending`` orders among ``GET /api/v1/orders?symbol=``, ``trigger_by`` from
+        their ``triggerBy``."""
+        await self.get_contract_attributes(symbol)
+        out = []
+        for raw in await self.private.fetch_open_orders(symbol):
+            info = self.private.to_info(symbol, raw)
+            if info.trigger_price is None:
+                continue
+            by = (raw.get("info") or {}).get("triggerBy")
+            info.trigger_by = next((k for k, v in _TRIGGER_BY.items() if v == by), None)
+            out.append(info)
+        return out
+
+    async def cancel_conditional_order(self, symbol: str, order_id: str) -> OrderResult:
+        """``DELETE /api/v1/order`` as for any order (:class:`OrderNotFound` when not pending)."""
+        return await self.cancel_order(symbol, order_id)
 
     # -- account ------------------------------------------------------------------------------------
     async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:

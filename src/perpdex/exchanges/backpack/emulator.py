@@ -99,10 +99,12 @@ _INSTRUCTIONS: dict[tuple[str, str], str] = {
     ("GET", "/wapi/v1/history/fills"): "fillHistoryQueryAll",
     ("GET", "/wapi/v1/history/funding"): "fundingHistoryQueryAll",
 }
-_STATUS = {"new": "New", "partially_filled": "PartiallyFilled", "filled": "Filled", "canceled": "Cancelled",
+_STATUS = {"new": "New", "untriggered": "TriggerPending", "partially_filled": "PartiallyFilled", "filled": "Filled", "canceled": "Cancelled",
            "expired": "Expired", "rejected": "Cancelled"}
-_EVENT = {"new": "orderAccepted", "canceled": "orderCancelled", "expired": "orderExpired", "rejected": "orderCancelled"}
+_EVENT = {"new": "orderAccepted", "untriggered": "triggerPlaced", "canceled": "orderCancelled", "expired": "orderExpired", "rejected": "orderCancelled"}
 _TIF_IN = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok"}
+_TRIGGER_BY = {"MarkPrice": "mark", "LastPrice": "last", "IndexPrice": "index"}
+_TRIGGER_OUT = {v: k for k, v in _TRIGGER_BY.items()}
 #: engine system orders/fills (Venue.liquidate) -> order-update origin ``O`` (§6.2) and the
 #: fills history ``systemOrderType`` (§5.9)
 _ORIGINS = {"liquidation": "LIQUIDATION_AUTOCLOSE", "adl": "ADL_AUTOCLOSE"}
@@ -580,6 +582,14 @@ class BackpackEmulator:
             "takeProfitTriggerPrice": None, "timeInForce": _TIF_OUT.get(o.tif, "GTC") if o.type == "limit" else "GTC", "triggerBy": None,
             "triggerPrice": None, "triggerQuantity": None, "triggeredAt": None,
         }
+        if o.type == "stop_market":
+            d.update({"triggerBy": _TRIGGER_OUT.get(o.trigger_by or "last"), "triggerPrice": self._px(m, o.trigger_price or 0.0),
+                      "triggerQuantity": "100%" if o.close_position and not o.qty else self._qty(m, o.qty),
+                      "triggeredAt": o.triggered_ms})
+            if o.status == "untriggered":
+                d["quantity"] = None
+            elif o.status == "expired" and o.cancel_reason == "reduce_only":
+                d["status"] = "TriggerFailed"
         if o.type == "limit":
             d["price"] = self._px(m, o.price or 0.0)
             d["postOnly"] = o.tif == "post_only"
@@ -622,6 +632,13 @@ class BackpackEmulator:
             if not isinstance(v, bool):
                 raise _parse_error("bool", f"{name} must be a boolean", "OrderExecutePayload")
             flags[name] = v
+        if ("triggerPrice" in params) != ("triggerQuantity" in params):
+            raise BackpackApiError(400, "INVALID_CLIENT_REQUEST",
+                                   "Must specify both `triggerPrice` and `triggerQuantity` or neither")
+        if "triggerPrice" in params:
+            if otype != "market":
+                raise BackpackApiError(400, "INVALID_ORDER", "Only market trigger orders are supported here")
+            return self._trigger_order(account, sym, side, params, flags["reduceOnly"], cid)
         qty = self._decimal(params, "quantity", m.lot_size, "INVALID_QUANTITY", required=False)
         price = self._decimal(params, "price", m.tick_size, "INVALID_PRICE", required=otype == "limit")
         if otype == "market" and qty is None:
@@ -646,6 +663,32 @@ class BackpackEmulator:
             tif = "post_only"
         order = self.venue.place_order(account, sym, side, qty, order_type=otype, price=price, tif=tif,
                                        reduce_only=flags["reduceOnly"], client_id=str(cid) if cid is not None else None)
+        return self._order_json(order)
+
+    def _trigger_order(self, account: str, sym: str, side: str, params: dict[str, Any], reduce_only: bool,
+                       cid: int | None) -> dict[str, Any]:
+        """A market order with ``triggerPrice``/``triggerQuantity``/``triggerBy`` (protocol §5):
+        rests ``TriggerPending`` until the ``triggerBy`` price (default ``LastPrice``) reaches the
+        trigger; ``triggerQuantity`` may be ``"100%"`` with ``reduceOnly`` (the whole position)."""
+        m = self.venue.markets[sym]
+        by = _enum(params.get("triggerBy", "LastPrice"), _TRIGGER_BY, "TriggerBy")
+        trigger = self._decimal(params, "triggerPrice", m.tick_size, "INVALID_PRICE", required=True)
+        assert trigger is not None
+        whole = params.get("triggerQuantity") == "100%"
+        if whole and not reduce_only:
+            raise BackpackApiError(400, "INVALID_ORDER", "A percentage trigger quantity needs reduceOnly")
+        qty = 0.0 if whole else self._decimal(params, "triggerQuantity", m.lot_size, "INVALID_QUANTITY", required=True)
+        assert qty is not None
+        if not whole and qty < float(m.min_size) - 1e-12:
+            raise BackpackApiError(400, "INVALID_QUANTITY", f"Quantity is below the minimum allowed value {m.min_size}")
+        try:
+            order = self.venue.conditional.place(account, sym, side, qty, trigger, trigger_by=by,
+                                                 reduce_only=reduce_only, close_position=whole,
+                                                 client_id=str(cid) if cid is not None else None)
+        except SimError as exc:
+            if exc.kind == "would_trigger":
+                raise BackpackApiError(400, "INVALID_ORDER", f"Trigger price would trigger immediately ({exc.message})") from None
+            raise
         return self._order_json(order)
 
     def _find(self, account: str, params: dict[str, Any], payload: str) -> tuple[str, Order | None]:
@@ -972,6 +1015,13 @@ class BackpackEmulator:
             if f is not None:
                 data.update({"t": f.trade_id, "l": self._qty(m, f.qty), "L": self._px(m, f.price), "m": f.maker,
                              "n": f"{f.fee:.8f}", "N": QUOTE})
+            if o.type == "stop_market":
+                data["o"] = "MARKET"
+                data.update({"P": self._px(m, o.trigger_price or 0.0), "B": _TRIGGER_OUT.get(o.trigger_by or "last"),
+                             "Y": "100%" if o.close_position and not o.qty else self._qty(m, o.qty)})
+                if o.status == "expired" and o.cancel_reason == "reduce_only":
+                    e = data["e"] = "triggerFailed"
+                    data["X"] = "TriggerFailed"
             if e == "orderExpired":
                 data["R"] = "POST_ONLY_TAKER" if o.tif == "post_only" else "IMMEDIATE_OR_CANCEL"
             payload = _encode(data)

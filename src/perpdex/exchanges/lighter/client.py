@@ -355,6 +355,40 @@ class LighterClient(ExchangeClient):
         await self.get_contract_attributes(symbol)
         return await self.private.open_orders(symbol)
 
+    # -- conditional orders -------------------------------------------------------------------------
+    #: Lighter's stop-loss orders trigger on the mark price (``trigger_status: mark-price``)
+    stop_trigger_types = ("mark",)
+
+    async def place_stop_market(self, symbol: str, side: Side, quantity: Decimal, trigger_price: Decimal, *,
+                                reduce_only: bool = True, trigger_by: str = "mark",
+                                client_order_id: str | None = None) -> OrderResult:
+        """Order type 2 (stop-loss, immediate-or-cancel once triggered) with ``TriggerPrice`` and
+        ``ReduceOnly`` through the lighter signer (ccxt ``create_order(type="market",
+        params={"stopLossPrice": ...})``); ``Price`` is the worst execution price,
+        ``market_slippage`` beyond the trigger. Reads back ``pending`` (OPEN here).
+        ``client_order_id``: an integer 1..2^48-1. See :meth:`ExchangeClient.place_stop_market`."""
+        c, qty, p = await self.prepare_stop(symbol, side, quantity, trigger_price, reduce_only=reduce_only,
+                                            trigger_by=trigger_by)
+        raw = p * (1 + self.market_slippage) if side is Side.BUY else p * (1 - self.market_slippage)
+        worst = round_to_step(raw, c.tick_size, side_mode(side, passive=False))
+        params = {"clientOrderId": self._client_index(client_order_id), "reduceOnly": reduce_only,
+                  "stopLossPrice": str(p), "orderExpiry": -1}  # -1: the signer's default 28-day expiry
+        res = await self._submit(symbol, "market", side, qty, worst, params)
+        res.price = p
+        return res
+
+    async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
+        """The ``pending`` trigger orders among ``accountActiveOrders`` (those with a
+        ``trigger_price``); ``trigger_by`` is ``"mark"``."""
+        out = [o for o in await self.fetch_open_orders(symbol) if o.trigger_price is not None]
+        for o in out:
+            o.trigger_by = "mark"
+        return out
+
+    async def cancel_conditional_order(self, symbol: str, order_id: str) -> OrderResult:
+        """Cancel transaction (type 15) as for any order (:class:`OrderNotFound`, code 21600)."""
+        return await self.cancel_order(symbol, order_id)
+
     # -- account ------------------------------------------------------------------------------------
     async def _account(self) -> schemas.Account:
         """Our account from ``GET /api/v1/account?by=index`` (through ccxt's implicit API)."""

@@ -78,6 +78,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 }
 #: engine system fills (Venue.liquidate) -> Lighter trade ``type`` (protocol doc §6)
 _TRADE_TYPES = {"liquidation": "liquidation", "adl": "deleverage"}
+#: market-style conditional order types (protocol §5): 2 stop-loss, 4 take-profit
+_TRIGGER_TYPES = {2: "stop-loss", 4: "take-profit"}
 CODE_RATE_LIMIT = 23000
 CODE_INVALID_PARAM = 20001
 FUNDINGS_MAX = 750  # rows per ``fundings`` answer (protocol doc §3.5)
@@ -171,6 +173,7 @@ class LighterEmulator:
         self._seen_set: set[tuple[int, int, int]] = set()
         self._skip_nonces: dict[tuple[int, int], int] = {}  # (account, key) -> last skip-nonce accepted
         self._order_meta: dict[int, tuple[int, int]] = {}  # engine order id -> (nonce, expiry ms)
+        self._trigger_types: dict[int, str] = {}  # engine order id -> "stop-loss" | "take-profit"
         self._unbooked: dict[str, dict[int, Order]] = {}  # account -> expired post-only orders
         self._block = itertools.count(102_000_000)
         self._pump: asyncio.Task[None] | None = None
@@ -374,8 +377,12 @@ class LighterEmulator:
         client = int(o.client_id) if o.client_id and o.client_id.isdigit() else 0
         price = o.price if o.price is not None else 0.0
         nonce, expiry = self._order_meta.get(o.id, (0, 0))
-        if o.status in ("new", "partially_filled"):
+        if o.status == "untriggered":
+            status = "pending"
+        elif o.status in ("new", "partially_filled"):
             status = "open"
+        elif o.status == "expired" and o.cancel_reason == "reduce_only":
+            status = "canceled-reduce-only"
         elif o.status == "filled":
             status = "filled"
         elif o.status == "expired" and o.tif == "post_only":
@@ -392,9 +399,11 @@ class LighterEmulator:
             "is_ask": o.side == "sell", "base_size": round(o.qty * 10 ** m.size_decimals),
             "base_price": round(price * 10 ** m.price_decimals),
             "filled_base_amount": self._sz(m, o.filled), "filled_quote_amount": f"{o.cost:.6f}",
-            "side": "", "type": "liquidation" if o.system else o.type, "time_in_force": _TIF_NAMES.get(o.tif, "good-till-time"),
-            "reduce_only": o.reduce_only, "trigger_price": self._px(m, 0.0), "order_expiry": expiry,
-            "status": status, "trigger_status": "na", "trigger_time": 0, "parent_order_index": 0,
+            "side": "", "type": "liquidation" if o.system else self._trigger_types.get(o.id, o.type),
+            "time_in_force": _TIF_NAMES.get(o.tif, "good-till-time") if o.type != "stop_market" else "immediate-or-cancel",
+            "reduce_only": o.reduce_only, "trigger_price": self._px(m, o.trigger_price or 0.0), "order_expiry": expiry,
+            "status": status, "trigger_status": "mark-price" if o.status == "untriggered" else "na",
+            "trigger_time": (o.triggered_ms or 0) // 1000, "parent_order_index": 0,
             "parent_order_id": "0", "to_trigger_order_id_0": "0", "to_trigger_order_id_1": "0",
             "to_cancel_order_id_0": "0", "block_height": 102_000_000 + o.id,
             "timestamp": o.created_ms // 1000, "created_at": o.created_ms // 1000, "updated_at": o.updated_ms // 1000,
@@ -933,10 +942,10 @@ class LighterEmulator:
             raise LighterApiError(CODE_INVALID_PRICE, "invalid price")
         if is_ask not in (0, 1):
             raise LighterApiError(21703, "invalid isAsk")
-        if otype not in (0, 1):
+        if otype not in (0, 1, *_TRIGGER_TYPES):
             raise LighterApiError(CODE_INVALID_TYPE if otype > 8 else 21710,
                                   "unsupported order type" if otype <= 8 else "invalid OrderType")
-        if tif_num not in (0, 1, 2) or (otype == 1 and tif_num != 0):
+        if tif_num not in (0, 1, 2) or (otype in (1, *_TRIGGER_TYPES) and tif_num != 0):
             raise LighterApiError(CODE_INVALID_TIF, "invalid OrderTimeInForce")
         if client < 0 or client >= ORDER_INDEX_BASE:
             raise LighterApiError(21727, "invalid client order index")
@@ -945,6 +954,10 @@ class LighterEmulator:
         qty = m.round_size(base / 10 ** m.size_decimals)
         price = m.round_price(price_int / 10 ** m.price_decimals)
         side = "sell" if is_ask else "buy"
+        if otype in _TRIGGER_TYPES:
+            order = self._create_trigger(aid, m, info, field, side, qty, otype, bool(reduce_only), client)
+            self._order_meta[order.id] = (nonce, expiry if expiry > 0 else 0)
+            return
         try:
             if otype == 1:
                 order = self.venue.place_order(aid, m.symbol, side, qty, order_type="market", reduce_only=bool(reduce_only),
@@ -958,6 +971,28 @@ class LighterEmulator:
         self._order_meta[order.id] = (nonce, expiry if expiry > 0 else 0)
         if order.id not in self.venue.account(aid).orders:  # a crossing post-only order the engine expired
             self._unbooked.setdefault(aid, {})[order.id] = order
+
+    def _create_trigger(self, aid: str, m: MarketSpec, info: dict[str, Any], field: Callable[..., int], side: str,
+                        qty: float, otype: int, reduce_only: bool, client: int) -> Order:
+        """Order type 2 (stop-loss) or 4 (take-profit), market style (protocol §5: ``TriggerPrice``
+        set, ``Price`` the worst execution price, immediate-or-cancel once triggered), compared
+        with the mark price. A stop-loss sell fires when the mark falls to the trigger, a buy when it
+        rises to it; a take-profit the other way. A trigger already reached is refused (21702)."""
+        trigger_int = field("TriggerPrice", 0)
+        if trigger_int <= 0 or trigger_int >= 1 << 32:
+            raise LighterApiError(CODE_INVALID_PRICE, "invalid trigger price")
+        trigger = m.round_price(trigger_int / 10 ** m.price_decimals)
+        above = (side == "buy") if otype == 2 else (side == "sell")
+        try:
+            order = self.venue.conditional.place(aid, m.symbol, side, qty, trigger, trigger_by="mark",
+                                                 reduce_only=reduce_only, trigger_above=above,
+                                                 client_id=str(client) if client else None)
+        except SimError as exc:
+            if exc.kind == "would_trigger":
+                raise LighterApiError(CODE_INVALID_PRICE, f"invalid trigger price: {exc.message}") from None
+            raise _sim_error(exc) from None
+        self._trigger_types[order.id] = _TRIGGER_TYPES[otype]
+        return order
 
     def _history(self, aid: str) -> list[Order]:
         """Every order of ``aid``: the engine's, plus post-only orders it expired without booking."""

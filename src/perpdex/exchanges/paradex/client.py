@@ -405,6 +405,41 @@ class ParadexClient(ExchangeClient):
         await self.get_contract_attributes(symbol)
         return await self.private.open_orders(symbol)
 
+    # -- conditional orders -----------------------------------------------------------------------
+    #: Paradex triggers stops on the mark price only
+    stop_trigger_types = ("mark",)
+
+    async def place_stop_market(self, symbol: str, side: Side, quantity: Decimal, trigger_price: Decimal, *,
+                                reduce_only: bool = True, trigger_by: str = "mark",
+                                client_order_id: str | None = None) -> OrderResult:
+        """``type: STOP_MARKET`` with ``trigger_price``, ``size`` and ``flags: ["REDUCE_ONLY"]``
+        (protocol §5; ccxt ``create_order(type="market", params={"triggerPrice": ...})``), triggered
+        by the mark price. The order reads back ``UNTRIGGERED`` (status OPEN here). A trigger the
+        exchange refuses raises :class:`InvalidOrder` with its message. See
+        :meth:`ExchangeClient.place_stop_market` for units."""
+        _, qty, p = await self.prepare_stop(symbol, side, quantity, trigger_price, reduce_only=reduce_only,
+                                            trigger_by=trigger_by)
+        params: dict[str, Any] = {"triggerPrice": str(p)}
+        if reduce_only:
+            params["reduceOnly"] = True
+        if client_order_id:
+            params["clientOrderId"] = client_order_id
+        res = await self._submit(symbol, "market", side, qty, None, params)
+        res.price = p
+        return res
+
+    async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
+        """The ``UNTRIGGERED`` orders among ``GET /v1/orders?market=`` (those with a ``trigger_price``);
+        ``trigger_by`` is always ``"mark"``."""
+        out = [o for o in await self.fetch_open_orders(symbol) if o.trigger_price is not None]
+        for o in out:
+            o.trigger_by = "mark"
+        return out
+
+    async def cancel_conditional_order(self, symbol: str, order_id: str) -> OrderResult:
+        """``DELETE /v1/orders/{id}`` as for any order (:class:`OrderNotFound` when closed/unknown)."""
+        return await self.cancel_order(symbol, order_id)
+
     # -- account ----------------------------------------------------------------------------------
     async def _private_call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         p = self.private

@@ -91,6 +91,7 @@ _TIF = {"GTC": "gtc", "IOC": "ioc", "POST_ONLY": "post_only", "RPI": "gtc"}
 _TIF_BACK = {"gtc": "GTC", "ioc": "IOC", "post_only": "POST_ONLY", "fok": "IOC"}
 _REJECT_REASON = {"margin": "NOT_ENOUGH_MARGIN", "reduce_only": "REDUCE_ONLY_WILL_INCREASE",
                   "rejected": "ORDER_EXCEEDS_POSITION_LIMIT"}
+_STOP_TYPES = ("STOP_MARKET", "STOP_LOSS_MARKET")
 _PRIVATE_PREFIXES = ("orders.", "fills.", "funding_payments.")
 _PRIVATE_BARE = ("positions", "account", "balance_events")
 
@@ -196,6 +197,7 @@ class ParadexEmulator:
         self._funding_at = time.monotonic()
         self._rejected: dict[str, dict[str, dict[str, Any]]] = {}  # account -> id -> order json
         self._cancel_reason: dict[int, str] = {}
+        self._stop_types: dict[int, str] = {}  # engine id -> STOP_MARKET | STOP_LOSS_MARKET as placed
         self._payments: dict[str, list[dict[str, Any]]] = {}
         self._next_reject = 1
         self._summary_due = 0.0
@@ -575,10 +577,10 @@ class ParadexEmulator:
 
     # -- private REST -----------------------------------------------------------------------------
     def _order_json(self, o: Order) -> dict[str, Any]:
-        status = "OPEN" if o.is_open else "CLOSED"
+        status = "UNTRIGGERED" if o.status == "untriggered" else "OPEN" if o.is_open else "CLOSED"
         reason = ""
         if o.status in ("canceled", "expired", "rejected"):
-            reason = self._cancel_reason.get(o.id) or (
+            reason = self._cancel_reason.get(o.id) or _REJECT_REASON.get(o.cancel_reason or "") or (
                 "POST_ONLY_WOULD_CROSS" if o.tif == "post_only" and o.filled == 0 and o.type == "limit"
                 else "IOC_CANCELED" if o.type == "market" or o.tif == "ioc" else "USER_CANCELED")
         out = {
@@ -588,8 +590,10 @@ class ParadexEmulator:
             "price": _fmt(o.price) if o.price is not None and o.type == "limit" else "0", "published_at": o.updated_ms,
             "received_at": o.created_ms, "remaining_size": _fmt(self.venue.markets[o.symbol].round_size(max(o.qty - o.filled, 0.0))),
             "seq_no": o.updated_ms * 1000, "side": "BUY" if o.side == "buy" else "SELL", "size": _fmt(o.qty),
-            "status": status, "stp": "EXPIRE_TAKER", "timestamp": o.created_ms, "trigger_price": "",
-            "type": "LIMIT" if o.type == "limit" else "MARKET",
+            "status": status, "stp": "EXPIRE_TAKER", "timestamp": o.created_ms,
+            "trigger_price": _fmt(o.trigger_price) if o.trigger_price else "",
+            "type": self._stop_types.get(o.id, "STOP_MARKET") if o.type == "stop_market"
+            else "LIMIT" if o.type == "limit" else "MARKET",
         }
         if reason:
             out["cancel_reason"] = reason
@@ -612,14 +616,15 @@ class ParadexEmulator:
         side, otype = body.get("side"), body.get("type")
         if side not in ("BUY", "SELL"):
             raise ParadexApiError("VALIDATION_ERROR", "side must be BUY or SELL")
-        if otype not in ("LIMIT", "MARKET"):
+        if otype not in ("LIMIT", "MARKET", *_STOP_TYPES):
             raise ParadexApiError("INVALID_REQUEST_PARAMETER", f"order type {otype!r} not supported")
         instr = body.get("instruction", "GTC")
         if instr not in _TIF:
             raise ParadexApiError("INVALID_REQUEST_PARAMETER", f"instruction {instr!r} not supported")
         size = schemas.dec(body.get("size"))
         price = schemas.dec(body.get("price")) if otype == "LIMIT" else None
-        if size is None or not size.is_finite() or size <= 0:
+        whole = otype == "STOP_LOSS_MARKET" and size == 0  # size 0: the whole position at trigger time
+        if size is None or not size.is_finite() or (size <= 0 and not whole):
             raise ParadexApiError("INVALID_ORDER_SIZE", "size must be a positive decimal string")
         if otype == "LIMIT" and (price is None or not price.is_finite() or price <= 0):
             raise ParadexApiError("INVALID_REQUEST_PARAMETER", "a LIMIT order needs a positive price")
@@ -632,6 +637,8 @@ class ParadexEmulator:
         if cid and any(o.client_id == cid for o in self.venue.open_orders(acct)):
             raise ParadexApiError("DUPLICATED_CLIENT_ID", f"client id {cid} already used by an open order")
         self._check_order_signature(acct, body, name, side, otype, size, price)
+        if otype in _STOP_TYPES:
+            return self._create_stop(acct, sym, body, side, otype, size, flags, cid)
         try:
             order = self.venue.place_order(
                 acct, sym, side.lower(), float(size), order_type=otype.lower(),
@@ -647,6 +654,36 @@ class ParadexEmulator:
         out.pop("cancel_reason", None)
         out["remaining_size"] = out["size"]
         out["avg_fill_price"] = ""
+        return self._json(out, status=201)
+
+    def _create_stop(self, acct: str, sym: str, body: dict[str, Any], side: str, otype: str, size: Decimal,
+                     flags: list[Any], cid: str | None) -> web.Response:
+        """``STOP_MARKET`` / ``STOP_LOSS_MARKET`` (protocol §5): ``trigger_price`` required, compared
+        with the mark price; ``REDUCE_ONLY`` mandatory for the stop-loss type (size 0 = the whole
+        position); ``STOP_CONDITION_BELOW_TRIGGER`` / ``_ABOVE_`` set the direction (default: a
+        sell fires on the way down, a buy on the way up). Acknowledged ``NEW``, then ``UNTRIGGERED``."""
+        trigger = schemas.dec(body.get("trigger_price"))
+        if trigger is None or not trigger.is_finite() or trigger <= 0:
+            raise ParadexApiError("INVALID_REQUEST_PARAMETER", f"{otype} needs a positive trigger_price")
+        reduce_only = "REDUCE_ONLY" in flags
+        if otype == "STOP_LOSS_MARKET" and not reduce_only:
+            raise ParadexApiError("INVALID_REQUEST_PARAMETER", "REDUCE_ONLY flag is mandatory for TP/SL orders")
+        above = (True if "STOP_CONDITION_ABOVE_TRIGGER" in flags
+                 else False if "STOP_CONDITION_BELOW_TRIGGER" in flags else None)
+        try:
+            order = self.venue.conditional.place(
+                acct, sym, side.lower(), float(size), float(trigger), trigger_by="mark", reduce_only=reduce_only,
+                close_position=size == 0, trigger_above=above, client_id=cid)
+        except SimError as exc:
+            if exc.kind == "would_trigger":
+                raise ParadexApiError("INVALID_REQUEST_PARAMETER",
+                                      f"trigger_price {trigger} would trigger immediately: {exc.message}") from None
+            if exc.kind == "invalid":
+                raise ParadexApiError("INVALID_REQUEST_PARAMETER", exc.message) from None
+            raise
+        self._stop_types[order.id] = otype
+        out = self._order_json(order)
+        out["status"] = "NEW"
         return self._json(out, status=201)
 
     def _check_order_signature(self, acct: str, body: dict[str, Any], name: str, side: str, otype: str,

@@ -1,0 +1,7 @@
+"""Conditional (stop-market) orders on Aster through AsterClient against the emulator:
+``STOP_MARKET`` with ``stopPrice``/``workingType``/``reduceOnly`` (the shared scenarios)."""
+
+from __future__ import annotations
+
+from ..conditional_scenarios import *  # noqa: F401,F403 - the shared conditional-order tests
+from .test_userstream import cluster, env  # noqa: F401 - the fixtures the scenarios take
