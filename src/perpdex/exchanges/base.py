@@ -77,7 +77,7 @@ class ExchangeClient(abc.ABC):
     #: leverage follows from the margin posted; :meth:`set_leverage` returns False).
     leverage_model: str = "per_market"
     #: True where the exchange needs this account's transactions to arrive one at a time, in
-    #: the order they were signed (per-key increasing nonces, e.g. protocols/lighter.md §5.3):
+    #: the order they were signed (per-key increasing nonces, e.g. docs/exchanges/lighter.md §5.3):
     #: the client then signs and sends them under :meth:`order_send_lock`.
     serial_order_sends: bool = False
     _send_lock: asyncio.Lock | None = None

@@ -1,7 +1,7 @@
 """Aster V3 request authentication (EIP-712): the digest of a signed request, recovering its
 signer (the emulator's side), and a faster digest for ccxt's signing (the client's side).
 
-What is signed (shared/protocols/aster.md §5.1, asterdex/api-docs "V3 Authentication"): the
+What is signed (docs/exchanges/aster.md §5.1, asterdex/api-docs "V3 Authentication"): the
 URL-encoded parameter string exactly as transmitted, without the trailing ``&signature=...``,
 wrapped as EIP-712 typed data ``Message{string msg}`` in the domain
 ``{name: "AsterSignTransaction", version: "1", chainId: 1666, verifyingContract: 0x0}``. The
@@ -69,7 +69,7 @@ def install_fast_signing(exchange: Any) -> Any:
 
     Nonces: ccxt signs ``nonce = milliseconds x 1000``, so two private requests signed in the same
     millisecond (concurrent reads, now that signing takes ~0.1 ms) would share a nonce, and Aster
-    rejects the second as a duplicate (protocols/aster.md §7.3). Each private request is signed
+    rejects the second as a duplicate (docs/exchanges/aster.md §7.3). Each private request is signed
     with a millisecond strictly above the previous one's instead. Returns ``exchange``."""
     generic_hash, generic_encode, generic_sign = exchange.hash, exchange.eth_encode_structured_data, exchange.sign
     last_ms = [0]

@@ -1,7 +1,7 @@
 """Aster exchange client: native market catalog and depth, WebSocket books, and private
 operations through ccxt ``async_support.aster`` (V3 EIP-712 signing is ccxt's).
 
-Protocol source: shared/protocols/aster.md (§2 catalog, §3.2 depth, §5 private REST, §7 ccxt).
+Protocol source: docs/exchanges/aster.md (§2 catalog, §3.2 depth, §5 private REST, §7 ccxt).
 
 * Catalog: ``GET /fapi/v3/exchangeInfo``: tick = ``PRICE_FILTER.tickSize``, lot =
   ``LOT_SIZE.stepSize``, min size = ``LOT_SIZE.minQty``, min notional = ``MIN_NOTIONAL.notional``

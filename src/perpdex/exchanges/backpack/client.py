@@ -21,7 +21,7 @@ calls (signed by ccxt's implicit API) where ccxt 4.5.90 does not model Backpack.
 * Errors: Backpack's ``code`` narrows ccxt's mapping (ccxt maps ``RESOURCE_NOT_FOUND`` to
   ExchangeNotAvailable): see :func:`refine_error`.
 
-Source of every fact: shared/protocols/backpack.md (§2.2, §3.2, §5, §7).
+Source of every fact: docs/exchanges/backpack.md (§2.2, §3.2, §5, §7).
 """
 
 from __future__ import annotations

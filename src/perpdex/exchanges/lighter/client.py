@@ -14,7 +14,7 @@
 * Bundled markets (``1000PEPE``) are listed under the coin (``"PEPE"``); their prices and sizes
   stay in bundle units as Lighter quotes them (see ``symbols.multiplier``).
 
-Source of every fact: shared/protocols/lighter.md (§2.2, §3.1, §5.5, §5.8, §5.9, §7).
+Source of every fact: docs/exchanges/lighter.md (§2.2, §3.1, §5.5, §5.8, §5.9, §7).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Starknet signer installed.
 * Funding is continuous; realisations are listed by ``GET /v1/funding/payments`` (``payment``
   USDC, + received).
 
-Source of every fact: shared/protocols/paradex.md (§2, §3.1, §5, §7, §8).
+Source of every fact: docs/exchanges/paradex.md (§2, §3.1, §5, §7, §8).
 """
 
 from __future__ import annotations
