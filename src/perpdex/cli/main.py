@@ -11,6 +11,7 @@
     perpdex replay DIR [--speed N | max] [--json]
     perpdex history fetch|show --config F ...
     perpdex backtest --config F --since DATE [--until DATE] [--report bt.json] [--plot bt.png] [--json]
+    perpdex doctor [--config F] [--json]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 from .accounts import accounts_app
 from .backtest import backtest
 from .db import db_app
+from .doctor import doctor
 from .record import record, replay
 from .scan import funding, scan
 from .history import history_app
@@ -58,6 +60,7 @@ app.command()(replay)
 app.command()(funding)
 app.command()(scan)
 app.command()(backtest)
+app.command()(doctor)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)

@@ -303,6 +303,13 @@ class ExchangeClient(abc.ABC):
         NotImplementedError where the client cannot list them."""
         raise NotImplementedError(f"{self.name}: listing open orders not implemented")
 
+    @staticmethod
+    def signer_self_test() -> str:
+        """Check, offline, that this exchange's request signing works on this install (sign a test
+        message with a throw-away key and verify it); returns one line saying what was checked.
+        Raises :class:`~perpdex.errors.DependencyMissing` naming the package to install."""
+        return "no signing needed"
+
     # -- conditional (stop-market) orders ----------------------------------------------------------
     #: the trigger references this exchange accepts for :meth:`place_stop_market`
     stop_trigger_types: tuple[str, ...] = ("mark", "last")

@@ -129,3 +129,23 @@ def recover_signer(msg: str, signature: str, chain_id: int = MAINNET_CHAIN_ID) -
         return "0x" + _k(pub.format(compressed=False)[1:])[-20:].hex()
     except Exception:  # noqa: BLE001 - any malformed signature is just "not recovered"
         return None
+
+
+def self_test() -> str:
+    """Sign an EIP-712 ``Message`` with a throw-away secp256k1 key (coincurve, as ccxt does) and
+    recover its address with :func:`recover_signer`, offline. Returns one line; raises
+    :class:`~perpdex.errors.DependencyMissing` when coincurve is missing or the round trip fails."""
+    from ...errors import DependencyMissing
+
+    hint = "install it with: pip install coincurve"
+    try:
+        from coincurve import PrivateKey
+    except ImportError:
+        raise DependencyMissing(f"signer: coincurve is not installed; {hint}", exchange="aster") from None
+    key = PrivateKey(bytes(range(1, 33)))  # a fixed throw-away key, never an account's
+    address = "0x" + _k(key.public_key.format(compressed=False)[1:])[-20:].hex()
+    rec = key.sign_recoverable(_k(signing_payload("perpdex doctor")), hasher=None)
+    signature = "0x" + (rec[:64] + bytes([rec[64] + 27])).hex()
+    if recover_signer("perpdex doctor", signature) != address:
+        raise DependencyMissing(f"signer: an EIP-712 signature does not recover its signer; {hint}", exchange="aster")
+    return "EIP-712 signature recovers its signer"

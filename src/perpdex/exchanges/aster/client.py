@@ -33,6 +33,7 @@ from typing import Any, AsyncIterator
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 
+from .auth import self_test as _signer_self_test
 from ...book import depth_from_levels
 from ...errors import AuthenticationError, MarketNotFound, OrderNotFound, StaleMarketData
 from ...models import (
@@ -121,6 +122,7 @@ class AsterClient(ExchangeClient):
 
     name = "aster"
     #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("private_key",)
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ()
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the

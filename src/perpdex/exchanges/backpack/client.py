@@ -38,6 +38,7 @@ from typing import Any, AsyncIterator
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
+from .signing import self_test as _signer_self_test
 from ...errors import (
     AuthenticationError,
     ConfigError,
@@ -206,6 +207,7 @@ class BackpackClient(ExchangeClient):
 
     name = EXCHANGE
     #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("api_key", "api_secret")
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ()
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the

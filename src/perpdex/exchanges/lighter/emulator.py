@@ -238,7 +238,8 @@ class LighterEmulator:
                 "options": {
                     "accountIndex": SIM_ACCOUNT_INDEX,
                     "apiKeyIndex": SIM_API_KEY_INDEX,
-                    "libraryPath": library,
+                    # absent when lighter-sdk is missing: the client then refuses at connect with the fix
+                    **({"libraryPath": library} if library else {}),
                     "builderFee": False,
                     "chainId": 304,
                     "auths": {acct: {idx: {"signer": None, "lighterPrivateKey": SIM_API_PRIVATE_KEY,
