@@ -328,8 +328,10 @@ class BackstopManager:
                 await self.rt.store.update_backstop(row.id, state="failed", reason=str(exc)[:200])
                 if attempt == 0:
                     first_error = str(exc)
-                    log.warning("#%d %s %s leg on %s: backstop at %s refused: %s; retrying once further from the mark",
-                                pos.id, leg.symbol, leg.role, leg.exchange, trigger, exc)
+                    self.rt.event(f"#{pos.id} {leg.symbol} {leg.role} leg on {leg.exchange}: backstop at {trigger} "
+                                  f"refused: {exc}; retrying once further from the mark", logging.WARNING,
+                                  kind=EventKind.BACKSTOP_FAILED, strategy=self.strategy, position_id=pos.id,
+                                  leg=leg.role, exchange=leg.exchange, reason=str(exc), retrying=True)
                     if liq is not None:
                         safer = backstop_trigger(mark, liq, safer_fraction(self.cfg.fraction_to_liquidation))
                     else:
@@ -508,6 +510,10 @@ class BackstopManager:
                             log.warning("%s %s: stop %s not cancelled: %s", ex, sym, info.order_id, exc)
 
 
+def _num(v: Any) -> str:
+    return "?" if v is None else f"{Decimal(v).normalize():f}"
+
+
 def describe(rows: list[Any], legs: list[tuple[str, str]], *, enabled: bool = True) -> dict[str, str]:
     """``perpdex status``'s view of a position's backstops: leg -> ``"<trigger> (<by>, <size>)"``
     for a resting one, else ``"none: <reason>"``. ``rows`` the position's backstop rows (oldest
@@ -526,9 +532,9 @@ def describe(rows: list[Any], legs: list[tuple[str, str]], *, enabled: bool = Tr
         elif r is None:
             out[leg] = "none: not placed yet"
         elif r.state == "resting":
-            out[leg] = f"{r.trigger_price} ({r.trigger_by}, {Decimal(r.quantity).normalize():f})"
+            out[leg] = f"{_num(r.trigger_price)} ({r.trigger_by}, {_num(r.quantity)})"
         elif r.state == "placing":
-            out[leg] = f"{r.trigger_price} (unconfirmed: {r.reason or 'awaiting the answer'})"
+            out[leg] = f"{_num(r.trigger_price)} (unconfirmed: {r.reason or 'awaiting the answer'})"
         elif r.state == "fired":
             out[leg] = f"fired ({r.reason})"
         else:
