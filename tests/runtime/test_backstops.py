@@ -213,3 +213,27 @@ async def test_a_fired_backstop_is_found_and_its_fills_stored_as_the_legs_close(
     assert sum(f.quantity for f in stored) == D("0.5") and {f.order_id for f in stored} == {row.order_id}
     assert (await mgr.current(pos.id))["long"].state == "fired"
     assert await mgr.fired(pos) is None  # handled once; the fills are not stored twice
+
+
+async def test_a_backstop_moves_when_the_liquidation_price_moves_beyond_reprice_fraction(env):
+    cluster, rt = env
+    long, short = "aster", "lighter"
+    mgr = BackstopManager(rt, "bs", BackstopConfig(fraction_to_liquidation=FRACTION, reprice_fraction=D("0.02")),
+                          ClientIds("bs"))
+    await rt.clients[long].set_leverage(SYMBOL, D(3))
+    pos = await open_pair(rt, long, short, D("0.5"))
+    await mgr.sync_pair(pos)
+    before = (await mgr.current(pos.id))["long"]
+    # a move of the liquidation price within reprice_fraction: the backstop stays
+    await rt.clients[long].set_leverage(SYMBOL, D("3.1"))
+    liq = (await rt.clients[long].get_position_snapshot(SYMBOL)).liquidation_price
+    assert abs(liq - before.liquidation_price) <= D("0.02") * before.liquidation_price
+    await mgr.sync_pair(pos)
+    assert (await mgr.current(pos.id))["long"].id == before.id
+    # lower leverage: the liquidation price moves far (away from the mark): the backstop follows it
+    await rt.clients[long].set_leverage(SYMBOL, D(2))
+    await mgr.sync_pair(pos)
+    await check_resting(cluster, rt, mgr, pos)
+    after = (await mgr.current(pos.id))["long"]
+    assert after.id != before.id and after.trigger_price < before.trigger_price
+    assert {r.id: r.state for r in await rt.store.backstops(position_id=pos.id)}[before.id] == "replaced"

@@ -41,13 +41,12 @@ def both_backstops_resting(db: Path) -> bool:
     return len(rows(db, "select id from backstops where state = 'resting'")) == 2
 
 
-def fire_long_backstop(cluster, db: Path) -> tuple[float, int]:
+def fire_long_backstop(cluster, db: Path) -> None:
     """Move the long venue's price just through its resting backstop (well above the leg's
-    liquidation price); returns (trigger, venue order id count before)."""
+    liquidation price)."""
     [(trigger,)] = rows(db, "select trigger_price from backstops where state = 'resting' and leg = 'long'")
     venue = cluster.sim.venues[LONG]
     venue.index.prices[SYMBOL] *= float(trigger) / venue.mark_price(SYMBOL) * 0.98
-    return float(trigger), len(venue.accounts)
 
 
 def stop_fill_ms(cluster) -> int:
