@@ -119,8 +119,7 @@ class BackstopConfig(_Strict):
     * ``enabled``: place them (default true); false turns them off for this strategy entry;
     * ``fraction_to_liquidation``: the trigger sits this fraction of the way from the mark to the
       leg's liquidation price (0.5 = halfway; the exchange's reported liquidation price, else the
-      pre-flight estimate); a grid's backstop sits at its ``stop_price`` (else its ``stop_loss``
-      from the average entry) instead;
+      pre-flight estimate);
     * ``reprice_fraction``: move the backstop (cancel + replace) when the leg's liquidation price
       moved more than this fraction of itself (0.02 = 2 %) since the backstop was placed.
     """
@@ -283,8 +282,7 @@ class GridConfig(_Strict):
       one exchange request (seconds); ``feed_ready_timeout_s``: wait this long for the book at
       start (seconds); ``user_streams``: start the exchange's user-data stream;
       ``take_profit_reprice_retries``: re-posts of a take-profit the exchange refused as
-      post-only crossing; ``backstop``: the exchange-side stop of the grid's whole position at
-      ``stop_price`` (else ``stop_loss``) (:class:`BackstopConfig`).
+      post-only crossing.
 
     Validation errors (``ConfigError`` via :func:`parse_config`): neither or both of
     ``order_notional_usd``/``quantity``; ``stop_price``/``pause_price`` in the wrong order for
@@ -317,7 +315,6 @@ class GridConfig(_Strict):
     feed_ready_timeout_s: float = Field(default=10.0, gt=0)
     user_streams: bool = True
     take_profit_reprice_retries: int = Field(default=3, ge=0)
-    backstop: BackstopConfig = Field(default_factory=BackstopConfig)
 
     @field_validator("symbol")
     @classmethod

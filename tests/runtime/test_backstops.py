@@ -237,3 +237,15 @@ async def test_a_backstop_moves_when_the_liquidation_price_moves_beyond_reprice_
     after = (await mgr.current(pos.id))["long"]
     assert after.id != before.id and after.trigger_price < before.trigger_price
     assert {r.id: r.state for r in await rt.store.backstops(position_id=pos.id)}[before.id] == "replaced"
+
+
+async def test_backstop_enabled_false_places_nothing_and_status_says_so(env):
+    cluster, rt = env
+    mgr = BackstopManager(rt, "bs", BackstopConfig(enabled=False), ClientIds("bs"))
+    pos = await open_pair(rt, "lighter", "backpack", D("0.5"))
+    await mgr.sync_pair(pos)
+    assert not stops_on_wire(cluster, "lighter") and not stops_on_wire(cluster, "backpack")
+    shown = describe(await rt.store.backstops(position_id=pos.id), [("long", "lighter"), ("short", "backpack")],
+                     enabled=False)
+    assert shown == {"long": "none: backstops off (backstop.enabled: false)",
+                     "short": "none: backstops off (backstop.enabled: false)"}
