@@ -310,10 +310,24 @@ async def _status(cfg: AppConfig, symbols: list[str]) -> dict[str, Any]:
         for p in await store.positions(["opening", "open", "closing", "naked"]):
             out["positions"].append({"id": p.id, "symbol": p.symbol, "status": p.status, "long": p.long_exchange,
                                      "short": p.short_exchange, "size": str(p.quantity),
-                                     "opened_at": p.opened_at.isoformat()})
+                                     "opened_at": p.opened_at.isoformat(),
+                                     "backstops": await _backstops_of(cfg, store, p)})
     finally:
         await store.close()
     return out
+
+
+async def _backstops_of(cfg: AppConfig, store: Any, p: Any) -> dict[str, str]:
+    """leg -> its backstop price, or ``none: <reason>`` (runtime/backstops.py ``describe``)."""
+    from ..config import GridConfig
+    from ..runtime.backstops import describe
+
+    entry = next((e for e in cfg.strategies if e.resolved_name == p.strategy), None)
+    if isinstance(entry, GridConfig) or p.long_exchange == p.short_exchange:
+        return {"grid": "none: grids have no exchange-side backstop yet (stop_price is watched by perpdex)"}
+    off = entry is not None and not entry.backstop.enabled
+    legs = [("long", p.long_exchange), ("short", p.short_exchange)]
+    return describe(await store.backstops(position_id=p.id), legs, enabled=not off)
 
 
 # --------------------------------------------------------------------------------------------------
