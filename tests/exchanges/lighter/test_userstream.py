@@ -20,7 +20,14 @@ from perpdex.sim.server import start_emulators
 
 from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc
-from ..userstream_scenarios import *  # noqa: F401,F403 - the shared E06 tests, run on this exchange
+from ..userstream_scenarios import (  # noqa: F401 - the shared E06 tests, run on this exchange, collected here
+    test_E06_dropped_socket_recovered_by_rest_reconciliation,
+    test_E06_duplicated_fill_frame_counts_once,
+    test_E06_fills_and_order_status_match_rest,
+    test_E06_liquidation_delivered,
+    test_E06_partial_fill_then_cancel,
+    test_E06_user_stream_up_while_market_data_paused,
+)
 
 SYMBOL = "ETH"
 
