@@ -38,6 +38,7 @@ class EventKind(enum.StrEnum):
     GRID_STOP = "grid_stop"  # the grid's stop price breached
     GRID_PAUSE = "grid_pause"  # the grid's pause price breached
     SUMMARY = "summary"  # a periodic summary (daily)
+    CLOSE_FAILED = "close_failed"  # a close was tried and did not complete (data: reason)
 
 
 def _plain(value: Any) -> Any:
