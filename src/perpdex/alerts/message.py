@@ -97,8 +97,13 @@ class Alert:
         return f"perpdex: {title_of(self.kind)}"
 
     def figures(self) -> list[str]:
-        """``label: +x.xxxx USD`` for each money figure in ``data``."""
-        return [f"{label}: {usd(self.data[k])}" for k, label in FIGURES if self.data.get(k) is not None]
+        """``label: +x.xxxx USD`` for each money figure in ``data``, then ``reason: ...`` when the
+        message does not say it."""
+        out = [f"{label}: {usd(self.data[k])}" for k, label in FIGURES if self.data.get(k) is not None]
+        reason = self.data.get("reason")
+        if reason and str(reason) not in self.message:
+            out.append(f"reason: {reason}")
+        return out
 
     def footer(self) -> str:
         when = self.ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
