@@ -167,7 +167,8 @@ class AlertsConfig(_Strict):
                ) -> list[TelegramChannelConfig | WebhookChannelConfig]:
         counts: dict[str, int] = {}
         for ch in v:
-            counts[ch.type] = counts.get(ch.type, 0) + 1
+            if ch.name is None:
+                counts[ch.type] = counts.get(ch.type, 0) + 1
         seen: dict[str, int] = {}
         numbered: dict[str, int] = {}
         for i, ch in enumerate(v):

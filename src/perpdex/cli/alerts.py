@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ..config import AppConfig, load_config
 from ..errors import ConfigError
@@ -60,12 +59,9 @@ def test(
         err_console.print(f"[bold red]error:[/] {config} has no alerts.channels")
         raise typer.Exit(2)
     results = asyncio.run(_test(cfg, message))
-    table = Table(title="alert channels")
-    for col in ("channel", "type", "result"):
-        table.add_column(col)
     for name, kind, error in results:
-        table.add_row(name, kind, "[green]sent[/]" if error is None else f"[red]failed: {error}[/]")
-    console.print(table)
+        console.print(f"{name} ({kind}): " + ("[green]sent[/]" if error is None else f"[red]failed: {error}[/]"),
+                      highlight=False, markup=True, soft_wrap=True)
     if any(error is not None for _, _, error in results):
         raise typer.Exit(1)
 
