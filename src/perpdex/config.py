@@ -34,6 +34,7 @@ from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 from .exchanges import registry
+from .alerts.config import AlertsConfig
 
 
 class _Strict(BaseModel):
@@ -438,6 +439,7 @@ class AppConfig(_Strict):
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     log_level: str = "INFO"
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # perpdex.alerts.config, docs/ALERTS.md
 
     @field_validator("exchanges")
     @classmethod

@@ -13,6 +13,10 @@ Families (labels ``exchange``, and ``symbol`` for per-book ones):
   ``perpdex_user_stream_reconnects_total``, ``perpdex_user_stream_recovered_fills_total``,
   ``perpdex_user_stream_fills_total``, ``perpdex_user_stream_state`` (1 for the current state:
   connected | connecting | stopped).
+* alerts (label ``channel``; see :mod:`perpdex.alerts.notifier`): ``perpdex_alerts_sent_total``,
+  ``perpdex_alerts_failed_total``, ``perpdex_alerts_retries_total``, ``perpdex_alerts_dropped_total``,
+  ``perpdex_alerts_suppressed_total``, ``perpdex_alerts_rate_limited_total``, ``perpdex_alerts_queued``
+  (alerts waiting).
 """
 
 from __future__ import annotations
@@ -40,17 +44,28 @@ _USER_COUNTERS = [
     ("fills", "perpdex_user_stream_fills", "Fills counted (once per trade id)"),
 ]
 _USER_STATES = ("connected", "connecting", "stopped")
+_ALERT_COUNTERS = [
+    ("sent", "perpdex_alerts_sent", "Alerts the channel's receiver accepted"),
+    ("failed", "perpdex_alerts_failed", "Alerts given up after the retries"),
+    ("retries", "perpdex_alerts_retries", "Send attempts repeated after a failure"),
+    ("dropped", "perpdex_alerts_dropped", "Alerts dropped from a full queue (the oldest) or left at exit"),
+    ("suppressed", "perpdex_alerts_suppressed", "Alerts suppressed as duplicates within the dedupe window"),
+    ("rate_limited", "perpdex_alerts_rate_limited", "Alerts held back by the channel's rate limit"),
+]
 
 
 class PerpdexCollector:
     """Collects from ``feeds()`` (objects with ``stats()``), ``counters()`` (PriceProvider) and
-    ``user_streams()`` (:class:`~perpdex.exchanges.userstream.UserStream` objects)."""
+    ``user_streams()`` (:class:`~perpdex.exchanges.userstream.UserStream` objects) and ``alerts()``
+    (:meth:`perpdex.alerts.notifier.Notifier.stats`)."""
 
     def __init__(self, feeds: Callable[[], Iterable[Any]], counters: Callable[[], dict[str, int]] | None = None,
-                 user_streams: Callable[[], Iterable[Any]] | None = None) -> None:
+                 user_streams: Callable[[], Iterable[Any]] | None = None,
+                 alerts: Callable[[], dict[str, Any]] | None = None) -> None:
         self._feeds = feeds
         self._counters = counters
         self._user_streams = user_streams
+        self._alerts = alerts
 
     def collect(self) -> Iterable[Any]:
         stats = [f.stats() for f in self._feeds()]
@@ -80,6 +95,20 @@ class PerpdexCollector:
             for source, n in self._counters().items():
                 fam.add_metric([source], n)
             yield fam
+        if self._alerts is not None:
+            yield from self._collect_alerts(self._alerts()["channels"])
+
+    @staticmethod
+    def _collect_alerts(channels: list[dict[str, Any]]) -> Iterable[Any]:
+        for key, name, doc in _ALERT_COUNTERS:
+            fam = CounterMetricFamily(name, doc, labels=["channel"])
+            for ch in channels:
+                fam.add_metric([ch["name"]], ch[key])
+            yield fam
+        queued = GaugeMetricFamily("perpdex_alerts_queued", "Alerts waiting to be sent", labels=["channel"])
+        for ch in channels:
+            queued.add_metric([ch["name"]], ch["queued"])
+        yield queued
 
 
     @staticmethod

@@ -85,8 +85,11 @@ Symbol = Annotated[str | None, Query(min_length=1, max_length=32, description="O
 async def health(request: Request) -> Any:
     """Per exchange: the last successful collection and its age, failures; ``status`` is ok when
     every exchange's last round succeeded within ``max_sample_age_s``, else degraded (the HTTP
-    status is 200 either way)."""
-    return _service(request).health()
+    status is 200 either way). ``alerts``: the notifier's counters per channel when the app runs
+    with one (``app.state.alerts``, a :class:`~perpdex.alerts.notifier.Notifier`)."""
+    out = _service(request).health()
+    alerts = getattr(request.app.state, "alerts", None)
+    return {**out, "alerts": alerts.stats()} if alerts is not None else out
 
 
 @router.get("/funding-rates", response_model=schemas.FundingRatesResponse, summary="Newest funding rates")

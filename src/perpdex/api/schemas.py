@@ -111,6 +111,34 @@ class ExchangeHealth(BaseModel):
     taker_fee: Decimal | None = Field(description="Taker fee used for ranking, fraction (None: not known yet).")
 
 
+class AlertChannelHealth(BaseModel):
+    name: str = Field(description="The channel's name (alerts.channels[].name).")
+    type: Literal["telegram", "webhook"] = Field(description="The channel's type.")
+    sent: int = Field(description="Alerts the receiver accepted.")
+    failed: int = Field(description="Alerts given up after the retries.")
+    retries: int = Field(description="Send attempts repeated after a failure.")
+    dropped: int = Field(description="Alerts dropped from the full queue (the oldest) or left unsent at exit.")
+    suppressed: int = Field(description="Alerts suppressed as duplicates within alerts.dedupe_window_s.")
+    rate_limited: int = Field(description="Alerts held back by the channel's rate limit (then sent).")
+    queued: int = Field(description="Alerts waiting to be sent.")
+    last_sent_at: datetime | None = Field(default=None, description="Time of the last alert accepted (UTC).")
+    last_error: str | None = Field(default=None, description="Why the last failed alert failed (no secrets).")
+    last_error_at: datetime | None = Field(default=None, description="Time of that failure (UTC).")
+
+
+class StreamDown(BaseModel):
+    exchange: str = Field(description="The exchange.")
+    stream: str = Field(description="feed (market data) or user (user data).")
+    since: datetime = Field(description="When it went down (UTC).")
+    alerted: bool = Field(description="Down longer than alerts.stream_down_s: the alert was sent.")
+
+
+class AlertsHealth(BaseModel):
+    running: bool = Field(description="The notifier's sending tasks are running.")
+    channels: list[AlertChannelHealth] = Field(description="Counters per channel.")
+    streams_down: list[StreamDown] = Field(description="Feed and user-stream outages under way.")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="ok when every exchange is ok, else degraded.")
     collecting: bool = Field(description="The collection loop is running.")
@@ -120,3 +148,5 @@ class HealthResponse(BaseModel):
     max_sample_age_s: float = Field(description="Samples older than this many seconds count as stale.")
     store_errors: int = Field(description="Rounds whose storage failed.")
     exchanges: list[ExchangeHealth] = Field(description="Per configured exchange.")
+    alerts: AlertsHealth | None = Field(default=None, description="The alert notifier's counters, when one runs "
+                                        "(perpdex run with alerts.channels).")

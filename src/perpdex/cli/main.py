@@ -12,6 +12,7 @@
     perpdex history fetch|show --config F ...
     perpdex backtest --config F --since DATE [--until DATE] [--report bt.json] [--plot bt.png] [--json]
     perpdex doctor [--config F] [--json]
+    perpdex alerts test --config F
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from . import render
 
 log = logging.getLogger(__name__)
 from .accounts import accounts_app
+from .alerts import alerts_app, start_alerts
 from .backtest import backtest
 from .db import db_app
 from .doctor import doctor
@@ -54,6 +56,7 @@ app = typer.Typer(
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(db_app, name="db")
 app.add_typer(history_app, name="history")
+app.add_typer(alerts_app, name="alerts")
 app.command()(serve)
 app.command()(record)
 app.command()(replay)
@@ -148,6 +151,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
     started = time.monotonic()
     started_at = datetime.now(timezone.utc)
     stop = _stop_on_signals()
+    notifier = None  # alerts (cfg.alerts.channels), docs/ALERTS.md
     try:
         credentials = None
         if account is not None:
@@ -173,12 +177,14 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
             strategies = build_strategies(cfg, rt, store, account=account, on_event=on_event)
             arbs = [s for s in strategies if isinstance(s, FundingArbStrategy)]
             trt = strategies[0].runtime
+            notifier = await start_alerts(cfg, trt, console)
             if cfg.metrics.port is not None:
                 from ..metrics import PerpdexCollector, serve_metrics
 
                 collector = PerpdexCollector(
                     lambda: [c.feed for c in rt.clients.values()], trt.prices.counters,
-                    user_streams=lambda: [c.user_stream for c in rt.clients.values() if c.user_stream is not None])
+                    user_streams=lambda: [c.user_stream for c in rt.clients.values() if c.user_stream is not None],
+                    alerts=notifier.stats if notifier is not None else None)
                 serve_metrics(cfg.metrics.port, collector, cfg.metrics.host)
                 console.print(f"[dim]metrics at http://{cfg.metrics.host}:{cfg.metrics.port}/metrics[/]")
             with console.status("connecting to exchanges..."):
@@ -191,6 +197,8 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
                 if isinstance(outcome, BaseException):
                     log.error("strategy %s stopped on an error: %r", s.name, outcome)
                     console.print(f"[red]strategy {s.name} stopped on an error: {outcome!r}[/]")
+            if notifier is not None:
+                await notifier.close()  # drained while the clients are still open
             first = arbs[0] if arbs else None
             result = await build_report(store, first.first_snapshot if first else None,
                                         [o for a in arbs for o in a.chosen],
@@ -202,6 +210,8 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
             for g in grids:
                 await g.stop()
     finally:
+        if notifier is not None:
+            await notifier.close()
         await store.close()
     if report_path is not None:
         report_path.write_text(json.dumps(result, indent=2))

@@ -41,6 +41,7 @@ class EventKind(enum.StrEnum):
     BACKSTOP_PLACED = "backstop_placed"  # a leg's exchange-side stop placed or moved (data: leg, trigger_price)
     BACKSTOP_FIRED = "backstop_fired"  # a leg's backstop executed on its exchange (data: leg, exchange)
     BACKSTOP_FAILED = "backstop_failed"  # a backstop refused / not placeable (data: leg, reason)
+    CLOSE_FAILED = "close_failed"  # a close was tried and did not complete (data: reason)
 
 
 def _plain(value: Any) -> Any:

@@ -73,7 +73,8 @@ class PairTracker:
         else ``failed``."""
         status = (PositionStatus.NAKED if result.naked else PositionStatus.DUST if result.dust
                   else PositionStatus.FAILED)
-        detail = (await self.rt.store.get_position(position_id)).detail or {}  # type: ignore[union-attr]
+        row = await self.rt.store.get_position(position_id)
+        detail = row.detail or {}  # type: ignore[union-attr]
         detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
         if result.dust:
             detail["dust"] = [[ex, f"{q.normalize():f}"] for ex, q in result.dust]
@@ -82,8 +83,10 @@ class PairTracker:
         level = logging.ERROR if result.naked else logging.WARNING
         self.rt.event(f"position #{position_id} {status}: {result.reason}"
                       + (f"; NAKED exposure left: {result.naked}" if result.naked else ""), level,
-                      kind=EventKind.NAKED_LEG if result.naked else EventKind.OPEN_FAILED,
-                      position_id=position_id, status=str(status), reason=result.reason,
+                      kind=EventKind.NAKED_LEG if result.naked else EventKind.OPEN_FAILED if "open" in what
+                      else EventKind.CLOSE_FAILED, strategy=self.strategy, position_id=position_id,
+                      symbol=row.symbol, long_exchange=row.long_exchange, short_exchange=row.short_exchange,  # type: ignore[union-attr]
+                      status=str(status), reason=result.reason,
                       naked=[[ex, str(q)] for ex, q in result.naked])
 
     async def sweep_dust(self, max_fee_usd: Decimal | None = None) -> list[int]:
@@ -222,7 +225,8 @@ class PairTracker:
         lm, sm = await self.rt.multipliers(pos)
         if pos.status == PositionStatus.OPENING and lq > 0 and lq * lm == sq * sm == pos.quantity:
             await self.rt.store.update_position(pos.id, status=PositionStatus.OPEN, **await self.entry_prices(pos))
-            self.rt.event(f"recovered #{pos.id} {pos.symbol}: both legs found open, adopted")
+            self.rt.event(f"recovered #{pos.id} {pos.symbol}: both legs found open, adopted", kind=EventKind.HEDGE,
+                          strategy=self.strategy, action="adopted", position_id=pos.id, symbol=pos.symbol)
             return
         long, short = self.rt.clients[pos.long_exchange], self.rt.clients[pos.short_exchange]
         result = await self.executor.close(long, short, pos.symbol, lq, sq, on_fill=self.fill_sink(pos.id, "rollback"),
@@ -233,9 +237,13 @@ class PairTracker:
             return
         if pos.status == PositionStatus.CLOSING:
             await self.mark_closed(pos, pos.close_reason or reason, await self.exit_prices(pos))
-            self.rt.event(f"reconciled #{pos.id} {pos.symbol}: close finished (long {lq}, short {sq} flattened) -> closed")
+            self.rt.event(f"reconciled #{pos.id} {pos.symbol}: close finished (long {lq}, short {sq} flattened) -> closed",
+                          kind=EventKind.HEDGE, strategy=self.strategy, action="close finished", position_id=pos.id,
+                          symbol=pos.symbol)
         else:
             await self.rt.store.update_position(pos.id, status=PositionStatus.FAILED, closed_at=datetime.now(timezone.utc),
                                                 close_reason=reason, **await self.entry_prices(pos))
             await self.rt.set_cooldown(self.strategy, pos.symbol, self.reentry_cooldown_s, f"recovered #{pos.id}")
-            self.rt.event(f"reconciled #{pos.id} {pos.symbol}: flattened (long {lq}, short {sq}) -> failed")
+            self.rt.event(f"reconciled #{pos.id} {pos.symbol}: flattened (long {lq}, short {sq}) -> failed",
+                          kind=EventKind.HEDGE, strategy=self.strategy, action="flattened", position_id=pos.id,
+                          symbol=pos.symbol)

@@ -35,10 +35,12 @@ from ..funding.opportunities import Opportunity
 from ..models import UserEvent, UserLiquidation
 from ..runtime.backstops import BackstopManager
 from ..runtime.core import TradingRuntime
+from ..runtime.events import EventKind
 from ..runtime.ids import ClientIds
 from ..runtime.pairs import PairTracker, canonical_price
 from ..storage import PositionRow, PositionStatus, Store
 from . import funding_arb_rules as rules
+from .report import closed_pnl
 from .risk import LegState, near_liquidation, reduced_leg
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,11 @@ class CycleReport:
     opened: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+def _legs(p: Opportunity | PositionRow) -> dict[str, str]:
+    """An event's ``symbol``, ``long_exchange`` and ``short_exchange`` (an opportunity's or a pair's)."""
+    return {"symbol": p.symbol, "long_exchange": p.long_exchange, "short_exchange": p.short_exchange}
 
 
 def execution_config(cfg: StrategyConfig) -> ExecutionConfig:
@@ -126,8 +133,8 @@ class FundingArbStrategy:
         """This strategy's positions (its account's, or those without an account) in ``statuses``."""
         return await self.pairs.positions(statuses)
 
-    def _event(self, msg: str) -> None:
-        self.runtime.event(msg)
+    def _event(self, msg: str, level: int = logging.INFO, kind: EventKind = EventKind.INFO, **data: object) -> None:
+        self.runtime.event(msg, level, kind=kind, strategy=self.name, **data)
 
     # -- fees --------------------------------------------------------------------------------------
     def taker_fee(self, exchange: str, symbol: str | None = None) -> Decimal:
@@ -308,7 +315,9 @@ class FundingArbStrategy:
             fired = await self.backstops.fired(pos)  # the exchange closed the leg through its backstop
             if fired is not None:
                 reason = fired.reason()
-            log.error("#%d %s: %s; closing the other leg", pos.id, pos.symbol, reason)
+            self._event(f"#{pos.id} {pos.symbol}: {reason}; closing the other leg", logging.ERROR,
+                        EventKind.BACKSTOP_FIRED if fired is not None else EventKind.LIQUIDATION,
+                        position_id=pos.id, **_legs(pos), reason=reason)
             return reason
         return near_liquidation(legs, self.cfg.exit.min_liquidation_distance)
 
@@ -337,7 +346,7 @@ class FundingArbStrategy:
                 min_liquidation_distance=self.cfg.min_liquidation_distance,
             )
         except (ExecutionError, ExchangeError) as exc:
-            self._event(f"skip {opp.symbol}: pre-flight failed: {exc}")
+            self._event(f"skip {opp.symbol}: pre-flight failed: {exc}", kind=EventKind.OPEN_REFUSED, **_legs(opp), reason=str(exc))
             await self.runtime.set_cooldown(self.name, opp.symbol, self.cfg.cooldown_s, "pre-flight failed")
             return None
         pos = await self.pairs.create(
@@ -355,7 +364,7 @@ class FundingArbStrategy:
             self._trading = False
         if not result.success and not result.naked and result.balanced_qty > 0:
             # hedged at a smaller size than asked (a partial fill rolled back on the leading leg)
-            self._event(f"#{pos.id} {opp.symbol}: opened {result.balanced_qty} of {pf.quantity} ({result.reason})")
+            self._event(f"#{pos.id} {opp.symbol}: opened {result.balanced_qty} of {pf.quantity} ({result.reason})", logging.WARNING, EventKind.HEDGE, action="rollback", position_id=pos.id, **_legs(opp), quantity=result.balanced_qty, reason=result.reason)
             await self.store.update_position(pos.id, quantity=result.balanced_qty)
         if result.success or (not result.naked and result.balanced_qty > 0):
             await self.store.update_position(
@@ -366,8 +375,8 @@ class FundingArbStrategy:
             self.chosen.append(opp)
             self._event(
                 f"opened #{pos.id} {opp.symbol}: long {pf.quantity} on {opp.long_exchange} @ {result.long.avg_price}, "
-                f"short {pf.quantity} on {opp.short_exchange} @ {result.short.avg_price}, {pf.leverage}x"
-            )
+                f"short {pf.quantity} on {opp.short_exchange} @ {result.short.avg_price}, {pf.leverage}x",
+                kind=EventKind.POSITION_OPENED, position_id=pos.id, **_legs(opp), quantity=pf.quantity, leverage=pf.leverage, long_price=result.long.avg_price, short_price=result.short.avg_price, entry_net_apr=opp.net_apr)
             opened = await self.store.get_position(pos.id)
             if opened is not None:
                 await self.backstops.sync_pair(opened)
@@ -414,7 +423,7 @@ class FundingArbStrategy:
         if None in exits.values():  # a leg the exchange closed itself (a backstop): from the stored fills
             exits = {k: v if v is not None else (await self.pairs.exit_prices(pos))[k] for k, v in exits.items()}
         await self.pairs.mark_closed(pos, reason, exits)
-        self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}")
+        self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}", kind=EventKind.POSITION_CLOSED, position_id=pos.id, **_legs(pos), quantity=pos.quantity, reason=reason, **await closed_pnl(self.store, pos.id))
         return True
 
     # -- funding ---------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from ..exchanges.base import FundingAdapter
 from ..execution.leverage import normalize_leverage
 from ..models import ContractAttributes, OrderStatus, Side, UserLiquidation
 from ..runtime.core import TradingRuntime
+from ..runtime.events import EventKind
 from ..runtime.orders import NewFill, OrderTracker
 from ..storage import OrderRole, OrderRow, PositionRow, PositionStatus
 from .lots import LotBook
@@ -109,10 +110,14 @@ class GridStrategy:
         runtime.reserve_market(self.client.name, self.symbol, self.name)
 
     # -- events ------------------------------------------------------------------------------------
-    def _event(self, msg: str, level: int = logging.INFO) -> None:
+    def _event(self, msg: str, level: int = logging.INFO, kind: EventKind = EventKind.INFO, **data: object) -> None:
         line = f"[{self.name}] {msg}"
         self.state.events.append(line)
-        self.runtime.event(line, level)
+        self.runtime.event(line, level, kind=kind, strategy=self.name, **data)
+
+    def _where(self) -> dict[str, str]:
+        """An event's ``exchange`` and ``symbol``."""
+        return {"exchange": self.client.name, "symbol": self.symbol}
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -220,7 +225,8 @@ class GridStrategy:
                 for row in self.orders.live():
                     await self.orders.cancel(row)
                 self._event(f"liquidated/ADL by the exchange ({self.state.liquidated}): every order cancelled, "
-                            "grid stopped; check the account's position", logging.ERROR)
+                            "grid stopped; check the account's position", logging.ERROR, EventKind.LIQUIDATION,
+                            **self._where(), reason=self.state.liquidated)
             return
         await self.orders.sync()
         bid, ask = await self.touch()
@@ -229,7 +235,7 @@ class GridStrategy:
             if not self.state.halted:
                 self.state.halted = True
                 self._event(f"stop price {self.cfg.stop_price} breached at {price}: cancel all, flatten, halt",
-                            logging.WARNING)
+                            logging.WARNING, EventKind.GRID_STOP, **self._where(), price=price, stop_price=self.cfg.stop_price)
             await self.flatten("stop price breached")
             return
         if self.state.halted:
@@ -294,7 +300,7 @@ class GridStrategy:
         fell = tp_count < st.last_tp_count
         st.last_tp_count = tp_count
         if self._pause_breached(price):
-            return self._paused(f"pause price {self.cfg.pause_price} reached ({price})")
+            return self._paused(f"pause price {self.cfg.pause_price} reached ({price})", EventKind.GRID_PAUSE, price=price)
         apr = await self._funding_apr()
         if apr is not None and self.cfg.max_funding_apr_against is not None:
             cost = apr if self.side is Side.BUY else -apr
@@ -334,10 +340,10 @@ class GridStrategy:
             return Decimal(recorded)
         return (tp.price or Decimal(0)) / self._tp_factor
 
-    def _paused(self, why: str | None) -> None:
+    def _paused(self, why: str | None, kind: EventKind = EventKind.INFO, **data: object) -> None:
         if why != self.state.paused:
             if why is not None:
-                self._event(f"new entries paused: {why}")
+                self._event(f"new entries paused: {why}", logging.INFO, kind, **self._where(), **data)
             elif self.state.paused is not None:
                 self._event("new entries resumed")
             self.state.paused = why
@@ -412,7 +418,7 @@ class GridStrategy:
                 covered -= tp.quantity - self.orders.rows[tp.id].filled
                 self.state.repairs += 1
                 self._event(f"invariant: take-profit {tp.client_order_id} ({tp.quantity:f}) exceeds the position "
-                            f"{held:f}: cancelled", logging.WARNING)
+                            f"{held:f}: cancelled", logging.WARNING, EventKind.HEDGE, **self._where(), action="repair")
             tps = self.orders.live(OrderRole.TAKE_PROFIT)
             covered = sum((tp.quantity - tp.filled for tp in tps), Decimal(0))
         gap = held - covered

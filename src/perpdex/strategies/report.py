@@ -206,3 +206,17 @@ async def build_report(store: Store, first: FundingSnapshot | None, chosen: list
         "totals": totals(positions),
         "errors": errors or {},
     }
+
+
+async def closed_pnl(store: Store, position_id: int) -> dict[str, str]:
+    """A pair's money once flat, as the run report computes it (USD decimal strings):
+    ``price_pnl_usd`` (cash flow of every fill), ``funding_usd`` (both legs, + received),
+    ``fees_usd`` (entry and exit) and ``net_pnl_usd`` = price PnL + funding - fees."""
+    fills = await store.fills(position_id)
+    funding = await store.funding(position_id)
+    price_pnl = sum(((f.quantity * f.price) if f.side == "sell" else -(f.quantity * f.price) for f in fills), _ZERO)
+    entry_fees = sum((f.fee for f in fills if f.phase == "open"), _ZERO)
+    exit_fees = sum((f.fee for f in fills if f.phase != "open"), _ZERO)
+    total_funding = sum((p.amount for p in funding), _ZERO)
+    return {"price_pnl_usd": str(price_pnl), "funding_usd": str(total_funding), "fees_usd": str(entry_fees + exit_fees),
+            "net_pnl_usd": str(price_pnl + total_funding - entry_fees - exit_fees)}
