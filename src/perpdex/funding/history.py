@@ -27,14 +27,14 @@ from decimal import Decimal
 from itertools import combinations
 from typing import Any, Iterable
 
-from sqlalchemy import String, cast, delete, func, select, type_coerce
+from sqlalchemy import BigInteger, Float, Numeric, String, cast, delete, func, select, type_coerce
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ..models import FundingRateSample, MarketStats
 from ..storage.models import FundingSnapshotRow
 from .collector import FundingSnapshot
 from .opportunities import spread_apr
-from .series import BucketPoint, Columns, RawRow, SeriesCache, bucket_width_s, downsample, exchange_means, \
+from .series import SCALE, BucketPoint, Columns, RawRow, SeriesCache, bucket_width_s, downsample, exchange_means, \
     pair_aggregate, to_us
 
 _ZERO = Decimal(0)
@@ -153,16 +153,15 @@ class FundingHistory:
 
     async def _raw_rows(self, symbol: str, start: datetime, end: datetime | None, limit: int | None) -> list[RawRow]:
         R = FundingSnapshotRow
-        q = select(cast(R.collected_at, String), R.exchange, *(type_coerce(c, String) for c in (
-            R.rate_8h, R.interval_hours, R.mark_price, R.volume_24h_usd, R.open_interest_usd))).where(
-            R.symbol == symbol, R.collected_at >= start)
-        if end is not None:
-            q = q.where(R.collected_at < end)
-        q = q.order_by(R.collected_at)
-        if limit is not None:
-            q = q.limit(limit)
         async with self.sessions() as s:
-            return [tuple(r) for r in (await s.execute(q)).all()]  # type: ignore[misc]
+            conn = await s.connection()
+            q = select(*_numeric_columns(conn.dialect.name)).where(R.symbol == symbol, R.collected_at >= start)
+            if end is not None:
+                q = q.where(R.collected_at < end)
+            q = q.order_by(R.collected_at)
+            if limit is not None:
+                q = q.limit(limit)
+            return (await conn.execute(q)).all()  # type: ignore[return-value]
 
     async def columns(self, symbol: str, hours: float, *, now: datetime | None = None) -> Columns:
         """The held columns of ``symbol`` over the last ``hours`` hours up to ``now``."""
@@ -329,6 +328,24 @@ class FundingHistory:
         if pruned:
             self.series.clear()
         return pruned
+
+
+def _numeric_columns(dialect: str) -> list[Any]:
+    """The columns of :data:`~perpdex.funding.series.RawRow`, converted by the database: time as
+    integer microseconds since the epoch, 8h rate as an integer of 10^-12, the rest floats."""
+    R = FundingSnapshotRow
+    if dialect == "postgresql":
+        us = cast(func.round(func.extract("epoch", R.collected_at) * 1_000_000), BigInteger)
+        r8 = cast(func.round(cast(R.rate_8h, Numeric) * SCALE), BigInteger)
+        num = [cast(c, Float) for c in (R.interval_hours, R.mark_price, R.volume_24h_usd, R.open_interest_usd)]
+    else:  # SQLite: times are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' text, decimals as text
+        text_at = type_coerce(R.collected_at, String)
+        us = (cast(func.strftime("%s", text_at), BigInteger) * 1_000_000
+              + func.coalesce(cast(func.substr(text_at, 21, 6), BigInteger), 0))
+        r8 = cast(func.round(cast(type_coerce(R.rate_8h, String), Float) * SCALE), BigInteger)
+        num = [cast(type_coerce(c, String), Float)
+               for c in (R.interval_hours, R.mark_price, R.volume_24h_usd, R.open_interest_usd)]
+    return [us, R.exchange, r8, *num]
 
 
 def _stats_from(key: PairKey, cols: Columns, hours: float, threshold_apr: Decimal) -> PairStats:

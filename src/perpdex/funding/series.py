@@ -39,9 +39,9 @@ _SCALE_D = Decimal(SCALE)
 _US = 1_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-# (collected_at as text 'YYYY-MM-DD HH:MM:SS[.ffffff]' UTC, exchange, rate_8h, interval_hours,
-#  mark_price, volume_24h_usd, open_interest_usd), the last three text or None
-RawRow = tuple[str, str, str, str, str | None, str | None, str | None]
+# (collected_at in microseconds since the epoch, exchange, rate_8h in 10^-12 units, interval_hours,
+#  mark_price, volume_24h_usd, open_interest_usd), the last three None when not stored
+RawRow = tuple[int, str, int, float, float | None, float | None, float | None]
 Fetch = Callable[[str, datetime, datetime | None, int | None], Awaitable[list[RawRow]]]
 
 
@@ -52,10 +52,6 @@ def to_us(ts: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=int(us))
-
-
-def _floats(values: list[str | None], dtype: type) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype=dtype)
 
 
 @dataclass
@@ -90,21 +86,20 @@ class Columns:
         """Columns of ``rows`` (any order); the last row of an (exchange, time) wins."""
         if not rows:
             return Columns.empty()
-        ts_raw, ex_raw, r8_raw, ih_raw, mk_raw, vol_raw, oi_raw = zip(*rows)
-        t_all = np.array(ts_raw, dtype="datetime64[us]").astype(np.int64)
+        t_all, ex_raw, r8_raw, ih_raw, mk_raw, vol_raw, oi_raw = zip(*rows)
         exchanges = sorted(set(ex_raw))
         col_of = {e: i for i, e in enumerate(exchanges)}
-        cols = np.fromiter((col_of[e] for e in ex_raw), dtype=np.int64, count=len(rows))
-        t, row = np.unique(t_all, return_inverse=True)
+        cols = np.array([col_of[e] for e in ex_raw], dtype=np.int64)
+        t, row = np.unique(np.array(t_all, dtype=np.int64), return_inverse=True)
         shape = (t.size, len(exchanges))
         out = Columns(exchanges, t, np.zeros(shape, bool), np.zeros(shape, np.int64), np.zeros(shape, np.float32),
                       np.full(shape, np.nan), np.full(shape, np.nan, np.float32), np.full(shape, np.nan, np.float32))
         out.present[row, cols] = True
-        out.r8[row, cols] = np.rint(np.array(r8_raw, dtype=np.float64) * SCALE).astype(np.int64)
+        out.r8[row, cols] = np.array(r8_raw, dtype=np.int64)
         out.ih[row, cols] = np.array(ih_raw, dtype=np.float32)
-        out.mark[row, cols] = _floats(list(mk_raw), np.float64)
-        out.vol[row, cols] = _floats(list(vol_raw), np.float32)
-        out.oi[row, cols] = _floats(list(oi_raw), np.float32)
+        out.mark[row, cols] = np.array(mk_raw, dtype=np.float64)  # None -> nan
+        out.vol[row, cols] = np.array(vol_raw, dtype=np.float64)
+        out.oi[row, cols] = np.array(oi_raw, dtype=np.float64)
         return out
 
     def with_exchanges(self, exchanges: list[str]) -> "Columns":
@@ -193,7 +188,7 @@ class SeriesCache:
             if not done:  # one round larger than a page: cannot happen with a sane page size
                 raise RuntimeError(f"funding history of {symbol}: a round holds more than {self.page_rows} rows")
             parts.append(Columns.from_rows(done))
-            lo = datetime.fromisoformat(last).replace(tzinfo=timezone.utc)
+            lo = from_us(last)
             await asyncio.sleep(0)  # other requests get the loop between pages
         return concat(parts)
 
