@@ -13,6 +13,7 @@ every ``service.interval_s`` seconds. With ``collect=False`` the API only reads 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ from typing import Annotated, Any, AsyncIterator
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 
 from ..config import AppConfig
-from ..funding.history import FundingHistory, PairStats, row_sample
+from ..funding.history import SAMPLE_TEXT_COLUMNS, FundingHistory, PairStats, row_sample
 from ..funding.service import FundingRateService
 from ..storage import Store
 from ..storage.models import FundingSnapshotRow
@@ -86,6 +87,14 @@ def _point_out(p: Any) -> schemas.HistoryPoint:
         exchange=p.exchange, collected_at=p.collected_at, samples=p.samples, rate_per_interval=dec(p.rate),
         interval_hours=dec(p.interval_hours, 6), rate_8h=dec(p.rate_8h), mark_price=dec(p.mark_price),
         volume_24h_usd=dec(p.volume_24h_usd, 7), open_interest_usd=dec(p.open_interest_usd, 7))
+
+
+def _text_sample(row: tuple[str | None, ...]) -> schemas.HistoryPoint:
+    """A stored sample read as text (:data:`~perpdex.funding.history.SAMPLE_TEXT_COLUMNS`)."""
+    fields = dict(zip(SAMPLE_TEXT_COLUMNS, row))
+    fields["collected_at"] = f"{fields['collected_at']}+00:00"
+    fields["rate_per_interval"] = fields.pop("rate")
+    return schemas.HistoryPoint.model_validate({**fields, "samples": 1})
 
 
 def _sample_fields(row: FundingSnapshotRow) -> dict[str, Any]:
@@ -163,12 +172,15 @@ async def funding_history(
         now = datetime.now(timezone.utc)
         got = await svc.history.window(sym, window, max_points=max_points, exchange=exchange, now=now)
         pairs = await svc.history.symbol_stats(sym, window, now=now) if exchange is None else []
-        samples = ([schemas.HistoryPoint(**_sample_fields(r), samples=1) for r in got.samples]
-                   + [_point_out(p) for p in got.points])
-        return schemas.FundingHistoryResponse(
-            symbol=sym, hours=window, as_of=now, max_points=max_points, resolution_s=got.resolution_s,
-            samples=samples, pairs=[_stats_out(p) for p in pairs],
-        )
+
+        def build() -> bytes:  # thousands of samples: validated and serialized off the event loop
+            samples = ([_text_sample(r) for r in got.samples] + [_point_out(p) for p in got.points])
+            return schemas.FundingHistoryResponse(
+                symbol=sym, hours=window, as_of=now, max_points=max_points, resolution_s=got.resolution_s,
+                samples=samples, pairs=[_stats_out(p) for p in pairs],
+            ).model_dump_json().encode()
+
+        return await asyncio.to_thread(build)
 
     return await _cache(request).answer(request, _round_id(request), compute)
 

@@ -30,11 +30,11 @@ class RoundCache:
         self.misses = 0
 
     async def answer(self, request: Request, round_id: object | None,
-                     compute: Callable[[], Awaitable[BaseModel]]) -> Response:
-        """The JSON answer of ``compute()``, shared by identical requests within ``round_id``
-        (None: not cached)."""
+                     compute: Callable[[], Awaitable[BaseModel | bytes]]) -> Response:
+        """The JSON answer of ``compute()`` (a model, or its JSON already), shared by identical
+        requests within ``round_id`` (None: not cached)."""
         if round_id is None:
-            return _json((await compute()).model_dump_json().encode())
+            return _json(_body(await compute()))
         if round_id != self._round:
             self._round = round_id
             self._entries.clear()
@@ -50,7 +50,7 @@ class RoundCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         try:
-            body = (await compute()).model_dump_json().encode()
+            body = _body(await compute())
         except BaseException as exc:
             if self._entries.get(key) is fut:
                 del self._entries[key]
@@ -60,6 +60,10 @@ class RoundCache:
             raise
         fut.set_result(body)
         return _json(body)
+
+
+def _body(got: BaseModel | bytes) -> bytes:
+    return got if isinstance(got, bytes) else got.model_dump_json().encode()
 
 
 def _json(body: bytes) -> Response:

@@ -41,6 +41,8 @@ _ZERO = Decimal(0)
 _EIGHT = Decimal(8)
 
 PairKey = tuple[str, str, str]  # (symbol, long exchange, short exchange)
+SAMPLE_TEXT_COLUMNS = ("exchange", "collected_at", "rate", "interval_hours", "rate_8h", "mark_price",
+                       "volume_24h_usd", "open_interest_usd")
 
 
 def _utc(ts: datetime | None) -> datetime:
@@ -127,11 +129,12 @@ def snapshot_from_rows(rows: Iterable[FundingSnapshotRow]) -> FundingSnapshot:
 
 @dataclass(frozen=True)
 class HistoryWindow:
-    """What :meth:`FundingHistory.window` answers: ``samples`` stored rows (every sample of the
-    window, when each exchange has at most ``max_points``) or ``points`` (bucketed averages over
+    """What :meth:`FundingHistory.window` answers: ``samples`` stored rows as text (every sample
+    of the window, when each exchange has at most ``max_points``: :data:`SAMPLE_TEXT_COLUMNS`,
+    the time UTC without zone, decimals exact) or ``points`` (bucketed averages over
     ``resolution_s`` seconds, otherwise); oldest first."""
 
-    samples: list[FundingSnapshotRow]
+    samples: list[tuple[str | None, ...]]
     points: list[BucketPoint]
     resolution_s: int | None
 
@@ -162,6 +165,19 @@ class FundingHistory:
             if limit is not None:
                 q = q.limit(limit)
             return (await conn.execute(q)).all()  # type: ignore[return-value]
+
+    async def _sample_texts(self, symbol: str, hours: float, exchange: str | None,
+                            now: datetime | None) -> list[tuple[str | None, ...]]:
+        R = FundingSnapshotRow
+        end = _utc(now)
+        q = select(*(type_coerce(getattr(R, c), String) if c != "collected_at" else cast(R.collected_at, String)
+                     for c in SAMPLE_TEXT_COLUMNS)).where(
+            R.symbol == symbol, R.collected_at >= end - timedelta(hours=hours), R.collected_at <= end)
+        if exchange is not None:
+            q = q.where(R.exchange == exchange)
+        async with self.sessions() as s:
+            conn = await s.connection()
+            return (await conn.execute(q.order_by(R.collected_at, R.exchange, R.id))).all()  # type: ignore[return-value]
 
     async def columns(self, symbol: str, hours: float, *, now: datetime | None = None) -> Columns:
         """The held columns of ``symbol`` over the last ``hours`` hours up to ``now``."""
@@ -307,7 +323,7 @@ class FundingHistory:
         counts = cols.present.sum(axis=0) if cols.t.size else []
         per_ex = {ex: int(n) for ex, n in zip(cols.exchanges, counts) if exchange is None or ex == exchange}
         if max(per_ex.values(), default=0) <= max_points:
-            return HistoryWindow(await self.history(symbol, hours, exchange=exchange, now=now), [], None)
+            return HistoryWindow(await self._sample_texts(symbol, hours, exchange, now), [], None)
         width = bucket_width_s(hours * 3600, max_points)
         return HistoryWindow([], downsample(cols, width, exchange), width)
 
