@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert
 
 from perpdex.api import create_app
+from perpdex.api.schemas import FundingHistoryResponse
 from perpdex.exchanges import registry
 from perpdex.storage import Store
 from perpdex.storage.models import FundingSnapshotRow
@@ -96,9 +97,11 @@ async def test_history_is_downsampled_to_max_points_with_exact_bucket_averages(t
         rows = await fill(store, 3000, timedelta(minutes=1), end)  # 50 hours at 60 s
         small = (await client.get("/funding-rates/BTC/history", params={"hours": 1})).json()
         assert small["resolution_s"] is None and all(s["samples"] == 1 for s in small["samples"])
+        FundingHistoryResponse.model_validate(small)  # the JSON written directly has the model's shape
         assert len([s for s in small["samples"] if s["exchange"] == E1]) in (60, 61)
 
         body = (await client.get("/funding-rates/BTC/history", params={"hours": 72, "max_points": 100})).json()
+        FundingHistoryResponse.model_validate(body)
         width = body["resolution_s"]
         assert width == 3600 and body["max_points"] == 100  # 72 h / 100 -> the next width is 1 h
         e1 = [s for s in body["samples"] if s["exchange"] == E1]

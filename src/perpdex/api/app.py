@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -79,22 +80,34 @@ def _cache(request: Request) -> RoundCache:
     return request.app.state.answers
 
 
-def _point_out(p: Any) -> schemas.HistoryPoint:
-    def dec(x: float | None, digits: int = 10) -> Decimal | None:
-        return None if x is None else Decimal(f"{x:.{digits}g}")
-
-    return schemas.HistoryPoint(
-        exchange=p.exchange, collected_at=p.collected_at, samples=p.samples, rate_per_interval=dec(p.rate),
-        interval_hours=dec(p.interval_hours, 6), rate_8h=dec(p.rate_8h), mark_price=dec(p.mark_price),
-        volume_24h_usd=dec(p.volume_24h_usd, 7), open_interest_usd=dec(p.open_interest_usd, 7))
+def _dec(x: float | None, digits: int = 10) -> str | None:
+    return None if x is None else str(Decimal(f"{x:.{digits}g}"))
 
 
-def _text_sample(row: tuple[str | None, ...]) -> schemas.HistoryPoint:
-    """A stored sample read as text (:data:`~perpdex.funding.history.SAMPLE_TEXT_COLUMNS`)."""
-    fields = dict(zip(SAMPLE_TEXT_COLUMNS, row))
-    fields["collected_at"] = f"{fields['collected_at']}+00:00"
-    fields["rate_per_interval"] = fields.pop("rate")
-    return schemas.HistoryPoint.model_validate({**fields, "samples": 1})
+def _point_out(p: Any) -> dict[str, Any]:
+    """A bucket average as :class:`schemas.HistoryPoint` JSON."""
+    return {"exchange": p.exchange, "collected_at": _iso(p.collected_at), "rate_per_interval": _dec(p.rate),
+            "interval_hours": _dec(p.interval_hours, 6), "rate_8h": _dec(p.rate_8h), "mark_price": _dec(p.mark_price),
+            "volume_24h_usd": _dec(p.volume_24h_usd, 7), "open_interest_usd": _dec(p.open_interest_usd, 7),
+            "samples": p.samples}
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+def _text_sample(row: tuple[str | None, ...]) -> dict[str, Any]:
+    """A stored sample read as text (:data:`~perpdex.funding.history.SAMPLE_TEXT_COLUMNS`) as
+    :class:`schemas.HistoryPoint` JSON (decimals exactly as stored)."""
+    f = dict(zip(SAMPLE_TEXT_COLUMNS, row))
+    return {"exchange": f["exchange"], "collected_at": str(f["collected_at"]).replace(" ", "T") + "Z",
+            "rate_per_interval": _num(f["rate"]), "interval_hours": _num(f["interval_hours"]),
+            "rate_8h": _num(f["rate_8h"]), "mark_price": _num(f["mark_price"]),
+            "volume_24h_usd": _num(f["volume_24h_usd"]), "open_interest_usd": _num(f["open_interest_usd"]), "samples": 1}
+
+
+def _num(text: str | None) -> str | None:
+    return None if text is None else str(Decimal(text))
 
 
 def _sample_fields(row: FundingSnapshotRow) -> dict[str, Any]:
@@ -173,12 +186,14 @@ async def funding_history(
         got = await svc.history.window(sym, window, max_points=max_points, exchange=exchange, now=now)
         pairs = await svc.history.symbol_stats(sym, window, now=now) if exchange is None else []
 
-        def build() -> bytes:  # thousands of samples: validated and serialized off the event loop
-            samples = ([_text_sample(r) for r in got.samples] + [_point_out(p) for p in got.points])
-            return schemas.FundingHistoryResponse(
+        def build() -> bytes:
+            # thousands of samples: written as JSON directly (the response model's exact shape:
+            # decimals as strings, times ISO 8601 UTC), off the event loop
+            head = schemas.FundingHistoryResponse(
                 symbol=sym, hours=window, as_of=now, max_points=max_points, resolution_s=got.resolution_s,
-                samples=samples, pairs=[_stats_out(p) for p in pairs],
-            ).model_dump_json().encode()
+                samples=[], pairs=[_stats_out(p) for p in pairs]).model_dump(mode="json")
+            head["samples"] = [_text_sample(r) for r in got.samples] + [_point_out(p) for p in got.points]
+            return json.dumps(head, separators=(",", ":")).encode()
 
         return await asyncio.to_thread(build)
 
