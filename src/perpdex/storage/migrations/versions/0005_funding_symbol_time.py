@@ -1,8 +1,8 @@
 """An index of funding_snapshots by (symbol, collected_at): the service reads one symbol's window
 (its history, its pair statistics) in time order without visiting the other symbols' rows.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
