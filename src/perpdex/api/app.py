@@ -13,7 +13,9 @@ every ``service.interval_s`` seconds. With ``collect=False`` the API only reads 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -22,16 +24,21 @@ from typing import Annotated, Any, AsyncIterator
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 
 from ..config import AppConfig
-from ..funding.history import FundingHistory, PairStats, row_sample
+from ..funding.history import SAMPLE_TEXT_COLUMNS, FundingHistory, PairStats, row_sample
 from ..funding.service import FundingRateService
 from ..storage import Store
 from ..storage.models import FundingSnapshotRow
 from . import schemas
+from .cache import RoundCache
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.0"
 MAX_HOURS = 24 * 366
+MAX_AGE_S = MAX_HOURS * 3600.0
+MAX_HOLD_HOURS = 24 * 3660  # ten years
+MAX_APR = 1000  # fraction per year: 100 000 %
+DEFAULT_MAX_POINTS = 2000
 
 router = APIRouter()
 
@@ -61,6 +68,46 @@ def _stats_out(st: PairStats) -> schemas.PairStatistics:
         mean_spread_hourly=st.mean_spread_hourly, mean_spread_apr=st.mean_spread_apr,
         last_spread_8h=st.last_spread_8h, persistence_hours=st.persistence_hours,
     )
+
+
+def _round_id(request: Request) -> object | None:
+    """The collection round answers may be kept for (None: not collecting, compute each)."""
+    svc = _service(request)
+    return (id(svc), svc.rounds) if svc.running else None
+
+
+def _cache(request: Request) -> RoundCache:
+    return request.app.state.answers
+
+
+def _dec(x: float | None, digits: int = 10) -> str | None:
+    return None if x is None else str(Decimal(f"{x:.{digits}g}"))
+
+
+def _point_out(p: Any) -> dict[str, Any]:
+    """A bucket average as :class:`schemas.HistoryPoint` JSON."""
+    return {"exchange": p.exchange, "collected_at": _iso(p.collected_at), "rate_per_interval": _dec(p.rate),
+            "interval_hours": _dec(p.interval_hours, 6), "rate_8h": _dec(p.rate_8h), "mark_price": _dec(p.mark_price),
+            "volume_24h_usd": _dec(p.volume_24h_usd, 7), "open_interest_usd": _dec(p.open_interest_usd, 7),
+            "samples": p.samples}
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+def _text_sample(row: tuple[str | None, ...]) -> dict[str, Any]:
+    """A stored sample read as text (:data:`~perpdex.funding.history.SAMPLE_TEXT_COLUMNS`) as
+    :class:`schemas.HistoryPoint` JSON (decimals exactly as stored)."""
+    f = dict(zip(SAMPLE_TEXT_COLUMNS, row))
+    return {"exchange": f["exchange"], "collected_at": str(f["collected_at"]).replace(" ", "T") + "Z",
+            "rate_per_interval": _num(f["rate"]), "interval_hours": _num(f["interval_hours"]),
+            "rate_8h": _num(f["rate_8h"]), "mark_price": _num(f["mark_price"]),
+            "volume_24h_usd": _num(f["volume_24h_usd"]), "open_interest_usd": _num(f["open_interest_usd"]), "samples": 1}
+
+
+def _num(text: str | None) -> str | None:
+    return None if text is None else str(Decimal(text))
 
 
 def _sample_fields(row: FundingSnapshotRow) -> dict[str, Any]:
@@ -97,16 +144,22 @@ async def funding_rates(
     request: Request,
     exchange: Exchange = None,
     symbol: Symbol = None,
-    max_age_s: Annotated[float | None, Query(gt=0, description="Leave out samples older than this, seconds.")] = None,
+    max_age_s: Annotated[float | None, Query(gt=0, le=MAX_AGE_S, allow_inf_nan=False,
+                                             description="Leave out samples older than this, seconds.")] = None,
 ) -> Any:
     """The newest stored sample per (exchange, symbol): funding rate per interval, interval hours,
     8h-normalized and hourly rate, APR, mark price, 24h volume and open interest (USD)."""
     svc = _service(request)
-    now = datetime.now(timezone.utc)
-    rows = await svc.history.latest(exchange=_known_exchange(request, exchange),
-                                    symbol=symbol.upper() if symbol else None, max_age_s=max_age_s, now=now)
-    out = [_rate_out(r, now) for r in rows]
-    return schemas.FundingRatesResponse(as_of=now, count=len(out), rates=out)
+    exchange = _known_exchange(request, exchange)
+
+    async def compute() -> schemas.FundingRatesResponse:
+        now = datetime.now(timezone.utc)
+        rows = await svc.history.latest(exchange=exchange, symbol=symbol.upper() if symbol else None,
+                                        max_age_s=max_age_s, now=now)
+        out = [_rate_out(r, now) for r in rows]
+        return schemas.FundingRatesResponse(as_of=now, count=len(out), rates=out)
+
+    return await _cache(request).answer(request, _round_id(request), compute)
 
 
 @router.get("/funding-rates/{symbol}/history", response_model=schemas.FundingHistoryResponse,
@@ -114,42 +167,58 @@ async def funding_rates(
 async def funding_history(
     request: Request,
     symbol: Annotated[str, Path(min_length=1, max_length=32, description="Canonical symbol (e.g. BTC).")],
-    hours: Annotated[float | None, Query(gt=0, le=MAX_HOURS,
+    hours: Annotated[float | None, Query(gt=0, le=MAX_HOURS, allow_inf_nan=False,
                                          description="Window, hours up to now (default: service.history_hours).")] = None,
     exchange: Exchange = None,
+    max_points: Annotated[int, Query(ge=2, le=10000, description=(
+        "At most this many samples per exchange: a window holding more is answered with the averages of "
+        "equal time buckets (resolution_s seconds each)."))] = DEFAULT_MAX_POINTS,
 ) -> Any:
-    """Every stored sample of ``symbol`` in the last ``hours`` hours (oldest first) and, for each
-    exchange pair, the mean spread and how long it has stayed positive (pairs only without an
-    ``exchange`` filter)."""
+    """The samples of ``symbol`` in the last ``hours`` hours (oldest first): every stored sample
+    when no exchange has more than ``max_points`` in the window, else per exchange the averages of
+    time buckets of ``resolution_s`` seconds (at most ``max_points``); and, for each exchange pair,
+    the mean spread over every round of the window and how long it has stayed positive (pairs only
+    without an ``exchange`` filter)."""
     svc = _service(request)
     window = hours if hours is not None else _cfg(request).service.history_hours
-    now = datetime.now(timezone.utc)
     sym = symbol.upper()
-    rows = await svc.history.history(sym, window, exchange=_known_exchange(request, exchange), now=now)
-    pairs = await svc.history.symbol_stats(sym, window, now=now) if exchange is None else []
-    return schemas.FundingHistoryResponse(
-        symbol=sym, hours=window, as_of=now,
-        samples=[schemas.HistorySample(**_sample_fields(r)) for r in rows],
-        pairs=[_stats_out(p) for p in pairs],
-    )
+    exchange = _known_exchange(request, exchange)
+
+    async def compute() -> schemas.FundingHistoryResponse:
+        now = datetime.now(timezone.utc)
+        got = await svc.history.window(sym, window, max_points=max_points, exchange=exchange, now=now)
+        pairs = await svc.history.symbol_stats(sym, window, now=now) if exchange is None else []
+
+        def build() -> bytes:
+            # thousands of samples: written as JSON directly (the response model's exact shape:
+            # decimals as strings, times ISO 8601 UTC), off the event loop
+            head = schemas.FundingHistoryResponse(
+                symbol=sym, hours=window, as_of=now, max_points=max_points, resolution_s=got.resolution_s,
+                samples=[], pairs=[_stats_out(p) for p in pairs]).model_dump(mode="json")
+            head["samples"] = [_text_sample(r) for r in got.samples] + [_point_out(p) for p in got.points]
+            return json.dumps(head, separators=(",", ":")).encode()
+
+        return await asyncio.to_thread(build)
+
+    return await _cache(request).answer(request, _round_id(request), compute)
 
 
 @router.get("/opportunities", response_model=schemas.OpportunitiesResponse, summary="Ranked arbitrage pairs")
 async def opportunities(
     request: Request,
-    min_net_apr: Annotated[Decimal | None, Query(description="Only pairs with at least this net APR (fraction per year; "
-                                                            "default: no threshold).")] = None,
+    min_net_apr: Annotated[Decimal | None, Query(ge=-MAX_APR, le=MAX_APR, allow_inf_nan=False, description=(
+        "Only pairs with at least this net APR (fraction per year; default: no threshold)."))] = None,
     symbol: Symbol = None,
     exchange: Annotated[str | None, Query(description="Only pairs with a leg on this exchange.")] = None,
-    hold_hours: Annotated[Decimal | None, Query(gt=0, description="Holding time over which entry+exit fees are "
-                                                                  "amortized, hours (default: strategy.hold_hours).")] = None,
-    min_persistence_hours: Annotated[float | None, Query(ge=0, le=MAX_HOURS, description=(
+    hold_hours: Annotated[Decimal | None, Query(ge=Decimal("0.01"), le=MAX_HOLD_HOURS, allow_inf_nan=False, description=(
+        "Holding time over which entry+exit fees are amortized, hours (default: strategy.hold_hours)."))] = None,
+    min_persistence_hours: Annotated[float | None, Query(ge=0, le=MAX_HOURS, allow_inf_nan=False, description=(
         "Only pairs whose spread has stayed positive for at least this many hours (default: "
         "strategy.min_persistence_hours, off when unset)."))] = None,
-    min_mean_spread_apr: Annotated[Decimal | None, Query(description=(
+    min_mean_spread_apr: Annotated[Decimal | None, Query(ge=-MAX_APR, le=MAX_APR, allow_inf_nan=False, description=(
         "Only pairs whose mean spread over history_hours is at least this APR fraction (default: "
         "strategy.min_mean_spread_apr, off when unset)."))] = None,
-    history_hours: Annotated[float | None, Query(gt=0, le=MAX_HOURS, description=(
+    history_hours: Annotated[float | None, Query(gt=0, le=MAX_HOURS, allow_inf_nan=False, description=(
         "Window of the history statistics and filter, hours (default: strategy.history_hours)."))] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many pairs.")] = 50,
 ) -> Any:
@@ -165,13 +234,18 @@ async def opportunities(
                                    "msg": f"{persist} hours cannot be seen in a history of {window} hours",
                                    "input": persist}])
     hold = hold_hours if hold_hours is not None else st.hold_hours
-    found = await svc.opportunities(
-        hold_hours=hold, min_net_apr=min_net_apr, symbols=[symbol.upper()] if symbol else None,
-        exchange=_known_exchange(request, exchange), min_volume_24h_usd=st.min_volume_24h_usd,
+    exchange = _known_exchange(request, exchange)
+    return await _cache(request).answer(request, _round_id(request), lambda: _opportunities(
+        svc, hold_hours=hold, min_net_apr=min_net_apr, symbols=[symbol.upper()] if symbol else None,
+        exchange=exchange, min_volume_24h_usd=st.min_volume_24h_usd,
         min_open_interest_usd=st.min_open_interest_usd, history_hours=window,
         min_mean_spread_apr=min_mean_spread_apr if min_mean_spread_apr is not None else st.min_mean_spread_apr,
         min_persistence_hours=persist, limit=limit,
-    )
+    ))
+
+
+async def _opportunities(svc: FundingRateService, **kw: Any) -> schemas.OpportunitiesResponse:
+    found = await svc.opportunities(**kw)
     out = [schemas.Opportunity(
         symbol=o.symbol, long_exchange=o.long_exchange, short_exchange=o.short_exchange,
         long_rate_8h=o.long_rate_8h, short_rate_8h=o.short_rate_8h, spread_8h=o.spread_8h, gross_apr=o.gross_apr,
@@ -179,7 +253,8 @@ async def opportunities(
         min_open_interest_usd=o.min_open_interest_usd,
         history=_stats_out(found.stats[o.key]) if o.key in found.stats else None) for o in found.opportunities]
     return schemas.OpportunitiesResponse(
-        as_of=found.as_of, hold_hours=hold, history_hours=window, max_sample_age_s=svc.cfg.max_sample_age_s,
+        as_of=found.as_of, hold_hours=kw["hold_hours"], history_hours=kw["history_hours"],
+        max_sample_age_s=svc.cfg.max_sample_age_s,
         count=len(out), opportunities=out, skipped_exchanges=found.skipped,
     )
 
@@ -199,7 +274,9 @@ def create_app(cfg: AppConfig, *, store: Store | None = None, collect: bool = Tr
                 st = Store(cfg.storage.url)
                 await st.init()
                 stack.push_async_callback(st.close)
-            history = FundingHistory(st.sessions)
+            # a round may land up to exchange_timeout_s after its collected_at
+            history = FundingHistory(st.sessions, settle_s=max(300.0, 2 * cfg.service.interval_s
+                                                               + cfg.service.exchange_timeout_s))
             overrides = {n: cfg.exchanges[n].taker_fee for n in cfg.enabled_exchanges}
             if collect:
                 rt = await stack.enter_async_context(runtime(cfg))
@@ -214,6 +291,7 @@ def create_app(cfg: AppConfig, *, store: Store | None = None, collect: bool = Tr
                 await svc.load_last_collected()
             app.state.service = svc
             app.state.cfg = cfg
+            app.state.answers = RoundCache()
             yield
 
     app = FastAPI(

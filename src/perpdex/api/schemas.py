@@ -60,11 +60,23 @@ class PairStatistics(BaseModel):
                     "the first round of that unbroken run; 0 when the last round is not positive).")
 
 
+class HistoryPoint(HistorySample):
+    """A stored sample (``samples`` 1), or the average of the samples of one exchange in one time
+    bucket of a downsampled window (``collected_at`` the first of them; rates, mark price, volume
+    and open interest their means to 10 significant digits, ``interval_hours`` the longest)."""
+
+    samples: int = Field(description="Stored samples this point stands for (1: the sample itself).")
+
+
 class FundingHistoryResponse(BaseModel):
     symbol: str = Field(description="Canonical symbol.")
     hours: float = Field(description="Window length, hours, ending at as_of.")
     as_of: datetime = Field(description="End of the window (UTC).")
-    samples: list[HistorySample] = Field(description="Samples in the window, oldest first.")
+    max_points: int = Field(description="At most this many samples per exchange were asked for.")
+    resolution_s: int | None = Field(
+        description="None: every stored sample of the window; else the width of the time buckets (seconds, aligned "
+                    "to multiples of it since 1970-01-01 UTC) whose averages the samples are.")
+    samples: list[HistoryPoint] = Field(description="Samples (or bucket averages) in the window, oldest first.")
     pairs: list[PairStatistics] = Field(
         description="Every exchange pair seen in the window, long the exchange with the lower mean rate_8h, "
                     "highest mean spread first.")

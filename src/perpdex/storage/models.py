@@ -257,7 +257,8 @@ class FundingSnapshotRow(Base):
     ``volume_24h_usd`` / ``open_interest_usd`` USD; ``collected_at`` when perpdex read it (UTC)."""
 
     __tablename__ = "funding_snapshots"
-    __table_args__ = (Index("ix_funding_snapshots_pair_time", "exchange", "symbol", "collected_at"),)
+    __table_args__ = (Index("ix_funding_snapshots_pair_time", "exchange", "symbol", "collected_at"),
+                      Index("ix_funding_snapshots_symbol_time", "symbol", "collected_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     exchange: Mapped[str] = mapped_column(String(32))
