@@ -31,6 +31,7 @@ from rich.console import Console
 from ..config import AppConfig, load_config
 from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
+from ..files import write_private_text
 from . import render
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
     finally:
         await store.close()
     if report_path is not None:
-        report_path.write_text(json.dumps(result, indent=2))
+        write_private_text(report_path, json.dumps(result, indent=2))
     return result
 
 
