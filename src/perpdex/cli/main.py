@@ -76,6 +76,10 @@ def _setup_logging(level: str, verbose: bool) -> None:
     if not verbose:
         for noisy in ("perpdex", "aiohttp", "ccxt", "sqlalchemy"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    # tokens derived from credentials (auth tokens, JWTs, listen keys) never reach a log line
+    from ..secrets import install_log_mask
+
+    install_log_mask()
 
 
 def _load(path: Path, verbose: bool) -> AppConfig:
