@@ -51,6 +51,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 OPEN_STATUSES = ["opening", "open", "closing", "naked"]
 LIQUIDATION_REFRESH_S = 15.0  # REST position reads for a leg's liquidation price, at most this often
 MAX_PNL_POINTS = 2000
+STATE_OPPORTUNITIES = 12  # pairs in each pushed state (the page's table)
 _ZERO = Decimal(0)
 
 
@@ -378,7 +379,7 @@ def sse(event: str, data: Any) -> str:
 async def state(app: FastAPI) -> dict[str, Any]:
     """What one ``state`` message carries."""
     return {"status": _plain(status(app)), "funding": _plain(await funding_map(app)),
-            "opportunities": _plain(await opportunities(app)), "positions": _plain(await positions(app)),
+            "opportunities": _plain(await opportunities(app, STATE_OPPORTUNITIES)), "positions": _plain(await positions(app)),
             "grid": _plain(await grids(app)), "streams": _plain(streams(app))}
 
 

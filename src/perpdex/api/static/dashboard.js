@@ -308,6 +308,7 @@
   }
 
   async function loadPnl() {
+    if (lostAt !== null) return;  // reloaded on reconnect
     try { renderPnl(await api("/api/live/pnl")); } catch (e) { /* the next update retries */ }
   }
 
@@ -327,7 +328,7 @@
 
   async function loadAll() {
     const [status, funding, opps, positions, grid, streams, events] = await Promise.all([
-      api("/api/live/status"), api("/api/live/funding"), api("/api/live/opportunities"), api("/api/live/positions"),
+      api("/api/live/status"), api("/api/live/funding"), api("/api/live/opportunities?limit=12"), api("/api/live/positions"),
       api("/api/live/grid"), api("/api/live/streams"), api("/api/live/events")]);
     applyState({ status, funding, opportunities: opps, positions, grid, streams });
     renderEvents(events);
