@@ -135,7 +135,8 @@ async def test_attached_to_a_run_on_the_emulator(tmp_path):
                 try:
                     for _ in range(300):  # bounded: a pair that never opens fails the test
                         positions = (await client.get("/api/live/positions")).json()["positions"]
-                        if positions and positions[0]["funding_payments"] >= 2 and grid.orders.live(OrderRole.TAKE_PROFIT):
+                        if (positions and all(D(leg["funding"]) > 0 for leg in positions[0]["legs"])
+                                and grid.orders.live(OrderRole.TAKE_PROFIT)):
                             break
                         await asyncio.sleep(0.1)
                     answers = {p: (await client.get(f"/api/live/{p}")).json()

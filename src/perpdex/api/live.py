@@ -115,7 +115,7 @@ def _ranked(o: Opportunity, held: set[str]) -> S.RankedOpportunity:
                                held=o.symbol in held)
 
 
-async def opportunities(app: FastAPI, limit: int = 20) -> S.OpportunitiesResponse:
+async def opportunities(app: FastAPI, limit: int = 20) -> S.LiveOpportunitiesResponse:
     """Pairs with a positive net APR, best first: ranked by the run's first funding-arb strategy
     (its fees and volume / open-interest filters) from its last round, or from storage by the
     service's ranking (``strategy`` section of the config)."""
@@ -129,14 +129,14 @@ async def opportunities(app: FastAPI, limit: int = 20) -> S.OpportunitiesRespons
         opps = find_opportunities(arb.last_snapshot, fees, min_net_apr=_ZERO, hold_hours=cfg.hold_hours,
                                   min_volume_24h_usd=cfg.min_volume_24h_usd,
                                   min_open_interest_usd=cfg.min_open_interest_usd, symbols=cfg.symbols or None)
-        return S.OpportunitiesResponse(attached=True, as_of=_now(), hold_hours=cfg.hold_hours,
+        return S.LiveOpportunitiesResponse(attached=True, as_of=_now(), hold_hours=cfg.hold_hours,
                                        min_net_apr=cfg.min_net_apr,
                                        opportunities=[_ranked(o, held) for o in opps[:limit]])
     st = app.state.cfg.strategy
     found = await app.state.service.opportunities(hold_hours=st.hold_hours, min_net_apr=_ZERO,
                                                   min_volume_24h_usd=st.min_volume_24h_usd,
                                                   min_open_interest_usd=st.min_open_interest_usd, limit=limit)
-    return S.OpportunitiesResponse(attached=live is not None, as_of=_now(), hold_hours=st.hold_hours,
+    return S.LiveOpportunitiesResponse(attached=live is not None, as_of=_now(), hold_hours=st.hold_hours,
                                    min_net_apr=st.min_net_apr,
                                    opportunities=[_ranked(o, held) for o in found.opportunities])
 
@@ -465,7 +465,7 @@ async def get_funding(request: Request) -> Any:
     return await funding_map(request.app)
 
 
-@router.get("/opportunities", response_model=S.OpportunitiesResponse, summary="Pairs ranked by net APR")
+@router.get("/opportunities", response_model=S.LiveOpportunitiesResponse, summary="Pairs ranked by net APR")
 async def get_opportunities(request: Request,
                             limit: int = Query(20, ge=1, le=200, description="At most this many pairs.")) -> Any:
     return await opportunities(request.app, limit)

@@ -67,7 +67,7 @@ class RankedOpportunity(BaseModel):
     held: bool = Field(description="The run holds a position in this symbol.")
 
 
-class OpportunitiesResponse(LiveAnswer):
+class LiveOpportunitiesResponse(LiveAnswer):
     hold_hours: Decimal = Field(description="Holding time over which fees are amortized, hours.")
     min_net_apr: Decimal | None = Field(description="The strategy's entry threshold, APR fraction.")
     opportunities: list[RankedOpportunity] = Field(description="Best net APR first.")
