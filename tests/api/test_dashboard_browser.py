@@ -144,6 +144,9 @@ def test_dashboard_follows_a_run_live_in_chromium(tmp_path, request):
         assert len(js(driver, "#streams tbody tr", "el => el.dataset.stream")) >= 4
         assert js(driver, "#events li[data-kind]", "el => el.dataset.kind")
         wait_for(driver, lambda d: js(d, "#pnl-chart canvas", "el => el.width"), "no PnL chart")
+        # the funding payments reach the PnL chart (refetched after funding events)
+        wait_for(driver, lambda d: not js(d, "#pnl-total", "el => el.textContent")[0].startswith("0.0000"),
+                 "the PnL chart never moved")
 
         shot = ROOT / "docs" / "img" / "dashboard.png" if os.environ.get("PERPDEX_SCREENSHOT") else tmp_path / "dashboard.png"
         shot.parent.mkdir(parents=True, exist_ok=True)
