@@ -1,6 +1,6 @@
 """Benchmark: per-message cost of the Lighter and Aster market-data feed hot paths.
 
-Frames are generated in the exact wire shapes of shared/protocols/lighter.md §4.3 and aster.md §4.6
+Frames are generated in the exact wire shapes of docs/exchanges/lighter.md §4.3 and docs/exchanges/aster.md §4.6
 (recorded format, seeded, not random per run):
 
 * **Lighter** ``update/order_book`` deltas on a 200-level-per-side book (ETH-like, tick 0.01, size

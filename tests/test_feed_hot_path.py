@@ -25,7 +25,7 @@ def _dumps(o: object) -> bytes:
 
 
 def lighter_frame(kind: str, bids, asks, nonce: int, begin: int, market: int = 0) -> bytes:
-    """A frame in the exact shape of shared/protocols/lighter.md §4.3 (price/size strings)."""
+    """A frame in the exact shape of docs/exchanges/lighter.md §4.3 (price/size strings)."""
     lv = lambda side: [{"price": p, "size": s} for p, s in side]  # noqa: E731
     return _dumps({"channel": f"order_book:{market}", "offset": 41692800,
                    "order_book": {"code": 0, "asks": lv(asks), "bids": lv(bids), "offset": 41692800,
@@ -107,7 +107,7 @@ async def test_lighter_gap_crossed_unknown_and_malformed_frames() -> None:
 
 
 def aster_frame(bids, asks, u: int) -> bytes:
-    """A combined-stream ``depth20@100ms`` frame (shared/protocols/aster.md §4.6)."""
+    """A combined-stream ``depth20@100ms`` frame (docs/exchanges/aster.md §4.6)."""
     return _dumps({"stream": "btcusdt@depth20@100ms",
                    "data": {"e": "depthUpdate", "E": 1754556878284, "T": 1754556878031, "s": "BTCUSDT",
                             "U": u - 5, "u": u, "pu": u - 9, "b": bids, "a": asks}})

@@ -112,6 +112,24 @@ class ExitConfig(_Strict):
     min_liquidation_distance: Decimal = Field(default=Decimal("0.05"), ge=0, lt=1)
 
 
+class BackstopConfig(_Strict):
+    """The exchange-side backstop of every open leg (docs/CONDITIONAL_ORDERS.md, "Backstops"): a
+    reduce-only stop-market order for the leg's full size, resting on the leg's own exchange, so
+    a leg is closed by the exchange even while perpdex is not running.
+
+    * ``enabled``: place them (default true); false turns them off for this strategy entry;
+    * ``fraction_to_liquidation``: the trigger sits this fraction of the way from the mark to the
+      leg's liquidation price (0.5 = halfway; the exchange's reported liquidation price, else the
+      pre-flight estimate);
+    * ``reprice_fraction``: move the backstop (cancel + replace) when the leg's liquidation price
+      moved more than this fraction of itself (0.02 = 2 %) since the backstop was placed.
+    """
+
+    enabled: bool = True
+    fraction_to_liquidation: Decimal = Field(default=Decimal("0.5"), gt=0, lt=1)
+    reprice_fraction: Decimal = Field(default=Decimal("0.02"), gt=0, lt=1)
+
+
 class StrategyConfig(_Strict):
     """Funding arbitrage parameters.
 
@@ -152,7 +170,8 @@ class StrategyConfig(_Strict):
     * history filter over the stored funding history (``perpdex serve``; off by default):
       ``min_mean_spread_apr`` (mean funding spread of the pair over the last ``history_hours``
       hours, APR fraction) and ``min_persistence_hours`` (how long the spread has kept its sign
-      without a break, hours; at most ``history_hours``).
+      without a break, hours; at most ``history_hours``);
+    * ``backstop``: the exchange-side stop of each leg (:class:`BackstopConfig`).
     """
 
     size_usd: Decimal = Field(default=Decimal(1000), gt=0)
@@ -189,6 +208,7 @@ class StrategyConfig(_Strict):
     history_hours: float = Field(default=24.0, gt=0, le=24 * 366)
     min_persistence_hours: float | None = Field(default=None, ge=0)
     min_mean_spread_apr: Decimal | None = None
+    backstop: BackstopConfig = Field(default_factory=BackstopConfig)
 
     @field_validator("min_persistence_hours")
     @classmethod

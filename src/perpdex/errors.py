@@ -29,6 +29,11 @@ class ExchangeError(PerpdexError):
         self.code = code
 
 
+class DependencyMissing(ExchangeError, RuntimeError):
+    """A package or native library an exchange needs is not installed; the message names the
+    exchange and the command that installs it (one line, shown as is to the user)."""
+
+
 class RateLimited(ExchangeError):
     """HTTP 429 / the exchange's rate-limit codes."""
 

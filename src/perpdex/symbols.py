@@ -4,7 +4,7 @@ unit is (``1000PEPEUSDT`` on one exchange and ``kPEPE-USD-PERP`` on another are 
 unit; ``PEPE_USDC_PERP`` is 1). Prices and sizes of two exchanges are compared only after
 conversion to canonical units, so a bundle never looks like a price gap or a size mismatch.
 
-Prefix conventions (protocol docs: Aster §2.1, Lighter §2.1, Paradex ``k`` prefix):
+Prefix conventions (docs/exchanges/aster.md §2.1, docs/exchanges/lighter.md §2.1, Paradex ``k`` prefix):
 ``1000PEPE``/``10000SATS``/``1000000MOG`` (a power of ten of at least 1,000), ``1MBABYDOGE``
 (one million), ``kBONK`` (lower-case k: 1,000). A leading digit that is not such a prefix is part
 of the name (``2Z``, ``0G``, ``1INCH``).

@@ -24,12 +24,12 @@ def db(*args: str):
 
 
 def test_upgrade_then_current_on_each_backend(store_url):
-    assert "revision none, head is 0003" in db("current", "--db", store_url).output
+    assert "revision none, head is 0004" in db("current", "--db", store_url).output
     res = db("upgrade", "--db", store_url)
-    assert res.exit_code == 0 and "upgraded from no schema to revision 0003 (head)" in res.output
-    assert "already at revision 0003 (head)" in db("upgrade", "--db", store_url).output
+    assert res.exit_code == 0 and "upgraded from no schema to revision 0004 (head)" in res.output
+    assert "already at revision 0004 (head)" in db("upgrade", "--db", store_url).output
     res = db("current", "--db", store_url)
-    assert res.exit_code == 0 and "revision 0003 (head)" in res.output
+    assert res.exit_code == 0 and "revision 0004 (head)" in res.output
 
 
 def test_database_from_the_config_and_password_never_shown(tmp_path, store_url):
@@ -40,7 +40,7 @@ def test_database_from_the_config_and_password_never_shown(tmp_path, store_url):
     path = tmp_path / "cfg.yml"
     path.write_text(yaml.safe_dump(cfg))
     res = db("upgrade", "--config", str(path))
-    assert res.exit_code == 0 and "revision 0003 (head)" in res.output
+    assert res.exit_code == 0 and "revision 0004 (head)" in res.output
     assert "hunter2" not in res.output
 
 
@@ -57,16 +57,16 @@ def test_revision_writes_the_next_migration_from_the_models(tmp_path):
     assert res.exit_code == 1 and "agree" in res.output
 
     # a migration the models do not have (drops an index models.py declares): the next one restores it
-    (versions / "0004_drop_status_index.py").write_text(
-        'from alembic import op\n\nrevision = "0004"\ndown_revision = "0003"\nbranch_labels = None\n'
+    (versions / "0005_drop_status_index.py").write_text(
+        'from alembic import op\n\nrevision = "0005"\ndown_revision = "0004"\nbranch_labels = None\n'
         'depends_on = None\n\n\ndef upgrade():\n    op.drop_index("ix_positions_status", table_name="positions")\n\n\n'
         'def downgrade():\n    op.create_index("ix_positions_status", "positions", ["status"])\n')
     res = db("revision", "-m", "restore status index", "--versions-dir", str(versions))
     assert res.exit_code == 0, res.output
-    [script] = versions.glob("0005_*.py")
-    assert script.name == "0005_restore_status_index.py"
+    [script] = versions.glob("0006_*.py")
+    assert script.name == "0006_restore_status_index.py"
     text = script.read_text()
-    assert "down_revision = '0004'" in text and "ix_positions_status" in text and "perpdex" not in text
+    assert "down_revision = '0005'" in text and "ix_positions_status" in text and "perpdex" not in text
 
     engine = create_engine("sqlite://")
     with engine.connect() as conn:

@@ -13,7 +13,9 @@ import pytest
 from perpdex.errors import InvalidOrder, OrderNotFound
 from perpdex.models import OrderStatus, Side
 
-from .userstream_scenarios import TIMEOUT, Env, eventually, market_qty, started
+from tests.waiting import eventually
+
+from .userstream_scenarios import TIMEOUT, Env, market_qty, started
 
 __all__ = ["test_C01_reduce_only_stop_rests_triggers_on_mark_and_reduces",
            "test_C02_stop_larger_than_position_never_reverses_it", "test_C03_cancel_and_refused_trigger"]

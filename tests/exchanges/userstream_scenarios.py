@@ -22,6 +22,7 @@ from perpdex.exchanges.base import ExchangeClient
 from perpdex.models import OrderStatus, Side, UserFill, UserOrderUpdate
 from perpdex.runtime.streams import reconciler_of, start_user_streams
 from perpdex.sim.engine import Simulation, Venue
+from tests.waiting import eventually
 
 TIMEOUT = 10.0
 __all__ = ["test_E06_fills_and_order_status_match_rest", "test_E06_partial_fill_then_cancel",
@@ -38,14 +39,6 @@ class Env:
     symbol: str
     rest_trades: Callable[[], Awaitable[list[dict[str, Any]]]]
 
-
-async def eventually(cond: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"{what} never became true")
-        await asyncio.sleep(0.02)
 
 
 def market_qty(env: Env, usd: float = 200.0) -> Decimal:

@@ -28,7 +28,13 @@ client's):
 * never naked: a close that meets a leg below its market's minimum order size leaves a hedged
   dust pair (``PairResult.dust``; the net check above holds against what the executor set out to
   trade); the lane's next trial sweeps it (``sweep_dust``: both legs topped up and closed
-  together, under that trial's fault), and every lane ends flat (dust swept at the end too).
+  together, under that trial's fault), and every lane ends flat (dust swept at the end too);
+* backstops on (``runtime/backstops.py``): after every trial the lane's legs get their backstops
+  (in a quarter of the trials with the exchange refusing the stop once or twice: the
+  ``stop_reject`` fault), and every leg the lane holds has exactly one resting reduce-only stop of
+  its full size on its exchange, or none and a stored reason (never silently missing); no stop is
+  ever larger than its leg; they are cancelled before the next trial trades and none is left at
+  the end.
 
 ``PERPDEX_FAULT_TRIALS`` / ``PERPDEX_FAULT_SEED`` override the trial count (default 300) and seed.
 """
@@ -44,11 +50,15 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from perpdex.config import BackstopConfig
 from perpdex.execution.atomic import AtomicPairExecutor, ExecutionConfig, PairResult
 from perpdex.execution.fills import FillRecord
 from perpdex.execution.price_provider import PriceProvider
 from perpdex.execution.sizing import common_step, round_down
 from perpdex.execution.tactics import TacticConfig
+from perpdex.runtime.backstops import BackstopManager
+from perpdex.runtime.core import TradingRuntime
+from perpdex.runtime.ids import ClientIds
 from perpdex.sim.server import start_emulators
 from perpdex.storage import Store
 from perpdex.storage.models import FillRow
@@ -119,6 +129,47 @@ class Lane:
         self.dust_pair = False  # the last trial left a hedged dust pair: the next one sweeps it
         self.own: dict[str, Decimal] = {long: D(0), short: D(0)}
         self.store, self.stats = store, stats
+        name = f"faults-{symbol.lower()}"
+        self.backstops = BackstopManager(TradingRuntime(clients, store), name, BackstopConfig(), ClientIds(name))
+        self.protected = None  # the lane's position row the backstops protect (status open)
+        self.backstop_checks = 0
+
+    async def protect(self, trial: int, rng: random.Random, mult: dict[str, Decimal]) -> None:
+        """Backstops for what the lane holds now (a quarter of the time with the stop refused once
+        or twice on a random leg), then the check: each held leg has exactly one resting
+        reduce-only stop of its full size, or none and a stored reason; none larger than its leg."""
+        held = {n: abs(self.own[n]) for n in (self.long, self.short)}
+        size = max(held[n] * mult[n] for n in held)
+        if self.protected is None:
+            self.protected = await self.store.create_position(
+                strategy=self.backstops.strategy, symbol=self.symbol, long_exchange=self.long,
+                short_exchange=self.short, status="open", quantity=size, leverage=D(1))
+        pos = self.protected = await self.store.update_position(self.protected.id, quantity=size)
+        if rng.random() < 0.25:
+            self.cluster.sim.venue(rng.choice((self.long, self.short))).faults.inject(
+                "stop_reject", count=rng.choice((1, 2)), symbol=self.symbol)
+        await self.backstops.sync_pair(pos)
+        for v in (self.cluster.sim.venue(self.long), self.cluster.sim.venue(self.short)):
+            v.faults.clear(self.symbol)
+        current = await self.backstops.current(pos.id)
+        for leg, n in (("long", self.long), ("short", self.short)):
+            venue = self.cluster.sim.venue(n)
+            stops = [o for a in venue.accounts.values() for o in venue.open_orders(a.id, self.symbol)
+                     if o.status == "untriggered"]
+            attrs = await self.clients[n].get_contract_attributes(self.symbol)
+            what = f"trial {trial} (seed {SEED}, {self.symbol} {self.long}->{self.short}) {leg} leg on {n}"
+            assert all(o.reduce_only and D(str(o.qty)) <= held[n] for o in stops), f"{what}: {stops} vs {held[n]}"
+            if held[n] >= attrs.min_size and held[n] > 0:
+                row = current.get(leg)
+                if stops:
+                    assert len(stops) == 1 and D(str(stops[0].qty)) == held[n], f"{what}: {stops} vs {held[n]}"
+                    assert row is not None and row.state == "resting" and row.quantity == held[n], (what, row)
+                else:
+                    assert row is not None and row.state in ("failed", "none") and row.reason, (
+                        f"{what}: no backstop and no reason ({row and row.state})")
+            else:
+                assert not stops, f"{what}: a stop for a leg of {held[n]}"
+        self.backstop_checks += 1
 
     async def run(self, trials: list[int]) -> None:
         symbol = self.symbol
@@ -151,6 +202,8 @@ class Lane:
             ex = AtomicPairExecutor(PriceProvider(), ExecutionConfig(TACTIC, unhedged_timeout_s=0.1, max_retry_fees_usd=cap))
             pos = dict(self.own)  # what this lane holds
             closing = pos[self.long] > 0 or pos[self.short] < 0
+            if self.protected is not None:  # as the runtime does before a pair trades
+                await self.backstops.cancel_position(self.protected, "trial")
             op = "sweep" if closing and self.dust_pair else "close" if closing else "open"
             row = await self.store.create_position(symbol=symbol, long_exchange=self.long, short_exchange=self.short,
                                                    status="opening", quantity=qty, leverage=D(1))
@@ -204,6 +257,9 @@ class Lane:
                 self.own[f.exchange] += f.signed_qty
             # dust (a hedged pair, or a remainder within the tolerance that no order can close)
             self.dust_pair = bool(res.dust)
+            await self.protect(trial, rng, mult)
+        if self.protected is not None:
+            await self.backstops.cancel_position(self.protected, "lane done")
         # leave both exchanges flat for the next pairing
         pos = dict(self.own)
         if any(pos.values()):
@@ -232,6 +288,9 @@ class Lane:
             net = sum(engine_position(v, mult[n], symbol) for n, v in venues.items()) - self.start_net
             assert abs(net) <= tol, f"{symbol} {self.long}->{self.short}: flatten left net {net}: {res.reason}"
             assert not any(self.own.values()), f"{symbol} {self.long}->{self.short}: not flat at the end: {self.own}: {res.reason}"
+        for n, v in venues.items():
+            left = [o for a in v.accounts.values() for o in v.open_orders(a.id, symbol)]
+            assert not left, f"{symbol} {self.long}->{self.short}: {len(left)} order(s) left on {n} at the end"
 
     def what(self, trial: int, kind: str, victim: str, op: str, res: PairResult) -> str:
         return (f"trial {trial} (seed {SEED}, {self.symbol} {self.long}->{self.short}, "
@@ -299,6 +358,7 @@ async def test_atomic_executor_holds_under_random_faults(tmp_path) -> None:
     clients = {n: make_client(cluster, n) for n in EXCHANGES}
     stats: list[tuple[str, bool, PairResult, float, int, str]] = []
     dust: list[str] = []
+    checks = 0
     try:
         await asyncio.gather(*(c.connect() for c in clients.values()))
         for c in clients.values():
@@ -329,6 +389,7 @@ async def test_atomic_executor_holds_under_random_faults(tmp_path) -> None:
                 for lane in streamed:
                     await asyncio.gather(*(clients[name].stop_user_stream() for name in (lane.long, lane.short)))
             dust.extend(d for lane, _ in lanes for d in lane.dust)
+            checks += sum(lane.backstop_checks for lane, _ in lanes)
     finally:
         await asyncio.gather(*(c.close() for c in clients.values()), return_exceptions=True)
         await store.close()
@@ -358,5 +419,7 @@ async def test_atomic_executor_holds_under_random_faults(tmp_path) -> None:
             k = (kind, streamed)
             print(f"{kind:<14}{'stream' if streamed else 'none':>8}" + "".join(f"{summary[k][c]:>15}" for c in cols)
                   + f"{worst[k]:>16.2f}{took[k] / max(summary[k]['trials'], 1):>8.2f}")
+    print(f"backstop checks passed: {checks}")
+    assert checks == len(stats)
     assert len(stats) >= min(TRIALS, 300)
     assert min(with_streams, len(stats) - with_streams) >= len(stats) * 4 // 10

@@ -30,7 +30,8 @@ from perpdex.models import OrderStatus, Side
 from perpdex.runtime import streams
 from perpdex.runtime.streams import StreamReconciler, reconciler_of, start_user_streams
 from perpdex.sim.server import start_emulators
-from tests.exchanges.userstream_scenarios import Env, eventually, market_qty
+from tests.exchanges.userstream_scenarios import Env, market_qty
+from tests.waiting import eventually
 from tests.execution.emulated import make_client
 
 EXCHANGES = ("aster", "lighter", "backpack", "paradex")

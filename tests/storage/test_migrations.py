@@ -39,7 +39,7 @@ async def test_upgrade_from_empty_creates_every_table_and_agrees_with_the_models
     st = Store(store_url)
     assert await st.revision() is None
     await st.init()
-    assert await st.revision() == head_revision() == "0003"
+    assert await st.revision() == head_revision() == "0004"
     await st.init()  # a second start is a no-op
     await st.close()
     assert await _sync(store_url, _tables) == set(Base.metadata.tables) | {"alembic_version"}

@@ -88,7 +88,8 @@ async def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
 
 def venue_state(cluster, name: str) -> tuple[D, D, int]:
     """(signed position in the venue's own units, total traded quantity, open orders) of the bot's
-    account on ``name`` (the only account that traded)."""
+    account on ``name`` (the only account that traded); the backstops (untriggered reduce-only
+    stops, checked by :func:`resting_stops`) are not counted as open orders."""
     venue = cluster.sim.venues[name]
     accts = [a for a in venue.accounts.values() if a.fills]
     assert len(accts) <= 1, f"{name}: more than one account traded"
@@ -97,7 +98,14 @@ def venue_state(cluster, name: str) -> tuple[D, D, int]:
     acct = accts[0]
     pos = acct.positions.get(SYMBOL)
     traded = sum((D(str(f.qty)) for f in acct.fills), D(0))
-    return D(str(pos.qty)) if pos else D(0), traded, len(venue.open_orders(acct.id))
+    orders = [o for o in venue.open_orders(acct.id) if o.status != "untriggered"]
+    return D(str(pos.qty)) if pos else D(0), traded, len(orders)
+
+
+def resting_stops(cluster, name: str) -> list:
+    """The untriggered stop orders (backstops) resting on ``name`` for any of our accounts."""
+    venue = cluster.sim.venues[name]
+    return [o for a in venue.accounts.values() for o in venue.open_orders(a.id) if o.status == "untriggered"]
 
 
 def stored(db: Path) -> tuple[list[tuple], dict[str, D]]:
@@ -121,8 +129,14 @@ def assert_consistent(cluster, db: Path, *, expect_open: bool | None) -> None:
     assert long_pos == -short_pos, f"not delta-neutral: {LONG} {long_pos}, {SHORT} {short_pos}"
     if long_pos != 0:
         assert status == "open" and D(qty) == long_pos, f"exchanges hold {long_pos} per leg, storage says {status} {qty}"
+        # a backstop never larger than its leg, reduce-only (at most one per leg: the bot may have
+        # been killed before placing it)
+        for name, held in ((LONG, long_pos), (SHORT, short_pos)):
+            stops = resting_stops(cluster, name)
+            assert len(stops) <= 1 and all(o.reduce_only and D(str(o.qty)) <= abs(held) for o in stops), (name, stops)
     else:
         assert status in ("closed", "failed"), f"flat on the exchanges but stored as {status}"
+        assert not resting_stops(cluster, LONG) and not resting_stops(cluster, SHORT), "backstops left behind"
     if expect_open is not None:
         assert (long_pos != 0) is expect_open
     # nothing lost, nothing duplicated: storage holds exactly what the exchanges executed

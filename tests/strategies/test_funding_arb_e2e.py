@@ -18,6 +18,7 @@ from perpdex.models import Side
 from perpdex.storage import Store
 from perpdex.strategies.funding_arb import FundingArbStrategy
 from perpdex.strategies.report import build_report
+from tests.waiting import eventually
 
 D = Decimal
 
@@ -111,9 +112,12 @@ async def test_restart_resumes_open_position_from_the_store(tmp_path):
         assert any(e.startswith(f"flagged #{pos.id} 0G: aster holds 7 more than stored") for e in events), events
         [pos] = await store.positions(["open"])
         assert pos.detail["mismatch_on_resume"] == {"aster": "7"}
-        await asyncio.sleep(3.2)
-        await second.cycle()
-        [closed] = await store.positions(["closed"])
+
+        async def closed_by_a_cycle() -> list:
+            await second.cycle()
+            return await store.positions(["closed"])
+
+        [closed] = await eventually(closed_by_a_cycle, "the resumed position closed", timeout=30, interval=0.2)
         assert closed.id == pos.id
     await store.close()
 
@@ -174,7 +178,10 @@ async def test_idle_cooldown_keeps_books_live_then_pauses_them(tmp_path):
         await strat.cycle()
         assert all(c.feed.stats()["state"] == "connected" for c in rt.clients.values())
         # ...and are paused by the first cycle after it
-        await asyncio.sleep(1.6)
-        await strat.cycle()
-        assert all(c.feed.stats()["state"] == "paused" for c in rt.clients.values())
+
+        async def paused_by_a_cycle() -> bool:
+            await strat.cycle()
+            return all(c.feed.stats()["state"] == "paused" for c in rt.clients.values())
+
+        await eventually(paused_by_a_cycle, "every book paused after the cooldown", timeout=30, interval=0.2)
     await store.close()

@@ -25,6 +25,7 @@ from perpdex.storage import OrderRole, Store
 from perpdex.strategies.grid import GridStrategy, entry_wait
 
 from tests.execution.emulated import engine_position, make_client
+from tests.waiting import eventually
 
 D = Decimal
 EXCHANGES = ("aster", "lighter", "backpack", "paradex")
@@ -87,13 +88,6 @@ async def harness_factory(tmp_path):
         await store.close()
         await cluster.stop()
 
-
-async def eventually(pred, timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def stored_fills(h: Harness, g: GridStrategy, n: int, timeout: float = 15.0) -> list:

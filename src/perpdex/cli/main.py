@@ -11,6 +11,7 @@
     perpdex replay DIR [--speed N | max] [--json]
     perpdex history fetch|show --config F ...
     perpdex backtest --config F --since DATE [--until DATE] [--report bt.json] [--plot bt.png] [--json]
+    perpdex doctor [--config F] [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 from .accounts import accounts_app
 from .backtest import backtest
 from .db import db_app
+from .doctor import doctor
 from .record import record, replay
 from .scan import funding, scan
 from .history import history_app
@@ -59,6 +61,7 @@ app.command()(replay)
 app.command()(funding)
 app.command()(scan)
 app.command()(backtest)
+app.command()(doctor)
 # a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
@@ -334,10 +337,24 @@ async def _status(cfg: AppConfig, symbols: list[str]) -> dict[str, Any]:
         for p in await store.positions(["opening", "open", "closing", "naked"]):
             out["positions"].append({"id": p.id, "symbol": p.symbol, "status": p.status, "long": p.long_exchange,
                                      "short": p.short_exchange, "size": str(p.quantity),
-                                     "opened_at": p.opened_at.isoformat()})
+                                     "opened_at": p.opened_at.isoformat(),
+                                     "backstops": await _backstops_of(cfg, store, p)})
     finally:
         await store.close()
     return out
+
+
+async def _backstops_of(cfg: AppConfig, store: Any, p: Any) -> dict[str, str]:
+    """leg -> its backstop price, or ``none: <reason>`` (runtime/backstops.py ``describe``)."""
+    from ..config import GridConfig
+    from ..runtime.backstops import describe
+
+    entry = next((e for e in cfg.strategies if e.resolved_name == p.strategy), None)
+    if isinstance(entry, GridConfig) or p.long_exchange == p.short_exchange:
+        return {"grid": "none: grids have no exchange-side backstop yet (stop_price is watched by perpdex)"}
+    off = entry is not None and not entry.backstop.enabled
+    legs = [("long", p.long_exchange), ("short", p.short_exchange)]
+    return describe(await store.backstops(position_id=p.id), legs, enabled=not off)
 
 
 # --------------------------------------------------------------------------------------------------

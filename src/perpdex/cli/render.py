@@ -238,10 +238,11 @@ def status_tables(console: Console, st: dict[str, Any]) -> None:
     console.print(b)
     if st["positions"]:
         p = Table(title="Positions in the store")
-        for col in ("#", "symbol", "status", "long", "short", "size", "opened"):
+        for col in ("#", "symbol", "status", "long", "short", "size", "opened", "backstops"):
             p.add_column(col)
         for x in st["positions"]:
-            p.add_row(str(x["id"]), x["symbol"], x["status"], x["long"], x["short"], x["size"], x["opened_at"])
+            stops = "\n".join(f"{leg}: {what}" for leg, what in (x.get("backstops") or {}).items())
+            p.add_row(str(x["id"]), x["symbol"], x["status"], x["long"], x["short"], x["size"], x["opened_at"], stops)
         console.print(p)
     else:
         console.print("no open position in the store")

@@ -77,7 +77,7 @@ class ExchangeClient(abc.ABC):
     #: leverage follows from the margin posted; :meth:`set_leverage` returns False).
     leverage_model: str = "per_market"
     #: True where the exchange needs this account's transactions to arrive one at a time, in
-    #: the order they were signed (per-key increasing nonces, e.g. protocols/lighter.md §5.3):
+    #: the order they were signed (per-key increasing nonces, e.g. docs/exchanges/lighter.md §5.3):
     #: the client then signs and sends them under :meth:`order_send_lock`.
     serial_order_sends: bool = False
     _send_lock: asyncio.Lock | None = None
@@ -302,6 +302,13 @@ class ExchangeClient(abc.ABC):
         """This account's open orders on ``symbol`` (sizes base units, prices USD); raises
         NotImplementedError where the client cannot list them."""
         raise NotImplementedError(f"{self.name}: listing open orders not implemented")
+
+    @staticmethod
+    def signer_self_test() -> str:
+        """Check, offline, that this exchange's request signing works on this install (sign a test
+        message with a throw-away key and verify it); returns one line saying what was checked.
+        Raises :class:`~perpdex.errors.DependencyMissing` naming the package to install."""
+        return "no signing needed"
 
     # -- conditional (stop-market) orders ----------------------------------------------------------
     #: the trigger references this exchange accepts for :meth:`place_stop_market`

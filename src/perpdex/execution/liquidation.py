@@ -2,7 +2,7 @@
 
 The estimate is the **isolated-margin** liquidation price, the rule of Binance-style perps that
 Aster follows (a position is liquidated when its margin balance falls to its maintenance margin;
-shared/protocols/aster.md §5.7/§5.9 give the per-symbol ``maintMarginRatio``): a position of
+docs/exchanges/aster.md §5.7/§5.9 give the per-symbol ``maintMarginRatio``): a position of
 ``Q`` base units entered at ``E`` with leverage ``L`` posts ``Q·E/L`` of margin, and at price
 ``P`` its margin balance ``Q·E/L ± Q·(P − E)`` meets the maintenance margin ``mmf·Q·P`` at
 

@@ -38,6 +38,9 @@ class EventKind(enum.StrEnum):
     GRID_STOP = "grid_stop"  # the grid's stop price breached
     GRID_PAUSE = "grid_pause"  # the grid's pause price breached
     SUMMARY = "summary"  # a periodic summary (daily)
+    BACKSTOP_PLACED = "backstop_placed"  # a leg's exchange-side stop placed or moved (data: leg, trigger_price)
+    BACKSTOP_FIRED = "backstop_fired"  # a leg's backstop executed on its exchange (data: leg, exchange)
+    BACKSTOP_FAILED = "backstop_failed"  # a backstop refused / not placeable (data: leg, reason)
 
 
 def _plain(value: Any) -> Any:

@@ -13,6 +13,9 @@ its id, turns ``"new"`` (``triggered_ms`` set, an event emitted) and executes as
   (``cancel_reason="reduce_only"``), as every exchange cancels a reduce-only order it cannot apply;
 * an unfilled remainder (book exhausted) expires like a market order's.
 
+The ``stop_reject`` fault (``venue.faults.inject("stop_reject")``) makes the next placement
+refused as a trigger already reached, on every dialect.
+
 Prices USD per exchange unit, sizes exchange base units, times epoch ms. Errors raise
 :class:`~perpdex.sim.engine.SimError`: ``invalid`` (bad size/trigger), ``would_trigger`` (the
 trigger is already reached at placement: every exchange refuses such a stop).
@@ -66,6 +69,8 @@ class ConditionalBook:
         m = v.market(symbol)
         if not m.active:
             raise SimError("invalid", f"{symbol} is not trading")
+        if v.faults.take("stop_reject", symbol):  # a fault test: the exchange refuses this trigger
+            raise SimError("would_trigger", f"order would immediately trigger (trigger {trigger_price:g} refused)")
         if side not in ("buy", "sell"):
             raise SimError("invalid", f"bad side {side!r}")
         if trigger_by not in TRIGGER_BY:

@@ -16,6 +16,8 @@ Order faults, implemented once in the engine and the server layer (every dialect
 * ``ack_late`` (value: seconds, default 1.0): the next order request is executed, its answer is held
   back that long (past the client's timeout).
 * ``drop_on_fill``: the next fill arms a ``drop`` fault (market sockets closed mid-fill).
+* ``stop_reject``: the next conditional (stop-market) order is refused as one whose trigger is
+  already reached (``sim/conditional.py``).
 """
 
 from __future__ import annotations

@@ -180,6 +180,42 @@ class OrderFillRow(Base):
     ts: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class BackstopRow(Base):
+    """One backstop order (a reduce-only stop-market resting on a leg's own exchange, see
+    :mod:`perpdex.runtime.backstops`), one row per placement: a move (new size or trigger) adds a
+    row and marks the one it replaces ``replaced``.
+
+    ``leg`` ``long`` | ``short`` (a pair's legs) or ``grid`` (a grid's whole position); ``side``
+    the stop's side (sell for a long leg); ``client_order_id`` carries the strategy's tag and is
+    written before the order is sent; ``order_id`` the exchange's id once known; ``quantity``
+    base units of the exchange's market; ``trigger_price`` / ``liquidation_price`` USD per
+    exchange unit (``liquidation_source``: ``exchange``, ``estimate``, ``stop_price`` or
+    ``stop_loss``); ``state`` ``placing`` (sent, no answer yet) -> ``resting`` -> ``fired`` |
+    ``cancelled`` | ``replaced``, or ``failed`` / ``none`` with ``reason`` (the exchange's
+    refusal, or why no backstop could be computed)."""
+
+    __tablename__ = "backstops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position_id: Mapped[int] = mapped_column(ForeignKey("positions.id"), index=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    leg: Mapped[str] = mapped_column(String(8))
+    exchange: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    client_order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    quantity: Mapped[Decimal] = mapped_column(DecimalString, default=Decimal(0))
+    trigger_price: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
+    trigger_by: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    liquidation_price: Mapped[Decimal | None] = mapped_column(DecimalString, nullable=True)
+    liquidation_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class CooldownRow(Base):
     """A symbol a strategy does not (re)enter before ``until`` (UTC): after a close (re-entry
     cooldown) or a failed open. Kept across restarts."""

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from ..files import private_file
 from . import migrate
 from .loopwriter import BUSY, LoopWriter
-from .models import (CooldownRow, FillRow, FundingRow, OrderFillRow, OrderRole, OrderRow, PositionRow, PositionStatus,
+from .models import (BackstopRow, CooldownRow, FillRow, FundingRow, OrderFillRow, OrderRole, OrderRow, PositionRow, PositionStatus,
                      utcnow)
 
-__all__ = ["Store", "PositionRow", "FillRow", "FundingRow", "OrderRow", "OrderFillRow", "CooldownRow", "PositionStatus",
+__all__ = ["Store", "BackstopRow", "PositionRow", "FillRow", "FundingRow", "OrderRow", "OrderFillRow", "CooldownRow", "PositionStatus",
            "OrderRole"]
 
 
@@ -270,6 +270,41 @@ class Store:
                 OrderFillRow.id)
             if order_row_id is not None:
                 q = q.where(OrderFillRow.order_row_id == order_row_id)
+            return list((await s.scalars(q)).all())
+
+
+    # -- backstops ---------------------------------------------------------------------------------
+    async def add_backstop(self, **fields: Any) -> BackstopRow:
+        """Record a backstop (before it is sent: ``state`` ``placing``); the row as stored."""
+        async with self._session() as s, s.begin():
+            row = BackstopRow(**fields)
+            s.add(row)
+        return row
+
+    async def update_backstop(self, row_id: int, **fields: Any) -> BackstopRow:
+        """Apply ``fields`` to backstop row ``row_id`` (``updated_at`` set now). Raises KeyError
+        when there is no such row."""
+        async with self._session() as s, s.begin():
+            row = await s.get(BackstopRow, row_id)
+            if row is None:
+                raise KeyError(f"backstop row {row_id} not found")
+            for k, v in fields.items():
+                setattr(row, k, v)
+            row.updated_at = utcnow()
+        return row
+
+    async def backstops(self, *, position_id: int | None = None, states: list[str] | None = None,
+                        strategy: str | None = None) -> list[BackstopRow]:
+        """Backstop rows by id (oldest first), optionally only those of one position, in
+        ``states``, of ``strategy``."""
+        async with self._session() as s:
+            q = select(BackstopRow).order_by(BackstopRow.id)
+            if position_id is not None:
+                q = q.where(BackstopRow.position_id == position_id)
+            if states:
+                q = q.where(BackstopRow.state.in_(states))
+            if strategy is not None:
+                q = q.where(BackstopRow.strategy == strategy)
             return list((await s.scalars(q)).all())
 
 

@@ -33,6 +33,7 @@ from ..funding.collector import FundingSnapshot, collect_funding
 from ..funding.history import FundingHistory
 from ..funding.opportunities import Opportunity
 from ..models import UserEvent, UserLiquidation
+from ..runtime.backstops import BackstopManager
 from ..runtime.core import TradingRuntime
 from ..runtime.ids import ClientIds
 from ..runtime.pairs import PairTracker, canonical_price
@@ -105,7 +106,10 @@ class FundingArbStrategy:
         self.executor = AtomicPairExecutor(self.prices, execution_config(cfg), fee_overrides=self.fee_overrides,
                                            client_ids=self.client_ids.next)
         self.pairs = PairTracker(runtime, self.name, self.executor, reentry_cooldown_s=cfg.reentry_cooldown_s)
-        self._risk_wakeup = asyncio.Event()  # set by a liquidation seen on a user stream
+        self._risk_wakeup = asyncio.Event()  # set by a liquidation or a backstop fill seen on a user stream
+        # the exchange-side stop of each leg (runtime/backstops.py); a fill wakes the risk rules
+        self.backstops = BackstopManager(runtime, self.name, cfg.backstop, self.client_ids,
+                                         on_fire=lambda pid, leg: self._risk_wakeup.set())
         self._unsubscribe: Callable[[], None] | None = None
         self._trading = False  # an open or close in flight (the pause policy waits)
         runtime.register_busy(lambda: self._trading)
@@ -143,7 +147,15 @@ class FundingArbStrategy:
             held = {p.symbol for p in await self._positions(["opening", "open", "closing"])}
             await self.runtime.start_user_streams(held)
         self.watch_liquidations()
+        self.backstops.watch()
         await self.pairs.recover()
+        # a leg closed while perpdex was down (its backstop fired, or a liquidation): its survivor
+        # is closed before anything else; then the backstops of the pairs still open are checked
+        await self.check_risk()
+        held = await self._positions(["open"])
+        await self.backstops.recover(held)
+        for pos in held:
+            await self.backstops.sync_pair(pos)
 
     async def _funding_snapshot(self) -> FundingSnapshot:
         """This cycle's funding rates: live from the exchanges (stored in the history when
@@ -232,6 +244,8 @@ class FundingArbStrategy:
         report.closed.extend(await self.check_risk())  # a liquidated leg first: its hedge is naked
         report.closed.extend(await self.pairs.sweep_dust(self.cfg.max_retry_fees_usd))
         open_positions = await self._positions(["open"])
+        for pos in open_positions:  # placed, resized or moved with the legs' liquidation prices
+            await self.backstops.sync_pair(pos)
         for pos in open_positions:
             await self._sync_funding(pos)
         snap = await self._funding_snapshot()
@@ -291,6 +305,9 @@ class FundingArbStrategy:
                 LegState("short", pos.short_exchange, pos.quantity, sm, snaps[1])]
         reason = reduced_leg(legs)
         if reason is not None:
+            fired = await self.backstops.fired(pos)  # the exchange closed the leg through its backstop
+            if fired is not None:
+                reason = fired.reason()
             log.error("#%d %s: %s; closing the other leg", pos.id, pos.symbol, reason)
             return reason
         return near_liquidation(legs, self.cfg.exit.min_liquidation_distance)
@@ -351,6 +368,9 @@ class FundingArbStrategy:
                 f"opened #{pos.id} {opp.symbol}: long {pf.quantity} on {opp.long_exchange} @ {result.long.avg_price}, "
                 f"short {pf.quantity} on {opp.short_exchange} @ {result.short.avg_price}, {pf.leverage}x"
             )
+            opened = await self.store.get_position(pos.id)
+            if opened is not None:
+                await self.backstops.sync_pair(opened)
             return pos.id
         await self.pairs.record_failure(pos.id, result, "open failed")
         await self.runtime.set_cooldown(self.name, opp.symbol, self.cfg.cooldown_s, "open failed")
@@ -373,6 +393,7 @@ class FundingArbStrategy:
         """Close both legs together; True when flat on both exchanges."""
         self._event(f"closing #{pos.id} {pos.symbol}: {reason}")
         await self.store.update_position(pos.id, status=PositionStatus.CLOSING, close_reason=reason)
+        await self.backstops.cancel_position(pos, "pair closing")
         await self._resume_books(pos)
         await self._sync_funding(pos)
         lq, sq = await self.runtime.leg_quantities(pos)
@@ -388,9 +409,11 @@ class FundingArbStrategy:
             return False
         await self._sync_funding(pos)
         lm, sm = await self.runtime.multipliers(pos)
-        await self.pairs.mark_closed(pos, reason, {
-            "exit_long_price": canonical_price(result.long.avg_price, lm),
-            "exit_short_price": canonical_price(result.short.avg_price, sm)})
+        exits = {"exit_long_price": canonical_price(result.long.avg_price, lm),
+                 "exit_short_price": canonical_price(result.short.avg_price, sm)}
+        if None in exits.values():  # a leg the exchange closed itself (a backstop): from the stored fills
+            exits = {k: v if v is not None else (await self.pairs.exit_prices(pos))[k] for k, v in exits.items()}
+        await self.pairs.mark_closed(pos, reason, exits)
         self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}")
         return True
 
@@ -404,5 +427,6 @@ class FundingArbStrategy:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self.backstops.close()
         await self.runtime.close()
         await asyncio.gather(*(a.close() for a in self.adapters.values()), return_exceptions=True)

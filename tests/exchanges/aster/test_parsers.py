@@ -1,4 +1,5 @@
-"""Aster parsers on payloads recorded in shared/protocols/aster.md ([DOC] / [CCXT-COMMENT] rows)."""
+"""Aster parsers on documented and recorded payloads (tests/fixtures/aster, provenance in
+tests/fixtures/README.md; fields in docs/exchanges/aster.md)."""
 
 from __future__ import annotations
 
@@ -25,41 +26,14 @@ from perpdex.exchanges.aster.schemas import (
 )
 from perpdex.exchanges.aster.symbols import get_dex_symbol_format, normalize_symbol, split_multiplier
 
+from ...fixtures import load_bytes
+
 FEES = {"taker_fee": Decimal("0.00035"), "maker_fee": Decimal("0.0001")}
 
-EXCHANGE_INFO_DOC = b"""{"exchangeFilters": [], "serverTime": 1565613908500, "timezone": "UTC",
- "assets": [{"asset": "USDT", "marginAvailable": true, "autoAssetExchange": 0}],
- "symbols": [{"symbol": "DOGEUSDT", "pair": "DOGEUSDT", "contractType": "PERPETUAL",
-   "deliveryDate": 4133404800000, "onboardDate": 1598252400000, "status": "TRADING",
-   "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-   "baseAsset": "BLZ", "quoteAsset": "USDT", "marginAsset": "USDT",
-   "pricePrecision": 5, "quantityPrecision": 0, "baseAssetPrecision": 8, "quotePrecision": 8,
-   "underlyingType": "COIN", "underlyingSubType": ["STORAGE"], "settlePlan": 0, "triggerProtect": "0.15",
-   "filters": [
-     {"filterType": "PRICE_FILTER", "maxPrice": "300", "minPrice": "0.0001", "tickSize": "0.0001"},
-     {"filterType": "LOT_SIZE", "maxQty": "10000000", "minQty": "1", "stepSize": "1"},
-     {"filterType": "MARKET_LOT_SIZE", "maxQty": "590119", "minQty": "1", "stepSize": "1"},
-     {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-     {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 100},
-     {"filterType": "MIN_NOTIONAL", "notional": "1"},
-     {"filterType": "PERCENT_PRICE", "multiplierUp": "1.1500", "multiplierDown": "0.8500", "multiplierDecimal": 4}],
-   "OrderType": ["LIMIT", "MARKET"], "timeInForce": ["GTC", "IOC", "FOK", "GTX", "HIDDEN"],
-   "liquidationFee": "0.010000", "marketTakeBound": "0.30"}]}"""
+EXCHANGE_INFO_DOC = load_bytes("aster", "exchange_info")
 
 # Live V3 row recorded by ccxt: numerics as strings, MIN_NOTIONAL carries "minNotional".
-ASTER_ROW_LIVE = b"""{"symbol": "ASTERUSDT", "status": "TRADING", "baseAsset": "ASTER", "quoteAsset": "USDT",
- "pricePrecision": "2", "quantityPrecision": "5", "pair": "ASTERUSDT", "contractType": "PERPETUAL",
- "deliveryDate": "4133404800000", "onboardDate": "1758178800000", "maintMarginPercent": "12.5000",
- "requiredMarginPercent": "25.0000", "marginAsset": "USDT", "underlyingType": "COIN",
- "imn": "4000.00", "triggerProtect": "0.1500", "liquidationFee": "0.025000", "marketTakeBound": "0.05",
- "filters": [
-   {"minPrice": "0.01", "maxPrice": "1000000", "filterType": "PRICE_FILTER", "tickSize": "0.01"},
-   {"stepSize": "0.00001", "filterType": "LOT_SIZE", "maxQty": "9000", "minQty": "0.00001"},
-   {"stepSize": "0.00001", "filterType": "MARKET_LOT_SIZE", "maxQty": "9000", "minQty": "0.00001"},
-   {"limit": "200", "filterType": "MAX_NUM_ORDERS"},
-   {"minNotional": "5", "filterType": "MIN_NOTIONAL"},
-   {"multiplierDown": "0.2", "multiplierUp": "5", "multiplierDecimal": "1", "filterType": "PERCENT_PRICE"}],
- "orderTypes": ["LIMIT", "MARKET"], "timeInForce": ["GTC", "IOC", "FOK", "GTX", "HIDDEN"]}"""
+ASTER_ROW_LIVE = load_bytes("aster", "exchange_info_symbol_live")
 
 
 def _info(*rows: bytes) -> ExchangeInfo:
@@ -118,9 +92,7 @@ def test_d01_symbol_mapping_with_multipliers():
 
 # -- D02 REST depth / bookTicker -----------------------------------------------------------------
 def test_d02_depth_doc_payload_sorted_and_empty_sides():
-    body = decode(Depth, b'{"lastUpdateId": 1027024, "E": 1589436922972, "T": 1589436922959,'
-                         b' "bids": [["3.9", "1"], ["4.00000000", "431.00000000"], ["3.5", "0"]],'
-                         b' "asks": [["4.5", "2"], ["4.00000200", "12.00000000"]]}')
+    body = decode(Depth, load_bytes("aster", "depth"))  # the docs' example plus unsorted and zero rows
     assert body.lastUpdateId == 1027024
     d = depth_from_levels(body.bids, body.asks, 5)
     assert [x["price"] for x in d["bids"]] == [Decimal("4.0"), Decimal("3.9")]  # descending, 0-size dropped
@@ -135,17 +107,14 @@ def test_d02_depth_limit_rounds_up_to_allowed_set():
 
 
 def test_d02_book_ticker_empty_side_is_no_level():
-    row = decode(BookTickerRest, b'{"symbol":"BMTUSDT","bidPrice":"0.004000","bidQty":"1250.0",'
-                                 b'"askPrice":"0.000000","askQty":"0.0","time":"1776411276072","lastUpdateId":"453174307613"}')
+    row = decode(BookTickerRest, load_bytes("aster", "book_ticker_rest"))
     assert row.time == 1776411276072 and row.lastUpdateId == 453174307613
     assert parse_book_ticker(row) == (Decimal("0.004"), None)
 
 
 # -- D03/D07 frames ------------------------------------------------------------------------------
 def test_d03_partial_depth_frame_replaces_book():
-    frame = (b'{"stream":"btcusdt@depth20@100ms","data":{"e":"depthUpdate","E":1571889248277,"T":1571889248276,'
-             b'"s":"BTCUSDT","U":390497796,"u":390497878,"pu":390497794,'
-             b'"b":[["7403.89","0.002"],["7403.90","3.906"]],"a":[["7405.96","3.340"],["7406.63","4.525"]]}}')
+    frame = load_bytes("aster", "ws_depth20")
     env = decode(StreamEnvelope, frame)
     assert env.stream == "btcusdt@depth20@100ms"
     ev = env.data
@@ -158,17 +127,13 @@ def test_d03_partial_depth_frame_replaces_book():
 
 
 def test_d03_diff_frame_fields():
-    ev = decode(StreamEnvelope, b'{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":123456789,'
-                                b'"T":123456788,"s":"BTCUSDT","U":157,"u":160,"pu":149,'
-                                b'"b":[["0.0024","10"]],"a":[["0.0026","100"]]}}').data
+    ev = decode(StreamEnvelope, load_bytes("aster", "ws_depth_diff")).data
     assert (ev.U, ev.u, ev.pu) == (157, 160, 149)
     assert ev.b == [(0.0024, 10.0)] and ev.a == [(0.0026, 100.0)]
 
 
 def test_d07_book_ticker_frame():
-    ev = decode(StreamEnvelope, b'{"stream":"bnbusdt@bookTicker","data":{"e":"bookTicker","u":400900217,'
-                                b'"E":1568014460893,"T":1568014460891,"s":"BNBUSDT","b":"25.35190000",'
-                                b'"B":"31.21000000","a":"25.36520000","A":"40.66000000"}}').data
+    ev = decode(StreamEnvelope, load_bytes("aster", "ws_book_ticker")).data
     assert isinstance(ev, BookTickerEvent)
     assert (ev.b, ev.B, ev.a, ev.A, ev.u) == (25.3519, 31.21, 25.3652, 40.66, 400900217)
 
@@ -184,33 +149,20 @@ def test_d11_unknown_and_truncated_frames_raise():
 
 # -- D12 funding payloads ------------------------------------------------------------------------
 def test_d12_premium_index_and_funding_info_doc_payloads():
-    p = decode(PremiumIndex, b'{"symbol": "BTCUSDT", "markPrice": "11793.63104562", "indexPrice": "11781.80495970",'
-                             b' "estimatedSettlePrice": "11781.16138815", "lastFundingRate": "0.00038246",'
-                             b' "nextFundingTime": 1597392000000, "interestRate": "0.00010000", "time": 1597370495002}')
+    p = decode(PremiumIndex, load_bytes("aster", "premium_index"))
     assert p.lastFundingRate == Decimal("0.00038246") and p.nextFundingTime == 1597392000000
     assert p.markPrice == Decimal("11793.63104562")
-    rows = decode(list[FundingInfo], b'[{"symbol": "INJUSDT", "interestRate": "0.00010000", "time": 1756197479000,'
-                                     b' "fundingIntervalHours": 8, "fundingFeeCap": 0.03, "fundingFeeFloor": -0.03},'
-                                     b' {"symbol": "ZORAUSDT", "interestRate": "0.00005000", "time": 1756197479000,'
-                                     b' "fundingIntervalHours": 4, "fundingFeeCap": 0.02, "fundingFeeFloor": -0.02}]')
+    rows = decode(list[FundingInfo], load_bytes("aster", "funding_info"))
     assert [(r.symbol, r.fundingIntervalHours, r.fundingFeeCap) for r in rows] == [
         ("INJUSDT", Decimal(8), Decimal("0.03")), ("ZORAUSDT", Decimal(4), Decimal("0.02"))]
 
 
 # -- user stream and auth --------------------------------------------------------------------------
 def test_order_trade_update_and_account_update_doc_payloads():
-    o = decode(UserEvent, b'{"e": "ORDER_TRADE_UPDATE", "E": 1568879465651, "T": 1568879465650,'
-                          b' "o": {"s": "BTCUSDT", "c": "TEST", "S": "SELL", "o": "TRAILING_STOP_MARKET", "f": "GTC",'
-                          b' "q": "0.001", "p": "0", "ap": "0", "sp": "7103.04", "x": "NEW", "X": "NEW", "i": 8886774,'
-                          b' "l": "0", "z": "0", "L": "0", "N": "USDT", "n": "0", "T": 1568879465651, "t": 0,'
-                          b' "b": "0", "a": "9.91", "m": false, "R": false, "wt": "CONTRACT_PRICE",'
-                          b' "ot": "TRAILING_STOP_MARKET", "ps": "LONG", "cp": false, "AP": "7476.89", "cr": "5.0", "rp": "0"}}')
+    o = decode(UserEvent, load_bytes("aster", "user_order_trade_update"))
     assert isinstance(o, OrderTradeUpdate)
     assert (o.o.i, o.o.x, o.o.X, o.o.q, o.o.R) == (8886774, "NEW", "NEW", Decimal("0.001"), False)
-    a = decode(UserEvent, b'{"e": "ACCOUNT_UPDATE", "E": 1564745798939, "T": 1564745798938, "a": {"m": "FUNDING_FEE",'
-                          b' "B": [{"a": "USDT", "wb": "122624.12345678", "cw": "100.12345678", "bc": "50.12345678"}],'
-                          b' "P": [{"s": "BTCUSDT", "pa": "-20", "ep": "6563.66500", "cr": "0", "up": "2850.21200",'
-                          b' "mt": "isolated", "iw": "13200.70726908", "ps": "BOTH", "ma": "USDT"}]}}')
+    a = decode(UserEvent, load_bytes("aster", "user_account_update_funding_fee"))
     assert isinstance(a, AccountUpdate)
     assert a.a.m == "FUNDING_FEE" and a.a.B[0].wb == Decimal("122624.12345678") and a.a.P[0].pa == Decimal(-20)
 

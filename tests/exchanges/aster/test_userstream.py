@@ -21,8 +21,16 @@ from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserLiquidation, UserOrderUpdate
 from perpdex.sim.server import start_emulators
 
+from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc
-from ..userstream_scenarios import *  # noqa: F401,F403 - the shared E06 tests, run on this exchange
+from ..userstream_scenarios import (  # noqa: F401 - the shared E06 tests, run on this exchange, collected here
+    test_E06_dropped_socket_recovered_by_rest_reconciliation,
+    test_E06_duplicated_fill_frame_counts_once,
+    test_E06_fills_and_order_status_match_rest,
+    test_E06_liquidation_delivered,
+    test_E06_partial_fill_then_cancel,
+    test_E06_user_stream_up_while_market_data_paused,
+)
 
 SYMBOL = "ETH"
 
@@ -86,7 +94,7 @@ async def test_listen_key_kept_alive_and_renewed_after_close(env):
     assert res.order_id is not None and await stream.wait_fill(res.order_id, sc.TIMEOUT)
 
 
-# -- recorded payloads (shared/protocols/aster.md §6.2, §6.3) ------------------------------------------
+# -- recorded payloads (tests/fixtures/aster; docs/exchanges/aster.md §6.2, §6.3) ---------------------
 def _parser() -> AsterUserStream:
     client = AsterClient(ExchangeSettings("aster"))
     client._contracts = {"BTC": ContractAttributes("aster", "BTC", "BTCUSDT", Decimal("0.1"), Decimal("0.001"))}
@@ -113,17 +121,6 @@ def test_decodes_doc_account_update():
     assert pos.unrealized_pnl == Decimal("2850.21200") and pos.liquidation_price is None
 
 
-DOC_ORDER_NEW = (b'{"e":"ORDER_TRADE_UPDATE","E":1568879465651,"T":1568879465650,"o":{"s":"BTCUSDT","c":"TEST",'
-                 b'"S":"SELL","o":"TRAILING_STOP_MARKET","f":"GTC","q":"0.001","p":"0","ap":"0","sp":"7103.04",'
-                 b'"x":"NEW","X":"NEW","i":8886774,"l":"0","z":"0","L":"0","N":"USDT","n":"0","T":1568879465651,'
-                 b'"t":0,"b":"0","a":"9.91","m":false,"R":false,"wt":"CONTRACT_PRICE","ot":"TRAILING_STOP_MARKET",'
-                 b'"ps":"BOTH","cp":false,"AP":"7476.89","cr":"5.0","rp":"0"}}')
-LIQUIDATION_FILL = (b'{"e":"ORDER_TRADE_UPDATE","E":1568879465700,"T":1568879465699,"o":{"s":"BTCUSDT",'
-                    b'"c":"autoclose-1568879465","S":"SELL","o":"LIQUIDATION","f":"IOC","q":"0.002","p":"0",'
-                    b'"ap":"7100.5","sp":"0","x":"CALCULATED","X":"PARTIALLY_FILLED","i":8886775,"l":"0.001",'
-                    b'"z":"0.001","L":"7100.5","N":"USDT","n":"0.00355","T":1568879465699,"t":77,"m":false,'
-                    b'"R":true,"ps":"BOTH","rp":"-1.2"}}')
-ACCOUNT_UPDATE = (b'{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"ORDER","B":[{"a":"USDT",'
-                  b'"wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}],"P":[{"s":"BTCUSDT","pa":"-20",'
-                  b'"ep":"6563.66500","cr":"0","up":"2850.21200","mt":"isolated","iw":"13200.70726908","ps":"BOTH",'
-                  b'"ma":"USDT"}]}}')
+DOC_ORDER_NEW = load_bytes("aster", "user_order_new_one_way")
+LIQUIDATION_FILL = load_bytes("aster", "user_liquidation_fill")
+ACCOUNT_UPDATE = load_bytes("aster", "user_account_update")

@@ -11,16 +11,8 @@ import pytest
 from perpdex.exchanges.backpack import BackpackClient, BackpackEmulator, BackpackMarketFeed
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.sim.server import start_emulators
+from tests.waiting import eventually
 
-
-async def eventually(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Poll ``cond`` until it holds; fail on the state (not on timing) if it never does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} never became true")
-        await asyncio.sleep(0.02)
 
 
 async def start_backpack(**kwargs: Any):

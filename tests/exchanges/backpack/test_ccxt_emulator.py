@@ -15,7 +15,7 @@ from bpx.async_.public import Public
 
 from perpdex.exchanges.backpack.emulator import SIM_API_KEY
 
-from .conftest import eventually
+from tests.waiting import eventually
 
 BTC = "BTC/USDC:USDC"
 ETH = "ETH/USDC:USDC"

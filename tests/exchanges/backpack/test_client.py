@@ -27,7 +27,8 @@ from perpdex.exchanges.backpack.emulator import SIM_API_KEY
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import OrderStatus, Side
 
-from .conftest import eventually, settings
+from tests.waiting import eventually
+from .conftest import settings
 
 ACCT = SIM_API_KEY
 

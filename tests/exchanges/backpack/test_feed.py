@@ -11,7 +11,8 @@ import pytest
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.backpack import BackpackMarketFeed
 
-from .conftest import eventually, make_feed
+from tests.waiting import eventually
+from .conftest import make_feed
 
 
 def _same_as_venue(feed: BackpackMarketFeed, venue: Any, symbol: str) -> bool:

@@ -1,4 +1,5 @@
-"""Backpack parsers on payloads recorded in shared/protocols/backpack.md (D01, D02, D12 units),
+"""Backpack parsers on recorded and documented payloads (tests/fixtures/backpack, provenance in
+tests/fixtures/README.md; fields in docs/exchanges/backpack.md): D01, D02, D12 units,
 symbol mapping, signing-string test vectors and error refinement. No sockets."""
 
 from __future__ import annotations
@@ -28,22 +29,10 @@ from perpdex.exchanges.backpack.funding import active_perps, funding_samples, in
 from perpdex.exchanges.backpack.symbols import BackpackSymbols, normalize_symbol, split_multiplier
 from perpdex.symbols import SymbolRegistry
 
-# [CCXT-COMMENT] PERP row (§2.2); fundingInterval as the older string form, 8 h
-SOL_ROW = {
-    "baseSymbol": "SOL", "createdAt": "2025-01-21T06:34:54.691858",
-    "filters": {
-        "price": {"borrowEntryFeeMaxMultiplier": None, "borrowEntryFeeMinMultiplier": None,
-                  "maxImpactMultiplier": "1.03", "maxMultiplier": "1.25", "maxPrice": "1000",
-                  "meanMarkPriceBand": {"maxMultiplier": "1.1", "minMultiplier": "0.9"},
-                  "meanPremiumBand": {"tolerancePct": "0.05"},
-                  "minImpactMultiplier": "0.97", "minMultiplier": "0.75", "minPrice": "0.01", "tickSize": "0.01"},
-        "quantity": {"maxQuantity": None, "minQuantity": "0.01", "stepSize": "0.01"},
-    },
-    "fundingInterval": "28800000", "fundingRateLowerBound": "-100", "fundingRateUpperBound": "100",
-    "imfFunction": {"base": "0.02", "factor": "0.0001275", "type": "sqrt"}, "marketType": "PERP",
-    "mmfFunction": {"base": "0.0125", "factor": "0.0000765", "type": "sqrt"},
-    "openInterestLimit": "4000000", "orderBookState": "Open", "quoteSymbol": "USDC", "symbol": "SOL_USDC_PERP",
-}
+from ...fixtures import load, load_bytes
+
+# a PERP row of /api/v1/markets (§2.2); fundingInterval as the older string form, 8 h
+SOL_ROW = load("backpack", "market_perp")
 
 
 def _row(symbol: str, base: str, **kw: object) -> dict[str, object]:
@@ -97,9 +86,8 @@ def test_d01_symbols_prefixes_and_bad_input() -> None:
 
 
 def test_d02_rest_depth_sorted_whatever_the_wire_order() -> None:
-    # [DOC] example: both sides ascending (best bid last)
-    body = b'{"asks": [["21.9", "500.123"], ["22.1", "2321.11"]], "bids": [["20.12", "255.123"], ["20.5", "499.555"]],' \
-           b' "lastUpdateId": "1684026955123", "timestamp": 1684026955123}'
+    # the documented example: both sides ascending (best bid last)
+    body = load_bytes("backpack", "depth")
     d = parse_depth(body, 10)
     assert [lv["price"] for lv in d["bids"]] == [Decimal("20.5"), Decimal("20.12")]
     assert [lv["price"] for lv in d["asks"]] == [Decimal("21.9"), Decimal("22.1")]
@@ -118,14 +106,8 @@ def test_d12_funding_units_interval_read_per_market() -> None:
     markets = active_perps(CATALOG, symbols)
     assert set(markets) == {"SOL", "BTC", "BONK"}  # closed and spot rows dropped
     assert interval_hours(markets["SOL"]) == 8 and interval_hours(markets["BTC"]) == 1
-    # [CCXT-COMMENT] markPrices row
-    marks = schemas.mark_prices.decode(json.dumps([
-        {"fundingRate": "0.0001", "indexPrice": "118333.18643195", "markPrice": "118343.51853741",
-         "nextFundingTimestamp": 1753113600000, "symbol": "BTC_USDC_PERP"},
-        {"fundingRate": "0.0001", "indexPrice": "150", "markPrice": "150.5", "nextFundingTimestamp": 1753113600000,
-         "symbol": "SOL_USDC_PERP"},
-        {"indexPrice": "1", "markPrice": "1", "symbol": "SOL_USDC"},  # spot: no funding
-    ]).encode())
+    # markPrices rows: BTC recorded, SOL 8 h, a spot row without funding
+    marks = schemas.mark_prices.decode(load_bytes("backpack", "mark_prices"))
     samples = funding_samples(markets, marks, symbols)
     assert set(samples) == {"BTC", "SOL"}
     btc, sol = samples["BTC"], samples["SOL"]
@@ -134,12 +116,9 @@ def test_d12_funding_units_interval_read_per_market() -> None:
     assert btc.apr == Decimal("0.0001") * 8760
     assert btc.next_funding_time == datetime(2025, 7, 21, 16, 0, tzinfo=timezone.utc)
     assert btc.mark_price == Decimal("118343.51853741")
-    # [CCXT-COMMENT] open interest (base units) and ticker (quoteVolume USDC)
-    ois = schemas.open_interest.decode(b'[{"openInterest": "1273.85214", "symbol": "BTC_USDC_PERP", "timestamp": 1753105735301}]')
-    tickers = schemas.tickers.decode(json.dumps([{"firstPrice": "327.38", "high": "337.99", "lastPrice": "317.14",
-                                                  "low": "300.01", "priceChange": "-10.24", "priceChangePercent": "-0.031279",
-                                                  "quoteVolume": "21584.32278", "symbol": "BTC_USDC_PERP", "trades": "245",
-                                                  "volume": "65.823"}]).encode())
+    # open interest (base units) and ticker (quoteVolume USDC)
+    ois = schemas.open_interest.decode(load_bytes("backpack", "open_interest"))
+    tickers = schemas.tickers.decode(load_bytes("backpack", "tickers"))
     stats = market_stats(markets, tickers, ois, marks, symbols)
     assert stats["BTC"].volume_24h_usd == Decimal("21584.32278")
     assert stats["BTC"].open_interest_usd == Decimal("1273.85214") * Decimal("118343.51853741")
@@ -168,12 +147,8 @@ def test_signing_strings_reproduce_the_protocol_test_vectors() -> None:
 
 
 def test_e07_position_row_signed_net_quantity() -> None:
-    # [CCXT-COMMENT] row; netExposureQuantity would include open orders, netQuantity is the position
-    row = {"breakEvenPrice": "3831.36", "cumulativeFundingPayment": "-0.009218", "cumulativeInterest": "0",
-           "entryPrice": "3826.8888888888888888888888889", "estLiquidationPrice": "0", "imf": "0.02",
-           "markPrice": "3787.46813304", "mmf": "0.0125", "netCost": "-13.7768", "netExposureNotional": "30",
-           "netExposureQuantity": "0.0080", "netQuantity": "-0.0036", "pnlRealized": "0", "pnlUnrealized": "-0.141914",
-           "positionId": "4238420454", "subaccountId": None, "symbol": "ETH_USDC_PERP", "userId": 1813870}
+    # netExposureQuantity would include open orders, netQuantity is the position
+    row = load("backpack", "position_short")
     snap = position_from_rows([row], "ETH_USDC_PERP", "ETH")
     assert snap is not None and snap.quantity == Decimal("-0.0036")
     assert snap.leverage == Decimal(50) and snap.liquidation_price is None  # "0" is Backpack's placeholder
@@ -185,14 +160,7 @@ def test_e07_position_row_signed_net_quantity() -> None:
 
 
 def test_funding_payment_rows_parsed_and_filtered() -> None:
-    rows = [  # [CCXT-COMMENT] row, plus a later one, another market and a broken one
-        {"fundingRate": "0.0001", "intervalEndTimestamp": "2025-08-01T16:00:00", "quantity": "-0.001301",
-         "subaccountId": 0, "symbol": "ETH_USDC_PERP", "userId": 1813870},
-        {"fundingRate": "-0.00002", "intervalEndTimestamp": "2025-08-01T17:00:00.250", "quantity": "0.0005",
-         "symbol": "ETH_USDC_PERP"},
-        {"fundingRate": "0.0001", "intervalEndTimestamp": "2025-08-01T16:00:00", "quantity": "1", "symbol": "BTC_USDC_PERP"},
-        {"intervalEndTimestamp": "garbage", "quantity": "1", "symbol": "ETH_USDC_PERP"},
-    ]
+    rows = load("backpack", "funding_history")  # a recorded row, a later one, another market, a broken one
     pays = funding_payments(list(reversed(rows)), "ETH_USDC_PERP", "ETH", datetime(2025, 8, 1, tzinfo=timezone.utc))
     assert [p.amount for p in pays] == [Decimal("-0.001301"), Decimal("0.0005")]  # oldest first
     assert pays[0].ts == datetime(2025, 8, 1, 16, tzinfo=timezone.utc) and pays[0].rate == Decimal("0.0001")
@@ -226,7 +194,5 @@ def test_d11_feed_rejects_malformed_frames_without_a_socket() -> None:
     for frame in bad:
         with pytest.raises((ValueError, msgspec.DecodeError, msgspec.ValidationError)):
             feed.handle_frame(frame)
-    # a well-formed [DOC] depth frame for a symbol nobody follows is ignored
-    feed.handle_frame(b'{"stream":"depth.SOL_USDC","data":{"e":"depth","E":1694687965941000,"s":"SOL_USDC",'
-                      b'"a":[["18.70","0.000"]],"b":[["18.67","0.832"],["18.68","0.000"]],"U":94978271,"u":94978271,'
-                      b'"T":1694687965940999}}')
+    # a well-formed documented depth frame for a symbol nobody follows is ignored
+    feed.handle_frame(load_bytes("backpack", "ws_depth"))

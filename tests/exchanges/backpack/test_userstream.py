@@ -17,8 +17,16 @@ from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserOrderUpdate, UserPositionUpdate
 from perpdex.sim.server import start_emulators
 
+from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc
-from ..userstream_scenarios import *  # noqa: F401,F403 - the shared E06 tests, run on this exchange
+from ..userstream_scenarios import (  # noqa: F401 - the shared E06 tests, run on this exchange, collected here
+    test_E06_dropped_socket_recovered_by_rest_reconciliation,
+    test_E06_duplicated_fill_frame_counts_once,
+    test_E06_fills_and_order_status_match_rest,
+    test_E06_liquidation_delivered,
+    test_E06_partial_fill_then_cancel,
+    test_E06_user_stream_up_while_market_data_paused,
+)
 from .conftest import settings
 
 SYMBOL = "ETH"
@@ -46,7 +54,7 @@ async def test_user_stream_metrics(env):
     await sc.metrics_report_user_stream(env)
 
 
-# -- recorded payloads (shared/protocols/backpack.md §6.2, §6.3: [CCXT-COMMENT] / [SDK-FIXTURE] frames) ---
+# -- recorded payloads (tests/fixtures/backpack; docs/exchanges/backpack.md §6.2, §6.3) ----------------
 def _parser() -> BackpackUserStream:
     client = BackpackClient(ExchangeSettings("backpack"))
     client._contracts = {"ETH": ContractAttributes("backpack", "ETH", "ETH_USDC", Decimal("0.01"), Decimal("0.0001")),
@@ -79,12 +87,6 @@ def test_error_frame_raises():
         _parser().handle_frame(b'{"id": null, "error": {"code": 4006, "message": "Invalid stream"}}')
 
 
-FILL = (b'{"E":"1754939110175879","L":"4299.16","N":"ETH","O":"USER","Q":"4.30","S":"Bid","T":"1754939110174705",'
-        b'"V":"RejectTaker","X":"Filled","Z":"4.299160","e":"orderFill","f":"GTC","i":"5406825793","l":"0.0010",'
-        b'"m":false,"n":"0.000001","o":"MARKET","q":"0.0010","r":false,"s":"ETH_USDC","t":2888471,"z":"0.0010"}')
-ACCEPTED = (b'{"E":1748288615134547,"O":"USER","Q":"3568.3445","S":"Ask","T":1748288615133255,"V":"RejectTaker",'
-            b'"X":"New","Z":"0","e":"orderAccepted","f":"GTC","i":"114575842681290753","o":"LIMIT","p":"178.15",'
-            b'"q":"20.03","r":false,"s":"SOL_USDC","t":null,"z":"0"}')
-POSITION = (b'{"B":"4236.36","E":"1754943862040486","M":"4235.88650933","P":"-0.000473","Q":"0.0010",'
-            b'"T":"1754943862040487","b":"4238.479","e":"positionOpened","f":"0.02","i":5411399049,"l":"0",'
-            b'"m":"0.0125","n":"4.23588650933","p":"0","q":"0.0010","s":"ETH_USDC_PERP"}')
+FILL = load_bytes("backpack", "ws_order_fill")
+ACCEPTED = load_bytes("backpack", "ws_order_accepted")
+POSITION = load_bytes("backpack", "ws_position_opened")

@@ -9,15 +9,8 @@ import pytest
 
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.exchanges.lighter import LighterClient, LighterMarketFeed
+from tests.waiting import eventually
 
-
-async def eventually(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Poll ``cond`` until it holds; fail the test (not on timing, on the state) if it never does."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} never became true")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from perpdex.exchanges.lighter.signer import SIM_ACCOUNT_INDEX, SIM_API_PRIVATE_
 from perpdex.models import OrderStatus, Side
 from perpdex.sim.server import start_emulators
 
-from .conftest import eventually
+from tests.waiting import eventually
 
 ACCT = str(SIM_ACCOUNT_INDEX)
 

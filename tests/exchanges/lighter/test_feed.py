@@ -10,7 +10,7 @@ import pytest
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.lighter import LighterMarketFeed
 
-from .conftest import eventually
+from tests.waiting import eventually
 
 
 def _same_as_venue(feed: LighterMarketFeed, venue: Any, symbol: str) -> bool:

@@ -1,4 +1,5 @@
-"""Lighter parsers on payloads recorded in shared/protocols/lighter.md (no network)."""
+"""Lighter parsers on recorded and documented payloads (tests/fixtures/lighter, provenance in
+tests/fixtures/README.md; fields in docs/exchanges/lighter.md). No network."""
 
 from __future__ import annotations
 
@@ -22,107 +23,16 @@ from perpdex.exchanges.lighter.funding import (
 )
 from perpdex.exchanges.lighter.symbols import LighterSymbols, normalize_symbol, split_multiplier
 
-# §2.2 (perp, ccxt sample) + the spot entry; a second, inactive perp and a 1000-prefixed one.
-ORDER_BOOK_DETAILS = {
-    "code": 200,
-    "order_book_details": [
-        {"symbol": "ETH", "market_id": 0, "status": "active", "taker_fee": "0.0000", "maker_fee": "0.0000",
-         "liquidation_fee": "1.0000", "min_base_amount": "0.0050", "min_quote_amount": "10.000000",
-         "order_quote_limit": "", "supported_size_decimals": 4, "supported_price_decimals": 2,
-         "supported_quote_decimals": 6, "size_decimals": 4, "price_decimals": 2, "quote_multiplier": 1,
-         "default_initial_margin_fraction": 500, "min_initial_margin_fraction": 200,
-         "maintenance_margin_fraction": 120, "closeout_margin_fraction": 80, "last_trade_price": 3550.69,
-         "daily_trades_count": 1197349, "daily_base_token_volume": 481297.3509,
-         "daily_quote_token_volume": 1671431095.263844, "daily_price_low": 3402.41, "daily_price_high": 3571.45,
-         "daily_price_change": 0.5294300840859545, "open_interest": 39559.3278, "daily_chart": {},
-         "market_config": {"market_margin_mode": 0, "insurance_fund_account_index": 281474976710655,
-                           "liquidation_mode": 0, "force_reduce_only": False, "trading_hours": ""}},
-        {"symbol": "OLD", "market_id": 5, "market_type": "perp", "status": "inactive", "taker_fee": "0.0200",
-         "maker_fee": "0.0020", "min_base_amount": "1", "min_quote_amount": "10", "size_decimals": "0",
-         "price_decimals": "5", "min_initial_margin_fraction": "1000", "last_trade_price": "0.5",
-         "open_interest": "10", "daily_quote_token_volume": "100"},
-        {"symbol": "1000PEPE", "market_id": 9, "market_type": "perp", "status": "active", "taker_fee": "0.0000",
-         "maker_fee": "0.0000", "min_base_amount": "100", "min_quote_amount": "10", "size_decimals": 0,
-         "price_decimals": 6, "min_initial_margin_fraction": 1000, "last_trade_price": 0.0105,
-         "mark_price": "0.010600", "open_interest": 1000000, "daily_quote_token_volume": 5000000},
-    ],
-    "spot_order_book_details": [
-        {"symbol": "ETH/USDC", "market_id": 2048, "market_type": "spot", "base_asset_id": 1, "quote_asset_id": 3,
-         "status": "active", "taker_fee": "0.0000", "maker_fee": "0.0000", "liquidation_fee": "0.0000",
-         "min_base_amount": "0.0001", "min_quote_amount": "0.000001", "order_quote_limit": "2500000.000000",
-         "supported_size_decimals": 4, "supported_price_decimals": 2, "supported_quote_decimals": 6,
-         "size_decimals": 4, "price_decimals": 2, "last_trade_price": 2731.79, "daily_trades_count": 126993,
-         "daily_base_token_volume": 1203.0962, "daily_quote_token_volume": 3516374.947553,
-         "daily_price_low": 2717.47, "daily_price_high": 3044.21, "daily_price_change": -10.2389493724579,
-         "daily_chart": "{1640995200:3024.66}"},
-    ],
-}
+from ...fixtures import load
 
-# §3.1 orderBookOrders (ccxt sample) plus rows at a shared price, out of order, and a zero row.
-ORDER_BOOK_ORDERS = {
-    "code": 200, "total_asks": 3,
-    "asks": [
-        {"order_index": 281475565888173, "order_id": "281475565888173", "owner_account_index": 7,
-         "initial_base_amount": "1.0000", "remaining_base_amount": "0.5000", "price": "3430.50", "order_expiry": 1},
-        {"order_index": 281475565888172, "order_id": "281475565888172", "owner_account_index": 134436,
-         "initial_base_amount": "0.2000", "remaining_base_amount": "0.2000", "price": "3430.00",
-         "order_expiry": 1765419046808},
-        {"order_index": 281475565888174, "order_id": "281475565888174", "owner_account_index": 8,
-         "initial_base_amount": "0.3000", "remaining_base_amount": "0.3000", "price": "3430.00", "order_expiry": 1},
-    ],
-    "total_bids": 2,
-    "bids": [
-        {"order_index": 562949401225099, "order_id": "562949401225099", "owner_account_index": 314236,
-         "initial_base_amount": "1.7361", "remaining_base_amount": "1.3237", "price": "3429.80",
-         "order_expiry": 1765419047587},
-        {"order_index": 562949401225100, "order_id": "562949401225100", "owner_account_index": 9,
-         "initial_base_amount": "1.0000", "remaining_base_amount": "0.0000", "price": "3429.90", "order_expiry": 1},
-    ],
-}
-
-# §3.4 funding-rates (ccxt sample) with another venue's row.
-FUNDING_RATES = {"code": 200, "funding_rates": [
-    {"market_id": 0, "exchange": "lighter", "symbol": "ETH", "rate": 0.00009599999999999999},
-    {"market_id": 0, "exchange": "binance", "symbol": "ETH", "rate": 0.0001},
-    {"market_id": 9, "exchange": "lighter", "symbol": "1000PEPE", "rate": 0.0004},
-    {"market_id": 5, "exchange": "lighter", "symbol": "OLD", "rate": 0.0004},  # inactive market
-]}
-
-# §4.3 snapshot then update (docs sample), §4.4 market_stats (docs sample).
-SNAPSHOT = {"channel": "order_book:0", "offset": 41692800,
-            "order_book": {"code": 0,
-                           "asks": [{"price": "3327.46", "size": "29.0915"}, {"price": "3328.00", "size": "10.0000"}],
-                           "bids": [{"price": "3326.00", "size": "15.5000"}, {"price": "3325.50", "size": "20.0000"}],
-                           "offset": 41692800, "nonce": 4037957034, "begin_nonce": 4037957000},
-            "timestamp": 1766434222500, "type": "subscribed/order_book"}
-UPDATE = {"channel": "order_book:0", "offset": 41692864,
-          "order_book": {"code": 0,
-                         "asks": [{"price": "3327.46", "size": "0.0000"}, {"price": "3327.80", "size": "4.0000"}],
-                         "bids": [{"price": "3326.50", "size": "10.2898"}, {"price": "3325.50", "size": "21.0000"}],
-                         "offset": 41692864, "nonce": 4037957053, "begin_nonce": 4037957034},
-          "timestamp": 1766434222583, "type": "update/order_book"}
-MARKET_STATS = {"channel": "market_stats:0",
-                "market_stats": {"symbol": "ETH", "market_id": 0, "index_price": "2965.30", "mark_price": "2963.63",
-                                 "open_interest": "185926683.471886", "open_interest_limit": "72057594037927936.000000",
-                                 "funding_clamp_small": "0.0500", "funding_clamp_big": "4.0000",
-                                 "last_trade_price": "2963.67", "current_funding_rate": "-0.0005",
-                                 "funding_rate": "0.0011", "funding_timestamp": 1769187600001,
-                                 "daily_base_token_volume": 296009.9355, "daily_quote_token_volume": 870882976.341333,
-                                 "daily_price_low": 2888.37, "daily_price_high": 2984, "daily_price_change": 0.830824189844348},
-                "type": "update/market_stats"}
-
-# §5.8 account (ccxt sample).
-ACCOUNT = {"code": 200, "total": 1, "accounts": [{
-    "code": 0, "account_type": 0, "index": 1077, "l1_address": "0x15f43D1f2DeE81424aFd891943262aa90F22cc2A",
-    "cancel_all_time": 0, "total_order_count": 0, "total_isolated_order_count": 0, "pending_order_count": 0,
-    "available_balance": "12582.743947", "status": 1, "collateral": "9100.242706", "account_index": 1077,
-    "name": "", "description": "", "can_invite": True, "referral_points_percentage": "",
-    "positions": [{"market_id": 0, "symbol": "ETH", "initial_margin_fraction": "5.00", "open_order_count": 0,
-                   "pending_order_count": 0, "position_tied_order_count": 0, "sign": 1, "position": "18.0193",
-                   "avg_entry_price": "2669.84", "position_value": "54306.566340", "unrealized_pnl": "6197.829558",
-                   "realized_pnl": "0.000000", "liquidation_price": "2191.1107231380406", "margin_mode": 0,
-                   "allocated_margin": "0.000000"}],
-    "assets": [], "total_asset_value": "15298.072264000002", "cross_asset_value": "15298.072264000002", "shares": []}]}
+# Payloads and their provenance: tests/fixtures/README.md (docs/exchanges/lighter.md for the fields).
+ORDER_BOOK_DETAILS = load("lighter", "order_book_details")  # two perps, one inactive and one 1000-prefixed, a spot
+ORDER_BOOK_ORDERS = load("lighter", "order_book_orders")  # L3 rows at a shared price, out of order, a zero row
+FUNDING_RATES = load("lighter", "funding_rates")  # with another venue's row and an inactive market's
+SNAPSHOT = load("lighter", "ws_order_book_snapshot")
+UPDATE = load("lighter", "ws_order_book_update")
+MARKET_STATS = load("lighter", "ws_market_stats")
+ACCOUNT = load("lighter", "account")
 
 
 def _b(obj: object) -> bytes:
@@ -293,14 +203,7 @@ async def test_d11_bad_frames_raise_and_book_survives(frame: bytes) -> None:
 
 
 def test_position_funding_rows() -> None:
-    resp = {"code": 200, "next_cursor": "", "position_fundings": [
-        {"timestamp": 1766390400, "market_id": 0, "funding_id": 2, "change": "-0.036100", "discount": "0",
-         "rate": "0.0012", "position_size": "1.0000", "position_side": "long"},
-        {"timestamp": 1766386800, "market_id": 0, "funding_id": 1, "change": "0.010000", "discount": "0",
-         "rate": "-0.0003", "position_size": "1.0000", "position_side": "long"},
-        {"timestamp": 1766386800, "market_id": 1, "funding_id": 3, "change": "1.0", "rate": "0.0012"},
-        {"timestamp": "soon", "market_id": 0, "change": "1.0"},  # malformed: skipped
-    ]}
+    resp = load("lighter", "position_funding")  # the last row is malformed: skipped
     since = datetime(2025, 12, 22, 6, 0, tzinfo=timezone.utc)  # 1766383200
     out = funding_payments(resp, 0, "ETH", since)
     assert [(p.amount, p.rate, int(p.ts.timestamp())) for p in out] == [

@@ -18,8 +18,16 @@ from perpdex.exchanges.lighter.userstream import LighterUserStream
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserOrderUpdate, UserPositionUpdate
 from perpdex.sim.server import start_emulators
 
+from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc
-from ..userstream_scenarios import *  # noqa: F401,F403 - the shared E06 tests, run on this exchange
+from ..userstream_scenarios import (  # noqa: F401 - the shared E06 tests, run on this exchange, collected here
+    test_E06_dropped_socket_recovered_by_rest_reconciliation,
+    test_E06_duplicated_fill_frame_counts_once,
+    test_E06_fills_and_order_status_match_rest,
+    test_E06_liquidation_delivered,
+    test_E06_partial_fill_then_cancel,
+    test_E06_user_stream_up_while_market_data_paused,
+)
 
 SYMBOL = "ETH"
 
@@ -53,7 +61,7 @@ async def env():
 
 
 
-# -- recorded payloads (shared/protocols/lighter.md §5.8, §6: [C] frames from ccxt 4.5.90) -------------
+# -- recorded payloads (tests/fixtures/lighter; docs/exchanges/lighter.md §5.8, §6) ---------------------
 def _parser(account: int) -> LighterUserStream:
     client = LighterClient(ExchangeSettings("lighter", credentials={
         "account_index": account, "api_key_index": 4, "api_private_key": SIM_API_PRIVATE_KEY}))
@@ -79,22 +87,6 @@ def test_decodes_recorded_trade_order_and_position():
     assert s.handle_frame(b'{"type": "ping"}') == [] and s.outbox == [{"type": "pong"}]
 
 
-TRADES = (b'{"channel": "account_all_trades:723310", "trades": {"13": [{"trade_id": 526801155, "type": "trade",'
-          b' "market_id": 0, "size": "0.0346", "price": "3028.85", "usd_amount": "104.798210", "ask_id": 281475673670566,'
-          b' "bid_id": 562949291740362, "ask_client_id": 76303170, "bid_client_id": 27601, "ask_account_id": 99349,'
-          b' "bid_account_id": 243008, "is_maker_ask": false, "block_height": 102322769, "timestamp": 1763623734215,'
-          b' "maker_fee": 20}]}, "type": "update/account_all_trades"}')
-ORDERS = (b'{"channel": "account_all_orders:1077", "type": "update/account_all_orders", "orders": {"0": [{'
-          b'"order_index": 281474977354074, "client_order_index": 0, "order_id": "281474977354074",'
-          b' "client_order_id": "0", "market_index": 0, "owner_account_index": 1077, "initial_base_amount": "36.0386",'
-          b' "price": "2221.60", "nonce": 643418, "remaining_base_amount": "0.0000", "is_ask": true, "base_size": 0,'
-          b' "base_price": 222160, "filled_base_amount": "0.0000", "filled_quote_amount": "0.000000", "side": "",'
-          b' "type": "market", "time_in_force": "immediate-or-cancel", "reduce_only": false, "trigger_price": "0.00",'
-          b' "order_expiry": 0, "status": "canceled-margin-not-allowed", "trigger_status": "na", "trigger_time": 0,'
-          b' "block_height": 102202, "timestamp": 1766387932, "created_at": 1766387932, "updated_at": 1766387932}]}}')
-POSITIONS = (b'{"channel": "account_all_positions:1077", "type": "update/account_all_positions", "shares": [],'
-             b' "positions": {"0": {"market_id": 0, "symbol": "ETH", "initial_margin_fraction": "5.00",'
-             b' "open_order_count": 0, "pending_order_count": 0, "position_tied_order_count": 0, "sign": -1,'
-             b' "position": "18.0193", "avg_entry_price": "2669.84", "position_value": "54306.566340",'
-             b' "unrealized_pnl": "6197.829558", "realized_pnl": "0.000000",'
-             b' "liquidation_price": "2191.1107231380406", "margin_mode": 0, "allocated_margin": "0.000000"}}}')
+TRADES = load_bytes("lighter", "ws_account_all_trades")
+ORDERS = load_bytes("lighter", "ws_account_all_orders")
+POSITIONS = load_bytes("lighter", "ws_account_all_positions")

@@ -10,17 +10,10 @@ import pytest
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.exchanges.paradex import ParadexClient, ParadexEmulator
 from perpdex.sim.server import start_emulators
+from tests.waiting import eventually
 
 FUNDING_TIME_SCALE = 14_400  # an 8 h funding period pays every 2 s
 
-
-async def eventually(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Poll ``cond`` until it holds; fail the test (on the state, not on timing) if it never does."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} never became true")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

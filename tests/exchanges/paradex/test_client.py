@@ -15,7 +15,8 @@ from perpdex.exchanges.paradex import ParadexClient, signer
 from perpdex.exchanges.paradex.client import refine_error
 from perpdex.models import OrderStatus, Side
 
-from .conftest import eventually, settings
+from tests.waiting import eventually
+from .conftest import settings
 
 
 def _acct(paradex: dict[str, Any]) -> Any:

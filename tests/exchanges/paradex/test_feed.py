@@ -10,7 +10,7 @@ import pytest
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.paradex import ParadexMarketFeed
 
-from .conftest import eventually
+from tests.waiting import eventually
 
 ENCODINGS = [pytest.param(None, id="json"), pytest.param(3, id="sbe")]
 

@@ -1,4 +1,5 @@
-"""Parsers on payloads recorded in the protocol doc (shared/protocols/paradex.md): JSON and SBE."""
+"""Paradex parsers on recorded and documented payloads (tests/fixtures/paradex, provenance in
+tests/fixtures/README.md; fields in docs/exchanges/paradex.md): JSON and SBE."""
 
 from __future__ import annotations
 
@@ -20,35 +21,13 @@ from perpdex.exchanges.paradex.funding import (
 )
 from perpdex.exchanges.paradex.symbols import ParadexSymbols, normalize_symbol, split_market
 
-# §2.1 [C] plus a perpetual option row and a k-prefixed market
-MARKETS = json.dumps({"results": [
-    {"symbol": "BODEN-USD-PERP", "base_currency": "BODEN", "quote_currency": "USD", "settlement_currency": "USDC",
-     "order_size_increment": "1", "price_tick_size": "0.00001", "min_notional": "200", "open_at": 1717065600000,
-     "expiry_at": 0, "asset_kind": "PERP", "position_limit": "2000000", "price_bands_width": "0.2",
-     "max_open_orders": 50, "max_funding_rate": "0.05",
-     "delta1_cross_margin_params": {"imf_base": "0.2", "imf_shift": "180000", "imf_factor": "0.00071", "mmf_factor": "0.5"},
-     "price_feed_id": "9LScEHse1ioZt2rUuhwiN6bmYnqpMqvZkQJDNUpxVHN5", "oracle_ewma_factor": "0.14999987905913592",
-     "max_order_size": "520000", "max_funding_rate_change": "0.0005", "max_tob_spread": "0.2"},
-    {"symbol": "BTC-USD-96000-C", "asset_kind": "PERP_OPTION", "funding_period_hours": "24", "base_currency": "BTC",
-     "order_size_increment": "0.001", "price_tick_size": "0.1", "min_notional": "10"},
-    {"symbol": "kBONK-USD-PERP", "base_currency": "kBONK", "asset_kind": "PERP", "order_size_increment": "1",
-     "price_tick_size": "0.000001", "min_notional": "10", "funding_period_hours": 4, "open_at": 1717065600000,
-     "delta1_cross_margin_params": {"imf_base": "0.1"}},
-    {"symbol": "LATER-USD-PERP", "base_currency": "LATER", "asset_kind": "PERP", "order_size_increment": "1",
-     "price_tick_size": "0.01", "min_notional": "10", "open_at": 4102444800000,
-     "delta1_cross_margin_params": {"imf_base": "0.05"}},
-]}).encode()
+from ...fixtures import load, load_bytes
 
-# §3.3 [C] (BTC), plus a 4 h market
-SUMMARY = json.dumps({"results": [
-    {"symbol": "BTC-USD-PERP", "oracle_price": "68465.17449906", "mark_price": "68465.17449906",
-     "last_traded_price": "68495.1", "bid": "68477.6", "ask": "69578.2", "volume_24h": "5815541.397939004",
-     "total_volume": "584031465.525259686", "created_at": 1718170156580, "underlying_price": "67367.37268422",
-     "open_interest": "162.272", "funding_rate": "0.01629574927887", "price_change_rate_24h": "0.009032"},
-    {"symbol": "kBONK-USD-PERP", "mark_price": "0.028776", "volume_24h": "1000", "open_interest": "34028",
-     "funding_rate": "0.0004", "price_change_rate_24h": ""},
-    {"symbol": "BTC-USD-96000-C", "mark_price": "1200", "funding_rate": "0.001"},
-]}).encode()
+# §2.1: a recorded row plus a perpetual option row, a k-prefixed market and one not open yet
+MARKETS = load_bytes("paradex", "markets")
+
+# §3.3: the recorded BTC row, plus a 4 h market and an option
+SUMMARY = load_bytes("paradex", "markets_summary")
 
 
 def test_symbols_k_prefix_and_options():
@@ -80,9 +59,7 @@ def test_d01_catalog_parsed_options_excluded_inactive_flagged():
 
 
 def test_d02_rest_depth_sorted_and_empty_side():
-    body = json.dumps({"market": "BTC-USD-PERP", "seq_no": 14115975, "last_updated_at": 1718172538340,
-                       "asks": [["69580.0", "1"], ["69578.2", "3.019"], ["69579", "0"]],
-                       "bids": [["68000.1", "2"], ["68477.6", "0.1"]]}).encode()
+    body = load_bytes("paradex", "orderbook")
     d = depth_from_rest(schemas.orderbook_decoder.decode(body), 10)
     assert [l["price"] for l in d["bids"]] == [Decimal("68477.6"), Decimal("68000.1")]
     assert [l["price"] for l in d["asks"]] == [Decimal("69578.2"), Decimal("69580.0")]  # zero-size dropped
@@ -123,10 +100,7 @@ def test_d12_funding_history_is_never_summed_28800_fold():
     assert s.normalized_rate == Decimal(rate)
     assert abs(s.apr - Decimal("-0.1639")) < Decimal("0.0001")  # ≈ -16.4 % (§8 example), not ×28 800
     # the recorded funding_data push (§4.2) with its own period and 8 h figure
-    push = schemas.funding_push_decoder.decode(json.dumps(
-        {"market": "TRUMP-USD-PERP", "funding_index": "-0.551694014226244835", "funding_premium": "-0.000509914923994872836",
-         "funding_rate": "-0.00014969570582", "funding_rate_8h": "-0.00014969", "funding_period_hours": 8,
-         "created_at": 1771506636154}).encode())
+    push = schemas.funding_push_decoder.decode(load_bytes("paradex", "ws_funding_data"))
     s2 = sample_from_funding_data(push, "TRUMP", None)
     assert s2.raw_rate == Decimal(rate) and s2.metadata["rate_8h"] == Decimal("-0.00014969")
 
@@ -171,15 +145,8 @@ async def test_d03_recorded_json_frames_applied_in_seq_order():
     feed.catalog.add("BTC-USD-PERP")
     feed.state("BTC")
     try:
-        snap = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "order_book.BTC-USD-PERP.deltas", "data": {
-            "seq_no": 14127815, "market": "BTC-USD-PERP", "last_updated_at": 1718267837265, "update_type": "s",
-            "inserts": [{"side": "BUY", "price": "67629.7", "size": "0.992"}, {"side": "SELL", "price": "69378.6", "size": "3.137"}],
-            "updates": [], "deletes": []}}}
-        delta = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "order_book.BTC-USD-PERP.deltas", "data": {
-            "market": "BTC-USD-PERP", "update_type": "d", "seq_no": 14127816, "last_updated_at": 1718267837315,
-            "inserts": [{"side": "SELL", "price": "69380.0", "size": "1.500"}],
-            "updates": [{"side": "SELL", "price": "69378.6", "size": "0.800"}],
-            "deletes": [{"side": "BUY", "price": "67629.7", "size": "0"}]}}}
+        snap = load("paradex", "ws_order_book_snapshot")
+        delta = load("paradex", "ws_order_book_delta")
         feed.handle_frame(json.dumps(snap).encode())
         assert feed.is_ready("BTC")
         feed.handle_frame(json.dumps(delta).encode())
@@ -187,9 +154,7 @@ async def test_d03_recorded_json_frames_applied_in_seq_order():
         assert book.bids() == [] and book.asks() == [(69378.6, 0.8), (69380.0, 1.5)] and book.sequence == 14127816
         feed.handle_frame(json.dumps(delta).encode())  # a duplicate is ignored
         assert book.sequence == 14127816
-        bbo = {"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "bbo.BTC-USD-PERP", "data": {
-            "market": "BTC-USD-PERP", "bid": "65432.4", "bid_size": "1.111", "ask": "65432.5", "ask_size": "1.234",
-            "last_updated_at": 1681759756789, "seq_no": 12345678}}}
+        bbo = load("paradex", "ws_bbo")
         feed.handle_frame(json.dumps(bbo).encode())
         assert feed.state("BTC").bbo[:4] == (65432.4, 1.111, 65432.5, 1.234)
         with pytest.raises(ValueError):
@@ -200,18 +165,12 @@ async def test_d03_recorded_json_frames_applied_in_seq_order():
 
 
 def test_private_rows_positions_and_funding_payments():
-    row = {"id": "0x49dd-BTC-USD-PERP", "market": "BTC-USD-PERP", "status": "OPEN", "side": "SHORT", "size": "-0.01",
-           "average_entry_price": "64839.96053748", "unrealized_pnl": "-2.39677214", "unrealized_funding_pnl": "-0.11214013",
-           "leverage": "5", "cost_usd": "-648.529", "liquidation_price": ""}
+    row = load("paradex", "position_short")
     snap = position_from_row(row, "BTC", Decimal("65000"))
     assert snap is not None and snap.quantity == Decimal("-0.01") and snap.liquidation_price is None
     assert snap.margin_used == Decimal("648.529") / 5
     assert position_from_row(dict(row, status="CLOSED"), "BTC", None) is None
-    resp = {"results": [{"account": "x", "created_at": 1681375481000, "fill_id": "8615262148007718462",
-                         "id": "1681375578221101699352320000", "index": "-2819.53434361", "market": "BTC-USD-PERP",
-                         "payment": "34.4490622"},
-                        {"market": "BTC-USD-PERP", "created_at": "bad", "payment": "1"},
-                        {"market": "ETH-USD-PERP", "created_at": 1681375481000, "payment": "2"}]}
+    resp = load("paradex", "funding_payments")
     pays = funding_payments(resp, "BTC-USD-PERP", "BTC", datetime(2023, 1, 1, tzinfo=timezone.utc))
     assert [p.amount for p in pays] == [Decimal("34.4490622")]
     assert pays[0].ts == datetime.fromtimestamp(1681375481, tz=timezone.utc)

@@ -20,8 +20,16 @@ from perpdex.exchanges.paradex.userstream import ParadexUserStream
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserOrderUpdate, UserPositionUpdate
 from perpdex.sim.server import start_emulators
 
+from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc
-from ..userstream_scenarios import *  # noqa: F401,F403 - the shared E06 tests, run on this exchange
+from ..userstream_scenarios import (  # noqa: F401 - the shared E06 tests, run on this exchange, collected here
+    test_E06_dropped_socket_recovered_by_rest_reconciliation,
+    test_E06_duplicated_fill_frame_counts_once,
+    test_E06_fills_and_order_status_match_rest,
+    test_E06_liquidation_delivered,
+    test_E06_partial_fill_then_cancel,
+    test_E06_user_stream_up_while_market_data_paused,
+)
 from .conftest import settings
 
 SYMBOL = "ETH"
@@ -70,7 +78,7 @@ async def test_f01_ccxt_pro_watch_my_trades_and_positions(cluster):
 
 
 
-# -- recorded payloads (shared/protocols/paradex.md §6: [C] frames from ccxt 4.5.90) ------------------
+# -- recorded payloads (tests/fixtures/paradex; docs/exchanges/paradex.md §6) -------------------------
 def _parser() -> ParadexUserStream:
     client = ParadexClient(ExchangeSettings("paradex"))
     client._contracts = {"BTC": ContractAttributes("paradex", "BTC", "BTC-USD-PERP", Decimal("0.1"), Decimal("0.001"))}
@@ -95,19 +103,6 @@ def test_decodes_recorded_order_fill_position():
                        b' "data": "invalid channel"}}')
 
 
-ORDER = (b'{"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "orders.ALL", "data": {'
-         b'"account": "0x4638e3041366aa71720be63e32e53e1223316c7f0d56f7aa617542ed1e7512x", "avg_fill_price": "26000",'
-         b' "client_id": "x1234", "cancel_reason": "", "created_at": 1681493746016, "flags": ["REDUCE_ONLY"],'
-         b' "id": "123456", "instruction": "GTC", "last_updated_at": 1681493746016, "market": "BTC-USD-PERP",'
-         b' "price": "26000", "remaining_size": "0", "side": "BUY", "size": "0.05", "status": "NEW", "type": "LIMIT"}}}')
-FILL = (b'{"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "fills.ALL", "data": {'
-        b'"id": "1718947571560201703986670001", "side": "BUY", "liquidity": "TAKER", "market": "BTC-USD-PERP",'
-        b' "order_id": "1718947571540201703992340000", "price": "64852.9", "size": "0.01", "fee": "0.1945587",'
-        b' "fee_currency": "USDC", "created_at": 1718947571569, "remaining_size": "0", "client_id": "",'
-        b' "fill_type": "FILL"}}}')
-POSITION = (b'{"jsonrpc": "2.0", "method": "subscription", "params": {"channel": "positions", "data": {'
-            b'"id": "0x49ddd7a564c978f6e4089ff8355b56a42b7e2d48ba282cb5aad60f04bea0ec3-BTC-USD-PERP",'
-            b' "market": "BTC-USD-PERP", "status": "OPEN", "side": "LONG", "size": "0.01",'
-            b' "average_entry_price": "64839.96053748", "unrealized_pnl": "-2.39677214", "leverage": "5",'
-            b' "cost_usd": "648.529", "created_at": 1718947571560, "last_updated_at": 1718950074249,'
-            b' "liquidation_price": ""}}}')
+ORDER = load_bytes("paradex", "ws_orders")
+FILL = load_bytes("paradex", "ws_fills")
+POSITION = load_bytes("paradex", "ws_positions")

@@ -1,5 +1,5 @@
 """Aster (asterdex.com) perpetuals: native market data, funding adapter, ccxt-backed private
-operations, and the emulator dialect. Protocol reference: shared/protocols/aster.md."""
+operations, and the emulator dialect. Protocol reference: docs/exchanges/aster.md."""
 
 from .client import AsterClient
 from .feed import AsterMarketFeed

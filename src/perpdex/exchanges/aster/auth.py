@@ -1,7 +1,7 @@
 """Aster V3 request authentication (EIP-712): the digest of a signed request, recovering its
 signer (the emulator's side), and a faster digest for ccxt's signing (the client's side).
 
-What is signed (shared/protocols/aster.md §5.1, asterdex/api-docs "V3 Authentication"): the
+What is signed (docs/exchanges/aster.md §5.1, asterdex/api-docs "V3 Authentication"): the
 URL-encoded parameter string exactly as transmitted, without the trailing ``&signature=...``,
 wrapped as EIP-712 typed data ``Message{string msg}`` in the domain
 ``{name: "AsterSignTransaction", version: "1", chainId: 1666, verifyingContract: 0x0}``. The
@@ -69,7 +69,7 @@ def install_fast_signing(exchange: Any) -> Any:
 
     Nonces: ccxt signs ``nonce = milliseconds x 1000``, so two private requests signed in the same
     millisecond (concurrent reads, now that signing takes ~0.1 ms) would share a nonce, and Aster
-    rejects the second as a duplicate (protocols/aster.md §7.3). Each private request is signed
+    rejects the second as a duplicate (docs/exchanges/aster.md §7.3). Each private request is signed
     with a millisecond strictly above the previous one's instead. Returns ``exchange``."""
     generic_hash, generic_encode, generic_sign = exchange.hash, exchange.eth_encode_structured_data, exchange.sign
     last_ms = [0]
@@ -129,3 +129,23 @@ def recover_signer(msg: str, signature: str, chain_id: int = MAINNET_CHAIN_ID) -
         return "0x" + _k(pub.format(compressed=False)[1:])[-20:].hex()
     except Exception:  # noqa: BLE001 - any malformed signature is just "not recovered"
         return None
+
+
+def self_test() -> str:
+    """Sign an EIP-712 ``Message`` with a throw-away secp256k1 key (coincurve, as ccxt does) and
+    recover its address with :func:`recover_signer`, offline. Returns one line; raises
+    :class:`~perpdex.errors.DependencyMissing` when coincurve is missing or the round trip fails."""
+    from ...errors import DependencyMissing
+
+    hint = "install it with: pip install coincurve"
+    try:
+        from coincurve import PrivateKey
+    except ImportError:
+        raise DependencyMissing(f"signer: coincurve is not installed; {hint}", exchange="aster") from None
+    key = PrivateKey(bytes(range(1, 33)))  # a fixed throw-away key, never an account's
+    address = "0x" + _k(key.public_key.format(compressed=False)[1:])[-20:].hex()
+    rec = key.sign_recoverable(_k(signing_payload("perpdex doctor")), hasher=None)
+    signature = "0x" + (rec[:64] + bytes([rec[64] + 27])).hex()
+    if recover_signer("perpdex doctor", signature) != address:
+        raise DependencyMissing(f"signer: an EIP-712 signature does not recover its signer; {hint}", exchange="aster")
+    return "EIP-712 signature recovers its signer"

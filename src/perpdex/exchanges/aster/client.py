@@ -1,7 +1,7 @@
 """Aster exchange client: native market catalog and depth, WebSocket books, and private
 operations through ccxt ``async_support.aster`` (V3 EIP-712 signing is ccxt's).
 
-Protocol source: shared/protocols/aster.md (§2 catalog, §3.2 depth, §5 private REST, §7 ccxt).
+Protocol source: docs/exchanges/aster.md (§2 catalog, §3.2 depth, §5 private REST, §7 ccxt).
 
 * Catalog: ``GET /fapi/v3/exchangeInfo``: tick = ``PRICE_FILTER.tickSize``, lot =
   ``LOT_SIZE.stepSize``, min size = ``LOT_SIZE.minQty``, min notional = ``MIN_NOTIONAL.notional``
@@ -33,6 +33,7 @@ from typing import Any, AsyncIterator
 
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 
+from .auth import self_test as _signer_self_test
 from ...book import depth_from_levels
 from ...errors import AuthenticationError, MarketNotFound, OrderNotFound, StaleMarketData
 from ...models import (
@@ -121,6 +122,7 @@ class AsterClient(ExchangeClient):
 
     name = "aster"
     #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("private_key",)
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ()
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the

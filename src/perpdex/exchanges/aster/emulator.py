@@ -3,7 +3,7 @@
 ``ccxt.async_support.aster`` / ``ccxt.pro.aster`` 4.5.90 trade against it with only URLs and a
 private key changed (see :meth:`AsterEmulator.endpoints`).
 
-Protocol source: shared/protocols/aster.md (asterdex/api-docs V3; ccxt 4.5.90 behaviour, §7.5).
+Protocol source: docs/exchanges/aster.md (asterdex/api-docs V3; ccxt 4.5.90 behaviour, §7.5).
 
 * Symbols: canonical ``"BTC"`` <-> ``"BTCUSDT"``; quote and margin asset USDT.
 * Accounts: the engine account id is the lower-cased ``user`` address of a signed request.
@@ -64,7 +64,7 @@ from .symbols import DEFAULT_QUOTE
 log = logging.getLogger(__name__)
 
 EXCHANGE = "aster"
-#: The public demo key from Aster's API docs (shared/protocols/aster.md §5.1): the sim account.
+#: The public demo key from Aster's API docs (docs/exchanges/aster.md §5.1): the sim account.
 SIM_PRIVATE_KEY = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"
 SIM_ADDRESS = "0x21cf8ae13bb72632562c6fff438652ba1a151bb0"
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)

@@ -1,6 +1,6 @@
 """Aster market-data feed: one combined-stream WebSocket, symbols subscribed on demand.
 
-Protocol source: shared/protocols/aster.md §4 (asterdex/api-docs "Websocket Market Streams",
+Protocol source: docs/exchanges/aster.md §4 (asterdex/api-docs "Websocket Market Streams",
 "How to manage a local order book correctly").
 
 Two book modes:

@@ -1,6 +1,6 @@
 """Aster funding rates, 24 h volume and open interest (native aiohttp + msgspec).
 
-Protocol source: shared/protocols/aster.md §3.4–3.7 and §8 (asterdex/api-docs "Mark Price",
+Protocol source: docs/exchanges/aster.md §3.4–3.7 and §8 (asterdex/api-docs "Mark Price",
 "Get Funding Rate Config", "24hr Ticker Price Change Statistics"; docs.asterdex.com funding page).
 
 * ``GET /fapi/v3/premiumIndex`` (all symbols): ``lastFundingRate`` = fraction **per the symbol's

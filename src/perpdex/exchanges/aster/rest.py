@@ -1,7 +1,7 @@
 """Native public REST access to Aster (aiohttp + msgspec), shared by the client and the funding
 adapter.
 
-Errors (shared/protocols/aster.md §5.11): HTTP 429/418 or code -1003 -> :class:`RateLimited`;
+Errors (docs/exchanges/aster.md §5.11): HTTP 429/418 or code -1003 -> :class:`RateLimited`;
 -1121 -> :class:`MarketNotFound`; any other ``{"code": -NNNN, "msg": ...}`` or non-200 answer ->
 :class:`ExchangeError` (with the code); transport failures -> :class:`NetworkError`; an answer
 that does not match the schema -> :class:`ExchangeError` naming the field.

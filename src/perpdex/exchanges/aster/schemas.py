@@ -1,7 +1,7 @@
 """msgspec structs for every Aster payload perpdex decodes (REST and WebSocket).
 
 Aster returns numbers sometimes as JSON numbers and sometimes as strings (live V3 rows carry
-``"pricePrecision": "2"``, ``"time": "1776411276072"``; shared/protocols/aster.md §2.2, §3.3), so
+``"pricePrecision": "2"``, ``"time": "1776411276072"``; docs/exchanges/aster.md §2.2, §3.3), so
 every decoder here runs in msgspec's lax mode (``strict=False``): ``"7403.89"`` decodes into a
 ``float`` or ``Decimal`` field, ``"2"`` into an ``int`` field. Unknown fields are ignored; a
 missing required field or a wrong type raises :class:`msgspec.ValidationError` naming the field.

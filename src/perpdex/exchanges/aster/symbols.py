@@ -1,6 +1,6 @@
 """Aster symbol mapping: canonical coin (``"BTC"``) <-> exchange symbol (``"BTCUSDT"``).
 
-Protocol facts (shared/protocols/aster.md §2.1, asterdex/api-docs "Exchange Information"):
+Protocol facts (docs/exchanges/aster.md §2.1, asterdex/api-docs "Exchange Information"):
 
 * REST symbol = ``baseAsset + quoteAsset``, uppercase, no separator; quote mostly ``USDT``.
 * WebSocket stream names use the lowercase symbol (``btcusdt@depth20@100ms``).

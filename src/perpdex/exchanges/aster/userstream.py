@@ -1,7 +1,7 @@
 """Aster user-data stream: a listenKey, then raw ``ORDER_TRADE_UPDATE`` / ``ACCOUNT_UPDATE``
 frames on ``<ws_url>/ws/<listenKey>``.
 
-Protocol source: shared/protocols/aster.md §6 (asterdex/api-docs "User Data Streams").
+Protocol source: docs/exchanges/aster.md §6 (asterdex/api-docs "User Data Streams").
 
 * §6.1: the key comes from the signed ``POST /fapi/v3/listenKey`` (the V3 twin of
   ``POST /fapi/v1/listenKey``; our credentials are a V3 wallet key, signed by ccxt), lives 60 min

@@ -1,6 +1,6 @@
 """Backpack Exchange perpetuals: native market data and funding, private operations via ccxt
 (natively where ccxt 4.5.90 does not cover Backpack), and the emulator's Backpack wire dialect.
-Protocol facts: ``shared/protocols/backpack.md``."""
+Protocol facts: ``docs/exchanges/backpack.md``."""
 
 from .client import BackpackClient
 from .feed import BackpackMarketFeed

@@ -21,7 +21,7 @@ calls (signed by ccxt's implicit API) where ccxt 4.5.90 does not model Backpack.
 * Errors: Backpack's ``code`` narrows ccxt's mapping (ccxt maps ``RESOURCE_NOT_FOUND`` to
   ExchangeNotAvailable): see :func:`refine_error`.
 
-Source of every fact: shared/protocols/backpack.md (§2.2, §3.2, §5, §7).
+Source of every fact: docs/exchanges/backpack.md (§2.2, §3.2, §5, §7).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import Any, AsyncIterator
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
+from .signing import self_test as _signer_self_test
 from ...errors import (
     AuthenticationError,
     ConfigError,
@@ -206,6 +207,7 @@ class BackpackClient(ExchangeClient):
 
     name = EXCHANGE
     #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("api_key", "api_secret")
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ()
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the

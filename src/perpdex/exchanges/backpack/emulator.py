@@ -3,7 +3,7 @@ WebSocket API, close enough that unmodified ``ccxt.async_support.backpack`` /
 ``ccxt.pro.backpack`` 4.5.90 and the official ``bpx-py`` SDK work against it with only URLs
 and a key pair changed (see :meth:`BackpackEmulator.endpoints`).
 
-Protocol source: shared/protocols/backpack.md (docs.backpack.exchange; ccxt 4.5.90 §7).
+Protocol source: docs/exchanges/backpack.md (docs.backpack.exchange; ccxt 4.5.90 §7).
 
 * Symbols: canonical ``"BTC"`` <-> ``"BTC_USDC_PERP"``; quote and collateral USDC.
 * Auth (§5.1): headers ``X-API-Key`` (base64 ED25519 public key), ``X-Signature``,

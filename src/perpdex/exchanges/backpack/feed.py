@@ -1,6 +1,6 @@
 """Backpack order books: REST snapshot + ``depth.<symbol>`` deltas, BBO from ``bookTicker``.
 
-Protocol (shared/protocols/backpack.md §3.2, §4.4, §4.5; docs.backpack.exchange, Streams):
+Protocol (docs/exchanges/backpack.md §3.2, §4.4, §4.5; docs.backpack.exchange, Streams):
 
 1. ``{"method": "SUBSCRIBE", "params": ["depth.<sym>", "bookTicker.<sym>"]}`` (no ack is sent);
    depth events are buffered from then on.

@@ -1,6 +1,6 @@
 """Backpack funding rates, 24 h volume and open interest (native aiohttp + msgspec).
 
-Units (shared/protocols/backpack.md §2.2, §3.4, §3.5, §3.7, §8; docs.backpack.exchange, Markets):
+Units (docs/exchanges/backpack.md §2.2, §3.4, §3.5, §3.7, §8; docs.backpack.exchange, Markets):
 
 * ``GET /api/v1/markets``: ``fundingInterval`` in **milliseconds** per market (hourly since
   2025-08-20, but always read, never assumed); ``interval_hours = fundingInterval / 3 600 000``.

@@ -1,4 +1,4 @@
-"""msgspec schemas of the Backpack payloads perpdex reads (shared/protocols/backpack.md §2-§6).
+"""msgspec schemas of the Backpack payloads perpdex reads (docs/exchanges/backpack.md §2-§6).
 
 Conventions on the wire: prices and quantities are decimal strings; REST timestamps are
 milliseconds, WebSocket ``E``/``T`` and the depth snapshot ``timestamp`` are **microseconds**

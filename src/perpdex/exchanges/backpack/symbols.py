@@ -1,6 +1,6 @@
 """Backpack symbol mapping: canonical ``"BTC"`` <-> ``"BTC_USDC_PERP"``.
 
-Protocol facts (shared/protocols/backpack.md §2.1; https://docs.backpack.exchange, Markets):
+Protocol facts (docs/exchanges/backpack.md §2.1; https://docs.backpack.exchange, Markets):
 
 * Perpetuals are named ``<BASE>_USDC_PERP``; spot markets ``<BASE>_USDC`` are never mapped.
 * Thousand-unit contracts carry a lowercase ``k`` prefix (``kBONK_USDC_PERP``: one unit =

@@ -1,7 +1,7 @@
 """Backpack user-data stream: signed ``SUBSCRIBE`` to ``account.orderUpdate`` and
 ``account.positionUpdate`` on a socket of its own.
 
-Protocol source: shared/protocols/backpack.md §6 (docs.backpack.exchange "Streams", private).
+Protocol source: docs/exchanges/backpack.md §6 (docs.backpack.exchange "Streams", private).
 
 * §6.1 auth: ED25519 signature of ``instruction=subscribe&timestamp=<ms>&window=<ms>`` with the
   API secret (base64 seed), sent as ``"signature": [<base64 public key>, <base64 signature>,

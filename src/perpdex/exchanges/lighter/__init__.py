@@ -1,5 +1,5 @@
 """Lighter (zkLighter) perpetuals: native market data and funding, private operations via ccxt,
-and the emulator's Lighter wire dialect. Protocol facts: ``shared/protocols/lighter.md``."""
+and the emulator's Lighter wire dialect. Protocol facts: ``docs/exchanges/lighter.md``."""
 
 from .client import LighterClient
 from .feed import LighterMarketFeed

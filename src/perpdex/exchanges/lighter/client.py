@@ -14,7 +14,7 @@
 * Bundled markets (``1000PEPE``) are listed under the coin (``"PEPE"``); their prices and sizes
   stay in bundle units as Lighter quotes them (see ``symbols.multiplier``).
 
-Source of every fact: shared/protocols/lighter.md (§2.2, §3.1, §5.5, §5.8, §5.9, §7).
+Source of every fact: docs/exchanges/lighter.md (§2.2, §3.1, §5.5, §5.8, §5.9, §7).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
 from ...secrets import mask_in_logs
+from .signer import self_test as _signer_self_test
 from ...errors import AuthenticationError, ConfigError, ExchangeError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
 from ...models import (
     ContractAttributes,
@@ -86,6 +87,7 @@ class LighterClient(ExchangeClient):
     name = EXCHANGE
     serial_order_sends = True  # nonces per API key must arrive increasing (protocol doc §5.3)
     #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("account_index", "api_key_index", "api_private_key")
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ("library_path",)
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the

@@ -1,7 +1,7 @@
 """Lighter's wire dialect over the venue-agnostic engine (:class:`perpdex.sim.engine.Venue`).
 
 Serves the REST API under ``/api/v1/`` and the WebSocket ``/stream`` as described in
-``shared/protocols/lighter.md`` closely enough that unmodified ccxt 4.5.90
+``docs/exchanges/lighter.md`` closely enough that unmodified ccxt 4.5.90
 (``async_support.lighter`` and ``pro.lighter``) and our native client trade against it:
 
 * market ids come from the scenario's ``market_id``; ``price_decimals``/``size_decimals`` from
@@ -238,7 +238,8 @@ class LighterEmulator:
                 "options": {
                     "accountIndex": SIM_ACCOUNT_INDEX,
                     "apiKeyIndex": SIM_API_KEY_INDEX,
-                    "libraryPath": library,
+                    # absent when lighter-sdk is missing: the client then refuses at connect with the fix
+                    **({"libraryPath": library} if library else {}),
                     "builderFee": False,
                     "chainId": 304,
                     "auths": {acct: {idx: {"signer": None, "lighterPrivateKey": SIM_API_PRIVATE_KEY,

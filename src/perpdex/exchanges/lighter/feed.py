@@ -1,6 +1,6 @@
 """Lighter order books over the ``order_book/<market_id>`` WebSocket channel.
 
-Protocol (shared/protocols/lighter.md §4.3, https://apidocs.lighter.xyz/docs/websocket-reference):
+Protocol (docs/exchanges/lighter.md §4.3, https://apidocs.lighter.xyz/docs/websocket-reference):
 subscribe ``{"type": "subscribe", "channel": "order_book/0"}``; the first message is
 ``subscribed/order_book`` with the full book, later ones ``update/order_book`` with the changed
 levels (absolute sizes; 0 deletes), batched about every 50 ms. Continuity: each update's

@@ -1,6 +1,6 @@
 """Lighter funding rates, 24 h volume and open interest (native aiohttp + msgspec).
 
-Units (shared/protocols/lighter.md §3.4, §4.4, §8; https://docs.lighter.xyz/trading/funding):
+Units (docs/exchanges/lighter.md §3.4, §4.4, §8; https://docs.lighter.xyz/trading/funding):
 
 * Lighter pays funding **every hour**.
 * ``GET /api/v1/funding-rates`` quotes ``rate`` as a **fraction per 8 hours** and mixes in other

@@ -1,4 +1,4 @@
-"""msgspec structs for Lighter's wire payloads (protocol doc: shared/protocols/lighter.md).
+"""msgspec structs for Lighter's wire payloads (protocol doc: docs/exchanges/lighter.md).
 
 Lighter mixes strings and numbers for the same field across endpoints (ccxt notes "strings or
 numbers"), so every decoder here is built with ``strict=False``: ``"4"`` decodes into an ``int``

@@ -14,6 +14,8 @@ import platform
 import sys
 from pathlib import Path
 
+from ...errors import DependencyMissing
+
 log = logging.getLogger(__name__)
 
 # A throw-away API private key generated once with the signer's GenerateAPIKey for the emulator
@@ -23,41 +25,65 @@ SIM_API_PRIVATE_KEY = "0x61849c4cc5d64ac19ae3071b2088972a41ba5e3d6dc5ebc1aed2bd7
 SIM_ACCOUNT_INDEX = 281474
 SIM_API_KEY_INDEX = 4
 
+#: what a user runs when the signer is missing (the Makefile does the same)
+INSTALL_HINT = "install it with: pip install --no-deps lighter-sdk==1.1.8"
+
 
 def library_filename(system: str | None = None, machine: str | None = None) -> str:
     """The signer file name for this platform, e.g. ``lighter-signer-linux-amd64.so``.
 
-    Raises :class:`RuntimeError` on a platform the SDK ships no binary for."""
+    Raises :class:`~perpdex.errors.DependencyMissing` (a RuntimeError) on a platform the SDK
+    ships no binary for."""
     system = (system or sys.platform).lower()
     machine = (machine or platform.machine()).lower()
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
     if arch is None:
-        raise RuntimeError(f"lighter signer: unsupported CPU architecture {machine!r}")
+        raise DependencyMissing(f"signer: no Lighter signer binary for CPU architecture {machine!r}", exchange="lighter")
     if system.startswith("linux"):
         return f"lighter-signer-linux-{arch}.so"
     if system == "darwin":
         return f"lighter-signer-darwin-{arch}.dylib"
     if system.startswith("win") and arch == "amd64":
         return "lighter-signer-windows-amd64.dll"
-    raise RuntimeError(f"lighter signer: unsupported platform {system}/{machine}")
+    raise DependencyMissing(f"signer: no Lighter signer binary for platform {system}/{machine}", exchange="lighter")
 
 
 def find_signer_library() -> str:
     """Absolute path of the signer library from the installed ``lighter-sdk`` distribution.
 
-    Raises :class:`RuntimeError` when lighter-sdk is not installed or has no binary for this
-    platform (install it with ``pip install --no-deps lighter-sdk==1.1.8``)."""
+    Raises :class:`~perpdex.errors.DependencyMissing` (a RuntimeError) when lighter-sdk is not
+    installed or has no binary for this platform (``pip install --no-deps lighter-sdk==1.1.8``)."""
     name = library_filename()
     try:
         files = importlib.metadata.files("lighter-sdk") or []
     except importlib.metadata.PackageNotFoundError:
-        raise RuntimeError(
-            "lighter signer: the lighter-sdk package is not installed "
-            "(pip install --no-deps lighter-sdk==1.1.8)"
-        ) from None
+        raise DependencyMissing(INSTALL_HINT, exchange="lighter") from None
     for f in files:
         if f.name == name:
             path = Path(str(f.locate())).resolve()
             if path.is_file():
                 return str(path)
-    raise RuntimeError(f"lighter signer: {name} not found in the lighter-sdk distribution")
+    raise DependencyMissing(f"signer: {name} not found in the installed lighter-sdk; {INSTALL_HINT}", exchange="lighter")
+
+
+def self_test() -> str:
+    """Load the signer library and sign an auth token with the throw-away key above, offline (no
+    network; ccxt's own binding to the library). Returns one line naming the library; raises
+    :class:`~perpdex.errors.DependencyMissing` when it is absent or does not sign."""
+    import time
+
+    import ccxt  # the synchronous ccxt: its Lighter binding is the one the client uses
+
+    path = find_signer_library()
+    ex = ccxt.lighter({"urls": {"api": {"public": "http://127.0.0.1:9"}}})
+    try:
+        signer = ex.load_lighter_library(path, 304, SIM_API_PRIVATE_KEY, SIM_API_KEY_INDEX, SIM_ACCOUNT_INDEX, True)
+        token = ex.lighter_create_auth_token(signer, {"deadline": int(time.time()) + 600,
+                                                      "api_key_index": SIM_API_KEY_INDEX,
+                                                      "account_index": SIM_ACCOUNT_INDEX})
+    except Exception as exc:  # noqa: BLE001 - any failure of the native library is "does not sign"
+        raise DependencyMissing(f"signer: {Path(path).name} does not sign ({type(exc).__name__}); {INSTALL_HINT}",
+                                exchange="lighter") from None
+    if not isinstance(token, str) or token.count(":") < 3:
+        raise DependencyMissing(f"signer: {Path(path).name} returned no auth token; {INSTALL_HINT}", exchange="lighter")
+    return f"{Path(path).name} signs (auth token of {len(token)} chars)"

@@ -1,6 +1,6 @@
 """Lighter user-data stream: private channels of the account on ``/stream`` with an auth token.
 
-Protocol source: shared/protocols/lighter.md §6 (apidocs.lighter.xyz "WebSocket reference"),
+Protocol source: docs/exchanges/lighter.md §6 (apidocs.lighter.xyz "WebSocket reference"),
 §5.7 (auth tokens), §5.8 (order and trade rows).
 
 * Auth: ``{deadline}:{account_index}:{api_key_index}:{sig}`` from the signer (ccxt

@@ -1,5 +1,5 @@
 """Paradex (Starknet appchain perpetuals): client, funding adapter, market feed, emulator dialect
-and the fast Starknet signer (protocol: shared/protocols/paradex.md)."""
+and the fast Starknet signer (protocol: docs/exchanges/paradex.md)."""
 
 from .client import ParadexClient
 from .feed import ParadexMarketFeed

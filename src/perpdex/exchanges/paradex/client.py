@@ -21,7 +21,7 @@ Starknet signer installed.
 * Funding is continuous; realisations are listed by ``GET /v1/funding/payments`` (``payment``
   USDC, + received).
 
-Source of every fact: shared/protocols/paradex.md (§2, §3.1, §5, §7, §8).
+Source of every fact: docs/exchanges/paradex.md (§2, §3.1, §5, §7, §8).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
 from ...secrets import mask_in_logs
+from .signer import self_test as _signer_self_test
 from ...errors import (
     AuthenticationError,
     ConfigError,
@@ -193,6 +194,7 @@ class ParadexClient(ExchangeClient):
 
     name = EXCHANGE
     #: credential fields (``settings.credentials``; ``perpdex accounts add`` asks for these)
+    signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("l2_private_key", "l2_address")
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ("l2_public_key", "l1_address", "l1_private_key")
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the

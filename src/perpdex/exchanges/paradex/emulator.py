@@ -1,7 +1,7 @@
 """Paradex's wire dialect over the venue-agnostic engine (:class:`perpdex.sim.engine.Venue`).
 
 Serves REST under ``/v1/`` and the JSON-RPC WebSocket at ``/v1`` as described in
-``shared/protocols/paradex.md``, closely enough that unmodified ccxt 4.5.90
+``docs/exchanges/paradex.md``, closely enough that unmodified ccxt 4.5.90
 (``async_support.paradex`` and ``pro.paradex``) and our native client trade against it:
 
 * markets ``BASE-USD-PERP`` (``k`` prefix for 1 000-token bundles), ``max leverage = 1/imf_base``;

@@ -1,6 +1,6 @@
 """Paradex order books and BBO over the JSON-RPC WebSocket, in JSON or SBE binary.
 
-Protocol (shared/protocols/paradex.md §4; https://docs.paradex.trade/ws/):
+Protocol (docs/exchanges/paradex.md §4; https://docs.paradex.trade/ws/):
 
 * subscribe ``{"jsonrpc": "2.0", "method": "subscribe", "params": {"channel": ...}, "id": n}``;
   several channels and markets share the socket; subscribing twice is an error, so a resync

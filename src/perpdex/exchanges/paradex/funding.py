@@ -1,6 +1,6 @@
 """Paradex funding rates, 24 h volume and open interest (native aiohttp + msgspec).
 
-Units (shared/protocols/paradex.md §0 items 2 and 11, §3.3, §3.4, §8;
+Units (docs/exchanges/paradex.md §0 items 2 and 11, §3.3, §3.4, §8;
 https://docs.paradex.trade/risk/funding-mechanism):
 
 * Funding is **continuous** (the rate is recomputed every second and accrues into the funding

@@ -1,7 +1,7 @@
 """Paradex wire payloads: msgspec structs for the JSON REST/WebSocket bodies and a decoder (and
 encoder, for the emulator) of the SBE binary frames of the public channels.
 
-Sources: shared/protocols/paradex.md §2–§6 (docs.paradex.trade; paradex-py 0.8.2 schema; ccxt
+Sources: docs/exchanges/paradex.md §2–§6 (docs.paradex.trade; paradex-py 0.8.2 schema; ccxt
 4.5.90 samples). Units, per field: prices USD, sizes base units, ``volume_24h`` USD,
 ``open_interest`` **base units**, ``funding_rate`` a fraction per the market's own
 ``funding_period_hours`` (not 8 h, not annualised), timestamps **ms** in JSON and **µs** in SBE.

@@ -416,3 +416,17 @@ def install(exchange: Any) -> Any:
     exchange.starknet_encode_structured_data = encode_structured_data
     exchange.starknet_sign = _ccxt_sign
     return exchange
+
+
+def self_test() -> str:
+    """Sign a message hash with a throw-away Stark key and verify it (this module's own curve
+    arithmetic, the one ccxt is given by :func:`install`), offline. Returns one line; raises
+    :class:`~perpdex.errors.DependencyMissing` when the round trip fails."""
+    from ...errors import DependencyMissing
+
+    key = 0x1234567890ABCDEF  # throw-away, never an account's
+    msg = hash_on_elements([1, 2, 3])
+    r, s = sign(msg, key)
+    if not verify(msg, r, s, public_key(key)):
+        raise DependencyMissing("signer: a Stark signature does not verify (reinstall perpdex)", exchange="paradex")
+    return "Stark signature verifies"

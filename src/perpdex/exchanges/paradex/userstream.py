@@ -1,7 +1,7 @@
 """Paradex user-data stream: JSON-RPC ``auth`` with the JWT, then the private channels
 ``orders.ALL``, ``fills.ALL`` and ``positions`` on a JSON socket of its own.
 
-Protocol source: shared/protocols/paradex.md §6 (docs.paradex.trade "subscription channels"),
+Protocol source: docs/exchanges/paradex.md §6 (docs.paradex.trade "subscription channels"),
 §5.4 (JWT), §5.5/§5.9 (order and fill objects).
 
 * Auth: ``{"jsonrpc": "2.0", "id": 1, "method": "auth", "params": {"bearer": <jwt>}}``, the JWT
