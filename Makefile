@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test install install-dev bench clean redis-server postgresql
+.PHONY: demo test install install-dev bench clean redis-server postgresql chromium
 
 $(BIN)/python:
 	@echo ">> creating virtualenv in $(VENV)"
@@ -49,7 +49,14 @@ postgresql:
 	  echo ">> installing postgresql (Debian package) for the storage tests"; export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -q postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q postgresql >/dev/null; }; }
 
-test: $(DEVSTAMP) redis-server postgresql
+# The dashboard's browser test drives Debian's headless Chromium through Selenium (chromedriver
+# comes with the chromium-driver package; Selenium never downloads a browser or a driver).
+chromium:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  echo ">> installing chromium and chromium-driver (Debian packages) for the dashboard's browser test"; export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null; }; }
+
+test: $(DEVSTAMP) redis-server postgresql chromium
 	@echo ">> running the test suite"
 	@$(BIN)/python -m pytest -q
 

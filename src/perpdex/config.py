@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
@@ -376,7 +377,10 @@ class ServiceConfig(_Strict):
     * ``history_hours``: default window of ``/funding-rates/{symbol}/history`` (hours);
     * ``max_sample_age_s``: samples older than this are ignored by ``/opportunities`` and make
       ``/health`` degraded (seconds, at least ``interval_s``; default: 300 s or 3 rounds if longer);
-    * ``retention_hours``: delete samples older than this after each round (None: keep all).
+    * ``retention_hours``: delete samples older than this after each round (None: keep all);
+    * ``api_token``: the token of the API and the dashboard (at least 16 characters; overridden by
+      ``$PERPDEX_API_TOKEN``): without one the API only listens on loopback; with one every route
+      asks for it (``Authorization: Bearer``, or the cookie of the ``/login`` form).
     """
 
     interval_s: float = Field(default=60.0, gt=0)
@@ -386,6 +390,17 @@ class ServiceConfig(_Strict):
     history_hours: float = Field(default=24.0, gt=0, le=24 * 366)
     max_sample_age_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
     retention_hours: float | None = Field(default=None, gt=0)
+    # the dashboard / API token (perpdex.api.auth; $PERPDEX_API_TOKEN takes precedence): required
+    # to listen on a non-loopback address, then asked of every request; never logged or shown
+    api_token: SecretStr | None = None
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_length(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("a token needs at least 16 characters (make one with: "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return v
 
     @field_validator("exchange_timeout_s", "max_sample_age_s")
     @classmethod

@@ -30,6 +30,8 @@ from ..storage import Store
 from ..storage.models import FundingSnapshotRow
 from . import schemas
 from .cache import RoundCache
+from . import auth, live as live_api, schemas
+from .live import LiveRun
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +261,13 @@ async def _opportunities(svc: FundingRateService, **kw: Any) -> schemas.Opportun
     )
 
 
-def create_app(cfg: AppConfig, *, store: Store | None = None, collect: bool = True) -> FastAPI:
+def create_app(cfg: AppConfig, *, store: Store | None = None, collect: bool = True,
+               live: LiveRun | None = None) -> FastAPI:
     """The API for ``cfg``. ``store``: an open store to use (default: one opened on
     ``cfg.storage.url`` for the lifespan); ``collect``: run the collection loop (and the emulators
-    when ``sim.enabled``) during the lifespan, else only serve what is stored."""
+    when ``sim.enabled``) during the lifespan, else only serve what is stored; ``live``: the
+    ``perpdex run`` whose state the dashboard shows (:mod:`.live`). With a token
+    (``$PERPDEX_API_TOKEN`` or ``service.api_token``) every route asks for it (:mod:`.auth`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -292,6 +297,7 @@ def create_app(cfg: AppConfig, *, store: Store | None = None, collect: bool = Tr
             app.state.service = svc
             app.state.cfg = cfg
             app.state.answers = RoundCache()
+            app.state.store = st
             yield
 
     app = FastAPI(
@@ -303,4 +309,6 @@ def create_app(cfg: AppConfig, *, store: Store | None = None, collect: bool = Tr
         lifespan=lifespan,
     )
     app.include_router(router)
+    live_api.install(app, live)  # the dashboard: page, static files, /api/live/*
+    auth.install(app, auth.resolve_token(cfg))
     return app

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import PerpdexError
+from ..files import open_private
 from .accounting import BacktestResult
 
 
@@ -54,5 +55,6 @@ def plot(result: BacktestResult, path: Path | str, title: str = "perpdex backtes
         bottom.legend(loc="upper left", fontsize=7)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(str(path), format="png", dpi=110)
+    with open_private(path, "wb") as fh:  # 0600: a plot shows the positions and their PnL
+        fig.savefig(fh, format="png", dpi=110)
     plt.close(fig)

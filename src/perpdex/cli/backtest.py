@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ..config import AppConfig
 from ..errors import ConfigError
+from ..files import write_private_text
 from .render import _pct, _usd
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def backtest(
         raise typer.Exit(1)
     result, data = out
     if report is not None:
-        report.write_text(json.dumps(data, indent=2))
+        write_private_text(report, json.dumps(data, indent=2))
     if plot is not None:
         from ..backtest.plot import plot as draw
 

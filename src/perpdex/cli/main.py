@@ -33,6 +33,7 @@ from rich.console import Console
 from ..config import AppConfig, load_config
 from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
+from ..files import write_private_text
 from . import render
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,10 @@ def _setup_logging(level: str, verbose: bool) -> None:
     if not verbose:
         for noisy in ("perpdex", "aiohttp", "ccxt", "sqlalchemy"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    # tokens derived from credentials (auth tokens, JWTs, listen keys) never reach a log line
+    from ..secrets import install_log_mask
+
+    install_log_mask()
 
 
 def _load(path: Path, verbose: bool) -> AppConfig:
@@ -127,19 +132,31 @@ def run(
                                           "credentials override the config's; only its positions are seen."),
     key_file: Optional[Path] = typer.Option(None, "--key-file", "-k", help="Master key file for --account "
                                             "(default $PERPDEX_MASTER_KEY / $PERPDEX_MASTER_KEY_FILE / accounts.key_file)."),
+    dashboard: bool = typer.Option(False, "--dashboard", help="Serve the live dashboard and its read-only API while "
+                                   "running (http://HOST:PORT/); a non-loopback HOST needs $PERPDEX_API_TOKEN "
+                                   "or service.api_token."),
+    host: Optional[str] = typer.Option(None, "--host", help="Dashboard listen address (default: service.host, loopback)."),
+    port: Optional[int] = typer.Option(None, "--port", "-p", min=1, max=65535,
+                                       help="Dashboard port (default: service.port)."),
 ) -> None:
     """Run every strategy of the config in one process (funding-rate arbitrage: scan, open
     delta-neutral pairs, collect funding, close when the spread fades; grid: post-only entries,
     a take-profit for every fill); prints a report at the end."""
     cfg = _load(config, verbose)
-    result = _run_async(_run(cfg, duration, report, account, key_file))
+    where = None
+    if dashboard:
+        from .dashboard import bind_address
+
+        where = bind_address(cfg, host, port)
+    result = _run_async(_run(cfg, duration, report, account, key_file, dashboard=where, verbose=verbose))
     render.report(console, result)
     if report:
         console.print(f"report written to [bold]{report}[/]")
 
 
 async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
-               account: str | None = None, key_file: Path | None = None) -> dict[str, Any]:
+               account: str | None = None, key_file: Path | None = None,
+               dashboard: tuple[str, int] | None = None, verbose: bool = False) -> dict[str, Any]:
     from ..app import runtime
     from ..storage import Store
     from ..strategies.build import build_strategies
@@ -152,6 +169,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
     started_at = datetime.now(timezone.utc)
     stop = _stop_on_signals()
     notifier = None  # alerts (cfg.alerts.channels), docs/ALERTS.md
+    dash = None  # the dashboard (--dashboard): perpdex.cli.dashboard
     try:
         credentials = None
         if account is not None:
@@ -175,9 +193,18 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
                 console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
 
             strategies = build_strategies(cfg, rt, store, account=account, on_event=on_event)
+            if dashboard is not None:
+                from ..api.live import LiveRun
+                from .dashboard import start_dashboard
+
+                dash = await start_dashboard(cfg, store, LiveRun(strategies[0].runtime, strategies), *dashboard,
+                                             verbose=verbose)
+                console.print(f"dashboard at [bold]{dash.url}[/] (read-only)", highlight=False)
             arbs = [s for s in strategies if isinstance(s, FundingArbStrategy)]
             trt = strategies[0].runtime
             notifier = await start_alerts(cfg, trt, console)
+            if dash is not None and notifier is not None:  # the page's /health shows the alert counters
+                dash.server.config.app.state.alerts = notifier
             if cfg.metrics.port is not None:
                 from ..metrics import PerpdexCollector, serve_metrics
 
@@ -212,9 +239,11 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
     finally:
         if notifier is not None:
             await notifier.close()
+        if dash is not None:
+            await dash.stop()
         await store.close()
     if report_path is not None:
-        report_path.write_text(json.dumps(result, indent=2))
+        write_private_text(report_path, json.dumps(result, indent=2))
     return result
 
 

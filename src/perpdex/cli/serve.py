@@ -27,8 +27,9 @@ def serve(
 ) -> None:
     """Collect funding rates, mark prices, 24h volume and open interest from every configured
     exchange every service.interval_s seconds into the store, and serve them over HTTP:
-    /health, /funding-rates, /funding-rates/{symbol}/history, /opportunities (docs at /docs).
-    With sim.enabled the emulated exchanges run in-process."""
+    /health, /funding-rates, /funding-rates/{symbol}/history, /opportunities (docs at /docs),
+    and the dashboard at / (read-only). With sim.enabled the emulated exchanges run in-process.
+    A non-loopback --host needs a token ($PERPDEX_API_TOKEN or service.api_token)."""
     from ..api import create_app
     from .main import _load, _run_async, console
 
@@ -40,9 +41,10 @@ def serve(
     if not verbose:  # the service's round-by-round progress, at the configured level
         for name in ("perpdex.funding.service", "perpdex.funding.collector", "perpdex.api"):
             logging.getLogger(name).setLevel(getattr(logging, cfg.log_level.upper(), logging.INFO))
-    host = host or cfg.service.host
-    port = port or cfg.service.port
-    console.print(f"funding-rate service on http://{host}:{port} (OpenAPI docs at /docs), collecting every "
+    from .dashboard import bind_address
+
+    host, port = bind_address(cfg, host, port)  # a non-loopback address needs a token (perpdex.api.auth)
+    console.print(f"funding-rate service on http://{host}:{port} (dashboard at /, OpenAPI docs at /docs), collecting every "
                   f"{cfg.service.interval_s:g}s from {', '.join(cfg.enabled_exchanges)}; Ctrl-C to stop")
     if not _run_async(_serve(cfg, host, port, verbose)):
         raise typer.Exit(1)
@@ -52,10 +54,11 @@ async def _serve(cfg: AppConfig, host: str, port: int, verbose: bool) -> bool:
     """Open the store (a store that cannot open is one :class:`ConfigError` naming
     ``storage.url``), then run uvicorn until SIGINT/SIGTERM (a clean stop: collection ended,
     store and emulators closed); False when the app failed to start."""
-    import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
     from ..api import create_app
+    from ..api.server import ApiServer
+    from ..api.server import config as server_config
     from ..storage import Store
 
     store = Store(cfg.storage.url)
@@ -65,9 +68,8 @@ async def _serve(cfg: AppConfig, host: str, port: int, verbose: bool) -> bool:
         except (SQLAlchemyError, OSError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise ConfigError("storage.url", f"cannot open the store: {reason}") from None
-        return await _uvicorn(uvicorn.Server(uvicorn.Config(
-            create_app(cfg, store=store), host=host, port=port, lifespan="on", access_log=verbose,
-            log_level="info" if verbose else "warning")))
+        return await _uvicorn(ApiServer(server_config(create_app(cfg, store=store), verbose=verbose, host=host,
+                                                      port=port)))
     finally:
         await store.close()
 

@@ -117,6 +117,7 @@ class WsMarketFeed(MarketFeed):
         self.bytes_received = 0
         self.frames_dropped = 0
         self.reconnects = 0
+        self.last_frame_at: float | None = None  # monotonic time of the last frame received
         self.rotations = 0
         self.resyncs = 0
 
@@ -184,13 +185,15 @@ class WsMarketFeed(MarketFeed):
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: state, frames, bytes, drops, reconnects, rotations, resyncs,
-        and per symbol whether the book is served and its age in seconds."""
+        seconds since the last frame (None before the first), and per symbol whether the book is
+        served and its age in seconds."""
         now = time.monotonic()
         state = "paused" if self.paused else "connected" if self._connected.is_set() else "connecting"
         return {
             "exchange": self.exchange, "state": state, "frames": self.frames_received,
             "bytes": self.bytes_received, "dropped": self.frames_dropped, "reconnects": self.reconnects,
             "rotations": self.rotations, "resyncs": self.resyncs,
+            "last_frame_age_s": round(now - self.last_frame_at, 3) if self.last_frame_at is not None else None,
             "symbols": {sym: {"ready": self.is_ready(sym),
                               "age_s": round(now - st.book.updated_at, 3) if st.book.updated_at else None}
                         for sym, st in self._states.items()},
@@ -367,6 +370,7 @@ class WsMarketFeed(MarketFeed):
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for data in ws_payloads(ws):
             self.frames_received += 1
+            self.last_frame_at = time.monotonic()
             self.bytes_received += len(data)
             try:
                 self.handle_frame(data)

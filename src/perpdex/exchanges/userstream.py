@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
@@ -148,6 +149,7 @@ class UserStream:
         self.duplicates = 0
         self.connects = 0
         self.reconnects = 0
+        self.last_frame_at: float | None = None  # monotonic time of the last frame received
         self.reconciliations = 0  # REST catch-ups reported by the runtime (record_reconciliation)
         self.reconcile_errors = 0
         self.recovered_fills = 0  # fills first learned from REST (ingest(..., recovered=True))
@@ -315,13 +317,16 @@ class UserStream:
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: state (connected | connecting | stopped), frames (messages),
         bytes, dropped frames, duplicates ignored, connects, reconnects, reconciliations (and
-        errors), fills counted, fills recovered from REST."""
+        errors), fills counted, fills recovered from REST, seconds since the last frame (None
+        before the first)."""
         state = "stopped" if self._task is None else "connected" if self._connected.is_set() else "connecting"
         return {"exchange": self.exchange, "state": state, "messages": self.messages, "bytes": self.bytes,
                 "dropped": self.dropped, "duplicates": self.duplicates, "connects": self.connects,
                 "reconnects": self.reconnects, "reconciliations": self.reconciliations,
                 "reconcile_errors": self.reconcile_errors, "fills": len(self._fills),
-                "recovered_fills": self.recovered_fills}
+                "recovered_fills": self.recovered_fills,
+                "last_frame_age_s": (round(time.monotonic() - self.last_frame_at, 3)
+                                     if self.last_frame_at is not None else None)}
 
     # -- ingestion ----------------------------------------------------------------------------------
     def ingest(self, ev: UserEvent, *, recovered: bool = False) -> bool:
@@ -470,6 +475,7 @@ class UserStream:
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for data in ws_payloads(ws):
             self.messages += 1
+            self.last_frame_at = time.monotonic()
             self.bytes += len(data)
             try:
                 events = self.handle_frame(data)

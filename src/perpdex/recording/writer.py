@@ -22,6 +22,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ..files import open_private, private_dir, write_private_text
 from . import format as fmt
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Channel:
         self.last_ns: int | None = None
         self.accepting = True
         self._dir = recorder.directory / exchange
-        self._dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self._dir)
         self._fh: Any = None
         self._file_bytes = 0
         self._file_opened = 0.0
@@ -140,7 +141,7 @@ class Channel:
     def _rotate(self) -> None:
         self._close_file()
         name = f"{len(self.files):05d}{fmt.FILE_SUFFIX}"
-        self._fh = open(self._dir / name, "wb")  # noqa: SIM115 - closed on rotation / close
+        self._fh = open_private(self._dir / name, "wb")  # 0600; closed on rotation / close
         self._file_bytes = 0
         self._file_opened = time.monotonic()
         self.files.append(f"{self.exchange}/{name}")
@@ -175,7 +176,7 @@ class Recorder:
                  block_bytes: int = 256 << 10, max_pending_bytes: int = 64 << 20, flush_interval_s: float = 0.5,
                  level: int = 3, meta: dict[str, Any] | None = None) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         self.max_file_bytes = max_file_bytes
         self.max_file_age_s = max_file_age_s
         self.block_bytes = block_bytes
@@ -245,7 +246,7 @@ class Recorder:
                "conn u32, crc32 u32 (little-endian)", "started_ns": self.started_ns, "ended_ns": self.ended_ns,
                **self.meta, "exchanges": exchanges}
         tmp = self.directory / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=2))
+        write_private_text(tmp, json.dumps(doc, indent=2))
         tmp.replace(self.directory / MANIFEST)
 
     def stop_accepting(self) -> None:

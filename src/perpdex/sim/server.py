@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..files import write_private_text
 from ..exchanges import registry
 from .engine import Simulation
 from .faults import close_ack_scope, open_ack_scope
@@ -54,7 +55,7 @@ class EmulatorCluster:
         self._runners.clear()
 
     def write_endpoints(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.endpoints, indent=2))
+        write_private_text(path, json.dumps(self.endpoints, indent=2))  # 0600: it holds the sim credentials
 
 
 async def start_emulators(

@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from ..files import private_file
 from . import migrate
 from .loopwriter import BUSY, LoopWriter
 from .models import (BackstopRow, CooldownRow, FillRow, FundingRow, OrderFillRow, OrderRole, OrderRow, PositionRow, PositionStatus,
@@ -36,8 +37,10 @@ class Store:
         # the runtime's hot writes (orders, order fills) on the loop thread: SQLite files only
         db = self.engine.url.database
         self._fast: LoopWriter | None = None
+        self._file: str | None = None  # the SQLite file, created 0600 by init()
         if self.engine.dialect.name == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
             self._fast = LoopWriter(db)
+            self._file = db
 
     @property
     def sessions(self) -> async_sessionmaker:
@@ -48,7 +51,10 @@ class Store:
     async def init(self) -> None:
         """Migrate the database to this version's schema (Alembic, to head): creates it when
         empty, adopts one made by an earlier perpdex, waits for another bot migrating it at the
-        same time. Raises :class:`~perpdex.storage.migrate.StorageError` if it cannot."""
+        same time. Raises :class:`~perpdex.storage.migrate.StorageError` if it cannot. A SQLite
+        file is created (or tightened) to mode 0600 first: its journal files take its mode."""
+        if self._file is not None:
+            private_file(self._file)
         async with self.engine.connect() as conn:
             await conn.run_sync(migrate.upgrade)
 

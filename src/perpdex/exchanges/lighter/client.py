@@ -31,6 +31,7 @@ from typing import Any, AsyncIterator
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
+from ...secrets import mask_in_logs
 from .signer import self_test as _signer_self_test
 from ...errors import AuthenticationError, ConfigError, ExchangeError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
 from ...models import (
@@ -120,8 +121,10 @@ class LighterClient(ExchangeClient):
         with priv.translate_errors():
             await priv.client.pre_load_lighter_library()
             c = priv.client
-            return str(c.create_auth({"accountIndex": str(self.account_index),
-                                      "apiKeyIndex": str(c.options.get("apiKeyIndex"))}))
+            token = str(c.create_auth({"accountIndex": str(self.account_index),
+                                       "apiKeyIndex": str(c.options.get("apiKeyIndex"))}))
+        mask_in_logs(token)  # it opens the account for 8 h: masked in every log line, as the key it comes from
+        return token
 
     async def fetch_fills(self, symbol: str) -> list[UserFill]:
         """Our last 100 trades of ``symbol`` (``GET /api/v1/trades``, via ccxt ``fetch_my_trades``)

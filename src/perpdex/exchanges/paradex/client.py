@@ -38,6 +38,7 @@ from typing import Any, AsyncIterator
 import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
 import msgspec
 
+from ...secrets import mask_in_logs
 from .signer import self_test as _signer_self_test
 from ...errors import (
     AuthenticationError,
@@ -221,7 +222,9 @@ class ParadexClient(ExchangeClient):
         priv = self.private
         await priv._ensure()
         with priv.translate_errors():
-            return str(await priv.client.authenticate_rest())
+            token = str(await priv.client.authenticate_rest())
+        mask_in_logs(token)  # it opens the account while it lives: masked in every log line
+        return token
 
     async def fetch_fills(self, symbol: str) -> list[UserFill]:
         """Our last 100 fills of ``symbol`` (``GET /v1/fills?market=``, via ccxt
