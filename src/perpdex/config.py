@@ -53,6 +53,9 @@ class ExchangeConfig(_Strict):
     enabled: bool = True
     rate_limit_per_s: float | None = Field(default=None, gt=0)  # native REST budget (None: the exchange's default)
     rate_limit_burst: int | None = Field(default=None, ge=1)
+    #: seconds a connected feed / user stream may stay silent (no frame, no pong) before it is
+    #: treated as down and reopened (None: the exchange's default, docs/RESILIENCE.md)
+    stream_silence_s: float | None = Field(default=None, gt=0)
 
     @field_validator("rest_url", "ws_url")
     @classmethod
