@@ -4,7 +4,7 @@ by Alembic, see ``perpdex.storage.migrate``)."""
 
 from .migrate import StorageError
 from .store import (CooldownRow, FillRow, FundingRow, OrderFillRow, OrderRole, OrderRow, PositionRow, PositionStatus,
-                    Store)
+                    Store, open_store, storage_failure)
 
 __all__ = ["Store", "StorageError", "PositionRow", "FillRow", "FundingRow", "OrderRow", "OrderFillRow", "CooldownRow",
-           "PositionStatus", "OrderRole"]
+           "PositionStatus", "OrderRole", "open_store", "storage_failure"]
