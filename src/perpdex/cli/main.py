@@ -169,7 +169,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
                 console.print(f"[dim]emulator running: {where}[/]")
 
             def on_event(msg: str) -> None:
-                console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
+                console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(msg)}", soft_wrap=True)
 
             strategies = build_strategies(cfg, rt, store, account=account, on_event=on_event)
             arbs = [s for s in strategies if isinstance(s, FundingArbStrategy)]

@@ -57,7 +57,9 @@ class TradingRuntime:
         self.reserved: dict[tuple[str, str], str] = {}  # (exchange, symbol) -> the strategy that owns it
         #: which exchanges are up; down ones are left out of scanning and new entries (health.py)
         self.health = ExchangeHealth(clients, self.event)
-        self.health.on_up(lambda _name: self._rebuild_symbols())
+        self.health.on_up(self._exchange_back)
+        self._stream_symbols: list[str] | None = None  # user streams run (for these symbols) once started
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, min_up: int | None = None) -> None:
@@ -88,9 +90,25 @@ class TradingRuntime:
         """Start every exchange's user-data stream (tracking ``symbols``), reconciled over REST
         after every (re)connect, and wait up to ``feed_ready_timeout_s`` for them; an exchange
         whose stream cannot start is logged and traded with REST fill tracking only. Idempotent."""
-        await start_user_streams(self.clients, sorted(set(symbols)), self.feed_ready_timeout_s)
+        self._stream_symbols = sorted(set(symbols) | set(self._stream_symbols or ()))
+        up = {k: c for k, c in self.clients.items() if self.health.is_up(k)}  # a down one: once it is back
+        await start_user_streams(up, self._stream_symbols, self.feed_ready_timeout_s)
         self._attach_listeners()
         self.health.watch_streams()
+
+    def _exchange_back(self, name: str) -> None:
+        """A down exchange is back: its markets become tradable, its user stream starts (when the
+        bot runs them)."""
+        self._rebuild_symbols()
+        if self._stream_symbols is not None and name in self.clients:
+            async def start() -> None:
+                await start_user_streams({name: self.clients[name]}, self._stream_symbols or [],
+                                         self.feed_ready_timeout_s)
+                self._attach_listeners()
+                self.health.watch_streams()
+            task = asyncio.get_running_loop().create_task(start(), name=f"{name}-user-stream-start")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _attach_listeners(self) -> None:
         for client in self.clients.values():
