@@ -300,6 +300,32 @@ def storage_failure(url: str, exc: BaseException) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
+def _sqlite_path_problem(url: str) -> str | None:
+    """Why the SQLite file of ``url`` cannot be created or written (None: looks fine, or not a
+    SQLite file URL)."""
+    import os
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        u = make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL: the engine says why
+        return None
+    db = u.database
+    if u.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    path = Path(db).expanduser()
+    if path.exists():
+        if path.is_dir():
+            return f"{path} is a directory"
+        return None if os.access(path, os.R_OK | os.W_OK) else f"{path} is not writable"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"directory {parent} does not exist"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"directory {parent} is not writable"
+
+
 async def open_store(url: str, *, connect_timeout_s: float = 10.0, init_timeout_s: float = 120.0) -> Store:
     """A migrated :class:`Store` at ``url`` (:meth:`Store.init`), or one
     :class:`~perpdex.errors.ConfigError` naming ``storage.url`` and the cause (an unknown URL
@@ -312,6 +338,9 @@ async def open_store(url: str, *, connect_timeout_s: float = 10.0, init_timeout_
 
     from ..errors import ConfigError, PerpdexError
 
+    problem = _sqlite_path_problem(url)
+    if problem is not None:  # before the driver's worker thread, which outlives a failed connect
+        raise ConfigError("storage.url", f"cannot open the store: unable to open database file ({problem})")
     try:
         store = Store(url, connect_timeout_s=connect_timeout_s)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
