@@ -120,3 +120,5 @@ class HealthResponse(BaseModel):
     max_sample_age_s: float = Field(description="Samples older than this many seconds count as stale.")
     store_errors: int = Field(description="Rounds whose storage failed.")
     exchanges: list[ExchangeHealth] = Field(description="Per configured exchange.")
+    exchanges_down: int = Field(0, description="Exchanges not ok (last round failed or no recent success): down, "
+                                               "left out of the opportunities until they answer again.")
