@@ -69,6 +69,7 @@ def exchange_settings(cfg: AppConfig, name: str, cluster: EmulatorCluster | None
     return ExchangeSettings(
         name=name, rest_url=rest, ws_url=ws, credentials=credentials,
         taker_fee=ex.taker_fee, maker_fee=ex.maker_fee, options=options,
+        stream_silence_s=ex.stream_silence_s,
     )
 
 

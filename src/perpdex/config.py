@@ -55,6 +55,9 @@ class ExchangeConfig(_Strict):
     enabled: bool = True
     rate_limit_per_s: float | None = Field(default=None, gt=0)  # native REST budget (None: the exchange's default)
     rate_limit_burst: int | None = Field(default=None, ge=1)
+    #: seconds a connected feed / user stream may stay silent (no frame, no pong) before it is
+    #: treated as down and reopened (None: the exchange's default, docs/RESILIENCE.md)
+    stream_silence_s: float | None = Field(default=None, gt=0)
 
     @field_validator("rest_url", "ws_url")
     @classmethod
@@ -561,8 +564,16 @@ def load_config(path: str | Path) -> AppConfig:
     p = Path(path)
     if not p.exists():
         raise ConfigError("<file>", f"{p} does not exist")
+    if not p.is_file():
+        raise ConfigError("<file>", f"{p} is not a file")
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError("<file>", f"{p} is not a text file (YAML expected)") from None
+    except OSError as exc:
+        raise ConfigError("<file>", f"{p} cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError("<file>", f"{p} is not valid YAML: {exc}") from None
+        raise ConfigError("<file>", f"{p} is not valid YAML: {' '.join(str(exc).split())}") from None
     return parse_config(data, str(p))

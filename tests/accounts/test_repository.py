@@ -11,9 +11,9 @@ from perpdex.accounts import (AccountError, AccountRepository, Vault, WrongMaste
 from perpdex.exchanges import registry
 from perpdex.storage.models import AccountRow, CredentialRow
 
-ALICE_BP = {"api_key": "YWxpY2UtcHVibGljLWtleS0wMDAwMDAwMDAwMDA=", "api_secret": "YWxpY2Utc2VjcmV0LXNlZWQtMDAwMDAwMDAwMDA="}
+ALICE_BP = {"api_key": "YWxpY2UtcHVibGljLWtleS0wMDAwMDAwMDAwMDAwMDA=", "api_secret": "YWxpY2Utc2VjcmV0LXNlZWQtMDAwMDAwMDAwMDAwMDA="}
 ALICE_AS = {"private_key": "0x" + "a1" * 32}
-BOB_BP = {"api_key": "Ym9iLXB1YmxpYy1rZXktMDAwMDAwMDAwMDAwMDA=", "api_secret": "Ym9iLXNlY3JldC1zZWVkLTAwMDAwMDAwMDAwMDA="}
+BOB_BP = {"api_key": "Ym9iLXB1YmxpYy1rZXktMDAwMDAwMDAwMDAwMDAwMDA=", "api_secret": "Ym9iLXNlY3JldC1zZWVkLTAwMDAwMDAwMDAwMDAwMDA="}
 BOB_AS = {"private_key": "0x" + "b2" * 32}
 SECRETS = [v for d in (ALICE_BP, ALICE_AS, BOB_BP, BOB_AS) for v in d.values()]
 
@@ -137,7 +137,31 @@ def test_every_exchange_declares_its_credential_fields():
         required, optional = credential_fields(name)
         assert required, name
         assert not set(required) & set(optional), name
-        full = {f: "123456" for f in (*required, *optional)}
+        full = {f: VALID.get(f, "123456") for f in (*required, *optional)}
         assert validate_fields(name, full) == full
-        assert validate_fields(name, {**{f: "123456" for f in required}, **{f: "" for f in optional}}) == {
-            f: "123456" for f in required}
+        assert validate_fields(name, {**{f: full[f] for f in required}, **{f: "" for f in optional}}) == {
+            f: full[f] for f in required}
+
+
+# a well-formed value of every credential field (the formats each client declares)
+VALID = {"private_key": "0x" + "a1" * 32, "api_key": ALICE_BP["api_key"], "api_secret": ALICE_BP["api_secret"],
+         "api_private_key": "0x" + "c3" * 40, "account_index": "123456", "api_key_index": "5",
+         "l2_private_key": "0x" + "d4" * 31, "l2_address": "0x" + "e5" * 32, "l2_public_key": "0x" + "f6" * 32,
+         "l1_address": "0x" + "a7" * 20, "l1_private_key": "0x" + "b8" * 32, "library_path": "/opt/lighter/signer.so"}
+
+
+@pytest.mark.parametrize("exchange, field, value, expected", [
+    ("backpack", "api_secret", "not base64!", "not base64"),
+    ("backpack", "api_key", "YWxpY2U=", "32 bytes"),
+    ("aster", "private_key", "0x1234", "64 hex digits"),
+    ("aster", "private_key", "0x" + "zz" * 32, "not hexadecimal"),
+    ("lighter", "api_private_key", "0x" + "c3" * 32, "80 hex digits"),
+    ("lighter", "account_index", "alice", "whole number"),
+    ("paradex", "l2_address", "0x0", "must not be zero"),
+])
+def test_a_malformed_credential_is_refused_naming_the_field_never_the_value(exchange, field, value, expected):
+    required, _ = credential_fields(exchange)
+    fields = {f: VALID[f] for f in required} | {field: value}
+    with pytest.raises(AccountError, match=f"{exchange} credentials: field {field}: .*{expected}") as err:
+        validate_fields(exchange, fields)
+    assert value not in str(err.value)

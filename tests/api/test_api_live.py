@@ -34,6 +34,7 @@ async def test_collection_in_lifespan_and_dead_exchange_in_health(tmp_path):
                 break
             await asyncio.sleep(0.1)
         assert health["status"] == "degraded" and health["collecting"] is True
+        assert health["exchanges_down"] == 1  # the dead one, counted
         by = {e["exchange"]: e for e in health["exchanges"]}
         assert list(by) == names
         assert by[dead]["ok"] is False and by[dead]["errors"] >= 1 and by[dead]["consecutive_errors"] >= 1

@@ -31,8 +31,9 @@ def credential_fields(exchange: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def validate_fields(exchange: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The credential fields to store for ``exchange``: every required one present and non-empty,
-    no unknown name, values scalar (str, int, float, bool); empty optional ones dropped. Errors
-    name the fields, never their values."""
+    no unknown name, values scalar (str, int, float, bool), each in its format where the client
+    declares one (``CREDENTIAL_FORMATS``: hex keys of the right length, base64 ed25519 keys...);
+    empty optional ones dropped. Errors name the fields, never their values."""
     required, optional = credential_fields(exchange)
     if not required and not optional:
         raise AccountError(f"{exchange} declares no credential fields")
@@ -51,4 +52,13 @@ def validate_fields(exchange: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     missing = [f for f in required if f not in out]
     if missing:
         raise AccountError(f"{exchange} credentials: missing {', '.join(missing)} ({allowed})")
+    formats = getattr(registry.client_class(exchange), "CREDENTIAL_FORMATS", {})
+    for name, value in out.items():
+        check = formats.get(name)
+        if check is None:
+            continue
+        try:
+            check(value)
+        except ValueError as exc:  # the checker's message never carries the value
+            raise AccountError(f"{exchange} credentials: field {name}: {exc}") from None
     return out

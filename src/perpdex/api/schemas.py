@@ -162,3 +162,5 @@ class HealthResponse(BaseModel):
     exchanges: list[ExchangeHealth] = Field(description="Per configured exchange.")
     alerts: AlertsHealth | None = Field(default=None, description="The alert notifier's counters, when one runs "
                                         "(perpdex run with alerts.channels).")
+    exchanges_down: int = Field(0, description="Exchanges not ok (last round failed or no recent success): down, "
+                                               "left out of the opportunities until they answer again.")

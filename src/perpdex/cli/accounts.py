@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -46,7 +47,7 @@ KeyFileOpt = typer.Option(None, "--key-file", "-k",
 
 
 def _fail(exc: Exception, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -74,12 +75,11 @@ def _with_repo(url: str, fn: Any) -> Any:
     """Run ``await fn(repo)`` against the store at ``url``; perpdex errors end the command (exit 1)."""
     import asyncio
 
-    from ..storage import Store
+    from ..storage import open_store
 
     async def go() -> Any:
-        store = Store(url)
+        store = await open_store(url)  # ConfigError naming storage.url, bounded in time
         try:
-            await store.init()
             return await fn(AccountRepository(store.sessions))
         finally:
             await store.close()

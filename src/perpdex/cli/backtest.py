@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -137,7 +138,7 @@ async def _backtest(cfg: AppConfig, since: datetime, until: datetime, offline: b
             try:
                 result = await run(store, strategy, settings, since, until, exchanges, progress=progress)
             except ValueError as exc:
-                err_console.print(f"[bold red]error:[/] {exc}")
+                err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
                 return None
     finally:
         await store.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
@@ -40,12 +41,15 @@ def _url(config: Path | None, db: str | None) -> str:
     try:
         return load_config(config).storage.url
     except PerpdexError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
 def _shown(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL at all: shown without anything after a scheme
+        return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
 
 
 async def _revisions(url: str, upgrade: bool) -> tuple[str | None, str | None]:
@@ -54,7 +58,7 @@ async def _revisions(url: str, upgrade: bool) -> tuple[str | None, str | None]:
 
     store = Store(url)
     try:
-        before = await store.revision()
+        before = await asyncio.wait_for(store.revision(), STORE_TIMEOUT_S)
         if upgrade:
             await store.init()
         return before, await store.revision()
@@ -62,11 +66,18 @@ async def _revisions(url: str, upgrade: bool) -> tuple[str | None, str | None]:
         await store.close()
 
 
+STORE_TIMEOUT_S = 30.0  # bound on reading the revision of a database that accepts and never answers
+
+
 def _run(url: str, upgrade: bool) -> tuple[str | None, str | None]:
+    from ..storage import storage_failure
+
     try:
         return asyncio.run(_revisions(url, upgrade))
     except Exception as exc:  # PerpdexError, or the driver's (bad URL, server down, auth) without secrets
-        err_console.print(f"[bold red]error:[/] {_shown(url)}: {exc}", soft_wrap=True)
+        why = str(exc) if isinstance(exc, PerpdexError) else storage_failure(url, exc)
+        err_console.print(f"[bold red]error:[/] storage.url {escape(_shown(url))}: cannot open the store: "
+                          f"{escape(why)}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -112,6 +123,6 @@ def revision(
     try:
         path = new_revision(message, versions_dir)
     except PerpdexError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(f"wrote {path}: review it, run the storage tests, commit it")

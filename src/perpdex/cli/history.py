@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -70,7 +71,7 @@ def _load(path: Path, verbose: bool) -> AppConfig:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     _setup_logging(cfg.log_level, verbose)
     if not verbose:
@@ -204,13 +205,13 @@ def fetch(
     start = parse_when(since)
     end = parse_when(until) if until else None
     if end is not None and end <= start:
-        err_console.print(f"[bold red]error:[/] --until ({_when(end)}) must be after --since ({_when(start)})")
+        err_console.print(f"[bold red]error:[/] --until ({_when(end)}) must be after --since ({_when(start)})", soft_wrap=True)
         raise typer.Exit(2)
     wanted = [s.upper() for s in _csv(symbols) or []] or None
     try:
         results = asyncio.run(_fetch(cfg, names, wanted, start, end, as_json))
     except PerpdexError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: what was stored stays; run the same command again to resume")
@@ -243,7 +244,7 @@ def show(
     try:
         rows = asyncio.run(coverage())
     except PerpdexError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     if as_json:
         print(json.dumps([{"exchange": c.exchange, "symbol": c.symbol, "first": c.first.isoformat(),

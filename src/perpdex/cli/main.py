@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 
 from ..config import AppConfig, load_config
@@ -92,7 +93,7 @@ def _load(path: Path, verbose: bool) -> AppConfig:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     _setup_logging(cfg.log_level, verbose)
     return cfg
@@ -102,7 +103,7 @@ def _run_async(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
     except PerpdexError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
@@ -142,6 +143,10 @@ def run(
     """Run every strategy of the config in one process (funding-rate arbitrage: scan, open
     delta-neutral pairs, collect funding, close when the spread fades; grid: post-only entries,
     a take-profit for every fill); prints a report at the end."""
+    if duration is not None and not duration > 0:
+        err_console.print(f"[bold red]error:[/] --duration must be a positive number of seconds (got {duration:g})",
+                          soft_wrap=True)
+        raise typer.Exit(2)
     cfg = _load(config, verbose)
     where = None
     if dashboard:
@@ -158,13 +163,12 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
                account: str | None = None, key_file: Path | None = None,
                dashboard: tuple[str, int] | None = None, verbose: bool = False) -> dict[str, Any]:
     from ..app import runtime
-    from ..storage import Store
+    from ..storage import open_store
     from ..strategies.build import build_strategies
     from ..strategies.funding_arb import FundingArbStrategy
     from ..strategies.report import build_report, snapshot_marks
 
-    store = Store(cfg.storage.url)
-    await store.init()
+    store = await open_store(cfg.storage.url)
     started = time.monotonic()
     started_at = datetime.now(timezone.utc)
     stop = _stop_on_signals()
@@ -190,7 +194,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
                 console.print(f"[dim]emulator running: {where}[/]")
 
             def on_event(msg: str) -> None:
-                console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {msg}")
+                console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {escape(msg)}", soft_wrap=True)
 
             strategies = build_strategies(cfg, rt, store, account=account, on_event=on_event)
             if dashboard is not None:
@@ -215,10 +219,15 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
                 serve_metrics(cfg.metrics.port, collector, cfg.metrics.host)
                 console.print(f"[dim]metrics at http://{cfg.metrics.host}:{cfg.metrics.port}/metrics[/]")
             with console.status("connecting to exchanges..."):
+                await trt.start()  # every exchange that answers; fewer than two up: one error line
                 for strategy in strategies:
                     await strategy.start()
-            console.print("running " + ", ".join(f"{s.name} ({s.kind})" for s in strategies) + f" on {', '.join(rt.clients)}"
-                          + (f" for {duration:.0f}s" if duration else " (Ctrl-C to stop)"))
+            down = trt.health.down()
+            console.print("running " + ", ".join(f"{s.name} ({s.kind})" for s in strategies)
+                          + f" on {', '.join(trt.health.up())}"
+                          + (f" for {duration:.0f}s" if duration else " (Ctrl-C to stop)")
+                          + "".join(f"; {n} is down ({escape(r)}), retried with back-off" for n, r in down.items()),
+                          soft_wrap=True)
             outcomes = await asyncio.gather(*(s.run(duration, stop) for s in strategies), return_exceptions=True)
             for s, outcome in zip(strategies, outcomes):
                 if isinstance(outcome, BaseException):
@@ -261,7 +270,8 @@ def book(
     """Print the live L2 book of SYMBOL on EXCHANGE from the WebSocket feed."""
     cfg = _load(config, verbose)
     if exchange not in cfg.exchanges:
-        err_console.print(f"[bold red]error:[/] exchange '{exchange}' is not in {config} (has: {', '.join(cfg.exchanges)})")
+        err_console.print(f"[bold red]error:[/] exchange '{exchange}' is not in {config} (has: "
+                          f"{', '.join(cfg.exchanges)})", soft_wrap=True)
         raise typer.Exit(2)
     _run_async(_book(cfg, exchange, symbol.upper(), levels, as_json, once))
 
@@ -270,7 +280,9 @@ async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json
     from ..app import runtime
     from ..errors import StaleMarketData
 
-    async with runtime(cfg) as rt:
+    from .scan import only_exchanges
+
+    async with runtime(only_exchanges(cfg, [exchange]) if cfg.exchanges[exchange].enabled else cfg) as rt:
         client = rt.clients[exchange]
         await client.connect()
         await client.prepare_market_feed(symbol)
@@ -313,16 +325,22 @@ def status(
     result = _run_async(_status(cfg, [s.strip().upper() for s in symbols.split(",") if s.strip()]))
     if as_json:
         print(json.dumps(result, indent=2))
-        return
-    render.status_tables(console, result)
+    else:
+        render.status_tables(console, result)
+        if result["down"]:
+            console.print(f"{len(result['down'])} of {len(result['exchanges'])} exchange(s) down: "
+                          + ", ".join(result["down"]), style="yellow", highlight=False, soft_wrap=True)
+    if result["exchanges"] and len(result["down"]) == len(result["exchanges"]):
+        raise typer.Exit(1)  # every exchange failed
 
 
 async def _status(cfg: AppConfig, symbols: list[str]) -> dict[str, Any]:
     from ..app import runtime
     from ..errors import PerpdexError
-    from ..storage import Store
+    from ..storage import open_store
 
-    out: dict[str, Any] = {"exchanges": {}, "positions": []}
+    store = await open_store(cfg.storage.url)  # a store that cannot open: one line, before any exchange
+    out: dict[str, Any] = {"exchanges": {}, "positions": [], "down": []}
     async with runtime(cfg) as rt:
 
         async def one(name: str, client: Any) -> None:
@@ -342,15 +360,21 @@ async def _status(cfg: AppConfig, symbols: list[str]) -> dict[str, Any]:
                 entry["error"] = str(exc)
             out["exchanges"][name] = entry
 
-        await asyncio.gather(*(one(n, c) for n, c in rt.clients.items()))
-    store = Store(cfg.storage.url)
+        try:
+            await asyncio.gather(*(one(n, c) for n, c in rt.clients.items()))
+        except BaseException:
+            await store.close()
+            raise
+    out["down"] = [n for n, e in out["exchanges"].items() if "error" in e]
     try:
-        await store.init()
         for p in await store.positions(["opening", "open", "closing", "naked"]):
-            out["positions"].append({"id": p.id, "symbol": p.symbol, "status": p.status, "long": p.long_exchange,
-                                     "short": p.short_exchange, "size": str(p.quantity),
-                                     "opened_at": p.opened_at.isoformat(),
-                                     "backstops": await _backstops_of(cfg, store, p)})
+            row = {"id": p.id, "symbol": p.symbol, "status": p.status, "long": p.long_exchange,
+                   "short": p.short_exchange, "size": str(p.quantity), "opened_at": p.opened_at.isoformat(),
+                   "backstops": await _backstops_of(cfg, store, p)}
+            legs_down = [ex for ex in (p.long_exchange, p.short_exchange) if ex in out["down"]]
+            if legs_down:
+                row["flag"] = f"{', '.join(legs_down)} down"
+            out["positions"].append(row)
     finally:
         await store.close()
     return out

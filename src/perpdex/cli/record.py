@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -126,7 +127,7 @@ def replay(
         try:
             rp = await open_replay(directory, speed=pace, exchanges=_csv(exchanges) or None)
         except (FileNotFoundError, ValueError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(2) from None
         total = sum(e.get("frames", 0) - e.get("dropped", 0) for n, e in rp.manifest["exchanges"].items() if n in rp.exchanges)
         started = time.perf_counter()

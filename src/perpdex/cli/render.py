@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -94,7 +95,7 @@ def endpoints_table(console: Console, endpoints: dict[str, dict[str, Any]]) -> N
 
 def errors(console: Console, errs: dict[str, str]) -> None:
     for ex, msg in (errs or {}).items():
-        console.print(f"[yellow]warning:[/] {ex}: {msg}")
+        console.print(f"[yellow]warning:[/] {ex}: {escape(str(msg))}", soft_wrap=True)
 
 
 def _mark_note(source: Any, at: Any) -> str:
@@ -229,7 +230,7 @@ def status_tables(console: Console, st: dict[str, Any]) -> None:
         f = e.get("feed") or {}
         t.add_row(name, str(e.get("markets", "-")), f.get("state", "-"), str(f.get("frames", "-")),
                   str(f.get("bytes", "-")), str(f.get("resyncs", "-")), str(f.get("reconnects", "-")),
-                  e.get("error", ""), style="red" if e.get("error") else None)
+                  escape(e.get("error", "")), style="red" if e.get("error") else None)
         for sym, info in (f.get("symbols") or {}).items():
             bid, ask = (e.get("bbo") or {}).get(sym, ["-", "-"])
             b.add_row(name, sym, "yes" if info["ready"] else "[red]no[/]",
@@ -241,8 +242,9 @@ def status_tables(console: Console, st: dict[str, Any]) -> None:
         for col in ("#", "symbol", "status", "long", "short", "size", "opened", "backstops"):
             p.add_column(col)
         for x in st["positions"]:
+            status = x["status"] + (f" ({x['flag']})" if x.get("flag") else "")  # a leg on a down exchange
             stops = "\n".join(f"{leg}: {what}" for leg, what in (x.get("backstops") or {}).items())
-            p.add_row(str(x["id"]), x["symbol"], x["status"], x["long"], x["short"], x["size"], x["opened_at"], stops)
+            p.add_row(str(x["id"]), x["symbol"], status, x["long"], x["short"], x["size"], x["opened_at"], stops)
         console.print(p)
     else:
         console.print("no open position in the store")

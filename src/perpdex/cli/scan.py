@@ -81,11 +81,14 @@ async def collect_and_rank(cfg: AppConfig, *, symbols: list[str] | None = None, 
     st = cfg.strategy
     async with runtime(cfg) as rt:
         started = time.perf_counter()
-        await asyncio.gather(*(c.connect() for c in rt.clients.values()))
-        snap = await collect_funding(rt.adapters)
+        down = await connect_each(rt.clients)  # an exchange that cannot be reached is left out, named
+        snap = await collect_funding({n: a for n, a in rt.adapters.items() if n not in down})
+        snap.errors.update(down)
         ranked = time.perf_counter()
         fees = {}
         for name, client in rt.clients.items():
+            if name in down or name in snap.errors:
+                continue
             override = cfg.exchanges[name].taker_fee
             fees[name] = override if override is not None else catalog_taker_fee(client.contracts.values())
         opps = find_opportunities(
@@ -96,6 +99,29 @@ async def collect_and_rank(cfg: AppConfig, *, symbols: list[str] | None = None, 
         )
         done = time.perf_counter()
         return ScanResult(snap, opps, fees, ranked - started, done - ranked)
+
+
+async def connect_each(clients: dict, timeout_s: float = 30.0) -> dict[str, str]:
+    """``connect()`` every client at once, each bounded by ``timeout_s`` seconds; returns
+    exchange -> the one-line reason for each that failed (the others are connected)."""
+    from ..errors import PerpdexError
+
+    async def one(name: str, client) -> tuple[str, str | None]:  # noqa: ANN001
+        try:
+            await asyncio.wait_for(client.connect(), timeout_s)
+        except asyncio.TimeoutError:
+            return name, f"catalog: no answer within {timeout_s:g}s"
+        except (PerpdexError, OSError) as exc:
+            lines = str(exc).strip().splitlines()
+            return name, f"catalog: {lines[0] if lines else type(exc).__name__}"
+        return name, None
+
+    return {n: r for n, r in await asyncio.gather(*(one(n, c) for n, c in clients.items())) if r is not None}
+
+
+def _all_failed(snap: FundingSnapshot) -> bool:
+    """Every exchange asked failed (nothing collected): the command exits 1."""
+    return bool(snap.errors) and not snap.rates
 
 
 def _summary(snap: FundingSnapshot, seconds: float) -> str:
@@ -133,11 +159,13 @@ def funding(
     shown, hidden = sort_and_cut(rows, FUNDING_SORTS, sort, top if top is not None or as_json else FUNDING_TOP)
     if as_json:
         print(json.dumps({"funding_rates": shown, "total": len(rows), "errors": snap.errors}, indent=2))
-        return
-    render.funding_table(console, shown)
-    console.print(footer(len(shown), hidden, "funding rates", sort, FUNDING_SORTS), highlight=False)
-    console.print(_summary(snap, seconds), highlight=False, style="dim")
-    render.errors(console, snap.errors)
+    else:
+        render.funding_table(console, shown)
+        console.print(footer(len(shown), hidden, "funding rates", sort, FUNDING_SORTS), highlight=False)
+        console.print(_summary(snap, seconds), highlight=False, style="dim")
+        render.errors(console, snap.errors)
+    if _all_failed(snap):
+        raise typer.Exit(1)
 
 
 def scan(
@@ -172,6 +200,8 @@ def scan(
     shown, hidden = sort_and_cut(rows, SCAN_SORTS, sort, top if top is not None or as_json else SCAN_TOP)
     if as_json:
         print(json.dumps({"opportunities": shown, "total": len(rows), "errors": res.snapshot.errors}, indent=2))
+        if _all_failed(res.snapshot):
+            raise typer.Exit(1)
         return
     if not rows and (symbols or min_apr is not None or min_volume is not None or min_oi is not None):
         console.print("[yellow]no pair passes the filters[/] (--symbols, --min-apr, --min-volume, --min-oi)")
@@ -181,3 +211,5 @@ def scan(
         console.print(footer(len(shown), hidden, "opportunities", sort, SCAN_SORTS), highlight=False)
     console.print(_summary(res.snapshot, res.collect_s + res.rank_s), highlight=False, style="dim")
     render.errors(console, res.snapshot.errors)
+    if _all_failed(res.snapshot):
+        raise typer.Exit(1)

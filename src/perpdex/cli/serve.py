@@ -14,7 +14,6 @@ from typing import Any, Optional
 import typer
 
 from ..config import AppConfig
-from ..errors import ConfigError
 
 
 def serve(
@@ -54,20 +53,13 @@ async def _serve(cfg: AppConfig, host: str, port: int, verbose: bool) -> bool:
     """Open the store (a store that cannot open is one :class:`ConfigError` naming
     ``storage.url``), then run uvicorn until SIGINT/SIGTERM (a clean stop: collection ended,
     store and emulators closed); False when the app failed to start."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from ..api import create_app
     from ..api.server import ApiServer
     from ..api.server import config as server_config
-    from ..storage import Store
+    from ..storage import open_store
 
-    store = Store(cfg.storage.url)
+    store = await open_store(cfg.storage.url)  # ConfigError naming storage.url, bounded in time
     try:
-        try:
-            await store.init()
-        except (SQLAlchemyError, OSError) as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise ConfigError("storage.url", f"cannot open the store: {reason}") from None
         return await _uvicorn(ApiServer(server_config(create_app(cfg, store=store), verbose=verbose, host=host,
                                                       port=port)))
     finally:

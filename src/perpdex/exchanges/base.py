@@ -61,6 +61,8 @@ class ExchangeSettings:
     taker_fee: Decimal | None = None
     maker_fee: Decimal | None = None
     options: dict[str, Any] = field(default_factory=dict, repr=False)  # may carry sim credentials
+    #: seconds a connected feed / user stream may stay silent before it is down (None: the exchange's default)
+    stream_silence_s: float | None = None
 
 
 class ExchangeClient(abc.ABC):
@@ -94,6 +96,7 @@ class ExchangeClient(abc.ABC):
     def __init__(self, settings: ExchangeSettings) -> None:
         self.settings = settings
         self.feed: MarketFeed = self._make_feed()
+        self._configure_stream(self.feed)
         self._contracts: dict[str, ContractAttributes] = {}
         #: The user-data stream (orders, fills, positions, liquidations) once started with
         #: :meth:`start_user_stream`; its own socket, untouched by market-data pause/resume.
@@ -119,6 +122,12 @@ class ExchangeClient(abc.ABC):
         if use is not None:
             use(session)
         self._use_rest_session(session)
+
+    def _configure_stream(self, stream: Any) -> None:
+        """Apply the config's silence bound (``stream_silence_s``) to a feed or user stream."""
+        silence = getattr(self.settings, "stream_silence_s", None)
+        if silence is not None and hasattr(stream, "set_silence_timeout"):
+            stream.set_silence_timeout(silence)
 
     def _use_rest_session(self, session: Any) -> None:
         """Hook: point this client's public REST helper at ``session``."""
@@ -156,6 +165,7 @@ class ExchangeClient(abc.ABC):
             stream = self._make_user_stream()
             if stream is None:
                 raise NotImplementedError(f"{self.name}: no user-data stream")
+            self._configure_stream(stream)
             self.user_stream = stream
         for s in symbols:
             self.user_stream.track(s)

@@ -28,7 +28,7 @@ from ..aio import cancel_and_wait, jittered, wait_event
 from ..book import OrderBook, to_decimal
 from ..errors import StaleMarketData
 from ..models import BBO
-from .ws import ws_payloads
+from .ws import StreamState, ws_payloads
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class _SymbolState:
         self.bbo: tuple[float, float, float, float, float] | None = None  # bid, bidsz, ask, asksz, ts
 
 
-class WsMarketFeed(MarketFeed):
+class WsMarketFeed(MarketFeed, StreamState):
     """One WebSocket connection carrying every subscribed symbol's book (and BBO) stream.
 
     ``stale_after`` seconds: a book with no update for longer is not served.
@@ -84,6 +84,9 @@ class WsMarketFeed(MarketFeed):
     (None: never); every symbol is resubscribed on the new socket.
     ``book_class``: the book type per symbol (:class:`~perpdex.book.SnapshotBook` for feeds whose
     messages are whole snapshots).
+    ``silence_timeout`` seconds (None: the exchange's default, :attr:`silence_timeout`): a
+    connected socket with no frame and no pong for longer is down: its books are dropped (not
+    served), it is reopened, and the state listeners hear it (:class:`~perpdex.exchanges.ws.StreamState`).
     """
 
     book_class: type[OrderBook] = OrderBook
@@ -96,15 +99,15 @@ class WsMarketFeed(MarketFeed):
         session: aiohttp.ClientSession | None = None,
         stale_after: float = 30.0,
         reconnect_delay: float = 0.2,
-        heartbeat: float = 20.0,
+        silence_timeout: float | None = None,
         max_connection_age: float | None = None,
     ) -> None:
         self.exchange = exchange
+        self._init_state(silence_timeout)
         self.max_connection_age = max_connection_age
         self.url = ws_url
         self.stale_after = stale_after
         self.reconnect_delay = reconnect_delay
-        self.heartbeat = heartbeat
         self._session = session
         self._own_session = session is None
         self._states: dict[str, _SymbolState] = {}
@@ -185,14 +188,16 @@ class WsMarketFeed(MarketFeed):
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: state, frames, bytes, drops, reconnects, rotations, resyncs,
-        seconds since the last frame (None before the first), and per symbol whether the book is
-        served and its age in seconds."""
+        seconds since the last frame (None before the first), silent drops (sockets reopened after
+        ``silence_timeout`` s without a frame or pong), the last down reason, and per symbol whether
+        the book is served and its age in seconds."""
         now = time.monotonic()
         state = "paused" if self.paused else "connected" if self._connected.is_set() else "connecting"
         return {
             "exchange": self.exchange, "state": state, "frames": self.frames_received,
             "bytes": self.bytes_received, "dropped": self.frames_dropped, "reconnects": self.reconnects,
-            "rotations": self.rotations, "resyncs": self.resyncs,
+            "rotations": self.rotations, "resyncs": self.resyncs, "silent_drops": self.silent_drops,
+            "down_reason": self.down_reason,
             "last_frame_age_s": round(now - self.last_frame_at, 3) if self.last_frame_at is not None else None,
             "symbols": {sym: {"ready": self.is_ready(sym),
                               "age_s": round(now - st.book.updated_at, 3) if st.book.updated_at else None}
@@ -332,28 +337,40 @@ class WsMarketFeed(MarketFeed):
         if self._session is None:
             self._session = aiohttp.ClientSession()
         while not self._closing:
+            reason = "connection error"
             try:
-                async with self._session.ws_connect(self.ws_url(), heartbeat=self.heartbeat, max_msg_size=0) as ws:
+                async with self._open_ws(self._session, self.ws_url()) as ws:
                     self._ws = ws
                     self._connected.set()
                     delay = self.reconnect_delay
+                    self._report_state(True, "connected")
                     await self.on_connected()
                     for sym in list(self._states):
                         await self._send_all(self.subscribe_frames(sym))
+                    rotated = False
                     if self.max_connection_age is None:
                         await self._read(ws)
                     else:
                         try:
                             await asyncio.wait_for(self._read(ws), self.max_connection_age)
                         except asyncio.TimeoutError:
+                            rotated = True
                             self.rotations += 1
                             delay = 0.0
                             log.info("%s feed: rotating the connection after %.0fs", self.exchange,
                                      self.max_connection_age)
+                    if not rotated and not self._closing:
+                        reason = self._end_reason(ws)
+                        log.warning("%s feed: socket down: %s; reconnecting", self.exchange, reason)
+                        self._report_state(False, reason)
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
-                log.warning("%s feed: connection error: %s", self.exchange, exc)
+                reason = (f"no answer within {self.silence_timeout:g}s" if isinstance(exc, asyncio.TimeoutError)
+                          and not str(exc) else f"{type(exc).__name__}: {exc}")
+                log.warning("%s feed: connection error: %s", self.exchange, reason)
+                if not self._closing:
+                    self._report_state(False, reason)
             finally:
                 self._connected.clear()
                 self._ws = None

@@ -57,7 +57,7 @@ import msgspec
 from ..aio import cancel_and_wait, jittered, wait_event
 from ..errors import PerpdexError
 from ..models import OrderStatus, UserEvent, UserFill, UserLiquidation, UserOrderUpdate, UserPositionUpdate
-from .ws import ws_payloads
+from .ws import StreamState, ws_payloads
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,16 @@ def order_status(filled: Decimal, *, open_: bool, canceled: bool = False, reject
     return OrderStatus.CANCELED if canceled else OrderStatus.FILLED
 
 
-class UserStream:
+class UserStream(StreamState):
     """One exchange's user-data stream (see module doc). ``symbol_of`` maps an exchange symbol /
     market id of a frame to the canonical symbol (the client's catalog, read at each call so a
     reloaded catalog is seen). Subclasses set ``exchange`` and implement the hooks; they take
-    their URL and auth callables in their own constructors."""
+    their URL and auth callables in their own constructors.
+
+    ``silence_timeout`` seconds (None: the exchange's default, :attr:`silence_timeout`): a
+    connected socket with no frame and no pong for longer is down: it is reopened (and the
+    runtime's ``on_connected`` REST catch-up runs again), and the state listeners hear it
+    (:class:`~perpdex.exchanges.ws.StreamState`)."""
 
     exchange: str = ""
     keepalive_interval: float | None = None  # seconds between keepalive() calls; None: never
@@ -116,12 +121,12 @@ class UserStream:
         *,
         reconnect_delay: float = 0.2,
         max_reconnect_delay: float = 5.0,
-        heartbeat: float = 20.0,
+        silence_timeout: float | None = None,
     ) -> None:
+        self._init_state(silence_timeout)
         self._symbol_of = symbol_of
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
-        self.heartbeat = heartbeat
         self.outbox: list[dict[str, Any]] = []
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -184,7 +189,10 @@ class UserStream:
             self._subscribed.set()
 
     async def connect_ws(self, session: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
-        return await session.ws_connect(url, heartbeat=self.heartbeat, max_msg_size=0)
+        """Open ``url`` with the silence heartbeat (see :class:`~perpdex.exchanges.ws.StreamState`);
+        a handshake slower than the silence bound raises ``asyncio.TimeoutError``."""
+        return await asyncio.wait_for(session.ws_connect(url, heartbeat=self.heartbeat, max_msg_size=0),
+                                      self.silence_timeout)
 
     async def send_json(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
         await ws.send_str(_encode(frame).decode())
@@ -318,13 +326,15 @@ class UserStream:
         """Counters for monitoring: state (connected | connecting | stopped), frames (messages),
         bytes, dropped frames, duplicates ignored, connects, reconnects, reconciliations (and
         errors), fills counted, fills recovered from REST, seconds since the last frame (None
-        before the first)."""
+        before the first), silent drops (sockets reopened after ``silence_timeout`` s without a
+        frame or pong) and the last down reason."""
         state = "stopped" if self._task is None else "connected" if self._connected.is_set() else "connecting"
         return {"exchange": self.exchange, "state": state, "messages": self.messages, "bytes": self.bytes,
                 "dropped": self.dropped, "duplicates": self.duplicates, "connects": self.connects,
                 "reconnects": self.reconnects, "reconciliations": self.reconciliations,
                 "reconcile_errors": self.reconcile_errors, "fills": len(self._fills),
-                "recovered_fills": self.recovered_fills,
+                "recovered_fills": self.recovered_fills, "silent_drops": self.silent_drops,
+                "down_reason": self.down_reason,
                 "last_frame_age_s": (round(time.monotonic() - self.last_frame_at, 3)
                                      if self.last_frame_at is not None else None)}
 
@@ -415,6 +425,7 @@ class UserStream:
                 if self.subscription_acks <= self._acks:
                     self._subscribed.set()
                 delay = self.reconnect_delay
+                self._report_state(True, "connected")
                 for t in self._connected_tasks:  # a catch-up of the previous socket is outdated
                     t.cancel()
                 if self._on_connected:
@@ -422,14 +433,25 @@ class UserStream:
                 if self.keepalive_interval:
                     keep = asyncio.get_running_loop().create_task(self._keepalive_loop())
                 await self._read(ws)
+                if not self._closing:
+                    reason = self._end_reason(ws)
+                    self.last_error = reason
+                    log.warning("%s user stream: socket down: %s; reconnecting", self.exchange, reason)
+                    self._report_state(False, reason)
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError, PerpdexError) as exc:
-                self.last_error = str(exc)
-                log.warning("%s user stream: connection error: %s", self.exchange, exc)
+                reason = (f"no answer within {self.silence_timeout:g}s" if isinstance(exc, asyncio.TimeoutError)
+                          and not str(exc) else str(exc) or type(exc).__name__)
+                self.last_error = reason
+                log.warning("%s user stream: connection error: %s", self.exchange, reason)
+                if not self._closing:
+                    self._report_state(False, reason)
             except Exception as exc:  # noqa: BLE001 - never let the stream die; log the bug, retry
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("%s user stream: unexpected error", self.exchange)
+                if not self._closing:
+                    self._report_state(False, self.last_error)
             finally:
                 self._connected.clear()
                 self._subscribed.clear()

@@ -226,6 +226,7 @@ class FundingRateService:
             "last_round_at": self.last_round.collected_at if self.last_round else None,
             "interval_s": self.cfg.interval_s, "max_sample_age_s": self.cfg.max_sample_age_s,
             "store_errors": self.store_errors, "exchanges": rows,
+            "exchanges_down": sum(1 for r in rows if not r["ok"]),
         }
 
     async def opportunities(

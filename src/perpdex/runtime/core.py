@@ -23,6 +23,7 @@ from ..models import UserEvent
 from ..storage import PositionRow, Store
 from ..symbols import SymbolRegistry
 from .events import EventBus, EventKind
+from .health import ExchangeHealth, NotEnoughExchanges
 from .streams import start_user_streams
 
 log = logging.getLogger(__name__)
@@ -54,22 +55,60 @@ class TradingRuntime:
         self._market_data_holds: dict[str, set[str]] = {}  # exchange -> symbols a strategy keeps live
         self._last_trade_activity = float("-inf")
         self.reserved: dict[tuple[str, str], str] = {}  # (exchange, symbol) -> the strategy that owns it
+        #: which exchanges are up; down ones are left out of scanning and new entries (health.py)
+        self.health = ExchangeHealth(clients, self.event)
+        self.health.on_up(self._exchange_back)
+        self._stream_symbols: list[str] | None = None  # user streams run (for these symbols) once started
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Connect every client (catalogs, private clients) once; later calls do nothing."""
+    async def start(self, min_up: int | None = None) -> None:
+        """Connect every client (catalogs, private clients) once; later calls do nothing. An
+        exchange that cannot be reached is marked down (:attr:`health`: logged once, retried with
+        back-off) and the others go on. Raises :class:`~perpdex.runtime.health.NotEnoughExchanges`
+        (one line naming each down exchange and why) when fewer than ``min_up`` are up (default:
+        two, or every exchange when fewer are configured)."""
         if self._connected:
             return
-        await asyncio.gather(*(c.connect() for c in self.clients.values()))
+        failed = await self.health.connect_all()
+        need = min(2, len(self.clients)) if min_up is None else min_up
+        up = self.health.up()
+        if len(up) < need:
+            raise NotEnoughExchanges(
+                f"{len(up)} of {len(self.clients)} exchanges up, {need} needed: "
+                + "; ".join(f"{n} down ({r})" for n, r in failed.items()))
         self.symbols = SymbolRegistry.from_contracts(c for cl in self.clients.values() for c in cl.contracts.values())
         self._connected = True
+        self.health.watch_streams()
+        self.health.start()
+
+    def _rebuild_symbols(self) -> None:
+        """The tradable markets again from every catalog (an exchange came back)."""
+        self.symbols = SymbolRegistry.from_contracts(c for cl in self.clients.values() for c in cl.contracts.values())
 
     async def start_user_streams(self, symbols: Iterable[str] = ()) -> None:
         """Start every exchange's user-data stream (tracking ``symbols``), reconciled over REST
         after every (re)connect, and wait up to ``feed_ready_timeout_s`` for them; an exchange
         whose stream cannot start is logged and traded with REST fill tracking only. Idempotent."""
-        await start_user_streams(self.clients, sorted(set(symbols)), self.feed_ready_timeout_s)
+        self._stream_symbols = sorted(set(symbols) | set(self._stream_symbols or ()))
+        up = {k: c for k, c in self.clients.items() if self.health.is_up(k)}  # a down one: once it is back
+        await start_user_streams(up, self._stream_symbols, self.feed_ready_timeout_s)
         self._attach_listeners()
+        self.health.watch_streams()
+
+    def _exchange_back(self, name: str) -> None:
+        """A down exchange is back: its markets become tradable, its user stream starts (when the
+        bot runs them)."""
+        self._rebuild_symbols()
+        if self._stream_symbols is not None and name in self.clients:
+            async def start() -> None:
+                await start_user_streams({name: self.clients[name]}, self._stream_symbols or [],
+                                         self.feed_ready_timeout_s)
+                self._attach_listeners()
+                self.health.watch_streams()
+            task = asyncio.get_running_loop().create_task(start(), name=f"{name}-user-stream-start")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _attach_listeners(self) -> None:
         for client in self.clients.values():
@@ -97,6 +136,7 @@ class TradingRuntime:
         for remove in self._stream_removers.values():
             remove()
         self._stream_removers.clear()
+        await self.health.stop()
         await self.prices.close()
         await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
 

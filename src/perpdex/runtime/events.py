@@ -33,7 +33,7 @@ class EventKind(enum.StrEnum):
     HEDGE = "hedge"  # a leg was hedged / rolled back / repaired (data: action)
     LIQUIDATION = "liquidation"  # a leg liquidated or auto-deleveraged by the exchange
     NAKED_LEG = "naked_leg"  # one leg open without its hedge, not flattened
-    STREAM_DOWN = "stream_down"  # a feed or user stream down (data: exchange, stream)
+    STREAM_DOWN = "stream_down"  # a feed or user stream down (data: exchange, stream, reason)
     STREAM_UP = "stream_up"
     GRID_STOP = "grid_stop"  # the grid's stop price breached
     GRID_PAUSE = "grid_pause"  # the grid's pause price breached
@@ -42,6 +42,8 @@ class EventKind(enum.StrEnum):
     BACKSTOP_FIRED = "backstop_fired"  # a leg's backstop executed on its exchange (data: leg, exchange)
     BACKSTOP_FAILED = "backstop_failed"  # a backstop refused / not placeable (data: leg, reason)
     CLOSE_FAILED = "close_failed"  # a close was tried and did not complete (data: reason)
+    EXCHANGE_DOWN = "exchange_down"  # an exchange cannot be reached: left out (data: exchange, reason)
+    EXCHANGE_UP = "exchange_up"  # a down exchange is back (data: exchange, down_s)
 
 
 def _plain(value: Any) -> Any:

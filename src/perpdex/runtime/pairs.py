@@ -46,6 +46,7 @@ class PairTracker:
         self.strategy = strategy
         self.executor = executor
         self.reentry_cooldown_s = reentry_cooldown_s
+        self.deferred: set[int] = set()  # interrupted pairs left while a leg's exchange is down
 
     async def positions(self, statuses: list[str] | list[PositionStatus]) -> list[PositionRow]:
         """This strategy's positions (of the bot's account, or without one) in ``statuses``."""
@@ -146,18 +147,45 @@ class PairTracker:
         return await self.vwap_prices(pos, ("close", "rollback"), ("exit_long_price", "exit_short_price"), opening=False)
 
     # -- recovery ----------------------------------------------------------------------------------
+    def down_leg(self, pos: PositionRow) -> str | None:
+        """The exchange of a leg of ``pos`` that is down (runtime health), None when both are up."""
+        for ex in (pos.long_exchange, pos.short_exchange):
+            if not self.rt.health.is_up(ex):
+                return ex
+        return None
+
     async def recover(self) -> list[PositionRow]:
         """Reconcile every interrupted pair of this strategy, then check the resumed open ones;
-        returns the open pairs resumed."""
+        returns the open pairs resumed. A pair with a leg on a down exchange is left as it is
+        (no one-sided trade) and reconciled by :meth:`recover_deferred` once it is back."""
         for pos in await self.positions([PositionStatus.OPENING, PositionStatus.CLOSING]):
+            down = self.down_leg(pos)
+            if down is not None:
+                self.deferred.add(pos.id)
+                self.rt.event(f"#{pos.id} {pos.symbol} ({pos.status}) left as it is: {down} is down; reconciled "
+                              f"when it is back", logging.WARNING, kind=EventKind.EXCHANGE_DOWN, exchange=down,
+                              position_id=pos.id)
+                continue
             await self.reconcile(pos)
         open_positions = await self.positions([PositionStatus.OPEN])
         for pos in open_positions:
-            await self.check_resumed(pos)
+            if self.down_leg(pos) is None:
+                await self.check_resumed(pos)
         if open_positions:
             self.rt.event(f"resumed {len(open_positions)} open position(s): "
                           + ", ".join(f"#{p.id} {p.symbol}" for p in open_positions))
         return open_positions
+
+    async def recover_deferred(self) -> list[int]:
+        """Reconcile the interrupted pairs :meth:`recover` left because a leg's exchange was down,
+        now that both are up; returns their ids."""
+        done = []
+        for pos in await self.positions([PositionStatus.OPENING, PositionStatus.CLOSING]):
+            if pos.id in self.deferred and self.down_leg(pos) is None:
+                self.deferred.discard(pos.id)
+                await self.reconcile(pos)
+                done.append(pos.id)
+        return done
 
     async def check_resumed(self, pos: PositionRow) -> None:
         """Compare a resumed open pair with what the exchanges hold. A leg smaller than stored is

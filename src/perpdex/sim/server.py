@@ -27,6 +27,7 @@ from .engine import Simulation
 from .faults import close_ack_scope, open_ack_scope
 from .recorded import RecordedMarket
 from .scenario import build_simulation, load_scenario
+from .wsqueue import SILENCE_SECONDS, cut_silenced, silence_sockets
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,16 @@ class EmulatorCluster:
     dialects: dict[str, Any] = field(default_factory=dict)
     _runners: list[web.AppRunner] = field(default_factory=list)
 
+    def silence(self, name: str, *, peer_port: int | None = None, seconds: float = SILENCE_SECONDS) -> int:
+        """Make the open WebSockets of venue ``name`` (or only the one a client connected from
+        ``peer_port``) go silent without closing: no frame, no pong, no server ping, until the
+        connection is cut after ``seconds`` (see :mod:`perpdex.sim.wsqueue`). New connections are
+        served normally. Returns how many sockets were silenced."""
+        return silence_sockets(name, peer_port=peer_port, seconds=seconds)
+
     async def stop(self) -> None:
+        for name in self.dialects:
+            cut_silenced(name)
         await self.sim.stop()
         if self.market is not None:
             await self.market.stop()

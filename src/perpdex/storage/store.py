@@ -24,13 +24,15 @@ __all__ = ["Store", "BackstopRow", "PositionRow", "FillRow", "FundingRow", "Orde
 
 class Store:
     """``url`` a SQLAlchemy async URL: ``sqlite+aiosqlite:///perpdex.db`` (a file beside the bot) or
-    ``postgresql+asyncpg://user:password@host:5432/perpdex``. Call :meth:`init` once before use.
+    ``postgresql+asyncpg://user:password@host:5432/perpdex``. Call :meth:`init` once before use
+    (or :func:`open_store`). A PostgreSQL server that does not answer fails a connection after
+    ``connect_timeout_s`` seconds.
     On SQLite, foreign keys are enforced (as on PostgreSQL: deleting an account deletes its
     credentials)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url)
+        self.engine: AsyncEngine = create_async_engine(url, connect_args=_connect_args(url, connect_timeout_s))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_enforce_foreign_keys)
         self._session = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -319,3 +321,76 @@ def _sqlite_enforce_foreign_keys(dbapi_connection: Any, connection_record: Any) 
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _connect_args(url: str, timeout_s: float) -> dict[str, Any]:
+    """The driver's connect timeout (asyncpg: ``timeout`` seconds; its default is 60 s)."""
+    driver = url.split("://", 1)[0]
+    return {"timeout": timeout_s} if driver.endswith("+asyncpg") else {}
+
+
+def storage_failure(url: str, exc: BaseException) -> str:
+    """One line saying why the store at ``url`` cannot be opened, from the driver's error (never
+    the URL's password: the driver's messages do not carry it)."""
+    import asyncio
+
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "the database server did not answer in time"
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = reason[0] if reason else type(exc).__name__
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def _sqlite_path_problem(url: str) -> str | None:
+    """Why the SQLite file of ``url`` cannot be created or written (None: looks fine, or not a
+    SQLite file URL)."""
+    import os
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        u = make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL: the engine says why
+        return None
+    db = u.database
+    if u.get_backend_name() != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    path = Path(db).expanduser()
+    if path.exists():
+        if path.is_dir():
+            return f"{path} is a directory"
+        return None if os.access(path, os.R_OK | os.W_OK) else f"{path} is not writable"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"directory {parent} does not exist"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"directory {parent} is not writable"
+
+
+async def open_store(url: str, *, connect_timeout_s: float = 10.0, init_timeout_s: float = 120.0) -> Store:
+    """A migrated :class:`Store` at ``url`` (:meth:`Store.init`), or one
+    :class:`~perpdex.errors.ConfigError` naming ``storage.url`` and the cause (an unknown URL
+    scheme, a refusing or unreachable PostgreSQL, a server that accepts and never answers, an
+    unwritable SQLite path), raised within about ``connect_timeout_s`` seconds for a server that
+    does not answer (``init_timeout_s`` bounds the whole migration)."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..errors import ConfigError, PerpdexError
+
+    problem = _sqlite_path_problem(url)
+    if problem is not None:  # before the driver's worker thread, which outlives a failed connect
+        raise ConfigError("storage.url", f"cannot open the store: unable to open database file ({problem})")
+    try:
+        store = Store(url, connect_timeout_s=connect_timeout_s)
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        raise ConfigError("storage.url", f"cannot open the store: {storage_failure(url, exc)}") from None
+    try:
+        await asyncio.wait_for(store.init(), init_timeout_s)
+    except (SQLAlchemyError, OSError, asyncio.TimeoutError, PerpdexError) as exc:
+        await store.close()
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError("storage.url", f"cannot open the store: {storage_failure(url, exc)}") from None
+    return store

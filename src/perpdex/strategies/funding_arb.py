@@ -124,6 +124,7 @@ class FundingArbStrategy:
         self.last_snapshot: FundingSnapshot | None = None
         self.chosen: list[Opportunity] = []
         self.history = FundingHistory(self.store.sessions)
+        self._flagged: dict[int, str] = {}  # position id -> the down exchange of one of its legs
 
     @property
     def symbols(self):  # noqa: ANN201 - the runtime's SymbolRegistry (tradable markets)
@@ -135,6 +136,25 @@ class FundingArbStrategy:
 
     def _event(self, msg: str, level: int = logging.INFO, kind: EventKind = EventKind.INFO, **data: object) -> None:
         self.runtime.event(msg, level, kind=kind, strategy=self.name, **data)
+
+    def _watchable(self, positions: list[PositionRow]) -> list[PositionRow]:
+        """The positions whose two exchanges are up. One with a leg on a down exchange is kept as
+        it is (closing only the reachable leg would leave it naked): flagged once with an event,
+        and watched again (risk and exit rules) once the exchange is back."""
+        out = []
+        for pos in positions:
+            down = self.pairs.down_leg(pos)
+            if down is None:
+                if self._flagged.pop(pos.id, None) is not None:
+                    self.runtime.event(f"#{pos.id} {pos.symbol}: both exchanges up again; watched as usual",
+                                       kind=EventKind.EXCHANGE_UP, position_id=pos.id)
+                out.append(pos)
+            elif self._flagged.get(pos.id) != down:
+                self._flagged[pos.id] = down
+                self.runtime.event(f"#{pos.id} {pos.symbol}: {down} is down; both legs kept as they are (no "
+                                   f"one-sided close) until it is back", logging.WARNING, kind=EventKind.EXCHANGE_DOWN,
+                                   exchange=down, position_id=pos.id)
+        return out
 
     # -- fees --------------------------------------------------------------------------------------
     def taker_fee(self, exchange: str, symbol: str | None = None) -> Decimal:
@@ -169,7 +189,10 @@ class FundingArbStrategy:
         ``record_funding_history``) or the newest stored samples (``funding_source: storage``)."""
         if self.cfg.funding_source == "storage":
             return await self.history.latest_snapshot(max_age_s=self.cfg.funding_max_age_s)
-        snap = await collect_funding(self.adapters)
+        health = self.runtime.health
+        snap = await collect_funding({n: a for n, a in self.adapters.items() if health.is_up(n)})
+        for name, err in snap.errors.items():
+            health.report_failure(name, f"funding: {err}")
         if self.cfg.record_funding_history:
             try:
                 await self.history.store_round(snap)
@@ -236,7 +259,7 @@ class FundingArbStrategy:
         """The risk rules (:meth:`risk_reason`) on every open position; closes the ones that
         trip and returns their ids."""
         closed = []
-        for pos in await self._positions(["open"]):
+        for pos in self._watchable(await self._positions(["open"])):
             reason = await self.risk_reason(pos)
             if reason is not None:
                 if await self.close_position(pos, reason):
@@ -250,7 +273,8 @@ class FundingArbStrategy:
         self.watch_liquidations()
         report.closed.extend(await self.check_risk())  # a liquidated leg first: its hedge is naked
         report.closed.extend(await self.pairs.sweep_dust(self.cfg.max_retry_fees_usd))
-        open_positions = await self._positions(["open"])
+        await self.pairs.recover_deferred()
+        open_positions = self._watchable(await self._positions(["open"]))
         for pos in open_positions:  # placed, resized or moved with the legs' liquidation prices
             await self.backstops.sync_pair(pos)
         for pos in open_positions:
@@ -270,7 +294,7 @@ class FundingArbStrategy:
         if slots.full:
             await self._pause_if_idle(traded=False)  # a cooldown that has run out
             return report
-        fees = {ex: self.taker_fee(ex) for ex in self.clients}
+        fees = {ex: self.taker_fee(ex) for ex in self.clients if self.runtime.health.is_up(ex)}
         opps = await self._history_filter(rules.rank(self.cfg, snap, fees))
         report.opportunities = opps
         slots.held = {p.symbol for p in await self._positions(["open", "opening", "closing", "dust"])}
@@ -279,8 +303,8 @@ class FundingArbStrategy:
             if any(self.runtime.reserved_by_other(ex, opp.symbol, self.name)
                    for ex in (opp.long_exchange, opp.short_exchange)):
                 continue  # a market another strategy (a grid) owns on this account
-            if opp.long_exchange not in self.clients or opp.short_exchange not in self.clients:
-                continue
+            if opp.long_exchange not in fees or opp.short_exchange not in fees:
+                continue  # not configured, or down: no new entry on a down exchange
             if not {opp.long_exchange, opp.short_exchange} <= set(self.symbols.exchanges(opp.symbol)):
                 report.skipped.append(opp.symbol)  # funding is quoted but a market is not tradable
                 continue

@@ -50,6 +50,7 @@ from ...models import (
 )
 from ...secrets import secret_values
 from .userstream import AsterUserStream, fill_from_user_trade
+from ..credentials import hex_bytes
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate
 from ..feed import MarketFeed
@@ -125,6 +126,7 @@ class AsterClient(ExchangeClient):
     signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("private_key",)
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ()
+    CREDENTIAL_FORMATS = {"private_key": hex_bytes(32)}  # an EVM private key (the signer's)
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the
     #: emulator's ccxt config when an account brings its own
     CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("privateKey", "walletAddress")

@@ -73,6 +73,9 @@ class AsterMarketFeed(WsMarketFeed):
     ``depth_mode``: ``"partial"`` or ``"diff"`` (see module doc). ``dex_symbol`` maps a canonical
     symbol to the exchange symbol (default ``<COIN>USDT``).
     """
+    #: seconds of silence (no frame, no pong) after which the socket is down: see docs/RESILIENCE.md
+    #: (Aster answers WebSocket pings (ccxt pings every 30 s); its own ping comes every 5 min, far too rarely to wait for)
+    silence_timeout = 30.0
 
     def __init__(
         self,

@@ -57,6 +57,7 @@ class AsterUserStream(UserStream):
     (``wss://fstream.asterdex.com`` when None); ``create_listen_key()`` returns a new key,
     ``keep_alive_listen_key()`` extends it (both raising the typed errors of
     :mod:`perpdex.errors`); ``symbol_of``: exchange symbol -> canonical."""
+    silence_timeout = 30.0  # seconds of silence before the socket is down: as the market feed (docs/RESILIENCE.md)
 
     exchange = EXCHANGE
     keepalive_interval = LISTEN_KEY_REFRESH_S

@@ -63,6 +63,7 @@ from ...models import (
 from ...book import depth_from_levels
 from ..http import LazySession
 from .userstream import BackpackUserStream, fill_from_row, sign_subscribe
+from ..credentials import base64_bytes
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
@@ -210,6 +211,7 @@ class BackpackClient(ExchangeClient):
     signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("api_key", "api_secret")
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ()
+    CREDENTIAL_FORMATS = {"api_key": base64_bytes(32), "api_secret": base64_bytes(32, 64)}  # ed25519, base64
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the
     #: emulator's ccxt config when an account brings its own
     CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("apiKey", "secret")

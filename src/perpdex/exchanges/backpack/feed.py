@@ -95,6 +95,9 @@ class BackpackMarketFeed(WsMarketFeed):
     symbol not in it is mapped by the naming rule). ``rest_url`` serves the depth snapshots;
     ``snapshot_retry`` seconds is the first back-off after a failed or too-old snapshot.
     :attr:`snapshots` counts the snapshots applied."""
+    #: seconds of silence (no frame, no pong) after which the socket is down: see docs/RESILIENCE.md
+    #: (Backpack pings every 60 s and answers ours; waiting for its ping would take up to 60 s)
+    silence_timeout = 30.0
 
     def __init__(
         self,

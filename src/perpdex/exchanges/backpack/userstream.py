@@ -70,6 +70,7 @@ class BackpackUserStream(UserStream):
     endpoint; ``signature()`` the ``signature`` array of a private SUBSCRIBE, signed now
     (:func:`sign_subscribe`; raising :class:`~perpdex.errors.AuthenticationError` without
     credentials); ``symbol_of``: exchange symbol -> canonical."""
+    silence_timeout = 30.0  # seconds of silence before the socket is down: as the market feed (docs/RESILIENCE.md)
 
     exchange = EXCHANGE
 

@@ -50,6 +50,7 @@ from ...models import (
 )
 from ..http import LazySession
 from .userstream import LighterUserStream, fill_from_trade
+from ..credentials import hex_bytes, integer
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas
@@ -90,6 +91,8 @@ class LighterClient(ExchangeClient):
     signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("account_index", "api_key_index", "api_private_key")
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ("library_path",)
+    CREDENTIAL_FORMATS = {"account_index": integer(0), "api_key_index": integer(0, 254),
+                          "api_private_key": hex_bytes(40)}  # the signer library's key: 40 bytes
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the
     #: emulator's ccxt config when an account brings its own
     CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("options.accountIndex", "options.apiKeyIndex", "options.auths")

@@ -37,6 +37,9 @@ class LighterMarketFeed(WsMarketFeed):
     ``catalog`` maps canonical symbols to market ids; when a symbol is unknown and ``rest_url``
     is set, the catalog (``GET /api/v1/orderBookDetails``) is loaded first. Unknown symbols
     raise :class:`KeyError` from :meth:`prepare`."""
+    #: seconds of silence (no frame, no pong) after which the socket is down: see docs/RESILIENCE.md
+    #: (Lighter sends JSON pings and asks clients to send something at least every 2 min; it answers WebSocket pings)
+    silence_timeout = 30.0
 
     def __init__(
         self,

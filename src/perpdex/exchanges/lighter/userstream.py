@@ -71,6 +71,7 @@ class LighterUserStream(UserStream):
     at connect, with the client's :class:`~perpdex.errors.ConfigError`); ``auth_token()`` a valid
     auth token (raising the typed errors of :mod:`perpdex.errors`); ``symbol_of``: market id ->
     canonical."""
+    silence_timeout = 30.0  # seconds of silence before the socket is down: as the market feed (docs/RESILIENCE.md)
 
     exchange = EXCHANGE
     subscription_acks = len(CHANNELS)  # the first ``subscribed/<name>`` message acknowledges (§4.2)

@@ -63,6 +63,7 @@ from ...models import (
 )
 from ..http import LazySession
 from .userstream import ParadexUserStream, fill_from_push
+from ..credentials import hex_bytes, hex_number
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from . import schemas, signer
@@ -197,6 +198,8 @@ class ParadexClient(ExchangeClient):
     signer_self_test = staticmethod(_signer_self_test)
     CREDENTIAL_FIELDS: tuple[str, ...] = ("l2_private_key", "l2_address")
     CREDENTIAL_OPTIONAL: tuple[str, ...] = ("l2_public_key", "l1_address", "l1_private_key")
+    CREDENTIAL_FORMATS = {"l2_private_key": hex_number(32), "l2_address": hex_number(32),
+                          "l2_public_key": hex_number(32), "l1_address": hex_bytes(20), "l1_private_key": hex_bytes(32)}
     #: dotted paths of the ccxt constructor config that carry credentials: dropped from the
     #: emulator's ccxt config when an account brings its own
     CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("privateKey", "walletAddress", "options.paradexAccount")

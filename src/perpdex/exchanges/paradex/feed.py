@@ -45,6 +45,9 @@ class ParadexMarketFeed(WsMarketFeed):
     ``<SYMBOL>-USD-PERP`` name (the server answers an error for a market it does not list).
     ``mode``: ``"deltas"`` (default) or ``"snapshot"``; ``sbe_version``: None for JSON frames,
     0..3 for SBE binary public data."""
+    #: seconds of silence (no frame, no pong) after which the socket is down: see docs/RESILIENCE.md
+    #: (Paradex keeps sockets alive with WebSocket ping/pong; its SDK gives up after a 20 s read timeout)
+    silence_timeout = 20.0
 
     def __init__(
         self,

@@ -60,6 +60,7 @@ class ParadexUserStream(UserStream):
     """One account's orders, fills and positions (see module doc). ``ws_url``: the JSON socket;
     ``auth_token()`` a fresh JWT (raising the typed errors of :mod:`perpdex.errors`);
     ``symbol_of``: market -> canonical."""
+    silence_timeout = 20.0  # seconds of silence before the socket is down: as the market feed (docs/RESILIENCE.md)
 
     exchange = EXCHANGE
     subscription_acks = len(CHANNELS)
