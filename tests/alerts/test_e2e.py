@@ -78,7 +78,7 @@ async def bot(tmp_path, alerts: dict[str, Any], **strategy: Any) -> AsyncIterato
         async with runtime(cfg) as rt:
             strat = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides)
             notifier = Notifier(cfg.alerts)
-            await notifier.start_for(strat.runtime, watch_interval_s=0.05)
+            await notifier.start_for(strat.runtime)
             try:
                 await strat.start()
                 yield {"cfg": cfg, "rt": rt, "strat": strat, "store": store, "notifier": notifier,

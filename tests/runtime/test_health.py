@@ -23,7 +23,8 @@ from perpdex.runtime.events import EventKind
 from perpdex.runtime.health import ExchangeHealth
 from perpdex.runtime.streams import start_user_streams
 from perpdex.sim.server import start_emulators
-from tests.exchanges.userstream_scenarios import Env, eventually, market_qty
+from tests.exchanges.userstream_scenarios import Env, market_qty
+from tests.waiting import eventually
 from tests.execution.emulated import make_client
 
 EXCHANGES = ("aster", "lighter", "backpack", "paradex")
@@ -129,7 +130,7 @@ async def test_an_order_placed_while_the_user_stream_is_silent_is_recovered_over
         res = await client.place_market_order("ETH", Side.BUY, qty)
         assert res.order_id is not None
         await eventually(lambda: bool(events.of(EventKind.STREAM_DOWN, exchange=name, stream="user")),
-                         "user stream down", BOUND + SLACK)
+                         "user stream down", timeout=BOUND + SLACK)
         down = events.of(EventKind.STREAM_DOWN, exchange=name, stream="user")[0]
         assert "silent" in str(down[0]["reason"]) and down[1] - silenced <= BOUND + SLACK
         fills = await stream.wait_fill(res.order_id, SLACK, qty=qty)

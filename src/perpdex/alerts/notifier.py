@@ -135,19 +135,12 @@ class Notifier:
         """Receive every event published on ``bus`` from now on."""
         self._removers.append(bus.subscribe(self.on_event))
 
-    async def start_for(self, runtime: "TradingRuntime", *, watch_streams: bool = True,
-                        watch_interval_s: float = 1.0) -> None:
-        """:meth:`start`, subscribed to ``runtime.events``; with ``watch_streams`` a
-        :class:`~perpdex.runtime.streamwatch.StreamWatch` publishes the runtime's stream
-        outages; with ``alerts.daily_summary_utc`` the daily summary is published on the bus."""
-        from ..runtime.streamwatch import StreamWatch
-
+    async def start_for(self, runtime: "TradingRuntime") -> None:
+        """:meth:`start`, subscribed to ``runtime.events`` (stream outages arrive there from the
+        runtime's exchange health, :mod:`perpdex.runtime.health`); with
+        ``alerts.daily_summary_utc`` the daily summary is published on the bus."""
         await self.start()
         self.attach(runtime.events)
-        if watch_streams:
-            watch = StreamWatch(runtime, watch_interval_s)
-            watch.start()
-            self._helpers.append(watch)
         at = self.cfg.summary_time
         if at is not None:
             from .summary import DailySummary
