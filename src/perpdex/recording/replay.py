@@ -15,6 +15,7 @@ from typing import Any, Callable
 from ..errors import StaleMarketData
 from ..exchanges import registry
 from ..exchanges.base import ExchangeClient, ExchangeSettings
+from ..models import FundingRateSample
 from . import format as fmt
 from .transport import ReplayClock, ReplayCursor, ReplaySession
 from .writer import read_manifest
@@ -79,6 +80,16 @@ class Replay:
                                   "asks": [list(lv) for lv in book.asks(levels)]}
         return out
 
+    def funding(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """exchange -> symbol -> the last funding sample the feed decoded from the recorded public
+        funding stream: ``{"rate", "interval_hours", "rate_8h", "apr", "mark_price",
+        "next_funding_time", "source"}`` (rates as fractions: per interval, per 8 h, per year;
+        mark USD; time ISO UTC or None). Symbols without one are left out."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, x in self.exchanges.items():
+            out[name] = {sym: funding_json(f) for sym, f in x.client.feed.funding_samples().items()}
+        return out
+
     def summary(self) -> dict[str, Any]:
         """Per exchange: frames and REST answers replayed, connections, resyncs (gaps the live
         code detected), frames the feed dropped as malformed, damaged parts (file, offset)."""
@@ -88,13 +99,22 @@ class Replay:
             c = x.cursor
             out[name] = {"frames": c.frames, "rest": c.rest, "rest_unclaimed": c.rest_unclaimed,
                          "connections": c.connections, "resyncs": getattr(feed, "resyncs", 0),
-                         "dropped": getattr(feed, "frames_dropped", 0), "errors": [str(e) for e in c.errors]}
+                         "dropped": getattr(feed, "frames_dropped", 0),
+                         "funding_frames": getattr(feed, "funding_frames", 0), "errors": [str(e) for e in c.errors]}
         return out
 
     async def close(self) -> None:
         for x in self.exchanges.values():
             with contextlib.suppress(Exception):
                 await x.client.close()
+
+
+def funding_json(f: FundingRateSample) -> dict[str, Any]:
+    """A :class:`FundingRateSample` as plain JSON figures (see :meth:`Replay.funding`)."""
+    return {"rate": f.raw_rate, "interval_hours": f.interval_hours, "rate_8h": f.normalized_rate, "apr": f.apr,
+            "mark_price": f.mark_price,
+            "next_funding_time": f.next_funding_time.isoformat() if f.next_funding_time is not None else None,
+            "source": f.metadata.get("source")}
 
 
 async def open_replay(directory: str | Path, *, speed: float | None = None,
