@@ -432,11 +432,30 @@ class BacktestConfig(_Strict):
     * ``slippage_bps``: cost of every fill of every leg (entry and exit), bp of its notional;
     * ``default_taker_fee``: the taker fee (fraction) of an exchange that has no
       ``exchanges.<name>.taker_fee`` and whose catalog was not fetched (``--offline``, or the
-      exchange could not be reached).
+      exchange could not be reached);
+    * ``recording``: a ``perpdex record`` directory whose books price each fill's slippage where
+      they cover its market and time (docs/BACKTEST.md); ``depth_max_age_s``: how long after the
+      recording's last message its last books still count.
     """
 
     slippage_bps: Decimal = Field(default=Decimal(2), ge=0, le=1000)
     default_taker_fee: Decimal = Field(default=Decimal("0.0005"), ge=0, le=Decimal("0.01"))
+    recording: Path | None = None
+    depth_max_age_s: float = Field(default=3600.0, ge=0)
+
+    @field_validator("recording")
+    @classmethod
+    def _is_recording(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            from .recording.writer import read_manifest
+
+            if not v.is_dir():
+                raise ValueError(f"{v}: no such directory")
+            try:
+                read_manifest(v)  # naming the file when it is not a recording
+            except OSError as exc:
+                raise ValueError(str(exc)) from None
+        return v
 
 
 def _at(where: str, message: str) -> PydanticCustomError:

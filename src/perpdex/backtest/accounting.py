@@ -17,7 +17,9 @@ Model (USD unless noted; every figure a ``Decimal``):
   interval, positive: longs pay shorts);
 * **fees**: taker on both legs at entry and at exit, ``fee * notional`` (the fee of
   :class:`~perpdex.backtest.engine.BacktestSettings`); **slippage**: ``slippage_bps / 10000 *
-  notional`` on the same four fills;
+  notional`` on the same four fills, or, where a recording covers the fill's market and time,
+  the recorded book walked for its size (:mod:`perpdex.backtest.depth`); each position counts its
+  fills per source (``depth_fills``, ``model_fills``);
 * **net** per position = ``funding - fees - slippage``;
 * a **funding flip** is a settlement instant at which a held pair's legs together paid funding;
 * the **equity curve** is the cumulative net PnL at each clock hour (costs when paid, funding at
@@ -72,6 +74,9 @@ class PositionResult:
     turnover: Decimal = _ZERO
     payments: int = 0
     flips: int = 0
+    depth_fills: int = 0  # fills whose slippage came from a recorded book
+    model_fills: int = 0  # fills charged the configured slippage_bps
+    depth_exhausted: int = 0  # recorded-book fills larger than the book (rest at its deepest level)
     events: list[tuple[int, Decimal]] = field(default_factory=list, repr=False)  # (epoch s, USD)
 
     @property
@@ -122,6 +127,23 @@ class _Leg:
         return self.qty * mark if mark is not None else self.size
 
 
+def _slippage(out: PositionResult, settings: BacktestSettings, exchange: str, symbol: str, buy: bool, ts: int,
+              notional: Decimal) -> Decimal:
+    """One fill's slippage (USD): from the recorded book when ``settings.depth`` covers it, else
+    ``slippage_bps`` of ``notional``; counted in ``out`` by source."""
+    if settings.depth is not None:
+        from .depth import fill_cost
+
+        depth = settings.depth.depth_at(exchange, symbol, ts)
+        fill = fill_cost(depth, buy, notional) if depth is not None else None
+        if fill is not None:
+            out.depth_fills += 1
+            out.depth_exhausted += fill.exhausted
+            return fill.cost
+    out.model_fills += 1
+    return settings.slippage_bps / _BP * notional
+
+
 def account_position(sim: Simulation, pos: SimPosition, cfg: StrategyConfig, settings: BacktestSettings,
                      marks: Marks | None = None) -> PositionResult:
     """The money of one simulated pair (see the module docstring)."""
@@ -131,7 +153,6 @@ def account_position(sim: Simulation, pos: SimPosition, cfg: StrategyConfig, set
     size = cfg.size_usd
     out = PositionResult(pos.symbol, pos.entry.long_exchange, pos.entry.short_exchange, _utc(t_open), _utc(t_close),
                          pos.close_reason, pos.entry.net_apr, size)
-    slip = settings.slippage_bps / _BP
     by_instant: dict[int, Decimal] = defaultdict(lambda: _ZERO)
     open_cost = close_cost = _ZERO
     for k, sign in ((pos.long_market, -1), (pos.short_market, 1)):
@@ -153,11 +174,13 @@ def account_position(sim: Simulation, pos: SimPosition, cfg: StrategyConfig, set
             out.funding_short = total
         out.payments += last - first
         exit_notional = leg.notional(t_close)
+        slip_in = _slippage(out, settings, ex, sym, sign < 0, t_open, size)  # the long leg buys to open
+        slip_out = _slippage(out, settings, ex, sym, sign > 0, t_close, exit_notional)
         out.fees += fee * (size + exit_notional)
-        out.slippage += slip * (size + exit_notional)
+        out.slippage += slip_in + slip_out
         out.turnover += size + exit_notional
-        open_cost += (fee + slip) * size
-        close_cost += (fee + slip) * exit_notional
+        open_cost += fee * size + slip_in
+        close_cost += fee * exit_notional + slip_out
     out.flips = sum(1 for v in by_instant.values() if v < 0)
     out.events = [(t_open, -open_cost), *sorted(by_instant.items()), (t_close, -close_cost)]
     return out
@@ -193,5 +216,8 @@ def account(sim: Simulation, cfg: StrategyConfig, settings: BacktestSettings, ma
         "turnover": sum((p.turnover for p in positions), _ZERO), "funding_flips": sum(p.flips for p in positions),
         "close_reasons": dict(Counter(_reason_kind(p.close_reason) for p in positions)),
         "symbol_hours": sim.symbol_hours,
+        "slippage_source": {"recorded_depth": sum(p.depth_fills for p in positions),
+                            "model": sum(p.model_fills for p in positions),
+                            "depth_exhausted": sum(p.depth_exhausted for p in positions)},
     }
     return BacktestResult(positions, sim.clock, equity, totals, sim.spread_apr, sim.symbol_hours)

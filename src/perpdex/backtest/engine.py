@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import combinations
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -60,7 +60,9 @@ class BacktestSettings:
       fetched; an exchange with neither override nor catalog pays ``default_taker_fee``;
     * ``slippage_bps``: cost of each fill of each leg, bp of its notional;
     * ``stats[exchange][symbol]``: 24h volume / open interest (USD) the liquidity filters apply to
-      every hour (the current catalog's: history has none); None: those filters are off.
+      every hour (the current catalog's: history has none); None: those filters are off;
+    * ``depth``: recorded books (:class:`~perpdex.backtest.depth.RecordedDepth`) that price each
+      fill's slippage where they cover it, instead of ``slippage_bps``; None: the model only.
     """
 
     fee_overrides: Mapping[str, Decimal | None] = field(default_factory=dict)
@@ -68,6 +70,7 @@ class BacktestSettings:
     default_taker_fee: Decimal = Decimal("0.0005")
     slippage_bps: Decimal = Decimal(0)
     stats: Mapping[str, Mapping[str, MarketStats]] | None = None
+    depth: Any = None  # RecordedDepth | None (backtest.depth imports the replay: loaded only when used)
 
     @classmethod
     def from_config(cls, cfg: AppConfig, *, catalogs: Mapping[str, Mapping[str, ContractAttributes]] | None = None,

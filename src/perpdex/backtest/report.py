@@ -27,6 +27,7 @@ def position_dict(p: PositionResult) -> dict[str, Any]:
         "notional_usd": str(p.notional_usd), "funding_long": str(p.funding_long), "funding_short": str(p.funding_short),
         "funding": str(p.funding), "fees": str(p.fees), "slippage": str(p.slippage), "net": str(p.net),
         "payments": p.payments, "flips": p.flips, "close_reason": p.close_reason,
+        "slippage_fills": {"recorded_depth": p.depth_fills, "model": p.model_fills},
     }
 
 

@@ -3,7 +3,9 @@ positions held, account. ``perpdex backtest`` and the benchmark call :func:`back
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from ..config import StrategyConfig
 from ..storage import Store
@@ -23,10 +25,13 @@ def run_backtest(history: History, cfg: StrategyConfig, settings: BacktestSettin
 
 
 async def backtest(store: Store, cfg: StrategyConfig, settings: BacktestSettings, since: datetime, until: datetime,
-                   exchanges: list[str], *, progress: Progress | None = None) -> BacktestResult:
+                   exchanges: list[str], *, progress: Progress | None = None, recording: Path | None = None,
+                   depth_max_age_s: float = 3600.0) -> BacktestResult:
     """Load the history of ``exchanges`` (from :func:`load_window` before ``since`` to ``until``),
-    simulate, read the stored marks of every market a position held, account. Raises ValueError
-    when nothing is stored in the window or no whole hour lies in it."""
+    simulate, read the stored marks of every market a position held, account. With
+    ``recording`` (a ``perpdex record`` directory) each fill the recording covers is charged the
+    slippage of its recorded book (:mod:`.depth`, ``depth_max_age_s``). Raises ValueError when
+    nothing is stored in the window or no whole hour lies in it, or for a bad recording."""
     history = await load_history(store, load_window(cfg, since), until, exchanges=exchanges,
                                  symbols=cfg.symbols or None)
     if not history.rows:
@@ -42,4 +47,15 @@ async def backtest(store: Store, cfg: StrategyConfig, settings: BacktestSettings
     marks: dict = {}
     for (ex, sym), (first, last) in windows.items():  # the entry mark may predate the open: a day back
         marks[(ex, sym)] = await load_marks(store, ex, sym, _utc(first) - timedelta(hours=24), _utc(last))
+    if recording is not None:
+        from .depth import RecordedDepth
+
+        needs = {(*history.keys[k], int(sim.clock[h])) for pos in sim.positions
+                 for h in (pos.opened_h, pos.closed_h if pos.closed_h is not None else pos.opened_h)
+                 for k in (pos.long_market, pos.short_market)}
+        try:
+            depth = await RecordedDepth.load(recording, needs, max_age_s=depth_max_age_s)
+        except FileNotFoundError as exc:
+            raise ValueError(f"recording {recording}: {exc}") from None
+        settings = replace(settings, depth=depth)
     return account(sim, cfg, settings, marks)

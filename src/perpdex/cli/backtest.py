@@ -1,6 +1,7 @@
 """``perpdex backtest``: what the funding-arb strategy would have earned over the stored history.
 
     perpdex backtest --config F --since DATE [--until DATE] [--report bt.json] [--plot bt.png] [--json] [--offline]
+                     [--recording DIR]
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def backtest(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of tables."),
     offline: bool = typer.Option(False, "--offline", help="Do not fetch the exchanges' catalogs: taker fees from "
                                  "exchanges.<name>.taker_fee or backtest.default_taker_fee; volume/OI filters off."),
+    recording: Optional[Path] = typer.Option(None, "--recording", help="A perpdex record directory: each fill it "
+                                             "covers (market and time) pays the slippage of walking its recorded "
+                                             "book instead of backtest.slippage_bps (default: backtest.recording)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
 ) -> None:
     """Replay the funding-arb strategy's own decisions (ranking, filters, exit rules, max
@@ -61,7 +65,16 @@ def backtest(
     if end <= start:
         raise typer.BadParameter(f"--until ({end.isoformat()}) must be after --since ({start.isoformat()})",
                                  param_hint="--until")
-    out = _run_async(_backtest(cfg, start, end, offline, quiet=as_json, console=console, err_console=err_console))
+    if recording is not None:
+        from ..recording.writer import read_manifest
+
+        try:
+            read_manifest(recording)
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--recording") from None
+    rec = recording if recording is not None else cfg.backtest.recording
+    out = _run_async(_backtest(cfg, start, end, offline, quiet=as_json, console=console, err_console=err_console,
+                               recording=rec))
     if out is None:
         raise typer.Exit(1)
     result, data = out
@@ -101,7 +114,7 @@ async def _market_info(cfg: AppConfig, err_console: Any) -> tuple[dict, dict]:
 
 
 async def _backtest(cfg: AppConfig, since: datetime, until: datetime, offline: bool, *, quiet: bool,
-                    console: Any, err_console: Any) -> tuple[Any, dict[str, Any]] | None:
+                    console: Any, err_console: Any, recording: Path | None = None) -> tuple[Any, dict[str, Any]] | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from ..backtest.engine import BacktestSettings
@@ -136,7 +149,8 @@ async def _backtest(cfg: AppConfig, since: datetime, until: datetime, offline: b
                 bar.update(task, description="simulating", completed=done, total=total)
 
             try:
-                result = await run(store, strategy, settings, since, until, exchanges, progress=progress)
+                result = await run(store, strategy, settings, since, until, exchanges, progress=progress,
+                                   recording=recording, depth_max_age_s=cfg.backtest.depth_max_age_s)
             except ValueError as exc:
                 err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
                 return None
@@ -146,7 +160,7 @@ async def _backtest(cfg: AppConfig, since: datetime, until: datetime, offline: b
         "strategy": strategy.resolved_name,
         "exchanges": exchanges, "size_usd": strategy.size_usd, "leverage": strategy.leverage,
         "max_positions": strategy.max_positions, "min_net_apr": strategy.min_net_apr,
-        "slippage_bps": cfg.backtest.slippage_bps,
+        "slippage_bps": cfg.backtest.slippage_bps, "recording": str(recording) if recording is not None else None,
         "liquidity_filters": "current catalog" if settings.stats is not None else "off"})
     return result, data
 
@@ -178,7 +192,20 @@ def render_backtest(console: Any, data: dict[str, Any]) -> None:
                         ("max drawdown", f"{Decimal(tot['max_drawdown']):,.4f} ({_pct(tot['max_drawdown_pct'])})"),
                         ("turnover", f"{Decimal(tot['turnover']):,.2f}"), ("funding flips", str(tot["funding_flips"])),
                         ("close reasons", reasons),
+                        ("slippage source", _slippage_source(tot, data.get("settings", {}))),
                         ("taker fees", ", ".join(f"{ex} {_pct(f['taker_fee'], 3)} ({f['source']})"
                                                  for ex, f in data["fees"].items()))):
         s.add_row(name, value)
     console.print(s)
+
+
+def _slippage_source(totals: dict[str, Any], settings: dict[str, Any]) -> str:
+    """``recorded depth N legs, model M legs`` (fills; the model's bp) for the totals table."""
+    src = totals.get("slippage_source") or {}
+    bps = settings.get("slippage_bps")
+    text = f"recorded depth {src.get('recorded_depth', 0)} legs, model {src.get('model', 0)} legs"
+    if bps is not None:
+        text += f" ({bps} bp)"
+    if src.get("depth_exhausted"):
+        text += f", {src['depth_exhausted']} larger than the recorded book"
+    return text

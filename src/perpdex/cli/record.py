@@ -36,10 +36,13 @@ def record(
                                              "(default: until Ctrl-C)."),
     max_file_mb: float = typer.Option(256, "--max-file-mb", min=0.01, help="Rotate a file at this compressed size (MB)."),
     max_file_age: float = typer.Option(3600, "--max-file-age", min=1, help="Rotate a file after this many seconds."),
+    funding: bool = typer.Option(True, "--funding/--no-funding", help="Also subscribe and record the exchanges' "
+                                 "public funding / mark-price streams (on by default)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
 ) -> None:
-    """Record every WebSocket frame the market feeds receive (with its receive time in ns and
-    connection id) and the REST snapshots they fetch, into zstd-compressed rotating files plus a
+    """Record every WebSocket frame the market feeds receive (books, BBO and, unless
+    --no-funding, the public funding streams; with its receive time in ns and connection id) and
+    the REST snapshots they fetch, into zstd-compressed rotating files plus a
     manifest.json. Prints frames, drops and disk use per exchange while running and at the end."""
     from ..recording.record import record as run_record
     from ..recording.writer import MANIFEST
@@ -62,7 +65,8 @@ def record(
 
             return await run_record(cfg, syms, out, exchanges=_csv(exchanges) or None, duration=duration, stop=stop,
                                     on_tick=tick, recorder_options={"max_file_bytes": int(max_file_mb * 1e6),
-                                                                    "max_file_age_s": max_file_age})
+                                                                    "max_file_age_s": max_file_age},
+                                    funding=funding)
 
     started = time.monotonic()
     manifest = _run_async(go())
@@ -113,7 +117,8 @@ def replay(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
 ) -> None:
     """Rebuild the books of a recording with the live feed classes (same parser, snapshot sync
-    and gap detection) and print them; damaged parts of the files are reported with the file and
+    and gap detection) and print them, with the last funding rate per exchange and symbol
+    decoded from the recorded funding streams; damaged parts of the files are reported with the file and
     byte offset and the replay goes on from the next valid record."""
     from ..recording.replay import open_replay
     from .main import _run_async, _setup_logging, console, err_console
@@ -121,7 +126,7 @@ def replay(
     _setup_logging("WARNING", verbose)
     pace = _speed(speed)
 
-    async def go() -> tuple[dict[str, Any], dict[str, Any], float]:
+    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], float]:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         try:
@@ -137,13 +142,14 @@ def replay(
                 task = progress.add_task("replay", total=total or None)
                 await rp.wait(lambda r: progress.update(task, completed=r.frames()))
             elapsed = time.perf_counter() - started
-            return rp.books(levels), rp.summary(), elapsed
+            return rp.books(levels), rp.funding(), rp.summary(), elapsed
         finally:
             await rp.close()
 
-    books, summary, elapsed = _run_async(go())
+    books, funding, summary, elapsed = _run_async(go())
     if as_json:
-        print(json.dumps({"books": books, "summary": summary, "elapsed_s": round(elapsed, 3)}, indent=2, default=str))
+        print(json.dumps({"books": books, "funding": funding, "summary": summary, "elapsed_s": round(elapsed, 3)},
+                         indent=2, default=str))
         return
     from .render import book_table
 
@@ -155,6 +161,8 @@ def replay(
             depth = {side: [{"price": Decimal(str(p)), "size": Decimal(str(s))} for p, s in b[side]]
                      for side in ("bids", "asks")}
             console.print(book_table(name, sym, depth))
+    if any(funding.values()):
+        console.print(_funding_table(funding))
     frames = sum(s["frames"] for s in summary.values())
     t = Table(title=f"replayed {frames} frames in {elapsed:.2f}s ({frames / max(elapsed, 1e-9):,.0f} frames/s)")
     for col in ("exchange", "frames", "REST", "connections", "resyncs", "dropped", "damaged"):
@@ -166,3 +174,17 @@ def replay(
     for name, s in summary.items():
         for e in s["errors"]:
             console.print(f"[red]{name}: {e}[/]")
+
+
+def _funding_table(funding: dict[str, dict[str, dict[str, Any]]]) -> Table:
+    """The last recorded funding sample per exchange and symbol."""
+    t = Table(title="funding at the end of the recording (public funding streams)")
+    for col in ("exchange", "symbol", "rate / interval", "interval", "rate / 8h", "APR", "mark", "next funding (UTC)"):
+        t.add_column(col, justify="left" if col in ("exchange", "symbol") else "right")
+    for name, syms in funding.items():
+        for sym, f in sorted(syms.items()):
+            t.add_row(name, sym, f"{float(f['rate']) * 100:.5f}%", f"{float(f['interval_hours']):g}h",
+                      f"{float(f['rate_8h']) * 100:.5f}%", f"{float(f['apr']) * 100:.2f}%",
+                      "" if f["mark_price"] is None else f"{float(f['mark_price']):,.6g}",
+                      (f["next_funding_time"] or "-")[:19].replace("T", " "))
+    return t

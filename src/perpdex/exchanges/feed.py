@@ -11,6 +11,13 @@ An exchange feed subclasses :class:`WsMarketFeed` and implements four hooks:
 
 Readiness is an event: ``await feed.wait_ready(symbol, timeout)``. A book is served only while it
 is ready, not crossed, and updated within ``stale_after`` seconds (else :class:`StaleMarketData`).
+
+Public funding streams (``funding_stream=True``): the feed also subscribes, per symbol, the
+exchange's public funding / mark-price channel on the same socket and keeps the last sample it
+decoded (:meth:`WsMarketFeed.funding`), normalized by the exchange's funding module (the code
+the REST funding adapter uses). Frames of those channels are decoded whenever they arrive, so a
+replayed recording that holds them yields the samples too. Off by default: the trading runtime
+reads funding over REST; ``perpdex record`` turns it on.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import msgspec
 from ..aio import cancel_and_wait, jittered, wait_event
 from ..book import OrderBook, to_decimal
 from ..errors import StaleMarketData
-from ..models import BBO
+from ..models import BBO, FundingRateSample
 from .ws import StreamState, ws_payloads
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,10 @@ class MarketFeed:
 
     async def close(self) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def funding_samples(self) -> dict[str, FundingRateSample]:
+        """Canonical symbol -> the last sample of the public funding stream ({} without one)."""
+        return {}
 
     async def pause(self) -> None:  # pragma: no cover - interface
         """Stop market-data traffic; symbols are remembered, books stop being served."""
@@ -87,6 +98,7 @@ class WsMarketFeed(MarketFeed, StreamState):
     ``silence_timeout`` seconds (None: the exchange's default, :attr:`silence_timeout`): a
     connected socket with no frame and no pong for longer is down: its books are dropped (not
     served), it is reopened, and the state listeners hear it (:class:`~perpdex.exchanges.ws.StreamState`).
+    ``funding_stream``: also subscribe the exchange's public funding stream (see module doc).
     """
 
     book_class: type[OrderBook] = OrderBook
@@ -101,9 +113,13 @@ class WsMarketFeed(MarketFeed, StreamState):
         reconnect_delay: float = 0.2,
         silence_timeout: float | None = None,
         max_connection_age: float | None = None,
+        funding_stream: bool = False,
     ) -> None:
         self.exchange = exchange
         self._init_state(silence_timeout)
+        self.funding_stream = funding_stream
+        self._funding: dict[str, FundingRateSample] = {}
+        self.funding_frames = 0  # funding-stream frames decoded
         self.max_connection_age = max_connection_age
         self.url = ws_url
         self.stale_after = stale_after
@@ -221,6 +237,7 @@ class WsMarketFeed(MarketFeed, StreamState):
     async def remove(self, symbol: str) -> None:
         """Stop streaming ``symbol`` and forget its book."""
         st = self._states.pop(symbol, None)
+        self._funding.pop(symbol, None)
         if st is not None and self._ws is not None and not self._ws.closed:
             try:
                 await self._send_all(self.unsubscribe_frames(symbol))
@@ -251,6 +268,28 @@ class WsMarketFeed(MarketFeed, StreamState):
             self.invalidate(symbol, "crossed book")
             raise StaleMarketData(f"[{self.exchange}] {symbol}: book crossed")
         return st.book
+
+    def funding(self, symbol: str) -> FundingRateSample | None:
+        """The last funding sample of ``symbol`` (canonical) decoded from the exchange's public
+        funding stream: ``raw_rate`` fraction per funding interval, ``interval_hours``,
+        ``normalized_rate`` per 8 h, ``mark_price`` USD where the stream carries one; None before
+        the first frame (or while the facts it needs, e.g. the funding interval, are unknown).
+        Not subject to the book's staleness rule."""
+        return self._funding.get(symbol)
+
+    def funding_samples(self) -> dict[str, FundingRateSample]:
+        """Canonical symbol -> :meth:`funding` for every followed symbol that has one."""
+        out: dict[str, FundingRateSample] = {}
+        for sym in self._states:
+            f = self.funding(sym)
+            if f is not None:
+                out[sym] = f
+        return out
+
+    def set_funding(self, symbol: str, sample: FundingRateSample) -> None:
+        """Keep ``sample`` as ``symbol``'s latest (for subclasses' frame handlers)."""
+        self._funding[symbol] = sample
+        self.funding_frames += 1
 
     def bbo(self, symbol: str) -> BBO:
         """Best bid/ask from the BBO stream when it is fresher than the book, else the book."""

@@ -29,16 +29,20 @@ def public_settings(settings: ExchangeSettings) -> ExchangeSettings:
 
 @dataclass
 class RecordingRun:
-    """A recording in progress: its :class:`Recorder` and one public client per exchange."""
+    """A recording in progress: its :class:`Recorder` and one public client per exchange.
+    ``funding``: the feeds also subscribe the exchanges' public funding streams (feed option
+    ``funding_stream``, kept in the manifest so the replay decodes them the same way)."""
 
     recorder: Recorder
     symbols: list[str]
+    funding: bool = True
     clients: dict[str, ExchangeClient] = field(default_factory=dict)
     sessions: list[RecordingSession] = field(default_factory=list)
 
     async def start(self, name: str, settings: ExchangeSettings) -> None:
         """Connect ``name``'s public client through the tap and subscribe every symbol."""
         settings = public_settings(settings)
+        settings.options["funding_stream"] = self.funding
         channel = self.recorder.channel(name, rest_url=settings.rest_url, ws_url=settings.ws_url,
                                         options=settings.options, symbols=self.symbols)
         session = RecordingSession(channel)
@@ -72,10 +76,11 @@ class RecordingRun:
 async def record(cfg: AppConfig, symbols: list[str], out: Path, *, exchanges: list[str] | None = None,
                  duration: float | None = None, stop: asyncio.Event | None = None,
                  on_tick: Callable[[Recorder, float], None] | None = None,
-                 recorder_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                 recorder_options: dict[str, Any] | None = None, funding: bool = True) -> dict[str, Any]:
     """Record ``symbols`` on ``exchanges`` (default: the config's enabled ones; the emulator's when
     ``sim.enabled``) into ``out`` for ``duration`` s or until ``stop`` is set. ``on_tick(recorder,
-    elapsed_s)`` is called about every 0.5 s (progress). Returns the final manifest (per exchange:
+    elapsed_s)`` is called about every 0.5 s (progress). ``funding``: also record the public
+    funding streams (see :class:`RecordingRun`). Returns the final manifest (per exchange:
     frames, dropped, bytes on disk, bytes per frame, files). Raises ConfigError for an exchange
     that is not configured."""
     names = exchanges or cfg.enabled_exchanges
@@ -85,7 +90,7 @@ async def record(cfg: AppConfig, symbols: list[str], out: Path, *, exchanges: li
     stop = stop or asyncio.Event()
     async with runtime(cfg, with_clients=False) as rt:
         run = RecordingRun(Recorder(out, meta={"symbols": symbols, "sim": cfg.sim.enabled},
-                                    **(recorder_options or {})), symbols)
+                                    **(recorder_options or {})), symbols, funding)
         try:
             for name in names:
                 await run.start(name, exchange_settings(cfg, name, rt.cluster))

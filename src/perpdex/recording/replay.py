@@ -15,11 +15,14 @@ from typing import Any, Callable
 from ..errors import StaleMarketData
 from ..exchanges import registry
 from ..exchanges.base import ExchangeClient, ExchangeSettings
+from ..models import FundingRateSample
 from . import format as fmt
-from .transport import ReplayClock, ReplayCursor, ReplaySession
+from .transport import ReplayClock, ReplayCursor, ReplaySession, SteppedClock
 from .writer import read_manifest
 
 log = logging.getLogger(__name__)
+
+_STALL_S = 5.0  # advance_to: give up waiting for records nothing consumes after this long
 
 
 @dataclass
@@ -79,6 +82,16 @@ class Replay:
                                   "asks": [list(lv) for lv in book.asks(levels)]}
         return out
 
+    def funding(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """exchange -> symbol -> the last funding sample the feed decoded from the recorded public
+        funding stream: ``{"rate", "interval_hours", "rate_8h", "apr", "mark_price",
+        "next_funding_time", "source"}`` (rates as fractions: per interval, per 8 h, per year;
+        mark USD; time ISO UTC or None). Symbols without one are left out."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, x in self.exchanges.items():
+            out[name] = {sym: funding_json(f) for sym, f in x.client.feed.funding_samples().items()}
+        return out
+
     def summary(self) -> dict[str, Any]:
         """Per exchange: frames and REST answers replayed, connections, resyncs (gaps the live
         code detected), frames the feed dropped as malformed, damaged parts (file, offset)."""
@@ -88,8 +101,43 @@ class Replay:
             c = x.cursor
             out[name] = {"frames": c.frames, "rest": c.rest, "rest_unclaimed": c.rest_unclaimed,
                          "connections": c.connections, "resyncs": getattr(feed, "resyncs", 0),
-                         "dropped": getattr(feed, "frames_dropped", 0), "errors": [str(e) for e in c.errors]}
+                         "dropped": getattr(feed, "frames_dropped", 0),
+                         "funding_frames": getattr(feed, "funding_frames", 0), "errors": [str(e) for e in c.errors]}
         return out
+
+    async def advance_to(self, ts_ns: int) -> None:
+        """With a stepped replay (``open_replay(..., stepped=True)``): play every record received
+        at or before ``ts_ns`` (ns since the epoch) and return once the feeds have processed them,
+        so :meth:`books` shows the books as they were at that time. Times only move forward.
+        Raises RuntimeError on a replay that is not stepped."""
+        clock = self.clock
+        if not isinstance(clock, SteppedClock):
+            raise RuntimeError("advance_to() needs open_replay(..., stepped=True)")
+        clock.advance(ts_ns)
+        cursors = [x.cursor for x in self.exchanges.values()]
+
+        def settled() -> bool:
+            return all(c.next is None or c.next[1] > ts_ns for c in cursors)
+
+        loop = asyncio.get_running_loop()
+        progress, since = -1, loop.time()
+        while True:
+            for _ in range(8):  # the sockets, resync and snapshot tasks run
+                await asyncio.sleep(0)
+            if not settled():
+                now = self.frames() + sum(c.rest + c.rest_unclaimed for c in cursors)
+                if now != progress:
+                    progress, since = now, loop.time()
+                elif loop.time() - since > _STALL_S:  # nothing reads the records that are due
+                    log.warning("replay: no record consumed for %.0f s before %d ns; going on", _STALL_S, ts_ns)
+                    return
+                await asyncio.sleep(0.001)
+                continue
+            frames, rest = self.frames(), sum(c.rest for c in cursors)
+            for _ in range(8):
+                await asyncio.sleep(0)
+            if settled() and self.frames() == frames and sum(c.rest for c in cursors) == rest:
+                return
 
     async def close(self) -> None:
         for x in self.exchanges.values():
@@ -97,13 +145,22 @@ class Replay:
                 await x.client.close()
 
 
+def funding_json(f: FundingRateSample) -> dict[str, Any]:
+    """A :class:`FundingRateSample` as plain JSON figures (see :meth:`Replay.funding`)."""
+    return {"rate": f.raw_rate, "interval_hours": f.interval_hours, "rate_8h": f.normalized_rate, "apr": f.apr,
+            "mark_price": f.mark_price,
+            "next_funding_time": f.next_funding_time.isoformat() if f.next_funding_time is not None else None,
+            "source": f.metadata.get("source")}
+
+
 async def open_replay(directory: str | Path, *, speed: float | None = None,
-                      exchanges: list[str] | None = None) -> Replay:
+                      exchanges: list[str] | None = None, stepped: bool = False) -> Replay:
     """Start replaying ``directory`` (``speed`` x recorded time; None: as fast as possible) on the
     exchanges it recorded (or ``exchanges``): per exchange a client with the recorded settings
     over a :class:`ReplaySession`, connected (catalog from the recording) and subscribed to the
     recorded symbols. Await :meth:`Replay.wait`, read :meth:`Replay.books`, then
-    :meth:`Replay.close`. Raises FileNotFoundError / ValueError for a missing or bad manifest,
+    :meth:`Replay.close`. ``stepped``: nothing is played until :meth:`Replay.advance_to` moves
+    the clock (``speed`` is then ignored). Raises FileNotFoundError / ValueError for a missing or bad manifest,
     ValueError for an exchange that is not in the recording."""
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -113,7 +170,8 @@ async def open_replay(directory: str | Path, *, speed: float | None = None,
     if absent:
         raise ValueError(f"{directory}: no recording of {', '.join(absent)} (has: {', '.join(recorded)})")
     firsts = [m["first_ns"] for n, m in recorded.items() if n in names and m.get("first_ns")]
-    clock = ReplayClock(min(firsts) if firsts else manifest.get("started_ns", 0), speed)
+    origin = min(firsts) if firsts else manifest.get("started_ns", 0)
+    clock = SteppedClock(origin) if stepped else ReplayClock(origin, speed)
     rp = Replay(directory, manifest, clock)
     for name in names:
         meta = recorded[name]
@@ -133,7 +191,7 @@ async def open_replay(directory: str | Path, *, speed: float | None = None,
         client.use_session(ReplaySession(cursor))
         feed: Any = client.feed
         feed.reconnect_delay = 0.0  # a recorded reconnect is replayed at once
-        if speed is None:
+        if speed is None or stepped:
             feed.stale_after = math.inf  # recorded time does not pass at max speed
         symbols = list(meta.get("symbols") or manifest.get("symbols") or [])
         rp.exchanges[name] = ReplayedExchange(name, client, cursor, symbols)

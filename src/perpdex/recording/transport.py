@@ -60,6 +60,36 @@ class ReplayClock:
             await asyncio.sleep(delay)
 
 
+    async def wait_request(self, ts_ns: int) -> None:
+        """Before a recorded REST answer is handed to a request made while no connection is open
+        (the catalog and setup reads of :func:`~.replay.open_replay`): as :meth:`wait_until`."""
+        await self.wait_until(ts_ns)
+
+
+class SteppedClock(ReplayClock):
+    """A clock the caller moves: records received after :attr:`limit_ns` wait until
+    :meth:`advance` moves the limit past them (the setup reads, :meth:`wait_request`, never
+    wait). Drives :meth:`~.replay.Replay.advance_to`: "the books as they were at time T"."""
+
+    def __init__(self, origin_ns: int) -> None:
+        super().__init__(origin_ns, 1.0)  # a speed, so the sockets consult the clock
+        self.limit_ns = origin_ns - 1
+        self._moved = asyncio.Event()
+
+    async def wait_until(self, ts_ns: int) -> None:
+        while ts_ns > self.limit_ns:
+            await self._moved.wait()
+
+    async def wait_request(self, ts_ns: int) -> None:
+        return None
+
+    def advance(self, limit_ns: int) -> None:
+        """Let every record received at or before ``limit_ns`` through."""
+        self.limit_ns = max(self.limit_ns, limit_ns)
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
+
+
 def _key(url: str, params: dict[str, Any] | None) -> tuple[str, tuple[tuple[str, str], ...]]:
     return url, tuple(sorted((str(k), str(v)) for k, v in (params or {}).items()))
 
@@ -116,7 +146,7 @@ class ReplayCursor:
         if rec is not None and rec[0] == fmt.REST and self.active_conn is None:
             meta, body = fmt.split_rest(rec[3])
             if _key(meta.url, meta.params) == key:  # nothing else is reading: take it now
-                await self.clock.wait_until(rec[1])
+                await self.clock.wait_request(rec[1])
                 self.advance()
                 self.rest += 1
                 return meta.status, body

@@ -16,8 +16,8 @@ What comes from where, per recorded (exchange, symbol) the emulator also trades:
   its scenario basis), from the first venue in scenario order that recorded the symbol; the
   seeded index process leaves the symbol alone, so venues that did *not* record it quote their
   seeded ladder around the recorded price;
-* **funding estimates and payments**: the scenario's funding process (recordings hold no
-  funding: the feeds subscribe books and BBO only).
+* **funding estimates and payments**: the scenario's funding process (a recording's public
+  funding streams are decoded by the replay but not installed as the venues' rates).
 
 Exchanges and symbols the recording lacks keep the scenario's seeded process; recorded ones the
 emulator does not run are skipped (logged). A recording that shares nothing with the emulator is

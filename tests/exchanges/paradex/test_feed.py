@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any, AsyncIterator
 
 import pytest
 
 from perpdex.errors import StaleMarketData
-from perpdex.exchanges.paradex import ParadexMarketFeed
+from perpdex.exchanges.paradex import ParadexFundingAdapter, ParadexMarketFeed
 
 from tests.waiting import eventually
 
@@ -187,3 +188,23 @@ async def test_d06_stale_book_not_served(paradex: dict[str, Any]) -> None:
         assert f.state("INJ").book.updated_at == updated  # nothing arrived: stale, not crossed or reset
     finally:
         await f.close()
+
+
+@pytest.mark.parametrize("sbe", ENCODINGS)
+async def test_funding_stream_gives_the_rest_rate(paradex: dict[str, Any], sbe: int | None) -> None:
+    """``funding_data.<market>`` (JSON push or SBE FundingDataEvent) decodes to the sample the REST
+    adapter builds from ``/v1/funding/data`` at a pinned rate."""
+    paradex["venue"].set_funding_rate("ETH", -0.00037)
+    f = ParadexMarketFeed(paradex["ep"]["ws_url"], sbe_version=sbe, funding_stream=True)
+    adapter = ParadexFundingAdapter(paradex["ep"]["rest_url"])
+    try:
+        await f.prepare("ETH")
+        await eventually(lambda: f.funding("ETH") is not None, 10, "a funding_data frame")
+        got = f.funding("ETH")
+        rest = await adapter.fetch_current_rate("ETH")
+        assert got.raw_rate == rest.raw_rate == Decimal("-0.00037")
+        assert got.interval_hours == rest.interval_hours and got.normalized_rate == rest.normalized_rate
+        assert got.metadata["rate_8h"] == rest.metadata["rate_8h"] and got.metadata["source"] == "funding_data stream"
+    finally:
+        await f.close()
+        await adapter.close()

@@ -186,7 +186,8 @@ class AsterClient(ExchangeClient):
     def _make_feed(self) -> MarketFeed:
         return AsterMarketFeed(self.settings.ws_url, self.settings.rest_url,
                                depth_mode=self.settings.options.get("depth_mode", "partial"),
-                               dex_symbol=self.dex_symbol)
+                               dex_symbol=self.dex_symbol,
+                               funding_stream=bool(self.settings.options.get("funding_stream", False)))
 
     def dex_symbol(self, symbol: str) -> str:
         """Canonical -> exchange symbol (``"BTC"`` -> ``"BTCUSDT"``)."""

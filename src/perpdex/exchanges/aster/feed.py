@@ -20,6 +20,12 @@ Two book modes:
   fetched (the subscription stays). A malformed frame in this mode also forces a fresh snapshot,
   since an update may have been lost.
 
+Funding stream (``funding_stream=True``): ``<sym>@markPrice@1s`` (``markPriceUpdate``: ``r``
+funding rate per interval, ``T`` next funding time ms, ``p`` mark, ``i`` index) is subscribed
+next to the book streams. The interval is not in the event: the feed reads ``GET
+/fapi/v3/fundingInfo`` once, when the first symbol is prepared, and :meth:`AsterMarketFeed.funding`
+builds the sample with :func:`~.funding.funding_sample`, the REST adapter's own path.
+
 ``bookTicker`` frames give the BBO without a REST call (``feed.bbo(symbol)``); an empty side
 (price 0) clears the stream BBO so the book's top is used. Frames are decoded with msgspec into
 the structs of :mod:`.schemas`; malformed, unknown and error frames raise inside
@@ -33,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -40,7 +47,9 @@ import aiohttp
 import msgspec
 
 from ...book import SnapshotBook
+from ...models import FundingRateSample
 from ..feed import WsMarketFeed
+from .funding import fetch_intervals, funding_sample
 from .rest import AsterRest
 from .schemas import BookTickerEvent, Depth, DepthUpdate, MarkPriceUpdate, StreamEnvelope, decode
 from .symbols import get_dex_symbol_format, stream_name
@@ -104,6 +113,7 @@ class AsterMarketFeed(WsMarketFeed):
         self._diff: dict[str, _DiffSync] = {}
         self._request_id = 0
         self.marks: dict[str, MarkPriceUpdate] = {}
+        self.intervals: dict[str, Decimal] | None = None  # fundingInfo, read once with funding_stream
         self.gaps = 0
 
     # -- hooks -----------------------------------------------------------------------------------
@@ -114,7 +124,32 @@ class AsterMarketFeed(WsMarketFeed):
         dex = self._dex_symbol(symbol)
         self._canonical[dex] = symbol
         depth = f"depth{self.levels}@100ms" if self.depth_mode == "partial" else "depth@100ms"
-        return [stream_name(dex, depth), stream_name(dex, "bookTicker")]
+        streams = [stream_name(dex, depth), stream_name(dex, "bookTicker")]
+        if self.funding_stream:
+            streams.append(stream_name(dex, "markPrice@1s"))
+        return streams
+
+    async def prepare(self, symbol: str) -> None:
+        """As the base; with ``funding_stream`` the funding intervals are read first (once)."""
+        if self.funding_stream and self.intervals is None:
+            await self.load_intervals()
+        await super().prepare(symbol)
+
+    async def load_intervals(self) -> None:
+        """Read ``GET /fapi/v3/fundingInfo`` (funding interval per symbol) for :meth:`funding`;
+        a failure is logged and the read retried at the next :meth:`prepare`."""
+        try:
+            self.intervals = await fetch_intervals(self._rest_client())
+        except Exception as exc:  # noqa: BLE001 - the book feed goes on; funding waits for the intervals
+            log.warning("%s feed: funding intervals (GET /fapi/v3/fundingInfo) unavailable: %s", self.exchange, exc)
+
+    def funding(self, symbol: str) -> FundingRateSample | None:
+        """The last ``markPriceUpdate`` of ``symbol`` as a sample (see :func:`~.funding.funding_sample`);
+        None before the first one or while the intervals are not read."""
+        ev = self.marks.get(symbol)
+        if ev is None or self.intervals is None:
+            return None
+        return funding_sample(symbol, ev.s, ev.r, ev.T, ev.p, ev.i, self.intervals, source="markPrice stream")
 
     def _frame(self, method: str, symbol: str) -> dict[str, Any]:
         self._request_id += 1
@@ -199,6 +234,7 @@ class AsterMarketFeed(WsMarketFeed):
                 st.bbo = None
         else:
             self.marks[sym] = ev
+            self.funding_frames += 1
 
     # -- diff depth ------------------------------------------------------------------------------
     def _reset_diff(self, symbol: str) -> None:
@@ -228,10 +264,13 @@ class AsterMarketFeed(WsMarketFeed):
         st.last_u = ev.u
         self.mark_ready(sym)
 
-    async def _fetch_depth(self, sym: str) -> Depth:
+    def _rest_client(self) -> AsterRest:
         if self._rest is None:
             self._rest = AsterRest(self.rest_url, session=self._session)
-        return await self._rest.get("/fapi/v3/depth", Depth, {"symbol": self._dex_symbol(sym), "limit": SNAPSHOT_LIMIT})
+        return self._rest
+
+    async def _fetch_depth(self, sym: str) -> Depth:
+        return await self._rest_client().get("/fapi/v3/depth", Depth, {"symbol": self._dex_symbol(sym), "limit": SNAPSHOT_LIMIT})
 
     async def _snapshot(self, sym: str, st: _DiffSync) -> None:
         """Fetch a REST snapshot and join the buffered diff events onto it (retrying until one

@@ -62,6 +62,21 @@ def interval_of(intervals: dict[str, Decimal], dex_symbol: str) -> tuple[Decimal
     return (hours, "fundingInfo") if hours is not None else (DEFAULT_INTERVAL_HOURS, "default")
 
 
+def funding_sample(coin: str, dex_symbol: str, rate: Decimal, next_funding_ms: int, mark: Decimal | None,
+                   index: Decimal | None, intervals: dict[str, Decimal], source: str = "premiumIndex") -> FundingRateSample:
+    """One :class:`FundingRateSample` from the fields ``premiumIndex`` rows and ``markPriceUpdate``
+    stream events share: ``rate`` fraction per the symbol's interval (``lastFundingRate`` / ``r``),
+    ``next_funding_ms`` epoch ms (0: unknown), ``mark`` / ``index`` USD. The interval comes from
+    ``intervals`` (``fundingInfo``; 8 h default, see :func:`interval_of`). ``source`` names the
+    message in ``metadata``. The one normalization path of Aster's live funding (REST and WS)."""
+    hours, interval_source = interval_of(intervals, dex_symbol)
+    nft = datetime.fromtimestamp(next_funding_ms / 1000, tz=timezone.utc) if next_funding_ms > 0 else None
+    return FundingRateSample.from_interval_rate(
+        EXCHANGE, coin, rate, hours, next_funding_time=nft, mark_price=mark,
+        metadata={"dex_symbol": dex_symbol, "index_price": index, "interval_source": interval_source, "source": source},
+    )
+
+
 def settled_rows(symbol: str, rows: list[FundingRateRow], hours: Decimal) -> list[SettledFunding]:
     """History rows -> :class:`SettledFunding`: ``fundingRate`` is already a fraction per the
     symbol's interval (as ``lastFundingRate`` is live), ``markPrice`` kept when present."""
@@ -142,14 +157,8 @@ class AsterFundingAdapter(FundingAdapter):
             coin = self._canonical(row.symbol, seen)
             if coin is None:
                 continue
-            hours, source = interval_of(intervals, row.symbol)
-            nft = (datetime.fromtimestamp(row.nextFundingTime / 1000, tz=timezone.utc)
-                   if row.nextFundingTime > 0 else None)
-            out[coin] = FundingRateSample.from_interval_rate(
-                self.name, coin, row.lastFundingRate, hours,
-                next_funding_time=nft, mark_price=row.markPrice,
-                metadata={"dex_symbol": row.symbol, "index_price": row.indexPrice, "interval_source": source},
-            )
+            out[coin] = funding_sample(coin, row.symbol, row.lastFundingRate, row.nextFundingTime, row.markPrice,
+                                       row.indexPrice, intervals)
         return out
 
     async def _open_interest(self, dex_symbol: str) -> Decimal | None:

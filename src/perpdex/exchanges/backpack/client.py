@@ -255,7 +255,8 @@ class BackpackClient(ExchangeClient):
         return [fill_from_row(msgspec.convert(raw, schemas.FillRow, strict=False), symbol) for raw in rows or []]
 
     def _make_feed(self) -> BackpackMarketFeed:
-        return BackpackMarketFeed(self.ws_url, rest_url=self.rest_url, symbols=self.symbols)
+        return BackpackMarketFeed(self.ws_url, rest_url=self.rest_url, symbols=self.symbols,
+                                  funding_stream=bool(self.settings.options.get("funding_stream", False)))
 
 
     @property

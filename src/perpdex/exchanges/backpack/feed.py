@@ -10,6 +10,12 @@ Protocol (docs/exchanges/backpack.md §3.2, §4.4, §4.5; docs.backpack.exchange
 4. Each later event applies only if ``U == previous u + 1``; otherwise the book is invalid (not
    ready, cleared) and step 2 starts again while the subscription keeps buffering.
 
+Funding stream (``funding_stream=True``): ``markPrice.<sym>`` (``f`` funding rate per interval,
+``n`` next funding time ms, ``p`` mark, ``i`` index) is subscribed with the book streams. The
+interval is the market's ``fundingInterval`` from ``GET /api/v1/markets`` (read once when the
+first symbol is prepared); samples are built by :func:`~.funding.funding_sample`, the REST
+adapter's own path.
+
 Quantities are absolute (``"0"`` deletes). Frames are ``{"stream": ..., "data": {...}}`` with
 ``E``/``T`` in microseconds. Prices USD (USDC), sizes base units (contract units for ``k``
 markets). A malformed frame raises in :meth:`BackpackMarketFeed.handle_frame` (the base class
@@ -115,17 +121,39 @@ class BackpackMarketFeed(WsMarketFeed):
         self.snapshot_retry = snapshot_retry
         self._sync: dict[str, _Sync] = {}
         self.snapshots = 0  # REST snapshots applied (for inspection)
+        self.markets: dict[str, schemas.Market] | None = None  # canonical -> market, read with funding_stream
 
     # -- hooks -----------------------------------------------------------------------------------
     def subscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
         """SUBSCRIBE depth + bookTicker; (re)starts the snapshot procedure for ``symbol``."""
-        dex = self.catalog.dex_symbol(symbol)
         self._restart(symbol)
-        return [{"method": "SUBSCRIBE", "params": [f"depth.{dex}", f"bookTicker.{dex}"]}]
+        return [{"method": "SUBSCRIBE", "params": self._streams(symbol)}]
 
     def unsubscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
+        return [{"method": "UNSUBSCRIBE", "params": self._streams(symbol)}]
+
+    def _streams(self, symbol: str) -> list[str]:
         dex = self.catalog.dex_symbol(symbol)
-        return [{"method": "UNSUBSCRIBE", "params": [f"depth.{dex}", f"bookTicker.{dex}"]}]
+        return [f"depth.{dex}", f"bookTicker.{dex}"] + ([f"markPrice.{dex}"] if self.funding_stream else [])
+
+    async def prepare(self, symbol: str) -> None:
+        """As the base; with ``funding_stream`` the markets (funding intervals) are read first (once)."""
+        if self.funding_stream and self.markets is None:
+            await self.load_markets()
+        await super().prepare(symbol)
+
+    async def load_markets(self) -> None:
+        """Read ``GET /api/v1/markets?marketType=PERP`` (``fundingInterval`` per market) for the
+        funding stream; a failure is logged and the read retried at the next :meth:`prepare`."""
+        from .funding import active_perps  # funding imports this module
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            body = await get_json(self._session, f"{self.rest_url}/api/v1/markets", {"marketType": "PERP"})
+            self.markets = active_perps(body, self.catalog)
+        except Exception as exc:  # noqa: BLE001 - the book feed goes on; funding waits for the markets
+            log.warning("%s feed: markets (GET /api/v1/markets) unavailable for funding: %s", EXCHANGE, exc)
 
     async def resync(self, symbol: str) -> None:
         """Fresh REST snapshot while the subscription keeps buffering deltas (no resubscribe)."""
@@ -163,6 +191,8 @@ class BackpackMarketFeed(WsMarketFeed):
                 self._on_depth(schemas.depth_event.decode(env.data))
             elif kind == "bookTicker":
                 self._on_book_ticker(schemas.book_ticker_event.decode(env.data))
+            elif kind == "markPrice":
+                self._on_mark_price(schemas.mark_price_event.decode(env.data))
             else:
                 raise ValueError(f"unexpected stream {env.stream!r}")
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
@@ -288,3 +318,15 @@ class BackpackMarketFeed(WsMarketFeed):
             return
         if bid > 0 and ask > 0:
             self.set_bbo(symbol, bid, bid_size, ask, ask_size)
+
+    def _on_mark_price(self, ev: schemas.MarkPriceEvent) -> None:
+        from .funding import funding_sample, mark_row_from_event  # funding imports this module
+
+        symbol = self.catalog.symbol(ev.s)
+        market = self.markets.get(symbol) if self.markets is not None else None
+        if symbol not in self._states or market is None:
+            return  # not followed, or the funding interval is not known yet
+        sample = funding_sample(symbol, market, mark_row_from_event(ev), self.catalog.multiplier(symbol),
+                                source="markPrice stream")
+        if sample is not None:
+            self.set_funding(symbol, sample)

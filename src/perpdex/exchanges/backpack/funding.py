@@ -134,19 +134,45 @@ def funding_samples(markets: dict[str, schemas.Market], marks: list[schemas.Mark
     for row in marks:
         sym = symbols.by_dex.get(row.symbol)
         market = markets.get(sym) if sym is not None else None
-        if sym is None or market is None or row.fundingRate is None:
+        if sym is None or market is None:
             continue
-        hours = interval_hours(market)
-        if hours is None:
-            log.warning("%s %s: market has no fundingInterval; funding sample skipped", EXCHANGE, sym)
-            continue
-        out[sym] = FundingRateSample.from_interval_rate(
-            EXCHANGE, sym, row.fundingRate, hours,
-            next_funding_time=ms_to_datetime(row.nextFundingTimestamp), mark_price=row.markPrice,
-            metadata={"dex_symbol": row.symbol, "index_price": row.indexPrice, "source": "markPrices",
-                      "funding_interval_ms": market.fundingInterval, "multiplier": symbols.multiplier(sym)},
-        )
+        sample = funding_sample(sym, market, row, symbols.multiplier(sym))
+        if sample is not None:
+            out[sym] = sample
     return out
+
+
+def funding_sample(sym: str, market: schemas.Market, row: schemas.MarkPrice, multiplier: int,
+                   source: str = "markPrices") -> FundingRateSample | None:
+    """One sample from a ``markPrices`` row (or a ``markPrice.<symbol>`` stream event read into
+    one, :func:`mark_row_from_event`): ``raw_rate`` = ``fundingRate`` per the ``market``'s
+    ``fundingInterval``, ``next_funding_time`` UTC, ``mark_price`` USD. None without a rate or an
+    interval (logged). The one normalization path of Backpack's live funding (REST and WS)."""
+    if row.fundingRate is None:
+        return None
+    hours = interval_hours(market)
+    if hours is None:
+        log.warning("%s %s: market has no fundingInterval; funding sample skipped", EXCHANGE, sym)
+        return None
+    return FundingRateSample.from_interval_rate(
+        EXCHANGE, sym, row.fundingRate, hours,
+        next_funding_time=ms_to_datetime(row.nextFundingTimestamp), mark_price=row.markPrice,
+        metadata={"dex_symbol": row.symbol, "index_price": row.indexPrice, "source": source,
+                  "funding_interval_ms": market.fundingInterval, "multiplier": multiplier},
+    )
+
+
+def mark_row_from_event(ev: schemas.MarkPriceEvent) -> schemas.MarkPrice:
+    """A ``markPrice`` stream event (``p`` mark, ``i`` index, ``f`` funding rate per interval,
+    ``n`` next funding time ms; decimal strings) as the ``markPrices`` row it mirrors. Raises
+    ValueError on a field that is not a number."""
+    try:
+        return schemas.MarkPrice(symbol=ev.s, markPrice=Decimal(ev.p),
+                                 indexPrice=Decimal(ev.i) if ev.i not in (None, "") else None,
+                                 fundingRate=Decimal(ev.f) if ev.f not in (None, "") else None,
+                                 nextFundingTimestamp=ev.n)
+    except ArithmeticError:
+        raise ValueError(f"markPrice event for {ev.s}: a field is not a number") from None
 
 
 def market_stats(markets: dict[str, schemas.Market], tickers: list[schemas.Ticker], ois: list[schemas.OpenInterest],

@@ -142,7 +142,8 @@ class LighterClient(ExchangeClient):
         return [f for f in fills if f is not None]
 
     def _make_feed(self) -> LighterMarketFeed:
-        return LighterMarketFeed(self.ws_url, catalog=self.symbols, rest_url=self.rest_url)
+        return LighterMarketFeed(self.ws_url, catalog=self.symbols, rest_url=self.rest_url,
+                                 funding_stream=bool(self.settings.options.get("funding_stream", False)))
 
 
     def _ccxt_config(self) -> dict[str, Any]:

@@ -8,6 +8,11 @@ levels (absolute sizes; 0 deletes), batched about every 50 ms. Continuity: each 
 server and is never used. A broken chain or a crossed book marks the book not ready and
 resubscribes (unsubscribe + subscribe), which brings a fresh snapshot.
 
+Funding stream (``funding_stream=True``): ``market_stats/<market_id>`` is subscribed next to the
+book; its ``current_funding_rate`` (percent per hour), ``funding_timestamp`` and ``mark_price``
+become a sample through :func:`~.funding.sample_from_market_stats` (the funding module's path).
+A resync touches the book channel only.
+
 Prices are USD, sizes base units; the BBO is the top of the book.
 """
 
@@ -22,7 +27,7 @@ import aiohttp
 
 from ..feed import WsMarketFeed, _SymbolState
 from . import schemas
-from .funding import get_json
+from .funding import get_json, sample_from_market_stats
 from .symbols import LighterSymbols
 
 log = logging.getLogger(__name__)
@@ -77,11 +82,21 @@ class LighterMarketFeed(WsMarketFeed):
         await super().prepare(symbol)
 
     # -- hooks -----------------------------------------------------------------------------------
+    def _channels(self, symbol: str) -> list[str]:
+        mid = self.catalog.market_id(symbol)
+        return [f"order_book/{mid}"] + ([f"market_stats/{mid}"] if self.funding_stream else [])
+
     def subscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
-        return [{"type": "subscribe", "channel": f"order_book/{self.catalog.market_id(symbol)}"}]
+        return [{"type": "subscribe", "channel": ch} for ch in self._channels(symbol)]
 
     def unsubscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
-        return [{"type": "unsubscribe", "channel": f"order_book/{self.catalog.market_id(symbol)}"}]
+        return [{"type": "unsubscribe", "channel": ch} for ch in self._channels(symbol)]
+
+    async def resync(self, symbol: str) -> None:
+        """Unsubscribe and subscribe the book channel only (a fresh snapshot follows)."""
+        channel = f"order_book/{self.catalog.market_id(symbol)}"
+        await self.send_json({"type": "unsubscribe", "channel": channel})
+        await self.send_json({"type": "subscribe", "channel": channel})
 
     def _pong(self) -> None:
         async def send() -> None:
@@ -133,6 +148,8 @@ class LighterMarketFeed(WsMarketFeed):
         ftype = frame.type
         if ftype == "subscribed/order_book":
             self._on_snapshot(frame)
+        elif ftype == "update/market_stats" or ftype == "subscribed/market_stats":
+            self._on_market_stats(frame)
         elif ftype == "ping":
             self._pong()
         elif ftype in ("connected", "pong", "unsubscribed"):
@@ -182,3 +199,18 @@ class LighterMarketFeed(WsMarketFeed):
         st.book.apply_snapshot([(lv.price, lv.size) for lv in body.bids],
                                [(lv.price, lv.size) for lv in body.asks], body.nonce)
         self.mark_ready(st.book.symbol)
+
+    def _on_market_stats(self, frame: schemas.WsFrame) -> None:
+        """``market_stats:<id>`` (one entry) or ``market_stats:all`` (entries keyed by market id):
+        a funding sample per followed market."""
+        raw = frame.market_stats
+        if not bytes(raw):
+            raise ValueError(f"market_stats frame without stats on channel {frame.channel!r}")
+        if frame.channel.endswith(":all"):
+            entries = list(schemas.market_stats_all.decode(raw).values())
+        else:
+            entries = [schemas.market_stats.decode(raw)]
+        for stats in entries:
+            symbol = self.catalog.by_id.get(stats.market_id)
+            if symbol is not None and symbol in self._states:
+                self.set_funding(symbol, sample_from_market_stats(symbol, stats, self.catalog.multiplier(symbol)))

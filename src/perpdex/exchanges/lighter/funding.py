@@ -173,13 +173,33 @@ def funding_samples(rates: schemas.FundingRatesResponse, details: list[schemas.O
         if row.exchange != EXCHANGE or d is None:
             continue
         symbol = symbols.symbol(row.market_id)
-        out[symbol] = FundingRateSample.from_interval_rate(
-            EXCHANGE, symbol, hourly_from_8h(row.rate), INTERVAL_HOURS,
-            next_funding_time=next_funding, mark_price=mark_of(d),
-            metadata={"market_id": row.market_id, "rate_8h": row.rate, "source": "funding-rates",
-                      "multiplier": symbols.multiplier(symbol)},
-        )
+        out[symbol] = funding_sample(symbol, row.market_id, hourly_from_8h(row.rate), next_funding, mark_of(d),
+                                     symbols.multiplier(symbol), "funding-rates", rate_8h=row.rate)
     return out
+
+
+def funding_sample(symbol: str, market_id: int, hourly_rate: Decimal, next_funding: datetime | None,
+                   mark: Decimal | None, multiplier: int, source: str, **extra: Any) -> FundingRateSample:
+    """One sample of a Lighter market: ``hourly_rate`` fraction per the 1 h interval (from
+    :func:`hourly_from_8h` for ``funding-rates``, :func:`hourly_from_percent` for
+    ``market_stats``), ``next_funding`` UTC, ``mark`` USD per Lighter unit; ``source`` and
+    ``extra`` go into ``metadata``. The one normalization path of Lighter's live funding."""
+    return FundingRateSample.from_interval_rate(
+        EXCHANGE, symbol, hourly_rate, INTERVAL_HOURS, next_funding_time=next_funding, mark_price=mark,
+        metadata={"market_id": market_id, "source": source, "multiplier": multiplier, **extra},
+    )
+
+
+def sample_from_market_stats(symbol: str, stats: schemas.MarketStats, multiplier: int) -> FundingRateSample:
+    """A ``market_stats`` entry (WebSocket) -> sample: ``current_funding_rate`` (percent per hour,
+    the estimate for the coming payment) as the rate; the next payment is the top of the hour
+    after ``funding_timestamp`` (ms, the last settlement; None when 0); ``mark_price`` USD; the
+    last settled rate (fraction per hour) in ``metadata["settled_rate"]``."""
+    nft = (next_hour(datetime.fromtimestamp(stats.funding_timestamp / 1000, tz=timezone.utc))
+           if stats.funding_timestamp > 0 else None)
+    return funding_sample(symbol, stats.market_id, hourly_from_percent(stats.current_funding_rate), nft,
+                          stats.mark_price if stats.mark_price > 0 else None, multiplier, "market_stats stream",
+                          settled_rate=hourly_from_percent(stats.funding_rate), index_price=stats.index_price)
 
 
 def market_stats(details: list[schemas.OrderBookDetail], symbols: LighterSymbols) -> dict[str, MarketStats]:

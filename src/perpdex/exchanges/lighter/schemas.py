@@ -151,6 +151,7 @@ class WsFrame(msgspec.Struct, kw_only=True, gc=False):
     order_book: WsOrderBook | None = None
     timestamp: int = 0
     error: WsError | None = None
+    market_stats: msgspec.Raw = msgspec.Raw(b"")  # one MarketStats, or a map of them (``market_stats/all``); empty when absent
 
 
 class MarketStats(msgspec.Struct, kw_only=True):
@@ -275,6 +276,8 @@ order_book_orders = decoder(OrderBookOrdersResponse)
 funding_rates = decoder(FundingRatesResponse)
 fundings = decoder(FundingsResponse)
 ws_frame = decoder(WsFrame)
+market_stats = decoder(MarketStats)
+market_stats_all = decoder(dict[str, MarketStats])
 account = decoder(AccountResponse)
 error_body = decoder(ErrorBody)
 ws_account_frame = decoder(WsAccountFrame)

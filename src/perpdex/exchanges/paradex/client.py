@@ -242,7 +242,9 @@ class ParadexClient(ExchangeClient):
     def _make_feed(self) -> ParadexMarketFeed:
         opts = self.settings.options
         return ParadexMarketFeed(self.ws_url, catalog=self.symbols, mode=str(opts.get("feed_mode", "deltas")),
-                                 sbe_version=opts.get("sbe_version", DEFAULT_SBE_VERSION))
+                                 sbe_version=opts.get("sbe_version", DEFAULT_SBE_VERSION),
+                                 funding_stream=bool(opts.get("funding_stream", False)),
+                                 market_of=lambda sym: self.markets.get(sym))
 
 
     def _ccxt_config(self) -> dict[str, Any]:

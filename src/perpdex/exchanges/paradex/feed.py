@@ -15,6 +15,12 @@ Protocol (docs/exchanges/paradex.md §4; https://docs.paradex.trade/ws/):
 * SBE (``sbe_version`` set): the URL gets ``?sbeSchemaId=1&sbeSchemaVersion=<v>``; public data
   arrives as binary frames (decoded by :func:`~.schemas.decode_sbe`), control frames stay JSON.
 
+Funding stream (``funding_stream=True``): ``funding_data.<market>`` is subscribed next to the
+book (JSON ``funding_data`` pushes, or SBE FundingDataEvent, template 5, read into the same
+row); each becomes a sample through :func:`~.funding.sample_from_funding_data`, the path of the
+REST adapter's ``/v1/funding/data`` reading (``funding_rate`` per the row's
+``funding_period_hours``, else the market's, else 8 h). It carries no mark price.
+
 Malformed frames raise from :meth:`handle_frame` (the base class logs and drops them); when the
 frame names a followed market, that book is invalidated and resynced first.
 """
@@ -24,12 +30,13 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 
 from ..feed import WsMarketFeed
 from . import schemas
+from .funding import sample_from_funding_data
 from .symbols import ParadexSymbols
 
 log = logging.getLogger(__name__)
@@ -44,7 +51,8 @@ class ParadexMarketFeed(WsMarketFeed):
     ``catalog`` maps canonical symbols to market names; unknown symbols fall back to the plain
     ``<SYMBOL>-USD-PERP`` name (the server answers an error for a market it does not list).
     ``mode``: ``"deltas"`` (default) or ``"snapshot"``; ``sbe_version``: None for JSON frames,
-    0..3 for SBE binary public data."""
+    0..3 for SBE binary public data; ``market_of`` (canonical symbol -> the ``/v1/markets`` row)
+    gives the funding period when a funding row has none."""
     #: seconds of silence (no frame, no pong) after which the socket is down: see docs/RESILIENCE.md
     #: (Paradex keeps sockets alive with WebSocket ping/pong; its SDK gives up after a 20 s read timeout)
     silence_timeout = 20.0
@@ -57,6 +65,7 @@ class ParadexMarketFeed(WsMarketFeed):
         mode: str = "deltas",
         sbe_version: int | None = None,
         session: aiohttp.ClientSession | None = None,
+        market_of: Callable[[str], schemas.Market | None] | None = None,
         **kwargs: Any,
     ) -> None:
         if mode not in ("deltas", "snapshot"):
@@ -65,6 +74,7 @@ class ParadexMarketFeed(WsMarketFeed):
         self.catalog = catalog if catalog is not None else ParadexSymbols()
         self.mode = mode
         self.sbe_version = sbe_version
+        self._market_of = market_of  # canonical -> /v1/markets row (funding period fallback), from the client
         self._ids = itertools.count(1)
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -81,13 +91,15 @@ class ParadexMarketFeed(WsMarketFeed):
     def _rpc(self, method: str, channel: str) -> dict[str, Any]:
         return {"jsonrpc": "2.0", "method": method, "params": {"channel": channel}, "id": next(self._ids)}
 
+    def _channels(self, symbol: str) -> list[str]:
+        market = self.catalog.market(symbol)
+        return [self.book_channel(symbol), f"bbo.{market}"] + ([f"funding_data.{market}"] if self.funding_stream else [])
+
     def subscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
-        return [self._rpc("subscribe", self.book_channel(symbol)),
-                self._rpc("subscribe", f"bbo.{self.catalog.market(symbol)}")]
+        return [self._rpc("subscribe", ch) for ch in self._channels(symbol)]
 
     def unsubscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
-        return [self._rpc("unsubscribe", self.book_channel(symbol)),
-                self._rpc("unsubscribe", f"bbo.{self.catalog.market(symbol)}")]
+        return [self._rpc("unsubscribe", ch) for ch in self._channels(symbol)]
 
     async def resync(self, symbol: str) -> None:
         """Unsubscribe and subscribe the book channel only (the BBO stream keeps flowing); the
@@ -156,6 +168,8 @@ class ParadexMarketFeed(WsMarketFeed):
             ask = float(b.ask) if b.ask else None
             if sym is not None and bid is not None and ask is not None:
                 self.set_bbo(sym, bid, float(b.bid_size or 0), ask, float(b.ask_size or 0))
+        elif channel.startswith("funding_data"):
+            self._on_funding(schemas.funding_push_decoder.decode(msg.params.data))
         # other public channels are not used by the book feed
 
     def _handle_sbe(self, data: bytes) -> None:
@@ -168,6 +182,16 @@ class ParadexMarketFeed(WsMarketFeed):
             sym = self._symbol(msg.market)
             if sym is not None and msg.bid is not None and msg.ask is not None:
                 self.set_bbo(sym, float(msg.bid), float(msg.bid_size or 0), float(msg.ask), float(msg.ask_size or 0))
+        elif isinstance(msg, schemas.SbeFunding):
+            self._on_funding(schemas.funding_row(msg))
+
+    def _on_funding(self, row: schemas.FundingData) -> None:
+        sym = self._symbol(row.market)
+        if sym is None or schemas.dec(row.funding_rate) is None:
+            return
+        market = self._market_of(sym) if self._market_of is not None else None
+        self.set_funding(sym, sample_from_funding_data(row, sym, market, self.catalog.multiplier(sym),
+                                                       "funding_data stream"))
 
     def _on_book(self, sym: str, seq: int, snapshot: bool, bids: list[tuple[float, float]],
                  asks: list[tuple[float, float]]) -> None:

@@ -123,15 +123,16 @@ def funding_data_rate(row: schemas.FundingData, market: schemas.Market | None) -
 
 
 def sample_from_funding_data(row: schemas.FundingData, symbol: str, market: schemas.Market | None,
-                             multiplier: int = 1) -> FundingRateSample:
-    """A sample from one ``funding_data`` row: raw = ``funding_rate`` per the row's period
-    (:func:`funding_data_rate`); ``metadata["rate_8h"]`` the exchange's own normalised figure
-    when present."""
+                             multiplier: int = 1, source: str = "funding_data") -> FundingRateSample:
+    """A sample from one ``funding_data`` row (REST ``/v1/funding/data`` or the WebSocket push):
+    raw = ``funding_rate`` per the row's period (:func:`funding_data_rate`);
+    ``metadata["rate_8h"]`` the exchange's own normalised figure when present; ``source`` names
+    where the row came from."""
     rate, p = funding_data_rate(row, market)
     return FundingRateSample.from_interval_rate(
         EXCHANGE, symbol, rate, p, next_funding_time=None,
         metadata={"market": row.market, "rate_8h": schemas.dec(row.funding_rate_8h), "continuous": True,
-                  "source": "funding_data", "multiplier": multiplier})
+                  "source": source, "multiplier": multiplier})
 
 
 def funding_samples(summaries: schemas.SummaryResponse, markets: dict[str, schemas.Market],

@@ -305,6 +305,17 @@ class SbeFunding(msgspec.Struct):
     funding_period_hours: int
 
 
+def funding_row(msg: SbeFunding) -> FundingData:
+    """An SBE FundingDataEvent as the JSON ``funding_data`` row it mirrors (decimal strings,
+    ``created_at`` ms), so both encodings take the same normalization path."""
+    def s(v: Decimal | None) -> str:
+        return "" if v is None else str(v)
+
+    return FundingData(market=msg.market, funding_rate=s(msg.funding_rate), funding_rate_8h=s(msg.funding_rate_8h),
+                       funding_period_hours=Decimal(msg.funding_period_hours), funding_index=s(msg.funding_index),
+                       funding_premium=s(msg.funding_premium), created_at=msg.created_us // 1000)
+
+
 class SbeSummary(msgspec.Struct):
     """MarketSummaryEvent (template 4): ``volume_24h`` USD, ``open_interest`` base units."""
 
