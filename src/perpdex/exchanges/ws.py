@@ -110,7 +110,10 @@ class StreamState:
         longer than the silence bound raises ``asyncio.TimeoutError``. ``session`` is an aiohttp
         session or a drop-in (the recording tap, the replay transport)."""
         cm = session.ws_connect(url, heartbeat=self.heartbeat, max_msg_size=0)
-        ws = await asyncio.wait_for(cm.__aenter__(), self.silence_timeout)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that arrives as the
+        # handshake completes, and a feed being closed would go on reading a socket nobody closes
+        async with asyncio.timeout(self.silence_timeout):
+            ws = await cm.__aenter__()
         try:
             yield ws
         finally:

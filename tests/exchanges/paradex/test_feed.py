@@ -199,7 +199,7 @@ async def test_funding_stream_gives_the_rest_rate(paradex: dict[str, Any], sbe: 
     adapter = ParadexFundingAdapter(paradex["ep"]["rest_url"])
     try:
         await f.prepare("ETH")
-        await eventually(lambda: f.funding("ETH") is not None, 10, "a funding_data frame")
+        await eventually(lambda: f.funding("ETH") is not None, "a funding_data frame", timeout=10)
         got = f.funding("ETH")
         rest = await adapter.fetch_current_rate("ETH")
         assert got.raw_rate == rest.raw_rate == Decimal("-0.00037")
