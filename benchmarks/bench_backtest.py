@@ -23,20 +23,20 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from perpdex.backtest.engine import BacktestSettings
-from perpdex.backtest.runner import run_backtest
 from perpdex.backtest.loader import load_history
+from perpdex.backtest.runner import run_backtest
 from perpdex.config import parse_config
 from perpdex.storage import Store
 
 EXCHANGES = ("aster", "lighter", "backpack", "paradex")
 HOURS = 8760
 SEED = 11
-START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def synthetic_rows(n_symbols: int):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from .config import AppConfig
 from .errors import ConfigError
 from .exchanges import registry
-from .exchanges.http import configure_budget
 from .exchanges.base import ExchangeClient, ExchangeSettings, FundingAdapter
+from .exchanges.http import configure_budget
 
 if TYPE_CHECKING:  # live trading never imports the emulator: only `sim.enabled` loads it
     from .sim.server import EmulatorCluster

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, insort
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Iterable, Sequence
 
 Level = tuple[float, float]
 

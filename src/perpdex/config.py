@@ -29,13 +29,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from .alerts.config import AlertsConfig
 from .errors import ConfigError
 from .exchanges import registry
-from .alerts.config import AlertsConfig
 
 
 class _Strict(BaseModel):
@@ -62,7 +70,7 @@ class ExchangeConfig(_Strict):
     @field_validator("rest_url", "ws_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and not v.split("://", 1)[0] in ("http", "https", "ws", "wss"):
+        if v is not None and v.split("://", 1)[0] not in ("http", "https", "ws", "wss"):
             raise ValueError(f"not a URL: {v!r}")
         return v.rstrip("/") if v else v
 
@@ -327,7 +335,7 @@ class GridConfig(_Strict):
         return v.strip().upper()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "GridConfig":
+    def _consistent(self) -> GridConfig:
         if (self.order_notional_usd is None) == (self.quantity is None):
             raise ValueError("give exactly one of order_notional_usd (USD per entry) or quantity (base units per "
                              "entry); " + ("both were" if self.quantity is not None else "neither was") + " given")
@@ -418,7 +426,7 @@ class ServiceConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _derived_defaults(self) -> "ServiceConfig":
+    def _derived_defaults(self) -> ServiceConfig:
         if self.exchange_timeout_s is None:
             self.exchange_timeout_s = min(20.0, self.interval_s)
         if self.max_sample_age_s is None:

@@ -62,7 +62,6 @@ from perpdex.runtime.ids import ClientIds
 from perpdex.sim.server import start_emulators
 from perpdex.storage import Store
 from perpdex.storage.models import FillRow
-
 from tests.execution.emulated import engine_orders, engine_position, make_client, traded
 
 D = Decimal

@@ -28,7 +28,6 @@ from perpdex.sim.recorded import RecordedMarketError
 from perpdex.sim.server import start_emulators
 from perpdex.storage import Store
 from perpdex.strategies.grid import GridStrategy
-
 from tests.execution.emulated import make_client
 
 EXCHANGES = ["lighter", "aster"]

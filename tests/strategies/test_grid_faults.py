@@ -51,7 +51,6 @@ from perpdex.runtime.orders import PENDING, UNCERTAIN
 from perpdex.sim.server import start_emulators
 from perpdex.storage import OrderRole, Store
 from perpdex.strategies.grid import GridStrategy
-
 from tests.execution.emulated import make_client
 
 D = Decimal

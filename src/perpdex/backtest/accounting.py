@@ -30,10 +30,11 @@ Model (USD unless noted; every figure a ``Decimal``):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def _dec(x: float) -> Decimal:
 
 
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(int(ts), timezone.utc)
+    return datetime.fromtimestamp(int(ts), UTC)
 
 
 @dataclass

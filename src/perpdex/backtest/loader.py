@@ -17,9 +17,10 @@ up to 15 significant digits comes back exactly through ``Decimal(repr(x))``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import String, and_, cast, func, literal_column, select, type_coerce
@@ -54,7 +55,7 @@ class History:
 
 
 def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _engine(store: Store | AsyncEngine) -> AsyncEngine:

@@ -4,9 +4,10 @@ exchange stays readable. Pure functions: no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any
 
 Row = dict[str, Any]
 

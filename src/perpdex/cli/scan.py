@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -24,7 +23,15 @@ from ..funding.collector import FundingSnapshot
 from ..funding.opportunities import Opportunity
 from . import render
 from .rows import (
-    FUNDING_SORTS, FUNDING_TOP, SCAN_SORTS, SCAN_TOP, filter_funding, footer, sort_and_cut, sort_help, split_list,
+    FUNDING_SORTS,
+    FUNDING_TOP,
+    SCAN_SORTS,
+    SCAN_TOP,
+    filter_funding,
+    footer,
+    sort_and_cut,
+    sort_help,
+    split_list,
 )
 
 _CONFIG_HELP = "YAML config file (see configs/sim.yml)."
@@ -109,7 +116,7 @@ async def connect_each(clients: dict, timeout_s: float = 30.0) -> dict[str, str]
     async def one(name: str, client) -> tuple[str, str | None]:  # noqa: ANN001
         try:
             await asyncio.wait_for(client.connect(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return name, f"catalog: no answer within {timeout_s:g}s"
         except (PerpdexError, OSError) as exc:
             lines = str(exc).strip().splitlines()
@@ -132,13 +139,13 @@ def _summary(snap: FundingSnapshot, seconds: float) -> str:
 
 def funding(
     config: Path = typer.Option(..., "--config", "-c", help=_CONFIG_HELP),
-    top: Optional[int] = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=FUNDING_TOP)),
+    top: int | None = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=FUNDING_TOP)),
     sort: str = typer.Option("volume", "--sort", "-s", help="Row order: " + sort_help(FUNDING_SORTS) + "."),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra="")),
-    exchanges: Optional[str] = typer.Option(None, "--exchanges", "-e", help=_EXCHANGES_HELP),
-    min_apr: Optional[float] = typer.Option(None, "--min-apr", help="Only rates whose APR is at least this large "
+    symbols: str | None = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra="")),
+    exchanges: str | None = typer.Option(None, "--exchanges", "-e", help=_EXCHANGES_HELP),
+    min_apr: float | None = typer.Option(None, "--min-apr", help="Only rates whose APR is at least this large "
                                             "either way (fraction per year: 0.5 = 50 %)."),
-    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Only markets with at least this 24h volume (USD)."),
+    min_volume: float | None = typer.Option(None, "--min-volume", help="Only markets with at least this 24h volume (USD)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -170,15 +177,15 @@ def funding(
 
 def scan(
     config: Path = typer.Option(..., "--config", "-c", help=_CONFIG_HELP),
-    top: Optional[int] = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=SCAN_TOP)),
+    top: int | None = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=SCAN_TOP)),
     sort: str = typer.Option("apr", "--sort", "-s", help="Row order: " + sort_help(SCAN_SORTS) + "."),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra=" or strategy.symbols")),
-    exchanges: Optional[str] = typer.Option(None, "--exchanges", "-e", help=_EXCHANGES_HELP + " Both legs are among them."),
-    min_apr: Optional[float] = typer.Option(None, "--min-apr", help="Only pairs with at least this net APR "
+    symbols: str | None = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra=" or strategy.symbols")),
+    exchanges: str | None = typer.Option(None, "--exchanges", "-e", help=_EXCHANGES_HELP + " Both legs are among them."),
+    min_apr: float | None = typer.Option(None, "--min-apr", help="Only pairs with at least this net APR "
                                             "(fraction per year: 0.2 = 20 %; default: no floor)."),
-    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Only pairs whose two legs each have at "
+    min_volume: float | None = typer.Option(None, "--min-volume", help="Only pairs whose two legs each have at "
                                                "least this 24h volume, USD (default: strategy.min_volume_24h_usd)."),
-    min_oi: Optional[float] = typer.Option(None, "--min-oi", help="Only pairs whose two legs each have at least this "
+    min_oi: float | None = typer.Option(None, "--min-oi", help="Only pairs whose two legs each have at least this "
                                            "open interest, USD (default: strategy.min_open_interest_usd)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),

@@ -392,7 +392,7 @@ class WsMarketFeed(MarketFeed, StreamState):
                     else:
                         try:
                             await asyncio.wait_for(self._read(ws), self.max_connection_age)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             rotated = True
                             self.rotations += 1
                             delay = 0.0
@@ -404,7 +404,7 @@ class WsMarketFeed(MarketFeed, StreamState):
                         self._report_state(False, reason)
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ConnectionError, OSError) as exc:
                 reason = (f"no answer within {self.silence_timeout:g}s" if isinstance(exc, asyncio.TimeoutError)
                           and not str(exc) else f"{type(exc).__name__}: {exc}")
                 log.warning("%s feed: connection error: %s", self.exchange, reason)

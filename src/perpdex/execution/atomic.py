@@ -35,9 +35,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..errors import AuthenticationError, ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 from ..exchanges.base import ExchangeClient
@@ -182,7 +183,7 @@ class AtomicPairExecutor:
     async def _call(self, aw: Any) -> Any:
         try:
             return await asyncio.wait_for(aw, self.cfg.tactic.order_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NetworkError(f"no answer within {self.cfg.tactic.order_timeout_s:.2f}s") from None
 
     async def _retrying(self, factory: Callable[[], Any], attempts: int = 5) -> Any:

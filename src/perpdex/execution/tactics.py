@@ -21,9 +21,10 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import ExchangeError, InsufficientMargin, InvalidOrder, NetworkError, OrderNotFound, RateLimited
 from ..exchanges.base import ExchangeClient
@@ -166,7 +167,7 @@ class LegExecutor:
         """``aw`` under the request timeout; a timeout becomes :class:`NetworkError`."""
         try:
             return await asyncio.wait_for(aw, self.cfg.order_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NetworkError(f"no answer within {self.cfg.order_timeout_s:.2f}s", exchange=self.client.name) from None
 
     async def _send(self, leg: LegResult, factory: Any) -> OrderResult | None:
@@ -332,7 +333,7 @@ class LegExecutor:
             else:
                 try:
                     await asyncio.wait_for(urgent.wait(), wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _cancel(self, leg: LegResult, c: ContractAttributes, oid: str, price: Decimal, retry: bool) -> OrderInfo | None:

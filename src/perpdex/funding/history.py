@@ -21,11 +21,12 @@ rounds of the window in which both exchanges have a sample:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import combinations
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import BigInteger, Float, Numeric, String, cast, delete, func, select, type_coerce
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -34,8 +35,18 @@ from ..models import FundingRateSample, MarketStats
 from ..storage.models import FundingSnapshotRow
 from .collector import FundingSnapshot
 from .opportunities import spread_apr
-from .series import SCALE, BucketPoint, Columns, RawRow, SeriesCache, bucket_width_s, downsample, exchange_means, \
-    pair_aggregate, to_us
+from .series import (
+    SCALE,
+    BucketPoint,
+    Columns,
+    RawRow,
+    SeriesCache,
+    bucket_width_s,
+    downsample,
+    exchange_means,
+    pair_aggregate,
+    to_us,
+)
 
 _ZERO = Decimal(0)
 _EIGHT = Decimal(8)
@@ -46,7 +57,7 @@ SAMPLE_TEXT_COLUMNS = ("exchange", "collected_at", "rate", "interval_hours", "ra
 
 
 def _utc(ts: datetime | None) -> datetime:
-    return datetime.now(timezone.utc) if ts is None else ts.astimezone(timezone.utc)
+    return datetime.now(UTC) if ts is None else ts.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -190,7 +201,7 @@ class FundingHistory:
         """Write every sample of ``snap`` (with its exchange's volume and open interest where
         known) in one transaction, all with ``collected_at`` (default: ``snap.ts``). Returns the
         number of rows written."""
-        at = _utc(collected_at) if collected_at is not None else datetime.fromtimestamp(snap.ts, timezone.utc)
+        at = _utc(collected_at) if collected_at is not None else datetime.fromtimestamp(snap.ts, UTC)
         rows = []
         for exchange, per in snap.rates.items():
             stats = snap.stats.get(exchange, {})
@@ -206,7 +217,7 @@ class FundingHistory:
         if rows:
             async with self.sessions() as s, s.begin():
                 s.add_all(rows)
-            if at < datetime.now(timezone.utc) - timedelta(seconds=self.settle_s):
+            if at < datetime.now(UTC) - timedelta(seconds=self.settle_s):
                 self.series.clear()  # a round older than the held columns re-read
         return len(rows)
 

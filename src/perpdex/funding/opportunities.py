@@ -16,10 +16,11 @@ history (:mod:`perpdex.funding.history`) shows a mean spread and a persistence a
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import combinations
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ..models import HOURS_PER_YEAR, ContractAttributes
 from .collector import FundingSnapshot
@@ -110,7 +111,7 @@ def catalog_taker_fee(contracts: Iterable[ContractAttributes]) -> Decimal:
 
 def filter_by_history(
     opportunities: list[Opportunity],
-    stats: Mapping[tuple[str, str, str], "PairStats"],
+    stats: Mapping[tuple[str, str, str], PairStats],
     *,
     min_mean_spread_apr: Decimal | None = None,
     min_persistence_hours: float | None = None,

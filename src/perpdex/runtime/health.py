@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..aio import cancel_and_wait, jittered
 from ..errors import ConfigError, DependencyMissing, PerpdexError
@@ -144,7 +145,7 @@ class ExchangeHealth:
         async def one(name: str) -> tuple[str, str | None]:
             try:
                 await asyncio.wait_for(self.clients[name].connect(), self.connect_timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return name, f"no answer within {self.connect_timeout_s:g}s"
             except (DependencyMissing, ConfigError):
                 raise  # a broken install or config is not an outage: refuse at start, naming the fix

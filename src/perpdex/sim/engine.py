@@ -26,15 +26,23 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from .faults import Faults, note_order_placed
 from .history import HOUR_MS, SettledPath, funding_path, history_times, index_path
 from .market import (
-    FundingParams, FundingState, IndexParams, IndexState, funding_step, index_step, initial_funding_state,
-    initial_index_state, reanchor,
+    FundingParams,
+    FundingState,
+    IndexParams,
+    IndexState,
+    funding_step,
+    index_step,
+    initial_funding_state,
+    initial_index_state,
+    reanchor,
 )
 
 if TYPE_CHECKING:
@@ -947,7 +955,7 @@ class Venue:
         return [o for o in self._open.values() if o.account == account_id and (symbol is None or o.symbol == symbol)]
 
     @functools.cached_property
-    def conditional(self) -> "ConditionalBook":
+    def conditional(self) -> ConditionalBook:
         """This venue's conditional (stop-market) orders: :class:`~perpdex.sim.conditional.ConditionalBook`."""
         from .conditional import ConditionalBook
         return ConditionalBook(self)

@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..files import write_private_text
 from ..exchanges import registry
+from ..files import write_private_text
 from .engine import Simulation
 from .faults import close_ack_scope, open_ack_scope
 from .recorded import RecordedMarket

@@ -34,7 +34,7 @@ STALL_SECONDS = 2.0  # how long the ``stall`` fault holds a socket's frames back
 SILENCE_SECONDS = 300.0  # how long a silenced socket stays open before the connection is cut
 
 #: every emulator socket with a running writer, by exchange (silence_sockets looks them up)
-_LIVE: "dict[str, weakref.WeakSet[QueuedSocket]]" = {}
+_LIVE: dict[str, weakref.WeakSet[QueuedSocket]] = {}
 
 
 class QueuedSocket:

@@ -23,7 +23,8 @@ without blocking the loop. Durability is the same as the ORM path: the same file
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite

@@ -15,8 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from ..files import private_file
 from . import migrate
 from .loopwriter import BUSY, LoopWriter
-from .models import (BackstopRow, CooldownRow, FillRow, FundingRow, OrderFillRow, OrderRole, OrderRow, PositionRow, PositionStatus,
-                     utcnow)
+from .models import (
+    BackstopRow,
+    CooldownRow,
+    FillRow,
+    FundingRow,
+    OrderFillRow,
+    OrderRole,
+    OrderRow,
+    PositionRow,
+    PositionStatus,
+    utcnow,
+)
 
 __all__ = ["Store", "BackstopRow", "PositionRow", "FillRow", "FundingRow", "OrderRow", "OrderFillRow", "CooldownRow", "PositionStatus",
            "OrderRole"]
@@ -388,7 +398,7 @@ async def open_store(url: str, *, connect_timeout_s: float = 10.0, init_timeout_
         raise ConfigError("storage.url", f"cannot open the store: {storage_failure(url, exc)}") from None
     try:
         await asyncio.wait_for(store.init(), init_timeout_s)
-    except (SQLAlchemyError, OSError, asyncio.TimeoutError, PerpdexError) as exc:
+    except (TimeoutError, SQLAlchemyError, OSError, PerpdexError) as exc:
         await store.close()
         if isinstance(exc, ConfigError):
             raise

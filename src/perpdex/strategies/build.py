@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Union
 
 from ..config import AppConfig, FundingArbConfig, GridConfig
 from ..execution.price_provider import PriceProvider, RedisDepthCache
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 Strategy = Union[FundingArbStrategy, GridStrategy]
 
 
-def build_strategies(cfg: AppConfig, app: "Runtime", store: Store, *, account: str | None = None,
+def build_strategies(cfg: AppConfig, app: Runtime, store: Store, *, account: str | None = None,
                      on_event: Callable[[str], None] | None = None) -> list[Strategy]:
     """One strategy per ``cfg.strategies`` entry, all on one :class:`TradingRuntime` over
     ``app``'s clients and ``store`` (the price provider takes the first funding-arb entry's cache

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Callable
 
 from ..config import StrategyConfig
 from ..errors import ExchangeError, ExecutionError
@@ -348,7 +348,7 @@ class FundingArbStrategy:
     def exit_reason(self, pos: PositionRow, snap: FundingSnapshot, funding_payments: int = 0) -> str | None:
         """Why ``pos`` should close now, or None: :func:`~perpdex.strategies.funding_arb_rules.exit_rule`
         at its age now and its legs' rates in ``snap``."""
-        age = (datetime.now(timezone.utc) - pos.opened_at).total_seconds()
+        age = (datetime.now(UTC) - pos.opened_at).total_seconds()
         lr, sr = rules.snapshot_rates_8h(snap, pos.symbol, pos.long_exchange, pos.short_exchange)
         return rules.exit_rule(self.cfg, age_s=age, long_rate_8h=lr, short_rate_8h=sr,
                                funding_payments=funding_payments)

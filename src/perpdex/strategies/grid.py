@@ -31,7 +31,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -167,7 +167,7 @@ class GridStrategy:
                 wait = min(wait, max(deadline - time.monotonic(), 0))
             try:
                 await asyncio.wait_for(stop.wait(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         await self.sync_funding()
 
@@ -282,7 +282,7 @@ class GridStrategy:
 
     async def _manage_entries(self) -> None:
         """Cancel entries older than ``entry_timeout_s`` (a partial fill is kept and covered)."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for row in self.orders.live(OrderRole.ENTRY):
             if (now - row.created_at).total_seconds() >= self.cfg.entry_timeout_s:
                 row = await self.orders.cancel(row)

@@ -24,10 +24,11 @@ exact sums of both parts (``price_pnl``/``pnl`` None when the open part's are n/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import EllipsisType
-from typing import Any, Mapping
+from typing import Any
 
 from ..funding.collector import FundingSnapshot
 from ..funding.history import FundingHistory

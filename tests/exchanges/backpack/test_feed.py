@@ -10,8 +10,8 @@ import pytest
 
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.backpack import BackpackMarketFeed
-
 from tests.waiting import eventually
+
 from .conftest import make_feed
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.lighter import LighterMarketFeed
-
 from tests.waiting import eventually
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.paradex import ParadexFundingAdapter, ParadexMarketFeed
-
 from tests.waiting import eventually
 
 ENCODINGS = [pytest.param(None, id="json"), pytest.param(3, id="sbe")]

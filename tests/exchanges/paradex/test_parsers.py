@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -171,6 +171,6 @@ def test_private_rows_positions_and_funding_payments():
     assert snap.margin_used == Decimal("648.529") / 5
     assert position_from_row(dict(row, status="CLOSED"), "BTC", None) is None
     resp = load("paradex", "funding_payments")
-    pays = funding_payments(resp, "BTC-USD-PERP", "BTC", datetime(2023, 1, 1, tzinfo=timezone.utc))
+    pays = funding_payments(resp, "BTC-USD-PERP", "BTC", datetime(2023, 1, 1, tzinfo=UTC))
     assert [p.amount for p in pays] == [Decimal("34.4490622")]
-    assert pays[0].ts == datetime.fromtimestamp(1681375481, tz=timezone.utc)
+    assert pays[0].ts == datetime.fromtimestamp(1681375481, tz=UTC)

@@ -39,9 +39,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from decimal import Decimal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -51,7 +52,7 @@ from ...models import FundingRateSample
 from ..feed import WsMarketFeed
 from .funding import fetch_intervals, funding_sample
 from .rest import AsterRest
-from .schemas import BookTickerEvent, Depth, DepthUpdate, MarkPriceUpdate, StreamEnvelope, decode
+from .schemas import BookTickerEvent, Depth, DepthUpdate, MarkPriceUpdate, StreamEnvelope
 from .symbols import get_dex_symbol_format, stream_name
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from typing import Any, Union
 
 import msgspec
 
+
 # -- REST: catalog ---------------------------------------------------------------------------------
 class SymbolFilter(msgspec.Struct):
     """One entry of ``exchangeInfo.symbols[].filters``; which fields are set depends on

@@ -43,9 +43,10 @@ import logging
 import math
 import re
 import time
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
@@ -173,7 +174,7 @@ def signing_strings(instruction: str, params: dict[str, Any] | list[dict[str, An
 
 def iso_ms(ts_ms: int) -> str:
     """Epoch ms -> naive ISO-8601 UTC as Backpack's history endpoints write it."""
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).replace(tzinfo=None)
+    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC).replace(tzinfo=None)
     return dt.isoformat(timespec="milliseconds") if dt.microsecond else dt.isoformat(timespec="seconds")
 
 

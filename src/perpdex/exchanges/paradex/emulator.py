@@ -47,8 +47,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -1103,7 +1104,7 @@ class ParadexEmulator:
             if client.task is not None:
                 try:
                     await asyncio.wait_for(client.task, 2.0)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
+                except (TimeoutError, asyncio.CancelledError):
                     client.task.cancel()
         return ws
 
