@@ -36,8 +36,6 @@ from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
 from ..files import write_private_text
 from . import render
-
-log = logging.getLogger(__name__)
 from .accounts import accounts_app
 from .alerts import alerts_app, start_alerts
 from .backtest import backtest
@@ -47,6 +45,8 @@ from .history import history_app
 from .record import record, replay
 from .scan import funding, scan
 from .serve import serve
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     add_completion=False,
@@ -293,8 +293,8 @@ async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json
                 if depth is not None:
                     if as_json:
                         print(json.dumps({"exchange": exchange, "symbol": symbol,
-                                          "bids": [[str(l["price"]), str(l["size"])] for l in depth["bids"]],
-                                          "asks": [[str(l["price"]), str(l["size"])] for l in depth["asks"]]}), flush=True)
+                                          "bids": [[str(lv["price"]), str(lv["size"])] for lv in depth["bids"]],
+                                          "asks": [[str(lv["price"]), str(lv["size"])] for lv in depth["asks"]]}), flush=True)
                     else:
                         console.print(render.book_table(exchange, symbol, depth))
                     if once:

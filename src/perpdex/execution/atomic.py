@@ -33,6 +33,7 @@ converts to canonical units), exposure is canonical base units, fees USD.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -558,7 +559,7 @@ class AtomicPairExecutor:
         and record what they filled."""
         for o in await self._open_orders(p, symbol):
             try:
-                await self._retrying(lambda: p.client.cancel_order(symbol, o.order_id))
+                await self._retrying(functools.partial(p.client.cancel_order, symbol, o.order_id))
             except OrderNotFound:
                 pass
             info = await self._leg(p.client, ledger, FeeBudget(None))._final_info(symbol, o.order_id) or o
@@ -635,12 +636,12 @@ class AtomicPairExecutor:
             result.naked.append((p.name, result.net_exposure / p.attrs.multiplier))
             log.error("%s: NAKED exposure %s (canonical) left on %s", p.attrs.symbol, result.net_exposure, p.name)
         if not result.success and result.reason is None:
-            l, s = plans
+            lp, sp = plans
             result.reason = (
-                f"{l.name} {l.side.value} {abs(pos[l.name] - l.start)}/{l.qty}"
-                f"{' (' + l.leg.error + ')' if l.leg and l.leg.error else ''}, "
-                f"{s.name} {s.side.value} {abs(pos[s.name] - s.start)}/{s.qty}"
-                f"{' (' + s.leg.error + ')' if s.leg and s.leg.error else ''}"
+                f"{lp.name} {lp.side.value} {abs(pos[lp.name] - lp.start)}/{lp.qty}"
+                f"{' (' + lp.leg.error + ')' if lp.leg and lp.leg.error else ''}, "
+                f"{sp.name} {sp.side.value} {abs(pos[sp.name] - sp.start)}/{sp.qty}"
+                f"{' (' + sp.leg.error + ')' if sp.leg and sp.leg.error else ''}"
                 + ("; hedged" if hedged else f"; net exposure {result.net_exposure}")
                 + (f"; dust pair left {result.dust}" if result.dust else "")
                 + ("; retry fee cap reached" if result.fee_cap_hit else "")

@@ -108,7 +108,7 @@ class PreflightResult:
 
     def leg(self, role: str) -> LegCheck:
         assert self.legs is not None
-        return next(l for l in self.legs if l.role == role)
+        return next(leg for leg in self.legs if leg.role == role)
 
 
 def _maintenance_fraction(c: ContractAttributes) -> Decimal:

@@ -18,6 +18,7 @@ is left.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -279,9 +280,9 @@ class LegExecutor:
                 return
             cid = self.client_ids() if self.client_ids is not None else str(random.randint(1, 2**31 - 1))
             try:
-                res = await self._send(leg, lambda: self.client.place_limit_order(
-                    leg.symbol, leg.side, rest, price, reduce_only=reduce_only, post_only=cfg.post_only,
-                    client_order_id=cid))
+                res = await self._send(leg, functools.partial(
+                    self.client.place_limit_order, leg.symbol, leg.side, rest, price, reduce_only=reduce_only,
+                    post_only=cfg.post_only, client_order_id=cid))
             except InvalidOrder as exc:
                 if cfg.post_only:
                     log.info("%s %s: post-only at %s refused (%s); re-pricing", leg.exchange, leg.symbol, price, exc)

@@ -920,7 +920,7 @@ class Venue:
 
     def cancel_order(self, account_id: str, symbol: str, order_id: int | None = None, client_id: str | None = None) -> Order:
         """Cancel an open order by id or client id; raises ``SimError('not_found')``."""
-        acct = self.account(account_id)
+        self.account(account_id)  # created on first use, as by every other call
         order = self.find_order(account_id, symbol, order_id, client_id)
         if order is None or not order.is_open:
             raise SimError("not_found", "unknown order")

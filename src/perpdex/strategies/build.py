@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from ..config import AppConfig, FundingArbConfig, GridConfig
 from ..execution.price_provider import PriceProvider, RedisDepthCache
@@ -16,7 +16,7 @@ from .grid import GridStrategy
 if TYPE_CHECKING:
     from ..app import Runtime
 
-Strategy = Union[FundingArbStrategy, GridStrategy]
+Strategy = FundingArbStrategy | GridStrategy
 
 
 def build_strategies(cfg: AppConfig, app: Runtime, store: Store, *, account: str | None = None,

@@ -904,7 +904,6 @@ class BackpackEmulator:
                         "u": str(seq), "T": us})
 
     def _periodic_payload(self, kind: str, sym: str) -> bytes:
-        m = self.venue.markets[sym]
         us = int(time.time() * 1_000_000)
         if kind == "markPrice":
             return _encode({"e": "markPrice", "E": us, "s": self.dex_symbol(sym), "p": f"{self.venue.mark_price(sym):.8f}",
