@@ -51,7 +51,7 @@ def synthetic_rows(n_symbols: int):
     price = 10 * np.exp(np.cumsum(rng.normal(0, 0.004, (HOURS, n_symbols)), axis=0))
     times = [(START + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S.%f") for h in range(HOURS)]
     fetched = START.strftime("%Y-%m-%d %H:%M:%S.%f")
-    for e, ex in enumerate(EXCHANGES):
+    for ex in EXCHANGES:
         offset = rng.normal(0, 0.00004, n_symbols)
         noise = rng.normal(0, 0.00002, (HOURS, n_symbols))
         rate = np.round(level / 8 + offset / 8 + noise / 8, 8)  # per 1h interval

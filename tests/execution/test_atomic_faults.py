@@ -208,7 +208,7 @@ class Lane:
                                                    status="opening", quantity=qty, leverage=D(1))
             seen: list[FillRecord] = []
 
-            async def sink(f: FillRecord, pid: int = row.id, seen: list[FillRecord] = seen) -> None:
+            async def sink(f: FillRecord, pid: int = row.id, seen: list[FillRecord] = seen, slow: float = slow) -> None:
                 seen.append(f)
                 if slow:
                     await asyncio.sleep(slow)

@@ -109,7 +109,7 @@ async def test_books_follow_the_recorded_states_in_order_and_hold_the_last(recor
         assert market is not None and market.routes == {n: SYMBOLS for n in EXCHANGES}
         source = next(n for n in rt.cluster.sim.venues if n in EXCHANGES)  # in scenario order
         assert market.index_source == {s: source for s in SYMBOLS}
-        for name, client in rt.clients.items():
+        for client in rt.clients.values():
             await client.connect()
             for sym in SYMBOLS:
                 await client.prepare_market_feed(sym)

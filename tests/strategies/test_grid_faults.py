@@ -153,7 +153,6 @@ class Lane:
                 f"{[(o.client_id, o.side, o.qty, o.reduce_only) for o in left]} open" + self.dump())
 
     async def trial(self, trial: int) -> None:
-        g = self.grid
         rng = random.Random(f"{SEED}:{self.exchange}:{trial}")
         kind = rng.choice(KINDS)
         extra = rng.choice(("dup", "user_drop", None, None, None, None))

@@ -178,7 +178,7 @@ async def test_e10_errors_map_to_typed_hierarchy(bp: dict[str, Any], client: Bac
     finally:
         await bad.close()
     with pytest.raises(ConfigError):
-        BackpackClient(ExchangeSettings("backpack", bp["ep"]["rest_url"], credentials={"api_key": "x"})).private
+        _ = BackpackClient(ExchangeSettings("backpack", bp["ep"]["rest_url"], credentials={"api_key": "x"})).private
 
 
 async def test_e11_credentials_never_logged_or_raised(bp: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:

@@ -61,8 +61,8 @@ def test_d01_catalog_parsed_options_excluded_inactive_flagged():
 def test_d02_rest_depth_sorted_and_empty_side():
     body = load_bytes("paradex", "orderbook")
     d = depth_from_rest(schemas.orderbook_decoder.decode(body), 10)
-    assert [l["price"] for l in d["bids"]] == [Decimal("68477.6"), Decimal("68000.1")]
-    assert [l["price"] for l in d["asks"]] == [Decimal("69578.2"), Decimal("69580.0")]  # zero-size dropped
+    assert [lv["price"] for lv in d["bids"]] == [Decimal("68477.6"), Decimal("68000.1")]
+    assert [lv["price"] for lv in d["asks"]] == [Decimal("69578.2"), Decimal("69580.0")]  # zero-size dropped
     empty = depth_from_rest(schemas.orderbook_decoder.decode(b'{"market":"BTC-USD-PERP","seq_no":1,"bids":[],"asks":[]}'), 5)
     assert empty == {"bids": [], "asks": []}
 
