@@ -248,7 +248,7 @@ class ExchangeClient(abc.ABC):
         """(best bid, best ask) in quote units: BBO stream/book first, REST depth otherwise.
         Raises :class:`StaleMarketData` if a side is empty."""
         try:
-            bbo: BBO = self.feed.bbo(symbol)  # type: ignore[attr-defined]
+            bbo: BBO = self.feed.bbo(symbol)
             return bbo.bid, bbo.ask
         except (StaleMarketData, AttributeError):
             pass

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-import ccxt  # type: ignore[import-untyped]
+import ccxt
 
 from .. import errors
 from ..models import ExchangePositionSnapshot, OrderInfo, OrderResult, OrderStatus, Side

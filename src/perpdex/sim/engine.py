@@ -821,7 +821,7 @@ class Venue:
         bids, asks = self._books[symbol]
         crosses = False
         if order_type == "limit" and price is not None:
-            crosses = (side == "buy" and asks and price >= min(asks)) or (side == "sell" and bids and price <= max(bids))
+            crosses = bool((side == "buy" and asks and price >= min(asks)) or (side == "sell" and bids and price <= max(bids)))
         if order_type == "limit" and tif == "post_only" and crosses:
             order.status = "expired"
             acct.orders[order.id] = order  # queryable afterwards, like any closed order

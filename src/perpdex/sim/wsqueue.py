@@ -105,7 +105,7 @@ class QueuedSocket:
         cancel_heartbeat = getattr(self.ws, "_cancel_heartbeat", None)
         if cancel_heartbeat is not None:
             cancel_heartbeat()
-            self.ws._heartbeat = None  # type: ignore[attr-defined] - no server ping while silent
+            self.ws._heartbeat = None  # aiohttp's private heartbeat handle: no server ping while silent
         transport = self._transport()
         if transport is not None:
             transport.pause_reading()

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
 
 from ...book import depth_from_levels
 from ...errors import AuthenticationError, MarketNotFound, OrderNotFound, StaleMarketData
@@ -292,7 +292,7 @@ class AsterClient(ExchangeClient):
         """(bid, ask): the bookTicker stream / live book first, else ``GET /fapi/v3/ticker/bookTicker``.
         Raises :class:`StaleMarketData` when a side is empty."""
         try:
-            bbo = self.feed.bbo(symbol)  # type: ignore[attr-defined]
+            bbo = self.feed.bbo(symbol)
             return bbo.bid, bbo.ask
         except StaleMarketData:
             pass

@@ -42,7 +42,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import msgspec
@@ -216,7 +216,7 @@ class AsterMarketFeed(WsMarketFeed):
             return  # subscription ack
         sym = self._canonical.get(ev.s)
         st = self._states.get(sym) if sym is not None else None
-        if st is None:
+        if sym is None or st is None:
             return  # late frame for a symbol we no longer follow
         if type(ev) is DepthUpdate:
             if self.depth_mode == "partial":
@@ -224,7 +224,7 @@ class AsterMarketFeed(WsMarketFeed):
                 if b and a and b[0][0] >= a[0][0]:  # best-first as sent; the built book is checked on read
                     self.invalidate(sym, "crossed book")
                     return
-                st.book.stage_snapshot(b, a, ev.u)  # type: ignore[attr-defined]
+                st.book.stage_snapshot(b, a, ev.u)  # type: ignore[attr-defined]  # partial depth: book_class is SnapshotBook
                 st.ready.set()
             else:
                 self._on_diff(sym, ev)
@@ -234,7 +234,7 @@ class AsterMarketFeed(WsMarketFeed):
             else:
                 st.bbo = None
         else:
-            self.marks[sym] = ev
+            self.marks[sym] = cast(MarkPriceUpdate, ev)  # the third and last kind of MarketEvent
             self.funding_frames += 1
 
     # -- diff depth ------------------------------------------------------------------------------

@@ -298,8 +298,8 @@ class BackpackEmulator:
             ("GET", "/wapi/v1/history/orders", self._order_history), ("GET", "/wapi/v1/history/fills", self._fills),
             ("GET", "/wapi/v1/history/funding", self._funding_history_private),
         ]
-        for method, path, fn in private:
-            r.add_route(method, path, self._private(method, path, fn))
+        for method, path, handler in private:
+            r.add_route(method, path, self._private(method, path, handler))
         r.add_get("/", self._ws)
         r.add_get("/ws", self._ws)
         r.add_get("/stream", self._ws)
@@ -816,7 +816,8 @@ class BackpackEmulator:
                     break
         finally:
             self._socks.discard(sock)
-            sock.task.cancel()
+            if sock.task is not None:
+                sock.task.cancel()
         return ws
 
     @staticmethod

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
 import msgspec
 
 from ...errors import (
