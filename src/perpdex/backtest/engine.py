@@ -206,9 +206,9 @@ class Backtest:
             sts = [stats.get(ex, {}).get(sym) for ex in (a, b)]
             vols = [st.volume_24h_usd if st else None for st in sts]
             ois = [st.open_interest_usd if st else None for st in sts]
-            if cfg.min_volume_24h_usd > 0 and (None in vols or min(vols) < cfg.min_volume_24h_usd):  # type: ignore[type-var]
+            if cfg.min_volume_24h_usd > 0 and (None in vols or min(v for v in vols if v is not None) < cfg.min_volume_24h_usd):
                 mask[s] = False
-            if cfg.min_open_interest_usd > 0 and (None in ois or min(ois) < cfg.min_open_interest_usd):  # type: ignore[type-var]
+            if cfg.min_open_interest_usd > 0 and (None in ois or min(v for v in ois if v is not None) < cfg.min_open_interest_usd):
                 mask[s] = False
         return mask
 

@@ -445,9 +445,10 @@ class ParadexEmulator:
         (protocol doc §3.4)."""
         name = request.query.get("market")
         sym = self._market(name)
+        assert name is not None  # _market raised otherwise
         q = request.query
         if "start_at" not in q and "end_at" not in q and "cursor" not in q:
-            return self._json({"next": None, "prev": None, "results": [self._funding_json(name, sym)]})  # type: ignore[arg-type]
+            return self._json({"next": None, "prev": None, "results": [self._funding_json(name, sym)]})
         try:
             start = int(q.get("start_at") or 0)
             end = int(q.get("end_at") or now_ms())
@@ -463,7 +464,7 @@ class ParadexEmulator:
         top = min(end, last_end - 1, below - 1 if below is not None else end)
         t = top - top % FUNDING_SAMPLE_MS
         lo = max(start, first)
-        rows = []
+        rows: list[dict[str, Any]] = []
         while t >= lo and len(rows) < size:
             k = (t - first) // HOUR_MS
             rows.append(self._past_funding_json(name, sym, t, path.rates[k], path.marks[k]))
@@ -614,6 +615,7 @@ class ParadexEmulator:
         body = await self._body(request)
         name = body.get("market")
         sym = self._market(name if isinstance(name, str) else None)
+        assert isinstance(name, str)  # _market raised otherwise
         side, otype = body.get("side"), body.get("type")
         if side not in ("BUY", "SELL"):
             raise ParadexApiError("VALIDATION_ERROR", "side must be BUY or SELL")
@@ -649,7 +651,7 @@ class ParadexEmulator:
             reason = _REJECT_REASON.get(exc.kind)
             if reason is None:
                 raise
-            return self._json(self._rejected_order(acct, name, body, reason), status=201)  # type: ignore[arg-type]
+            return self._json(self._rejected_order(acct, name, body, reason), status=201)
         out = self._order_json(order)
         out["status"] = "NEW"  # Paradex acknowledges before matching; a fetch shows the result
         out.pop("cancel_reason", None)
@@ -900,7 +902,7 @@ class ParadexEmulator:
                 self._emit_private(ev.account, "positions", name, self._position_json(ev.account, ev.order.symbol))
                 self._emit_private(ev.account, "account", name, self._account_json(ev.account))
                 f = ev.fill
-                trade = {"id": str(f.trade_id), "market": name, "side": "BUY" if f.side == "buy" else "SELL",
+                trade: dict[str, Any] = {"id": str(f.trade_id), "market": name, "side": "BUY" if f.side == "buy" else "SELL",
                          "size": _fmt(f.qty), "price": _fmt(f.price), "created_at": f.ts, "trade_type": "FILL"}
                 for c in self._clients:
                     for ch in (f"trades.{name}", "trades.ALL"):
@@ -921,6 +923,7 @@ class ParadexEmulator:
             self._emit_private(ev.account, "funding_payments", name, row)
 
     def _emit_private(self, acct: str, kind: str, name: str, data: dict[str, Any]) -> None:
+        channels: tuple[str, ...]
         if kind in ("positions", "account"):
             channels = (kind,)
         else:
@@ -1119,7 +1122,9 @@ class ParadexEmulator:
             return
         rid = req.get("id")
         method = req.get("method")
-        params = req.get("params") if isinstance(req.get("params"), dict) else {}
+        params = req.get("params")
+        if not isinstance(params, dict):
+            params = {}
         if req.get("jsonrpc") != "2.0" or not isinstance(method, str):
             c.send(_rpc_error(rid, -32600, "invalid request", "jsonrpc 2.0 request with a method expected"))
             return
