@@ -28,7 +28,7 @@ from decimal import Decimal
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Numeric, String, cast, delete, func, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Float, Numeric, String, cast, delete, func, select, type_coerce
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ..models import FundingRateSample, MarketStats
@@ -175,7 +175,7 @@ class FundingHistory:
             q = q.order_by(R.collected_at)
             if limit is not None:
                 q = q.limit(limit)
-            return (await conn.execute(q)).all()  # type: ignore[return-value]
+            return (await conn.execute(q)).all()
 
     async def _sample_texts(self, symbol: str, hours: float, exchange: str | None,
                             now: datetime | None) -> list[tuple[str | None, ...]]:
@@ -188,7 +188,7 @@ class FundingHistory:
             q = q.where(R.exchange == exchange)
         async with self.sessions() as s:
             conn = await s.connection()
-            return (await conn.execute(q.order_by(R.collected_at, R.exchange, R.id))).all()  # type: ignore[return-value]
+            return (await conn.execute(q.order_by(R.collected_at, R.exchange, R.id))).all()
 
     async def columns(self, symbol: str, hours: float, *, now: datetime | None = None) -> Columns:
         """The held columns of ``symbol`` over the last ``hours`` hours up to ``now``."""
@@ -361,6 +361,7 @@ def _numeric_columns(dialect: str) -> list[Any]:
     """The columns of :data:`~perpdex.funding.series.RawRow`, converted by the database: time as
     integer microseconds since the epoch, 8h rate as an integer of 10^-12, the rest floats."""
     R = FundingSnapshotRow
+    us: ColumnElement[int]
     if dialect == "postgresql":
         us = cast(func.round(func.extract("epoch", R.collected_at) * 1_000_000), BigInteger)
         r8 = cast(func.round(cast(R.rate_8h, Numeric) * SCALE), BigInteger)

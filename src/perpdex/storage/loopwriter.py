@@ -68,7 +68,7 @@ class _TableCodec:
         for c in self.table.columns:
             if c.key not in out and not c.primary_key and c.default is not None:
                 d = c.default
-                out[c.key] = d.arg(None) if d.is_callable else d.arg  # type: ignore[attr-defined,operator]
+                out[c.key] = d.arg(None) if d.is_callable else d.arg  # type: ignore[attr-defined]  # .arg is on ScalarElementColumnDefault/CallableColumnDefault, not on the base
         return out
 
     def insert(self, conn: sqlite3.Connection, values: dict[str, Any]) -> int:

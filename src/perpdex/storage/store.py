@@ -6,9 +6,9 @@ import sqlite3
 from datetime import datetime
 from decimal import Decimal
 from types import EllipsisType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Table, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -133,6 +133,7 @@ class Store:
                 FillRow.exchange == exchange, FillRow.symbol == symbol, FillRow.order_id.is_not(None))
             out: dict[str, Decimal] = {}
             for oid, qty in (await s.execute(q)).all():
+                assert oid is not None  # the query leaves out fills without an order id
                 out[oid] = out.get(oid, Decimal(0)) + qty
             return out
 
@@ -187,7 +188,7 @@ class Store:
     async def add_order(self, **fields: Any) -> OrderRow:
         """Record an order BEFORE it is sent (status ``pending``): a crash then leaves its client id."""
         if self._fast is not None:
-            codec = self._fast.codec(OrderRow.__table__)
+            codec = self._fast.codec(cast(Table, OrderRow.__table__))
             values = codec.with_defaults(fields)
             row_id = self._fast.transaction(lambda conn: codec.insert(conn, values))
             if row_id is not BUSY:
@@ -201,7 +202,7 @@ class Store:
         """Apply ``fields`` to order row ``row_id`` (``updated_at`` set now); the row as stored.
         Raises KeyError when there is no such row."""
         if self._fast is not None:
-            codec = self._fast.codec(OrderRow.__table__)
+            codec = self._fast.codec(cast(Table, OrderRow.__table__))
 
             def work(conn: Any) -> dict[str, Any]:
                 if not codec.update(conn, row_id, {**fields, "updated_at": utcnow()}):
@@ -244,7 +245,7 @@ class Store:
                       order_id=order_id, trade_id=trade_id, side=side, quantity=quantity, price=price, fee=fee,
                       liquidity=liquidity, ts=ts)
         if self._fast is not None:
-            fills, orders = self._fast.codec(OrderFillRow.__table__), self._fast.codec(OrderRow.__table__)
+            fills, orders = self._fast.codec(cast(Table, OrderFillRow.__table__)), self._fast.codec(cast(Table, OrderRow.__table__))
 
             def work(conn: Any) -> int:
                 fill_id = fills.insert(conn, values)
