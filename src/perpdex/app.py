@@ -30,7 +30,7 @@ class Runtime:
 
     @property
     def fee_overrides(self) -> dict[str, dict[str, object]]:
-        out = {}
+        out: dict[str, dict[str, object]] = {}
         for name, ex in self.cfg.exchanges.items():
             out[name] = {"taker": ex.taker_fee, "maker": ex.maker_fee}
         return out

@@ -477,7 +477,7 @@ class AppConfig(_Strict):
 
     exchanges: dict[str, ExchangeConfig]
     sim: SimConfig = Field(default_factory=SimConfig)
-    strategies: list[StrategyEntry] = Field(default_factory=lambda: [FundingArbConfig()])
+    strategies: list[StrategyEntry] = Field(default_factory=lambda: [FundingArbConfig()])  # type: ignore[arg-type]  # mypy reads the list as list[FundingArbConfig], not list[StrategyEntry]
     storage: StorageConfig = Field(default_factory=StorageConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)

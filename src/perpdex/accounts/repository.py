@@ -91,7 +91,7 @@ class AccountRepository:
             q = delete(CredentialRow).where(CredentialRow.account_id == acct.id)
             if exchange is not None:
                 q = q.where(CredentialRow.exchange == exchange)
-                if (await s.execute(q)).rowcount == 0:
+                if (await s.execute(q)).rowcount == 0:  # type: ignore[attr-defined]  # a DELETE's Result is a CursorResult
                     raise AccountError(f"account '{name}' has no {exchange} credentials")
                 return
             await s.execute(q)  # explicit: SQLite enforces ON DELETE CASCADE only with a PRAGMA

@@ -187,7 +187,7 @@ async def funding_history(
     sym = symbol.upper()
     exchange = _known_exchange(request, exchange)
 
-    async def compute() -> schemas.FundingHistoryResponse:
+    async def compute() -> bytes:  # the response model's JSON, written directly
         now = datetime.now(UTC)
         got = await svc.history.window(sym, window, max_points=max_points, exchange=exchange, now=now)
         pairs = await svc.history.symbol_stats(sym, window, now=now) if exchange is None else []

@@ -110,6 +110,8 @@ class _Leg:
 
     def __init__(self, size: Decimal, opened: int, marks: tuple[np.ndarray, np.ndarray] | None) -> None:
         self.size = size
+        self.times: np.ndarray | None
+        self.prices: np.ndarray | None
         self.times, self.prices = marks if marks is not None and len(marks[0]) else (None, None)
         self.qty: Decimal | None = None
         if self.times is not None:

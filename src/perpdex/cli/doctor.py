@@ -133,9 +133,11 @@ def clock_skew_s(date_header: str | None, sent: float, received: float) -> float
     return server.timestamp() + 0.5 - (sent + received) / 2
 
 
-async def _http_date(url: str, timeout_s: float) -> tuple[str | None, float, float]:
+async def _http_date(url: str | None, timeout_s: float) -> tuple[str | None, float, float]:
     import aiohttp
 
+    if url is None:
+        raise ValueError("no REST URL configured")
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
         sent = time.time()
         async with session.get(url, allow_redirects=False) as resp:

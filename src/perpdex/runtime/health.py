@@ -22,6 +22,7 @@ Nothing here names an exchange.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -173,8 +174,7 @@ class ExchangeHealth:
                     continue
                 if known is not None:
                     known[1]()
-                remove = stream.add_state_listener(
-                    lambda up, reason, n=name, k=kind: self._stream_state(n, k, up, reason))
+                remove = stream.add_state_listener(functools.partial(self._stream_state, name, kind))
                 self._watched[key] = (stream, remove)
 
     def _stream_state(self, name: str, kind: str, up: bool, reason: str) -> None:

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from ..errors import ExchangeError, InvalidOrder, OrderNotFound
 from ..exchanges.base import ExchangeClient
@@ -234,8 +235,8 @@ class OrderTracker:
         are still on their way): the position is not known until they are in."""
         return [self.rows[i] for i, q in self._reported.items() if i in self.rows and self.rows[i].filled < q]
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 

@@ -92,7 +92,8 @@ async def _stored_mark(store: Store, exchange: str, symbol: str) -> tuple[Decima
 async def _valuation(store: Store, symbol: str, held: dict[str, Decimal], marks: Marks | None
                      ) -> tuple[Decimal | None, dict[str, str], str | None, datetime | None]:
     """(value of ``held`` at marks or None, marks used, source, oldest stored mark's time)."""
-    value, used, source, at = _ZERO, {}, "given", None
+    used: dict[str, str] = {}
+    value, source, at = _ZERO, "given", None
     for ex, qty in held.items():
         if qty == 0:
             continue

@@ -23,6 +23,7 @@ Protocol source: docs/exchanges/aster.md §3.4–3.7 and §8 (asterdex/api-docs 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -94,7 +95,7 @@ async def funding_history_pages(rest: AsterRest, symbol: str, dex_symbol: str, s
     while start <= end:
         params = {"symbol": dex_symbol, "startTime": start, "endTime": end, "limit": HISTORY_LIMIT}
         page: list[FundingRateRow] = await request_page(
-            EXCHANGE, describe(HISTORY_PATH, params), lambda p=params: rest.get(HISTORY_PATH, list[FundingRateRow], p))
+            EXCHANGE, describe(HISTORY_PATH, params), functools.partial(rest.get, HISTORY_PATH, list[FundingRateRow], params))
         rows = [r for r in page if r.symbol == dex_symbol and start <= r.fundingTime <= end]
         if rows:
             yield settled_rows(symbol, rows, hours)
