@@ -395,11 +395,11 @@ class ServiceConfig(_Strict):
     """
 
     interval_s: float = Field(default=60.0, gt=0)
-    exchange_timeout_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
+    exchange_timeout_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]  # None: derived from interval_s by the validator
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     history_hours: float = Field(default=24.0, gt=0, le=24 * 366)
-    max_sample_age_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
+    max_sample_age_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]  # None: derived by the validator
     retention_hours: float | None = Field(default=None, gt=0)
     # the dashboard / API token (perpdex.api.auth; $PERPDEX_API_TOKEN takes precedence): required
     # to listen on a non-loopback address, then asked of every request; never logged or shown

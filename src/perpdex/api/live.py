@@ -105,7 +105,7 @@ async def funding_map(app: FastAPI) -> S.FundingMapResponse:
                            mark_price=r.mark_price)
              for ex in sorted(snap.rates) for sym, r in sorted(snap.rates[ex].items())]
     return S.FundingMapResponse(
-        attached=live is not None, as_of=_now(), source=source,  # type: ignore[arg-type]
+        attached=live is not None, as_of=_now(), source=source,  # type: ignore[arg-type]  # one of the Literal's values
         collected_at=datetime.fromtimestamp(snap.ts, UTC) if snap.rates and snap.ts else None,
         exchanges=sorted(snap.rates), symbols=sorted({c.symbol for c in cells}), cells=cells, errors=dict(snap.errors))
 
@@ -206,7 +206,7 @@ async def _position(app: FastAPI, live: LiveRun | None, store: Store, pos: Posit
         liq = await _liquidation_price(live, ex, pos.symbol) if live is not None and held != 0 else None
         dist = (liquidation_distance(liq, mark, Side.BUY if role == "long" else Side.SELL)
                 if liq is not None and mark is not None else None)
-        legs.append(S.Leg(role=role, exchange=ex, size=abs(held), entry_price=entry, mark_price=mark,  # type: ignore[arg-type]
+        legs.append(S.Leg(role=role, exchange=ex, size=abs(held), entry_price=entry, mark_price=mark,  # type: ignore[arg-type]  # role is 'long' or 'short'
                           mark_source=source, unrealized_pnl=upnl, funding=funding, fees=fees,
                           net=None if upnl is None else upnl + funding - fees, liquidation_price=liq,
                           liquidation_distance=dist))

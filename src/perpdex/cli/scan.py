@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 
 from ..config import AppConfig
+from ..exchanges.base import ExchangeClient
 from ..funding.collector import FundingSnapshot
 from ..funding.opportunities import Opportunity
 from . import render
@@ -113,7 +114,7 @@ async def connect_each(clients: dict, timeout_s: float = 30.0) -> dict[str, str]
     exchange -> the one-line reason for each that failed (the others are connected)."""
     from ..errors import PerpdexError
 
-    async def one(name: str, client) -> tuple[str, str | None]:  # noqa: ANN001
+    async def one(name: str, client: ExchangeClient) -> tuple[str, str | None]:
         try:
             await asyncio.wait_for(client.connect(), timeout_s)
         except TimeoutError:
@@ -199,7 +200,7 @@ def scan(
     if sort not in SCAN_SORTS:
         raise typer.BadParameter(f"{sort!r}: one of {', '.join(SCAN_SORTS)}", param_hint="--sort")
     cfg = only_exchanges(_load(config, verbose), split_list(exchanges))
-    dec = lambda x: None if x is None else Decimal(str(x))  # noqa: E731
+    dec = lambda x: None if x is None else Decimal(str(x))  # noqa: E731 - a one-line local helper reads best as a lambda
     with err_console.status(f"collecting and ranking {', '.join(cfg.enabled_exchanges)}..."):
         res = _run_async(collect_and_rank(cfg, symbols=split_list(symbols, upper=True), min_net_apr=dec(min_apr),
                                           min_volume_usd=dec(min_volume), min_oi_usd=dec(min_oi)))

@@ -311,7 +311,7 @@ class AtomicPairExecutor:
         tol = max(la.canonical_lot, sa.canonical_lot)
         for p in plans:
             p.leg = LegResult(p.name, symbol, p.side, p.qty)
-        result = PairResult(False, plans[0].leg, plans[1].leg, tolerance=tol, ledger=ledger)  # type: ignore[arg-type]
+        result = PairResult(False, plans[0].leg, plans[1].leg, tolerance=tol, ledger=ledger)  # type: ignore[arg-type]  # legs set just above
         unlisten = self._listen_streams(plans, symbol, ledger)
         urgent, abort = asyncio.Event(), asyncio.Event()
         monitor = asyncio.create_task(self._monitor(plans, symbol, ledger, tol, urgent, result))

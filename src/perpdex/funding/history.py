@@ -382,7 +382,7 @@ def _stats_from(key: PairKey, cols: Columns, hours: float, threshold_apr: Decima
     if agg.samples == 0:
         return PairStats(symbol, long_ex, short_ex, hours, 0, None, None, None, None, None, None, 0.0, threshold_apr)
     mean = agg.sum_spread / agg.samples
-    persistence = 0.0 if agg.run_start is None else (agg.last_at - agg.run_start).total_seconds() / 3600  # type: ignore[operator]
+    persistence = 0.0 if agg.run_start is None else (agg.last_at - agg.run_start).total_seconds() / 3600  # type: ignore[operator]  # last_at is set with run_start
     return PairStats(symbol, long_ex, short_ex, hours, agg.samples, agg.first_at, agg.last_at, mean, mean / _EIGHT,
                      spread_apr(_ZERO, mean), agg.last_spread, persistence, threshold_apr)
 

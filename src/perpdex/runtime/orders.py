@@ -274,7 +274,7 @@ class OrderTracker:
 
     async def _update(self, row: OrderRow, **fields: object) -> OrderRow:
         if "detail" in fields:
-            fields["detail"] = {**(row.detail or {}), **fields["detail"]}  # type: ignore[dict-item]
+            fields["detail"] = {**(row.detail or {}), **fields["detail"]}  # type: ignore[dict-item]  # detail is always a dict
         new = await self.rt.store.update_order(row.id, **fields)
         cur = self.rows.get(row.id)
         if cur is not None and "filled" not in fields and cur.filled > new.filled:
@@ -364,7 +364,7 @@ class OrderTracker:
                                                  detail={"error": "never reached the exchange"})
                 return row
         try:
-            info = await self.client.get_order_info(self.symbol, row.order_id)  # type: ignore[arg-type]
+            info = await self.client.get_order_info(self.symbol, row.order_id)  # type: ignore[arg-type]  # rows without an id returned above
         except ExchangeError as exc:
             log.warning("%s: order %s unreadable: %s", self.strategy, row.order_id, exc)
             return row

@@ -75,7 +75,7 @@ class PairTracker:
         status = (PositionStatus.NAKED if result.naked else PositionStatus.DUST if result.dust
                   else PositionStatus.FAILED)
         row = await self.rt.store.get_position(position_id)
-        detail = row.detail or {}  # type: ignore[union-attr]
+        detail = row.detail or {}  # type: ignore[union-attr]  # the pair's row exists while it is executed
         detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
         if result.dust:
             detail["dust"] = [[ex, f"{q.normalize():f}"] for ex, q in result.dust]
@@ -86,7 +86,7 @@ class PairTracker:
                       + (f"; NAKED exposure left: {result.naked}" if result.naked else ""), level,
                       kind=EventKind.NAKED_LEG if result.naked else EventKind.OPEN_FAILED if "open" in what
                       else EventKind.CLOSE_FAILED, strategy=self.strategy, position_id=position_id,
-                      symbol=row.symbol, long_exchange=row.long_exchange, short_exchange=row.short_exchange,  # type: ignore[union-attr]
+                      symbol=row.symbol, long_exchange=row.long_exchange, short_exchange=row.short_exchange,  # type: ignore[union-attr]  # as above
                       status=str(status), reason=result.reason,
                       naked=[[ex, str(q)] for ex, q in result.naked])
 

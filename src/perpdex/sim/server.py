@@ -118,7 +118,7 @@ async def start_emulators(
         await runner.setup()
         site = web.TCPSite(runner, host, (ports or {}).get(name, 0))
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # a started TCPSite holds an asyncio.Server
         cluster._runners.append(runner)
         cluster.dialects[name] = dialect
         cluster.endpoints[name] = dialect.endpoints(host, port)

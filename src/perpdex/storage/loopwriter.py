@@ -78,7 +78,7 @@ class _TableCodec:
             cols = ", ".join(keys)
             sql = self._insert_sql[keys] = f"INSERT INTO {self.table.name} ({cols}) VALUES ({', '.join('?' * len(keys))})"
         cur = conn.execute(sql, [self._param(k, v) for k, v in values.items()])
-        return int(cur.lastrowid)  # type: ignore[arg-type]
+        return int(cur.lastrowid)  # type: ignore[arg-type]  # set after an INSERT
 
     def update(self, conn: sqlite3.Connection, row_id: int, values: dict[str, Any]) -> int:
         keys = tuple(values)

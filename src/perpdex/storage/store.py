@@ -207,7 +207,7 @@ class Store:
             def work(conn: Any) -> dict[str, Any]:
                 if not codec.update(conn, row_id, {**fields, "updated_at": utcnow()}):
                     raise KeyError(f"order row {row_id} not found")
-                return codec.get(conn, row_id)  # type: ignore[return-value]
+                return codec.get(conn, row_id)  # type: ignore[return-value]  # the row was just updated
 
             stored = self._fast.transaction(work)
             if stored is not BUSY:

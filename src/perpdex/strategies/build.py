@@ -37,5 +37,5 @@ def build_strategies(cfg: AppConfig, app: Runtime, store: Store, *, account: str
             out.append(GridStrategy(entry, runtime, funding=app.adapters.get(entry.exchange)))
         else:
             out.append(FundingArbStrategy(entry, app.clients, app.adapters, store, runtime=runtime,
-                                          fee_overrides=app.fee_overrides, name=entry.resolved_name))  # type: ignore[arg-type]
+                                          fee_overrides=app.fee_overrides, name=entry.resolved_name))  # type: ignore[arg-type]  # a None fee is no override
     return out

@@ -359,7 +359,7 @@ class GridStrategy:
         minimum notional."""
         a = self.attrs
         assert a is not None
-        qty = self.cfg.quantity if self.cfg.quantity is not None else self.cfg.order_notional_usd / price  # type: ignore[operator]
+        qty = self.cfg.quantity if self.cfg.quantity is not None else self.cfg.order_notional_usd / price  # type: ignore[operator]  # the config requires one of the two
         qty = (qty / a.lot_size).to_integral_value(ROUND_DOWN) * a.lot_size
         floor = a.min_size
         if a.min_notional > 0:
@@ -477,7 +477,7 @@ class GridStrategy:
         done = Decimal(0)
         for _ in range(attempts):
             left = min(qty - done, abs(self.orders.position))
-            if left < max(self.attrs.min_size, self.attrs.lot_size):  # type: ignore[union-attr]
+            if left < max(self.attrs.min_size, self.attrs.lot_size):  # type: ignore[union-attr]  # loaded before any order
                 break
             bid, ask = await self.touch()
             price = bid * (1 - MARKET_SLIPPAGE) if self.exit_side is Side.SELL else ask * (1 + MARKET_SLIPPAGE)

@@ -368,11 +368,11 @@ class ParadexEmulator:
             rows.append(opt)
         return self._json({"results": rows})
 
-    def _rate(self, sym: str) -> tuple[float, float, int]:
+    def _rate(self, sym: str) -> tuple[float, float, int | float]:
         """(rate per period, rate per 8 h, period hours)."""
         period = self.venue.market(sym).funding_interval_hours
         rate = self.venue.funding_rate(sym)
-        return rate, rate * 8.0 / period, int(period) if float(period).is_integer() else period  # type: ignore[return-value]
+        return rate, rate * 8.0 / period, int(period) if float(period).is_integer() else period
 
     def _summary_json(self, name: str, sym: str) -> dict[str, Any]:
         m = self.venue.market(sym)
@@ -408,7 +408,7 @@ class ParadexEmulator:
         if depth <= 0:
             raise ParadexApiError("INVALID_REQUEST_PARAMETER", "depth must be positive")
         bids, asks = self._sorted(sym, depth)
-        top = lambda lv: [_fmt(lv[0][0]), _fmt(lv[0][1])] if lv else []  # noqa: E731
+        top = lambda lv: [_fmt(lv[0][0]), _fmt(lv[0][1])] if lv else []  # noqa: E731 - a one-line local helper reads best as a lambda
         return self._json({"market": name, "seq_no": self._seq[sym], "last_updated_at": self._ts[sym],
                            "bids": [[_fmt(p), _fmt(s)] for p, s in bids], "asks": [[_fmt(p), _fmt(s)] for p, s in asks],
                            "best_bid_api": top(bids), "best_ask_api": top(asks),
