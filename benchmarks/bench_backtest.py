@@ -23,20 +23,20 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from perpdex.backtest.engine import BacktestSettings
-from perpdex.backtest.runner import run_backtest
 from perpdex.backtest.loader import load_history
+from perpdex.backtest.runner import run_backtest
 from perpdex.config import parse_config
 from perpdex.storage import Store
 
 EXCHANGES = ("aster", "lighter", "backpack", "paradex")
 HOURS = 8760
 SEED = 11
-START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def synthetic_rows(n_symbols: int):
@@ -51,7 +51,7 @@ def synthetic_rows(n_symbols: int):
     price = 10 * np.exp(np.cumsum(rng.normal(0, 0.004, (HOURS, n_symbols)), axis=0))
     times = [(START + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S.%f") for h in range(HOURS)]
     fetched = START.strftime("%Y-%m-%d %H:%M:%S.%f")
-    for e, ex in enumerate(EXCHANGES):
+    for ex in EXCHANGES:
         offset = rng.normal(0, 0.00004, n_symbols)
         noise = rng.normal(0, 0.00002, (HOURS, n_symbols))
         rate = np.round(level / 8 + offset / 8 + noise / 8, 8)  # per 1h interval

@@ -44,8 +44,9 @@ import random
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 import orjson

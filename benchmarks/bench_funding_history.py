@@ -14,7 +14,7 @@ import asyncio
 import platform
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from perpdex.exchanges import registry
@@ -47,7 +47,7 @@ async def bench_download() -> None:
         clients = {}
         for n, ep in cluster.endpoints.items():
             clients[n] = registry.client_class(n)(ExchangeSettings(n, ep["rest_url"], ep["ws_url"], options={"ccxt": ep["ccxt"]}))
-        until = datetime.fromtimestamp(min(v.started_ms for v in cluster.sim.venues.values()) / 1000, tz=timezone.utc)
+        until = datetime.fromtimestamp(min(v.started_ms for v in cluster.sim.venues.values()) / 1000, tz=UTC)
         since = until - timedelta(days=30)
         symbols = {n: sorted(v.markets) for n, v in cluster.sim.venues.items()}
         for label in ("first run", "re-run"):

@@ -110,7 +110,7 @@ async def bench(name: str, cluster: Any, probe: Probe, signing: Signing, db: Pat
             signing.samples.clear()
             tps = len(grid.orders.live(OrderRole.TAKE_PROFIT))
             cluster.sim.index.prices[SYMBOL] *= 0.994  # the market crosses the entry (even one priced off a book a tick old)
-            await wait_for(lambda: len(grid.orders.live(OrderRole.TAKE_PROFIT)) > tps and probe.orders, f"{name} take-profit",
+            await wait_for(lambda tps=tps: len(grid.orders.live(OrderRole.TAKE_PROFIT)) > tps and probe.orders, f"{name} take-profit",
                            state=lambda: ([(r.role, r.quantity, r.filled, r.status) for r in grid.orders.rows.values()][-2:],
                                           [(o.side, o.price, o.filled, o.status) for a in venue.accounts.values()
                                            for o in a.orders.values()][-2:], venue.bbo(SYMBOL), grid.orders._queue.qsize()))

@@ -92,7 +92,7 @@ def main() -> None:
                 errors = [r["errors"] for r in rows if r["errors"]]
                 if errors:
                     print(f"errors: {errors[0]}", file=sys.stderr)
-                col = lambda k: [r[k] for r in rows]  # noqa: E731
+                col = lambda k, rows=rows: [r[k] for r in rows]  # noqa: E731 - a one-line column picker for the table row
                 markets = " / ".join(f"{n} {c}" for n, c in rows[-1]["markets"].items())
                 print(f"| {label} | **{statistics.median(col('wall_ms')):.0f}** | {pct(col('wall_ms'), 0.9):.0f} | "
                       f"**{statistics.median(col('cpu_ms')):.0f}** | {pct(col('cpu_ms'), 0.9):.0f} | "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,7 +60,7 @@ def build(path: Path, *, days: float = 30, step_s: float = 60, seed: int = 7, sc
     asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
     rng = random.Random(seed)
     mk = markets(scenario)
-    end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    end = (end or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     rounds = int(days * 86400 / step_s)
     state = [(m["rate_8h"], m["price"]) for m in mk]
     conn = sqlite3.connect(path)

@@ -92,8 +92,8 @@ def test_depth_view_is_decimal_best_first():
 
 def test_depth_from_unsorted_levels_drops_empty_and_zero_prices():
     d = depth_from_levels([(1.0, 1.0), (3.0, 1.0), (0.0, 5.0)], [(5.0, 1.0), (4.0, 0.0), (4.5, 2.0)], 10)
-    assert [l["price"] for l in d["bids"]] == [Decimal("3.0"), Decimal("1.0")]
-    assert [l["price"] for l in d["asks"]] == [Decimal("4.5"), Decimal("5.0")]
+    assert [lv["price"] for lv in d["bids"]] == [Decimal("3.0"), Decimal("1.0")]
+    assert [lv["price"] for lv in d["asks"]] == [Decimal("4.5"), Decimal("5.0")]
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -29,4 +29,4 @@ def test_rounding_is_never_more_aggressive():
 
 def test_side_helpers():
     assert Side.BUY.opposite is Side.SELL and Side.SELL.sign == -1
-    assert datetime.now(timezone.utc).tzinfo is not None
+    assert datetime.now(UTC).tzinfo is not None

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 #: generous: under a loaded CI machine a condition may take seconds; a healthy run returns at once
 DEFAULT_TIMEOUT_S = 15.0

@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from .config import AppConfig
 from .errors import ConfigError
 from .exchanges import registry
-from .exchanges.http import configure_budget
 from .exchanges.base import ExchangeClient, ExchangeSettings, FundingAdapter
+from .exchanges.http import configure_budget
 
 if TYPE_CHECKING:  # live trading never imports the emulator: only `sim.enabled` loads it
     from .sim.server import EmulatorCluster
@@ -29,7 +30,7 @@ class Runtime:
 
     @property
     def fee_overrides(self) -> dict[str, dict[str, object]]:
-        out = {}
+        out: dict[str, dict[str, object]] = {}
         for name, ex in self.cfg.exchanges.items():
             out[name] = {"taker": ex.taker_fee, "maker": ex.maker_fee}
         return out

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, insort
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Iterable, Sequence
 
 Level = tuple[float, float]
 
@@ -216,7 +216,7 @@ class SnapshotBook(OrderBook):
         self.updated_at = time.monotonic()
 
     def _settle(self) -> None:
-        bids, asks = self._pending  # type: ignore[misc]
+        bids, asks = self._pending  # type: ignore[misc]  # only called when a snapshot is staged
         self._pending = None
         seq, ts = self.sequence, self.updated_at
         OrderBook.apply_snapshot(self, bids, asks, seq)

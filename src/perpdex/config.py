@@ -29,13 +29,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from .alerts.config import AlertsConfig
 from .errors import ConfigError
 from .exchanges import registry
-from .alerts.config import AlertsConfig
 
 
 class _Strict(BaseModel):
@@ -62,7 +70,7 @@ class ExchangeConfig(_Strict):
     @field_validator("rest_url", "ws_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and not v.split("://", 1)[0] in ("http", "https", "ws", "wss"):
+        if v is not None and v.split("://", 1)[0] not in ("http", "https", "ws", "wss"):
             raise ValueError(f"not a URL: {v!r}")
         return v.rstrip("/") if v else v
 
@@ -327,7 +335,7 @@ class GridConfig(_Strict):
         return v.strip().upper()
 
     @model_validator(mode="after")
-    def _consistent(self) -> "GridConfig":
+    def _consistent(self) -> GridConfig:
         if (self.order_notional_usd is None) == (self.quantity is None):
             raise ValueError("give exactly one of order_notional_usd (USD per entry) or quantity (base units per "
                              "entry); " + ("both were" if self.quantity is not None else "neither was") + " given")
@@ -387,11 +395,11 @@ class ServiceConfig(_Strict):
     """
 
     interval_s: float = Field(default=60.0, gt=0)
-    exchange_timeout_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
+    exchange_timeout_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]  # None: derived from interval_s by the validator
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     history_hours: float = Field(default=24.0, gt=0, le=24 * 366)
-    max_sample_age_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
+    max_sample_age_s: float = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]  # None: derived by the validator
     retention_hours: float | None = Field(default=None, gt=0)
     # the dashboard / API token (perpdex.api.auth; $PERPDEX_API_TOKEN takes precedence): required
     # to listen on a non-loopback address, then asked of every request; never logged or shown
@@ -418,7 +426,7 @@ class ServiceConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _derived_defaults(self) -> "ServiceConfig":
+    def _derived_defaults(self) -> ServiceConfig:
         if self.exchange_timeout_s is None:
             self.exchange_timeout_s = min(20.0, self.interval_s)
         if self.max_sample_age_s is None:
@@ -469,7 +477,7 @@ class AppConfig(_Strict):
 
     exchanges: dict[str, ExchangeConfig]
     sim: SimConfig = Field(default_factory=SimConfig)
-    strategies: list[StrategyEntry] = Field(default_factory=lambda: [FundingArbConfig()])
+    strategies: list[StrategyEntry] = Field(default_factory=lambda: [FundingArbConfig()])  # type: ignore[arg-type]  # mypy reads the list as list[FundingArbConfig], not list[StrategyEntry]
     storage: StorageConfig = Field(default_factory=StorageConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)

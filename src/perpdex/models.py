@@ -23,7 +23,7 @@ class Side(str, enum.Enum):
     SELL = "sell"
 
     @property
-    def opposite(self) -> "Side":
+    def opposite(self) -> Side:
         return Side.SELL if self is Side.BUY else Side.BUY
 
     @property
@@ -139,7 +139,7 @@ class FundingRateSample:
         rate_per_interval: Decimal,
         interval_hours: Decimal,
         **kwargs: Any,
-    ) -> "FundingRateSample":
+    ) -> FundingRateSample:
         """Build a sample from a per-interval fraction; computes the 8h-normalized rate."""
         return cls(exchange, symbol, rate_per_interval, interval_hours, rate_8h(rate_per_interval, interval_hours),
                    **kwargs)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _SECRET_KEYS = re.compile(r"(key|secret|token|password|passphrase|seed|auth|signature)", re.I)
 _MASK = "***"

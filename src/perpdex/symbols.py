@@ -13,9 +13,10 @@ of the name (``2Z``, ``0G``, ``1INCH``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .models import ContractAttributes
@@ -72,7 +73,7 @@ class SymbolRegistry:
             self.add(r)
 
     @classmethod
-    def from_contracts(cls, contracts: Iterable["ContractAttributes"]) -> "SymbolRegistry":
+    def from_contracts(cls, contracts: Iterable[ContractAttributes]) -> SymbolRegistry:
         """Registry of the active markets in exchange catalogs (``ExchangeClient.contracts``)."""
         return cls(MarketRef(c.exchange, c.symbol, c.contract_id, c.contract_id, c.multiplier)
                    for c in contracts if c.active)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from perpdex.accounts import (AccountError, AccountRepository, Vault, WrongMasterKey, credential_fields,
-                              validate_fields)
+from perpdex.accounts import AccountError, AccountRepository, Vault, WrongMasterKey, credential_fields, validate_fields
 from perpdex.exchanges import registry
 from perpdex.storage.models import AccountRow, CredentialRow
 

@@ -74,7 +74,7 @@ async def test_two_accounts_trade_side_by_side_each_seeing_only_its_own_position
 
         # a second cycle each: open positions are synced by their own bot only
         await asyncio.gather(*(b.cycle() for b in bots.values()))
-        for name, bot in bots.items():
+        for name in bots:
             [own] = await store.positions(["open"], account=name)
             assert len(await store.fills(own.id)) == 2
     finally:

@@ -19,8 +19,9 @@ import contextlib
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from aiohttp import web
 
@@ -69,7 +70,7 @@ class Receiver:
     def next_action(self) -> Any:
         return self.script.pop(0) if self.script else self.always
 
-    async def start(self) -> "Receiver":
+    async def start(self) -> Receiver:
         app = web.Application()
         self.routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)

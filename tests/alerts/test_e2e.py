@@ -19,8 +19,9 @@ import contextlib
 import copy
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
 from aiohttp import web
 

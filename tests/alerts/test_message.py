@@ -5,14 +5,14 @@ mentions), JSON (the whole event)."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from perpdex.alerts.message import Alert, payload, telegram_text, usd
 from perpdex.runtime.events import EventBus, EventKind
 
 from .fakes import telegram_html_error
 
-TS = datetime(2025, 3, 1, 8, 0, 5, tzinfo=timezone.utc)
+TS = datetime(2025, 3, 1, 8, 0, 5, tzinfo=UTC)
 
 
 def closed() -> Alert:

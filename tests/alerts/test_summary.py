@@ -5,7 +5,7 @@ schedule at the configured UTC time, and its message published as a ``summary`` 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from perpdex.alerts.summary import DailySummary, next_run, summary_figures
@@ -14,7 +14,7 @@ from perpdex.runtime.events import EventKind
 from perpdex.storage import Store
 
 D = Decimal
-NOW = datetime(2025, 5, 2, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 5, 2, 8, 0, tzinfo=UTC)
 
 
 async def pair(store: Store, status: str, opened: datetime, closed: datetime | None, fills, funding, **kw):
@@ -65,9 +65,9 @@ async def test_figures_over_the_last_24_hours(tmp_path):
 def test_next_run_is_the_next_utc_time():
     assert next_run(time(8, 0), NOW) == NOW + timedelta(days=1)  # exactly at 08:00: tomorrow's
     assert next_run(time(8, 0), NOW - timedelta(minutes=1)) == NOW
-    assert next_run(time(23, 59), NOW) == datetime(2025, 5, 2, 23, 59, tzinfo=timezone.utc)
-    assert next_run(time(0, 0), datetime(2025, 12, 31, 23, 0, tzinfo=timezone.utc)) == \
-        datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert next_run(time(23, 59), NOW) == datetime(2025, 5, 2, 23, 59, tzinfo=UTC)
+    assert next_run(time(0, 0), datetime(2025, 12, 31, 23, 0, tzinfo=UTC)) == \
+        datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def test_published_at_the_configured_time_as_a_summary_event(tmp_path):

@@ -3,7 +3,7 @@ exactly, filters work, bad parameters get a 422 naming the parameter."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -33,7 +33,7 @@ async def seed(store: Store) -> list[datetime]:
     """Rounds T0..T3, an hour apart, the last one a minute ago. X: E1 steady 1 bp/8h (8h interval),
     E2 2, -1, 3, 5 bp/8h (1h interval), E3 2 bp/8h in T3 only (4h interval); Y in T3 only: E1 2 bp,
     E2 1 bp. One X row on E1 48 h old. E4 has nothing."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     t = [now - (3 - k) * H - timedelta(seconds=60) for k in range(4)]
     for k, e2 in enumerate(["0.0002", "-0.0001", "0.0003", "0.0005"]):
         await put(store, E1, "X", t[k], "0.0001", "8")

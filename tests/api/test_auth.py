@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import socket
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest

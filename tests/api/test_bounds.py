@@ -4,7 +4,7 @@ Through httpx against the app over a real SQLite store (the statistics also on P
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -92,7 +92,7 @@ async def fill(store: Store, rounds: int, step: timedelta, end: datetime) -> lis
 
 async def test_history_is_downsampled_to_max_points_with_exact_bucket_averages(tmp_path):
     async with stored_api(cfg(tmp_path)) as (client, store):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         end = now - timedelta(seconds=30)
         rows = await fill(store, 3000, timedelta(minutes=1), end)  # 50 hours at 60 s
         small = (await client.get("/funding-rates/BTC/history", params={"hours": 1})).json()
@@ -140,7 +140,7 @@ async def test_history_is_downsampled_to_max_points_with_exact_bucket_averages(t
 
 async def test_year_window_is_bounded(tmp_path):
     async with stored_api(cfg(tmp_path)) as (client, store):
-        await fill(store, 4000, timedelta(hours=2), datetime.now(timezone.utc) - timedelta(minutes=1))  # 333 days
+        await fill(store, 4000, timedelta(hours=2), datetime.now(UTC) - timedelta(minutes=1))  # 333 days
         body = (await client.get("/funding-rates/BTC/history", params={"hours": 24 * 365})).json()
         assert body["resolution_s"] == 21600  # 8760 h / 2000 -> 6 h buckets
         for ex in (E1, E2):
@@ -149,7 +149,7 @@ async def test_year_window_is_bounded(tmp_path):
 
 
 async def test_statistics_on_postgresql_match_sqlite(tmp_path, postgres_cluster):
-    end = datetime.now(timezone.utc) - timedelta(seconds=30)
+    end = datetime.now(UTC) - timedelta(seconds=30)
     answers = []
     name = postgres_cluster.create_database()
     try:

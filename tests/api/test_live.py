@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from perpdex.api import create_app
@@ -24,7 +24,7 @@ from perpdex.strategies.build import build_strategies
 from tests.api.conftest import api_client, make_config, stored_api
 
 D = Decimal
-T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 def at(s: float) -> datetime:

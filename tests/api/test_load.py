@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import insert
@@ -23,7 +23,7 @@ SYMBOLS = ["BTC", "ETH", "SOL", "AAVE", "XRP"]
 
 async def earlier_rounds(store: Store, hours: int) -> None:
     """``hours`` hours of rounds every 60 s for every exchange and SYMBOLS, ending a minute ago."""
-    end = datetime.now(timezone.utc) - timedelta(minutes=1)
+    end = datetime.now(UTC) - timedelta(minutes=1)
     rng = random.Random(3)
     rows = []
     for k in range(hours * 60):

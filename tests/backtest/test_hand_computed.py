@@ -14,7 +14,7 @@ aster 0.04 %, lighter 0.02 % (config overrides), slippage 1 bp per fill, re-entr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from perpdex.backtest.engine import BacktestSettings
@@ -24,7 +24,7 @@ from perpdex.funding.settled import SettledFunding, SettledFundingStore
 from perpdex.storage import Store
 
 D = Decimal
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def at(hour: int) -> datetime:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from typer.testing import CliRunner
@@ -92,7 +92,7 @@ def _hand_cost(book: dict, buy: bool, notional: D) -> tuple[D, int]:
 def test_recorded_depth_prices_the_covered_fills(tmp_path):
     manifest = asyncio.run(_record(tmp_path))
     end_s = max(e["last_ns"] for e in manifest["exchanges"].values()) / 1e9
-    t0 = datetime.fromtimestamp(math.floor(end_s / 3600) * 3600 + 3600, timezone.utc)  # < 1 h after the end
+    t0 = datetime.fromtimestamp(math.floor(end_s / 3600) * 3600 + 3600, UTC)  # < 1 h after the end
     books = asyncio.run(_final_books(tmp_path / "rec"))
     long_cost, long_levels = _hand_cost(books["aster"]["ETH"], True, D(SIZE))  # long aster buys
     short_cost, short_levels = _hand_cost(books["lighter"]["ETH"], False, D(SIZE))  # short lighter sells

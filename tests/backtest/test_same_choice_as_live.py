@@ -7,7 +7,7 @@ volume / open interest for the liquidity filter."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from perpdex.app import runtime
 from perpdex.backtest.engine import Backtest, BacktestSettings, clock_for
@@ -26,7 +26,7 @@ async def test_backtest_and_live_cycle_choose_the_same_opportunity(tmp_path):
                  funding_max_age_s=600, min_net_apr=0.3, exit={"max_age_s": 3600})
     store = Store(cfg.storage.url)
     await store.init()
-    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     async with runtime(cfg) as rt:
         strat = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides)
         await strat.start()

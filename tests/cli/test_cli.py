@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PERPDEX = [sys.executable, "-m", "perpdex.cli.main"]
@@ -96,7 +93,7 @@ def test_sim_writes_endpoints_that_unmodified_ccxt_uses(tmp_path):
             time.sleep(0.2)
         endpoints = json.loads(ep_file.read_text())
         assert set(endpoints) == {"aster", "lighter", "backpack", "paradex"}
-        for name, ep in endpoints.items():
+        for ep in endpoints.values():
             assert ep["rest_url"].startswith("http://127.0.0.1:") and ep["ws_url"].startswith("ws://127.0.0.1:")
         code = (
             "import asyncio, json, sys, ccxt.async_support as ccxt\n"

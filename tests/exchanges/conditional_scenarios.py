@@ -12,7 +12,6 @@ import pytest
 
 from perpdex.errors import InvalidOrder, OrderNotFound
 from perpdex.models import OrderStatus, Side
-
 from tests.waiting import eventually
 
 from .userstream_scenarios import TIMEOUT, Env, market_qty, started

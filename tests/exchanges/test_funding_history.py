@@ -5,7 +5,7 @@ the exchange and the request; the live adapters and the history path share one n
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -44,7 +44,7 @@ def _client(cluster, name: str):
 
 
 def _start(venue) -> datetime:
-    return datetime.fromtimestamp(venue.started_ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(venue.started_ms / 1000, tz=UTC)
 
 
 def expected(name: str, venue, symbol: str, since: datetime, until: datetime) -> list[tuple[datetime, Decimal, Decimal]]:
@@ -67,7 +67,7 @@ def expected(name: str, venue, symbol: str, since: datetime, until: datetime) ->
                      for r in path.rates]
     out = []
     for t, q in zip(path.times_ms, quote):
-        ts = datetime.fromtimestamp(t / 1000, tz=timezone.utc)
+        ts = datetime.fromtimestamp(t / 1000, tz=UTC)
         if since <= ts <= until:
             out.append((ts, q, hours))
     return out
@@ -169,4 +169,4 @@ def test_paradex_history_and_live_normalize_alike():
     [hourly] = paradex_funding.hourly_means([row, row], "BTC", None)
     assert hourly.rate_8h == live.normalized_rate == Decimal("0.0001")
     assert hourly.interval_hours == 1 and hourly.rate == Decimal("0.0000125")
-    assert hourly.funding_time == datetime.fromtimestamp(1_700_002_800, tz=timezone.utc)  # the hour's end
+    assert hourly.funding_time == datetime.fromtimestamp(1_700_002_800, tz=UTC)  # the hour's end

@@ -5,7 +5,7 @@ sample with the units the funding modules state. The recording test
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from perpdex.exchanges.aster.feed import AsterMarketFeed
@@ -40,7 +40,7 @@ def test_aster_mark_price_update_needs_the_interval_then_is_a_sample():
     assert s.raw_rate == Decimal("0.00038167") and s.interval_hours == 4
     assert s.normalized_rate == Decimal("0.00038167") * 2
     assert s.mark_price == Decimal("11794.15000000") and s.metadata["index_price"] == Decimal("11784.62659091")
-    assert s.next_funding_time == datetime.fromtimestamp(1562306400, tz=timezone.utc)
+    assert s.next_funding_time == datetime.fromtimestamp(1562306400, tz=UTC)
     assert feed.funding_samples() == {"BTC": s}
 
 
@@ -56,7 +56,7 @@ def test_lighter_market_stats_percent_per_hour():
     assert s.normalized_rate == Decimal("-0.00004") and s.mark_price == Decimal("2963.63")
     assert s.metadata["settled_rate"] == Decimal("0.000011")
     # the payment after the one settled at 2026-01-23 17:00:00.001 UTC
-    assert s.next_funding_time == datetime(2026, 1, 23, 18, tzinfo=timezone.utc)
+    assert s.next_funding_time == datetime(2026, 1, 23, 18, tzinfo=UTC)
 
 
 def test_paradex_funding_data_per_period():

@@ -14,9 +14,10 @@ reconciler catches it up after reconnects).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from perpdex.exchanges.base import ExchangeClient
 from perpdex.models import OrderStatus, Side, UserFill, UserOrderUpdate

@@ -62,7 +62,6 @@ from perpdex.runtime.ids import ClientIds
 from perpdex.sim.server import start_emulators
 from perpdex.storage import Store
 from perpdex.storage.models import FillRow
-
 from tests.execution.emulated import engine_orders, engine_position, make_client, traded
 
 D = Decimal
@@ -209,7 +208,7 @@ class Lane:
                                                    status="opening", quantity=qty, leverage=D(1))
             seen: list[FillRecord] = []
 
-            async def sink(f: FillRecord, pid: int = row.id, seen: list[FillRecord] = seen) -> None:
+            async def sink(f: FillRecord, pid: int = row.id, seen: list[FillRecord] = seen, slow: float = slow) -> None:
                 seen.append(f)
                 if slow:
                     await asyncio.sleep(slow)

@@ -4,7 +4,7 @@ download resumes to the same rows, and one exchange's error ends that symbol onl
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -50,7 +50,7 @@ async def world(tmp_path):
 
 
 def _window(cluster):
-    until = datetime.fromtimestamp(min(v.started_ms for v in cluster.sim.venues.values()) / 1000, tz=timezone.utc)
+    until = datetime.fromtimestamp(min(v.started_ms for v in cluster.sim.venues.values()) / 1000, tz=UTC)
     return until - timedelta(days=2), until
 
 
@@ -105,6 +105,6 @@ def test_default_symbols_are_those_listed_twice():
 
 async def test_plan_rejects_an_empty_window(world):
     _, _, repo = world
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with pytest.raises(ValueError, match="before"):
         await plan_downloads(repo, {"aster": ["BTC"]}, now, now - timedelta(hours=1))

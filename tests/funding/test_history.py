@@ -3,9 +3,8 @@ hand-made rows with exact expected numbers."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-
 
 from perpdex.funding.collector import FundingSnapshot
 from perpdex.funding.history import FundingHistory, snapshot_from_rows
@@ -14,7 +13,7 @@ from perpdex.storage import Store
 from perpdex.storage.models import FundingSnapshotRow
 
 D = Decimal
-T0 = datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 
 

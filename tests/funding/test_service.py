@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-
 
 from perpdex.app import runtime
 from perpdex.config import parse_config
@@ -58,7 +57,7 @@ async def rows(store: Store) -> list[FundingSnapshotRow]:
 async def test_one_round_stores_every_exchange_and_symbol(tmp_path, store):
     cfg = config(tmp_path, retention_hours=24)
     old = FundingSnapshotRow(exchange=registry.names()[0], symbol="BTC", rate=Decimal(0), interval_hours=Decimal(8),
-                             rate_8h=Decimal(0), collected_at=datetime.now(timezone.utc) - timedelta(hours=25))
+                             rate_8h=Decimal(0), collected_at=datetime.now(UTC) - timedelta(hours=25))
     async with store.sessions() as s, s.begin():
         s.add(old)
     async with runtime(cfg) as rt:

@@ -1,6 +1,6 @@
 """The settled funding history repository on SQLite and PostgreSQL (``store_url``: each backend, empty database)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -8,7 +8,7 @@ import pytest
 from perpdex.funding.settled import SettledFunding, SettledFundingStore
 from perpdex.storage import Store
 
-T0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def _rows(exchange: str, symbol: str, hours: int, interval: int, start: datetime = T0) -> list[SettledFunding]:

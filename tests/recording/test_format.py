@@ -23,7 +23,8 @@ async def _write(tmp_path: Path, n: int, *, block_bytes: int = 4096, max_file_by
     conn = ch.open("ws://127.0.0.1:9/stream")
     frames = []
     for i in range(n):
-        text = '{"i":%d,"pad":"%s"}' % (i, "".join(rng.choice("abcdef0123") for _ in range(rng.randint(10, 400))))
+        pad = "".join(rng.choice("abcdef0123") for _ in range(rng.randint(10, 400)))
+        text = f'{{"i":{i},"pad":"{pad}"}}'
         frames.append(text.encode())
         ch.frame(conn, text)
     ch.rest_response("GET", "http://127.0.0.1:9/depth", {"symbol": "BTC", "limit": 5}, 200, b'{"ok":1}')

@@ -70,7 +70,7 @@ async def test_recorded_funding_streams_replay_to_the_rest_rates(tmp_path):
             for a in adapters.values():
                 await a.close()
 
-    for name, e in manifest["exchanges"].items():
+    for e in manifest["exchanges"].values():
         assert e["options"]["funding_stream"] is True and e["dropped"] == 0
 
     rp = await open_replay(tmp_path / "rec")

@@ -24,7 +24,6 @@ from perpdex.runtime.events import EventKind
 from perpdex.runtime.ids import ClientIds
 from perpdex.sim.server import start_emulators
 from perpdex.storage import Store
-
 from tests.execution.emulated import make_client
 
 D = Decimal

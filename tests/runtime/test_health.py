@@ -24,8 +24,8 @@ from perpdex.runtime.health import ExchangeHealth
 from perpdex.runtime.streams import start_user_streams
 from perpdex.sim.server import start_emulators
 from tests.exchanges.userstream_scenarios import Env, market_qty
-from tests.waiting import eventually
 from tests.execution.emulated import make_client
+from tests.waiting import eventually
 
 EXCHANGES = ("aster", "lighter", "backpack", "paradex")
 BOUND = 1.5  # seconds of silence before a socket is down (the tests' bound; live defaults are 20-30 s)

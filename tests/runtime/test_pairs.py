@@ -14,7 +14,6 @@ from decimal import Decimal
 from perpdex.app import runtime
 from perpdex.storage import PositionStatus, Store
 from perpdex.strategies.funding_arb import FundingArbStrategy
-
 from tests.strategies.test_funding_arb_e2e import config
 
 D = Decimal

@@ -31,8 +31,8 @@ from perpdex.runtime import streams
 from perpdex.runtime.streams import StreamReconciler, reconciler_of, start_user_streams
 from perpdex.sim.server import start_emulators
 from tests.exchanges.userstream_scenarios import Env, market_qty
-from tests.waiting import eventually
 from tests.execution.emulated import make_client
+from tests.waiting import eventually
 
 EXCHANGES = ("aster", "lighter", "backpack", "paradex")
 SYMBOL = "ETH"

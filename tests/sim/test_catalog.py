@@ -9,9 +9,11 @@ from decimal import Decimal
 import pytest
 
 from perpdex.exchanges.aster.symbols import normalize_symbol as aster_normalize
-from perpdex.exchanges.backpack.symbols import exchange_base, normalize_symbol as backpack_normalize
+from perpdex.exchanges.backpack.symbols import exchange_base
+from perpdex.exchanges.backpack.symbols import normalize_symbol as backpack_normalize
 from perpdex.exchanges.lighter.symbols import normalize_symbol as lighter_normalize
-from perpdex.exchanges.paradex.symbols import market_name, normalize_symbol as paradex_normalize
+from perpdex.exchanges.paradex.symbols import market_name
+from perpdex.exchanges.paradex.symbols import normalize_symbol as paradex_normalize
 from perpdex.sim.catalog import generate_catalog
 from perpdex.sim.engine import IndexProcess, MarketSpec, Venue
 from perpdex.sim.scenario import build_simulation, load_scenario, market_specs
@@ -42,8 +44,9 @@ def test_generation_is_deterministic_and_keeps_the_default_markets(large):
 
 
 def _params():
-    import yaml
     from importlib import resources
+
+    import yaml
 
     return yaml.safe_load(resources.files("perpdex.sim").joinpath("scenarios/large.yml").read_text())["params"]
 

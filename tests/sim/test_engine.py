@@ -106,15 +106,15 @@ def test_book_events_chain_and_gap_fault_breaks_the_chain():
 def test_default_scenario_is_calibrated():
     data = load_scenario()
     sim = build_simulation(funding_time_scale=720)
-    a, l = sim.venue("aster"), sim.venue("lighter")
-    common = set(a.markets) & set(l.markets)
+    a, lt = sim.venue("aster"), sim.venue("lighter")
+    common = set(a.markets) & set(lt.markets)
     assert len(common) >= 8
     # BTC top-of-book spread is one tick on both
-    for v in (a, l):
+    for v in (a, lt):
         (bid, _), (ask, _) = v.bbo("BTC")
         assert ask - bid == pytest.approx(float(v.markets["BTC"].tick_size))
     # baseline funding about 1e-4 per 8h; outliers about 1e-4 per hour
     assert a.markets["BTC"].funding_rate == pytest.approx(1e-4)
-    hourly = {s: abs(l.markets[s].funding_rate) for s in common}
+    hourly = {s: abs(lt.markets[s].funding_rate) for s in common}
     assert max(hourly.values()) >= 1e-4
     assert data["venues"]["aster"]["taker_fee"] == 0.00035

@@ -12,7 +12,13 @@ import pytest
 
 from perpdex.sim.engine import IndexProcess
 from perpdex.sim.market import (
-    FundingParams, FundingState, IndexParams, IndexState, funding_step, index_step, initial_funding_state,
+    FundingParams,
+    FundingState,
+    IndexParams,
+    IndexState,
+    funding_step,
+    index_step,
+    initial_funding_state,
     initial_index_state,
 )
 from perpdex.sim.scenario import build_simulation, funding_params, index_params, load_scenario

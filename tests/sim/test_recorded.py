@@ -28,7 +28,6 @@ from perpdex.sim.recorded import RecordedMarketError
 from perpdex.sim.server import start_emulators
 from perpdex.storage import Store
 from perpdex.strategies.grid import GridStrategy
-
 from tests.execution.emulated import make_client
 
 EXCHANGES = ["lighter", "aster"]
@@ -110,7 +109,7 @@ async def test_books_follow_the_recorded_states_in_order_and_hold_the_last(recor
         assert market is not None and market.routes == {n: SYMBOLS for n in EXCHANGES}
         source = next(n for n in rt.cluster.sim.venues if n in EXCHANGES)  # in scenario order
         assert market.index_source == {s: source for s in SYMBOLS}
-        for name, client in rt.clients.items():
+        for client in rt.clients.values():
             await client.connect()
             for sym in SYMBOLS:
                 await client.prepare_market_feed(sym)

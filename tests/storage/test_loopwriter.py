@@ -4,7 +4,7 @@ ordinary asynchronous path instead of failing or blocking."""
 
 import asyncio
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,7 +13,7 @@ from perpdex.storage import Store
 from perpdex.storage.loopwriter import BUSY, LoopWriter
 from perpdex.storage.models import OrderRow
 
-TS = datetime(2026, 12, 6, 5, 0, 0, 123456, tzinfo=timezone.utc)
+TS = datetime(2026, 12, 6, 5, 0, 0, 123456, tzinfo=UTC)
 
 
 def _order(cid: str) -> dict:

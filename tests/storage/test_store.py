@@ -1,6 +1,6 @@
 """The store's tables on SQLite and PostgreSQL (``store_url`` / ``store``: each backend, empty database)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from perpdex.storage import Store
 from perpdex.storage.models import AccountRow, CredentialRow, FundingSnapshotRow
 
-TS = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+TS = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 async def test_positions_fills_and_funding_roundtrip_exact_decimals(store_url):
@@ -74,9 +74,9 @@ async def test_datetimes_come_back_timezone_aware_utc(store):
     p = await store.create_position(symbol="SOL", long_exchange="a", short_exchange="b", status="open",
                                     opened_at=opened, closed_at=datetime(2026, 6, 2, 8, 0))  # naive = UTC
     row = await store.get_position(p.id)
-    assert row.opened_at == opened and row.opened_at.tzinfo == timezone.utc
+    assert row.opened_at == opened and row.opened_at.tzinfo == UTC
     assert row.opened_at.hour == 12 and row.opened_at.microsecond == 123456
-    assert row.closed_at == datetime(2026, 6, 2, 8, 0, tzinfo=timezone.utc)
+    assert row.closed_at == datetime(2026, 6, 2, 8, 0, tzinfo=UTC)
     assert (await store.get_position(p.id)).opened_at.utcoffset() == timedelta(0)
 
 
@@ -96,7 +96,7 @@ async def test_funding_snapshots_insert_and_query_by_pair_and_time(store):
         got = list((await s.scalars(q)).all())
     assert [r.rate_8h for r in got] == [Decimal("0.0002"), Decimal("0.0003")]
     assert got[0].rate == Decimal("0.0000250") and got[0].open_interest_usd is None
-    assert got[1].next_funding_time == TS + timedelta(hours=3) and got[1].collected_at.tzinfo == timezone.utc
+    assert got[1].next_funding_time == TS + timedelta(hours=3) and got[1].collected_at.tzinfo == UTC
 
 
 async def test_account_credentials_bytes_unique_and_deleted_with_their_account(store):
@@ -114,7 +114,7 @@ async def test_account_credentials_bytes_unique_and_deleted_with_their_account(s
     async with store.sessions() as s:
         creds = list((await s.scalars(select(CredentialRow).where(CredentialRow.account_id == acct.id)
                                       .order_by(CredentialRow.exchange))).all())
-    assert [c.ciphertext for c in creds] == [blob, b"\x00"] and creds[0].updated_at.tzinfo == timezone.utc
+    assert [c.ciphertext for c in creds] == [blob, b"\x00"] and creds[0].updated_at.tzinfo == UTC
 
     with pytest.raises(IntegrityError):  # one credential per (account, exchange)
         async with store.sessions() as s, s.begin():

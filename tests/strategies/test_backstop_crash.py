@@ -21,9 +21,19 @@ from pathlib import Path
 import yaml
 
 from perpdex.sim.server import start_emulators
-
-from tests.strategies.test_crash_recovery import (LONG, SHORT, SYMBOL, resting_stops, rows, start_bot, stored,
-                                                  venue_state, wait_exit, wait_for, write_config)
+from tests.strategies.test_crash_recovery import (
+    LONG,
+    SHORT,
+    SYMBOL,
+    resting_stops,
+    rows,
+    start_bot,
+    stored,
+    venue_state,
+    wait_exit,
+    wait_for,
+    write_config,
+)
 
 D = Decimal
 

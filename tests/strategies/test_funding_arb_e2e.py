@@ -7,7 +7,6 @@ receive funding on both legs.
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import pytest

@@ -3,7 +3,7 @@ and the user-data streams the strategy starts (issue 6 part 1, issue 5 part 3)."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from perpdex.app import runtime
@@ -28,7 +28,7 @@ async def test_live_rounds_are_recorded_and_the_history_filter_gates_entries(tmp
 
         # three hours of rounds with the same spread: it has persisted long enough
         snap = await collect_funding(rt.adapters)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for h in (3, 2, 1):
             await strat.history.store_round(snap, collected_at=now - timedelta(hours=h))
         report = await strat.cycle()
@@ -47,7 +47,7 @@ async def test_storage_source_reads_the_newest_stored_round(tmp_path):
         await strat.start()
         # an old round only: too stale to trade on
         snap = await collect_funding(rt.adapters)
-        await strat.history.store_round(snap, collected_at=datetime.now(timezone.utc) - timedelta(minutes=5))
+        await strat.history.store_round(snap, collected_at=datetime.now(UTC) - timedelta(minutes=5))
         report = await strat.cycle()
         assert report.opportunities == [] and report.opened == []
         # a fresh round (what `perpdex serve` writes): the same 0G opportunity as live

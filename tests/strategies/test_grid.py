@@ -23,7 +23,6 @@ from perpdex.runtime.core import TradingRuntime
 from perpdex.sim.server import start_emulators
 from perpdex.storage import OrderRole, Store
 from perpdex.strategies.grid import GridStrategy, entry_wait
-
 from tests.execution.emulated import engine_position, make_client
 from tests.waiting import eventually
 

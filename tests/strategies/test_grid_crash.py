@@ -27,7 +27,6 @@ from pathlib import Path
 import yaml
 
 from perpdex.sim.server import start_emulators
-
 from tests.strategies.test_crash_recovery import rows, start_bot, wait_exit, wait_for
 
 EXCHANGE, SYMBOL = "lighter", "ETH"

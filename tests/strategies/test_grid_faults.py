@@ -51,7 +51,6 @@ from perpdex.runtime.orders import PENDING, UNCERTAIN
 from perpdex.sim.server import start_emulators
 from perpdex.storage import OrderRole, Store
 from perpdex.strategies.grid import GridStrategy
-
 from tests.execution.emulated import make_client
 
 D = Decimal
@@ -154,7 +153,6 @@ class Lane:
                 f"{[(o.client_id, o.side, o.qty, o.reduce_only) for o in left]} open" + self.dump())
 
     async def trial(self, trial: int) -> None:
-        g = self.grid
         rng = random.Random(f"{SEED}:{self.exchange}:{trial}")
         kind = rng.choice(KINDS)
         extra = rng.choice(("dup", "user_drop", None, None, None, None))

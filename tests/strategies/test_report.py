@@ -6,7 +6,7 @@ exactly, the totals are their exact sums, and the printed summary adds up as pri
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 from rich.console import Console
@@ -17,7 +17,7 @@ from perpdex.funding.history import FundingHistory
 from perpdex.models import FundingRateSample
 from perpdex.strategies.report import build_report, snapshot_marks
 
-T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 async def position(store, symbol, long_ex, short_ex, status, quantity, fills, funding):

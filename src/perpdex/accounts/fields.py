@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..exchanges import registry
 from .errors import AccountError

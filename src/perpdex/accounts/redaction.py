@@ -4,7 +4,7 @@ values in every record a handler emits (message, arguments and traceback), whate
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..secrets import redact
 

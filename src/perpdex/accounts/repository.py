@@ -4,9 +4,10 @@ exchange clients; listings carry names, exchanges, key ids and times, never valu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -90,7 +91,7 @@ class AccountRepository:
             q = delete(CredentialRow).where(CredentialRow.account_id == acct.id)
             if exchange is not None:
                 q = q.where(CredentialRow.exchange == exchange)
-                if (await s.execute(q)).rowcount == 0:
+                if (await s.execute(q)).rowcount == 0:  # type: ignore[attr-defined]  # a DELETE's Result is a CursorResult
                     raise AccountError(f"account '{name}' has no {exchange} credentials")
                 return
             await s.execute(q)  # explicit: SQLite enforces ON DELETE CASCADE only with a PRAGMA

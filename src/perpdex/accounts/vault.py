@@ -21,8 +21,9 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -62,7 +63,7 @@ class Vault:
         return f"Vault(key_id={self.key_id!r}, source={self.source!r})"
 
     @classmethod
-    def from_text(cls, text: str, source: str) -> "Vault":
+    def from_text(cls, text: str, source: str) -> Vault:
         """A vault from the base64 text of a key (surrounding whitespace ignored)."""
         raw = text.strip()
         try:
@@ -73,7 +74,7 @@ class Vault:
         return cls(key, source)
 
     @classmethod
-    def generate(cls) -> tuple["Vault", str]:
+    def generate(cls) -> tuple[Vault, str]:
         """A new random key: (its vault, its base64 text to store)."""
         text = base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode()
         return cls.from_text(text, "new key"), text

@@ -16,7 +16,6 @@ is accepted (Slack answers 200 ``ok``, Discord 204).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -82,7 +81,7 @@ class Channel:
                 except ValueError:
                     answer = await resp.text()
                 return resp.status, answer, dict(resp.headers)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SendError(f"no answer within {self.timeout_s:g}s", retryable=True) from None
         except aiohttp.ClientError as exc:
             # aiohttp's texts can hold the URL (a bot token, a webhook's key): name the class only

@@ -90,7 +90,7 @@ class TelegramChannelConfig(_Channel):
         return str(v) if isinstance(v, int) else v  # YAML reads -100123 as a number
 
     @model_validator(mode="after")
-    def _from_environment(self) -> "TelegramChannelConfig":
+    def _from_environment(self) -> TelegramChannelConfig:
         if self.bot_token is None and os.environ.get(TOKEN_ENV):
             self.bot_token = SecretStr(os.environ[TOKEN_ENV])
         if self.chat_id is None and os.environ.get(CHAT_ENV):

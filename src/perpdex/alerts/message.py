@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -79,13 +79,13 @@ class Alert:
     kind: str
     message: str
     level: int = logging.INFO
-    ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
     strategy: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     key: str = ""
 
     @classmethod
-    def from_event(cls, ev: Event) -> "Alert":
+    def from_event(cls, ev: Event) -> Alert:
         return cls(ev.kind.value, ev.message, ev.level, ev.ts, ev.strategy, dict(ev.data))
 
     @property
@@ -106,7 +106,7 @@ class Alert:
         return out
 
     def footer(self) -> str:
-        when = self.ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = self.ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return f"{when}" + (f" · {self.strategy}" if self.strategy else "")
 
     def plain(self) -> str:

@@ -31,9 +31,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiolimiter import AsyncLimiter
@@ -96,7 +97,7 @@ class _Outage:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Notifier:
@@ -135,7 +136,7 @@ class Notifier:
         """Receive every event published on ``bus`` from now on."""
         self._removers.append(bus.subscribe(self.on_event))
 
-    async def start_for(self, runtime: "TradingRuntime") -> None:
+    async def start_for(self, runtime: TradingRuntime) -> None:
         """:meth:`start`, subscribed to ``runtime.events`` (stream outages arrive there from the
         runtime's exchange health, :mod:`perpdex.runtime.health`); with
         ``alerts.daily_summary_utc`` the daily summary is published on the bus."""
@@ -169,7 +170,7 @@ class Notifier:
         if pending:
             try:
                 await asyncio.wait_for(asyncio.gather(*pending), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("alerts: %d alert(s) not sent within %.0fs at exit", self.queued(), timeout)
         for lane in self._lanes:
             if lane.task is not None:
@@ -241,7 +242,7 @@ class Notifier:
             return
         outage.alerted = True
         exchange, stream = key
-        since = outage.since.astimezone(timezone.utc).strftime("%H:%M:%S UTC")
+        since = outage.since.astimezone(UTC).strftime("%H:%M:%S UTC")
         self.submit(Alert(EventKind.STREAM_DOWN.value,
                           f"{exchange} {stream} stream down for more than {self.cfg.stream_down_s:g}s "
                           f"(since {since}): {outage.message}", logging.WARNING, strategy=ev.strategy,

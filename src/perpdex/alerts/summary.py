@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, time, timedelta, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from types import EllipsisType
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..storage import Store
 from ..strategies.report import position_reports
@@ -31,7 +32,7 @@ _FLAT = ("closed", "failed")
 
 def next_run(at: time, now: datetime) -> datetime:
     """The next ``at`` (UTC) strictly after ``now``."""
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     run = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
     return run if run > now else run + timedelta(days=1)
 
@@ -40,7 +41,7 @@ async def summary_figures(store: Store, account: str | None | EllipsisType = ...
                           now: datetime | None = None) -> dict[str, Any]:
     """The summary's figures over the 24 h up to ``now`` (see the module doc); money as decimal
     strings."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     since = now - WINDOW
     reports = await position_reports(store, since, account)
     held = [p for p in reports if p["status"] not in _FLAT]
@@ -80,7 +81,7 @@ class DailySummary:
     every day at ``at`` (UTC)."""
 
     def __init__(self, at: time, store: Store, publish: Publish, account: str | None | EllipsisType = ...,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         self.at = at
         self.store = store

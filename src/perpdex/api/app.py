@@ -17,9 +17,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 
@@ -28,9 +29,9 @@ from ..funding.history import SAMPLE_TEXT_COLUMNS, FundingHistory, PairStats, ro
 from ..funding.service import FundingRateService
 from ..storage import Store
 from ..storage.models import FundingSnapshotRow
-from . import schemas
+from . import auth, schemas
+from . import live as live_api
 from .cache import RoundCache
-from . import auth, live as live_api, schemas
 from .live import LiveRun
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def _point_out(p: Any) -> dict[str, Any]:
 
 
 def _iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
 
 
 def _text_sample(row: tuple[str | None, ...]) -> dict[str, Any]:
@@ -155,7 +156,7 @@ async def funding_rates(
     exchange = _known_exchange(request, exchange)
 
     async def compute() -> schemas.FundingRatesResponse:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rows = await svc.history.latest(exchange=exchange, symbol=symbol.upper() if symbol else None,
                                         max_age_s=max_age_s, now=now)
         out = [_rate_out(r, now) for r in rows]
@@ -186,8 +187,8 @@ async def funding_history(
     sym = symbol.upper()
     exchange = _known_exchange(request, exchange)
 
-    async def compute() -> schemas.FundingHistoryResponse:
-        now = datetime.now(timezone.utc)
+    async def compute() -> bytes:  # the response model's JSON, written directly
+        now = datetime.now(UTC)
         got = await svc.history.window(sym, window, max_points=max_points, exchange=exchange, now=now)
         pairs = await svc.history.symbol_stats(sym, window, now=now) if exchange is None else []
 

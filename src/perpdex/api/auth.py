@@ -17,8 +17,9 @@ import hashlib
 import hmac
 import ipaddress
 import os
+from collections.abc import Callable
 from http.cookies import SimpleCookie
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request

@@ -23,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
@@ -62,7 +63,7 @@ class LiveRun:
 
     runtime: TradingRuntime
     strategies: list[Any]
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _liq: dict[tuple[str, str], tuple[float, Decimal | None]] = field(default_factory=dict)
     _grid_books: dict[str, tuple[int, LotBook]] = field(default_factory=dict)
     _grid_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -83,7 +84,7 @@ class LiveRun:
 
 # -- helpers -------------------------------------------------------------------------------------------
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _plain(model: Any) -> Any:
@@ -104,8 +105,8 @@ async def funding_map(app: FastAPI) -> S.FundingMapResponse:
                            mark_price=r.mark_price)
              for ex in sorted(snap.rates) for sym, r in sorted(snap.rates[ex].items())]
     return S.FundingMapResponse(
-        attached=live is not None, as_of=_now(), source=source,  # type: ignore[arg-type]
-        collected_at=datetime.fromtimestamp(snap.ts, timezone.utc) if snap.rates and snap.ts else None,
+        attached=live is not None, as_of=_now(), source=source,  # type: ignore[arg-type]  # one of the Literal's values
+        collected_at=datetime.fromtimestamp(snap.ts, UTC) if snap.rates and snap.ts else None,
         exchanges=sorted(snap.rates), symbols=sorted({c.symbol for c in cells}), cells=cells, errors=dict(snap.errors))
 
 
@@ -205,7 +206,7 @@ async def _position(app: FastAPI, live: LiveRun | None, store: Store, pos: Posit
         liq = await _liquidation_price(live, ex, pos.symbol) if live is not None and held != 0 else None
         dist = (liquidation_distance(liq, mark, Side.BUY if role == "long" else Side.SELL)
                 if liq is not None and mark is not None else None)
-        legs.append(S.Leg(role=role, exchange=ex, size=abs(held), entry_price=entry, mark_price=mark,  # type: ignore[arg-type]
+        legs.append(S.Leg(role=role, exchange=ex, size=abs(held), entry_price=entry, mark_price=mark,  # type: ignore[arg-type]  # role is 'long' or 'short'
                           mark_source=source, unrealized_pnl=upnl, funding=funding, fees=fees,
                           net=None if upnl is None else upnl + funding - fees, liquidation_price=liq,
                           liquidation_distance=dist))
@@ -351,7 +352,7 @@ async def pnl(app: FastAPI, max_points: int = MAX_PNL_POINTS) -> S.PnlResponse:
                 steps.append((f.ts, -f.fee))
                 fees += f.fee
             for rt in book.round_trips:
-                steps.append((datetime.fromtimestamp(rt.exit_ts, timezone.utc), rt.price_pnl))
+                steps.append((datetime.fromtimestamp(rt.exit_ts, UTC), rt.price_pnl))
                 price += rt.price_pnl
     steps.sort(key=lambda x: x[0])
     points: list[S.PnlPoint] = []
@@ -514,7 +515,7 @@ async def get_stream(request: Request) -> StreamingResponse:
             while True:
                 try:
                     msg = await asyncio.wait_for(q.get(), 15.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
                 if msg is None:

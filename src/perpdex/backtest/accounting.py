@@ -30,10 +30,11 @@ Model (USD unless noted; every figure a ``Decimal``):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def _dec(x: float) -> Decimal:
 
 
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(int(ts), timezone.utc)
+    return datetime.fromtimestamp(int(ts), UTC)
 
 
 @dataclass
@@ -109,6 +110,8 @@ class _Leg:
 
     def __init__(self, size: Decimal, opened: int, marks: tuple[np.ndarray, np.ndarray] | None) -> None:
         self.size = size
+        self.times: np.ndarray | None
+        self.prices: np.ndarray | None
         self.times, self.prices = marks if marks is not None and len(marks[0]) else (None, None)
         self.qty: Decimal | None = None
         if self.times is not None:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import StaleMarketData
 from ..exchanges.base import Depth
@@ -94,7 +94,7 @@ class RecordedDepth:
 
     @classmethod
     async def load(cls, directory: str | Path, needs: Iterable[tuple[str, str, int]], *,
-                   max_age_s: float = DEFAULT_MAX_AGE_S, levels: int = 1000) -> "RecordedDepth":
+                   max_age_s: float = DEFAULT_MAX_AGE_S, levels: int = 1000) -> RecordedDepth:
         """Replay ``directory`` (stepped, with the live feed classes) and keep, for each
         ``(exchange, symbol, epoch s)`` of ``needs`` the recording covers, the book as it was then
         (up to ``levels`` per side). Raises FileNotFoundError / ValueError for a missing or bad

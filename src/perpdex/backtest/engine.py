@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import combinations
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ class BacktestSettings:
 
     @classmethod
     def from_config(cls, cfg: AppConfig, *, catalogs: Mapping[str, Mapping[str, ContractAttributes]] | None = None,
-                    stats: Mapping[str, Mapping[str, MarketStats]] | None = None) -> "BacktestSettings":
+                    stats: Mapping[str, Mapping[str, MarketStats]] | None = None) -> BacktestSettings:
         """Overrides from ``exchanges.<name>.taker_fee``, slippage and default fee from ``backtest:``."""
         return cls(fee_overrides={n: e.taker_fee for n, e in cfg.exchanges.items()}, catalogs=catalogs or {},
                    default_taker_fee=cfg.backtest.default_taker_fee, slippage_bps=cfg.backtest.slippage_bps,
@@ -205,9 +206,9 @@ class Backtest:
             sts = [stats.get(ex, {}).get(sym) for ex in (a, b)]
             vols = [st.volume_24h_usd if st else None for st in sts]
             ois = [st.open_interest_usd if st else None for st in sts]
-            if cfg.min_volume_24h_usd > 0 and (None in vols or min(vols) < cfg.min_volume_24h_usd):  # type: ignore[type-var]
+            if cfg.min_volume_24h_usd > 0 and (None in vols or min(v for v in vols if v is not None) < cfg.min_volume_24h_usd):
                 mask[s] = False
-            if cfg.min_open_interest_usd > 0 and (None in ois or min(ois) < cfg.min_open_interest_usd):  # type: ignore[type-var]
+            if cfg.min_open_interest_usd > 0 and (None in ois or min(v for v in ois if v is not None) < cfg.min_open_interest_usd):
                 mask[s] = False
         return mask
 
@@ -264,7 +265,7 @@ class Backtest:
             kl, ks = self.legs(o)
             rates: dict[datetime, dict[str, Decimal]] = {}
             for j in range(first, h + 1):
-                at = datetime.fromtimestamp(int(self.clock[j]), timezone.utc)
+                at = datetime.fromtimestamp(int(self.clock[j]), UTC)
                 for k, ex in ((kl, o.long_exchange), (ks, o.short_exchange)):
                     smp = self.sample(k, j)
                     if smp is not None:

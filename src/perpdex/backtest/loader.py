@@ -17,9 +17,10 @@ up to 15 significant digits comes back exactly through ``Decimal(repr(x))``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import String, and_, cast, func, literal_column, select, type_coerce
@@ -54,7 +55,7 @@ class History:
 
 
 def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _engine(store: Store | AsyncEngine) -> AsyncEngine:
@@ -160,4 +161,4 @@ async def load_marks(store: Store | AsyncEngine, exchange: str, symbol: str, sin
     async with _engine(store).connect() as conn:
         rows = (await conn.execute(q)).all()
     return (np.array([int(_utc(ts).timestamp()) for ts, _ in rows], dtype=np.int64),
-            np.array([float(m) for _, m in rows], dtype=np.float64))
+            np.array([float(m) for _, m in rows], dtype=np.float64))  # type: ignore[arg-type]  # the query leaves out rows without a mark

@@ -3,7 +3,7 @@ spread of each position while it was held (bottom). matplotlib with the Agg back
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import PerpdexError
@@ -12,7 +12,7 @@ from .accounting import BacktestResult
 
 
 def _when(ts: int) -> datetime:
-    return datetime.fromtimestamp(int(ts), timezone.utc)
+    return datetime.fromtimestamp(int(ts), UTC)
 
 
 def plot(result: BacktestResult, path: Path | str, title: str = "perpdex backtest: funding arbitrage") -> None:

@@ -4,9 +4,10 @@ USD; APRs and rates fractions; times ISO 8601 UTC). The model behind each figure
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from .accounting import BacktestResult, PositionResult
 
@@ -40,6 +41,6 @@ def report_dict(result: BacktestResult, *, fees: Mapping[str, tuple[Decimal, str
         "positions": [position_dict(p) for p in result.positions],
         "fees": {ex: {"taker_fee": str(fee), "source": src} for ex, (fee, src) in (fees or {}).items()},
         "settings": _json(dict(settings or {})),
-        "equity": [[datetime.fromtimestamp(int(t), timezone.utc).isoformat(), str(v)]
+        "equity": [[datetime.fromtimestamp(int(t), UTC).isoformat(), str(v)]
                    for t, v in zip(result.clock, result.equity)],
     }

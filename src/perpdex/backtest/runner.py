@@ -4,7 +4,7 @@ positions held, account. ``perpdex backtest`` and the benchmark call :func:`back
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..config import StrategyConfig
@@ -15,7 +15,7 @@ from .loader import History, load_history, load_marks
 
 
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def run_backtest(history: History, cfg: StrategyConfig, settings: BacktestSettings, since: datetime, until: datetime,

@@ -19,16 +19,24 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
-from rich.markup import escape
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ..accounts import (AccountError, AccountRepository, Vault, credential_fields, load_vault, validate_account_name,
-                        validate_fields, write_key_file)
+from ..accounts import (
+    AccountError,
+    AccountRepository,
+    Vault,
+    credential_fields,
+    load_vault,
+    validate_account_name,
+    validate_fields,
+    write_key_file,
+)
 from ..config import AppConfig, StorageConfig, load_config
 from ..errors import PerpdexError
 from ..exchanges import registry
@@ -145,11 +153,11 @@ def add(
     name: str = typer.Argument(..., help="Account name (letters, digits, _ . -)."),
     exchange: str = typer.Option(..., "--exchange", "-x", help=f"Exchange: {', '.join(registry.names())}."),
     from_env: bool = typer.Option(False, "--from-env", help="Read each field from $PERPDEX_<EXCHANGE>_<FIELD> (see --env-prefix)."),
-    env_prefix: Optional[str] = typer.Option(None, "--env-prefix", help="Prefix of the variables read by --from-env."),
-    from_file: Optional[str] = typer.Option(None, "--from-file", help="JSON/YAML mapping of the fields ('-': stdin)."),
-    config: Optional[Path] = ConfigOpt,
-    db: Optional[str] = DbOpt,
-    key_file: Optional[Path] = KeyFileOpt,
+    env_prefix: str | None = typer.Option(None, "--env-prefix", help="Prefix of the variables read by --from-env."),
+    from_file: str | None = typer.Option(None, "--from-file", help="JSON/YAML mapping of the fields ('-': stdin)."),
+    config: Path | None = ConfigOpt,
+    db: str | None = DbOpt,
+    key_file: Path | None = KeyFileOpt,
 ) -> None:
     """Add (or replace) one exchange's credentials of account NAME, encrypted with the master key.
     Without --from-env/--from-file each field is asked for with hidden input."""
@@ -176,8 +184,8 @@ def add(
 @accounts_app.command("list")
 def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    config: Optional[Path] = ConfigOpt,
-    db: Optional[str] = DbOpt,
+    config: Path | None = ConfigOpt,
+    db: str | None = DbOpt,
 ) -> None:
     """Accounts with their exchanges, key_id and update time (never credential values; no key needed)."""
     cfg = _config(config)
@@ -203,10 +211,10 @@ def list_(
 @accounts_app.command()
 def delete(
     name: str = typer.Argument(..., help="Account name."),
-    exchange: Optional[str] = typer.Option(None, "--exchange", "-x", help="Delete only this exchange's credentials."),
+    exchange: str | None = typer.Option(None, "--exchange", "-x", help="Delete only this exchange's credentials."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    config: Optional[Path] = ConfigOpt,
-    db: Optional[str] = DbOpt,
+    config: Path | None = ConfigOpt,
+    db: str | None = DbOpt,
 ) -> None:
     """Delete account NAME and its credentials (or only --exchange's). Its positions stay in the store."""
     cfg = _config(config)
@@ -219,11 +227,11 @@ def delete(
 
 @accounts_app.command("rotate-key")
 def rotate_key(
-    old_key_file: Optional[Path] = typer.Option(None, "--old-key-file",
+    old_key_file: Path | None = typer.Option(None, "--old-key-file",
                                                 help="The current key; default $PERPDEX_OLD_MASTER_KEY / $PERPDEX_OLD_MASTER_KEY_FILE."),
-    key_file: Optional[Path] = KeyFileOpt,
-    config: Optional[Path] = ConfigOpt,
-    db: Optional[str] = DbOpt,
+    key_file: Path | None = KeyFileOpt,
+    config: Path | None = ConfigOpt,
+    db: str | None = DbOpt,
 ) -> None:
     """Re-encrypt every stored credential from the old master key to the new one (--key-file or
     the usual sources), in one transaction: all or nothing."""

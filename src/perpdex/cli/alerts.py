@@ -27,7 +27,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-async def start_alerts(cfg: AppConfig, runtime: "TradingRuntime", out: Console | None = None) -> "Notifier | None":
+async def start_alerts(cfg: AppConfig, runtime: TradingRuntime, out: Console | None = None) -> Notifier | None:
     """The notifier of ``cfg.alerts`` started on ``runtime`` (its events, stream outages, the
     daily summary), its secrets masked in every log handler; None when no channel is configured."""
     if not cfg.alerts.enabled:

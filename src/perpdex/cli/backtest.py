@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -33,21 +33,21 @@ def _date(value: str, option: str) -> datetime:
         ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD or an ISO 8601 time)", param_hint=option) from None
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def backtest(
     config: Path = typer.Option(..., "--config", "-c", help="YAML config file: its first funding_arb entry is "
                                 "backtested, its exchanges and storage.url are used, backtest: sets slippage."),
     since: str = typer.Option(..., "--since", help="Start (UTC), YYYY-MM-DD or ISO 8601."),
-    until: Optional[str] = typer.Option(None, "--until", help="End (UTC, exclusive; default: now)."),
-    report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write the JSON report here."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG chart here (cumulative net PnL, "
+    until: str | None = typer.Option(None, "--until", help="End (UTC, exclusive; default: now)."),
+    report: Path | None = typer.Option(None, "--report", "-r", help="Write the JSON report here."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a PNG chart here (cumulative net PnL, "
                                         "entries/exits, each position's spread)."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report instead of tables."),
     offline: bool = typer.Option(False, "--offline", help="Do not fetch the exchanges' catalogs: taker fees from "
                                  "exchanges.<name>.taker_fee or backtest.default_taker_fee; volume/OI filters off."),
-    recording: Optional[Path] = typer.Option(None, "--recording", help="A perpdex record directory: each fill it "
+    recording: Path | None = typer.Option(None, "--recording", help="A perpdex record directory: each fill it "
                                              "covers (market and time) pays the slippage of walking its recorded "
                                              "book instead of backtest.slippage_bps (default: backtest.recording)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
@@ -61,7 +61,7 @@ def backtest(
 
     cfg = _load(config, verbose)
     start = _date(since, "--since")
-    end = _date(until, "--until") if until else datetime.now(timezone.utc)
+    end = _date(until, "--until") if until else datetime.now(UTC)
     if end <= start:
         raise typer.BadParameter(f"--until ({end.isoformat()}) must be after --since ({start.isoformat()})",
                                  param_hint="--until")

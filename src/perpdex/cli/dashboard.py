@@ -35,7 +35,7 @@ def bind_address(cfg: AppConfig, host: str | None, port: int | None) -> tuple[st
 @dataclass
 class Dashboard:
     server: Any
-    task: "asyncio.Task[None]"
+    task: asyncio.Task[None]
     url: str
 
     async def stop(self) -> None:

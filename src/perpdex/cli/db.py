@@ -14,11 +14,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.engine import make_url
 
 from ..config import StorageConfig, load_config
@@ -82,7 +81,7 @@ def _run(url: str, upgrade: bool) -> tuple[str | None, str | None]:
 
 
 @db_app.command()
-def upgrade(config: Optional[Path] = ConfigOpt, db: Optional[str] = DbOpt) -> None:
+def upgrade(config: Path | None = ConfigOpt, db: str | None = DbOpt) -> None:
     """Migrate the database to this version's schema (creates it when empty; adopts one created by
     an earlier perpdex). Safe to run while bots start: upgrades are serialized."""
     from ..storage.migrate import head_revision
@@ -97,7 +96,7 @@ def upgrade(config: Optional[Path] = ConfigOpt, db: Optional[str] = DbOpt) -> No
 
 
 @db_app.command()
-def current(config: Optional[Path] = ConfigOpt, db: Optional[str] = DbOpt) -> None:
+def current(config: Path | None = ConfigOpt, db: str | None = DbOpt) -> None:
     """Show the database's schema revision and whether it is the newest (head)."""
     from ..storage.migrate import head_revision
 
@@ -114,7 +113,7 @@ def current(config: Optional[Path] = ConfigOpt, db: Optional[str] = DbOpt) -> No
 @db_app.command()
 def revision(
     message: str = typer.Option(..., "--message", "-m", help="What the schema change is, e.g. 'add orders table'."),
-    versions_dir: Optional[Path] = typer.Option(None, "--versions-dir", hidden=True),
+    versions_dir: Path | None = typer.Option(None, "--versions-dir", hidden=True),
 ) -> None:
     """Write the next migration script from the difference between storage/models.py and the
     existing migrations (Alembic autogenerate); review it before committing."""

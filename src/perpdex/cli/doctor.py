@@ -16,9 +16,8 @@ import enum
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -100,7 +99,7 @@ async def check_storage(url: str, timeout_s: float) -> Check:
     store = Store(url)
     try:
         current = await asyncio.wait_for(store.revision(), timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return Check("storage", Status.FAIL, f"{shown}: no answer within {timeout_s:.0f}s (storage.url)")
     except Exception as exc:  # noqa: BLE001 - driver errors carry no secret (the URL is shown masked)
         return Check("storage", Status.FAIL, f"{shown}: {_one_line(exc)} (storage.url)")
@@ -129,14 +128,16 @@ def clock_skew_s(date_header: str | None, sent: float, received: float) -> float
     except (TypeError, ValueError):
         return None
     if server.tzinfo is None:
-        server = server.replace(tzinfo=timezone.utc)
+        server = server.replace(tzinfo=UTC)
     # the header is truncated to the second: the server's clock was somewhere in [Date, Date + 1)
     return server.timestamp() + 0.5 - (sent + received) / 2
 
 
-async def _http_date(url: str, timeout_s: float) -> tuple[str | None, float, float]:
+async def _http_date(url: str | None, timeout_s: float) -> tuple[str | None, float, float]:
     import aiohttp
 
+    if url is None:
+        raise ValueError("no REST URL configured")
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
         sent = time.time()
         async with session.get(url, allow_redirects=False) as resp:
@@ -156,7 +157,7 @@ async def check_exchanges(cfg: AppConfig, timeout_s: float) -> list[Check]:
                 catalog = await asyncio.wait_for(client.load_contracts(), timeout_s)
                 ms = (time.monotonic() - started) * 1000
                 out.append(Check(f"exchange {name}", Status.OK, f"{where}: {len(catalog)} markets, catalog in {ms:.0f} ms"))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 out.append(Check(f"exchange {name}", Status.FAIL, f"{where}: no answer within {timeout_s:.0f}s"))
                 continue
             except Exception as exc:  # noqa: BLE001 - a down exchange is a row
@@ -193,7 +194,7 @@ _STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "bold red"}
 
 
 def doctor(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config whose storage and exchanges "
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config whose storage and exchanges "
                                           "are checked (without one: the install and the default storage)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds allowed for each network check."),
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
@@ -213,7 +214,7 @@ def doctor(
     checks = asyncio.run(run_checks(cfg, timeout))
     failed = sum(c.status is Status.FAIL for c in checks)
     if as_json:
-        print(json.dumps({"checked_at": datetime.now(timezone.utc).isoformat(), "failed": failed,
+        print(json.dumps({"checked_at": datetime.now(UTC).isoformat(), "failed": failed,
                           "checks": [{"name": c.name, "status": c.status.value, "detail": c.detail} for c in checks]},
                          indent=2))
     else:

@@ -15,13 +15,12 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Optional
 
 import typer
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -44,7 +43,7 @@ _RELATIVE = re.compile(r"^(\d+)([dh])$")
 def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     """``2025-06-01``, ``2025-06-01T12:00`` (UTC unless an offset is given), ``now``, or a time
     back from now: ``30d``, ``12h``. Raises typer.BadParameter otherwise."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     text = text.strip()
     if text == "now":
         return now
@@ -57,7 +56,7 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     except ValueError:
         raise typer.BadParameter(f"{text!r}: expected a date (2025-06-01), a UTC time (2025-06-01T12:00), "
                                  "'now' or a time back from now (30d, 12h)") from None
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -159,7 +158,7 @@ async def _fetch(cfg: AppConfig, exchanges: list[str], symbols: list[str] | None
             for name in exchanges:
                 listed[name] = list(symbols) if symbols else sorted(await rt.clients[name].load_contracts())
             wanted = listed if symbols else default_symbols(listed)
-            end = until or datetime.now(timezone.utc)
+            end = until or datetime.now(UTC)
             tasks = await plan_downloads(repo, wanted, since, end)
             planned = {(t.exchange, t.symbol) for t in tasks}
             up_to_date = {ex: sum(1 for s in syms if (ex, s) not in planned) for ex, syms in wanted.items()}
@@ -188,9 +187,9 @@ async def _fetch(cfg: AppConfig, exchanges: list[str], symbols: list[str] | None
 def fetch(
     config: Path = ConfigOpt,
     since: str = typer.Option(..., "--since", help="Start: 2025-06-01, 2025-06-01T12:00 (UTC) or back from now: 180d, 12h."),
-    until: Optional[str] = typer.Option(None, "--until", help="End (same forms; default now)."),
-    exchanges: Optional[str] = ExchangesOpt,
-    symbols: Optional[str] = typer.Option(None, "--symbols", "-s", help="Comma-separated canonical symbols "
+    until: str | None = typer.Option(None, "--until", help="End (same forms; default now)."),
+    exchanges: str | None = ExchangesOpt,
+    symbols: str | None = typer.Option(None, "--symbols", "-s", help="Comma-separated canonical symbols "
                                           "(default: those listed on at least two of the exchanges)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list of per-symbol results, no progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -223,7 +222,7 @@ def fetch(
 @history_app.command()
 def show(
     config: Path = ConfigOpt,
-    exchanges: Optional[str] = ExchangesOpt,
+    exchanges: str | None = ExchangesOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:

@@ -23,30 +23,30 @@ import logging
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 
 from ..config import AppConfig, load_config
 from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
 from ..files import write_private_text
 from . import render
-
-log = logging.getLogger(__name__)
 from .accounts import accounts_app
 from .alerts import alerts_app, start_alerts
 from .backtest import backtest
 from .db import db_app
 from .doctor import doctor
+from .history import history_app
 from .record import record, replay
 from .scan import funding, scan
-from .history import history_app
 from .serve import serve
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     add_completion=False,
@@ -126,18 +126,18 @@ def _stop_on_signals() -> asyncio.Event:
 @app.command()
 def run(
     config: Path = ConfigOpt,
-    duration: Optional[float] = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
-    report: Optional[Path] = typer.Option(None, "--report", "-r", help="Write the JSON report here."),
+    duration: float | None = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
+    report: Path | None = typer.Option(None, "--report", "-r", help="Write the JSON report here."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
-    account: Optional[str] = typer.Option(None, "--account", "-a", help="Trade for this account (perpdex accounts): its "
+    account: str | None = typer.Option(None, "--account", "-a", help="Trade for this account (perpdex accounts): its "
                                           "credentials override the config's; only its positions are seen."),
-    key_file: Optional[Path] = typer.Option(None, "--key-file", "-k", help="Master key file for --account "
+    key_file: Path | None = typer.Option(None, "--key-file", "-k", help="Master key file for --account "
                                             "(default $PERPDEX_MASTER_KEY / $PERPDEX_MASTER_KEY_FILE / accounts.key_file)."),
     dashboard: bool = typer.Option(False, "--dashboard", help="Serve the live dashboard and its read-only API while "
                                    "running (http://HOST:PORT/); a non-loopback HOST needs $PERPDEX_API_TOKEN "
                                    "or service.api_token."),
-    host: Optional[str] = typer.Option(None, "--host", help="Dashboard listen address (default: service.host, loopback)."),
-    port: Optional[int] = typer.Option(None, "--port", "-p", min=1, max=65535,
+    host: str | None = typer.Option(None, "--host", help="Dashboard listen address (default: service.host, loopback)."),
+    port: int | None = typer.Option(None, "--port", "-p", min=1, max=65535,
                                        help="Dashboard port (default: service.port)."),
 ) -> None:
     """Run every strategy of the config in one process (funding-rate arbitrage: scan, open
@@ -170,7 +170,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
 
     store = await open_store(cfg.storage.url)
     started = time.monotonic()
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     stop = _stop_on_signals()
     notifier = None  # alerts (cfg.alerts.channels), docs/ALERTS.md
     dash = None  # the dashboard (--dashboard): perpdex.cli.dashboard
@@ -279,7 +279,6 @@ def book(
 async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json: bool, once: bool) -> None:
     from ..app import runtime
     from ..errors import StaleMarketData
-
     from .scan import only_exchanges
 
     async with runtime(only_exchanges(cfg, [exchange]) if cfg.exchanges[exchange].enabled else cfg) as rt:
@@ -294,8 +293,8 @@ async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json
                 if depth is not None:
                     if as_json:
                         print(json.dumps({"exchange": exchange, "symbol": symbol,
-                                          "bids": [[str(l["price"]), str(l["size"])] for l in depth["bids"]],
-                                          "asks": [[str(l["price"]), str(l["size"])] for l in depth["asks"]]}), flush=True)
+                                          "bids": [[str(lv["price"]), str(lv["size"])] for lv in depth["bids"]],
+                                          "asks": [[str(lv["price"]), str(lv["size"])] for lv in depth["asks"]]}), flush=True)
                     else:
                         console.print(render.book_table(exchange, symbol, depth))
                     if once:
@@ -396,13 +395,13 @@ async def _backstops_of(cfg: AppConfig, store: Any, p: Any) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------------
 @app.command()
 def sim(
-    endpoints_file: Optional[Path] = typer.Option(None, "--endpoints-file", "-e", help="Write the endpoints JSON here once listening."),
-    exchanges: Optional[str] = typer.Option(None, "--exchanges", help="Comma-separated venues (default: all in the scenario)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Market process seed (default: the scenario's)."),
+    endpoints_file: Path | None = typer.Option(None, "--endpoints-file", "-e", help="Write the endpoints JSON here once listening."),
+    exchanges: str | None = typer.Option(None, "--exchanges", help="Comma-separated venues (default: all in the scenario)."),
+    seed: int | None = typer.Option(None, "--seed", help="Market process seed (default: the scenario's)."),
     funding_time_scale: float = typer.Option(1.0, "--funding-time-scale", help="Compress funding schedules (720: 1h pays every 5 s)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address (loopback by default)."),
-    scenario: Optional[Path] = typer.Option(None, "--scenario", help="Scenario YAML (default: the bundled one)."),
-    recording: Optional[Path] = typer.Option(
+    scenario: Path | None = typer.Option(None, "--scenario", help="Scenario YAML (default: the bundled one)."),
+    recording: Path | None = typer.Option(
         None, "--recording", help="A `perpdex record` directory whose books are the market of the exchanges and "
         "symbols it holds (the others: the seeded process). See docs/RECORDING.md."),
     speed: float = typer.Option(1.0, "--speed", min=1e-6, help="With --recording: recorded seconds per second."),

@@ -10,7 +10,7 @@ import json
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -30,9 +30,9 @@ def record(
                                 "sim (with sim.enabled the emulator's traffic is recorded)."),
     symbols: str = typer.Option(..., "--symbols", "-s", help="Comma-separated canonical symbols, e.g. BTC,ETH."),
     out: Path = typer.Option(..., "--out", "-o", help="Recording directory (created; must not hold a recording)."),
-    exchanges: Optional[str] = typer.Option(None, "--exchanges", "-e", help="Comma-separated exchanges "
+    exchanges: str | None = typer.Option(None, "--exchanges", "-e", help="Comma-separated exchanges "
                                             "(default: every enabled one in the config)."),
-    duration: Optional[float] = typer.Option(None, "--duration", "-d", min=0.1, help="Stop after this many seconds "
+    duration: float | None = typer.Option(None, "--duration", "-d", min=0.1, help="Stop after this many seconds "
                                              "(default: until Ctrl-C)."),
     max_file_mb: float = typer.Option(256, "--max-file-mb", min=0.01, help="Rotate a file at this compressed size (MB)."),
     max_file_age: float = typer.Option(3600, "--max-file-age", min=1, help="Rotate a file after this many seconds."),
@@ -111,7 +111,7 @@ def replay(
     directory: Path = typer.Argument(..., help="A directory written by perpdex record."),
     speed: str = typer.Option("max", "--speed", help="Replay speed: N times the recorded pace, or 'max' "
                               "(as fast as the feeds consume)."),
-    exchanges: Optional[str] = typer.Option(None, "--exchanges", "-e", help="Comma-separated exchanges (default: all recorded)."),
+    exchanges: str | None = typer.Option(None, "--exchanges", "-e", help="Comma-separated exchanges (default: all recorded)."),
     levels: int = typer.Option(10, "--levels", "-n", min=1, max=1000, help="Levels per side to print."),
     as_json: bool = typer.Option(False, "--json", help="Print the books and the summary as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),

@@ -111,7 +111,7 @@ _CENT = Decimal("0.0001")
 
 def _parts(part: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal | None]:
     """(funding, fees, price PnL) of a totals part, rounded to 0.0001 USD (price None: n/a)."""
-    q = lambda x: Decimal(str(x)).quantize(_CENT)  # noqa: E731
+    q = lambda x: Decimal(str(x)).quantize(_CENT)  # noqa: E731 - a one-line local helper reads best as a lambda
     return q(part.get("funding") or 0), q(part.get("fees") or 0), (
         None if part.get("price_pnl") is None else q(part["price_pnl"]))
 

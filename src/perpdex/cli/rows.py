@@ -4,9 +4,10 @@ exchange stays readable. Pure functions: no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any
 
 Row = dict[str, Any]
 
@@ -23,14 +24,14 @@ def _desc(field: str) -> Callable[[Row], tuple]:
     """Largest ``field`` first, rows without it last."""
     def key(r: Row) -> tuple:
         v = dec(r.get(field))
-        return (v is None, -(v or 0), r["symbol"])
+        return (v is None, -(v or Decimal(0)), r["symbol"])
     return key
 
 
 def _abs_desc(field: str) -> Callable[[Row], tuple]:
     def key(r: Row) -> tuple:
         v = dec(r.get(field))
-        return (v is None, -abs(v or 0), r["symbol"])
+        return (v is None, -abs(v or Decimal(0)), r["symbol"])
     return key
 
 
@@ -82,7 +83,7 @@ def filter_funding(rows: Iterable[Row], *, symbols: list[str] | None = None, min
     for r in rows:
         if wanted is not None and r["symbol"] not in wanted:
             continue
-        if min_abs_apr is not None and abs(dec(r["apr"]) or 0) < min_abs_apr:
+        if min_abs_apr is not None and abs(dec(r["apr"]) or Decimal(0)) < min_abs_apr:
             continue
         vol = dec(r.get("volume_24h_usd"))
         if min_volume_usd is not None and (vol is None or vol < min_volume_usd):

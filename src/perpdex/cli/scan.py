@@ -15,16 +15,24 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from ..config import AppConfig
+from ..exchanges.base import ExchangeClient
 from ..funding.collector import FundingSnapshot
 from ..funding.opportunities import Opportunity
 from . import render
 from .rows import (
-    FUNDING_SORTS, FUNDING_TOP, SCAN_SORTS, SCAN_TOP, filter_funding, footer, sort_and_cut, sort_help, split_list,
+    FUNDING_SORTS,
+    FUNDING_TOP,
+    SCAN_SORTS,
+    SCAN_TOP,
+    filter_funding,
+    footer,
+    sort_and_cut,
+    sort_help,
+    split_list,
 )
 
 _CONFIG_HELP = "YAML config file (see configs/sim.yml)."
@@ -106,10 +114,10 @@ async def connect_each(clients: dict, timeout_s: float = 30.0) -> dict[str, str]
     exchange -> the one-line reason for each that failed (the others are connected)."""
     from ..errors import PerpdexError
 
-    async def one(name: str, client) -> tuple[str, str | None]:  # noqa: ANN001
+    async def one(name: str, client: ExchangeClient) -> tuple[str, str | None]:
         try:
             await asyncio.wait_for(client.connect(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return name, f"catalog: no answer within {timeout_s:g}s"
         except (PerpdexError, OSError) as exc:
             lines = str(exc).strip().splitlines()
@@ -132,13 +140,13 @@ def _summary(snap: FundingSnapshot, seconds: float) -> str:
 
 def funding(
     config: Path = typer.Option(..., "--config", "-c", help=_CONFIG_HELP),
-    top: Optional[int] = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=FUNDING_TOP)),
+    top: int | None = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=FUNDING_TOP)),
     sort: str = typer.Option("volume", "--sort", "-s", help="Row order: " + sort_help(FUNDING_SORTS) + "."),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra="")),
-    exchanges: Optional[str] = typer.Option(None, "--exchanges", "-e", help=_EXCHANGES_HELP),
-    min_apr: Optional[float] = typer.Option(None, "--min-apr", help="Only rates whose APR is at least this large "
+    symbols: str | None = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra="")),
+    exchanges: str | None = typer.Option(None, "--exchanges", "-e", help=_EXCHANGES_HELP),
+    min_apr: float | None = typer.Option(None, "--min-apr", help="Only rates whose APR is at least this large "
                                             "either way (fraction per year: 0.5 = 50 %)."),
-    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Only markets with at least this 24h volume (USD)."),
+    min_volume: float | None = typer.Option(None, "--min-volume", help="Only markets with at least this 24h volume (USD)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -170,15 +178,15 @@ def funding(
 
 def scan(
     config: Path = typer.Option(..., "--config", "-c", help=_CONFIG_HELP),
-    top: Optional[int] = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=SCAN_TOP)),
+    top: int | None = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=SCAN_TOP)),
     sort: str = typer.Option("apr", "--sort", "-s", help="Row order: " + sort_help(SCAN_SORTS) + "."),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra=" or strategy.symbols")),
-    exchanges: Optional[str] = typer.Option(None, "--exchanges", "-e", help=_EXCHANGES_HELP + " Both legs are among them."),
-    min_apr: Optional[float] = typer.Option(None, "--min-apr", help="Only pairs with at least this net APR "
+    symbols: str | None = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra=" or strategy.symbols")),
+    exchanges: str | None = typer.Option(None, "--exchanges", "-e", help=_EXCHANGES_HELP + " Both legs are among them."),
+    min_apr: float | None = typer.Option(None, "--min-apr", help="Only pairs with at least this net APR "
                                             "(fraction per year: 0.2 = 20 %; default: no floor)."),
-    min_volume: Optional[float] = typer.Option(None, "--min-volume", help="Only pairs whose two legs each have at "
+    min_volume: float | None = typer.Option(None, "--min-volume", help="Only pairs whose two legs each have at "
                                                "least this 24h volume, USD (default: strategy.min_volume_24h_usd)."),
-    min_oi: Optional[float] = typer.Option(None, "--min-oi", help="Only pairs whose two legs each have at least this "
+    min_oi: float | None = typer.Option(None, "--min-oi", help="Only pairs whose two legs each have at least this "
                                            "open interest, USD (default: strategy.min_open_interest_usd)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -192,7 +200,7 @@ def scan(
     if sort not in SCAN_SORTS:
         raise typer.BadParameter(f"{sort!r}: one of {', '.join(SCAN_SORTS)}", param_hint="--sort")
     cfg = only_exchanges(_load(config, verbose), split_list(exchanges))
-    dec = lambda x: None if x is None else Decimal(str(x))  # noqa: E731
+    dec = lambda x: None if x is None else Decimal(str(x))  # noqa: E731 - a one-line local helper reads best as a lambda
     with err_console.status(f"collecting and ranking {', '.join(cfg.enabled_exchanges)}..."):
         res = _run_async(collect_and_rank(cfg, symbols=split_list(symbols, upper=True), min_net_apr=dec(min_apr),
                                           min_volume_usd=dec(min_volume), min_oi_usd=dec(min_oi)))

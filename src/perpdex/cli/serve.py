@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -19,9 +19,9 @@ from ..config import AppConfig
 def serve(
     config: Path = typer.Option(..., "--config", "-c", help="YAML config file (see configs/sim.yml); the "
                                 "'service' section sets the interval, host and port."),
-    host: Optional[str] = typer.Option(None, "--host", help="Listen address (default: service.host)."),
-    port: Optional[int] = typer.Option(None, "--port", "-p", min=1, max=65535, help="Listen port (default: service.port)."),
-    openapi: Optional[Path] = typer.Option(None, "--openapi", help="Write the OpenAPI schema (JSON) here and exit."),
+    host: str | None = typer.Option(None, "--host", help="Listen address (default: service.host)."),
+    port: int | None = typer.Option(None, "--port", "-p", min=1, max=65535, help="Listen port (default: service.port)."),
+    openapi: Path | None = typer.Option(None, "--openapi", help="Write the OpenAPI schema (JSON) here and exit."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
 ) -> None:
     """Collect funding rates, mark prices, 24h volume and open interest from every configured

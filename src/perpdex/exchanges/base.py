@@ -15,10 +15,11 @@ import abc
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 
@@ -247,7 +248,7 @@ class ExchangeClient(abc.ABC):
         """(best bid, best ask) in quote units: BBO stream/book first, REST depth otherwise.
         Raises :class:`StaleMarketData` if a side is empty."""
         try:
-            bbo: BBO = self.feed.bbo(symbol)  # type: ignore[attr-defined]
+            bbo: BBO = self.feed.bbo(symbol)
             return bbo.bid, bbo.ask
         except (StaleMarketData, AttributeError):
             pass

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any
 
-import ccxt  # type: ignore[import-untyped]
+import ccxt
 
 from .. import errors
 from ..models import ExchangePositionSnapshot, OrderInfo, OrderResult, OrderStatus, Side

@@ -46,6 +46,7 @@ class MarketFeed:
     """Interface: per-symbol books and BBO for one exchange, several symbols at once."""
 
     exchange: str = ""
+    stale_after: float  # seconds without an update after which a book is not served
 
     async def prepare(self, symbol: str) -> None:  # pragma: no cover - interface
         """Start streaming ``symbol`` (canonical) if not already; returns without waiting."""
@@ -58,6 +59,14 @@ class MarketFeed:
         raise NotImplementedError
 
     def book(self, symbol: str) -> OrderBook:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def bbo(self, symbol: str) -> BBO:  # pragma: no cover - interface
+        """Best bid/ask (quote units); raises :class:`StaleMarketData` when not served."""
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, Any]:  # pragma: no cover - interface
+        """Counters for monitoring (see :meth:`WsMarketFeed.stats`)."""
         raise NotImplementedError
 
     async def close(self) -> None:  # pragma: no cover - interface
@@ -392,7 +401,7 @@ class WsMarketFeed(MarketFeed, StreamState):
                     else:
                         try:
                             await asyncio.wait_for(self._read(ws), self.max_connection_age)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             rotated = True
                             self.rotations += 1
                             delay = 0.0
@@ -404,7 +413,7 @@ class WsMarketFeed(MarketFeed, StreamState):
                         self._report_state(False, reason)
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ConnectionError, OSError) as exc:
                 reason = (f"no answer within {self.silence_timeout:g}s" if isinstance(exc, asyncio.TimeoutError)
                           and not str(exc) else f"{type(exc).__name__}: {exc}")
                 log.warning("%s feed: connection error: %s", self.exchange, reason)

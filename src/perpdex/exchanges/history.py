@@ -9,8 +9,9 @@ next to the live normalization it reuses.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import msgspec
@@ -29,13 +30,13 @@ PAGE_ATTEMPTS = 4
 def to_ms(ts: datetime) -> int:
     """Aware (or naive UTC) datetime -> epoch milliseconds."""
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
+        ts = ts.replace(tzinfo=UTC)
     return int(ts.timestamp() * 1000)
 
 
 def from_ms(ms: int) -> datetime:
     """Epoch milliseconds -> aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def describe(path: str, params: dict[str, Any] | None = None) -> str:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .base import ExchangeClient
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,8 @@ def _load(name: str, attr: str) -> type:
     return getattr(mod, getattr(entry, attr))
 
 
-def client_class(name: str) -> type:
-    return _load(name, "client")
+def client_class(name: str) -> type[ExchangeClient]:
+    return cast("type[ExchangeClient]", _load(name, "client"))
 
 
 def funding_class(name: str) -> type:

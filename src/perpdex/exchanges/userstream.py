@@ -48,8 +48,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -282,7 +283,7 @@ class UserStream(StreamState):
                 return False
             try:
                 await asyncio.wait_for(self._changed.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return pred()
         return True
 
@@ -312,13 +313,13 @@ class UserStream(StreamState):
         self._listeners.append(fn)
         return lambda: self._listeners.remove(fn) if fn in self._listeners else None
 
-    def queue(self, maxsize: int = 0) -> "asyncio.Queue[UserEvent]":
+    def queue(self, maxsize: int = 0) -> asyncio.Queue[UserEvent]:
         """A queue receiving every new event from now on (a full queue drops, logged)."""
         q: asyncio.Queue[UserEvent] = asyncio.Queue(maxsize)
         self._queues.append(q)
         return q
 
-    def remove_queue(self, q: "asyncio.Queue[UserEvent]") -> None:
+    def remove_queue(self, q: asyncio.Queue[UserEvent]) -> None:
         if q in self._queues:
             self._queues.remove(q)
 
@@ -440,7 +441,7 @@ class UserStream(StreamState):
                     self._report_state(False, reason)
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, ConnectionError, OSError, asyncio.TimeoutError, PerpdexError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ConnectionError, OSError, PerpdexError) as exc:
                 reason = (f"no answer within {self.silence_timeout:g}s" if isinstance(exc, asyncio.TimeoutError)
                           and not str(exc) else str(exc) or type(exc).__name__)
                 self.last_error = reason

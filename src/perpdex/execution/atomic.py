@@ -33,11 +33,13 @@ converts to canonical units), exposure is canonical base units, fees USD.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..errors import AuthenticationError, ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 from ..exchanges.base import ExchangeClient
@@ -182,7 +184,7 @@ class AtomicPairExecutor:
     async def _call(self, aw: Any) -> Any:
         try:
             return await asyncio.wait_for(aw, self.cfg.tactic.order_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NetworkError(f"no answer within {self.cfg.tactic.order_timeout_s:.2f}s") from None
 
     async def _retrying(self, factory: Callable[[], Any], attempts: int = 5) -> Any:
@@ -309,7 +311,7 @@ class AtomicPairExecutor:
         tol = max(la.canonical_lot, sa.canonical_lot)
         for p in plans:
             p.leg = LegResult(p.name, symbol, p.side, p.qty)
-        result = PairResult(False, plans[0].leg, plans[1].leg, tolerance=tol, ledger=ledger)  # type: ignore[arg-type]
+        result = PairResult(False, plans[0].leg, plans[1].leg, tolerance=tol, ledger=ledger)  # type: ignore[arg-type]  # legs set just above
         unlisten = self._listen_streams(plans, symbol, ledger)
         urgent, abort = asyncio.Event(), asyncio.Event()
         monitor = asyncio.create_task(self._monitor(plans, symbol, ledger, tol, urgent, result))
@@ -557,7 +559,7 @@ class AtomicPairExecutor:
         and record what they filled."""
         for o in await self._open_orders(p, symbol):
             try:
-                await self._retrying(lambda: p.client.cancel_order(symbol, o.order_id))
+                await self._retrying(functools.partial(p.client.cancel_order, symbol, o.order_id))
             except OrderNotFound:
                 pass
             info = await self._leg(p.client, ledger, FeeBudget(None))._final_info(symbol, o.order_id) or o
@@ -634,12 +636,12 @@ class AtomicPairExecutor:
             result.naked.append((p.name, result.net_exposure / p.attrs.multiplier))
             log.error("%s: NAKED exposure %s (canonical) left on %s", p.attrs.symbol, result.net_exposure, p.name)
         if not result.success and result.reason is None:
-            l, s = plans
+            lp, sp = plans
             result.reason = (
-                f"{l.name} {l.side.value} {abs(pos[l.name] - l.start)}/{l.qty}"
-                f"{' (' + l.leg.error + ')' if l.leg and l.leg.error else ''}, "
-                f"{s.name} {s.side.value} {abs(pos[s.name] - s.start)}/{s.qty}"
-                f"{' (' + s.leg.error + ')' if s.leg and s.leg.error else ''}"
+                f"{lp.name} {lp.side.value} {abs(pos[lp.name] - lp.start)}/{lp.qty}"
+                f"{' (' + lp.leg.error + ')' if lp.leg and lp.leg.error else ''}, "
+                f"{sp.name} {sp.side.value} {abs(pos[sp.name] - sp.start)}/{sp.qty}"
+                f"{' (' + sp.leg.error + ')' if sp.leg and sp.leg.error else ''}"
                 + ("; hedged" if hedged else f"; net exposure {result.net_exposure}")
                 + (f"; dust pair left {result.dust}" if result.dust else "")
                 + ("; retry fee cap reached" if result.fee_cap_hit else "")

@@ -20,9 +20,9 @@ base units of the exchange's market, prices USD, fees USD (positive = paid).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Awaitable, Callable
 
 from ..models import Side
 

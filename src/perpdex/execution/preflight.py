@@ -108,7 +108,7 @@ class PreflightResult:
 
     def leg(self, role: str) -> LegCheck:
         assert self.legs is not None
-        return next(l for l in self.legs if l.role == role)
+        return next(leg for leg in self.legs if leg.role == role)
 
 
 def _maintenance_fraction(c: ContractAttributes) -> Decimal:
@@ -138,6 +138,8 @@ def _exchange_liquidation(snap: ExchangePositionSnapshot | None, multiplier: Dec
 async def _account_reads(long: ExchangeClient, short: ExchangeClient, symbol: str) -> tuple[Any, Any]:
     """(available margins, position snapshots) of both legs, read at the same time; each either
     the list of results or the exception that failed it."""
+    balances: list[Any] | BaseException
+    snaps: list[Any] | BaseException
     balances, snaps = await asyncio.gather(
         gather_strict(long.get_account_balance(), short.get_account_balance()),
         gather_strict(long.get_position_snapshot(symbol), short.get_position_snapshot(symbol)),

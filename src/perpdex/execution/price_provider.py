@@ -53,7 +53,7 @@ class MemoryDepthCache:
 
 
 def _encode_depth(depth: Depth) -> str:
-    return json.dumps({side: [[str(l["price"]), str(l["size"])] for l in levels] for side, levels in depth.items()})
+    return json.dumps({side: [[str(lv["price"]), str(lv["size"])] for lv in levels] for side, levels in depth.items()})
 
 
 def _decode_depth(raw: str | bytes) -> Depth:

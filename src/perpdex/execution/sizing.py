@@ -12,9 +12,9 @@ from ..models import Side
 
 def common_step(*lots: Decimal) -> Decimal:
     """The smallest size that is a whole multiple of every lot size (exact decimal LCM)."""
-    exp = max(max(0, -int(l.normalize().as_tuple().exponent)) for l in lots)
+    exp = max(max(0, -int(lot.normalize().as_tuple().exponent)) for lot in lots)
     scale = Decimal(10) ** exp
-    ints = [int((l * scale).to_integral_value()) for l in lots]
+    ints = [int((lot * scale).to_integral_value()) for lot in lots]
     return Decimal(lcm(*ints)) / scale
 
 
@@ -26,7 +26,7 @@ def canonical_depth(depth: Depth, multiplier: Decimal) -> Depth:
     """``depth`` converted from exchange units to canonical units (price / m, size * m)."""
     if multiplier == 1:
         return depth
-    return {side: [{"price": l["price"] / multiplier, "size": l["size"] * multiplier} for l in levels]
+    return {side: [{"price": lv["price"] / multiplier, "size": lv["size"] * multiplier} for lv in levels]
             for side, levels in depth.items()}
 
 

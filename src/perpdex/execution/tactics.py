@@ -18,12 +18,14 @@ is left.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import ExchangeError, InsufficientMargin, InvalidOrder, NetworkError, OrderNotFound, RateLimited
 from ..exchanges.base import ExchangeClient
@@ -166,7 +168,7 @@ class LegExecutor:
         """``aw`` under the request timeout; a timeout becomes :class:`NetworkError`."""
         try:
             return await asyncio.wait_for(aw, self.cfg.order_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NetworkError(f"no answer within {self.cfg.order_timeout_s:.2f}s", exchange=self.client.name) from None
 
     async def _send(self, leg: LegResult, factory: Any) -> OrderResult | None:
@@ -278,9 +280,9 @@ class LegExecutor:
                 return
             cid = self.client_ids() if self.client_ids is not None else str(random.randint(1, 2**31 - 1))
             try:
-                res = await self._send(leg, lambda: self.client.place_limit_order(
-                    leg.symbol, leg.side, rest, price, reduce_only=reduce_only, post_only=cfg.post_only,
-                    client_order_id=cid))
+                res = await self._send(leg, functools.partial(
+                    self.client.place_limit_order, leg.symbol, leg.side, rest, price, reduce_only=reduce_only,
+                    post_only=cfg.post_only, client_order_id=cid))
             except InvalidOrder as exc:
                 if cfg.post_only:
                     log.info("%s %s: post-only at %s refused (%s); re-pricing", leg.exchange, leg.symbol, price, exc)
@@ -332,7 +334,7 @@ class LegExecutor:
             else:
                 try:
                     await asyncio.wait_for(urgent.wait(), wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _cancel(self, leg: LegResult, c: ContractAttributes, oid: str, price: Decimal, retry: bool) -> OrderInfo | None:

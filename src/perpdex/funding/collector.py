@@ -39,7 +39,7 @@ async def _one(name: str, adapter: FundingAdapter, timeout: float) -> tuple[str,
             asyncio.gather(adapter.fetch_funding_rates(), adapter.fetch_market_data()), timeout
         )
         return name, rates, stats, None
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return name, {}, {}, f"timed out after {timeout:.0f}s"
     except Exception as exc:  # noqa: BLE001 - one exchange failing must not stop the scan
         return name, {}, {}, f"{type(exc).__name__}: {exc}"

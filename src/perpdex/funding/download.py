@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterable, Mapping, Protocol, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from ..errors import ExchangeError, MarketNotFound
 from ..exchanges.base import ExchangeClient
@@ -69,7 +70,7 @@ class DownloadProgress(Protocol):
 
 
 def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def default_symbols(listed: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:

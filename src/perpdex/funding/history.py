@@ -21,21 +21,32 @@ rounds of the window in which both exchanges have a sample:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import combinations
-from typing import Any, Iterable
+from typing import Any
 
-from sqlalchemy import BigInteger, Float, Numeric, String, cast, delete, func, select, type_coerce
+from sqlalchemy import BigInteger, ColumnElement, Float, Numeric, String, cast, delete, func, select, type_coerce
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ..models import FundingRateSample, MarketStats
 from ..storage.models import FundingSnapshotRow
 from .collector import FundingSnapshot
 from .opportunities import spread_apr
-from .series import SCALE, BucketPoint, Columns, RawRow, SeriesCache, bucket_width_s, downsample, exchange_means, \
-    pair_aggregate, to_us
+from .series import (
+    SCALE,
+    BucketPoint,
+    Columns,
+    RawRow,
+    SeriesCache,
+    bucket_width_s,
+    downsample,
+    exchange_means,
+    pair_aggregate,
+    to_us,
+)
 
 _ZERO = Decimal(0)
 _EIGHT = Decimal(8)
@@ -46,7 +57,7 @@ SAMPLE_TEXT_COLUMNS = ("exchange", "collected_at", "rate", "interval_hours", "ra
 
 
 def _utc(ts: datetime | None) -> datetime:
-    return datetime.now(timezone.utc) if ts is None else ts.astimezone(timezone.utc)
+    return datetime.now(UTC) if ts is None else ts.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -164,7 +175,7 @@ class FundingHistory:
             q = q.order_by(R.collected_at)
             if limit is not None:
                 q = q.limit(limit)
-            return (await conn.execute(q)).all()  # type: ignore[return-value]
+            return (await conn.execute(q)).all()
 
     async def _sample_texts(self, symbol: str, hours: float, exchange: str | None,
                             now: datetime | None) -> list[tuple[str | None, ...]]:
@@ -177,7 +188,7 @@ class FundingHistory:
             q = q.where(R.exchange == exchange)
         async with self.sessions() as s:
             conn = await s.connection()
-            return (await conn.execute(q.order_by(R.collected_at, R.exchange, R.id))).all()  # type: ignore[return-value]
+            return (await conn.execute(q.order_by(R.collected_at, R.exchange, R.id))).all()
 
     async def columns(self, symbol: str, hours: float, *, now: datetime | None = None) -> Columns:
         """The held columns of ``symbol`` over the last ``hours`` hours up to ``now``."""
@@ -190,7 +201,7 @@ class FundingHistory:
         """Write every sample of ``snap`` (with its exchange's volume and open interest where
         known) in one transaction, all with ``collected_at`` (default: ``snap.ts``). Returns the
         number of rows written."""
-        at = _utc(collected_at) if collected_at is not None else datetime.fromtimestamp(snap.ts, timezone.utc)
+        at = _utc(collected_at) if collected_at is not None else datetime.fromtimestamp(snap.ts, UTC)
         rows = []
         for exchange, per in snap.rates.items():
             stats = snap.stats.get(exchange, {})
@@ -206,7 +217,7 @@ class FundingHistory:
         if rows:
             async with self.sessions() as s, s.begin():
                 s.add_all(rows)
-            if at < datetime.now(timezone.utc) - timedelta(seconds=self.settle_s):
+            if at < datetime.now(UTC) - timedelta(seconds=self.settle_s):
                 self.series.clear()  # a round older than the held columns re-read
         return len(rows)
 
@@ -350,6 +361,7 @@ def _numeric_columns(dialect: str) -> list[Any]:
     """The columns of :data:`~perpdex.funding.series.RawRow`, converted by the database: time as
     integer microseconds since the epoch, 8h rate as an integer of 10^-12, the rest floats."""
     R = FundingSnapshotRow
+    us: ColumnElement[int]
     if dialect == "postgresql":
         us = cast(func.round(func.extract("epoch", R.collected_at) * 1_000_000), BigInteger)
         r8 = cast(func.round(cast(R.rate_8h, Numeric) * SCALE), BigInteger)
@@ -370,7 +382,7 @@ def _stats_from(key: PairKey, cols: Columns, hours: float, threshold_apr: Decima
     if agg.samples == 0:
         return PairStats(symbol, long_ex, short_ex, hours, 0, None, None, None, None, None, None, 0.0, threshold_apr)
     mean = agg.sum_spread / agg.samples
-    persistence = 0.0 if agg.run_start is None else (agg.last_at - agg.run_start).total_seconds() / 3600  # type: ignore[operator]
+    persistence = 0.0 if agg.run_start is None else (agg.last_at - agg.run_start).total_seconds() / 3600  # type: ignore[operator]  # last_at is set with run_start
     return PairStats(symbol, long_ex, short_ex, hours, agg.samples, agg.first_at, agg.last_at, mean, mean / _EIGHT,
                      spread_apr(_ZERO, mean), agg.last_spread, persistence, threshold_apr)
 

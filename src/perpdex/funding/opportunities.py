@@ -16,10 +16,11 @@ history (:mod:`perpdex.funding.history`) shows a mean spread and a persistence a
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import combinations
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ..models import HOURS_PER_YEAR, ContractAttributes
 from .collector import FundingSnapshot
@@ -86,8 +87,8 @@ def find_opportunities(
                 st = snapshot.stats.get(ex, {}).get(sym)
                 vols.append(st.volume_24h_usd if st else None)
                 ois.append(st.open_interest_usd if st else None)
-            min_vol = None if None in vols else min(vols)  # type: ignore[type-var]
-            min_oi = None if None in ois else min(ois)  # type: ignore[type-var]
+            min_vol = None if None in vols else min(v for v in vols if v is not None)
+            min_oi = None if None in ois else min(v for v in ois if v is not None)
             if min_volume_24h_usd > 0 and (min_vol is None or min_vol < min_volume_24h_usd):
                 continue
             if min_open_interest_usd > 0 and (min_oi is None or min_oi < min_open_interest_usd):
@@ -110,7 +111,7 @@ def catalog_taker_fee(contracts: Iterable[ContractAttributes]) -> Decimal:
 
 def filter_by_history(
     opportunities: list[Opportunity],
-    stats: Mapping[tuple[str, str, str], "PairStats"],
+    stats: Mapping[tuple[str, str, str], PairStats],
     *,
     min_mean_spread_apr: Decimal | None = None,
     min_persistence_hours: float | None = None,

@@ -27,17 +27,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Awaitable, Callable
 
 import numpy as np
 
 SCALE = 10**12
 _SCALE_D = Decimal(SCALE)
 _US = 1_000_000
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # (collected_at in microseconds since the epoch, exchange, rate_8h in 10^-12 units, interval_hours,
 #  mark_price, volume_24h_usd, open_interest_usd), the last three None when not stored
@@ -74,7 +74,7 @@ class Columns:
         return int(self.t.size) * max(len(self.exchanges), 1)
 
     @staticmethod
-    def empty(exchanges: list[str] | None = None) -> "Columns":
+    def empty(exchanges: list[str] | None = None) -> Columns:
         ex = list(exchanges or [])
         n = len(ex)
         return Columns(ex, np.zeros(0, np.int64), np.zeros((0, n), bool), np.zeros((0, n), np.int64),
@@ -82,7 +82,7 @@ class Columns:
                        np.zeros((0, n), np.float32))
 
     @staticmethod
-    def from_rows(rows: list[RawRow]) -> "Columns":
+    def from_rows(rows: list[RawRow]) -> Columns:
         """Columns of ``rows`` (any order); the last row of an (exchange, time) wins."""
         if not rows:
             return Columns.empty()
@@ -102,7 +102,7 @@ class Columns:
         out.oi[row, cols] = np.array(oi_raw, dtype=np.float64)
         return out
 
-    def with_exchanges(self, exchanges: list[str]) -> "Columns":
+    def with_exchanges(self, exchanges: list[str]) -> Columns:
         """The same rounds over ``exchanges`` (a superset of this one's), absent where new."""
         if exchanges == self.exchanges:
             return self
@@ -115,11 +115,11 @@ class Columns:
                 getattr(out, name)[:, idx] = getattr(self, name)
         return out
 
-    def slice(self, lo: int, hi: int) -> "Columns":
+    def slice(self, lo: int, hi: int) -> Columns:
         return Columns(self.exchanges, self.t[lo:hi], self.present[lo:hi], self.r8[lo:hi], self.ih[lo:hi],
                        self.mark[lo:hi], self.vol[lo:hi], self.oi[lo:hi])
 
-    def window(self, start_us: int, end_us: int) -> "Columns":
+    def window(self, start_us: int, end_us: int) -> Columns:
         """The rounds with ``start_us <= t <= end_us``."""
         return self.slice(int(np.searchsorted(self.t, start_us, "left")), int(np.searchsorted(self.t, end_us, "right")))
 

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -128,7 +128,7 @@ class FundingRateService:
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, self.timeout_s + 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
@@ -153,7 +153,7 @@ class FundingRateService:
         health, prune old samples when ``retention_hours`` is set."""
         started = time.monotonic()
         snap, _ = await asyncio.gather(collect_funding(self.adapters, self.timeout_s), self._load_fees())
-        at = datetime.fromtimestamp(snap.ts, timezone.utc)
+        at = datetime.fromtimestamp(snap.ts, UTC)
         errors = dict(snap.errors)
         stored = 0
         try:
@@ -210,7 +210,7 @@ class FundingRateService:
         """``status`` "ok" when every exchange had a successful round within
         ``max_sample_age_s`` and its last round succeeded, else "degraded"; per exchange the
         record and ``last_success_age_s`` (seconds)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         rows = []
         for name, h in self.exchanges.items():
             rows.append({
@@ -248,7 +248,7 @@ class FundingRateService:
         ``max_sample_age_s`` (the net-APR logic of :func:`find_opportunities`), keep those with
         ``exchange`` as a leg, apply the history filter over the last ``history_hours`` hours
         (:func:`filter_by_history`), best net APR first, at most ``limit``."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         snap = await self.history.latest_snapshot(max_age_s=self.cfg.max_sample_age_s, now=now)
         skipped = {}
         for name in list(snap.rates):

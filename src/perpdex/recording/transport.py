@@ -21,8 +21,9 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import aiohttp
 

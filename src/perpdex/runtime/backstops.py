@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from ..config import BackstopConfig
 from ..errors import ExchangeError, InvalidOrder, OrderNotFound
@@ -461,7 +462,7 @@ class BackstopManager:
             qty, have = f.qty - have, Decimal(0)
             await self.rt.store.add_fill(pos.id, "close", exchange=row.exchange, symbol=row.symbol, side=f.side.value,
                                          quantity=qty, price=f.price, fee=f.fee * qty / f.qty, liquidity=f.liquidity,
-                                         order_id=order_id, ts=datetime.fromtimestamp(f.ts, timezone.utc))
+                                         order_id=order_id, ts=datetime.fromtimestamp(f.ts, UTC))
 
     # -- restart -----------------------------------------------------------------------------------
     async def recover(self, protected: list[PositionRow]) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Callable, Iterable
 
 from ..errors import ExchangeError
 from ..exchanges.base import ExchangeClient
@@ -153,7 +153,7 @@ class TradingRuntime:
         """Skip ``symbol`` for ``strategy`` during ``seconds`` from now; stored, so a restart keeps it."""
         if seconds <= 0:
             return
-        until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        until = datetime.now(UTC) + timedelta(seconds=seconds)
         await self.store.set_cooldown(strategy, symbol, until, account=self.account, reason=reason[:200])
 
     async def cooldowns(self, strategy: str) -> dict[str, datetime]:

@@ -22,10 +22,12 @@ Nothing here names an exchange.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..aio import cancel_and_wait, jittered
 from ..errors import ConfigError, DependencyMissing, PerpdexError
@@ -144,7 +146,7 @@ class ExchangeHealth:
         async def one(name: str) -> tuple[str, str | None]:
             try:
                 await asyncio.wait_for(self.clients[name].connect(), self.connect_timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return name, f"no answer within {self.connect_timeout_s:g}s"
             except (DependencyMissing, ConfigError):
                 raise  # a broken install or config is not an outage: refuse at start, naming the fix
@@ -172,8 +174,7 @@ class ExchangeHealth:
                     continue
                 if known is not None:
                     known[1]()
-                remove = stream.add_state_listener(
-                    lambda up, reason, n=name, k=kind: self._stream_state(n, k, up, reason))
+                remove = stream.add_state_listener(functools.partial(self._stream_state, name, kind))
                 self._watched[key] = (stream, remove)
 
     def _stream_state(self, name: str, kind: str, up: bool, reason: str) -> None:

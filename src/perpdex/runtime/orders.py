@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Awaitable, Callable
+from typing import Any
 
 from ..errors import ExchangeError, InvalidOrder, OrderNotFound
 from ..exchanges.base import ExchangeClient
@@ -198,7 +199,7 @@ class OrderTracker:
             res = await asyncio.wait_for(self.client.place_limit_order(
                 self.symbol, side, quantity, price, reduce_only=reduce_only, post_only=post_only, client_order_id=cid),
                 self.order_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._update(row, status=UNCERTAIN, detail={"error": f"no answer in {self.order_timeout_s}s"})
         except InvalidOrder as exc:
             return await self._update(row, status=OrderStatus.REJECTED.value, detail={"error": str(exc)})
@@ -234,8 +235,8 @@ class OrderTracker:
         are still on their way): the position is not known until they are in."""
         return [self.rows[i] for i, q in self._reported.items() if i in self.rows and self.rows[i].filled < q]
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
@@ -266,14 +267,14 @@ class OrderTracker:
             await asyncio.wait_for(self.client.cancel_order(self.symbol, row.order_id), self.order_timeout_s)
         except (OrderNotFound, InvalidOrder):
             pass
-        except (ExchangeError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ExchangeError) as exc:
             log.warning("%s: cancel of %s failed: %s (synced next cycle)", self.strategy, row.client_order_id, exc)
             return row
         return await self.sync_row(row)
 
     async def _update(self, row: OrderRow, **fields: object) -> OrderRow:
         if "detail" in fields:
-            fields["detail"] = {**(row.detail or {}), **fields["detail"]}  # type: ignore[dict-item]
+            fields["detail"] = {**(row.detail or {}), **fields["detail"]}  # type: ignore[dict-item]  # detail is always a dict
         new = await self.rt.store.update_order(row.id, **fields)
         cur = self.rows.get(row.id)
         if cur is not None and "filled" not in fields and cur.filled > new.filled:
@@ -320,7 +321,7 @@ class OrderTracker:
             stored = await self.rt.store.add_order_fill(
                 row.id, strategy=self.strategy, exchange=self.exchange, symbol=self.symbol, order_id=f.order_id,
                 trade_id=f.trade_id, side=f.side.value, quantity=f.qty, price=f.price, fee=f.fee,
-                liquidity=f.liquidity, ts=datetime.fromtimestamp(f.ts, timezone.utc), order_fields=fields)
+                liquidity=f.liquidity, ts=datetime.fromtimestamp(f.ts, UTC), order_fields=fields)
             self._seen.add(f.trade_id)
             if stored is None:
                 self.duplicates += 1
@@ -357,13 +358,13 @@ class OrderTracker:
                 row = self.rows[row.id]
                 if row.order_id is None and read is not None:
                     # neither resting nor filled: the order never reached the book
-                    age = (datetime.now(timezone.utc) - row.created_at).total_seconds()
+                    age = (datetime.now(UTC) - row.created_at).total_seconds()
                     if age > 2 * self.order_timeout_s:
                         row = await self._update(row, status=OrderStatus.REJECTED.value,
                                                  detail={"error": "never reached the exchange"})
                 return row
         try:
-            info = await self.client.get_order_info(self.symbol, row.order_id)  # type: ignore[arg-type]
+            info = await self.client.get_order_info(self.symbol, row.order_id)  # type: ignore[arg-type]  # rows without an id returned above
         except ExchangeError as exc:
             log.warning("%s: order %s unreadable: %s", self.strategy, row.order_id, exc)
             return row

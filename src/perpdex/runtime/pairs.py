@@ -14,7 +14,7 @@ recorded ``naked``. Resumed open pairs are compared with the exchanges: extra ex
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -64,7 +64,7 @@ class PairTracker:
             await self.rt.store.add_fill(
                 position_id, phase, exchange=f.exchange, symbol=f.symbol, side=f.side.value, quantity=f.qty,
                 price=f.price, fee=f.fee, liquidity=f.liquidity, order_id=f.order_id,
-                ts=datetime.fromtimestamp(f.ts, timezone.utc))
+                ts=datetime.fromtimestamp(f.ts, UTC))
         return sink
 
     async def record_failure(self, position_id: int, result: PairResult, what: str) -> None:
@@ -75,18 +75,18 @@ class PairTracker:
         status = (PositionStatus.NAKED if result.naked else PositionStatus.DUST if result.dust
                   else PositionStatus.FAILED)
         row = await self.rt.store.get_position(position_id)
-        detail = row.detail or {}  # type: ignore[union-attr]
+        detail = row.detail or {}  # type: ignore[union-attr]  # the pair's row exists while it is executed
         detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
         if result.dust:
             detail["dust"] = [[ex, f"{q.normalize():f}"] for ex, q in result.dust]
-        await self.rt.store.update_position(position_id, status=status, closed_at=datetime.now(timezone.utc),
+        await self.rt.store.update_position(position_id, status=status, closed_at=datetime.now(UTC),
                                             close_reason=f"{what}: {result.reason}"[:200], detail=detail)
         level = logging.ERROR if result.naked else logging.WARNING
         self.rt.event(f"position #{position_id} {status}: {result.reason}"
                       + (f"; NAKED exposure left: {result.naked}" if result.naked else ""), level,
                       kind=EventKind.NAKED_LEG if result.naked else EventKind.OPEN_FAILED if "open" in what
                       else EventKind.CLOSE_FAILED, strategy=self.strategy, position_id=position_id,
-                      symbol=row.symbol, long_exchange=row.long_exchange, short_exchange=row.short_exchange,  # type: ignore[union-attr]
+                      symbol=row.symbol, long_exchange=row.long_exchange, short_exchange=row.short_exchange,  # type: ignore[union-attr]  # as above
                       status=str(status), reason=result.reason,
                       naked=[[ex, str(q)] for ex, q in result.naked])
 
@@ -120,7 +120,7 @@ class PairTracker:
     async def mark_closed(self, pos: PositionRow, reason: str, exit_prices: dict[str, Decimal | None]) -> None:
         """A pair is flat on both exchanges: ``closed`` with its exit prices, and the symbol's
         re-entry cooldown stored (every close counts, a recovered one included)."""
-        await self.rt.store.update_position(pos.id, status=PositionStatus.CLOSED, closed_at=datetime.now(timezone.utc),
+        await self.rt.store.update_position(pos.id, status=PositionStatus.CLOSED, closed_at=datetime.now(UTC),
                                             close_reason=reason[:200], **exit_prices)
         await self.rt.set_cooldown(self.strategy, pos.symbol, self.reentry_cooldown_s, f"closed #{pos.id}")
 
@@ -240,7 +240,7 @@ class PairTracker:
                     await self.rt.store.add_fill(
                         pos.id, phase, exchange=ex, symbol=pos.symbol, side=f.side.value, quantity=qty, price=f.price,
                         fee=f.fee * qty / f.qty, liquidity=f.liquidity, order_id=oid,
-                        ts=datetime.fromtimestamp(f.ts, timezone.utc))
+                        ts=datetime.fromtimestamp(f.ts, UTC))
                     added += 1
         if added:
             self.rt.event(f"recovered {added} fill(s) of #{pos.id} {pos.symbol} from the exchanges' fill history")
@@ -269,7 +269,7 @@ class PairTracker:
                           kind=EventKind.HEDGE, strategy=self.strategy, action="close finished", position_id=pos.id,
                           symbol=pos.symbol)
         else:
-            await self.rt.store.update_position(pos.id, status=PositionStatus.FAILED, closed_at=datetime.now(timezone.utc),
+            await self.rt.store.update_position(pos.id, status=PositionStatus.FAILED, closed_at=datetime.now(UTC),
                                                 close_reason=reason, **await self.entry_prices(pos))
             await self.rt.set_cooldown(self.strategy, pos.symbol, self.reentry_cooldown_s, f"recovered #{pos.id}")
             self.rt.event(f"reconciled #{pos.id} {pos.symbol}: flattened (long {lq}, short {sq}) -> failed",

@@ -25,8 +25,8 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Callable, Iterable
 
 from ..errors import PerpdexError
 from ..exchanges.base import ExchangeClient
@@ -35,7 +35,7 @@ from ..models import UserOrderUpdate, UserPositionUpdate
 
 log = logging.getLogger(__name__)
 
-_reconcilers: "weakref.WeakKeyDictionary[UserStream, StreamReconciler]" = weakref.WeakKeyDictionary()
+_reconcilers: weakref.WeakKeyDictionary[UserStream, StreamReconciler] = weakref.WeakKeyDictionary()
 
 
 class StreamReconciler:

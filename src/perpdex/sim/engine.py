@@ -26,15 +26,23 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from .faults import Faults, note_order_placed
 from .history import HOUR_MS, SettledPath, funding_path, history_times, index_path
 from .market import (
-    FundingParams, FundingState, IndexParams, IndexState, funding_step, index_step, initial_funding_state,
-    initial_index_state, reanchor,
+    FundingParams,
+    FundingState,
+    IndexParams,
+    IndexState,
+    funding_step,
+    index_step,
+    initial_funding_state,
+    initial_index_state,
+    reanchor,
 )
 
 if TYPE_CHECKING:
@@ -813,7 +821,7 @@ class Venue:
         bids, asks = self._books[symbol]
         crosses = False
         if order_type == "limit" and price is not None:
-            crosses = (side == "buy" and asks and price >= min(asks)) or (side == "sell" and bids and price <= max(bids))
+            crosses = bool((side == "buy" and asks and price >= min(asks)) or (side == "sell" and bids and price <= max(bids)))
         if order_type == "limit" and tif == "post_only" and crosses:
             order.status = "expired"
             acct.orders[order.id] = order  # queryable afterwards, like any closed order
@@ -912,7 +920,7 @@ class Venue:
 
     def cancel_order(self, account_id: str, symbol: str, order_id: int | None = None, client_id: str | None = None) -> Order:
         """Cancel an open order by id or client id; raises ``SimError('not_found')``."""
-        acct = self.account(account_id)
+        self.account(account_id)  # created on first use, as by every other call
         order = self.find_order(account_id, symbol, order_id, client_id)
         if order is None or not order.is_open:
             raise SimError("not_found", "unknown order")
@@ -947,7 +955,7 @@ class Venue:
         return [o for o in self._open.values() if o.account == account_id and (symbol is None or o.symbol == symbol)]
 
     @functools.cached_property
-    def conditional(self) -> "ConditionalBook":
+    def conditional(self) -> ConditionalBook:
         """This venue's conditional (stop-market) orders: :class:`~perpdex.sim.conditional.ConditionalBook`."""
         from .conditional import ConditionalBook
         return ConditionalBook(self)

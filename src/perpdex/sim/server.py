@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..files import write_private_text
 from ..exchanges import registry
+from ..files import write_private_text
 from .engine import Simulation
 from .faults import close_ack_scope, open_ack_scope
 from .recorded import RecordedMarket
@@ -118,7 +118,7 @@ async def start_emulators(
         await runner.setup()
         site = web.TCPSite(runner, host, (ports or {}).get(name, 0))
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # a started TCPSite holds an asyncio.Server
         cluster._runners.append(runner)
         cluster.dialects[name] = dialect
         cluster.endpoints[name] = dialect.endpoints(host, port)

@@ -34,7 +34,7 @@ STALL_SECONDS = 2.0  # how long the ``stall`` fault holds a socket's frames back
 SILENCE_SECONDS = 300.0  # how long a silenced socket stays open before the connection is cut
 
 #: every emulator socket with a running writer, by exchange (silence_sockets looks them up)
-_LIVE: "dict[str, weakref.WeakSet[QueuedSocket]]" = {}
+_LIVE: dict[str, weakref.WeakSet[QueuedSocket]] = {}
 
 
 class QueuedSocket:
@@ -105,7 +105,7 @@ class QueuedSocket:
         cancel_heartbeat = getattr(self.ws, "_cancel_heartbeat", None)
         if cancel_heartbeat is not None:
             cancel_heartbeat()
-            self.ws._heartbeat = None  # type: ignore[attr-defined] - no server ping while silent
+            self.ws._heartbeat = None  # aiohttp's private heartbeat handle: no server ping while silent
         transport = self._transport()
         if transport is not None:
             transport.pause_reading()

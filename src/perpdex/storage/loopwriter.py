@@ -23,7 +23,8 @@ without blocking the loop. Durability is the same as the ORM path: the same file
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
@@ -67,7 +68,7 @@ class _TableCodec:
         for c in self.table.columns:
             if c.key not in out and not c.primary_key and c.default is not None:
                 d = c.default
-                out[c.key] = d.arg(None) if d.is_callable else d.arg  # type: ignore[attr-defined,operator]
+                out[c.key] = d.arg(None) if d.is_callable else d.arg  # type: ignore[attr-defined]  # .arg is on ScalarElementColumnDefault/CallableColumnDefault, not on the base
         return out
 
     def insert(self, conn: sqlite3.Connection, values: dict[str, Any]) -> int:
@@ -77,7 +78,7 @@ class _TableCodec:
             cols = ", ".join(keys)
             sql = self._insert_sql[keys] = f"INSERT INTO {self.table.name} ({cols}) VALUES ({', '.join('?' * len(keys))})"
         cur = conn.execute(sql, [self._param(k, v) for k, v in values.items()])
-        return int(cur.lastrowid)  # type: ignore[arg-type]
+        return int(cur.lastrowid)  # type: ignore[arg-type]  # set after an INSERT
 
     def update(self, conn: sqlite3.Connection, row_id: int, values: dict[str, Any]) -> int:
         keys = tuple(values)

@@ -120,7 +120,9 @@ def adopt(connection: Connection) -> None:
     then stamp it at head. Anything else (a changed or missing non-null column, a foreign
     ``positions`` table...) raises :class:`StorageError` listing the differences, changing nothing."""
     mc = MigrationContext.configure(connection, opts=context_options(connection))
-    changes = _flatten(produce_migrations(mc, Base.metadata).upgrade_ops.ops)
+    upgrade = produce_migrations(mc, Base.metadata).upgrade_ops
+    assert upgrade is not None  # produce_migrations always builds the upgrade side
+    changes = _flatten(upgrade.ops)
     refused = [op for op in changes if not _additive(op)]
     if refused:
         url = connection.engine.url.render_as_string(hide_password=True)
@@ -172,7 +174,9 @@ def new_revision(message: str, versions_dir: Path | None = None) -> Path:
             cfg = alembic_config(connection, versions_dir=versions_dir)
             command.upgrade(cfg, "head")
             mc = MigrationContext.configure(connection, opts=context_options(connection))
-            if not produce_migrations(mc, Base.metadata).upgrade_ops.ops:
+            upgrade = produce_migrations(mc, Base.metadata).upgrade_ops
+            assert upgrade is not None  # produce_migrations always builds the upgrade side
+            if not upgrade.ops:
                 raise StorageError("models.py and the migrations agree: no schema change to write a migration for")
             head = ScriptDirectory.from_config(cfg).get_current_head()
             script = command.revision(cfg, message=message, autogenerate=True, rev_id=f"{int(head or 0) + 1:04d}")

@@ -6,17 +6,27 @@ import sqlite3
 from datetime import datetime
 from decimal import Decimal
 from types import EllipsisType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, select
+from sqlalchemy import Table, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from ..files import private_file
 from . import migrate
 from .loopwriter import BUSY, LoopWriter
-from .models import (BackstopRow, CooldownRow, FillRow, FundingRow, OrderFillRow, OrderRole, OrderRow, PositionRow, PositionStatus,
-                     utcnow)
+from .models import (
+    BackstopRow,
+    CooldownRow,
+    FillRow,
+    FundingRow,
+    OrderFillRow,
+    OrderRole,
+    OrderRow,
+    PositionRow,
+    PositionStatus,
+    utcnow,
+)
 
 __all__ = ["Store", "BackstopRow", "PositionRow", "FillRow", "FundingRow", "OrderRow", "OrderFillRow", "CooldownRow", "PositionStatus",
            "OrderRole"]
@@ -123,6 +133,7 @@ class Store:
                 FillRow.exchange == exchange, FillRow.symbol == symbol, FillRow.order_id.is_not(None))
             out: dict[str, Decimal] = {}
             for oid, qty in (await s.execute(q)).all():
+                assert oid is not None  # the query leaves out fills without an order id
                 out[oid] = out.get(oid, Decimal(0)) + qty
             return out
 
@@ -177,7 +188,7 @@ class Store:
     async def add_order(self, **fields: Any) -> OrderRow:
         """Record an order BEFORE it is sent (status ``pending``): a crash then leaves its client id."""
         if self._fast is not None:
-            codec = self._fast.codec(OrderRow.__table__)
+            codec = self._fast.codec(cast(Table, OrderRow.__table__))
             values = codec.with_defaults(fields)
             row_id = self._fast.transaction(lambda conn: codec.insert(conn, values))
             if row_id is not BUSY:
@@ -191,12 +202,12 @@ class Store:
         """Apply ``fields`` to order row ``row_id`` (``updated_at`` set now); the row as stored.
         Raises KeyError when there is no such row."""
         if self._fast is not None:
-            codec = self._fast.codec(OrderRow.__table__)
+            codec = self._fast.codec(cast(Table, OrderRow.__table__))
 
             def work(conn: Any) -> dict[str, Any]:
                 if not codec.update(conn, row_id, {**fields, "updated_at": utcnow()}):
                     raise KeyError(f"order row {row_id} not found")
-                return codec.get(conn, row_id)  # type: ignore[return-value]
+                return codec.get(conn, row_id)  # type: ignore[return-value]  # the row was just updated
 
             stored = self._fast.transaction(work)
             if stored is not BUSY:
@@ -234,7 +245,7 @@ class Store:
                       order_id=order_id, trade_id=trade_id, side=side, quantity=quantity, price=price, fee=fee,
                       liquidity=liquidity, ts=ts)
         if self._fast is not None:
-            fills, orders = self._fast.codec(OrderFillRow.__table__), self._fast.codec(OrderRow.__table__)
+            fills, orders = self._fast.codec(cast(Table, OrderFillRow.__table__)), self._fast.codec(cast(Table, OrderRow.__table__))
 
             def work(conn: Any) -> int:
                 fill_id = fills.insert(conn, values)
@@ -388,7 +399,7 @@ async def open_store(url: str, *, connect_timeout_s: float = 10.0, init_timeout_
         raise ConfigError("storage.url", f"cannot open the store: {storage_failure(url, exc)}") from None
     try:
         await asyncio.wait_for(store.init(), init_timeout_s)
-    except (SQLAlchemyError, OSError, asyncio.TimeoutError, PerpdexError) as exc:
+    except (TimeoutError, SQLAlchemyError, OSError, PerpdexError) as exc:
         await store.close()
         if isinstance(exc, ConfigError):
             raise

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..config import AppConfig, FundingArbConfig, GridConfig
 from ..execution.price_provider import PriceProvider, RedisDepthCache
@@ -15,10 +16,10 @@ from .grid import GridStrategy
 if TYPE_CHECKING:
     from ..app import Runtime
 
-Strategy = Union[FundingArbStrategy, GridStrategy]
+Strategy = FundingArbStrategy | GridStrategy
 
 
-def build_strategies(cfg: AppConfig, app: "Runtime", store: Store, *, account: str | None = None,
+def build_strategies(cfg: AppConfig, app: Runtime, store: Store, *, account: str | None = None,
                      on_event: Callable[[str], None] | None = None) -> list[Strategy]:
     """One strategy per ``cfg.strategies`` entry, all on one :class:`TradingRuntime` over
     ``app``'s clients and ``store`` (the price provider takes the first funding-arb entry's cache
@@ -36,5 +37,5 @@ def build_strategies(cfg: AppConfig, app: "Runtime", store: Store, *, account: s
             out.append(GridStrategy(entry, runtime, funding=app.adapters.get(entry.exchange)))
         else:
             out.append(FundingArbStrategy(entry, app.clients, app.adapters, store, runtime=runtime,
-                                          fee_overrides=app.fee_overrides, name=entry.resolved_name))  # type: ignore[arg-type]
+                                          fee_overrides=app.fee_overrides, name=entry.resolved_name))  # type: ignore[arg-type]  # a None fee is no override
     return out

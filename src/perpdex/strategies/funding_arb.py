@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Callable
+from typing import Any, TypedDict
 
 from ..config import StrategyConfig
 from ..errors import ExchangeError, ExecutionError
@@ -59,7 +60,13 @@ class CycleReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def _legs(p: Opportunity | PositionRow) -> dict[str, str]:
+class _LegNames(TypedDict):
+    symbol: str
+    long_exchange: str
+    short_exchange: str
+
+
+def _legs(p: Opportunity | PositionRow) -> _LegNames:
     """An event's ``symbol``, ``long_exchange`` and ``short_exchange`` (an opportunity's or a pair's)."""
     return {"symbol": p.symbol, "long_exchange": p.long_exchange, "short_exchange": p.short_exchange}
 
@@ -179,9 +186,9 @@ class FundingArbStrategy:
         # a leg closed while perpdex was down (its backstop fired, or a liquidation): its survivor
         # is closed before anything else; then the backstops of the pairs still open are checked
         await self.check_risk()
-        held = await self._positions(["open"])
-        await self.backstops.recover(held)
-        for pos in held:
+        open_rows = await self._positions(["open"])
+        await self.backstops.recover(open_rows)
+        for pos in open_rows:
             await self.backstops.sync_pair(pos)
 
     async def _funding_snapshot(self) -> FundingSnapshot:
@@ -348,7 +355,7 @@ class FundingArbStrategy:
     def exit_reason(self, pos: PositionRow, snap: FundingSnapshot, funding_payments: int = 0) -> str | None:
         """Why ``pos`` should close now, or None: :func:`~perpdex.strategies.funding_arb_rules.exit_rule`
         at its age now and its legs' rates in ``snap``."""
-        age = (datetime.now(timezone.utc) - pos.opened_at).total_seconds()
+        age = (datetime.now(UTC) - pos.opened_at).total_seconds()
         lr, sr = rules.snapshot_rates_8h(snap, pos.symbol, pos.long_exchange, pos.short_exchange)
         return rules.exit_rule(self.cfg, age_s=age, long_rate_8h=lr, short_rate_8h=sr,
                                funding_payments=funding_payments)
@@ -447,7 +454,8 @@ class FundingArbStrategy:
         if None in exits.values():  # a leg the exchange closed itself (a backstop): from the stored fills
             exits = {k: v if v is not None else (await self.pairs.exit_prices(pos))[k] for k, v in exits.items()}
         await self.pairs.mark_closed(pos, reason, exits)
-        self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}", kind=EventKind.POSITION_CLOSED, position_id=pos.id, **_legs(pos), quantity=pos.quantity, reason=reason, **await closed_pnl(self.store, pos.id))
+        pnl: dict[str, Any] = dict(await closed_pnl(self.store, pos.id))
+        self._event(f"closed #{pos.id} {pos.symbol}: long exit @ {result.long.avg_price}, short exit @ {result.short.avg_price}", kind=EventKind.POSITION_CLOSED, position_id=pos.id, **_legs(pos), quantity=pos.quantity, reason=reason, **pnl)
         return True
 
     # -- funding ---------------------------------------------------------------------------------

@@ -16,9 +16,10 @@ The live strategy (:class:`~perpdex.strategies.funding_arb.FundingArbStrategy`) 
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Container, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from ..config import StrategyConfig
 from ..funding.collector import FundingSnapshot
@@ -65,7 +66,7 @@ def history_filter_on(cfg: StrategyConfig) -> bool:
 
 
 def history_filter(cfg: StrategyConfig, opps: list[Opportunity],
-                   stats: Mapping[tuple[str, str, str], "PairStats"]) -> list[Opportunity]:
+                   stats: Mapping[tuple[str, str, str], PairStats]) -> list[Opportunity]:
     """The opportunities (order kept) whose pair statistics over ``cfg.history_hours`` pass
     ``min_mean_spread_apr`` and ``min_persistence_hours`` (see
     :func:`~perpdex.funding.opportunities.filter_by_history`)."""

@@ -31,7 +31,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -167,7 +167,7 @@ class GridStrategy:
                 wait = min(wait, max(deadline - time.monotonic(), 0))
             try:
                 await asyncio.wait_for(stop.wait(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         await self.sync_funding()
 
@@ -282,7 +282,7 @@ class GridStrategy:
 
     async def _manage_entries(self) -> None:
         """Cancel entries older than ``entry_timeout_s`` (a partial fill is kept and covered)."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for row in self.orders.live(OrderRole.ENTRY):
             if (now - row.created_at).total_seconds() >= self.cfg.entry_timeout_s:
                 row = await self.orders.cancel(row)
@@ -359,7 +359,7 @@ class GridStrategy:
         minimum notional."""
         a = self.attrs
         assert a is not None
-        qty = self.cfg.quantity if self.cfg.quantity is not None else self.cfg.order_notional_usd / price  # type: ignore[operator]
+        qty = self.cfg.quantity if self.cfg.quantity is not None else self.cfg.order_notional_usd / price  # type: ignore[operator]  # the config requires one of the two
         qty = (qty / a.lot_size).to_integral_value(ROUND_DOWN) * a.lot_size
         floor = a.min_size
         if a.min_notional > 0:
@@ -477,7 +477,7 @@ class GridStrategy:
         done = Decimal(0)
         for _ in range(attempts):
             left = min(qty - done, abs(self.orders.position))
-            if left < max(self.attrs.min_size, self.attrs.lot_size):  # type: ignore[union-attr]
+            if left < max(self.attrs.min_size, self.attrs.lot_size):  # type: ignore[union-attr]  # loaded before any order
                 break
             bid, ask = await self.touch()
             price = bid * (1 - MARKET_SLIPPAGE) if self.exit_side is Side.SELL else ask * (1 + MARKET_SLIPPAGE)

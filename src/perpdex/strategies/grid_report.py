@@ -7,7 +7,7 @@ unrealized price PnL at the mark is reported apart and never mixed into it.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ def _s(x: Any) -> Any:
     return None if x is None else f"{x:f}" if isinstance(x, Decimal) else x
 
 
-async def grid_report(grid: "GridStrategy") -> dict[str, Any]:
+async def grid_report(grid: GridStrategy) -> dict[str, Any]:
     store = grid.runtime.store
     orders = [o for o in await store.orders(grid.name) if o.exchange == grid.client.name and o.symbol == grid.symbol]
     fills = await store.order_fills(grid.name)
@@ -38,7 +38,7 @@ async def grid_report(grid: "GridStrategy") -> dict[str, Any]:
     price_pnl = book.realized_price_pnl
     realized = price_pnl - book.fees + funding
     def iso(ts: float) -> str:
-        return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+        return datetime.fromtimestamp(ts, UTC).isoformat()
 
     return {
         "name": grid.name, "kind": "grid", "exchange": grid.client.name, "symbol": grid.symbol,

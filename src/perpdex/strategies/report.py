@@ -24,10 +24,11 @@ exact sums of both parts (``price_pnl``/``pnl`` None when the open part's are n/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import EllipsisType
-from typing import Any, Mapping
+from typing import Any
 
 from ..funding.collector import FundingSnapshot
 from ..funding.history import FundingHistory
@@ -91,7 +92,8 @@ async def _stored_mark(store: Store, exchange: str, symbol: str) -> tuple[Decima
 async def _valuation(store: Store, symbol: str, held: dict[str, Decimal], marks: Marks | None
                      ) -> tuple[Decimal | None, dict[str, str], str | None, datetime | None]:
     """(value of ``held`` at marks or None, marks used, source, oldest stored mark's time)."""
-    value, used, source, at = _ZERO, {}, "given", None
+    used: dict[str, str] = {}
+    value, source, at = _ZERO, "given", None
     for ex, qty in held.items():
         if qty == 0:
             continue

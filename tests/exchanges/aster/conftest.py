@@ -4,7 +4,7 @@ hand for deterministic book changes), plus a polling helper."""
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 

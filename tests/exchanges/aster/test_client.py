@@ -4,7 +4,7 @@ balance, leverage, errors (E01, E02, E03, E05, E07, E08, E09, E10, E11; D01/D02/
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -188,7 +188,7 @@ async def test_e10_error_mapping_and_e11_no_secret_in_logs(emulators, caplog):
 
 async def test_funding_payments_from_income(client, emulators):
     venue = emulators.sim.venues["aster"]
-    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    since = datetime.now(UTC) - timedelta(minutes=1)
     await client.place_market_order("XRP", Side.BUY, D("100"))  # XRP: 1 h interval, paid every 5 s here
     assert await until(lambda: bool(venue.account(SIM_ADDRESS).fundings), timeout=8)
     pays = await client.fetch_funding_payments("XRP", since)

@@ -3,7 +3,7 @@ next funding time, mark price, 24 h volume and open interest in USD."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -34,7 +34,7 @@ async def test_d12_funding_rates_per_symbol_interval_normalized(emulators):
         assert r.raw_rate == Decimal(f"{venue.funding_rate(sym):.8f}")  # per interval
         assert r.normalized_rate == r.raw_rate * 8 / r.interval_hours  # 8 h equivalent
         assert r.apr == r.raw_rate * (24 / r.interval_hours) * 365
-        assert r.next_funding_time == datetime.fromtimestamp(venue.next_funding_ms(sym) / 1000, tz=timezone.utc)
+        assert r.next_funding_time == datetime.fromtimestamp(venue.next_funding_ms(sym) / 1000, tz=UTC)
         assert r.mark_price is not None and abs(float(r.mark_price) / venue.mark_price(sym) - 1) < 1e-3
     # 0.0001 per 8 h -> 10.95 % APR; 0.00008 per 1 h -> 0.064 % per 8 h
     assert rates["BTC"].apr == Decimal("0.1095")

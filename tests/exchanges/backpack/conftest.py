@@ -3,16 +3,14 @@ client built directly from :class:`ExchangeSettings`, plus a polling helper."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from perpdex.exchanges.backpack import BackpackClient, BackpackEmulator, BackpackMarketFeed
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.sim.server import start_emulators
-from tests.waiting import eventually
-
 
 
 async def start_backpack(**kwargs: Any):

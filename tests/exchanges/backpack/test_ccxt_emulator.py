@@ -14,7 +14,6 @@ import pytest
 from bpx.async_.public import Public
 
 from perpdex.exchanges.backpack.emulator import SIM_API_KEY
-
 from tests.waiting import eventually
 
 BTC = "BTC/USDC:USDC"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,8 +26,8 @@ from perpdex.exchanges.backpack import BackpackClient
 from perpdex.exchanges.backpack.emulator import SIM_API_KEY
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import OrderStatus, Side
-
 from tests.waiting import eventually
+
 from .conftest import settings
 
 ACCT = SIM_API_KEY
@@ -178,7 +178,7 @@ async def test_e10_errors_map_to_typed_hierarchy(bp: dict[str, Any], client: Bac
     finally:
         await bad.close()
     with pytest.raises(ConfigError):
-        BackpackClient(ExchangeSettings("backpack", bp["ep"]["rest_url"], credentials={"api_key": "x"})).private
+        _ = BackpackClient(ExchangeSettings("backpack", bp["ep"]["rest_url"], credentials={"api_key": "x"})).private
 
 
 async def test_e11_credentials_never_logged_or_raised(bp: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
@@ -205,7 +205,7 @@ async def test_e11_credentials_never_logged_or_raised(bp: dict[str, Any], caplog
 
 async def test_funding_payments_recorded_per_leg(bp: dict[str, Any], client: BackpackClient) -> None:
     venue = bp["venue"]
-    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    since = datetime.now(UTC) - timedelta(seconds=1)
     assert await client.fetch_funding_payments("BTC", since) == []
     await client.place_market_order("BTC", Side.SELL, Decimal("0.05"))
     await eventually(lambda: len(venue.account(ACCT).fundings) >= 1, timeout=15, what="a funding settlement")
@@ -214,9 +214,9 @@ async def test_funding_payments_recorded_per_leg(bp: dict[str, Any], client: Bac
     assert len(pays) == len(engine) >= 1
     assert pays[0].amount == Decimal(f"{engine[0].amount:.8f}") and pays[0].rate == Decimal("0.0000125")
     assert pays[0].amount > 0  # a short receives a positive rate
-    assert pays[0].ts == datetime.fromtimestamp(engine[0].ts / 1000, tz=timezone.utc)
+    assert pays[0].ts == datetime.fromtimestamp(engine[0].ts / 1000, tz=UTC)
     assert await client.fetch_funding_payments("ETH", since) == []
-    assert await client.fetch_funding_payments("BTC", datetime.now(timezone.utc) + timedelta(hours=1)) == []
+    assert await client.fetch_funding_payments("BTC", datetime.now(UTC) + timedelta(hours=1)) == []
 
 
 async def test_d07_client_market_data_ws_first(bp: dict[str, Any], client: BackpackClient) -> None:

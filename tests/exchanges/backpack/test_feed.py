@@ -10,8 +10,8 @@ import pytest
 
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.backpack import BackpackMarketFeed
-
 from tests.waiting import eventually
+
 from .conftest import make_feed
 
 
@@ -45,7 +45,7 @@ async def test_d03_snapshot_then_deltas_equal_emulator_book(stepped: dict[str, A
         sim.step()
     await eventually(lambda: feed.frames_received > before, what="deltas received")
     for sym in ("ETH", "BTC"):
-        await eventually(lambda: _same_as_venue(feed, venue, sym), what=f"{sym} book equal to the emulator's")
+        await eventually(lambda sym=sym: _same_as_venue(feed, venue, sym), what=f"{sym} book equal to the emulator's")
     assert len(feed.book("ETH").bids()) == venue.market("ETH").levels
     assert feed.snapshots == 2 and feed.frames_dropped == 0  # deltas only after the snapshot
 
@@ -127,7 +127,7 @@ async def test_d10_reconnect_after_drop_no_ghost_levels(stepped: dict[str, Any],
     for _ in range(30):  # the market moves while (and after) the socket is down
         sim.step()
     for sym in ("ETH", "XRP"):
-        await eventually(lambda: _same_as_venue(feed, venue, sym), what=f"{sym} resubscribed and equal")
+        await eventually(lambda sym=sym: _same_as_venue(feed, venue, sym), what=f"{sym} resubscribed and equal")
     assert feed.snapshots == 4
 
 
@@ -145,7 +145,7 @@ async def test_d03_sync_while_the_market_moves(bp: dict[str, Any]) -> None:
         await sim.stop()  # freeze, then compare with the emulator's book
         sim.step()
         for sym in ("BTC", "DOGE", "CRV"):
-            await eventually(lambda: _same_as_venue(feed, venue, sym), what=f"{sym} equal to the emulator's")
+            await eventually(lambda sym=sym: _same_as_venue(feed, venue, sym), what=f"{sym} equal to the emulator's")
         assert feed.frames_dropped == 0
     finally:
         await feed.close()

@@ -4,7 +4,7 @@ funding time, mark price, 24 h volume and open interest in USD."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +27,7 @@ async def test_d12_funding_rates_units_and_interval(stepped: dict[str, Any]) -> 
         assert btc.normalized_rate == Decimal("0.0001") and btc.apr == Decimal("0.0000125") * 8760
         assert eth.interval_hours == 8 and eth.normalized_rate == eth.raw_rate == Decimal("0.0000125")
         assert zero_g.raw_rate == Decimal("-0.000179") and zero_g.normalized_rate == Decimal("-0.001432")
-        assert btc.next_funding_time == datetime.fromtimestamp(venue.next_funding_ms("BTC") / 1000, tz=timezone.utc)
+        assert btc.next_funding_time == datetime.fromtimestamp(venue.next_funding_ms("BTC") / 1000, tz=UTC)
         assert btc.mark_price == Decimal(f"{venue.mark_price('BTC'):.8f}")
         assert btc.metadata["funding_interval_ms"] == 3_600_000 and btc.metadata["multiplier"] == 1
         assert adapter.get_dex_symbol_format("BTC") == "BTC_USDC_PERP" and adapter.normalize_symbol("BTC_USDC_PERP") == "BTC"

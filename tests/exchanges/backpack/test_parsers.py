@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
@@ -23,7 +23,13 @@ from perpdex.errors import (
     RateLimited,
 )
 from perpdex.exchanges.backpack import BackpackMarketFeed, schemas
-from perpdex.exchanges.backpack.client import funding_payments, parse_catalog, parse_depth, position_from_rows, refine_error
+from perpdex.exchanges.backpack.client import (
+    funding_payments,
+    parse_catalog,
+    parse_depth,
+    position_from_rows,
+    refine_error,
+)
 from perpdex.exchanges.backpack.emulator import SIM_API_KEY, SIM_SECRET, iso_ms, signing_strings
 from perpdex.exchanges.backpack.funding import active_perps, funding_samples, interval_hours, market_stats
 from perpdex.exchanges.backpack.symbols import BackpackSymbols, normalize_symbol, split_multiplier
@@ -114,7 +120,7 @@ def test_d12_funding_units_interval_read_per_market() -> None:
     assert btc.raw_rate == Decimal("0.0001") and btc.interval_hours == 1 and btc.normalized_rate == Decimal("0.0008")
     assert sol.interval_hours == 8 and sol.normalized_rate == Decimal("0.0001")  # same quote, 8 h market
     assert btc.apr == Decimal("0.0001") * 8760
-    assert btc.next_funding_time == datetime(2025, 7, 21, 16, 0, tzinfo=timezone.utc)
+    assert btc.next_funding_time == datetime(2025, 7, 21, 16, 0, tzinfo=UTC)
     assert btc.mark_price == Decimal("118343.51853741")
     # open interest (base units) and ticker (quoteVolume USDC)
     ois = schemas.open_interest.decode(load_bytes("backpack", "open_interest"))
@@ -161,10 +167,10 @@ def test_e07_position_row_signed_net_quantity() -> None:
 
 def test_funding_payment_rows_parsed_and_filtered() -> None:
     rows = load("backpack", "funding_history")  # a recorded row, a later one, another market, a broken one
-    pays = funding_payments(list(reversed(rows)), "ETH_USDC_PERP", "ETH", datetime(2025, 8, 1, tzinfo=timezone.utc))
+    pays = funding_payments(list(reversed(rows)), "ETH_USDC_PERP", "ETH", datetime(2025, 8, 1, tzinfo=UTC))
     assert [p.amount for p in pays] == [Decimal("-0.001301"), Decimal("0.0005")]  # oldest first
-    assert pays[0].ts == datetime(2025, 8, 1, 16, tzinfo=timezone.utc) and pays[0].rate == Decimal("0.0001")
-    later = funding_payments(rows, "ETH_USDC_PERP", "ETH", datetime(2025, 8, 1, 16, 30, tzinfo=timezone.utc))
+    assert pays[0].ts == datetime(2025, 8, 1, 16, tzinfo=UTC) and pays[0].rate == Decimal("0.0001")
+    later = funding_payments(rows, "ETH_USDC_PERP", "ETH", datetime(2025, 8, 1, 16, 30, tzinfo=UTC))
     assert [p.amount for p in later] == [Decimal("0.0005")]
     assert iso_ms(1754064000000) == "2025-08-01T16:00:00" and iso_ms(1754064000250) == "2025-08-01T16:00:00.250"
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.exchanges.lighter import LighterClient, LighterMarketFeed
-from tests.waiting import eventually
-
 
 
 @pytest.fixture

@@ -120,7 +120,7 @@ async def test_f01_send_tx_form_urlencoded(lighter: dict[str, Any]) -> None:
     status, body = await _post_form(f"{rest}/api/v1/sendTx", {"tx_type": "14", "tx_info": json.dumps(info)})
     assert status == 200 and body["code"] == 200 and isinstance(body["tx_hash"], str) and "volume_quota_remaining" in body
     [order] = venue.open_orders("777", "SOL")
-    assert order.qty == 1.0 and order.price == pytest.approx((bid - 1.0)) and order.client_id == "11"
+    assert order.qty == 1.0 and order.price == pytest.approx(bid - 1.0) and order.client_id == "11"
     # sequential nonce (no skip-nonce attribute): the same nonce again is refused
     status, body = await _post_form(f"{rest}/api/v1/sendTx", {"tx_type": "14", "tx_info": json.dumps(info)})
     assert status == 400 and "invalid nonce" in body["message"]

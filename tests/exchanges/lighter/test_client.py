@@ -4,7 +4,7 @@ operations through ccxt (E01-E05, E07-E11, D07)."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,6 @@ from perpdex.exchanges.lighter import LighterClient
 from perpdex.exchanges.lighter.signer import SIM_ACCOUNT_INDEX, SIM_API_PRIVATE_KEY
 from perpdex.models import OrderStatus, Side
 from perpdex.sim.server import start_emulators
-
 from tests.waiting import eventually
 
 ACCT = str(SIM_ACCOUNT_INDEX)
@@ -197,7 +196,7 @@ async def test_funding_payments_from_position_funding() -> None:
     c = LighterClient(ExchangeSettings("lighter", ep["rest_url"], ep["ws_url"], options={"ccxt": ep["ccxt"]}))
     try:
         await c.connect()
-        since = datetime.now(timezone.utc)
+        since = datetime.now(UTC)
         await c.place_market_order("0G", Side.SELL, Decimal(100))
         acct = cluster.sim.venue("lighter").account(ACCT)
         await eventually(lambda: len(acct.fundings) >= 3, what="three funding settlements")

@@ -9,7 +9,6 @@ import pytest
 
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.lighter import LighterMarketFeed
-
 from tests.waiting import eventually
 
 
@@ -50,7 +49,7 @@ async def test_d03_snapshot_then_deltas_equal_emulator_book(lighter: dict[str, A
         lighter["cluster"].sim.step()
     await eventually(lambda: feed.frames_received > before, what="deltas received")
     for sym in ("ETH", "BTC"):
-        await eventually(lambda: _same_as_venue(feed, venue, sym), what=f"{sym} book equal to the emulator's")
+        await eventually(lambda sym=sym: _same_as_venue(feed, venue, sym), what=f"{sym} book equal to the emulator's")
     assert len(feed.book("ETH").bids()) == venue.market("ETH").levels
     assert feed.frames_dropped == 0
 
@@ -97,7 +96,7 @@ async def test_d10_reconnect_after_drop_resubscribes_everything(lighter: dict[st
     await _freeze(lighter)
     lighter["cluster"].sim.step()
     for sym in ("ETH", "XRP"):
-        await eventually(lambda: _same_as_venue(feed, lighter["venue"], sym), what=f"{sym} without ghost levels")
+        await eventually(lambda sym=sym: _same_as_venue(feed, lighter["venue"], sym), what=f"{sym} without ghost levels")
 
 
 async def test_d06_stale_book_not_served(lighter: dict[str, Any]) -> None:

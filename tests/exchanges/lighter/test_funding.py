@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +38,7 @@ async def test_d12_funding_rates_units_against_emulator(lighter: dict[str, Any])
     assert eth.raw_rate == Decimal("-0.000012")
     assert eth.normalized_rate == Decimal("-0.000096")
     assert eth.apr == Decimal("-0.105120")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert eth.next_funding_time is not None and now < eth.next_funding_time
     assert eth.next_funding_time.minute == 0 and eth.next_funding_time.second == 0
     assert eth.mark_price is not None and abs(eth.mark_price / Decimal(repr(venue.mark_price("ETH"))) - 1) < Decimal("0.01")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.exchanges.paradex import ParadexClient, ParadexEmulator
 from perpdex.sim.server import start_emulators
-from tests.waiting import eventually
 
 FUNDING_TIME_SCALE = 14_400  # an 8 h funding period pays every 2 s
 

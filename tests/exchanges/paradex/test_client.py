@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,8 +14,8 @@ from perpdex.exchanges.base import ExchangeSettings
 from perpdex.exchanges.paradex import ParadexClient, signer
 from perpdex.exchanges.paradex.client import refine_error
 from perpdex.models import OrderStatus, Side
-
 from tests.waiting import eventually
+
 from .conftest import settings
 
 
@@ -186,7 +186,7 @@ async def test_e11_credentials_never_logged_or_raised(paradex: dict[str, Any], c
 async def test_funding_payments_recorded_per_leg(client: ParadexClient, paradex: dict[str, Any]) -> None:
     venue = paradex["venue"]
     venue.set_funding_rate("BTC", 0.0005)
-    since = datetime.now(timezone.utc) - timedelta(seconds=1)
+    since = datetime.now(UTC) - timedelta(seconds=1)
     await client.place_market_order("BTC", Side.BUY, Decimal("0.01"))
     acct = _acct(paradex)
     await eventually(lambda: len([f for f in acct.fundings if f.symbol == "BTC"]) >= 2, timeout=10, what="two funding periods")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.paradex import ParadexFundingAdapter, ParadexMarketFeed
-
 from tests.waiting import eventually
 
 ENCODINGS = [pytest.param(None, id="json"), pytest.param(3, id="sbe")]
@@ -44,7 +44,7 @@ async def test_d03_snapshot_then_deltas_equal_emulator_book(paradex: dict[str, A
         paradex["cluster"].sim.step()
     await eventually(lambda: feed.frames_received > before + 5, what="deltas received")
     for sym in ("BTC", "ETH"):
-        await eventually(lambda: _same_as_venue(feed, venue, sym), what=f"{sym} book equal to the emulator's")
+        await eventually(lambda sym=sym: _same_as_venue(feed, venue, sym), what=f"{sym} book equal to the emulator's")
     assert len(feed.book("BTC").bids()) == venue.market("BTC").levels  # the delta feed carries the whole book
     assert feed.frames_dropped == 0
 
@@ -126,7 +126,7 @@ async def test_snapshot_feed_keeps_highest_seq(paradex: dict[str, Any]) -> None:
             assert await f.wait_ready("ETH", 5)
             seq = f.book("ETH").sequence
             assert seq is not None and len(f.book("ETH").bids()) == 15  # a full depth-15 book
-            await eventually(lambda: (f.book("ETH").sequence or 0) > seq, what="newer snapshot applied")
+            await eventually(lambda f=f, seq=seq: (f.book("ETH").sequence or 0) > seq, what="newer snapshot applied")
             st = f.state("ETH")
             newest = st.book.sequence
             st.book.apply_snapshot([(1.0, 1.0)], [(2.0, 1.0)], newest + 1_000_000)  # a "newer" book
@@ -148,7 +148,7 @@ async def test_d10_reconnect_after_drop_resubscribes_without_ghost_levels(
     for _ in range(3):
         paradex["cluster"].sim.step()
     for sym in ("BTC", "XRP"):
-        await eventually(lambda: _same_as_venue(feed, paradex["venue"], sym), what=f"{sym} equal after reconnect")
+        await eventually(lambda sym=sym: _same_as_venue(feed, paradex["venue"], sym), what=f"{sym} equal after reconnect")
 
 
 async def test_d05_crossed_book_not_served_and_resynced(paradex: dict[str, Any], feed: ParadexMarketFeed,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -61,8 +61,8 @@ def test_d01_catalog_parsed_options_excluded_inactive_flagged():
 def test_d02_rest_depth_sorted_and_empty_side():
     body = load_bytes("paradex", "orderbook")
     d = depth_from_rest(schemas.orderbook_decoder.decode(body), 10)
-    assert [l["price"] for l in d["bids"]] == [Decimal("68477.6"), Decimal("68000.1")]
-    assert [l["price"] for l in d["asks"]] == [Decimal("69578.2"), Decimal("69580.0")]  # zero-size dropped
+    assert [lv["price"] for lv in d["bids"]] == [Decimal("68477.6"), Decimal("68000.1")]
+    assert [lv["price"] for lv in d["asks"]] == [Decimal("69578.2"), Decimal("69580.0")]  # zero-size dropped
     empty = depth_from_rest(schemas.orderbook_decoder.decode(b'{"market":"BTC-USD-PERP","seq_no":1,"bids":[],"asks":[]}'), 5)
     assert empty == {"bids": [], "asks": []}
 
@@ -171,6 +171,6 @@ def test_private_rows_positions_and_funding_payments():
     assert snap.margin_used == Decimal("648.529") / 5
     assert position_from_row(dict(row, status="CLOSED"), "BTC", None) is None
     resp = load("paradex", "funding_payments")
-    pays = funding_payments(resp, "BTC-USD-PERP", "BTC", datetime(2023, 1, 1, tzinfo=timezone.utc))
+    pays = funding_payments(resp, "BTC-USD-PERP", "BTC", datetime(2023, 1, 1, tzinfo=UTC))
     assert [p.amount for p in pays] == [Decimal("34.4490622")]
-    assert pays[0].ts == datetime.fromtimestamp(1681375481, tz=timezone.utc)
+    assert pays[0].ts == datetime.fromtimestamp(1681375481, tz=UTC)

@@ -13,8 +13,8 @@ from decimal import Decimal
 import ccxt.pro as ccxt_pro
 import pytest
 
-from perpdex.exchanges.paradex import ParadexClient, ParadexEmulator, signer
 from perpdex.exchanges.base import ExchangeSettings
+from perpdex.exchanges.paradex import ParadexClient, ParadexEmulator, signer
 from perpdex.exchanges.paradex.emulator import SIM_ACCOUNT
 from perpdex.exchanges.paradex.userstream import ParadexUserStream
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserOrderUpdate, UserPositionUpdate

@@ -30,7 +30,7 @@ try:
         return _fast_keccak.new(data=data, digest_bits=256).digest()
 
 except ImportError:  # pragma: no cover - depends on the environment
-    from ccxt.static_dependencies import keccak as _keccak  # type: ignore[import-untyped]
+    from ccxt.static_dependencies import keccak as _keccak
 
     def _k(data: bytes) -> bytes:
         return bytes(_keccak.SHA3(data))

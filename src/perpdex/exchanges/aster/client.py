@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import copy
 import logging
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
 
-from .auth import self_test as _signer_self_test
 from ...book import depth_from_levels
 from ...errors import AuthenticationError, MarketNotFound, OrderNotFound, StaleMarketData
 from ...models import (
@@ -49,18 +49,19 @@ from ...models import (
     UserFill,
 )
 from ...secrets import secret_values
-from .userstream import AsterUserStream, fill_from_user_trade
-from ..credentials import hex_bytes
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate
+from ..credentials import hex_bytes
 from ..feed import MarketFeed
 from .auth import install_fast_signing
+from .auth import self_test as _signer_self_test
 from .feed import AsterMarketFeed
 from .funding import funding_history_pages
 from .rest import AsterRest
 from .schemas import BookTickerRest, Bracket, ExchangeInfo, LeverageBracket, SymbolInfo, UserTrade, decode
 from .schemas import Depth as DepthBody
 from .symbols import DEFAULT_QUOTE, get_dex_symbol_format, split_multiplier
+from .userstream import AsterUserStream, fill_from_user_trade
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,7 @@ class AsterClient(ExchangeClient):
         """(bid, ask): the bookTicker stream / live book first, else ``GET /fapi/v3/ticker/bookTicker``.
         Raises :class:`StaleMarketData` when a side is empty."""
         try:
-            bbo = self.feed.bbo(symbol)  # type: ignore[attr-defined]
+            bbo = self.feed.bbo(symbol)
             return bbo.bid, bbo.ask
         except StaleMarketData:
             pass
@@ -437,7 +438,7 @@ class AsterClient(ExchangeClient):
         with priv.translate_errors():
             rows = await priv.client.fetch_funding_history(self._to_ccxt(symbol), int(since.timestamp() * 1000))
         out = [FundingPayment(self.name, symbol, Decimal(str(r["amount"])), None,
-                              datetime.fromtimestamp(r["timestamp"] / 1000, tz=timezone.utc))
+                              datetime.fromtimestamp(r["timestamp"] / 1000, tz=UTC))
                for r in rows if r.get("amount") is not None and r.get("timestamp") is not None]
         out.sort(key=lambda p: p.ts)
         return out

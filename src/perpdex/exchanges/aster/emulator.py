@@ -38,8 +38,9 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -279,8 +280,8 @@ class AsterEmulator:
             ("DELETE", "listenKey", self._listen_key_close), ("GET", "builder", self._builders),
             ("POST", "approveBuilder", self._approve_builder), ("POST", "noop", self._noop),
         ]
-        for method, path, fn in private:
-            r.add_route(method, f"/fapi/v3/{path}", self._private(fn, eip712=path != "approveBuilder"))
+        for method, path, handler in private:
+            r.add_route(method, f"/fapi/v3/{path}", self._private(handler, eip712=path != "approveBuilder"))
         for prefix in ("/fstream", ""):
             r.add_get(f"{prefix}/stream", self._ws_combined)
             r.add_get(f"{prefix}/ws", self._ws_combined)
@@ -891,7 +892,8 @@ class AsterEmulator:
                     break
         finally:
             self._market_socks.discard(sock)
-            sock.task.cancel()
+            if sock.task is not None:
+                sock.task.cancel()
         return ws
 
     async def _ws_combined(self, request: web.Request) -> web.WebSocketResponse:
@@ -914,7 +916,8 @@ class AsterEmulator:
                     break
         finally:
             self._user_socks.get(account, set()).discard(sock)
-            sock.task.cancel()
+            if sock.task is not None:
+                sock.task.cancel()
         return ws
 
     def _control(self, sock: _Socket, text: str) -> None:

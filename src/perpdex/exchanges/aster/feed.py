@@ -39,9 +39,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from decimal import Decimal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from decimal import Decimal
+from typing import Any, cast
 
 import aiohttp
 import msgspec
@@ -51,7 +52,7 @@ from ...models import FundingRateSample
 from ..feed import WsMarketFeed
 from .funding import fetch_intervals, funding_sample
 from .rest import AsterRest
-from .schemas import BookTickerEvent, Depth, DepthUpdate, MarkPriceUpdate, StreamEnvelope, decode
+from .schemas import BookTickerEvent, Depth, DepthUpdate, MarkPriceUpdate, StreamEnvelope
 from .symbols import get_dex_symbol_format, stream_name
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class AsterMarketFeed(WsMarketFeed):
             return  # subscription ack
         sym = self._canonical.get(ev.s)
         st = self._states.get(sym) if sym is not None else None
-        if st is None:
+        if sym is None or st is None:
             return  # late frame for a symbol we no longer follow
         if type(ev) is DepthUpdate:
             if self.depth_mode == "partial":
@@ -223,7 +224,7 @@ class AsterMarketFeed(WsMarketFeed):
                 if b and a and b[0][0] >= a[0][0]:  # best-first as sent; the built book is checked on read
                     self.invalidate(sym, "crossed book")
                     return
-                st.book.stage_snapshot(b, a, ev.u)  # type: ignore[attr-defined]
+                st.book.stage_snapshot(b, a, ev.u)  # type: ignore[attr-defined]  # partial depth: book_class is SnapshotBook
                 st.ready.set()
             else:
                 self._on_diff(sym, ev)
@@ -233,7 +234,7 @@ class AsterMarketFeed(WsMarketFeed):
             else:
                 st.bbo = None
         else:
-            self.marks[sym] = ev
+            self.marks[sym] = cast(MarkPriceUpdate, ev)  # the third and last kind of MarketEvent
             self.funding_frames += 1
 
     # -- diff depth ------------------------------------------------------------------------------

@@ -23,11 +23,12 @@ Protocol source: docs/exchanges/aster.md §3.4–3.7 and §8 (asterdex/api-docs 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import AsyncIterator
 
 import aiohttp
 
@@ -70,7 +71,7 @@ def funding_sample(coin: str, dex_symbol: str, rate: Decimal, next_funding_ms: i
     ``intervals`` (``fundingInfo``; 8 h default, see :func:`interval_of`). ``source`` names the
     message in ``metadata``. The one normalization path of Aster's live funding (REST and WS)."""
     hours, interval_source = interval_of(intervals, dex_symbol)
-    nft = datetime.fromtimestamp(next_funding_ms / 1000, tz=timezone.utc) if next_funding_ms > 0 else None
+    nft = datetime.fromtimestamp(next_funding_ms / 1000, tz=UTC) if next_funding_ms > 0 else None
     return FundingRateSample.from_interval_rate(
         EXCHANGE, coin, rate, hours, next_funding_time=nft, mark_price=mark,
         metadata={"dex_symbol": dex_symbol, "index_price": index, "interval_source": interval_source, "source": source},
@@ -90,11 +91,11 @@ async def funding_history_pages(rest: AsterRest, symbol: str, dex_symbol: str, s
     list per request, oldest first: ``startTime`` moves past the newest row of each full page."""
     intervals = await request_page(EXCHANGE, describe("/fapi/v3/fundingInfo"), lambda: fetch_intervals(rest))
     hours, _ = interval_of(intervals, dex_symbol)
-    start, end = to_ms(since), to_ms(until or datetime.now(timezone.utc))
+    start, end = to_ms(since), to_ms(until or datetime.now(UTC))
     while start <= end:
         params = {"symbol": dex_symbol, "startTime": start, "endTime": end, "limit": HISTORY_LIMIT}
         page: list[FundingRateRow] = await request_page(
-            EXCHANGE, describe(HISTORY_PATH, params), lambda p=params: rest.get(HISTORY_PATH, list[FundingRateRow], p))
+            EXCHANGE, describe(HISTORY_PATH, params), functools.partial(rest.get, HISTORY_PATH, list[FundingRateRow], params))
         rows = [r for r in page if r.symbol == dex_symbol and start <= r.fundingTime <= end]
         if rows:
             yield settled_rows(symbol, rows, hours)

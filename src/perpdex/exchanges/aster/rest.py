@@ -9,15 +9,14 @@ that does not match the schema -> :class:`ExchangeError` naming the field.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import aiohttp
 import msgspec
 
-from ..http import budget_for
 from ...errors import ExchangeError, MarketNotFound, NetworkError, RateLimited
+from ..http import budget_for
 from .schemas import ErrorBody, decode
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ class AsterRest:
             async with self.session.get(url, params=params) as resp:
                 body = await resp.read()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise NetworkError(f"GET {path}: {type(exc).__name__}: {exc}", exchange=EXCHANGE) from None
         if status != 200:
             raise self._error(path, status, body)

@@ -13,9 +13,10 @@ Units: prices quote (USDT), quantities base units of the exchange symbol (bundle
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 import msgspec
+
 
 # -- REST: catalog ---------------------------------------------------------------------------------
 class SymbolFilter(msgspec.Struct):
@@ -202,7 +203,7 @@ class MarkPriceUpdate(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=F
     E: int = 0
 
 
-MarketEvent = Union[DepthUpdate, BookTickerEvent, MarkPriceUpdate]
+MarketEvent = DepthUpdate | BookTickerEvent | MarkPriceUpdate
 
 
 class StreamEnvelope(msgspec.Struct, gc=False):
@@ -289,7 +290,7 @@ class ListenKeyExpired(msgspec.Struct, tag_field="e", tag="listenKeyExpired"):
     E: int = 0
 
 
-UserEvent = Union[OrderTradeUpdate, AccountUpdate, ListenKeyExpired]
+UserEvent = OrderTradeUpdate | AccountUpdate | ListenKeyExpired
 
 
 class UserTrade(msgspec.Struct):

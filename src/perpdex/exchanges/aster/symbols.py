@@ -13,7 +13,7 @@ Protocol facts (docs/exchanges/aster.md §2.1, asterdex/api-docs "Exchange Infor
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from ...symbols import split_prefixed
 

@@ -22,8 +22,9 @@ Protocol source: docs/exchanges/aster.md §6 (asterdex/api-docs "User Data Strea
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 

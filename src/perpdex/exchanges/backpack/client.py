@@ -31,14 +31,15 @@ import logging
 import random
 import re
 import time
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
 import msgspec
 
-from .signing import self_test as _signer_self_test
+from ...book import depth_from_levels
 from ...errors import (
     AuthenticationError,
     ConfigError,
@@ -60,16 +61,16 @@ from ...models import (
     Side,
     UserFill,
 )
-from ...book import depth_from_levels
-from ..http import LazySession
-from .userstream import BackpackUserStream, fill_from_row, sign_subscribe
-from ..credentials import base64_bytes
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
+from ..credentials import base64_bytes
+from ..http import LazySession
 from . import schemas
 from .feed import DEFAULT_REST_URL, DEFAULT_WS_URL, BackpackMarketFeed, get_json
 from .funding import funding_history_pages, parse_naive_iso
+from .signing import self_test as _signer_self_test
 from .symbols import BackpackSymbols
+from .userstream import BackpackUserStream, fill_from_row, sign_subscribe
 
 log = logging.getLogger(__name__)
 
@@ -516,5 +517,5 @@ class BackpackClient(ExchangeClient):
         c = await self.get_contract_attributes(symbol)
         rows = await self._call("privateGetWapiV1HistoryFunding", {"symbol": c.contract_id, "limit": "1000"}, not_found=False)
         if since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
+            since = since.replace(tzinfo=UTC)
         return funding_payments(rows, c.contract_id, symbol, since)

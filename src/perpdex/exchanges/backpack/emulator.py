@@ -43,9 +43,10 @@ import logging
 import math
 import re
 import time
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote_plus
 
 import aiohttp
@@ -173,7 +174,7 @@ def signing_strings(instruction: str, params: dict[str, Any] | list[dict[str, An
 
 def iso_ms(ts_ms: int) -> str:
     """Epoch ms -> naive ISO-8601 UTC as Backpack's history endpoints write it."""
-    dt = datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).replace(tzinfo=None)
+    dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC).replace(tzinfo=None)
     return dt.isoformat(timespec="milliseconds") if dt.microsecond else dt.isoformat(timespec="seconds")
 
 
@@ -297,8 +298,8 @@ class BackpackEmulator:
             ("GET", "/wapi/v1/history/orders", self._order_history), ("GET", "/wapi/v1/history/fills", self._fills),
             ("GET", "/wapi/v1/history/funding", self._funding_history_private),
         ]
-        for method, path, fn in private:
-            r.add_route(method, path, self._private(method, path, fn))
+        for method, path, handler in private:
+            r.add_route(method, path, self._private(method, path, handler))
         r.add_get("/", self._ws)
         r.add_get("/ws", self._ws)
         r.add_get("/stream", self._ws)
@@ -815,7 +816,8 @@ class BackpackEmulator:
                     break
         finally:
             self._socks.discard(sock)
-            sock.task.cancel()
+            if sock.task is not None:
+                sock.task.cancel()
         return ws
 
     @staticmethod
@@ -903,7 +905,6 @@ class BackpackEmulator:
                         "u": str(seq), "T": us})
 
     def _periodic_payload(self, kind: str, sym: str) -> bytes:
-        m = self.venue.markets[sym]
         us = int(time.time() * 1_000_000)
         if kind == "markPrice":
             return _encode({"e": "markPrice", "E": us, "s": self.dex_symbol(sym), "p": f"{self.venue.mark_price(sym):.8f}",

@@ -33,9 +33,9 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from ..http import budget_for
 from ...errors import ExchangeError, NetworkError, RateLimited
 from ..feed import WsMarketFeed
+from ..http import budget_for
 from . import schemas
 from .symbols import BackpackSymbols
 
@@ -66,7 +66,7 @@ async def _get_json_once(session: aiohttp.ClientSession, url: str, params: dict[
         async with session.get(url, params=params) as resp:
             body = await resp.read()
             status = resp.status
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise NetworkError(f"GET {url}: {exc}", exchange=EXCHANGE) from None
     if status == 200:
         return body

@@ -19,9 +19,10 @@ Thousand-unit markets (``kBONK``) keep contract units in ``mark_price``;
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 
@@ -56,7 +57,7 @@ def ms_to_datetime(ms: int | str | None) -> datetime | None:
     if ms is None or ms == "":
         return None
     try:
-        return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
 
@@ -64,7 +65,7 @@ def ms_to_datetime(ms: int | str | None) -> datetime | None:
 def parse_naive_iso(s: str) -> datetime:
     """Backpack's naive ISO-8601 UTC (``2025-08-01T16:00:00``, optional fraction) -> aware UTC."""
     dt = datetime.fromisoformat(s)
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 HISTORY_PATH = "/api/v1/fundingRates"
@@ -78,7 +79,7 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
     then handed over oldest first, one list per request read (an interruption before the end
     loses this symbol's pages: a handful of requests). Interval: the market's ``fundingInterval``
     (:func:`interval_hours`, as live)."""
-    until = until or datetime.now(timezone.utc)
+    until = until or datetime.now(UTC)
     markets_params = {"marketType": "PERP"}
     markets = await request_page(EXCHANGE, describe("/api/v1/markets", markets_params), lambda: get_json(
         http, f"{rest_url}/api/v1/markets", markets_params))

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import base64
 import time
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -58,7 +59,7 @@ def _seconds(us: int | str | None) -> float:
 def fill_from_row(r: schemas.FillRow, symbol: str) -> UserFill:
     """One ``GET /wapi/v1/history/fills`` row as our fill (fee in USD: a fee paid in the base
     asset is valued at the fill price; ``systemOrderType`` set = the exchange closed us)."""
-    ts = datetime.fromisoformat(r.timestamp).replace(tzinfo=timezone.utc).timestamp()
+    ts = datetime.fromisoformat(r.timestamp).replace(tzinfo=UTC).timestamp()
     fee = r.fee if r.feeSymbol in _USD else r.fee * r.price
     return UserFill(EXCHANGE, symbol, r.orderId, str(r.tradeId), Side.BUY if r.side == "Bid" else Side.SELL,
                     r.quantity, r.price, fee, "maker" if r.isMaker else "taker", ts,

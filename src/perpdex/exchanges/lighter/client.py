@@ -21,19 +21,26 @@ from __future__ import annotations
 
 import copy
 import logging
-from datetime import datetime, timezone
 import random
 import re
 import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
 import msgspec
 
-from ...secrets import mask_in_logs
-from .signer import self_test as _signer_self_test
-from ...errors import AuthenticationError, ConfigError, ExchangeError, InsufficientMargin, InvalidOrder, OrderNotFound, RateLimited
+from ...errors import (
+    AuthenticationError,
+    ConfigError,
+    ExchangeError,
+    InsufficientMargin,
+    InvalidOrder,
+    OrderNotFound,
+    RateLimited,
+)
 from ...models import (
     ContractAttributes,
     ExchangePositionSnapshot,
@@ -48,16 +55,18 @@ from ...models import (
     round_to_step,
     side_mode,
 )
-from ..http import LazySession
-from .userstream import LighterUserStream, fill_from_trade
-from ..credentials import hex_bytes, integer
+from ...secrets import mask_in_logs
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
+from ..credentials import hex_bytes, integer
+from ..http import LazySession
 from . import schemas
 from .feed import LighterMarketFeed
 from .funding import DEFAULT_REST_URL, funding_history_pages, get_json
 from .signer import find_signer_library
+from .signer import self_test as _signer_self_test
 from .symbols import LighterSymbols
+from .userstream import LighterUserStream, fill_from_trade
 
 log = logging.getLogger(__name__)
 
@@ -514,7 +523,7 @@ def funding_payments(resp: Any, market_id: int, symbol: str, since: datetime) ->
         try:
             if int(row["market_id"]) != market_id:
                 continue
-            ts = datetime.fromtimestamp(int(row["timestamp"]), tz=timezone.utc)
+            ts = datetime.fromtimestamp(int(row["timestamp"]), tz=UTC)
             rate = row.get("rate")
             fid = row.get("funding_id")
             payment = FundingPayment(EXCHANGE, symbol, Decimal(str(row["change"])),

@@ -35,7 +35,8 @@ import logging
 import time
 import uuid
 from collections import deque
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web

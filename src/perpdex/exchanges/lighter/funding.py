@@ -19,17 +19,18 @@ Units (docs/exchanges/lighter.md §3.4, §4.4, §8; https://docs.lighter.xyz/tra
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 
-from ..http import budget_for
 from ...errors import ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, RestFundingAdapter
 from ..history import describe, from_ms, request_page, to_ms
+from ..http import budget_for
 from . import schemas
 from .symbols import LighterSymbols, normalize_symbol
 
@@ -70,7 +71,7 @@ def hourly_from_fundings(row: schemas.FundingRow) -> Decimal:
 
 def next_hour(now: datetime | None = None) -> datetime:
     """The next top of the hour (UTC), when Lighter settles funding."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
@@ -85,7 +86,7 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
     until], one list per request, oldest first: windows of :data:`HISTORY_WINDOW_MS` walked
     forward, a window halved when its answer reaches the 750-row cap (which rows the cap keeps is
     not documented)."""
-    start, end = to_ms(since), to_ms(until or datetime.now(timezone.utc))
+    start, end = to_ms(since), to_ms(until or datetime.now(UTC))
     window = HISTORY_WINDOW_MS
     while start <= end:
         stop = min(start + window - 1, end)
@@ -195,7 +196,7 @@ def sample_from_market_stats(symbol: str, stats: schemas.MarketStats, multiplier
     the estimate for the coming payment) as the rate; the next payment is the top of the hour
     after ``funding_timestamp`` (ms, the last settlement; None when 0); ``mark_price`` USD; the
     last settled rate (fraction per hour) in ``metadata["settled_rate"]``."""
-    nft = (next_hour(datetime.fromtimestamp(stats.funding_timestamp / 1000, tz=timezone.utc))
+    nft = (next_hour(datetime.fromtimestamp(stats.funding_timestamp / 1000, tz=UTC))
            if stats.funding_timestamp > 0 else None)
     return funding_sample(symbol, stats.market_id, hourly_from_percent(stats.current_funding_rate), nft,
                           stats.mark_price if stats.mark_price > 0 else None, multiplier, "market_stats stream",

@@ -23,8 +23,9 @@ Protocol source: docs/exchanges/lighter.md §6 (apidocs.lighter.xyz "WebSocket r
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 

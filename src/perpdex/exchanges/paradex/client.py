@@ -31,15 +31,14 @@ import copy
 import logging
 import re
 import time
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
-import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.async_support as ccxt_async
 import msgspec
 
-from ...secrets import mask_in_logs
-from .signer import self_test as _signer_self_test
 from ...errors import (
     AuthenticationError,
     ConfigError,
@@ -61,15 +60,17 @@ from ...models import (
     Side,
     UserFill,
 )
-from ..http import LazySession
-from .userstream import ParadexUserStream, fill_from_push
-from ..credentials import hex_bytes, hex_number
+from ...secrets import mask_in_logs
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
+from ..credentials import hex_bytes, hex_number
+from ..http import LazySession
 from . import schemas, signer
 from .feed import ParadexMarketFeed
 from .funding import DEFAULT_REST_URL, funding_history_pages, get_json, perp_markets
+from .signer import self_test as _signer_self_test
 from .symbols import ParadexSymbols
+from .userstream import ParadexUserStream, fill_from_push
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def funding_payments(resp: Any, market: str, symbol: str, since: datetime) -> li
             log.warning("%s %s: skipped malformed funding payment row (%s)", EXCHANGE, symbol, exc)
             continue
         if ts_ms >= since_ms:
-            out.append(FundingPayment(EXCHANGE, symbol, amount, None, datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc)))
+            out.append(FundingPayment(EXCHANGE, symbol, amount, None, datetime.fromtimestamp(ts_ms / 1000, tz=UTC)))
     out.sort(key=lambda p: p.ts)
     return out
 

@@ -47,8 +47,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -367,11 +368,11 @@ class ParadexEmulator:
             rows.append(opt)
         return self._json({"results": rows})
 
-    def _rate(self, sym: str) -> tuple[float, float, int]:
+    def _rate(self, sym: str) -> tuple[float, float, int | float]:
         """(rate per period, rate per 8 h, period hours)."""
         period = self.venue.market(sym).funding_interval_hours
         rate = self.venue.funding_rate(sym)
-        return rate, rate * 8.0 / period, int(period) if float(period).is_integer() else period  # type: ignore[return-value]
+        return rate, rate * 8.0 / period, int(period) if float(period).is_integer() else period
 
     def _summary_json(self, name: str, sym: str) -> dict[str, Any]:
         m = self.venue.market(sym)
@@ -407,7 +408,7 @@ class ParadexEmulator:
         if depth <= 0:
             raise ParadexApiError("INVALID_REQUEST_PARAMETER", "depth must be positive")
         bids, asks = self._sorted(sym, depth)
-        top = lambda lv: [_fmt(lv[0][0]), _fmt(lv[0][1])] if lv else []  # noqa: E731
+        top = lambda lv: [_fmt(lv[0][0]), _fmt(lv[0][1])] if lv else []  # noqa: E731 - a one-line local helper reads best as a lambda
         return self._json({"market": name, "seq_no": self._seq[sym], "last_updated_at": self._ts[sym],
                            "bids": [[_fmt(p), _fmt(s)] for p, s in bids], "asks": [[_fmt(p), _fmt(s)] for p, s in asks],
                            "best_bid_api": top(bids), "best_ask_api": top(asks),
@@ -444,9 +445,10 @@ class ParadexEmulator:
         (protocol doc §3.4)."""
         name = request.query.get("market")
         sym = self._market(name)
+        assert name is not None  # _market raised otherwise
         q = request.query
         if "start_at" not in q and "end_at" not in q and "cursor" not in q:
-            return self._json({"next": None, "prev": None, "results": [self._funding_json(name, sym)]})  # type: ignore[arg-type]
+            return self._json({"next": None, "prev": None, "results": [self._funding_json(name, sym)]})
         try:
             start = int(q.get("start_at") or 0)
             end = int(q.get("end_at") or now_ms())
@@ -462,7 +464,7 @@ class ParadexEmulator:
         top = min(end, last_end - 1, below - 1 if below is not None else end)
         t = top - top % FUNDING_SAMPLE_MS
         lo = max(start, first)
-        rows = []
+        rows: list[dict[str, Any]] = []
         while t >= lo and len(rows) < size:
             k = (t - first) // HOUR_MS
             rows.append(self._past_funding_json(name, sym, t, path.rates[k], path.marks[k]))
@@ -613,6 +615,7 @@ class ParadexEmulator:
         body = await self._body(request)
         name = body.get("market")
         sym = self._market(name if isinstance(name, str) else None)
+        assert isinstance(name, str)  # _market raised otherwise
         side, otype = body.get("side"), body.get("type")
         if side not in ("BUY", "SELL"):
             raise ParadexApiError("VALIDATION_ERROR", "side must be BUY or SELL")
@@ -648,7 +651,7 @@ class ParadexEmulator:
             reason = _REJECT_REASON.get(exc.kind)
             if reason is None:
                 raise
-            return self._json(self._rejected_order(acct, name, body, reason), status=201)  # type: ignore[arg-type]
+            return self._json(self._rejected_order(acct, name, body, reason), status=201)
         out = self._order_json(order)
         out["status"] = "NEW"  # Paradex acknowledges before matching; a fetch shows the result
         out.pop("cancel_reason", None)
@@ -899,7 +902,7 @@ class ParadexEmulator:
                 self._emit_private(ev.account, "positions", name, self._position_json(ev.account, ev.order.symbol))
                 self._emit_private(ev.account, "account", name, self._account_json(ev.account))
                 f = ev.fill
-                trade = {"id": str(f.trade_id), "market": name, "side": "BUY" if f.side == "buy" else "SELL",
+                trade: dict[str, Any] = {"id": str(f.trade_id), "market": name, "side": "BUY" if f.side == "buy" else "SELL",
                          "size": _fmt(f.qty), "price": _fmt(f.price), "created_at": f.ts, "trade_type": "FILL"}
                 for c in self._clients:
                     for ch in (f"trades.{name}", "trades.ALL"):
@@ -920,6 +923,7 @@ class ParadexEmulator:
             self._emit_private(ev.account, "funding_payments", name, row)
 
     def _emit_private(self, acct: str, kind: str, name: str, data: dict[str, Any]) -> None:
+        channels: tuple[str, ...]
         if kind in ("positions", "account"):
             channels = (kind,)
         else:
@@ -1103,7 +1107,7 @@ class ParadexEmulator:
             if client.task is not None:
                 try:
                     await asyncio.wait_for(client.task, 2.0)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
+                except (TimeoutError, asyncio.CancelledError):
                     client.task.cancel()
         return ws
 
@@ -1118,7 +1122,9 @@ class ParadexEmulator:
             return
         rid = req.get("id")
         method = req.get("method")
-        params = req.get("params") if isinstance(req.get("params"), dict) else {}
+        params = req.get("params")
+        if not isinstance(params, dict):
+            params = {}
         if req.get("jsonrpc") != "2.0" or not isinstance(method, str):
             c.send(_rpc_error(rid, -32600, "invalid request", "jsonrpc 2.0 request with a method expected"))
             return

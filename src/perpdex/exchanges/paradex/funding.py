@@ -23,17 +23,18 @@ https://docs.paradex.trade/risk/funding-mechanism):
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 
 import aiohttp
 
-from ..http import budget_for
 from ...errors import AuthenticationError, ExchangeError, NetworkError, RateLimited
 from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, RestFundingAdapter
 from ..history import describe, from_ms, request_page, to_ms
+from ..http import budget_for
 from . import schemas
 from .symbols import ParadexSymbols, normalize_symbol
 
@@ -202,7 +203,7 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
     week) while its observations fit in half a page, halving when they needed several pages,
     so a dense history costs about one request per hour and a sparse one far fewer."""
     start = to_ms(since) // HOUR_MS * HOUR_MS  # the hour `since` falls in, read whole
-    last = to_ms(until or datetime.now(timezone.utc)) // HOUR_MS * HOUR_MS  # whole hours only
+    last = to_ms(until or datetime.now(UTC)) // HOUR_MS * HOUR_MS  # whole hours only
     hours = 1
     while start < last:
         stop = min(start + hours * HOUR_MS, last)

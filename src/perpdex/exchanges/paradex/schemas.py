@@ -461,7 +461,7 @@ def encode_book(market: str, seq: int, pkg_type: int, ts_us: int, bids: list[tup
     ba = asks[0] if asks else (None, None)
     spread = None
     if bids and asks and bb[0]:
-        spread = (ba[0] - bb[0]) / bb[0]  # type: ignore[operator]
+        spread = (ba[0] - bb[0]) / bb[0]  # type: ignore[operator]  # both sides are levels here (bids and asks)
     block = struct.pack("<qqB", ts_us, seq, pkg_type) + struct.pack(
         "<qqqqqqqqq", _m(bb[0]), _m(bb[1]), _m(ba[0]), _m(ba[1]), _m(spread), _m(bb[0]), _m(bb[1]), _m(ba[0]), _m(ba[1]))
     out = [_HEADER.pack(len(block), TEMPLATE_BOOK, SCHEMA_ID, version), block]

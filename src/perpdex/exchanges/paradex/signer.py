@@ -27,11 +27,12 @@ import hashlib
 import hmac
 import json
 import math
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from ccxt.static_dependencies.starknet.hash.selector import get_selector_from_name  # type: ignore[import-untyped]
-from ccxt.static_dependencies.starkware.crypto.signature import (  # type: ignore[import-untyped]
+from ccxt.static_dependencies.starknet.hash.selector import get_selector_from_name
+from ccxt.static_dependencies.starkware.crypto.signature import (
     ALPHA,
     BETA,
     CONSTANT_POINTS,

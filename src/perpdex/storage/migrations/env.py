@@ -38,4 +38,6 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run_on(connection)
 else:
-    asyncio.run(run_on_url(context.config.get_main_option("sqlalchemy.url")))
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None  # no connection given: alembic_config() was given the url
+    asyncio.run(run_on_url(url))

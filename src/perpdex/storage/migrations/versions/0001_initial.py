@@ -11,6 +11,8 @@ spelled here as their SQL types so this script never changes with ``models.py``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,8 +22,8 @@ branch_labels = None
 depends_on = None
 
 DECIMAL = sa.String(length=64)
-OPTIONAL = {"nullable": True}
-REQUIRED = {"nullable": False}
+OPTIONAL: dict[str, Any] = {"nullable": True}
+REQUIRED: dict[str, Any] = {"nullable": False}
 
 
 def upgrade() -> None:

@@ -10,6 +10,8 @@ Existing positions belong to the only strategy there was, ``funding_arb`` (serve
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,8 +21,8 @@ branch_labels = None
 depends_on = None
 
 DECIMAL = sa.String(length=64)
-OPTIONAL = {"nullable": True}
-REQUIRED = {"nullable": False}
+OPTIONAL: dict[str, Any] = {"nullable": True}
+REQUIRED: dict[str, Any] = {"nullable": False}
 
 
 def upgrade() -> None:
