@@ -21,6 +21,7 @@ from decimal import Decimal
 from types import EllipsisType
 from typing import Any
 
+from ..aio import cancel_and_wait
 from ..storage import Store
 from ..strategies.report import position_reports
 
@@ -116,10 +117,5 @@ class DailySummary:
             self._task = asyncio.create_task(self._loop(), name="perpdex-daily-summary")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

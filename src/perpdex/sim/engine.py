@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from ..aio import cancel_and_wait
 from .faults import Faults, note_order_placed
 from .history import HOUR_MS, SettledPath, funding_path, history_times, index_path
 from .market import (
@@ -1073,10 +1074,5 @@ class Simulation:
             self._task = asyncio.create_task(self._run(), name="sim-market")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
