@@ -586,9 +586,26 @@ def _describe(err: Any, legacy: bool) -> tuple[str, str]:
     return ".".join(str(p) for p in loc) or "<root>", message
 
 
-def load_config(path: str | Path) -> AppConfig:
-    """Read and validate a YAML config file; raises :class:`ConfigError`."""
-    p = Path(path)
+#: where a command looks for its config when ``--config`` is not given, in this order
+DEFAULT_CONFIG_PATHS: tuple[Path, ...] = (Path("perpdex.yml"), Path("~/.config/perpdex/config.yml"))
+
+
+def default_config_path() -> Path:
+    """The first of :data:`DEFAULT_CONFIG_PATHS` that exists (``~`` expanded); raises
+    :class:`ConfigError` naming ``--config`` and both places when neither does."""
+    for candidate in DEFAULT_CONFIG_PATHS:
+        p = candidate.expanduser()
+        if p.exists():
+            return p
+    raise ConfigError("--config", "no config given, and none at "
+                      + " or ".join(str(c) for c in DEFAULT_CONFIG_PATHS)
+                      + " (pass --config FILE; configs/sim.yml runs the emulator)")
+
+
+def load_config(path: str | Path | None) -> AppConfig:
+    """Read and validate a YAML config file (None: :func:`default_config_path`); raises
+    :class:`ConfigError`."""
+    p = Path(path) if path is not None else default_config_path()
     if not p.exists():
         raise ConfigError("<file>", f"{p} does not exist")
     if not p.is_file():

@@ -45,7 +45,7 @@ async def start_alerts(cfg: AppConfig, runtime: TradingRuntime, out: Console | N
 
 @alerts_app.command("test")
 def test(
-    config: Path = typer.Option(..., "--config", "-c", help="YAML config file with an alerts: section."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config file with an alerts: section."),
     message: str = typer.Option("perpdex alerts test: this channel works", "--message", "-m",
                                 help="The text to send."),
 ) -> None:

@@ -37,7 +37,7 @@ def _date(value: str, option: str) -> datetime:
 
 
 def backtest(
-    config: Path = typer.Option(..., "--config", "-c", help="YAML config file: its first funding_arb entry is "
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config file: its first funding_arb entry is "
                                 "backtested, its exchanges and storage.url are used, backtest: sets slippage."),
     since: str = typer.Option(..., "--since", help="Start (UTC), YYYY-MM-DD or ISO 8601."),
     until: str | None = typer.Option(None, "--until", help="End (UTC, exclusive; default: now)."),

@@ -34,7 +34,7 @@ history_app = typer.Typer(no_args_is_help=True, help="Settled funding-rate histo
 console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-ConfigOpt = typer.Option(..., "--config", "-c", help="YAML config (its exchanges, sim and storage.url).")
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config (its exchanges, sim and storage.url).")
 ExchangesOpt = typer.Option(None, "--exchanges", "-e", help="Comma-separated exchanges (default: every enabled one).")
 
 _RELATIVE = re.compile(r"^(\d+)([dh])$")
@@ -64,7 +64,7 @@ def _csv(value: str | None) -> list[str] | None:
     return items or None
 
 
-def _load(path: Path, verbose: bool) -> AppConfig:
+def _load(path: Path | None, verbose: bool) -> AppConfig:
     from .main import _setup_logging
 
     try:
@@ -185,7 +185,7 @@ async def _fetch(cfg: AppConfig, exchanges: list[str], symbols: list[str] | None
 
 @history_app.command()
 def fetch(
-    config: Path = ConfigOpt,
+    config: Path | None = ConfigOpt,
     since: str = typer.Option(..., "--since", help="Start: 2025-06-01, 2025-06-01T12:00 (UTC) or back from now: 180d, 12h."),
     until: str | None = typer.Option(None, "--until", help="End (same forms; default now)."),
     exchanges: str | None = ExchangesOpt,
@@ -221,7 +221,7 @@ def fetch(
 
 @history_app.command()
 def show(
-    config: Path = ConfigOpt,
+    config: Path | None = ConfigOpt,
     exchanges: str | None = ExchangesOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),

@@ -70,7 +70,7 @@ app.command()(doctor)
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
-ConfigOpt = typer.Option(..., "--config", "-c", help="YAML config file (see configs/sim.yml).", exists=False)
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file (see configs/sim.yml; default: ./perpdex.yml, then ~/.config/perpdex/config.yml).")
 
 
 def _setup_logging(level: str, verbose: bool) -> None:
@@ -89,7 +89,7 @@ def _setup_logging(level: str, verbose: bool) -> None:
     install_log_mask()
 
 
-def _load(path: Path, verbose: bool) -> AppConfig:
+def _load(path: Path | None, verbose: bool) -> AppConfig:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
@@ -125,7 +125,7 @@ def _stop_on_signals() -> asyncio.Event:
 # --------------------------------------------------------------------------------------------------
 @app.command()
 def run(
-    config: Path = ConfigOpt,
+    config: Path | None = ConfigOpt,
     duration: float | None = typer.Option(None, "--duration", "-d", help="Stop after this many seconds (default: until Ctrl-C)."),
     report: Path | None = typer.Option(None, "--report", "-r", help="Write the JSON report here."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging on stderr."),
@@ -261,7 +261,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
 def book(
     exchange: str = typer.Argument(..., help=f"Exchange name: {', '.join(registry.names())}."),
     symbol: str = typer.Argument(..., help="Canonical symbol, e.g. BTC."),
-    config: Path = ConfigOpt,
+    config: Path | None = ConfigOpt,
     levels: int = typer.Option(10, "--levels", "-n", min=1, max=500, help="Levels per side."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     once: bool = typer.Option(False, "--once", help="Print one book and exit."),
@@ -313,7 +313,7 @@ async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json
 # --------------------------------------------------------------------------------------------------
 @app.command()
 def status(
-    config: Path = ConfigOpt,
+    config: Path | None = ConfigOpt,
     symbols: str = typer.Option("BTC", "--symbols", "-s", help="Comma-separated symbols whose books to check."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -442,8 +442,34 @@ async def _sim(names, seed, scale, host, scenario, endpoints_file, market) -> No
         await cluster.stop()
 
 
+def _plain_flags(cmd: Any) -> None:
+    """Show on/off flags without a value type in ``--help`` (typer prints ``<bool>`` for them).
+    ``cmd``: a command of typer's own (vendored) click."""
+    get_help_option = cmd.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        opt = get_help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    cmd.get_help_option = help_option  # click builds the help option per context
+    for param in cmd.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(cmd, "commands", {}).values():
+        _plain_flags(sub)
+
+
+def command() -> Any:
+    """The click command behind :data:`app` as the ``perpdex`` console script runs it."""
+    cmd = typer.main.get_command(app)
+    _plain_flags(cmd)
+    return cmd
+
+
 def main() -> None:  # pragma: no cover - console entry
-    app()
+    command()()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,7 +26,7 @@ def _mb(n: int | None) -> str:
 
 
 def record(
-    config: Path = typer.Option(..., "--config", "-c", help="YAML config file (see configs/sim.yml): exchanges, URLs, "
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config file (see configs/sim.yml): exchanges, URLs, "
                                 "sim (with sim.enabled the emulator's traffic is recorded)."),
     symbols: str = typer.Option(..., "--symbols", "-s", help="Comma-separated canonical symbols, e.g. BTC,ETH."),
     out: Path = typer.Option(..., "--out", "-o", help="Recording directory (created; must not hold a recording)."),

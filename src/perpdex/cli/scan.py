@@ -35,7 +35,7 @@ from .rows import (
     split_list,
 )
 
-_CONFIG_HELP = "YAML config file (see configs/sim.yml)."
+_CONFIG_HELP = "YAML config file (see configs/sim.yml; default: ./perpdex.yml, then ~/.config/perpdex/config.yml)."
 _TOP_HELP = "Show the first N rows (default: {n} in a table, all in JSON; 0: all)."
 _EXCHANGES_HELP = "Comma-separated exchanges to collect from (default: every enabled one in the config)."
 _SYMBOLS_HELP = "Comma-separated canonical symbols, e.g. BTC,ETH (default: all{extra})."
@@ -139,7 +139,7 @@ def _summary(snap: FundingSnapshot, seconds: float) -> str:
 
 
 def funding(
-    config: Path = typer.Option(..., "--config", "-c", help=_CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
     top: int | None = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=FUNDING_TOP)),
     sort: str = typer.Option("volume", "--sort", "-s", help="Row order: " + sort_help(FUNDING_SORTS) + "."),
     symbols: str | None = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra="")),
@@ -177,7 +177,7 @@ def funding(
 
 
 def scan(
-    config: Path = typer.Option(..., "--config", "-c", help=_CONFIG_HELP),
+    config: Path | None = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
     top: int | None = typer.Option(None, "--top", "-n", min=0, help=_TOP_HELP.format(n=SCAN_TOP)),
     sort: str = typer.Option("apr", "--sort", "-s", help="Row order: " + sort_help(SCAN_SORTS) + "."),
     symbols: str | None = typer.Option(None, "--symbols", help=_SYMBOLS_HELP.format(extra=" or strategy.symbols")),

@@ -17,7 +17,7 @@ from ..config import AppConfig
 
 
 def serve(
-    config: Path = typer.Option(..., "--config", "-c", help="YAML config file (see configs/sim.yml); the "
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config file (see configs/sim.yml); the "
                                 "'service' section sets the interval, host and port."),
     host: str | None = typer.Option(None, "--host", help="Listen address (default: service.host)."),
     port: int | None = typer.Option(None, "--port", "-p", min=1, max=65535, help="Listen port (default: service.port)."),
