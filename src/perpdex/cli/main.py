@@ -267,7 +267,8 @@ def book(
     once: bool = typer.Option(False, "--once", help="Print one book and exit."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Print the live L2 book of SYMBOL on EXCHANGE from the WebSocket feed."""
+    """Print the live L2 book of SYMBOL on EXCHANGE from the WebSocket feed (a REST snapshot,
+    labelled so, while the WebSocket book is not ready)."""
     cfg = _load(config, verbose)
     if exchange not in cfg.exchanges:
         err_console.print(f"[bold red]error:[/] exchange '{exchange}' is not in {config} (has: "
@@ -276,38 +277,46 @@ def book(
     _run_async(_book(cfg, exchange, symbol.upper(), levels, as_json, once))
 
 
+#: seconds ``perpdex book`` gives the WebSocket book before showing the REST one meanwhile
+BOOK_WS_GRACE_S = 3.0
+
+
+async def _depth_with_source(client: Any, symbol: str, levels: int) -> tuple[Any, str]:
+    """The live WebSocket book, else one REST snapshot (labelled so) while the feed is not ready."""
+    depth = await client.get_order_book_from_websocket(symbol, levels)
+    if depth is not None:
+        return depth, "WebSocket"
+    return await client.fetch_order_book_rest(symbol, levels), "REST: WebSocket book not ready"
+
+
 async def _book(cfg: AppConfig, exchange: str, symbol: str, levels: int, as_json: bool, once: bool) -> None:
     from ..app import runtime
-    from ..errors import StaleMarketData
     from .scan import only_exchanges
 
     async with runtime(only_exchanges(cfg, [exchange]) if cfg.exchanges[exchange].enabled else cfg) as rt:
         client = rt.clients[exchange]
         await client.connect()
         await client.prepare_market_feed(symbol)
-        if not await client.feed.wait_ready(symbol, 15):
-            raise StaleMarketData(f"[{exchange}] {symbol}: book not ready after 15s")
+        await client.feed.wait_ready(symbol, BOOK_WS_GRACE_S)  # not ready: REST meanwhile, labelled
         if once or as_json:
             while True:  # JSON: one line per second (a stream a program can read); --once: one book
-                depth = await client.get_order_book_from_websocket(symbol, levels)
-                if depth is not None:
-                    if as_json:
-                        print(json.dumps({"exchange": exchange, "symbol": symbol,
-                                          "bids": [[str(lv["price"]), str(lv["size"])] for lv in depth["bids"]],
-                                          "asks": [[str(lv["price"]), str(lv["size"])] for lv in depth["asks"]]}), flush=True)
-                    else:
-                        console.print(render.book_table(exchange, symbol, depth))
-                    if once:
-                        return
+                depth, source = await _depth_with_source(client, symbol, levels)
+                if as_json:
+                    print(json.dumps({"exchange": exchange, "symbol": symbol, "source": source.split(":")[0],
+                                      "bids": [[str(lv["price"]), str(lv["size"])] for lv in depth["bids"]],
+                                      "asks": [[str(lv["price"]), str(lv["size"])] for lv in depth["asks"]]}), flush=True)
+                else:
+                    console.print(render.book_table(exchange, symbol, depth, source))
+                if once:
+                    return
                 await asyncio.sleep(1.0)
         from rich.live import Live
 
         with Live(console=console, refresh_per_second=4) as live:
             while True:  # until Ctrl-C
-                depth = await client.get_order_book_from_websocket(symbol, levels)
-                if depth is not None:
-                    live.update(render.book_table(exchange, symbol, depth))
-                await asyncio.sleep(0.25)
+                depth, source = await _depth_with_source(client, symbol, levels)
+                live.update(render.book_table(exchange, symbol, depth, source))
+                await asyncio.sleep(0.25 if source == "WebSocket" else 1.0)
 
 
 # --------------------------------------------------------------------------------------------------

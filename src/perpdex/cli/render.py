@@ -67,9 +67,10 @@ def opportunities_table(console: Console, rows: list[dict[str, Any]], min_net_ap
     console.print(t)
 
 
-def book_table(exchange: str, symbol: str, depth: dict[str, list[dict[str, Decimal]]]) -> Table:
-    """The book as a table: bids on the left, asks on the right, best first."""
-    t = Table(title=f"{exchange} {symbol} L2 book (WebSocket)")
+def book_table(exchange: str, symbol: str, depth: dict[str, list[dict[str, Decimal]]], source: str = "WebSocket") -> Table:
+    """The book as a table: bids on the left, asks on the right, best first; the title names
+    where it came from (``source``)."""
+    t = Table(title=f"{exchange} {symbol} L2 book ({source})")
     t.add_column("bid size", justify="right")
     t.add_column("bid", justify="right", style="green")
     t.add_column("ask", justify="right", style="red")
