@@ -563,7 +563,9 @@ class GridStrategy:
         await self.lot_book_now()
         held = abs(self.orders.position)
         trigger = self.backstop_price() if held > 0 else None
-        if self._backstop_synced == (held, trigger):
+        # without a stop only flat / not flat matters (the "none" row is stored once)
+        key = (held if trigger is not None else min(held, Decimal(1)), trigger)
+        if self._backstop_synced == key:
             return
         side = self.side if self.orders.position * self.side.sign >= 0 else self.exit_side
         row = await self.backstops.sync_single(
@@ -571,7 +573,7 @@ class GridStrategy:
             stop_source="stop_price" if trigger == self.cfg.stop_price else "stop_loss",
             no_stop_reason="the grid has neither stop_price nor stop_loss")
         if held == 0 or (row is not None and row.state in ("resting", "none")):
-            self._backstop_synced = (held, trigger)  # else (refused, no answer) retried next cycle
+            self._backstop_synced = key  # else (refused, no answer) retried next cycle
         self._backstop_trigger = row.trigger_price if row is not None and row.state == "resting" else None
 
     def _backstop_may_have_fired(self, price: Decimal) -> bool:
