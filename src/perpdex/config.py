@@ -295,7 +295,10 @@ class GridConfig(_Strict):
       one exchange request (seconds); ``feed_ready_timeout_s``: wait this long for the book at
       start (seconds); ``user_streams``: start the exchange's user-data stream;
       ``take_profit_reprice_retries``: re-posts of a take-profit the exchange refused as
-      post-only crossing.
+      post-only crossing;
+    * ``backstop``: the exchange-side reduce-only stop-market of the whole position at the
+      grid's stop (``stop_price``, else the ``stop_loss`` price): only ``backstop.enabled`` applies
+      to a grid (:class:`BackstopConfig`; docs/CONDITIONAL_ORDERS.md, "Backstops").
 
     Validation errors (``ConfigError`` via :func:`parse_config`): neither or both of
     ``order_notional_usd``/``quantity``; ``stop_price``/``pause_price`` in the wrong order for
@@ -328,6 +331,7 @@ class GridConfig(_Strict):
     feed_ready_timeout_s: float = Field(default=10.0, gt=0)
     user_streams: bool = True
     take_profit_reprice_retries: int = Field(default=3, ge=0)
+    backstop: BackstopConfig = Field(default_factory=BackstopConfig)
 
     @field_validator("symbol")
     @classmethod

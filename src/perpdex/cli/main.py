@@ -394,9 +394,9 @@ async def _backstops_of(cfg: AppConfig, store: Any, p: Any) -> dict[str, str]:
     from ..runtime.backstops import describe
 
     entry = next((e for e in cfg.strategies if e.resolved_name == p.strategy), None)
-    if isinstance(entry, GridConfig) or p.long_exchange == p.short_exchange:
-        return {"grid": "none: grids have no exchange-side backstop yet (stop_price is watched by perpdex)"}
     off = entry is not None and not entry.backstop.enabled
+    if isinstance(entry, GridConfig) or p.long_exchange == p.short_exchange:
+        return describe(await store.backstops(position_id=p.id), [("grid", p.long_exchange)], enabled=not off)
     legs = [("long", p.long_exchange), ("short", p.short_exchange)]
     return describe(await store.backstops(position_id=p.id), legs, enabled=not off)
 

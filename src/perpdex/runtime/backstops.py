@@ -123,8 +123,11 @@ class BackstopManager:
     in the user stream's task when a backstop's fill arrives (keep it short)."""
 
     def __init__(self, runtime: TradingRuntime, strategy: str, cfg: BackstopConfig, client_ids: ClientIds, *,
-                 on_fire: FireCallback | None = None) -> None:
+                 on_fire: FireCallback | None = None, store_fills: bool = True) -> None:
         self.rt = runtime
+        #: store a fired backstop's fills as close fills of its position (a pair); False: the
+        #: strategy records them itself (a grid, through its OrderTracker)
+        self.store_fills = store_fills
         self.strategy = strategy
         self.cfg = cfg
         self.ids = client_ids
@@ -133,6 +136,7 @@ class BackstopManager:
         self._unsubscribe: Callable[[], None] | None = None
         self._fired: set[tuple[int, str]] = set()  # seen firing on the stream, not yet handled
         self._locks: dict[int, asyncio.Lock] = {}
+        self._gone_fired: dict[int, list[Fired]] = {}  # executed backstops found while cancelling
 
     @property
     def enabled(self) -> bool:
@@ -228,6 +232,20 @@ class BackstopManager:
             return
         for leg in self.pair_legs(pos, mult):
             await self.sync_leg(pos, leg, leverage=pos.leverage)
+
+    async def sync_single(self, pos: PositionRow, exchange: str, symbol: str, side: Side, size: Decimal,
+                          stop_price: Decimal | None, *, leverage: Decimal, stop_source: str = "stop_price",
+                          no_stop_reason: str = "no stop price configured") -> BackstopRow | None:
+        """The backstop of a single-market position (a grid's: leg ``grid``): ``side`` the
+        position's side (BUY = long), ``size`` its size in the exchange's base units (0: flat, any
+        backstop is cancelled), ``stop_price`` the trigger (USD; None: no backstop, stored as
+        ``none: <no_stop_reason>``). Placed, resized and moved as :meth:`sync_leg` does; never
+        raises exchange errors."""
+        if not self.enabled:
+            return None
+        leg = Leg("grid", exchange, symbol, side, size)
+        return await self.sync_leg(pos, leg, leverage=leverage, stop_price=stop_price, stop_source=stop_source,
+                                   no_stop_reason=None if stop_price is not None else no_stop_reason)
 
     async def sync_leg(self, pos: PositionRow, leg: Leg, *, leverage: Decimal,
                        stop_price: Decimal | None = None, stop_source: str | None = None,
@@ -392,6 +410,14 @@ class BackstopManager:
             try:
                 await client.cancel_conditional_order(row.symbol, order_id)
             except OrderNotFound:
+                # gone: cancelled elsewhere, or executed just now (a fill the strategy must see)
+                row.order_id = order_id
+                fills = await self._fills_of(client, row)
+                if fills:
+                    pos = await self.rt.store.get_position(row.position_id)
+                    if pos is not None:
+                        self._gone_fired.setdefault(pos.id, []).append(await self._mark_fired(pos, row, fills))
+                        return
                 reason = f"{reason} (already gone from the exchange)"
         await self.rt.store.update_backstop(row.id, state=state, reason=reason[:200], order_id=order_id)
         self._unindex(row)
@@ -411,35 +437,60 @@ class BackstopManager:
     # -- firing ------------------------------------------------------------------------------------
     async def fired(self, pos: PositionRow) -> Fired | None:
         """The backstop of ``pos`` that executed, if one did: a live backstop with fills of its
-        order id or client id, from the user stream or the exchange's fill history. Its row is
-        marked ``fired``, its fills stored as close fills of ``pos`` (each once) and a
+        order id or client id, from the user stream or the exchange's fill history (or one found
+        executed while it was being cancelled). Its row is marked ``fired``, its fills stored as
+        close fills of ``pos`` (each once; unless ``store_fills`` is False) and a
         ``backstop_fired`` event published. None when no backstop of ``pos`` executed."""
+        gone = self._gone_fired.get(pos.id)
+        if gone:
+            return gone.pop(0)
         for row in await self._live_rows(pos.id):
             client = self.rt.clients[row.exchange]
-            fills = self._stream_fills(client, row)
-            if not fills:
-                try:
-                    fills = [f for f in await client.fetch_fills(row.symbol) if self._is_of(f, row)]
-                except NotImplementedError:
-                    fills = []
-                except ExchangeError as exc:
-                    log.warning("#%d %s: fill history of %s failed: %s", pos.id, pos.symbol, row.exchange, exc)
-                    continue
-            if not fills:
+            try:
+                fills = await self._fills_of(client, row)
+            except ExchangeError as exc:
+                log.warning("#%d %s: fill history of %s failed: %s", pos.id, pos.symbol, row.exchange, exc)
                 continue
-            order_id = row.order_id or fills[0].order_id
-            await self.rt.store.update_backstop(row.id, state="fired", order_id=order_id,
-                                                reason=f"executed {sum((f.qty for f in fills), Decimal(0))}")
-            self._unindex(row)
-            self._fired.discard((pos.id, row.leg))
-            await self._store_fills(pos, row, order_id, fills)
-            hit = Fired(row, fills)
-            self.rt.event(f"backstop fired: #{pos.id} {pos.symbol} {row.leg} leg on {row.exchange}: "
-                          f"{hit.qty.normalize():f} {row.side} at {hit.avg_price} (trigger {row.trigger_price})",
-                          logging.WARNING, kind=EventKind.BACKSTOP_FIRED, strategy=self.strategy, position_id=pos.id,
-                          leg=row.leg, exchange=row.exchange, quantity=hit.qty, price=hit.avg_price)
-            return hit
+            if fills:
+                return await self._mark_fired(pos, row, fills)
         return None
+
+    async def _fills_of(self, client: ExchangeClient, row: BackstopRow) -> list[UserFill]:
+        """The executions of ``row``'s order: from the user stream, else the fill history."""
+        fills = self._stream_fills(client, row)
+        if fills:
+            return fills
+        try:
+            return [f for f in await client.fetch_fills(row.symbol) if self._is_of(f, row)]
+        except NotImplementedError:
+            return []
+
+    async def _mark_fired(self, pos: PositionRow, row: BackstopRow, fills: list[UserFill]) -> Fired:
+        order_id = row.order_id or fills[0].order_id
+        row = await self.rt.store.update_backstop(row.id, state="fired", order_id=order_id,
+                                                  reason=f"executed {sum((f.qty for f in fills), Decimal(0))}")
+        self._unindex(row)
+        self._fired.discard((pos.id, row.leg))
+        if self.store_fills:
+            await self._store_fills(pos, row, order_id, fills)
+        hit = Fired(row, fills)
+        self.rt.event(f"backstop fired: #{pos.id} {pos.symbol} {row.leg} leg on {row.exchange}: "
+                      f"{hit.qty.normalize():f} {row.side} at {hit.avg_price} (trigger {row.trigger_price})",
+                      logging.WARNING, kind=EventKind.BACKSTOP_FIRED, strategy=self.strategy, position_id=pos.id,
+                      leg=row.leg, exchange=row.exchange, quantity=hit.qty, price=hit.avg_price)
+        return hit
+
+    async def retire(self, pos: PositionRow, reason: str) -> list[Fired]:
+        """Before a strategy closes ``pos`` itself (a grid's flatten): the backstops that already
+        executed (returned: their fills belong to the position's record), then every other one
+        cancelled; one that executes while being cancelled is returned too."""
+        out: list[Fired] = []
+        while (hit := await self.fired(pos)) is not None:
+            out.append(hit)
+        await self.cancel_position(pos, reason)
+        while (hit := await self.fired(pos)) is not None:
+            out.append(hit)
+        return out
 
     @staticmethod
     def _is_of(f: UserFill, row: BackstopRow) -> bool:

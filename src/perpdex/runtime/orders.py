@@ -222,6 +222,36 @@ class OrderTracker:
         self._expect(row.id, res.filled_size)
         return row
 
+    async def adopt(self, fills: list[UserFill], *, client_order_id: str | None, role: OrderRole, side: Side,
+                    detail: dict[str, object] | None = None) -> list[NewFill]:
+        """Record the executions ``fills`` of one order this tracker did not send (an exchange-side
+        backstop that executed: runtime/backstops.py) as this strategy's: its order row is stored
+        once per order id (``quantity`` what executed, so it ends ``filled``), then each fill goes
+        through :meth:`record_fill` (once per trade id: calling again is harmless). Returns the
+        fills stored for the first time."""
+        if not fills:
+            return []
+        order_id = fills[0].order_id
+        row = self._row_by_order_id(order_id)
+        if row is None:
+            row = next((r for r in await self.rt.store.orders(self.strategy, role=str(role))
+                        if r.order_id == order_id and r.exchange == self.exchange and r.symbol == self.symbol), None)
+            if row is None:
+                executed = sum((f.qty for f in fills), Decimal(0))
+                avg = sum((f.qty * f.price for f in fills), Decimal(0)) / executed
+                row = await self.rt.store.add_order(
+                    strategy=self.strategy, account=self.rt.account, exchange=self.exchange, symbol=self.symbol,
+                    client_order_id=client_order_id, order_id=order_id, role=str(role), side=side.value, price=avg,
+                    quantity=executed, filled=Decimal(0), status=OrderStatus.OPEN.value, reduce_only=True,
+                    post_only=False, detail=dict(detail or {}))
+            self.rows[row.id] = row
+        out: list[NewFill] = []
+        early = self._unmatched.pop(order_id, [])
+        for f in sorted([*early, *fills], key=lambda t: (t.ts, t.trade_id)):
+            if (new := await self.record_fill(f)) is not None:
+                out.append(new)
+        return out
+
     def _expect(self, row_id: int, filled: Decimal) -> None:
         """An answer or update reported ``filled`` executed: until storage holds that much the
         order is unsettled; the fills are awaited from the stream, then taken from the history."""

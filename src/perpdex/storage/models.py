@@ -80,12 +80,14 @@ class PositionStatus(enum.StrEnum):
 class OrderRole(enum.StrEnum):
     """Why a strategy's single order exists: an ``entry``, the ``take_profit`` of an entry's fill,
     an ``exit`` at market (boost, stop loss, max age, a take-profit rejected too often) or a
-    ``flatten`` (stop price, invariant repair)."""
+    ``flatten`` (stop price, invariant repair), or a ``backstop``: the exchange-side stop-market
+    that executed while resting (runtime/backstops.py), adopted so its fills are the strategy's."""
 
     ENTRY = "entry"
     TAKE_PROFIT = "take_profit"
     EXIT = "exit"
     FLATTEN = "flatten"
+    BACKSTOP = "backstop"
 
 
 class PositionRow(Base):

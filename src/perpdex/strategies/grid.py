@@ -21,6 +21,15 @@ Gates: ``stop_price`` breached cancels everything, flattens and halts while brea
 ``max_position_age_s`` flatten; ``max_funding_apr_against`` pauses entries while holding the
 grid's direction costs more than that APR (funding rate from the exchange's funding adapter).
 
+Backstop (``backstop.enabled``, on by default; docs/CONDITIONAL_ORDERS.md, "Backstops"): while the
+grid holds a position and has a stop (``stop_price``, else the ``stop_loss`` price from the average
+entry; the nearer of the two when both are set), one reduce-only stop-market order for the whole
+position rests on the exchange at that price (runtime/backstops.py), resized after fills and
+cancelled when flat. The grid's own flatten first takes the backstop down (one that executed
+already is recorded first); a backstop that executed while perpdex was not looking is recorded
+as a fill of the grid's own (role ``backstop``), then the grid flattens what is left (read back
+from its fills, so nothing is sold twice) and halts as after its own stop.
+
 The strategy only decides: orders, fills and recovery belong to the runtime's
 :class:`~perpdex.runtime.orders.OrderTracker`.
 """
@@ -40,6 +49,7 @@ from ..errors import ExchangeError, PerpdexError
 from ..exchanges.base import FundingAdapter
 from ..execution.leverage import normalize_leverage
 from ..models import ContractAttributes, OrderStatus, Side, UserLiquidation
+from ..runtime.backstops import BackstopManager, Fired
 from ..runtime.core import TradingRuntime
 from ..runtime.events import EventKind
 from ..runtime.orders import NewFill, OrderTracker
@@ -107,6 +117,11 @@ class GridStrategy:
         self._recheck = False  # a fill came while the lock was held: restore the invariant again
         self._book = LotBook(cfg.direction)  # FIFO lots of the stored fills up to fill id _book_fill_id
         self._book_fill_id = 0
+        # the exchange-side stop of the whole position; its ids are the tracker's (a fill on the
+        # stream is then held as the grid's until the backstop is adopted), its fills the grid's
+        self.backstops = BackstopManager(runtime, self.name, cfg.backstop, self.orders.ids, store_fills=False)
+        self._backstop_synced: tuple[Decimal, Decimal | None] | None = None  # (position, trigger) last synced
+        self._backstop_trigger: Decimal | None = None  # the resting backstop's trigger
         runtime.reserve_market(self.client.name, self.symbol, self.name)
 
     # -- events ------------------------------------------------------------------------------------
@@ -147,7 +162,13 @@ class GridStrategy:
         self._unsubscribe = self.runtime.subscribe(self._on_user_event)
         await self.orders.sync()
         recovered = self.orders.live()
+        if self.backstops.enabled:
+            self.backstops.watch()
+            await self.backstops.recover([self.holder])
+            if await self._backstop_fired():  # executed while perpdex was down
+                await self.flatten("backstop fired")
         await self.check_invariant()
+        await self.sync_backstop()
         self._event(f"started on {self.client.name} {self.symbol} ({self.cfg.direction}); position "
                     f"{self.orders.position:f}, {len(recovered)} order(s) recovered, leverage {self.leverage}x")
 
@@ -176,6 +197,7 @@ class GridStrategy:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self.backstops.close()
         await self.orders.stop()
 
     # -- market ------------------------------------------------------------------------------------
@@ -221,7 +243,8 @@ class GridStrategy:
     async def cycle(self) -> None:
         """REST sync, gates, invariant, entry management, maybe one new entry (see module doc)."""
         if self.state.liquidated is not None:
-            if self.orders.live():
+            if self.orders.live() or self._backstop_trigger is not None:
+                await self._retire_backstop("liquidated/ADL by the exchange")
                 for row in self.orders.live():
                     await self.orders.cancel(row)
                 self._event(f"liquidated/ADL by the exchange ({self.state.liquidated}): every order cancelled, "
@@ -231,6 +254,14 @@ class GridStrategy:
         await self.orders.sync()
         bid, ask = await self.touch()
         price = (bid + ask) / 2
+        if self._backstop_may_have_fired(price) and await self._backstop_fired():
+            if not self.state.halted:
+                self.state.halted = True
+                self._event("backstop executed on the exchange: cancel all, flatten the rest, halt", logging.WARNING,
+                            EventKind.GRID_STOP, **self._where(), price=price, stop_price=self.cfg.stop_price,
+                            reason="backstop")
+            await self.flatten("backstop fired")
+            return
         if self._stop_breached(price):
             if not self.state.halted:
                 self.state.halted = True
@@ -249,6 +280,7 @@ class GridStrategy:
         if self.cfg.boost:
             await self._boost_exits(book, bid, ask)
         await self._maybe_enter(bid, ask, price, book)
+        await self.sync_backstop()
 
     def _stop_breached(self, price: Decimal) -> bool:
         stop = self.cfg.stop_price
@@ -493,8 +525,10 @@ class GridStrategy:
         return done
 
     async def flatten(self, reason: str) -> None:
-        """Cancel every order of the grid, then close its position at market."""
+        """Take the backstop down (recording it first when it executed), cancel every order of the
+        grid, then close its position (as its fills say it is now) at market."""
         async with self._lock:
+            await self._retire_backstop(reason)
             for row in self.orders.live():
                 await self.orders.cancel(row)
             await self.orders.sync()
@@ -504,6 +538,81 @@ class GridStrategy:
             if held > 0:
                 filled = await self.exit_at_market(held, OrderRole.FLATTEN)
                 self._event(f"flattened {filled:f} of {held:f} ({reason})")
+
+    # -- backstop ----------------------------------------------------------------------------------
+    def backstop_price(self) -> Decimal | None:
+        """The backstop's trigger (USD): ``stop_price``, else the ``stop_loss`` price from the
+        average entry of the open lots; the nearer to the entries when both are set. None: no stop."""
+        prices: list[Decimal] = []
+        if self.cfg.stop_price is not None:
+            prices.append(self.cfg.stop_price)
+        if self.cfg.stop_loss is not None and self._book.avg_entry is not None:
+            avg = self._book.avg_entry
+            prices.append(avg * (1 - self.cfg.stop_loss) if self.side is Side.BUY else avg * (1 + self.cfg.stop_loss))
+        if not prices:
+            return None
+        return max(prices) if self.side is Side.BUY else min(prices)
+
+    async def sync_backstop(self) -> None:
+        """Place, resize, move or cancel the backstop when the grid's position or stop changed
+        since the last sync (runtime/backstops.py ``sync_single``)."""
+        if not self.backstops.enabled or self.holder is None:
+            return
+        if self.orders.unsettled():
+            return  # fills on their way: the position is not known yet
+        await self.lot_book_now()
+        held = abs(self.orders.position)
+        trigger = self.backstop_price() if held > 0 else None
+        # without a stop only flat / not flat matters (the "none" row is stored once)
+        key = (held if trigger is not None else min(held, Decimal(1)), trigger)
+        if self._backstop_synced == key:
+            return
+        side = self.side if self.orders.position * self.side.sign >= 0 else self.exit_side
+        row = await self.backstops.sync_single(
+            self.holder, self.client.name, self.symbol, side, held, trigger, leverage=self.leverage,
+            stop_source="stop_price" if trigger == self.cfg.stop_price else "stop_loss",
+            no_stop_reason="the grid has neither stop_price nor stop_loss")
+        if held == 0 or (row is not None and row.state in ("resting", "none")):
+            self._backstop_synced = key  # else (refused, no answer) retried next cycle
+        self._backstop_trigger = row.trigger_price if row is not None and row.state == "resting" else None
+
+    def _backstop_may_have_fired(self, price: Decimal) -> bool:
+        """A backstop fill seen on the stream, or the price within 1 % of (or through) the
+        resting trigger: worth asking the exchange's fill history."""
+        if self.holder is None or not self.backstops.enabled:
+            return False
+        if self.backstops.seen_firing(self.holder.id):
+            return True
+        t = self._backstop_trigger
+        if t is None:
+            return False
+        return price <= t * Decimal("1.01") if self.side is Side.BUY else price >= t * Decimal("0.99")
+
+    async def _absorb(self, hit: Fired) -> None:
+        """A backstop's executions as fills of the grid's own (its lots, position and PnL)."""
+        await self.orders.adopt(hit.fills, client_order_id=hit.row.client_order_id, role=OrderRole.BACKSTOP,
+                                side=Side(hit.row.side), detail={"trigger_price": str(hit.row.trigger_price)})
+        self._backstop_synced = None
+        self._backstop_trigger = None
+
+    async def _backstop_fired(self) -> bool:
+        """Record a backstop that executed (True when one did)."""
+        if self.holder is None:
+            return False
+        hit = await self.backstops.fired(self.holder)
+        if hit is None:
+            return False
+        await self._absorb(hit)
+        return True
+
+    async def _retire_backstop(self, reason: str) -> None:
+        """Before the grid closes its position itself: record an executed backstop, cancel the rest."""
+        if self.holder is None or not self.backstops.enabled:
+            return
+        for hit in await self.backstops.retire(self.holder, reason):
+            await self._absorb(hit)
+        self._backstop_synced = None
+        self._backstop_trigger = None
 
     # -- funding -----------------------------------------------------------------------------------
     async def sync_funding(self) -> int:
