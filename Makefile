@@ -58,7 +58,7 @@ chromium:
 
 test: $(DEVSTAMP) redis-server postgresql chromium
 	@echo ">> running the test suite"
-	@$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Style and types: ruff (lint and import order) on the code and tests, mypy on src/perpdex
 # (configuration in pyproject.toml). Zero findings; each noqa / type: ignore says why on its line.
