@@ -33,6 +33,7 @@ from perpdex.sim.server import start_emulators
 from perpdex.storage import Store
 from perpdex.strategies.funding_arb import FundingArbStrategy
 from perpdex.strategies.report import build_report
+from tests.waiting import eventually
 
 from .fakes import FakeTelegram, FakeWebhook
 
@@ -91,12 +92,6 @@ async def bot(tmp_path, alerts: dict[str, Any], **strategy: Any) -> AsyncIterato
         await cluster.stop()
 
 
-async def until(cond, timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"not reached: {what}"
-        await asyncio.sleep(0.05)
-
 
 def channels(tg: FakeTelegram, hook: FakeWebhook, **kw: Any) -> dict[str, Any]:
     return {"channels": [{"type": "telegram", "bot_token": tg.token, "chat_id": "4242", "api_base": tg.url},
@@ -115,18 +110,18 @@ async def test_open_close_and_a_feed_outage_arrive_once_each_with_their_figures(
             strat, cluster, outage = b["strat"], b["cluster"], b["outage"]
             report = await strat.cycle()
             assert len(report.opened) == 1, report
-            await until(lambda: kinds(hook)["position_opened"] == 1, what="open alert")
+            await eventually(lambda: kinds(hook)["position_opened"] == 1, "open alert")
 
             # a real outage: the exchange closes the market socket and refuses reconnects for a while
             outage.on = True
             cluster.sim.venue("aster").faults.inject("drop")
-            await until(lambda: kinds(hook)["stream_down"] == 1, what="stream_down alert")
+            await eventually(lambda: kinds(hook)["stream_down"] == 1, "stream_down alert")
             outage.on = False
-            await until(lambda: kinds(hook)["stream_up"] == 1, what="stream_up alert")
+            await eventually(lambda: kinds(hook)["stream_up"] == 1, "stream_up alert")
 
             [pos] = await b["store"].positions(["open"])
             assert await strat.close_position(pos, "test close")
-            await until(lambda: kinds(hook)["position_closed"] == 1, what="close alert")
+            await eventually(lambda: kinds(hook)["position_closed"] == 1, "close alert")
             full = await build_report(b["store"], None, [], duration_s=1)
             await asyncio.sleep(0.5)  # nothing more comes for these
         [stored] = full["positions"]
@@ -178,7 +173,7 @@ async def test_a_naked_leg_arrives_once_with_the_exposure_stored(tmp_path):
             report = await b["strat"].cycle()
             assert report.opened == []
             [naked] = await b["store"].positions(["naked"])
-            await until(lambda: kinds(hook)["naked_leg"] == 1, what="naked alert")
+            await eventually(lambda: kinds(hook)["naked_leg"] == 1, "naked alert")
             await b["strat"].cycle()  # the next cycle leaves the naked pair alone: no new alert
             await asyncio.sleep(0.5)
         assert kinds(hook)["naked_leg"] == 1 and kinds(hook)["open_failed"] == 0, kinds(hook)
@@ -209,8 +204,8 @@ async def test_a_hanging_telegram_and_a_failing_webhook_do_not_slow_the_cycle_an
             report = await b["strat"].cycle()
             cycle_s = time.monotonic() - t0
             assert len(report.opened) == 1
-            await until(lambda: kinds(hook)["position_opened"] == 1, what="open alert through the 500s")
-            await until(lambda: len(tg.attempts) >= 2, what="telegram retried after its timeout")
+            await eventually(lambda: kinds(hook)["position_opened"] == 1, "open alert through the 500s")
+            await eventually(lambda: len(tg.attempts) >= 2, "telegram retried after its timeout")
         print(f"open cycle {cycle_s:.2f}s; hand-offs to the notifier: max {max(handoffs) * 1e3:.2f} ms over "
               f"{len(handoffs)} events")
         assert handoffs and max(handoffs) < 0.05, handoffs  # the notifier never waits for a receiver

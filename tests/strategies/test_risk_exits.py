@@ -17,6 +17,7 @@ from perpdex.models import ExchangePositionSnapshot, Side
 from perpdex.storage import Store
 from perpdex.strategies.funding_arb import FundingArbStrategy
 from perpdex.strategies.risk import LegState, near_liquidation, reduced_leg
+from tests.waiting import eventually
 
 D = Decimal
 
@@ -45,13 +46,6 @@ async def opened(tmp_path, **strategy: Any) -> AsyncIterator[tuple[Any, FundingA
         await store.close()
 
 
-async def until(predicate, timeout: float = 5.0) -> None:
-    """Poll an async predicate (the market process steps every 0.1 s) until it holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
-
 
 async def flat(client, symbol: str = "0G") -> bool:
     return await client.get_position_snapshot(symbol) is None
@@ -62,7 +56,7 @@ async def test_a_leg_liquidated_by_the_exchange_closes_the_other_and_records_why
         aster, lighter = rt.clients["aster"], rt.clients["lighter"]
         assert not await flat(aster) and not await flat(lighter)
         rt.cluster.sim.venue("lighter").faults.inject("liquidate", symbol="0G")  # the short leg is liquidated
-        await until(lambda: flat(lighter))
+        await eventually(lambda: flat(lighter))
         assert not await flat(aster)  # the long leg is naked now ...
         report = await strat.cycle()
         assert report.closed == [pos.id]  # ... until the next cycle closes it
@@ -84,7 +78,7 @@ async def test_a_leg_auto_deleveraged_in_part_closes_the_pair(tmp_path):
         async def halved() -> bool:
             snap = await aster.get_position_snapshot("0G")
             return snap is not None and snap.quantity < pos.quantity
-        await until(halved)
+        await eventually(halved)
         left = (await aster.get_position_snapshot("0G")).quantity
         report = await strat.cycle()
         assert report.closed == [pos.id]
@@ -94,8 +88,10 @@ async def test_a_leg_auto_deleveraged_in_part_closes_the_pair(tmp_path):
 
 
 async def test_liquidation_distance_exit_from_the_exchanges_own_numbers(tmp_path):
-    async with opened(tmp_path, min_liquidation_distance=0.15, exit={"max_age_s": 3600, "min_liquidation_distance": 0.10}) \
-            as (rt, strat, pos):
+    # perpdex's own exit rule, so the exchange-side backstop (halfway to liquidation: it would fire
+    # first on this move, see tests/runtime/test_backstops.py) is off here
+    async with opened(tmp_path, min_liquidation_distance=0.15, exit={"max_age_s": 3600, "min_liquidation_distance": 0.10},
+                      backstop={"enabled": False}) as (rt, strat, pos):
         aster = rt.clients["aster"]
         before = await aster.get_position_snapshot("0G")
         assert liquidation_distance(before.liquidation_price, before.mark_price, Side.BUY) > D("0.15")
@@ -106,7 +102,7 @@ async def test_liquidation_distance_exit_from_the_exchanges_own_numbers(tmp_path
         async def close_to_liquidation() -> bool:
             s = await aster.get_position_snapshot("0G")
             return s is not None and liquidation_distance(s.liquidation_price, s.mark_price, Side.BUY) < D("0.10")
-        await until(close_to_liquidation)
+        await eventually(close_to_liquidation)
         report = await strat.cycle()
         assert report.closed == [pos.id]
         row = await strat.store.get_position(pos.id)
@@ -150,10 +146,10 @@ async def test_a_liquidation_on_the_user_stream_wakes_the_strategy_before_the_ne
         stop = asyncio.Event()
         task = asyncio.create_task(strat.run(stop=stop))
         try:
-            await until(lambda: strat.store.positions(["open"]))  # the first cycle ran (the pair stays open)
+            await eventually(lambda: strat.store.positions(["open"]))  # the first cycle ran (the pair stays open)
             await asyncio.sleep(0.3)
             rt.cluster.sim.venue("lighter").faults.inject("liquidate", symbol="0G")
-            await until(lambda: flat(aster), timeout=20)
+            await eventually(lambda: flat(aster), timeout=20)
         finally:
             stop.set()
             await task
