@@ -98,6 +98,17 @@ async def stored_fills(h: Harness, g: GridStrategy, n: int, timeout: float = 15.
     return fills
 
 
+async def entry_resting(g: GridStrategy) -> list:
+    """Cycle until the grid's post-only entry rests (a cycle on a book that lags the moving
+    emulated market can see its entry refused as crossing; the next one places it again)."""
+
+    async def placed() -> list:
+        await g.cycle()
+        return g.orders.live(OrderRole.ENTRY)
+
+    return await eventually(placed, "a resting entry", interval=0.1)
+
+
 def covered(g: GridStrategy) -> Decimal:
     return sum((r.quantity - r.filled for r in g.orders.live(OrderRole.TAKE_PROFIT)), D(0))
 
@@ -112,8 +123,7 @@ async def test_every_fill_gets_its_take_profit_at_once_and_round_trips_add_up(ha
     h = await harness_factory(exchange)
     g = h.grid()
     await g.start()
-    await g.cycle()
-    [entry] = g.orders.live(OrderRole.ENTRY)
+    [entry] = await entry_resting(g)
     assert entry.post_only and entry.side == "buy"
     bid, ask = await g.touch()
     assert entry.price == bid  # at the touch, from the WebSocket book

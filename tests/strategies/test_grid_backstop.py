@@ -23,7 +23,7 @@ from perpdex.cli.main import app
 from perpdex.models import Side
 from perpdex.storage import OrderRole
 from perpdex.strategies.grid import GridStrategy
-from tests.strategies.test_grid import SYMBOL, Harness, covered, harness_factory  # noqa: F401  # the fixture
+from tests.strategies.test_grid import SYMBOL, Harness, covered, entry_resting, harness_factory  # noqa: F401  # the fixture
 from tests.waiting import eventually
 
 D = Decimal
@@ -37,8 +37,7 @@ def stops_on_wire(h: Harness) -> list:
 async def filled_once(h: Harness, g: GridStrategy) -> None:
     """One entry fills (the price drops through it) and its take-profit rests."""
     before = g.orders.position
-    await g.cycle()
-    assert g.orders.live(OrderRole.ENTRY)
+    await entry_resting(g)
     await h.move(0.9995)
     await eventually(lambda: g.orders.position > before and covered(g) == g.orders.position)
 
