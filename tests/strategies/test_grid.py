@@ -170,7 +170,7 @@ async def test_cooldown_waits_after_an_entry_and_goes_at_once_when_a_take_profit
     h = await harness_factory("lighter")
     g = h.grid(wait_time_s=600, max_orders=4)
     await g.start()
-    await g.cycle()
+    await entry_resting(g)
     await h.move(0.9995)  # the first entry fills; its take-profit rests
     await eventually(lambda: len(g.orders.live(OrderRole.TAKE_PROFIT)) == 1)
     await g.cycle()
@@ -187,7 +187,7 @@ async def test_grid_step_keeps_entries_apart(harness_factory):
     h = await harness_factory("backpack")
     g = h.grid(grid_step=D("0.01"))
     await g.start()
-    await g.cycle()
+    await entry_resting(g)
     await h.move(0.9995)
     await eventually(lambda: len(g.orders.live(OrderRole.TAKE_PROFIT)) == 1)
     for _ in range(3):
@@ -203,7 +203,7 @@ async def test_pause_price_stops_entries_and_stop_price_flattens_and_halts(harne
     p = D(str(h.price))
     g = h.grid(pause_price=p * D("1.01"), stop_price=p * D("0.98"))
     await g.start()
-    await g.cycle()
+    await entry_resting(g)
     await h.move(0.9995)
     await eventually(lambda: g.orders.position > 0 and covered(g) == g.orders.position)
     await h.move(1.02)  # above the pause price: no new entry, the take-profit still works
@@ -230,7 +230,7 @@ async def test_stop_loss_flattens(harness_factory):
     h = await harness_factory("paradex")
     g = h.grid(stop_loss=D("0.01"))
     await g.start()
-    await g.cycle()
+    await entry_resting(g)
     await h.move(0.9995)
     await eventually(lambda: g.orders.position > 0 and covered(g) == g.orders.position)
     await h.move(0.985)
@@ -244,7 +244,7 @@ async def test_max_margin_is_never_exceeded(harness_factory):
     g = h.grid(max_margin_usd=D(30), leverage=D(3), max_orders=5)  # 60 USD per entry: 20 USD margin
     await g.start()
     for _ in range(4):
-        await g.cycle()
+        await g.cycle()  # paused by max_margin_usd once it binds: no entry rests then
         await h.move(0.9995)
         await eventually(lambda: covered(g) == abs(g.orders.position))
     assert abs(g.orders.position) * D(str(h.price)) / g.leverage <= D(30) + D(1)
@@ -255,7 +255,7 @@ async def test_boost_exits_at_market_instead_of_resting(harness_factory):
     h = await harness_factory("backpack")
     g = h.grid(boost=True)
     await g.start()
-    await g.cycle()
+    await entry_resting(g)
     await h.move(0.9995)
     await eventually(lambda: g.orders.position > 0)
     await g.cycle()
@@ -296,7 +296,7 @@ async def test_liquidation_of_the_grid_market_cancels_everything_and_stops(harne
     h = await harness_factory("aster")
     g = h.grid()
     await g.start()
-    await g.cycle()
+    await entry_resting(g)
     await h.move(0.9995)
     await eventually(lambda: g.orders.position > 0 and covered(g) == g.orders.position)
     [account] = [a for a in h.venue.accounts.values() if a.positions.get(SYMBOL) and a.positions[SYMBOL].qty]
