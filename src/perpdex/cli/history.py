@@ -24,8 +24,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..config import AppConfig, load_config
-from ..errors import ConfigError, PerpdexError
+from ..config import AppConfig
+from ..errors import PerpdexError
 from ..funding.download import DownloadResult, DownloadTask, default_symbols, plan_downloads, run_downloads
 from ..funding.settled import SettledFundingStore
 
@@ -65,14 +65,9 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _load(path: Path | None, verbose: bool) -> AppConfig:
-    from .main import _setup_logging
+    from .main import _load as load_and_log  # main imports this module: resolved at call time
 
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from None
-    _setup_logging(cfg.log_level, verbose)
+    cfg = load_and_log(path, verbose)
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # the store's migration chatter
     return cfg
