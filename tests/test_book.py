@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,3 +131,28 @@ def test_staged_snapshot_book_reads_as_the_applied_snapshot(snapshots, first_rea
     lazy.stage_snapshot([(1.0, 1.0)], [(2.0, 1.0)], 7)
     lazy.clear()
     assert lazy.empty and lazy.best_bid() is None and lazy.sequence is None
+
+
+def test_staged_snapshot_with_a_decoder_is_decoded_on_the_first_read() -> None:
+    """``stage_snapshot(..., decode=f)`` holds encoded sides and decodes them on the read; a side
+    that does not decode raises ``BookDecodeError`` from that read and leaves the book empty."""
+    import json
+
+    from perpdex.book import BookDecodeError, SnapshotBook
+
+    calls: list[str] = []
+
+    def decode(raw: str) -> list[tuple[float, float]]:
+        calls.append(raw)
+        return [(float(p), float(s)) for p, s in json.loads(raw)]
+
+    book = SnapshotBook("X")
+    book.stage_snapshot('[["1.5","2"],["1.0","0"]]', '[["2.0","1"]]', 3, decode)
+    book.stage_snapshot('[["1.6","2"],["1.4","1"]]', '[["2.0","1"]]', 4, decode)
+    assert calls == []  # the replaced snapshot is never decoded
+    assert book.best_bid() == (1.6, 2.0) and book.bids() == [(1.6, 2.0), (1.4, 1.0)] and book.sequence == 4
+    assert len(calls) == 2
+    book.stage_snapshot('[["1.6","2"]]', '[["2.0","x"]]', 5, decode)
+    with pytest.raises(BookDecodeError, match="X"):
+        book.best_ask()
+    assert book.empty and book.sequence == 5

@@ -142,6 +142,16 @@ async def test_aster_depth20_frames_replace_the_book() -> None:
     assert feed.resyncs == resyncs + 1 and not feed.is_ready("BTC")
     with pytest.raises(msgspec.ValidationError):
         feed.handle_frame(aster_frame([["x", "1"]], [], 401))
+    # a bad level past the first is found when the book is built (levels are decoded on read):
+    # not served, resynced
+    feed.handle_frame(aster_frame([["99.0", "1"], ["98.0", "x"]], [["100.0", "1"]], 403))
+    resyncs = feed.resyncs
+    with pytest.raises(StaleMarketData, match="malformed"):
+        feed.book("BTC")
+    assert feed.resyncs == resyncs + 1 and not feed.is_ready("BTC")
+    # the next good frame is served again
+    feed.handle_frame(aster_frame([["99.0", "1"]], [["100.0", "1"]], 404))
+    assert feed.book("BTC").best_ask() == (100.0, 1.0)
     await asyncio.sleep(0)
 
 

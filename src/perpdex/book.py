@@ -16,10 +16,16 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
 Level = tuple[float, float]
+
+
+class BookDecodeError(ValueError):
+    """A lazily staged snapshot (:meth:`SnapshotBook.stage_snapshot` with ``decode``) could not be
+    decoded when the book was first read; the book is left empty and the feed must resync."""
 
 
 def to_decimal(x: float) -> Decimal:
@@ -200,25 +206,38 @@ class SnapshotBook(OrderBook):
     The built book is exactly what :meth:`OrderBook.apply_snapshot` makes of the same levels (any
     order, zero sizes dropped, duplicates last-wins), so reads see the same book either way;
     ``sequence`` and ``updated_at`` are those of the staged snapshot (updated at staging, not at
-    the read). The staged lists are held, not copied: the caller must not mutate them."""
+    the read). The staged lists are held, not copied: the caller must not mutate them.
+
+    With ``decode``, the staged sides are still encoded (e.g. the raw JSON of the level arrays) and
+    are decoded on the first read too, so a replaced snapshot costs no level parsing at all; a side
+    that fails to decode raises :class:`BookDecodeError` from that read and leaves the book empty."""
 
     __slots__ = ("_pending",)
 
     def __init__(self, symbol: str = "") -> None:
         super().__init__(symbol)
-        self._pending: tuple[Sequence[Level], Sequence[Level]] | None = None
+        self._pending: tuple[Any, Any, Callable[[Any], Sequence[Level]] | None] | None = None
 
-    def stage_snapshot(self, bids: Sequence[Level], asks: Sequence[Level], sequence: int | None = None) -> None:
+    def stage_snapshot(self, bids: Any, asks: Any, sequence: int | None = None,
+                       decode: Callable[[Any], Sequence[Level]] | None = None) -> None:
         """Replace the book with ``(price, size)`` levels, built lazily on the next read (prices
-        quote units, sizes base units). O(1)."""
-        self._pending = (bids, asks)
+        quote units, sizes base units). ``bids``/``asks`` are level sequences, or anything
+        ``decode`` turns into one (decoded on the read). O(1)."""
+        self._pending = (bids, asks, decode)
         self.sequence = sequence
         self.updated_at = time.monotonic()
 
     def _settle(self) -> None:
-        bids, asks = self._pending  # type: ignore[misc]  # only called when a snapshot is staged
+        bids, asks, decode = self._pending  # type: ignore[misc]  # only called when a snapshot is staged
         self._pending = None
         seq, ts = self.sequence, self.updated_at
+        if decode is not None:
+            try:
+                bids, asks = decode(bids), decode(asks)
+            except Exception as exc:  # any decoder's error: the staged frame was malformed
+                OrderBook.apply_snapshot(self, (), (), seq)
+                self.updated_at = ts
+                raise BookDecodeError(f"{self.symbol}: staged snapshot does not decode: {exc}") from exc
         OrderBook.apply_snapshot(self, bids, asks, seq)
         self.updated_at = ts
 

@@ -32,7 +32,7 @@ import aiohttp
 import msgspec
 
 from ..aio import cancel_and_wait, jittered, wait_event
-from ..book import OrderBook, to_decimal
+from ..book import BookDecodeError, OrderBook, to_decimal
 from ..errors import StaleMarketData
 from ..models import BBO, FundingRateSample
 from .ws import StreamState, ws_payloads
@@ -273,7 +273,13 @@ class WsMarketFeed(MarketFeed, StreamState):
         age = time.monotonic() - st.book.updated_at
         if age > self.stale_after:
             raise StaleMarketData(f"[{self.exchange}] {symbol}: book stale ({age:.1f}s > {self.stale_after}s)")
-        if st.book.is_crossed():
+        try:
+            crossed = st.book.is_crossed()
+        except BookDecodeError as exc:  # a lazily staged snapshot that does not decode
+            log.warning("[%s] %s", self.exchange, exc)
+            self.invalidate(symbol, "malformed depth frame")
+            raise StaleMarketData(f"[{self.exchange}] {symbol}: malformed depth frame") from exc
+        if crossed:
             self.invalidate(symbol, "crossed book")
             raise StaleMarketData(f"[{self.exchange}] {symbol}: book crossed")
         return st.book

@@ -177,3 +177,35 @@ def test_v3_signature_test_vector_recovers_signer():
     assert recover_signer(*parts) == "0x21cf8ae13bb72632562c6fff438652ba1a151bb0"
     assert recover_signer(parts[0] + "&x=1", parts[1]) != "0x21cf8ae13bb72632562c6fff438652ba1a151bb0"
     assert recover_signer(parts[0], "0xdead") is None
+
+
+@pytest.mark.parametrize(("raw", "price"), [
+    (b'[["114988.0","2.646"],["114987.8","0.714"]]', 114988.0),
+    (b'[ [ "0.5" , "1" ] ]', 0.5),
+    (b'[[7, 1]]', 7.0),
+    (b"[]", None),
+    (b" [ ] ", None),
+])
+def test_first_price_reads_the_first_level_of_raw_depth_levels(raw: bytes, price: float | None) -> None:
+    from perpdex.exchanges.aster.schemas import first_price
+
+    assert first_price(msgspec.Raw(raw)) == price
+
+
+@pytest.mark.parametrize("raw", [b'[["x","1"]]', b'{"p": 1}', b'["1.0","2"]', b"[[]]"])
+def test_first_price_refuses_what_is_not_a_level_array(raw: bytes) -> None:
+    from perpdex.exchanges.aster.schemas import first_price
+
+    with pytest.raises(msgspec.ValidationError):
+        first_price(msgspec.Raw(raw))
+
+
+def test_partial_depth_envelope_keeps_levels_raw_and_they_decode_to_the_full_decode() -> None:
+    from perpdex.exchanges.aster.schemas import PartialDepthEnvelope, decode_levels
+
+    frame = load_bytes("aster", "ws_depth20")
+    full = decode(StreamEnvelope, frame).data
+    lazy = decode(PartialDepthEnvelope, frame).data
+    assert decode_levels(lazy.b) == full.b and decode_levels(lazy.a) == full.a
+    assert (lazy.s, lazy.u, lazy.E, lazy.T) == (full.s, full.u, full.E, full.T)
+

@@ -52,7 +52,17 @@ from ...models import FundingRateSample
 from ..feed import WsMarketFeed
 from .funding import fetch_intervals, funding_sample
 from .rest import AsterRest
-from .schemas import BookTickerEvent, Depth, DepthUpdate, MarkPriceUpdate, StreamEnvelope
+from .schemas import (
+    BookTickerEvent,
+    Depth,
+    DepthUpdate,
+    MarkPriceUpdate,
+    PartialDepthEnvelope,
+    PartialDepthUpdate,
+    StreamEnvelope,
+    decode_levels,
+    first_price,
+)
 from .symbols import get_dex_symbol_format, stream_name
 
 log = logging.getLogger(__name__)
@@ -62,6 +72,7 @@ LIVE_WS_URL = "wss://fstream.asterdex.com"
 SNAPSHOT_LIMIT = 1000
 _DEPTH_STREAM = re.compile(rb'"stream"\s*:\s*"([a-z0-9]+)@depth')
 _decode_envelope = msgspec.json.Decoder(StreamEnvelope, strict=False).decode  # as schemas.decode, lax mode
+_decode_partial_envelope = msgspec.json.Decoder(PartialDepthEnvelope, strict=False).decode  # levels left raw
 
 
 @dataclass
@@ -106,8 +117,10 @@ class AsterMarketFeed(WsMarketFeed):
         self.rest_url = rest_url
         self._rest: AsterRest | None = None
         self.depth_mode = depth_mode
+        self._decode: Callable[[bytes], StreamEnvelope | PartialDepthEnvelope] = _decode_envelope
         if depth_mode == "partial":
             self.book_class = SnapshotBook  # each frame replaces the book: build it on read
+            self._decode = _decode_partial_envelope  # ... and decode its levels on read too
         self.levels = levels
         self._dex_symbol = dex_symbol or get_dex_symbol_format
         self._canonical: dict[str, str] = {}  # "BTCUSDT" -> "BTC"
@@ -193,13 +206,16 @@ class AsterMarketFeed(WsMarketFeed):
         """Decode one frame (raw JSON bytes) and update the book / BBO; raises on malformed or
         error frames.
 
-        Hot path: one msgspec decode straight to float ``(price, qty)`` pairs; in partial mode a
-        depth frame is staged as the next snapshot of a :class:`~perpdex.book.SnapshotBook` (built
-        on the first read, so frames replaced unread cost only their decode). A frame whose first
-        bid is at or above its first ask is a crossed book (not served, resubscribed); the built
-        book is checked again when it is served (:meth:`WsMarketFeed.book`)."""
+        Hot path. In partial mode a depth frame's level arrays are not parsed here: the frame is
+        decoded with its ``b``/``a`` left as raw JSON and staged as the next snapshot of a
+        :class:`~perpdex.book.SnapshotBook`, which decodes and builds it on the first read, so a
+        frame replaced unread costs one envelope decode and two first-level reads
+        (``benchmarks/bench_feeds.py``). A frame whose first bid is at or above its first ask is a
+        crossed book (not served, resubscribed); the built book is checked again when it is served
+        (:meth:`WsMarketFeed.book`), where levels that do not decode invalidate it and resync. In
+        diff mode the levels are decoded straight to float ``(price, qty)`` pairs."""
         try:
-            env = _decode_envelope(data)
+            env = self._decode(data)
         except Exception:
             if self.depth_mode == "diff":
                 m = _DEPTH_STREAM.search(data)
@@ -218,16 +234,16 @@ class AsterMarketFeed(WsMarketFeed):
         st = self._states.get(sym) if sym is not None else None
         if sym is None or st is None:
             return  # late frame for a symbol we no longer follow
-        if type(ev) is DepthUpdate:
-            if self.depth_mode == "partial":
-                b, a = ev.b, ev.a
-                if b and a and b[0][0] >= a[0][0]:  # best-first as sent; the built book is checked on read
-                    self.invalidate(sym, "crossed book")
-                    return
-                st.book.stage_snapshot(b, a, ev.u)  # type: ignore[attr-defined]  # partial depth: book_class is SnapshotBook
-                st.ready.set()
-            else:
-                self._on_diff(sym, ev)
+        if type(ev) is PartialDepthUpdate:
+            b, a = ev.b, ev.a
+            best_bid, best_ask = first_price(b), first_price(a)  # ValueError: malformed, dropped
+            if best_bid is not None and best_ask is not None and best_bid >= best_ask:
+                self.invalidate(sym, "crossed book")  # best-first as sent; the built book is checked on read
+                return
+            st.book.stage_snapshot(b, a, ev.u, decode_levels)  # type: ignore[attr-defined]  # partial depth: book_class is SnapshotBook
+            st.ready.set()
+        elif type(ev) is DepthUpdate:
+            self._on_diff(sym, ev)
         elif type(ev) is BookTickerEvent:
             if ev.b > 0 and ev.a > 0:
                 self.set_bbo(sym, ev.b, ev.B, ev.a, ev.A)

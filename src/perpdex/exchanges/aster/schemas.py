@@ -12,6 +12,7 @@ Units: prices quote (USDT), quantities base units of the exchange symbol (bundle
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -203,20 +204,69 @@ class MarkPriceUpdate(msgspec.Struct, tag_field="e", tag="markPriceUpdate", gc=F
     E: int = 0
 
 
+class PartialDepthUpdate(msgspec.Struct, tag_field="e", tag="depthUpdate", gc=False):
+    """A partial ``@depth<N>`` snapshot (the same ``depthUpdate`` frame as :class:`DepthUpdate`)
+    with its level arrays ``b``/``a`` kept as raw JSON: every such frame replaces the book, most are
+    replaced before anybody reads them, so the levels are decoded (:func:`decode_levels`) only when
+    the book is read (see ``SnapshotBook``)."""
+
+    s: str
+    u: int
+    b: msgspec.Raw
+    a: msgspec.Raw
+    U: int = 0
+    pu: int = 0
+    E: int = 0
+    T: int = 0
+
+
 MarketEvent = DepthUpdate | BookTickerEvent | MarkPriceUpdate
+PartialDepthMarketEvent = PartialDepthUpdate | BookTickerEvent | MarkPriceUpdate
 
 
-class StreamEnvelope(msgspec.Struct, gc=False):
-    """A combined-stream frame ``{"stream": ..., "data": ...}`` or a control reply
-    (``{"result": null, "id": 1}``; errors ``{"error": {...}, "id": 1}`` or ``{"code": 2, "msg": ...}``)."""
-
+class _Envelope(msgspec.Struct, gc=False):
     stream: str | None = None
-    data: MarketEvent | None = None
     result: Any = None
     id: int | None = None
     error: Any = None
     code: int | None = None
     msg: str | None = None
+
+
+class StreamEnvelope(_Envelope, gc=False):
+    """A combined-stream frame ``{"stream": ..., "data": ...}`` or a control reply
+    (``{"result": null, "id": 1}``; errors ``{"error": {...}, "id": 1}`` or ``{"code": 2, "msg": ...}``)."""
+
+    data: MarketEvent | None = None
+
+
+class PartialDepthEnvelope(_Envelope, gc=False):
+    """:class:`StreamEnvelope` for a connection on partial depth: depth frames decode to
+    :class:`PartialDepthUpdate` (levels left raw)."""
+
+    data: PartialDepthMarketEvent | None = None
+
+
+decode_levels = msgspec.json.Decoder(list[tuple[float, float]], strict=False).decode
+"""Raw JSON ``[["price", "qty"], ...]`` -> float ``(price, qty)`` pairs (lax: numeric strings)."""
+
+_FIRST_PRICE = re.compile(rb'\[\s*\[\s*"?([^",\s\]]+)')
+_EMPTY = re.compile(rb"\s*\[\s*\]\s*")
+
+
+def first_price(levels: msgspec.Raw) -> float | None:
+    """The first level's price of a raw level array (Aster sends the best level first); None for
+    an empty array. Raises :class:`msgspec.ValidationError` (as a full decode would) when the
+    array does not start with a ``[price, qty]`` pair whose price is a number."""
+    m = _FIRST_PRICE.match(levels)
+    if m is None:
+        if _EMPTY.fullmatch(levels):
+            return None
+        raise msgspec.ValidationError("depth levels are not an array of [price, qty] pairs")
+    try:
+        return float(m.group(1))
+    except ValueError:
+        raise msgspec.ValidationError(f"depth level price {m.group(1)[:32]!r} is not a number") from None
 
 
 # -- WebSocket: user data stream ---------------------------------------------------------------------
