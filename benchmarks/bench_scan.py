@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,28 +28,14 @@ from pathlib import Path
 from perpdex.cli.scan import collect_and_rank
 from perpdex.config import parse_config
 
-
-def start_emulator(workdir: Path) -> tuple[subprocess.Popen, dict]:
-    ep_file = workdir / "endpoints.json"
-    proc = subprocess.Popen([sys.executable, "-m", "perpdex.cli.main", "sim", "--scenario", "large",
-                             "--endpoints-file", str(ep_file)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while not ep_file.exists():
-        if proc.poll() is not None or time.time() > deadline:
-            raise SystemExit(f"emulator did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-        time.sleep(0.2)
-    time.sleep(0.5)
-    return proc, json.loads(ep_file.read_text())
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sim_process import emulator_process, exchanges_config  # noqa: E402 - a sibling benchmark helper, found through the path set above
 
 
 def config(endpoints: dict, workdir: Path, oi_window: float | None):
-    exchanges = {}
-    for name, ep in endpoints.items():
-        options = {"ccxt": ep["ccxt"]}
-        if oi_window is not None:
-            options["open_interest_round_s"] = oi_window
-        exchanges[name] = {"rest_url": ep["rest_url"], "ws_url": ep["ws_url"], "options": options}
-    return parse_config({"exchanges": exchanges, "storage": {"url": f"sqlite+aiosqlite:///{workdir / 'b.db'}"},
+    options = {} if oi_window is None else {"open_interest_round_s": oi_window}
+    return parse_config({"exchanges": exchanges_config(endpoints, **options),
+                         "storage": {"url": f"sqlite+aiosqlite:///{workdir / 'b.db'}"},
                          "strategy": {"min_volume_24h_usd": 0, "min_open_interest_usd": 0}})
 
 
@@ -81,8 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        proc, endpoints = start_emulator(workdir)
-        try:
+        with emulator_process(workdir, scenario="large") as endpoints:
             print(f"{args.runs} runs per case after a warm-up, python {platform.python_version()} on "
                   f"{platform.machine()}, {os.cpu_count()} cores ({time.strftime('%Y-%m-%d')}); emulator in its own process")
             print("| Aster OI window | wall p50 ms | wall p90 ms | CPU p50 ms | CPU p90 ms | collect p50 ms | rank p50 ms | markets | pairs |")
@@ -98,12 +80,6 @@ def main() -> None:
                       f"**{statistics.median(col('cpu_ms')):.0f}** | {pct(col('cpu_ms'), 0.9):.0f} | "
                       f"{statistics.median(col('collect_ms')):.0f} | {statistics.median(col('rank_ms')):.1f} | "
                       f"{markets} | {rows[-1]['pairs']} |", flush=True)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 if __name__ == "__main__":

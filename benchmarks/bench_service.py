@@ -3,8 +3,9 @@
 1. The store: 30 days of rounds every 60 s for the emulator's ``default`` scenario (4 exchanges x
    10 symbols: 1.73 M rows), written straight into SQLite by ``benchmarks/service_store.py``
    (about 30 s; ``--db PATH`` keeps and reuses it: rounds older than the run are simply older).
-2. The service: the real ``perpdex serve`` CLI in a subprocess, on 127.0.0.1, with the emulators
-   in-process (``sim.enabled``) and a collection round every 5 s into that store.
+2. The service: the real ``perpdex serve`` CLI in a subprocess, on 127.0.0.1, against the emulators
+   run in their own process as real exchanges are (``perpdex sim --seed 42``; ``--emulators inprocess``:
+   inside the service, ``sim.enabled``), and a collection round every 5 s into that store.
 3. The clients: ``--clients`` (20) concurrent httpx clients, each sending its next request as soon as
    the last one is answered, for ``--seconds`` (60) after a warm-up (``--warmup``, 15 s, not
    counted; the first request of each long window per symbol loads that symbol's month and is
@@ -36,9 +37,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import service_store  # noqa: E402
+import service_store  # noqa: E402 - a sibling benchmark module, found through the path set above
+from sim_process import emulator_process, exchanges_config  # noqa: E402 - likewise
 
 SYMBOLS = ["BTC", "ETH", "SOL", "AAVE", "INJ", "CRV", "2Z", "0G", "DOGE", "XRP"]
 MIX = [
@@ -139,65 +142,71 @@ def _lost(h0: dict, h1: dict) -> tuple[int, int]:
 
 
 async def run(args: argparse.Namespace, db: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.emulators == "inprocess":
+            await serve_and_load(args, db, Path(tmp), {"sim": {"enabled": True, "seed": 42}, "exchanges": {
+                "aster": {}, "lighter": {}, "backpack": {}, "paradex": {}}})
+        else:
+            with emulator_process(Path(tmp), seed=42) as endpoints:
+                await serve_and_load(args, db, Path(tmp), {"exchanges": exchanges_config(endpoints)})
+
+
+async def serve_and_load(args: argparse.Namespace, db: Path, tmp: Path, exchanges: dict) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = Path(tmp) / "serve.yml"
-        cfg.write_text(
-            "sim: {enabled: true, seed: 42}\n"
-            "exchanges: {aster: {}, lighter: {}, backpack: {}, paradex: {}}\n"
-            f"storage: {{url: 'sqlite+aiosqlite:///{db}'}}\n"
-            f"service: {{interval_s: {args.interval}, port: {port}}}\n"
-            "log_level: WARNING\n")
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-        proc = subprocess.Popen([sys.executable, "-m", "perpdex.cli.main", "serve", "--config", str(cfg)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    cfg = tmp / "serve.yml"
+    cfg.write_text(yaml.safe_dump({
+        **exchanges, "storage": {"url": f"sqlite+aiosqlite:///{db}"},
+        "service": {"interval_s": args.interval, "port": port}, "log_level": "WARNING"}))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "perpdex.cli.main", "serve", "--config", str(cfg)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        t = time.perf_counter()
+        await _wait_ready(base, proc)
+        print(f"service up with its first round in {time.perf_counter() - t:.1f} s; RSS {_rss_mb(proc.pid):.0f} MB")
+        cold = await _cold(base)
+        print(f"first 30-day history per symbol (cold): p50 {_pct(list(cold.values()), 0.5) * 1000:.0f} ms, "
+              f"max {max(cold.values()) * 1000:.0f} ms; RSS {_rss_mb(proc.pid):.0f} MB")
+        rng = random.Random(int(os.environ.get("PERPDEX_BENCH_SEED", "1")))
+        warm_lat: dict[str, list[float]] = defaultdict(list)
+        warm_err: dict[str, int] = defaultdict(int)
+        until = time.monotonic() + args.warmup
+        await asyncio.gather(*(_client(base, until, warm_lat, warm_err, random.Random(rng.random()))
+                               for _ in range(args.clients)))
+        h0 = await _health(base)
+        load0 = os.getloadavg()
+        lat: dict[str, list[float]] = defaultdict(list)
+        errors: dict[str, int] = defaultdict(int)
+        t0 = time.monotonic()
+        await asyncio.gather(*(_client(base, t0 + args.seconds, lat, errors, random.Random(rng.random()))
+                               for _ in range(args.clients)))
+        took = time.monotonic() - t0
+        h1 = await _health(base)
+        load1 = os.getloadavg()
+        rounds, lost = _lost(h0, h1)
+        everything = [x for v in lat.values() for x in v]
+        print(f"\n{args.clients} clients for {took:.0f} s, collection every {args.interval:g} s; "
+              f"load average {load0[0]:.2f} -> {load1[0]:.2f} on {os.cpu_count()} cores")
+        print(f"{'route':<24} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for name, _, _ in MIX:
+            v = lat[name]
+            print(f"{name:<24} {len(v):>8} {errors[name]:>6} {_pct(v, .5) * 1000:>8.1f} {_pct(v, .99) * 1000:>8.1f} "
+                  f"{max(v, default=float('nan')) * 1000:>8.1f}")
+        print(f"{'overall':<24} {len(everything):>8} {sum(errors.values()):>6} {_pct(everything, .5) * 1000:>8.1f} "
+              f"{_pct(everything, .99) * 1000:>8.1f} {max(everything) * 1000:>8.1f}")
+        print(f"\n{len(everything) / took:.0f} req/s; collection rounds {rounds}, lost {lost}; "
+              f"status {h1['status']}; peak RSS {_rss_peak_mb(proc.pid):.0f} MB (now {_rss_mb(proc.pid):.0f} MB)")
+    finally:
+        proc.send_signal(signal.SIGINT)
         try:
-            t = time.perf_counter()
-            await _wait_ready(base, proc)
-            print(f"service up with its first round in {time.perf_counter() - t:.1f} s; RSS {_rss_mb(proc.pid):.0f} MB")
-            cold = await _cold(base)
-            print(f"first 30-day history per symbol (cold): p50 {_pct(list(cold.values()), 0.5) * 1000:.0f} ms, "
-                  f"max {max(cold.values()) * 1000:.0f} ms; RSS {_rss_mb(proc.pid):.0f} MB")
-            rng = random.Random(int(os.environ.get("PERPDEX_BENCH_SEED", "1")))
-            warm_lat: dict[str, list[float]] = defaultdict(list)
-            warm_err: dict[str, int] = defaultdict(int)
-            until = time.monotonic() + args.warmup
-            await asyncio.gather(*(_client(base, until, warm_lat, warm_err, random.Random(rng.random()))
-                                   for _ in range(args.clients)))
-            h0 = await _health(base)
-            load0 = os.getloadavg()
-            lat: dict[str, list[float]] = defaultdict(list)
-            errors: dict[str, int] = defaultdict(int)
-            t0 = time.monotonic()
-            await asyncio.gather(*(_client(base, t0 + args.seconds, lat, errors, random.Random(rng.random()))
-                                   for _ in range(args.clients)))
-            took = time.monotonic() - t0
-            h1 = await _health(base)
-            load1 = os.getloadavg()
-            rounds, lost = _lost(h0, h1)
-            everything = [x for v in lat.values() for x in v]
-            print(f"\n{args.clients} clients for {took:.0f} s, collection every {args.interval:g} s; "
-                  f"load average {load0[0]:.2f} -> {load1[0]:.2f} on {os.cpu_count()} cores")
-            print(f"{'route':<24} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-            for name, _, _ in MIX:
-                v = lat[name]
-                print(f"{name:<24} {len(v):>8} {errors[name]:>6} {_pct(v, .5) * 1000:>8.1f} {_pct(v, .99) * 1000:>8.1f} "
-                      f"{max(v, default=float('nan')) * 1000:>8.1f}")
-            print(f"{'overall':<24} {len(everything):>8} {sum(errors.values()):>6} {_pct(everything, .5) * 1000:>8.1f} "
-                  f"{_pct(everything, .99) * 1000:>8.1f} {max(everything) * 1000:>8.1f}")
-            print(f"\n{len(everything) / took:.0f} req/s; collection rounds {rounds}, lost {lost}; "
-                  f"status {h1['status']}; peak RSS {_rss_peak_mb(proc.pid):.0f} MB (now {_rss_mb(proc.pid):.0f} MB)")
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            if "Traceback" in err or "locked" in err:
-                print("server stderr:\n" + err[-3000:])
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if "Traceback" in err or "locked" in err:
+            print("server stderr:\n" + err[-3000:])
 
 
 def main() -> None:
@@ -208,6 +217,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--warmup", type=float, default=15)
     p.add_argument("--interval", type=float, default=5)
+    p.add_argument("--emulators", choices=("process", "inprocess"), default="process",
+                   help="the emulated exchanges in their own process (as real ones are; default) or inside the service")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "service.db"

@@ -310,8 +310,8 @@ async def test_funding_arb_opens_collects_and_closes_on_the_replayed_books(recor
     real clients over loopback) opens ETH long aster / short lighter on a spread the scenario's
     funding gives (pinned on the replaying emulator: the recording's books, the scenario's rates),
     collects funding and closes at max age. Every book its clients saw is a recorded state, and
-    every fill is at a price of the replayed book (passive fills off: only the recorded book
-    fills orders)."""
+    every taker fill is at a price of the replayed book, every maker fill at its resting order's
+    own price (passive fills off: only the recorded book fills orders)."""
     from perpdex.strategies.funding_arb import FundingArbStrategy
     from perpdex.strategies.report import build_report
 
@@ -321,7 +321,7 @@ async def test_funding_arb_opens_collects_and_closes_on_the_replayed_books(recor
         "sim": {"enabled": True, "seed": 42, "funding_time_scale": 7200, "price_time_scale": 1e-6,
                 "market": {"recording": str(rec), "loop": True}},
         "strategy": {"size_usd": 1500, "leverage": 3, "min_net_apr": 1.0, "scan_interval_s": 0.5,
-                     "limit_timeout_s": 1.0, "max_positions": 1, "symbols": ["ETH"],
+                     "limit_timeout_s": 2.5, "max_positions": 1, "symbols": ["ETH"],
                      "exit": {"max_age_s": 8, "min_spread_apr": 0.05}},
     })
     store = Store(cfg.storage.url)
@@ -348,6 +348,8 @@ async def test_funding_arb_opens_collects_and_closes_on_the_replayed_books(recor
             report = await build_report(store, strat.first_snapshot, strat.chosen, duration_s=16)
             made = {n: [f for a in v.accounts.values() for f in a.fills if f.symbol == "ETH"]
                     for n, v in sim.venues.items() if n in EXCHANGES}
+            limit_prices = {n: {o.id: o.price for a in v.accounts.values() for o in a.orders.values()}
+                            for n, v in sim.venues.items() if n in EXCHANGES}
             flat = all(p.qty == 0 for n in EXCHANGES for a in sim.venue(n).accounts.values() for p in a.positions.values())
     finally:
         await store.close()
@@ -366,4 +368,9 @@ async def test_funding_arb_opens_collects_and_closes_on_the_replayed_books(recor
         prices = {p for s in states for side in s for p, _ in side}
         assert len(made[name]) >= 2  # open and close
         for f in made[name]:
-            assert f.price in prices, f"{name}: fill at {f.price}, not a price of the recorded books"
+            # a taker fill takes a recorded level; a maker fill is our resting limit order that a
+            # replayed book crossed, filled at the order's own price (as on the exchange)
+            if f.maker:
+                assert f.price == limit_prices[name][f.order_id], f"{name}: maker fill at {f.price}, not its order's price"
+            else:
+                assert f.price in prices, f"{name}: fill at {f.price}, not a price of the recorded books"

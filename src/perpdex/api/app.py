@@ -73,10 +73,11 @@ def _stats_out(st: PairStats) -> schemas.PairStatistics:
     )
 
 
-def _round_id(request: Request) -> object | None:
-    """The collection round answers may be kept for (None: not collecting, compute each)."""
+def _round_id(request: Request) -> int | None:
+    """The collection round answers may be kept for (rounds stored so far; None: not collecting,
+    compute each). The cache lives as long as the service (one app lifespan)."""
     svc = _service(request)
-    return (id(svc), svc.rounds) if svc.running else None
+    return svc.rounds if svc.running else None
 
 
 def _cache(request: Request) -> RoundCache:
@@ -298,6 +299,7 @@ def create_app(cfg: AppConfig, *, store: Store | None = None, collect: bool = Tr
             app.state.service = svc
             app.state.cfg = cfg
             app.state.answers = RoundCache()
+            stack.push_async_callback(app.state.answers.close)
             app.state.store = st
             yield
 
