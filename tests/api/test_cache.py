@@ -113,3 +113,18 @@ async def test_close_cancels_background_refreshes() -> None:
     await eventually(lambda: src.running == 1, what="the refresh to start")
     await cache.close()
     assert src.running == 0 and cache.refreshes == 0
+
+
+async def test_an_answer_being_refreshed_is_served_even_when_rounds_outrun_the_refresh() -> None:
+    cache, src = RoundCache(), Counter()
+    await cache.answer(request(), 1, src.compute)
+    src.delay = 0.2
+    assert (await cache.answer(request(), 2, src.compute)).body == b"a-1"  # refresh starts (slow)
+    await eventually(lambda: src.running == 1, what="the refresh to start")
+    # two more rounds land before it finishes: the newest computed answer, not a wait
+    assert (await cache.answer(request(), 4, src.compute)).body == b"a-1"
+    assert cache.misses == 1 and src.calls == 2
+    await eventually(lambda: cache.refreshes == 1, what="the slow refresh")
+    # done: kept as round 2's answer, so in round 4 it is too old and computed while waiting
+    src.delay = 0
+    assert (await cache.answer(request(), 4, src.compute)).body == b"a-3"

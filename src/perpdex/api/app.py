@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Query, Request
 
 from ..config import AppConfig
@@ -85,7 +85,12 @@ def _cache(request: Request) -> RoundCache:
 
 
 def _dec(x: float | None, digits: int = 10) -> str | None:
-    return None if x is None else str(Decimal(f"{x:.{digits}g}"))
+    """``x`` to ``digits`` significant digits as a plain decimal string (never an exponent)."""
+    if x is None:
+        return None
+    text = f"{x:.{digits}g}"
+    # without an exponent (or inf / nan) the text already is what Decimal would print
+    return text if "e" not in text and "n" not in text else str(Decimal(text))
 
 
 def _point_out(p: Any) -> dict[str, Any]:
@@ -200,7 +205,7 @@ async def funding_history(
                 symbol=sym, hours=window, as_of=now, max_points=max_points, resolution_s=got.resolution_s,
                 samples=[], pairs=[_stats_out(p) for p in pairs]).model_dump(mode="json")
             head["samples"] = [_text_sample(r) for r in got.samples] + [_point_out(p) for p in got.points]
-            return json.dumps(head, separators=(",", ":")).encode()
+            return msgspec.json.encode(head)
 
         return await asyncio.to_thread(build)
 

@@ -10,9 +10,10 @@ When a round lands, an answer kept from the round before is still served (stale 
 refreshed): the first request for it after the round starts one background recomputation and
 every request gets the kept answer until the new one is ready. Recomputations run one at a time
 (``refreshers``), so the burst of work a new round causes is spread out instead of stalling every
-reader (and ``/health``) at once. An answer is therefore at most one round behind; its ``as_of``
-says when it was computed. An answer older than that, or never computed, is computed while the
-request waits. Only while the service collects (it knows when a round lands); a service that only
+reader (and ``/health``) at once. An answer is therefore one round behind at most, unless the
+recomputations cannot keep up with the rounds (then it is the newest one computed, and its
+recomputation is under way); its ``as_of`` says when it was computed. An answer older than one
+round and not being recomputed, or never computed, is computed while the request waits. Only while the service collects (it knows when a round lands); a service that only
 reads the store computes every answer. At most ``max_entries`` answers are kept (the least
 recently used dropped first).
 """
@@ -75,7 +76,8 @@ class RoundCache:
             if entry.round_no == round_no or (entry.round_no == round_no - 1 and not entry.body.done()):
                 self.hits += 1  # this round's answer, or one still being computed since the last round
                 return _json(await asyncio.shield(entry.body))
-            if entry.round_no == round_no - 1 and entry.body.exception() is None:
+            if (entry.body.done() and entry.body.exception() is None
+                    and (entry.round_no == round_no - 1 or entry.refreshing)):
                 self.stale_hits += 1
                 if not entry.refreshing:
                     entry.refreshing = True

@@ -20,6 +20,7 @@ rounds of the window in which both exchanges have a sample:
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -336,7 +337,8 @@ class FundingHistory:
         if max(per_ex.values(), default=0) <= max_points:
             return HistoryWindow(await self._sample_texts(symbol, hours, exchange, now), [], None)
         width = bucket_width_s(hours * 3600, max_points)
-        return HistoryWindow([], downsample(cols, width, exchange), width)
+        # thousands of buckets: off the event loop (the columns are never written in place)
+        return HistoryWindow([], await asyncio.to_thread(downsample, cols, width, exchange), width)
 
     async def last_collected(self) -> dict[str, datetime]:
         """Per exchange, the newest ``collected_at`` stored."""

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import repeat
 
 import numpy as np
 
@@ -343,11 +344,14 @@ def downsample(cols: Columns, width_s: int, exchange: str | None = None) -> list
         rate_mean = np.add.reduceat(r8 * ih / 8, starts) / counts
         r8_mean = np.add.reduceat(r8, starts) / counts
         ih_max = np.maximum.reduceat(ih, starts)
-        mark, vol, oi = _mean(cols.mark[m, i], starts), _mean(cols.vol[m, i], starts), _mean(cols.oi[m, i], starts)
-        for k in range(starts.size):
-            out.append(BucketPoint(
-                ex, from_us(int(t[starts[k]])), int(counts[k]), float(rate_mean[k]), float(ih_max[k]),
-                float(r8_mean[k]), None if np.isnan(mark[k]) else float(mark[k]),
-                None if np.isnan(vol[k]) else float(vol[k]), None if np.isnan(oi[k]) else float(oi[k])))
+        mark, vol, oi = (_optional(_mean(c[m, i], starts)) for c in (cols.mark, cols.vol, cols.oi))
+        # whole columns to Python numbers at once (a per-element numpy read costs ~10x more)
+        out.extend(map(BucketPoint, repeat(ex), map(from_us, t[starts].tolist()), counts.tolist(),
+                       rate_mean.tolist(), ih_max.tolist(), r8_mean.tolist(), mark, vol, oi))
     out.sort(key=lambda p: (p.collected_at, p.exchange))
     return out
+
+
+def _optional(values: np.ndarray) -> list[float | None]:
+    """Floats with nan as None."""
+    return [None if v != v else v for v in values.tolist()]  # nan is the one float unequal to itself
