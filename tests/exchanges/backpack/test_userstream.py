@@ -11,11 +11,12 @@ from decimal import Decimal
 
 import pytest
 
-from perpdex.exchanges.backpack import BackpackClient, BackpackEmulator
+from perpdex.exchanges.backpack import BackpackClient
 from perpdex.exchanges.backpack.userstream import BackpackUserStream
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserOrderUpdate, UserPositionUpdate
 from perpdex.sim.server import start_emulators
+from perpdex.sim.venues.backpack import BackpackEmulator
 
 from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpdex.exchanges.paradex import ParadexMarketFeed, schemas
+from perpdex.sim.venues.paradex import sbe
 
 
 @settings(max_examples=300, deadline=None)
@@ -26,7 +27,7 @@ def test_sbe_decoder_raises_only_sbe_error(data: bytes) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, 400), st.binary(min_size=1, max_size=40))
 def test_truncated_or_corrupted_book_frames_are_sbe_errors(cut: int, noise: bytes) -> None:
-    frame = schemas.encode_book("ETH-USD-PERP", 7, 1, 1, [(3900.01, 1.5), (3900.0, 2.0)], [(3900.02, 0.5)])
+    frame = sbe.encode_book("ETH-USD-PERP", 7, 1, 1, [(3900.01, 1.5), (3900.0, 2.0)], [(3900.02, 0.5)])
     for bad in (frame[:cut] if cut < len(frame) else frame[:-1], frame[:20] + noise):
         try:
             schemas.decode_sbe(bad)

@@ -14,11 +14,12 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 from perpdex.exchanges.base import ExchangeSettings
-from perpdex.exchanges.paradex import ParadexClient, ParadexEmulator, signer
-from perpdex.exchanges.paradex.emulator import SIM_ACCOUNT
+from perpdex.exchanges.paradex import ParadexClient, signer
 from perpdex.exchanges.paradex.userstream import ParadexUserStream
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserOrderUpdate, UserPositionUpdate
 from perpdex.sim.server import start_emulators
+from perpdex.sim.venues.paradex import ParadexEmulator
+from perpdex.sim.venues.paradex.auth import SIM_ACCOUNT
 
 from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc

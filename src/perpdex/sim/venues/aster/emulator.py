@@ -47,7 +47,9 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
-from ...sim.engine import (
+from ....exchanges.aster.auth import recover_signer
+from ....exchanges.aster.symbols import DEFAULT_QUOTE
+from ...engine import (
     BookEvent,
     Event,
     FundingEvent,
@@ -58,16 +60,13 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
-from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
-from .auth import recover_signer, split_signed
-from .symbols import DEFAULT_QUOTE
+from ...wsqueue import STALL_SECONDS, QueuedSocket
+from .auth import SIM_PRIVATE_KEY, split_signed
 
 log = logging.getLogger(__name__)
 
 EXCHANGE = "aster"
 #: The public demo key from Aster's API docs (docs/exchanges/aster.md §5.1): the sim account.
-SIM_PRIVATE_KEY = "0x4fd0a42218f3eae43a6ce26d22544e986139a01e5b34a62db53757ffca81bae1"
-SIM_ADDRESS = "0x21cf8ae13bb72632562c6fff438652ba1a151bb0"
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 PARTIAL_LEVELS = (5, 10, 20)
 NONCE_WINDOW_US = 10_000_000

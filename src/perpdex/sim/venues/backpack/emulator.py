@@ -47,16 +47,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote_plus
 
 import aiohttp
 import msgspec
 from aiohttp import web
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ...sim.engine import (
+from ....exchanges.backpack.symbols import PERP_SUFFIX, QUOTE, exchange_base
+from ...engine import (
     BookEvent,
     Event,
     FundingEvent,
@@ -67,19 +66,12 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
-from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
-from .symbols import PERP_SUFFIX, QUOTE, exchange_base
+from ...wsqueue import STALL_SECONDS, QueuedSocket
+from .auth import DEFAULT_WINDOW_MS, MAX_WINDOW_MS, SIM_API_KEY, SIM_SECRET, signing_strings
 
 log = logging.getLogger(__name__)
 
 EXCHANGE = "backpack"
-#: The deterministic test-vector key pair of the protocol doc (§5.1: seed = bytes 0x01..0x20).
-SIM_SECRET = base64.b64encode(bytes(range(1, 33))).decode()
-SIM_API_KEY = base64.b64encode(
-    Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33))).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-).decode()
-MAX_WINDOW_MS = 60_000
-DEFAULT_WINDOW_MS = 5_000
 QUEUE_LIMIT = 5000
 PING_INTERVAL = 60.0  # seconds: the server pings; no pong in time closes the socket (§4.2)
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
@@ -147,29 +139,6 @@ def _enum(value: Any, mapping: dict[str, str], what: str) -> str:
 
 def _json(data: Any) -> web.Response:
     return web.Response(body=_encode(data), content_type="application/json")
-
-
-def _render(value: Any) -> str:
-    """A parameter value as it appears in the signing string (booleans lowercase)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    return str(value)
-
-
-def signing_strings(instruction: str, params: dict[str, Any] | list[dict[str, Any]], timestamp: str, window: str) -> list[str]:
-    """The accepted signing strings for one request: raw values and URL-encoded values (§5.1).
-    A list of dicts is a batch (one ``instruction=...`` block per order)."""
-    out = []
-    for enc in (_render, lambda v: quote_plus(_render(v))):
-        blocks = params if isinstance(params, list) else [params]
-        parts = []
-        for block in blocks:
-            items = "&".join(f"{k}={enc(block[k])}" for k in sorted(block))
-            parts.append(f"instruction={instruction}" + (f"&{items}" if items else ""))
-        out.append("&".join(parts) + f"&timestamp={timestamp}&window={window}")
-    return list(dict.fromkeys(out))
 
 
 def iso_ms(ts_ms: int) -> str:

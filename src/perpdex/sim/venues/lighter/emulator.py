@@ -41,8 +41,9 @@ from typing import Any
 import msgspec
 from aiohttp import WSMsgType, web
 
-from ...aio import cancel_and_wait
-from ...sim.engine import (
+from ....aio import cancel_and_wait
+from ....exchanges.lighter.signer import SIM_ACCOUNT_INDEX, SIM_API_KEY_INDEX, SIM_API_PRIVATE_KEY, find_signer_library
+from ...engine import (
     BookEvent,
     Event,
     FundingEvent,
@@ -54,8 +55,7 @@ from ...sim.engine import (
     Venue,
     now_ms,
 )
-from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
-from .signer import SIM_ACCOUNT_INDEX, SIM_API_KEY_INDEX, SIM_API_PRIVATE_KEY, find_signer_library
+from ...wsqueue import STALL_SECONDS, QueuedSocket
 
 log = logging.getLogger(__name__)
 

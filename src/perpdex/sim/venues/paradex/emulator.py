@@ -54,11 +54,13 @@ from typing import Any
 import msgspec
 from aiohttp import WSMsgType, web
 
-from ...sim.engine import BookEvent, Event, FundingEvent, Order, OrderEvent, SimError, Venue, now_ms
-from ...sim.history import HOUR_MS
-from ...sim.wsqueue import STALL_SECONDS, QueuedSocket
-from . import schemas, signer
-from .symbols import market_name
+from ....exchanges.paradex import schemas, signer
+from ....exchanges.paradex.symbols import market_name
+from ...engine import BookEvent, Event, FundingEvent, Order, OrderEvent, SimError, Venue, now_ms
+from ...history import HOUR_MS
+from ...wsqueue import STALL_SECONDS, QueuedSocket
+from .auth import SIM_ACCOUNT, SIM_ETH_ADDRESS, SIM_ETH_PRIVATE_KEY, SIM_STARK_PRIVATE_KEY
+from .sbe import SBE_VERSIONS, encode_bbo, encode_book, encode_funding, encode_summary, encode_trade
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,6 @@ JWT_LIFETIME_S = 300
 PUMP_SECONDS = 0.05
 SNAPSHOT_DEPTH = 15
 MAX_QUEUE = 20_000
-# A throw-away Stark key generated for the emulator only; it controls nothing anywhere else.
-SIM_STARK_PRIVATE_KEY = "0x5f3b8a7c2d1e4f6a9b0c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7"
-SIM_ACCOUNT = "0x3d7a9b1f0c2e4a6b8d0f1e3c5a7b9d2f4e6a8c0b1d3f5e7a9c2b4d6f8e0a1c3"
-SIM_ETH_ADDRESS = "0x5e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c"
-SIM_ETH_PRIVATE_KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
-
 _encode = msgspec.json.Encoder().encode
 _CONFIG = {
     "starknet_chain_id": CHAIN_ID, "l1_chain_id": L1_CHAIN_ID,
@@ -908,7 +904,7 @@ class ParadexEmulator:
                     for ch in (f"trades.{name}", "trades.ALL"):
                         if ch in c.channels:
                             if c.sbe_version is not None:
-                                c.send(schemas.encode_trade(name, f.trade_id, trade["side"], f.price, f.qty, f.ts * 1000,
+                                c.send(encode_trade(name, f.trade_id, trade["side"], f.price, f.qty, f.ts * 1000,
                                                             trade["id"], c.sbe_version))
                             else:
                                 c.send(_push(ch, trade))
@@ -977,7 +973,7 @@ class ParadexEmulator:
                     c.send(b"\x59\x00\x03\x00\x01" if c.sbe_version is not None else '{"jsonrpc":"2.0","method":"subscription","params":{"channel":"' + ch + '","data":{"market":')
                 elif c.sbe_version is not None:
                     if sbe_delta is None:
-                        sbe_delta = schemas.encode_book(name, seq, 1, ev.ts * 1000, [(p, s) for p, s in ev.bids],
+                        sbe_delta = encode_book(name, seq, 1, ev.ts * 1000, [(p, s) for p, s in ev.bids],
                                                         [(p, s) for p, s in ev.asks])
                     c.send(sbe_delta)
                 else:
@@ -991,7 +987,7 @@ class ParadexEmulator:
     def _send_bbo(self, c: _WsClient, name: str, sym: str) -> None:
         if c.sbe_version is not None:
             bids, asks = self._sorted(sym, 1)
-            c.send(schemas.encode_bbo(name, self._seq[sym], self._ts[sym] * 1000, bids[0] if bids else None,
+            c.send(encode_bbo(name, self._seq[sym], self._ts[sym] * 1000, bids[0] if bids else None,
                                       asks[0] if asks else None, c.sbe_version))
         else:
             c.send(_push(f"bbo.{name}", self._bbo_json(name, sym)))
@@ -1000,7 +996,7 @@ class ParadexEmulator:
         bids, asks = self._sorted(sym, depth)
         seq = self._seq[sym]
         if c.sbe_version is not None:
-            c.send(schemas.encode_book(name, seq, 0, self._ts[sym] * 1000, bids, asks, c.sbe_version))
+            c.send(encode_book(name, seq, 0, self._ts[sym] * 1000, bids, asks, c.sbe_version))
         else:
             c.send(_push(ch, {"seq_no": seq, "market": name, "last_updated_at": self._ts[sym], "update_type": "s",
                               "inserts": [{"side": "BUY", "price": _fmt(p), "size": _fmt(s)} for p, s in bids]
@@ -1011,7 +1007,7 @@ class ParadexEmulator:
     def _send_funding(self, c: _WsClient, ch: str, name: str, sym: str) -> None:
         if c.sbe_version is not None:
             rate, rate8, period = self._rate(sym)
-            c.send(schemas.encode_funding(name, self._seq[sym], now_ms() * 1000, rate, self._funding_index[sym],
+            c.send(encode_funding(name, self._seq[sym], now_ms() * 1000, rate, self._funding_index[sym],
                                           rate * self.venue.mark_price(sym), rate8, int(period), c.sbe_version))
         else:
             c.send(_push(ch, self._funding_json(name, sym)))
@@ -1019,7 +1015,7 @@ class ParadexEmulator:
     def _send_summary(self, c: _WsClient, ch: str, name: str, sym: str) -> None:
         if c.sbe_version is not None:
             s = self._summary_json(name, sym)
-            c.send(schemas.encode_summary(
+            c.send(encode_summary(
                 name, self._seq[sym], now_ms() * 1000, mark=float(s["mark_price"]), index=float(s["underlying_price"]),
                 last=float(s["last_traded_price"]), volume_24h=float(s["volume_24h"]), open_interest=float(s["open_interest"]),
                 funding_rate=float(s["funding_rate"]), bid=float(s["bid"]) if s["bid"] else None,
@@ -1084,7 +1080,7 @@ class ParadexEmulator:
         sbe: int | None = None
         if "sbeSchemaId" in request.query or "sbeSchemaVersion" in request.query:
             sid, ver = request.query.get("sbeSchemaId"), request.query.get("sbeSchemaVersion", "")
-            if sid != str(schemas.SCHEMA_ID) or not ver.isdigit() or int(ver) not in schemas.SBE_VERSIONS:
+            if sid != str(schemas.SCHEMA_ID) or not ver.isdigit() or int(ver) not in SBE_VERSIONS:
                 return web.json_response({"error": "INVALID_REQUEST_PARAMETER",
                                           "message": f"unsupported SBE schema {sid}:{ver}", "data": None}, status=400)
             sbe = int(ver)
