@@ -1,4 +1,5 @@
-"""Layers stay layers (docs/ARCHITECTURE.md): live trading never imports the emulator, and no
+"""Layers stay layers (docs/ARCHITECTURE.md): live trading never imports the emulator,
+``exchanges/`` never imports ``sim/`` (the emulated venues live in ``sim/venues/``), and no
 module above ``exchanges/`` names an exchange (in code: docstrings and comments may cite them as
 the source of a fact) or imports an exchange's own package."""
 
@@ -90,3 +91,12 @@ def test_importing_an_exchange_package_loads_no_simulator_module():
                 "print(sorted(m for m in sys.modules if m == 'perpdex.sim' or m.startswith('perpdex.sim.')))\n")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         assert out.strip() == "[]", f"perpdex.exchanges.{name} loads {out.strip()}"
+
+
+def test_every_exchange_has_an_emulator():
+    from perpdex.exchanges import registry
+    from perpdex.sim import venues
+
+    assert venues.names() == registry.names()
+    for name in venues.names():
+        assert venues.emulator_class(name).__module__.startswith(f"perpdex.sim.venues.{name}.")

@@ -2,8 +2,8 @@
 (BackpackUserStream, ED25519-signed SUBSCRIBE), reconciled with REST; duplicated fill frames
 count once; a dropped socket is recovered by REST; the user stream stays up while market data
 is paused (issue 4 part 2). ccxt.pro's ``watch_orders`` / ``watch_positions`` against these
-streams are covered by ``test_ccxt_emulator.py``; ccxt 4.5.90 has no ``watch_my_trades`` for
-Backpack (protocol doc §7.2: fills come inside ``watch_orders``)."""
+streams are covered by ``tests/sim/venues/backpack/test_ccxt_emulator.py``; ccxt 4.5.90 has no
+``watch_my_trades`` for Backpack (protocol doc §7.2: fills come inside ``watch_orders``)."""
 
 from __future__ import annotations
 

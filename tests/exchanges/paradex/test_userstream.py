@@ -2,7 +2,7 @@
 ``auth`` with the JWT), reconciled with REST; duplicated fill frames count once; a dropped
 socket is recovered by REST; the user stream stays up while market data is paused (issue 4
 part 2). F01: unmodified ccxt.pro ``watch_my_trades`` and ``watch_positions`` receive the
-emulator's private events (``watch_orders``: ``test_ccxt_emulator.py``)."""
+emulator's private events (``watch_orders``: ``tests/sim/venues/paradex/test_ccxt_emulator.py``)."""
 
 from __future__ import annotations
 
