@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from perpdex.sim.scenario import build_simulation
-from perpdex.sim.venues.lighter.emulator import LighterApiError, LighterEmulator
+from perpdex.sim.venues.lighter import LighterApiError, LighterEmulator
 
 _KEYS = ["AccountIndex", "ApiKeyIndex", "Nonce", "MarketIndex", "BaseAmount", "Price", "IsAsk", "Type", "TimeInForce",
          "ReduceOnly", "ClientOrderIndex", "OrderExpiry", "ExpiredAt", "Index", "InitialMarginFraction", "MarginMode",
