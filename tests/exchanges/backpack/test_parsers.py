@@ -33,7 +33,7 @@ from perpdex.exchanges.backpack.client import (
 from perpdex.exchanges.backpack.funding import active_perps, funding_samples, interval_hours, market_stats
 from perpdex.exchanges.backpack.symbols import BackpackSymbols, normalize_symbol, split_multiplier
 from perpdex.sim.venues.backpack.auth import SIM_API_KEY, SIM_SECRET, signing_strings
-from perpdex.sim.venues.backpack.emulator import iso_ms
+from perpdex.sim.venues.backpack.base import iso_ms
 from perpdex.symbols import SymbolRegistry
 
 from ...fixtures import load, load_bytes

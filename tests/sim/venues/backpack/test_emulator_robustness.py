@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from perpdex.sim.engine import SimError
 from perpdex.sim.scenario import build_simulation
+from perpdex.sim.venues.backpack import BackpackApiError, BackpackEmulator
 from perpdex.sim.venues.backpack.auth import SIM_API_KEY
-from perpdex.sim.venues.backpack.emulator import BackpackApiError, BackpackEmulator
 
 _KEYS = ["symbol", "side", "orderType", "price", "quantity", "quoteQuantity", "timeInForce", "postOnly", "reduceOnly",
          "clientId", "orderId", "selfTradePrevention"]
