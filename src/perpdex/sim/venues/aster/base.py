@@ -21,12 +21,7 @@ from aiohttp import web
 
 from ....exchanges.aster.auth import recover_signer
 from ....exchanges.aster.symbols import DEFAULT_QUOTE
-from ...engine import (
-    MarketSpec,
-    Order,
-    SimError,
-    Venue,
-)
+from ...engine import MarketSpec, Order, SimError, Venue
 from ...wsqueue import QueuedSocket
 from .auth import split_signed
 

@@ -12,11 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ....exchanges.aster.symbols import DEFAULT_QUOTE
-from ...engine import (
-    Order,
-    SimError,
-    now_ms,
-)
+from ...engine import Order, SimError, now_ms
 from .base import (
     _TIF_IN,
     _WORKING_TYPE,

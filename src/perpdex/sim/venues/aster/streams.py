@@ -12,14 +12,7 @@ import msgspec
 from aiohttp import web
 
 from ....exchanges.aster.symbols import DEFAULT_QUOTE
-from ...engine import (
-    BookEvent,
-    Event,
-    FundingEvent,
-    OrderEvent,
-    Venue,
-    now_ms,
-)
+from ...engine import BookEvent, Event, FundingEvent, OrderEvent, Venue, now_ms
 from ...wsqueue import STALL_SECONDS
 from .base import _STATUS, _STREAM_RE, _TIF_OUT, _WORKING_OUT, EXCHANGE, PARTIAL_LEVELS, _encode, _Socket, _Stream
 from .rest import _AsterRest

@@ -19,12 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ....exchanges.backpack.symbols import PERP_SUFFIX, exchange_base
-from ...engine import (
-    MarketSpec,
-    SimError,
-    Venue,
-    now_ms,
-)
+from ...engine import MarketSpec, SimError, Venue, now_ms
 from ...wsqueue import QueuedSocket
 from .auth import DEFAULT_WINDOW_MS, MAX_WINDOW_MS, signing_strings
 

@@ -12,12 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ....exchanges.backpack.symbols import QUOTE, exchange_base
-from ...engine import (
-    MarketSpec,
-    Order,
-    SimError,
-    now_ms,
-)
+from ...engine import MarketSpec, Order, SimError, now_ms
 from .base import (
     _STATUS,
     _SYSTEM_FILLS,

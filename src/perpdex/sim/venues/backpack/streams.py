@@ -13,14 +13,7 @@ import msgspec
 from aiohttp import web
 
 from ....exchanges.backpack.symbols import QUOTE
-from ...engine import (
-    BookEvent,
-    Event,
-    FundingEvent,
-    OrderEvent,
-    Venue,
-    now_ms,
-)
+from ...engine import BookEvent, Event, FundingEvent, OrderEvent, Venue, now_ms
 from ...wsqueue import STALL_SECONDS
 from .auth import MAX_WINDOW_MS
 from .base import (

@@ -16,12 +16,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ...engine import (
-    MarketSpec,
-    Order,
-    SimError,
-    Venue,
-)
+from ...engine import MarketSpec, Order, SimError, Venue
 from ...wsqueue import QueuedSocket
 
 log = logging.getLogger(__name__)

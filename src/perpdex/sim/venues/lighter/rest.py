@@ -13,12 +13,7 @@ import msgspec
 from aiohttp import web
 
 from ....exchanges.lighter.signer import SIM_ACCOUNT_INDEX
-from ...engine import (
-    MarketSpec,
-    Order,
-    SimError,
-    now_ms,
-)
+from ...engine import MarketSpec, Order, SimError, now_ms
 from .base import (
     _TRIGGER_TYPES,
     CODE_CLIENT_INDEX_EXISTS,

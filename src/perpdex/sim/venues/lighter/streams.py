@@ -14,17 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import WSMsgType, web
 
-from ...engine import (
-    BookEvent,
-    Event,
-    FundingEvent,
-    FundingRateEvent,
-    MarketSpec,
-    Order,
-    OrderEvent,
-    Venue,
-    now_ms,
-)
+from ...engine import BookEvent, Event, FundingEvent, FundingRateEvent, MarketSpec, Order, OrderEvent, Venue, now_ms
 from ...wsqueue import STALL_SECONDS
 from .base import (
     BATCH_SECONDS,
