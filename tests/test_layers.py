@@ -1,4 +1,5 @@
-"""Layers stay layers (docs/ARCHITECTURE.md): live trading never imports the emulator, and no
+"""Layers stay layers (docs/ARCHITECTURE.md): live trading never imports the emulator,
+``exchanges/`` never imports ``sim/`` (the emulated venues live in ``sim/venues/``), and no
 module above ``exchanges/`` names an exchange (in code: docstrings and comments may cite them as
 the source of a fact) or imports an exchange's own package."""
 
@@ -46,3 +47,56 @@ def test_no_module_above_exchanges_names_an_exchange():
                         part in EXCHANGES for part in node.module.split(".")):
                     offenders.append(f"{path.relative_to(SRC)}: imports {node.module}")
     assert not offenders, offenders
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """Absolute names of every module ``path`` imports: top level and inside functions, relative
+    imports resolved against the module's own package, and module names spelled as strings (for
+    ``importlib.import_module``)."""
+    package = ".".join(("perpdex", *path.relative_to(SRC).with_suffix("").parts))
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = parts[:len(parts) - node.level + 1] if node.level else []
+            module = ".".join([*base, node.module] if node.module else base)
+            out += [module] + [f"{module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("perpdex."):
+            out.append(node.value)
+    return out
+
+
+def _is_sim(module: str) -> bool:
+    return module == "perpdex.sim" or module.startswith("perpdex.sim.")
+
+
+def test_exchanges_never_import_the_simulator():
+    offenders = [f"{path.relative_to(SRC)}: imports {name}"
+                 for path in sorted((SRC / "exchanges").rglob("*.py"))
+                 for name in _imported_modules(path) if _is_sim(name)]
+    assert not offenders, offenders
+
+
+def test_importing_an_exchange_package_loads_no_simulator_module():
+    """Each exchange package and every module in it, imported in a fresh interpreter."""
+    for name in sorted(EXCHANGES):
+        code = ("import importlib, pkgutil, sys\n"
+                f"pkg = importlib.import_module('perpdex.exchanges.{name}')\n"
+                "for info in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+                "    importlib.import_module(info.name)\n"
+                "print(sorted(m for m in sys.modules if m == 'perpdex.sim' or m.startswith('perpdex.sim.')))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "[]", f"perpdex.exchanges.{name} loads {out.strip()}"
+
+
+def test_every_exchange_has_an_emulator():
+    from perpdex.exchanges import registry
+    from perpdex.sim import venues
+
+    assert venues.names() == registry.names()
+    for name in venues.names():
+        assert venues.emulator_class(name).__module__.startswith(f"perpdex.sim.venues.{name}.")

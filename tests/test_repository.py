@@ -4,8 +4,9 @@
   at the design notes kept outside the repository (a clone does not have them);
 * every acceptance id a test is named after (``test_d03_...``, "E06" in a docstring) is defined in
   ``docs/ADDING_AN_EXCHANGE.md``;
-* every protocol section a module or test of an exchange cites (``§4.3``) is a numbered heading
-  of ``docs/exchanges/<exchange>.md``, and every exchange of the registry has that document;
+* every protocol section a module or test of an exchange or of its emulator cites (``§4.3``) is a
+  numbered heading of ``docs/exchanges/<exchange>.md``, and every exchange of the registry has
+  that document;
 * every parser fixture has its provenance row in ``tests/fixtures/README.md``.
 """
 
@@ -77,7 +78,8 @@ def test_cited_protocol_sections_exist():
     missing = []
     for name in registry.names():
         sections = _sections(name)
-        for f in _files(f"src/perpdex/exchanges/{name}", f"tests/exchanges/{name}"):
+        for f in _files(f"src/perpdex/exchanges/{name}", f"tests/exchanges/{name}",
+                        f"src/perpdex/sim/venues/{name}", f"tests/sim/venues/{name}"):
             for sec in SECTION.findall(f.read_text()):
                 if sec not in sections:
                     missing.append(f"{f.relative_to(ROOT)}: §{sec} not a heading of docs/exchanges/{name}.md")

@@ -14,9 +14,9 @@ from perpdex.accounts import AccountRepository, Vault
 from perpdex.app import exchange_settings
 from perpdex.config import parse_config
 from perpdex.exchanges import registry
-from perpdex.exchanges.backpack.emulator import SIM_API_KEY
 from perpdex.exchanges.lighter.signer import SIM_ACCOUNT_INDEX, SIM_API_PRIVATE_KEY
 from perpdex.sim.server import start_emulators
+from perpdex.sim.venues.backpack.auth import SIM_API_KEY
 from perpdex.storage import Store
 from perpdex.strategies.funding_arb import FundingArbStrategy
 

@@ -17,14 +17,13 @@ class ExchangeEntry:
     module: str  # package below perpdex.exchanges
     client: str
     funding: str
-    emulator: str
 
 
 _REGISTRY: dict[str, ExchangeEntry] = {
-    "aster": ExchangeEntry("aster", "AsterClient", "AsterFundingAdapter", "AsterEmulator"),
-    "lighter": ExchangeEntry("lighter", "LighterClient", "LighterFundingAdapter", "LighterEmulator"),
-    "backpack": ExchangeEntry("backpack", "BackpackClient", "BackpackFundingAdapter", "BackpackEmulator"),
-    "paradex": ExchangeEntry("paradex", "ParadexClient", "ParadexFundingAdapter", "ParadexEmulator"),
+    "aster": ExchangeEntry("aster", "AsterClient", "AsterFundingAdapter"),
+    "lighter": ExchangeEntry("lighter", "LighterClient", "LighterFundingAdapter"),
+    "backpack": ExchangeEntry("backpack", "BackpackClient", "BackpackFundingAdapter"),
+    "paradex": ExchangeEntry("paradex", "ParadexClient", "ParadexFundingAdapter"),
 }
 
 
@@ -36,8 +35,7 @@ def _load(name: str, attr: str) -> type:
     entry = _REGISTRY.get(name)
     if entry is None:
         raise ConfigError("exchanges", f"unknown exchange '{name}' (known: {', '.join(_REGISTRY)})")
-    # the emulator dialect lives in its own module, loaded only when asked for
-    mod = importlib.import_module(f"perpdex.exchanges.{entry.module}" + (".emulator" if attr == "emulator" else ""))
+    mod = importlib.import_module(f"perpdex.exchanges.{entry.module}")
     return getattr(mod, getattr(entry, attr))
 
 
@@ -47,7 +45,3 @@ def client_class(name: str) -> type[ExchangeClient]:
 
 def funding_class(name: str) -> type:
     return _load(name, "funding")
-
-
-def emulator_class(name: str) -> type:
-    return _load(name, "emulator")

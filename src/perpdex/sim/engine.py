@@ -2,7 +2,7 @@
 
 One :class:`Venue` per emulated exchange holds its markets, a synthetic L2 book per market driven
 by a shared, seeded index-price process, user accounts (USD collateral, positions, leverage,
-resting orders), matching, fees and funding accrual. Wire dialects (``exchanges/<name>/emulator.py``)
+resting orders), matching, fees and funding accrual. Wire dialects (``sim/venues/<name>/``)
 translate requests into calls on a :class:`Venue` and its events into frames.
 
 Units: prices in USD per base unit, sizes in base units, rates as fractions (0.0001 = 1 bp),

@@ -1,5 +1,5 @@
 """Run emulated exchanges on loopback: one aiohttp server per venue, each speaking its exchange's
-wire dialect (``perpdex.exchanges.<name>.emulator``), over one shared :class:`Simulation`.
+wire dialect (``perpdex.sim.venues.<name>``), over one shared :class:`Simulation`.
 
 A dialect class takes a :class:`~perpdex.sim.engine.Venue` and provides:
 
@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ..exchanges import registry
 from ..files import write_private_text
+from . import venues
 from .engine import Simulation
 from .faults import close_ack_scope, open_ack_scope
 from .recorded import RecordedMarket
@@ -99,7 +99,7 @@ async def start_emulators(
     missing, invalid or shares nothing with the venues."""
     dialects = dialects or {}
     if names is None and sim is None:
-        known = set(registry.names()) | set(dialects)
+        known = set(venues.names()) | set(dialects)
         names = [n for n in load_scenario(scenario)["venues"] if n in known]
     if sim is None:
         sim = build_simulation(names, scenario=scenario, seed=seed, funding_time_scale=funding_time_scale,
@@ -109,7 +109,7 @@ async def start_emulators(
         cluster.market = RecordedMarket(sim, recording, speed=recording_speed, loop=recording_loop)
         await cluster.market.start()
     for name, venue in sim.venues.items():
-        dialect_cls = dialects.get(name) or registry.emulator_class(name)
+        dialect_cls = dialects.get(name) or venues.emulator_class(name)
         dialect = dialect_cls(venue)
         app = dialect.build_app()
         app.middlewares.insert(0, order_ack_faults)

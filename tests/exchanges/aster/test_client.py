@@ -11,9 +11,9 @@ import pytest
 
 from perpdex.errors import AuthenticationError, ExchangeError, InvalidOrder, MarketNotFound, OrderNotFound, RateLimited
 from perpdex.exchanges.aster import AsterClient
-from perpdex.exchanges.aster.emulator import SIM_ADDRESS, SIM_PRIVATE_KEY
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import OrderStatus, Side
+from perpdex.sim.venues.aster.auth import SIM_ADDRESS, SIM_PRIVATE_KEY
 
 from .conftest import until
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ccxt.async_support as ccxt_async
 
-from perpdex.exchanges.aster.auth import install_fast_signing, recover_signer, split_signed
-from perpdex.exchanges.aster.emulator import SIM_PRIVATE_KEY
+from perpdex.exchanges.aster.auth import install_fast_signing, recover_signer
+from perpdex.sim.venues.aster.auth import SIM_PRIVATE_KEY, split_signed
 
 PARAMS = {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.025",
           "price": "3900.5"}

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from perpdex.book import OrderBook, depth_from_levels
-from perpdex.exchanges.aster.auth import recover_signer, split_signed
+from perpdex.exchanges.aster.auth import recover_signer
 from perpdex.exchanges.aster.client import depth_limit, parse_book_ticker, parse_contract
 from perpdex.exchanges.aster.schemas import (
     AccountUpdate,
@@ -25,6 +25,7 @@ from perpdex.exchanges.aster.schemas import (
     decode,
 )
 from perpdex.exchanges.aster.symbols import get_dex_symbol_format, normalize_symbol, split_multiplier
+from perpdex.sim.venues.aster.auth import split_signed
 
 from ...fixtures import load_bytes
 

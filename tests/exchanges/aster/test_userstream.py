@@ -15,11 +15,11 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 from perpdex.exchanges.aster import AsterClient
-from perpdex.exchanges.aster.emulator import SIM_ADDRESS
 from perpdex.exchanges.aster.userstream import AsterUserStream
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserLiquidation, UserOrderUpdate
 from perpdex.sim.server import start_emulators
+from perpdex.sim.venues.aster.auth import SIM_ADDRESS
 
 from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from perpdex.exchanges.backpack import BackpackClient, BackpackEmulator, BackpackMarketFeed
+from perpdex.exchanges.backpack import BackpackClient, BackpackMarketFeed
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.sim.server import start_emulators
+from perpdex.sim.venues.backpack import BackpackEmulator
 
 
 async def start_backpack(**kwargs: Any):

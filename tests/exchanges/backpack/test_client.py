@@ -23,9 +23,9 @@ from perpdex.errors import (
     RateLimited,
 )
 from perpdex.exchanges.backpack import BackpackClient
-from perpdex.exchanges.backpack.emulator import SIM_API_KEY
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import OrderStatus, Side
+from perpdex.sim.venues.backpack.auth import SIM_API_KEY
 from tests.waiting import eventually
 
 from .conftest import settings

@@ -30,9 +30,10 @@ from perpdex.exchanges.backpack.client import (
     position_from_rows,
     refine_error,
 )
-from perpdex.exchanges.backpack.emulator import SIM_API_KEY, SIM_SECRET, iso_ms, signing_strings
 from perpdex.exchanges.backpack.funding import active_perps, funding_samples, interval_hours, market_stats
 from perpdex.exchanges.backpack.symbols import BackpackSymbols, normalize_symbol, split_multiplier
+from perpdex.sim.venues.backpack.auth import SIM_API_KEY, SIM_SECRET, signing_strings
+from perpdex.sim.venues.backpack.base import iso_ms
 from perpdex.symbols import SymbolRegistry
 
 from ...fixtures import load, load_bytes

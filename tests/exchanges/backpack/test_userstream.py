@@ -2,8 +2,8 @@
 (BackpackUserStream, ED25519-signed SUBSCRIBE), reconciled with REST; duplicated fill frames
 count once; a dropped socket is recovered by REST; the user stream stays up while market data
 is paused (issue 4 part 2). ccxt.pro's ``watch_orders`` / ``watch_positions`` against these
-streams are covered by ``test_ccxt_emulator.py``; ccxt 4.5.90 has no ``watch_my_trades`` for
-Backpack (protocol doc §7.2: fills come inside ``watch_orders``)."""
+streams are covered by ``tests/sim/venues/backpack/test_ccxt_emulator.py``; ccxt 4.5.90 has no
+``watch_my_trades`` for Backpack (protocol doc §7.2: fills come inside ``watch_orders``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from decimal import Decimal
 
 import pytest
 
-from perpdex.exchanges.backpack import BackpackClient, BackpackEmulator
+from perpdex.exchanges.backpack import BackpackClient
 from perpdex.exchanges.backpack.userstream import BackpackUserStream
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserOrderUpdate, UserPositionUpdate
 from perpdex.sim.server import start_emulators
+from perpdex.sim.venues.backpack import BackpackEmulator
 
 from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc

@@ -2,7 +2,7 @@
 token in every private subscribe), reconciled with REST; duplicated fill frames count once; a
 dropped socket is recovered by REST; the user stream stays up while market data is paused
 (issue 4 part 2). ccxt.pro's ``watch_orders`` / ``watch_my_trades`` against these channels are
-covered by ``test_ccxt_emulator.py::test_f01_ccxt_pro_streams_and_ws_orders``."""
+covered by ``tests/sim/venues/lighter/test_ccxt_emulator.py::test_f01_ccxt_pro_streams_and_ws_orders``."""
 
 from __future__ import annotations
 

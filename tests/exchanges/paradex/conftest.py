@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from perpdex.exchanges.base import ExchangeSettings
-from perpdex.exchanges.paradex import ParadexClient, ParadexEmulator
+from perpdex.exchanges.paradex import ParadexClient
 from perpdex.sim.server import start_emulators
+from perpdex.sim.venues.paradex import ParadexEmulator
 
 FUNDING_TIME_SCALE = 14_400  # an 8 h funding period pays every 2 s
 

@@ -20,6 +20,7 @@ from perpdex.exchanges.paradex.funding import (
     sample_from_funding_data,
 )
 from perpdex.exchanges.paradex.symbols import ParadexSymbols, normalize_symbol, split_market
+from perpdex.sim.venues.paradex import sbe
 
 from ...fixtures import load, load_bytes
 
@@ -130,7 +131,7 @@ def test_sbe_frames_decoded_from_the_documented_layout():
                                                   -50991, -14969, 8, 0), _s("TRUMP-USD-PERP")))
     assert isinstance(fund, schemas.SbeFunding)
     assert fund.funding_rate == Decimal("-0.00014969") and fund.funding_period_hours == 8
-    summary = schemas.decode_sbe(schemas.encode_summary("BTC-USD-PERP", 1, 5, mark=68465.17, index=67367.37, last=68495.1,
+    summary = schemas.decode_sbe(sbe.encode_summary("BTC-USD-PERP", 1, 5, mark=68465.17, index=67367.37, last=68495.1,
                                                         volume_24h=5815541.39, open_interest=162.272, funding_rate=0.016,
                                                         bid=68477.6, ask=69578.2, total_volume=1.0, version=2))
     assert isinstance(summary, schemas.SbeSummary) and summary.open_interest == Decimal("162.272")

@@ -2,7 +2,7 @@
 ``auth`` with the JWT), reconciled with REST; duplicated fill frames count once; a dropped
 socket is recovered by REST; the user stream stays up while market data is paused (issue 4
 part 2). F01: unmodified ccxt.pro ``watch_my_trades`` and ``watch_positions`` receive the
-emulator's private events (``watch_orders``: ``test_ccxt_emulator.py``)."""
+emulator's private events (``watch_orders``: ``tests/sim/venues/paradex/test_ccxt_emulator.py``)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 from perpdex.exchanges.base import ExchangeSettings
-from perpdex.exchanges.paradex import ParadexClient, ParadexEmulator, signer
-from perpdex.exchanges.paradex.emulator import SIM_ACCOUNT
+from perpdex.exchanges.paradex import ParadexClient, signer
 from perpdex.exchanges.paradex.userstream import ParadexUserStream
 from perpdex.models import ContractAttributes, OrderStatus, Side, UserFill, UserOrderUpdate, UserPositionUpdate
 from perpdex.sim.server import start_emulators
+from perpdex.sim.venues.paradex import ParadexEmulator
+from perpdex.sim.venues.paradex.auth import SIM_ACCOUNT
 
 from ...fixtures import load_bytes
 from .. import userstream_scenarios as sc

@@ -106,15 +106,6 @@ def install_fast_signing(exchange: Any) -> Any:
     return exchange
 
 
-def split_signed(raw: str) -> tuple[str, str] | None:
-    """``"a=1&b=2&signature=0xab"`` -> ``("a=1&b=2", "0xab")``; None when there is no final
-    ``signature`` parameter."""
-    idx = raw.rfind("&signature=")
-    if idx < 0:
-        return None
-    return raw[:idx], raw[idx + len("&signature="):]
-
-
 def recover_signer(msg: str, signature: str, chain_id: int = MAINNET_CHAIN_ID) -> str | None:
     """Lower-case ``0x`` address that signed ``msg``; None if the signature is malformed or no
     verifier is installed. Never raises."""

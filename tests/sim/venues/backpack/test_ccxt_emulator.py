@@ -13,7 +13,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 from bpx.async_.public import Public
 
-from perpdex.exchanges.backpack.emulator import SIM_API_KEY
+from perpdex.sim.venues.backpack.auth import SIM_API_KEY
 from tests.waiting import eventually
 
 BTC = "BTC/USDC:USDC"

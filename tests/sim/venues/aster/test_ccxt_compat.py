@@ -14,7 +14,7 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
 
-from perpdex.exchanges.aster.emulator import SIM_ADDRESS
+from perpdex.sim.venues.aster.auth import SIM_ADDRESS
 
 SYM = "BTC/USDT:USDT"
 

@@ -15,7 +15,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 from perpdex.exchanges.paradex import signer
-from perpdex.exchanges.paradex.emulator import ParadexEmulator
+from perpdex.sim.venues.paradex import ParadexEmulator
 
 BTC = "BTC/USD:USDC"
 

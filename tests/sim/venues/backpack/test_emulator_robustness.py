@@ -10,9 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perpdex.exchanges.backpack.emulator import SIM_API_KEY, BackpackApiError, BackpackEmulator
 from perpdex.sim.engine import SimError
 from perpdex.sim.scenario import build_simulation
+from perpdex.sim.venues.backpack import BackpackApiError, BackpackEmulator
+from perpdex.sim.venues.backpack.auth import SIM_API_KEY
 
 _KEYS = ["symbol", "side", "orderType", "price", "quantity", "quoteQuantity", "timeInForce", "postOnly", "reduceOnly",
          "clientId", "orderId", "selfTradePrevention"]

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from perpdex.exchanges.backpack.emulator import SIM_API_KEY, SIM_SECRET, signing_strings
+from perpdex.sim.venues.backpack.auth import SIM_API_KEY, SIM_SECRET, signing_strings
 
 KEY = Ed25519PrivateKey.from_private_bytes(base64.b64decode(SIM_SECRET))
 

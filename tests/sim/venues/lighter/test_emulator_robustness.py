@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perpdex.exchanges.lighter.emulator import LighterApiError, LighterEmulator
 from perpdex.sim.scenario import build_simulation
+from perpdex.sim.venues.lighter import LighterApiError, LighterEmulator
 
 _KEYS = ["AccountIndex", "ApiKeyIndex", "Nonce", "MarketIndex", "BaseAmount", "Price", "IsAsk", "Type", "TimeInForce",
          "ReduceOnly", "ClientOrderIndex", "OrderExpiry", "ExpiredAt", "Index", "InitialMarginFraction", "MarginMode",
