@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import service_store  # noqa: E402 - a sibling benchmark module, found through the path set above
-from sim_process import emulator_process, exchanges_config  # noqa: E402 - likewise
+from sim_process import emulator_process, exchanges_config, stop  # noqa: E402 - likewise
 
 SYMBOLS = ["BTC", "ETH", "SOL", "AAVE", "INJ", "CRV", "2Z", "0G", "DOGE", "XRP"]
 MIX = [
@@ -198,12 +197,7 @@ async def serve_and_load(args: argparse.Namespace, db: Path, tmp: Path, exchange
         print(f"\n{len(everything) / took:.0f} req/s; collection rounds {rounds}, lost {lost}; "
               f"status {h1['status']}; peak RSS {_rss_peak_mb(proc.pid):.0f} MB (now {_rss_mb(proc.pid):.0f} MB)")
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if "Traceback" in err or "locked" in err:
             print("server stderr:\n" + err[-3000:])

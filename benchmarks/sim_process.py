@@ -36,12 +36,17 @@ def emulator_process(workdir: Path, scenario: str | None = None, seed: int | Non
         time.sleep(0.5)
         yield json.loads(ep_file.read_text())
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Ctrl-C ``proc`` and wait for it (killed after 30 s)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def exchanges_config(endpoints: dict[str, Any], **options: Any) -> dict[str, Any]:
