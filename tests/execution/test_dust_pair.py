@@ -61,7 +61,7 @@ async def test_dust_pair_stays_hedged_then_is_swept() -> None:
     try:
         for c in (long_c, short_c):
             await c.connect()
-        la, sa = await long_c.get_contract_attributes(symbol), await short_c.get_contract_attributes(symbol)
+        la, sa = await long_c.contract_attributes(symbol), await short_c.contract_attributes(symbol)
         assert (la.lot_size, sa.min_size) == (D(1), D(5)), "the scenario needs aster lots of 1 and lighter's minimum 5"
         # the seed-123 legs: aster long 1, lighter short 1.4 (each reached through orders the markets take)
         for c, side, q, ro in ((long_c, Side.BUY, D(3), False), (long_c, Side.SELL, D(2), True),
@@ -116,7 +116,7 @@ async def test_close_stopped_short_below_the_minimum_leaves_a_hedged_dust_pair()
     try:
         for c in (long_c, short_c):
             await c.connect()
-        la = await long_c.get_contract_attributes(symbol)
+        la = await long_c.contract_attributes(symbol)
         assert la.min_size == D("0.005")
         q = D("0.006")
         assert (await long_c.place_market_order(symbol, Side.BUY, q)).success
@@ -152,7 +152,7 @@ async def test_close_of_a_pair_below_the_opening_minimums_with_a_refused_leg_is_
         for c, side, size, ro in ((long_c, Side.BUY, D(3), False), (long_c, Side.SELL, D("1.9"), True),
                                   (short_c, Side.SELL, D(5), False), (short_c, Side.BUY, D("3.9"), True)):
             assert (await c.place_market_order(symbol, side, size, reduce_only=ro)).success
-        la = await long_c.get_contract_attributes(symbol)
+        la = await long_c.contract_attributes(symbol)
         _, ask = await long_c.fetch_bbo_prices(symbol)
         assert q * ask < la.min_notional, "the scenario needs a rollback of 1.1 refused by aster"
         venues["paradex"].faults.inject("reject", count=50, symbol=symbol)

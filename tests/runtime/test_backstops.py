@@ -63,13 +63,13 @@ async def expected_trigger(rt, exchange: str, side: Side, fraction: Decimal) -> 
     """The trigger of a leg on ``exchange`` (``side`` the position's) from what the exchange
     reports now: its mark (else the BBO mid) and liquidation price, rounded toward the mark."""
     client = rt.clients[exchange]
-    snap = await client.get_position_snapshot(SYMBOL)
+    snap = await client.fetch_position(SYMBOL)
     mark = snap.mark_price
     if not mark:
         bid, ask = await client.fetch_bbo_prices(SYMBOL)
         mark = (bid + ask) / 2
     assert snap.liquidation_price, f"{exchange} reports no liquidation price"
-    c = await client.get_contract_attributes(SYMBOL)
+    c = await client.contract_attributes(SYMBOL)
     stop_side = Side.SELL if side is Side.BUY else Side.BUY
     return c.round_price(backstop_trigger(mark, snap.liquidation_price, fraction), stop_side)
 
@@ -225,7 +225,7 @@ async def test_a_backstop_moves_when_the_liquidation_price_moves_beyond_reprice_
     before = (await mgr.current(pos.id))["long"]
     # a move of the liquidation price within reprice_fraction: the backstop stays
     await rt.clients[long].set_leverage(SYMBOL, D("3.1"))
-    liq = (await rt.clients[long].get_position_snapshot(SYMBOL)).liquidation_price
+    liq = (await rt.clients[long].fetch_position(SYMBOL)).liquidation_price
     assert abs(liq - before.liquidation_price) <= D("0.02") * before.liquidation_price
     await mgr.sync_pair(pos)
     assert (await mgr.current(pos.id))["long"].id == before.id

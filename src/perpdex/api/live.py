@@ -152,7 +152,7 @@ async def _mark(app: FastAPI, live: LiveRun | None, exchange: str, symbol: str) 
             return sample.mark_price, "live"
         client = live.runtime.clients.get(exchange)
         if client is not None:
-            depth = await client.get_order_book_from_websocket(symbol, 1)
+            depth = client.feed_depth(symbol, 1)
             if depth and depth["bids"] and depth["asks"]:
                 return (depth["bids"][0]["price"] + depth["asks"][0]["price"]) / 2, "book"
     rows = await app.state.service.history.latest(exchange=exchange, symbol=symbol)
@@ -177,7 +177,7 @@ async def _liquidation_price(live: LiveRun, exchange: str, symbol: str) -> Decim
         return price
     live._liq[(exchange, symbol)] = (loop.time(), price)  # one read in flight per leg
     try:
-        snap = await asyncio.wait_for(client.get_position_snapshot(symbol), 5.0)
+        snap = await asyncio.wait_for(client.fetch_position(symbol), 5.0)
         price = snap.liquidation_price if snap is not None else None
     except Exception as exc:  # noqa: BLE001 - the page shows "n/a"; trading is not concerned
         log.debug("%s %s: position read for the dashboard failed: %s", exchange, symbol, exc)
@@ -259,7 +259,7 @@ async def grids(app: FastAPI) -> S.GridResponse:
         funding = _ZERO
         if g.holder is not None:
             funding = sum((p.amount for p in await live.runtime.store.funding(g.holder.id)), _ZERO)
-        depth = await g.client.get_order_book_from_websocket(g.symbol, 1)
+        depth = g.client.feed_depth(g.symbol, 1)
         mark = (depth["bids"][0]["price"] + depth["asks"][0]["price"]) / 2 if depth and depth["bids"] and depth["asks"] else None
         price_pnl = book.realized_price_pnl
         out.append(S.GridView(

@@ -283,7 +283,7 @@ BOOK_WS_GRACE_S = 3.0
 
 async def _depth_with_source(client: Any, symbol: str, levels: int) -> tuple[Any, str]:
     """The live WebSocket book, else one REST snapshot (labelled so) while the feed is not ready."""
-    depth = await client.get_order_book_from_websocket(symbol, levels)
+    depth = client.feed_depth(symbol, levels)
     if depth is not None:
         return depth, "WebSocket"
     return await client.fetch_order_book_rest(symbol, levels), "REST: WebSocket book not ready"
@@ -360,7 +360,7 @@ async def _status(cfg: AppConfig, symbols: list[str]) -> dict[str, Any]:
                 await asyncio.gather(*(client.feed.wait_ready(sym, 10) for sym in symbols))
                 entry["bbo"] = {}
                 for sym in symbols:
-                    depth = await client.get_order_book_from_websocket(sym, 1)
+                    depth = client.feed_depth(sym, 1)
                     if depth is not None and depth["bids"] and depth["asks"]:
                         entry["bbo"][sym] = [str(depth["bids"][0]["price"]), str(depth["asks"][0]["price"])]
                 entry["feed"] = client.feed.stats()

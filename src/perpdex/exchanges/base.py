@@ -192,7 +192,7 @@ class ExchangeClient(abc.ABC):
     async def load_contracts(self) -> dict[str, ContractAttributes]:
         """Fetch the market catalog: canonical symbol -> attributes (active perps only)."""
 
-    async def get_contract_attributes(self, symbol: str) -> ContractAttributes:
+    async def contract_attributes(self, symbol: str) -> ContractAttributes:
         """Attributes of ``symbol``; raises :class:`MarketNotFound` if not listed or inactive."""
         if not self._contracts:
             self._contracts = await self.load_contracts()
@@ -209,7 +209,7 @@ class ExchangeClient(abc.ABC):
     async def prepare_market_feed(self, symbol: str) -> None:
         """Start the WebSocket book (and BBO) streams for ``symbol``; does not wait (use
         ``feed.wait_ready``)."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         await self.feed.prepare(symbol)
 
     async def pause_market_data_streams(self) -> None:
@@ -222,10 +222,10 @@ class ExchangeClient(abc.ABC):
         """Restart market data for every symbol prepared before the pause (and ``symbol``);
         await ``feed.wait_ready(symbol, timeout)`` for a served book."""
         if symbol is not None:
-            await self.get_contract_attributes(symbol)
+            await self.contract_attributes(symbol)
         await self.feed.resume(symbol)
 
-    async def get_order_book_from_websocket(self, symbol: str, levels: int = 10) -> Depth | None:
+    def feed_depth(self, symbol: str, levels: int = 10) -> Depth | None:
         """Depth from the live WebSocket book, or None if it is not ready / stale / crossed."""
         try:
             return self.feed.book(symbol).depth(levels)
@@ -236,10 +236,10 @@ class ExchangeClient(abc.ABC):
     async def fetch_order_book_rest(self, symbol: str, levels: int = 10) -> Depth:
         """Depth over REST, bids descending, asks ascending, empty side = empty list."""
 
-    async def get_order_book_depth(self, symbol: str, levels: int = 10) -> Depth:
+    async def fetch_order_book(self, symbol: str, levels: int = 10) -> Depth:
         """``{'bids': [{'price': Decimal, 'size': Decimal}, ...], 'asks': [...]}``, best first.
         WebSocket book first, REST when the feed is not ready."""
-        depth = await self.get_order_book_from_websocket(symbol, levels)
+        depth = self.feed_depth(symbol, levels)
         if depth is not None:
             return depth
         return await self.fetch_order_book_rest(symbol, levels)
@@ -265,7 +265,7 @@ class ExchangeClient(abc.ABC):
         the minimum size and (unless reduce-only) the minimum notional, before anything is sent.
         ``price`` None (market) is checked at the book's touch. Returns (attributes, quantity,
         price). Raises :class:`InvalidOrder`."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         if self.user_stream is not None:
             self.user_stream.track(symbol)
         q = c.round_size(quantity)
@@ -307,7 +307,7 @@ class ExchangeClient(abc.ABC):
         """Cancel; raises :class:`OrderNotFound` for an unknown id."""
 
     @abc.abstractmethod
-    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None: ...
+    async def fetch_order(self, symbol: str, order_id: str) -> OrderInfo | None: ...
 
     async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
         """This account's open orders on ``symbol`` (sizes base units, prices USD); raises
@@ -374,15 +374,15 @@ class ExchangeClient(abc.ABC):
         raise NotImplementedError(f"{self.name}: conditional orders not implemented")
 
     @abc.abstractmethod
-    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+    async def fetch_position(self, symbol: str) -> ExchangePositionSnapshot | None:
         """Signed position for ``symbol`` or None when flat."""
 
     @abc.abstractmethod
-    async def get_account_balance(self) -> Decimal:
+    async def fetch_available_balance(self) -> Decimal:
         """Available margin in USD for new positions (not the total wallet balance)."""
 
     @abc.abstractmethod
-    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+    async def fetch_leverage_info(self, symbol: str) -> LeverageInfo:
         """Max leverage of ``symbol`` (brackets / initial margin fraction) and the leverage
         currently in force for it on this account (None when the exchange does not say)."""
 
@@ -391,7 +391,7 @@ class ExchangeClient(abc.ABC):
         """Set leverage for ``symbol`` (for every market where :attr:`leverage_model` is
         ``"account"``); False where the exchange has no such setting (``"implicit"``)."""
 
-    def funding_history_pages(self, symbol: str, since: datetime,
+    def fetch_funding_history_pages(self, symbol: str, since: datetime,
                               until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """The exchange's public settled funding of ``symbol`` (canonical) with ``since <=
         funding_time <= until`` (UTC; ``until`` None: now), one list per request answered, over
@@ -406,9 +406,9 @@ class ExchangeClient(abc.ABC):
 
     async def fetch_funding_history(self, symbol: str, since: datetime,
                                     until: datetime | None = None) -> list[SettledFunding]:
-        """Every row of :meth:`funding_history_pages`, oldest first (same errors)."""
+        """Every row of :meth:`fetch_funding_history_pages`, oldest first (same errors)."""
         rows: list[SettledFunding] = []
-        async for page in self.funding_history_pages(symbol, since, until):
+        async for page in self.fetch_funding_history_pages(symbol, since, until):
             rows.extend(page)
         return sorted(rows, key=lambda r: r.funding_time)
 
@@ -436,7 +436,7 @@ class FundingAdapter(abc.ABC):
         """Exchange symbol -> canonical (``"BTCUSDT"`` -> ``"BTC"``)."""
 
     @abc.abstractmethod
-    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+    def dex_symbol(self, normalized_symbol: str) -> str:
         """Canonical -> exchange symbol."""
 
     async def close(self) -> None:

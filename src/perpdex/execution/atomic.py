@@ -236,7 +236,7 @@ class AtomicPairExecutor:
         ``rollback`` and both executions' ``fees``/``retry_fees``; ``success`` when both legs
         ended flat and hedged. A top-up that left naked exposure is returned as it is (no close).
         Raises what :meth:`open`/:meth:`close` raise (an ``on_fill`` error)."""
-        la, sa = await asyncio.gather(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        la, sa = await asyncio.gather(long.contract_attributes(symbol), short.contract_attributes(symbol))
         tol = max(la.canonical_lot, sa.canonical_lot)
         if long_qty is None or short_qty is None:
             pos_l, pos_s = await asyncio.gather(self._position(_Plan(long, Side.SELL, Decimal(0), True, la)),
@@ -251,8 +251,8 @@ class AtomicPairExecutor:
         if held_l == 0 and held_s == 0:
             idle.success = True
             return idle
-        (_, ask), (bid, _) = await asyncio.gather(self._retrying(lambda: self.prices.get_bbo(long, symbol)),
-                                                  self._retrying(lambda: self.prices.get_bbo(short, symbol)))
+        (_, ask), (bid, _) = await asyncio.gather(self._retrying(lambda: self.prices.fetch_bbo(long, symbol)),
+                                                  self._retrying(lambda: self.prices.fetch_bbo(short, symbol)))
         step = common_step(la.canonical_lot, sa.canonical_lot)
         need = max(la.min_size * la.multiplier, sa.min_size * sa.multiplier, step,
                    la.min_notional / ask * la.multiplier if ask > 0 else Decimal(0),
@@ -289,7 +289,7 @@ class AtomicPairExecutor:
     async def _execute(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
                        short_qty: Decimal, closing: bool, on_fill: FillCallback | None, use_limit: bool,
                        start_positions: tuple[Decimal, Decimal] | None = None) -> PairResult:
-        la, sa = await asyncio.gather(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        la, sa = await asyncio.gather(long.contract_attributes(symbol), short.contract_attributes(symbol))
         plans = [
             _Plan(long, Side.SELL if closing else Side.BUY, long_qty, closing, la),
             _Plan(short, Side.BUY if closing else Side.SELL, short_qty, closing, sa),
@@ -409,7 +409,7 @@ class AtomicPairExecutor:
             await asyncio.sleep(interval)
 
     async def _position(self, p: _Plan) -> Decimal:
-        snap = await self._retrying(lambda: p.client.get_position_snapshot(p.attrs.symbol))
+        snap = await self._retrying(lambda: p.client.fetch_position(p.attrs.symbol))
         return snap.quantity if snap is not None else Decimal(0)
 
     # -- repair ----------------------------------------------------------------------------------
@@ -466,7 +466,7 @@ class AtomicPairExecutor:
         An order the market would refuse is no option."""
         c = p.attrs
         try:
-            bid, ask = await self._call(self.prices.get_bbo(p.client, c.symbol))
+            bid, ask = await self._call(self.prices.fetch_bbo(p.client, c.symbol))
         except Exception:  # noqa: BLE001 - no price: still an option, its cost unknown (0)
             bid = ask = Decimal(0)
         touch = ask if side is Side.BUY else bid
@@ -583,7 +583,7 @@ class AtomicPairExecutor:
             side = Side.BUY if unexplained > 0 else Side.SELL
             c = p.attrs
             try:
-                bid, ask = await self._call(self.prices.get_bbo(p.client, symbol))
+                bid, ask = await self._call(self.prices.fetch_bbo(p.client, symbol))
                 price = ask if side is Side.BUY else bid
             except Exception:  # noqa: BLE001 - priced from the entry when no book is available
                 price = Decimal(0)

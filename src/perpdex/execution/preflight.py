@@ -141,8 +141,8 @@ async def _account_reads(long: ExchangeClient, short: ExchangeClient, symbol: st
     balances: list[Any] | BaseException
     snaps: list[Any] | BaseException
     balances, snaps = await asyncio.gather(
-        gather_strict(long.get_account_balance(), short.get_account_balance()),
-        gather_strict(long.get_position_snapshot(symbol), short.get_position_snapshot(symbol)),
+        gather_strict(long.fetch_available_balance(), short.fetch_available_balance()),
+        gather_strict(long.fetch_position(symbol), short.fetch_position(symbol)),
         return_exceptions=True)
     return balances, snaps
 
@@ -176,7 +176,7 @@ async def run_preflight(
     :class:`PreflightRefused`; exchange errors while reading are refused the same way."""
     clients = {"long": long, "short": short}
     try:
-        la, sa = await gather_strict(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        la, sa = await gather_strict(long.contract_attributes(symbol), short.contract_attributes(symbol))
     except ExchangeError as exc:
         raise PreflightRefused(Refusal.MARKET, f"{symbol}: market lookup failed: {exc}", exchange=exc.exchange or None) from exc
     attrs = {"long": la, "short": sa}
@@ -188,7 +188,7 @@ async def run_preflight(
         lev = choice.leverage
 
         await gather_strict(*(_book_ready(c, role, symbol, ready_timeout_s) for role, c in clients.items()))
-        raw = await gather_strict(*(prices.get_depth(c, symbol, depth_levels) for c in clients.values()))
+        raw = await gather_strict(*(prices.fetch_depth(c, symbol, depth_levels) for c in clients.values()))
         depths = {role: canonical_depth(d, attrs[role].multiplier) for role, d in zip(clients, raw)}
 
         # one size both exchanges can trade exactly, priced at the mid of the two touches

@@ -111,9 +111,9 @@ class PriceProvider:
         """Forget the cached depth of one market (called on every fill there)."""
         await self.cache.invalidate(exchange, symbol)
 
-    async def get_depth(self, client: ExchangeClient, symbol: str, levels: int = 20) -> Depth:
+    async def fetch_depth(self, client: ExchangeClient, symbol: str, levels: int = 20) -> Depth:
         """WebSocket book if ready, else a fresh cached depth, else REST (then cached)."""
-        depth = await client.get_order_book_from_websocket(symbol, levels)
+        depth = client.feed_depth(symbol, levels)
         if depth is not None:
             self.ws_hits += 1
             return depth
@@ -127,9 +127,9 @@ class PriceProvider:
         await self.cache_order_book(client.name, symbol, depth)
         return depth
 
-    async def get_bbo(self, client: ExchangeClient, symbol: str) -> tuple[Decimal, Decimal]:
+    async def fetch_bbo(self, client: ExchangeClient, symbol: str) -> tuple[Decimal, Decimal]:
         """(best bid, best ask): live feed first, then a fresh cached depth, then REST."""
-        depth = await client.get_order_book_from_websocket(symbol, 1)
+        depth = client.feed_depth(symbol, 1)
         if depth is not None and depth["bids"] and depth["asks"]:
             self.ws_hits += 1
             return depth["bids"][0]["price"], depth["asks"][0]["price"]

@@ -190,7 +190,7 @@ class LegExecutor:
         return None  # pragma: no cover - the loop returns or raises
 
     async def _bbo(self, symbol: str) -> tuple[Decimal, Decimal]:
-        return await self._call(self.prices.get_bbo(self.client, symbol))
+        return await self._call(self.prices.fetch_bbo(self.client, symbol))
 
     def fee_estimate(self, c: ContractAttributes, qty: Decimal, price: Decimal) -> Decimal:
         """A retry's fee, USD: taker rate x quantity x price moved ``FEE_ESTIMATE_SLIPPAGE`` against us."""
@@ -241,7 +241,7 @@ class LegExecutor:
         ``LegResult.error`` with whatever filled."""
         leg = leg or LegResult(self.client.name, symbol, side, quantity)
         try:
-            c = await self._call(self.client.get_contract_attributes(symbol))
+            c = await self._call(self.client.contract_attributes(symbol))
             target = c.round_size(quantity)
             if target <= 0 or target < c.min_size:
                 leg.error = f"size {quantity} below the minimum {c.min_size}"
@@ -314,7 +314,7 @@ class LegExecutor:
         info: OrderInfo | None = None
         while True:
             try:
-                info = await self._call(self.client.get_order_info(leg.symbol, oid))
+                info = await self._call(self.client.fetch_order(leg.symbol, oid))
             except (NetworkError, RateLimited, OrderNotFound):
                 info = None
             except ExchangeError as exc:  # an unclassified answer to a poll: poll again
@@ -362,7 +362,7 @@ class LegExecutor:
         info = None
         for _ in range(10):
             try:
-                info = await self._call(self.client.get_order_info(symbol, order_id))
+                info = await self._call(self.client.fetch_order(symbol, order_id))
             except ExchangeError:
                 info = None
             if info is not None and info.is_final:

@@ -106,7 +106,7 @@ async def _download(client: ExchangeClient, store: SettledFundingStore, task: Do
                     progress: DownloadProgress | None) -> DownloadResult:
     res = DownloadResult(task.exchange, task.symbol)
     try:
-        async for page in client.funding_history_pages(task.symbol, task.start, task.until):
+        async for page in client.fetch_funding_history_pages(task.symbol, task.start, task.until):
             rows: list[SettledFunding] = [r for r in page if task.start <= r.funding_time <= task.until]
             if not rows:
                 continue

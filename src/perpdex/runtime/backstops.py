@@ -207,7 +207,7 @@ class BackstopManager:
         """(liquidation price, source): the exchange's, else the pre-flight estimate."""
         if snap.liquidation_price is not None and snap.liquidation_price > 0:
             return snap.liquidation_price, "exchange"
-        c = await client.get_contract_attributes(leg.symbol)
+        c = await client.contract_attributes(leg.symbol)
         lev = snap.leverage if snap.leverage and snap.leverage > 0 else leverage
         liq = estimate_liquidation_price(snap.entry_price, leg.side, lev, _maintenance_fraction(c))
         return (liq if liq > 0 else None), "estimate"
@@ -266,9 +266,9 @@ class BackstopManager:
         client = self.rt.clients[leg.exchange]
         live = await self._live_rows(pos.id, leg.role)
         live = [r for r in live if await self._settle_placing(client, r)]
-        snap = await client.get_position_snapshot(leg.symbol)
+        snap = await client.fetch_position(leg.symbol)
         held = abs(snap.quantity) if snap is not None and snap.quantity * leg.side.sign > 0 else Decimal(0)
-        c = await client.get_contract_attributes(leg.symbol)
+        c = await client.contract_attributes(leg.symbol)
         qty = c.round_size(min(held, leg.size))
         if qty <= 0 or qty < c.min_size or snap is None:
             for r in live:
@@ -329,7 +329,7 @@ class BackstopManager:
     async def _place(self, client: ExchangeClient, pos: PositionRow, leg: Leg, qty: Decimal, trigger: Decimal,
                      mark: Decimal, liq: Decimal | None, source: str, why: str) -> BackstopRow | None:
         """Send one backstop (retried once at a safer trigger when refused); the stored row."""
-        c = await client.get_contract_attributes(leg.symbol)
+        c = await client.contract_attributes(leg.symbol)
         by = self._trigger_by(client)
         first_error: str | None = None
         for attempt in (0, 1):

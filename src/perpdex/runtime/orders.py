@@ -394,7 +394,7 @@ class OrderTracker:
                                                  detail={"error": "never reached the exchange"})
                 return row
         try:
-            info = await self.client.get_order_info(self.symbol, row.order_id)  # type: ignore[arg-type]  # rows without an id returned above
+            info = await self.client.fetch_order(self.symbol, row.order_id)  # type: ignore[arg-type]  # rows without an id returned above
         except ExchangeError as exc:
             log.warning("%s: order %s unreadable: %s", self.strategy, row.order_id, exc)
             return row
@@ -435,7 +435,7 @@ class OrderTracker:
         that carries it takes the order and its fills."""
         for order_id in list(self._unmatched):
             try:
-                info = await self.client.get_order_info(self.symbol, order_id)
+                info = await self.client.fetch_order(self.symbol, order_id)
             except ExchangeError as exc:
                 log.warning("%s: order %s unreadable: %s", self.strategy, order_id, exc)
                 continue

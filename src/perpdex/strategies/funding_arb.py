@@ -333,8 +333,8 @@ class FundingArbStrategy:
         liquidation price (the exchange's own) is closer to its mark than
         ``exit.min_liquidation_distance``. Position reads that fail skip the check this cycle."""
         try:
-            snaps = await asyncio.gather(self.clients[pos.long_exchange].get_position_snapshot(pos.symbol),
-                                         self.clients[pos.short_exchange].get_position_snapshot(pos.symbol))
+            snaps = await asyncio.gather(self.clients[pos.long_exchange].fetch_position(pos.symbol),
+                                         self.clients[pos.short_exchange].fetch_position(pos.symbol))
             lm, sm = await self.runtime.multipliers(pos)
         except ExchangeError as exc:
             log.warning("#%d %s: position check failed: %s", pos.id, pos.symbol, exc)

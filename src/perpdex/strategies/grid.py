@@ -140,7 +140,7 @@ class GridStrategy:
         orders from storage and the exchange (by client id), their fills from the fill history,
         and the invariant."""
         await self.runtime.start()
-        self.attrs = await self.client.get_contract_attributes(self.symbol)
+        self.attrs = await self.client.contract_attributes(self.symbol)
         try:
             choice = await normalize_leverage(self.client, self.client, self.symbol, self.cfg.leverage,
                                               self.attrs, self.attrs)
@@ -203,7 +203,7 @@ class GridStrategy:
     # -- market ------------------------------------------------------------------------------------
     async def touch(self) -> tuple[Decimal, Decimal]:
         """(bid, ask) from the WebSocket book; REST only while the feed is not ready."""
-        depth = await self.client.get_order_book_from_websocket(self.symbol, 1)
+        depth = self.client.feed_depth(self.symbol, 1)
         if depth and depth["bids"] and depth["asks"]:
             return depth["bids"][0]["price"], depth["asks"][0]["price"]
         return await self.client.fetch_bbo_prices(self.symbol)
