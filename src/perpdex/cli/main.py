@@ -113,11 +113,13 @@ def _run_async(coro: Any) -> Any:
 def _stop_on_signals() -> asyncio.Event:
     """An event set by SIGINT/SIGTERM, so a run stops cleanly (report written, sockets closed)."""
     stop = asyncio.Event()
+    if sys.platform == "win32":  # asyncio has no signal handlers there; Ctrl-C raises KeyboardInterrupt
+        return stop
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
+        except RuntimeError:  # not the main thread's loop: the caller stops the run itself
             pass
     return stop
 

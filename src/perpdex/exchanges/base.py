@@ -7,6 +7,11 @@
 * :class:`~perpdex.exchanges.feed.MarketFeed`: per-symbol books (``feed.py``).
 
 Symbols at this level are canonical (``"BTC"``); each exchange maps them to its own format.
+
+Every exchange implements every method: the ones without a shared default are abstract, so a
+client class missing one cannot be instantiated, and callers never probe for a capability by
+catching ``NotImplementedError``. Names follow ccxt: ``fetch_*`` goes over the network, a plain
+name or property reads local state (docs/ARCHITECTURE.md, "Naming").
 """
 
 from __future__ import annotations
@@ -130,17 +135,17 @@ class ExchangeClient(abc.ABC):
         if silence is not None and hasattr(stream, "set_silence_timeout"):
             stream.set_silence_timeout(silence)
 
+    @abc.abstractmethod
     def _use_rest_session(self, session: Any) -> None:
         """Hook: point this client's public REST helper at ``session``."""
-        raise NotImplementedError(f"{self.name}: no public REST session to replace")
 
     # -- user-data stream -----------------------------------------------------------------------
     _symbol_index: tuple[dict[str, ContractAttributes], dict[str, str]] | None = None
 
-    def _make_user_stream(self) -> UserStream | None:
+    @abc.abstractmethod
+    def _make_user_stream(self) -> UserStream:
         """Hook: this exchange's :class:`UserStream`, built with what it needs from this client
-        (catalog mapping :meth:`symbol_of`, public auth methods); None where there is none."""
-        return None
+        (catalog mapping :meth:`symbol_of`, public auth methods)."""
 
     def symbol_of(self, contract_id: str) -> str:
         """Exchange symbol / market id (``ContractAttributes.contract_id``, e.g. ``"BTCUSDT"``) ->
@@ -160,12 +165,9 @@ class ExchangeClient(abc.ABC):
         ``symbols``; returns without waiting (use ``stream.wait_connected(timeout)``). The stream
         only decodes and reports: the REST catch-up after every (re)connect is attached by the
         runtime (``perpdex.runtime.streams.start_user_streams``), not here. Raises
-        NotImplementedError where the exchange has no user stream here,
         :class:`~perpdex.errors.AuthenticationError` without credentials (when connecting)."""
         if self.user_stream is None:
             stream = self._make_user_stream()
-            if stream is None:
-                raise NotImplementedError(f"{self.name}: no user-data stream")
             self._configure_stream(stream)
             self.user_stream = stream
         for s in symbols:
@@ -173,14 +175,13 @@ class ExchangeClient(abc.ABC):
         self.user_stream.start()
         return self.user_stream
 
+    @abc.abstractmethod
     async def fetch_fills(self, symbol: str) -> list[UserFill]:
         """Our recent executions in ``symbol`` from the exchange's fill history over REST (its most
         recent page, any order): ``qty`` base units of the exchange's market, ``price`` USD, ``fee``
         USD, ``ts`` epoch seconds, each with the exchange's trade id. Works without the stream
         running (the same request the runtime reconciles the stream with). Raises
-        NotImplementedError where the client has no fill history, :class:`~perpdex.errors.ExchangeError`
-        on failure."""
-        raise NotImplementedError(f"{self.name}: no fill history")
+        :class:`~perpdex.errors.ExchangeError` on failure."""
 
     async def stop_user_stream(self) -> None:
         """Stop the user stream (if started); its recorded fills/orders stay readable."""
@@ -307,12 +308,15 @@ class ExchangeClient(abc.ABC):
         """Cancel; raises :class:`OrderNotFound` for an unknown id."""
 
     @abc.abstractmethod
-    async def fetch_order(self, symbol: str, order_id: str) -> OrderInfo | None: ...
+    async def fetch_order(self, symbol: str, order_id: str) -> OrderInfo | None:
+        """One order of this account by exchange id (open or recently final: sizes base units,
+        prices USD); None where the exchange no longer knows it. Raises
+        :class:`~perpdex.errors.ExchangeError` on failure."""
 
+    @abc.abstractmethod
     async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
-        """This account's open orders on ``symbol`` (sizes base units, prices USD); raises
-        NotImplementedError where the client cannot list them."""
-        raise NotImplementedError(f"{self.name}: listing open orders not implemented")
+        """This account's open orders on ``symbol`` (sizes base units, prices USD). Raises
+        :class:`~perpdex.errors.ExchangeError` on failure."""
 
     @staticmethod
     def signer_self_test() -> str:
@@ -340,6 +344,7 @@ class ExchangeClient(abc.ABC):
         assert p is not None
         return c, q, p
 
+    @abc.abstractmethod
     async def place_stop_market(
         self,
         symbol: str,
@@ -358,20 +363,18 @@ class ExchangeClient(abc.ABC):
         position at that moment, so it never opens a reverse position. The result's status is
         OPEN while untriggered. Raises :class:`InvalidOrder` for bad parameters and for a trigger
         the exchange refuses (already reached: "would trigger immediately", with the exchange's
-        message), other :class:`~perpdex.errors.ExchangeError` subclasses on failure,
-        NotImplementedError where the client has no conditional orders."""
-        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
+        message), other :class:`~perpdex.errors.ExchangeError` subclasses on failure."""
 
+    @abc.abstractmethod
     async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
         """This account's untriggered conditional orders on ``symbol``, each with
         ``trigger_price`` (USD), ``size`` (base units), ``reduce_only`` and ``client_order_id``
         (where the exchange keeps one). Raises :class:`~perpdex.errors.ExchangeError` on failure."""
-        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
 
+    @abc.abstractmethod
     async def cancel_conditional_order(self, symbol: str, order_id: str) -> OrderResult:
         """Cancel an untriggered conditional order; raises :class:`~perpdex.errors.OrderNotFound`
         for an unknown (or already triggered / cancelled) id."""
-        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
 
     @abc.abstractmethod
     async def fetch_position(self, symbol: str) -> ExchangePositionSnapshot | None:
@@ -391,6 +394,7 @@ class ExchangeClient(abc.ABC):
         """Set leverage for ``symbol`` (for every market where :attr:`leverage_model` is
         ``"account"``); False where the exchange has no such setting (``"implicit"``)."""
 
+    @abc.abstractmethod
     def fetch_funding_history_pages(self, symbol: str, since: datetime,
                               until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """The exchange's public settled funding of ``symbol`` (canonical) with ``since <=
@@ -401,8 +405,7 @@ class ExchangeClient(abc.ABC):
         ``interval_hours`` (positive: longs pay), normalized by the same function as the live
         funding adapter. Raises :class:`~perpdex.errors.ExchangeError` (subclasses) naming the
         exchange and the request on a bad answer, :class:`~perpdex.errors.MarketNotFound` for an
-        unknown symbol, NotImplementedError where the exchange has no history here."""
-        raise NotImplementedError(f"{self.name}: no funding-rate history")
+        unknown symbol."""
 
     async def fetch_funding_history(self, symbol: str, since: datetime,
                                     until: datetime | None = None) -> list[SettledFunding]:
@@ -412,10 +415,11 @@ class ExchangeClient(abc.ABC):
             rows.extend(page)
         return sorted(rows, key=lambda r: r.funding_time)
 
+    @abc.abstractmethod
     async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
         """Funding settled on this account's ``symbol`` position since ``since`` (UTC), oldest
-        first; amounts USD, + received / - paid. Raises NotImplementedError where unsupported."""
-        raise NotImplementedError(f"{self.name}: funding payment history not implemented")
+        first; amounts USD, + received / - paid. Raises :class:`~perpdex.errors.ExchangeError` on
+        failure."""
 
 
 class FundingAdapter(abc.ABC):

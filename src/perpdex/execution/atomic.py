@@ -549,10 +549,7 @@ class AtomicPairExecutor:
         result.open_orders_left = sum(len(o) for o in left)
 
     async def _open_orders(self, p: _Plan, symbol: str) -> list[OrderInfo]:
-        try:
-            return await self._retrying(lambda: p.client.fetch_open_orders(symbol))
-        except NotImplementedError:
-            return []
+        return await self._retrying(lambda: p.client.fetch_open_orders(symbol))
 
     async def _clean_orders(self, p: _Plan, symbol: str, ledger: FillLedger) -> None:
         """Cancel every open order of ``symbol`` (ours: the executor owns the symbol while it runs)
@@ -598,8 +595,6 @@ class AtomicPairExecutor:
         orders the ledger does not know (each trade id once); True if any was added."""
         try:
             fills = await self._call(p.client.fetch_fills(symbol))
-        except NotImplementedError:
-            return False
         except Exception as exc:  # noqa: BLE001 - the touch-priced fallback still records the change
             log.warning("%s %s: fill history unavailable (%s); pricing the unexplained change at the touch",
                         p.name, symbol, exc)

@@ -460,10 +460,7 @@ class BackstopManager:
         fills = self._stream_fills(client, row)
         if fills:
             return fills
-        try:
-            return [f for f in await client.fetch_fills(row.symbol) if self._is_of(f, row)]
-        except NotImplementedError:
-            return []
+        return [f for f in await client.fetch_fills(row.symbol) if self._is_of(f, row)]
 
     async def _mark_fired(self, pos: PositionRow, row: BackstopRow, fills: list[UserFill]) -> Fired:
         order_id = row.order_id or fills[0].order_id
@@ -549,7 +546,7 @@ class BackstopManager:
             for sym in syms:
                 try:
                     infos = await client.fetch_open_conditional_orders(sym)
-                except (NotImplementedError, ExchangeError) as exc:
+                except ExchangeError as exc:
                     log.warning("%s %s: conditional orders not listed: %s", ex, sym, exc)
                     continue
                 for info in infos:

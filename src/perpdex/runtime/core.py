@@ -247,8 +247,6 @@ class TradingRuntime:
         """One leg's part of :meth:`sync_funding` (also the grid's, whose position is one leg)."""
         try:
             payments = await self.clients[exchange].fetch_funding_payments(symbol, since)
-        except NotImplementedError:
-            return 0
         except ExchangeError as exc:
             log.warning("%s %s: funding history failed: %s", exchange, symbol, exc)
             return 0

@@ -220,8 +220,6 @@ class PairTracker:
         for ex in (pos.long_exchange, pos.short_exchange):
             try:
                 fills = await self.rt.clients[ex].fetch_fills(pos.symbol)
-            except NotImplementedError:
-                continue
             except ExchangeError as exc:
                 log.warning("%s %s: fill history failed, fills of #%d may be incomplete: %s", ex, pos.symbol, pos.id, exc)
                 continue

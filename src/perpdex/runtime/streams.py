@@ -130,9 +130,8 @@ async def start_user_streams(clients: dict[str, ExchangeClient], symbols: Iterab
                              ready_timeout_s: float = 10.0) -> dict[str, UserStream]:
     """Start every client's user-data stream (``client.start_user_stream(symbols)``, idempotent),
     tracking ``symbols``, with a :class:`StreamReconciler` attached, and wait up to
-    ``ready_timeout_s`` seconds for each to connect, all exchanges at once. An exchange with no
-    stream is skipped; one whose stream cannot start is logged and traded with REST fill tracking
-    only; one not connected in time is logged and keeps retrying (reconciled once it connects).
+    ``ready_timeout_s`` seconds for each to connect, all exchanges at once. One whose stream
+    cannot start is logged and traded with REST fill tracking only; one not connected in time is logged and keeps retrying (reconciled once it connects).
     Returns the started streams by the ``clients`` key (connected or still connecting)."""
     syms = list(symbols)
     started: dict[str, UserStream] = {}
@@ -140,8 +139,6 @@ async def start_user_streams(clients: dict[str, ExchangeClient], symbols: Iterab
     async def one(key: str, client: ExchangeClient) -> None:
         try:
             stream = await client.start_user_stream(syms)
-        except NotImplementedError:
-            return
         except PerpdexError as exc:
             log.warning("%s: user stream not started (%s); fills tracked over REST", client.name, exc)
             return
