@@ -138,7 +138,7 @@ async def test_interrupted_open_is_reconciled_no_naked_leg(tmp_path):
 
         strat = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides)
         await strat.start()
-        row = await store.get_position(pos.id)
+        row = await store.position(pos.id)
         assert row.status == "failed" and "recovered" in row.close_reason
         assert await aster.fetch_position("0G") is None
         assert any(f.phase == "rollback" for f in await store.fills(pos.id))

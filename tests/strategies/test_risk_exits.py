@@ -61,7 +61,7 @@ async def test_a_leg_liquidated_by_the_exchange_closes_the_other_and_records_why
         report = await strat.cycle()
         assert report.closed == [pos.id]  # ... until the next cycle closes it
         assert await flat(aster)
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.status == "closed"
         assert row.close_reason == f"lighter leg liquidated/ADL: size {pos.quantity.normalize():f} -> 0"
         # the liquidation shows in the exchange's own fill data: a reduce-only system order
@@ -83,7 +83,7 @@ async def test_a_leg_auto_deleveraged_in_part_closes_the_pair(tmp_path):
         report = await strat.cycle()
         assert report.closed == [pos.id]
         assert await flat(aster) and await flat(lighter)
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.close_reason == f"aster leg liquidated/ADL: size {pos.quantity.normalize():f} -> {left.normalize():f}"
 
 
@@ -105,7 +105,7 @@ async def test_liquidation_distance_exit_from_the_exchanges_own_numbers(tmp_path
         await eventually(close_to_liquidation)
         report = await strat.cycle()
         assert report.closed == [pos.id]
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.close_reason.startswith("long leg on aster: liquidation ")
         assert row.close_reason.endswith("minimum 10%")
         assert await flat(aster) and await flat(rt.clients["lighter"])
@@ -117,7 +117,7 @@ async def test_funding_flip_closes_the_pair(tmp_path):
         rt.cluster.sim.venue("aster").set_funding_rate("0G", 0.004)
         report = await strat.cycle()
         assert report.closed == [pos.id]
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.close_reason.startswith("spread flipped")
 
 
@@ -153,5 +153,5 @@ async def test_a_liquidation_on_the_user_stream_wakes_the_strategy_before_the_ne
         finally:
             stop.set()
             await task
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.status == "closed" and row.close_reason.startswith("lighter leg liquidated/ADL")

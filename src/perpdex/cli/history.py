@@ -28,6 +28,7 @@ from ..config import AppConfig
 from ..errors import PerpdexError
 from ..funding.download import DownloadResult, DownloadTask, default_symbols, plan_downloads, run_downloads
 from ..funding.settled import SettledFundingStore
+from .common import load_app_config
 
 history_app = typer.Typer(no_args_is_help=True, help="Settled funding-rate history: download it into the "
                                                      "store, show what is stored.")
@@ -65,9 +66,7 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _load(path: Path | None, verbose: bool) -> AppConfig:
-    from .main import _load as load_and_log  # main imports this module: resolved at call time
-
-    cfg = load_and_log(path, verbose)
+    cfg = load_app_config(path, verbose)
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # the store's migration chatter
     return cfg

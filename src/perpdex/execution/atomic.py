@@ -39,7 +39,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import AuthenticationError, ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 from ..exchanges.base import ExchangeClient
@@ -94,7 +94,7 @@ class PairResult:
     short: LegResult
     rollback: list[LegResult] = field(default_factory=list)
     reason: str | None = None
-    naked: list[tuple[str, Decimal]] = field(default_factory=list)
+    naked: list[Holding] = field(default_factory=list)
     positions: dict[str, Decimal] = field(default_factory=dict)
     net_exposure: Decimal = Decimal(0)
     tolerance: Decimal = Decimal(0)
@@ -105,7 +105,23 @@ class PairResult:
     max_unhedged_s: float = 0.0
     open_orders_left: int = 0
     ledger: FillLedger | None = None
-    dust: list[tuple[str, Decimal]] = field(default_factory=list)
+    dust: list[Holding] = field(default_factory=list)
+
+
+class Holding(NamedTuple):
+    """What one exchange holds (or is left exposed by) in the executed symbol."""
+
+    exchange: str
+    qty: Decimal  # signed, base units of that exchange's market
+
+
+class CloseLeg(NamedTuple):
+    """One leg of a close, as :func:`close_quantities` reads it."""
+
+    attrs: ContractAttributes  # the leg's market
+    start: Decimal  # signed position before the close, base units
+    side: Side  # the side that closes it
+    asked: Decimal  # quantity the caller asked to trade, base units
 
 
 @dataclass
@@ -129,9 +145,21 @@ class _Plan:
         return self.start + self.qty * self.side.sign
 
 
-def close_quantities(legs: list[tuple[ContractAttributes, Decimal, Side, Decimal]]) -> list[Decimal]:
-    """The quantities (exchange base units, >= 0) that the two legs of a close may trade:
-    ``legs`` = (market, signed start position, the closing side, quantity asked) per leg.
+class _RepairOption(NamedTuple):
+    """One order (or two) :meth:`AtomicPairExecutor._repair` may send to shrink the exposure."""
+
+    cost: Decimal  # estimated, USD (0 when no price was available)
+    kind: str  # "hedge" (towards the plan's target) or "rollback" (back to its start)
+    plan: _Plan
+    qty: Decimal  # base units, traded on ``plan``'s exchange
+    reduce_only: bool
+    past_goal: bool  # the order goes past the goal: taken only after every option within one
+    trim: Decimal  # base units traded back reduce-only afterwards (two orders), else 0
+
+
+def close_quantities(legs: list[CloseLeg]) -> list[Decimal]:
+    """The quantities (exchange base units, >= 0) that the two legs of a close may trade, one
+    per :class:`CloseLeg` (market, signed start position, the closing side, quantity asked).
 
     A leg reduces at most its position on the side the close reduces, rounded down to its lot,
     and not at all when that is below its market's minimum order size (reduce-only orders are
@@ -140,20 +168,20 @@ def close_quantities(legs: list[tuple[ContractAttributes, Decimal, Side, Decimal
     remainder stays hedged on both exchanges (a leg whose partner holds nothing, as after a
     liquidation, is not held back). Repeated until neither changes (each pass only lowers)."""
 
-    def held(c: ContractAttributes, start: Decimal, side: Side) -> Decimal:
-        return max(-start * side.sign, Decimal(0))
+    def held(leg: CloseLeg) -> Decimal:
+        return max(-leg.start * leg.side.sign, Decimal(0))
 
     def tradable(c: ContractAttributes, q: Decimal) -> Decimal:
         q = c.round_size(q) if q > 0 else Decimal(0)
         return q if q > 0 and q >= c.min_size else Decimal(0)
 
-    qty = [tradable(c, min(q, held(c, s, side))) for c, s, side, q in legs]
+    qty = [tradable(leg.attrs, min(leg.asked, held(leg))) for leg in legs]
     for _ in range(2 * len(legs) + 2):
         changed = False
-        for i, (c, s, side, _q) in enumerate(legs):
-            oc, os_, oside, _oq = legs[1 - i]
-            floor = (held(oc, os_, oside) - qty[1 - i]) * oc.multiplier  # canonical the other leg keeps
-            q = tradable(c, min(qty[i], held(c, s, side) - floor / c.multiplier))
+        for i, leg in enumerate(legs):
+            other = legs[1 - i]
+            floor = (held(other) - qty[1 - i]) * other.attrs.multiplier  # canonical the other leg keeps
+            q = tradable(leg.attrs, min(qty[i], held(leg) - floor / leg.attrs.multiplier))
             if q != qty[i]:
                 qty[i], changed = q, True
         if not changed:
@@ -264,7 +292,7 @@ class AtomicPairExecutor:
         cap = max_fee_usd if max_fee_usd is not None else self.cfg.max_retry_fees_usd
         if cap is not None and estimate > cap:
             idle.fee_cap_hit = True
-            idle.dust = [(n, q) for n, q in positions.items() if q != 0]
+            idle.dust = [Holding(n, q) for n, q in positions.items() if q != 0]
             idle.reason = f"sweeping the dust pair would cost about {estimate:.4f} USD in fees, over the cap {cap}"
             log.warning("%s: %s", symbol, idle.reason)
             return idle
@@ -301,7 +329,7 @@ class AtomicPairExecutor:
             p.asked = p.qty
         if closing:
             for p, q in zip(plans, close_quantities(
-                    [(p.attrs, p.start, p.side, p.qty) for p in plans])):
+                    [CloseLeg(p.attrs, p.start, p.side, p.qty) for p in plans])):
                 if q != p.attrs.round_size(p.qty):
                     log.warning("%s: %s can close %s of %s (market minimum %s, other leg): the rest stays hedged",
                                 symbol, p.name, q, p.qty, p.attrs.min_size)
@@ -424,36 +452,36 @@ class AtomicPairExecutor:
             if abs(d) <= tol:
                 return
             side = Side.SELL if d > 0 else Side.BUY
-            options = []
+            options: list[_RepairOption] = []
             for p in plans:
                 options.extend(await self._options(p, pos[p.name], side, abs(d)))
             # past a goal (or in two orders) only when nothing before one worked: after them
-            options.sort(key=lambda o: (o[5], o[0]))
-            for cost, kind, p, qty, reduce_only, _, trim in options:
+            options.sort(key=lambda o: (o.past_goal, o.cost))
+            for o in options:
+                p = o.plan
                 before = self._exposure_ledger(plans, symbol, ledger)
-                log.warning("%s: exposure %s: %s %s %s on %s%s (est. cost %.4f USD)", symbol, d, kind, side.value, qty,
-                            p.name, f", then {trim} back" if trim else "", cost)
+                log.warning("%s: exposure %s: %s %s %s on %s%s (est. cost %.4f USD)", symbol, d, o.kind, side.value, o.qty,
+                            p.name, f", then {o.trim} back" if o.trim else "", o.cost)
                 leg = await self._leg(p.client, ledger, budget).execute(
-                    symbol, side, qty, reduce_only=reduce_only, use_limit=False, retry=kind == "hedge")
-                leg.error = f"{kind}: {leg.error}" if leg.error else None
+                    symbol, side, o.qty, reduce_only=o.reduce_only, use_limit=False, retry=o.kind == "hedge")
+                leg.error = f"{o.kind}: {leg.error}" if leg.error else None
                 result.rollback.append(leg)
-                back = p.attrs.round_size(leg.filled - (qty - trim)) if trim else Decimal(0)
+                back = p.attrs.round_size(leg.filled - (o.qty - o.trim)) if o.trim else Decimal(0)
                 if back > 0 and back >= p.attrs.min_size and not leg.uncertain:
                     # the part past the goal, reduce-only (exempt from the minimum notional)
                     trimmed = await self._leg(p.client, ledger, budget).execute(
-                        symbol, side.opposite, back, reduce_only=True, use_limit=False, retry=kind == "hedge")
-                    trimmed.error = f"{kind} trim: {trimmed.error}" if trimmed.error else None
+                        symbol, side.opposite, back, reduce_only=True, use_limit=False, retry=o.kind == "hedge")
+                    trimmed.error = f"{o.kind} trim: {trimmed.error}" if trimmed.error else None
                     result.rollback.append(trimmed)
                     leg.uncertain = leg.uncertain or trimmed.uncertain
                 if abs(self._exposure_ledger(plans, symbol, ledger)) < abs(before) or leg.uncertain:
                     break
 
     async def _options(self, p: _Plan, cur: Decimal, side: Side, exposure: Decimal
-                       ) -> list[tuple[Decimal, str, _Plan, Decimal, bool, bool, Decimal]]:
-        """(estimated cost USD, hedge|rollback, plan, quantity, reduce-only, past the goal, trim) for trading ``side``
-        on ``p``'s exchange to remove ``exposure`` canonical units. A quantity below the market's
-        minimum size (or, unless reduce-only, its minimum notional) is raised to it when there is
-        room: the overshoot is removed by the next round on the other leg (dust left by partial
+                       ) -> list[_RepairOption]:
+        """The :class:`_RepairOption` s for trading ``side`` on ``p``'s exchange to remove
+        ``exposure`` canonical units. A quantity below the market's minimum size (or, unless
+        reduce-only, its minimum notional) is raised to it when there is room: the overshoot is removed by the next round on the other leg (dust left by partial
         fills is never stuck). When the room before the goal is too small for any order the market
         takes, the smallest one goes past the goal if that still shrinks the exposure and keeps
         the position on its side (never a flip): the repair takes such an option only when no
@@ -481,7 +509,7 @@ class AtomicPairExecutor:
             return q > 0 and q >= c.min_size and (reduces(q) or c.min_notional <= 0 or touch <= 0
                                                   or q * touch >= c.min_notional)
 
-        out = []
+        out: list[_RepairOption] = []
         for kind, goal in (("hedge", p.target), ("rollback", p.start)):
             room = (goal - cur) * side.sign  # how far ``side`` may go before passing the goal
             if room <= 0:
@@ -502,13 +530,13 @@ class AtomicPairExecutor:
                     if two is not None:
                         qty, trim = two
                         cost = (qty + trim) * (touch * taker + (ask - bid) / 2)
-                        out.append((cost, kind, p, qty, reduces(qty), True, trim))
+                        out.append(_RepairOption(cost, kind, p, qty, reduces(qty), True, trim))
                     continue
                 qty = past[0]  # the next round removes the overshoot
             reduce_only = reduces(qty)
             overshoot = max(qty - need, Decimal(0))
             cost = (qty + overshoot) * (touch * taker + (ask - bid) / 2)
-            out.append((cost, kind, p, qty, reduce_only, past_goal, Decimal(0)))
+            out.append(_RepairOption(cost, kind, p, qty, reduce_only, past_goal, Decimal(0)))
         return out
 
     @staticmethod
@@ -559,7 +587,7 @@ class AtomicPairExecutor:
                 await self._retrying(functools.partial(p.client.cancel_order, symbol, o.order_id))
             except OrderNotFound:
                 pass
-            info = await self._leg(p.client, ledger, FeeBudget(None))._final_info(symbol, o.order_id) or o
+            info = await self._leg(p.client, ledger, FeeBudget(None)).fetch_final_order(symbol, o.order_id) or o
             c = p.attrs
             await ledger.reconcile_order(p.name, symbol, info.side, info.order_id, info.filled_size, info.average_price,
                                          info.fee or None, "maker", fallback_price=info.price or Decimal(0),
@@ -622,13 +650,13 @@ class AtomicPairExecutor:
             left = [(p, pos[p.name] - (p.start + p.asked * p.side.sign)) for p in plans]
             if any(p.attrs.round_size(abs(q)) < max(p.attrs.min_size, p.attrs.lot_size)
                    for p, q in left if q * p.side.sign < 0):  # a rest no order of that market can close
-                result.dust = [(p.name, q) for p, q in left if q != 0]
+                result.dust = [Holding(p.name, q) for p, q in left if q != 0]
                 log.warning("%s: dust pair left hedged (below a market's minimum order size): %s", plans[0].attrs.symbol,
                             result.dust)
         if not hedged:
             # the leg that moved more carries the exposure
             p = max(plans, key=lambda q: abs(pos[q.name] - q.start) * q.attrs.multiplier)
-            result.naked.append((p.name, result.net_exposure / p.attrs.multiplier))
+            result.naked.append(Holding(p.name, result.net_exposure / p.attrs.multiplier))
             log.error("%s: NAKED exposure %s (canonical) left on %s", p.attrs.symbol, result.net_exposure, p.name)
         if not result.success and result.reason is None:
             lp, sp = plans

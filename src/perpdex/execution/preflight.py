@@ -33,7 +33,7 @@ from ..exchanges.base import ExchangeClient
 from ..models import ContractAttributes, ExchangePositionSnapshot, Side
 from .concurrency import gather_strict
 from .leverage import LeverageChoice, normalize_leverage
-from .liquidation import estimate_liquidation_price, liquidation_distance
+from .liquidation import estimate_liquidation_price, liquidation_distance, maintenance_fraction
 from .liquidity import LegLiquidity, assess_leg
 from .price_provider import PriceProvider
 from .refusal import PreflightRefused, Refusal, refuse
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MARGIN_BUFFER = Decimal("0.10")
 DEFAULT_MAX_SPREAD_BPS = Decimal(50)
 DEFAULT_MIN_LIQUIDATION_DISTANCE = Decimal("0.10")
-MAX_FALLBACK_MMF = Decimal("0.5")
 
 
 @dataclass(frozen=True)
@@ -109,15 +108,6 @@ class PreflightResult:
     def leg(self, role: str) -> LegCheck:
         assert self.legs is not None
         return next(leg for leg in self.legs if leg.role == role)
-
-
-def _maintenance_fraction(c: ContractAttributes) -> Decimal:
-    """The exchange's maintenance margin fraction, else the initial margin fraction at max
-    leverage (always >= the maintenance fraction, so the estimate stays conservative), at most
-    :data:`MAX_FALLBACK_MMF`."""
-    if c.maintenance_margin_fraction is not None:
-        return c.maintenance_margin_fraction
-    return min(Decimal(1) / c.max_leverage if c.max_leverage > 0 else MAX_FALLBACK_MMF, MAX_FALLBACK_MMF)
 
 
 async def _book_ready(client: ExchangeClient, leg: str, symbol: str, timeout_s: float) -> None:
@@ -228,7 +218,7 @@ async def run_preflight(
         existing = [_exchange_liquidation(snap, attrs[r].multiplier) for r, snap in zip(clients, snaps)]
         checks: list[LegCheck] = []
         for (role, c), own_liq in zip(attrs.items(), existing):
-            mmf = _maintenance_fraction(c)
+            mmf = maintenance_fraction(c)
             if own_liq is not None:
                 price, source = own_liq, "exchange"
             else:

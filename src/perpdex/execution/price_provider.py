@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..exchanges.base import Depth, ExchangeClient
 
@@ -30,20 +30,25 @@ class DepthCache(Protocol):
     async def close(self) -> None: ...
 
 
+class _Cached(NamedTuple):
+    expires: float  # time.monotonic() seconds
+    depth: Depth
+
+
 class MemoryDepthCache:
     """In-process cache: (exchange, symbol) -> (expiry monotonic time, depth)."""
 
     def __init__(self) -> None:
-        self._data: dict[tuple[str, str], tuple[float, Depth]] = {}
+        self._data: dict[tuple[str, str], _Cached] = {}
 
     async def get(self, exchange: str, symbol: str) -> Depth | None:
         hit = self._data.get((exchange, symbol))
-        if hit is None or time.monotonic() > hit[0]:
+        if hit is None or time.monotonic() > hit.expires:
             return None
-        return hit[1]
+        return hit.depth
 
     async def put(self, exchange: str, symbol: str, depth: Depth, ttl_s: float) -> None:
-        self._data[(exchange, symbol)] = (time.monotonic() + ttl_s, depth)
+        self._data[(exchange, symbol)] = _Cached(time.monotonic() + ttl_s, depth)
 
     async def invalidate(self, exchange: str, symbol: str) -> None:
         self._data.pop((exchange, symbol), None)

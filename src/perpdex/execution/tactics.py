@@ -348,7 +348,7 @@ class LegExecutor:
                 break  # filled or gone meanwhile
             except ExchangeError:
                 await asyncio.sleep(0.05)
-        info = await self._final_info(leg.symbol, oid)
+        info = await self.fetch_final_order(leg.symbol, oid)
         if info is not None:
             await self._reconcile(leg, c, oid, info.filled_size, info.average_price, info.fee,
                                   limit_liquidity(leg.side, price, info.average_price), price, retry)
@@ -357,8 +357,10 @@ class LegExecutor:
             leg.error = f"order {oid} could not be confirmed canceled"
         return info
 
-    async def _final_info(self, symbol: str, order_id: str) -> OrderInfo | None:
-        """Order state after it stopped trading (a few polls: the exchange may lag)."""
+    async def fetch_final_order(self, symbol: str, order_id: str) -> OrderInfo | None:
+        """``order_id``'s state once it stopped trading (polled up to 10 times,
+        ``poll_interval_s`` apart: the exchange may lag), else the last state read (None when
+        none could be read). Exchange errors count as an unanswered poll."""
         info = None
         for _ in range(10):
             try:
@@ -391,7 +393,7 @@ class LegExecutor:
         if res.status.is_final and res.average_price:
             await self._reconcile(leg, c, res.order_id, res.filled_size, res.average_price, res.fee, "taker", touch, retry)
             return
-        info = await self._final_info(leg.symbol, res.order_id)
+        info = await self.fetch_final_order(leg.symbol, res.order_id)
         if info is None:
             await self._reconcile(leg, c, res.order_id, res.filled_size, res.average_price, res.fee, "taker", touch, retry)
             if not res.status.is_final:

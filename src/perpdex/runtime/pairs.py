@@ -74,7 +74,7 @@ class PairTracker:
         else ``failed``."""
         status = (PositionStatus.NAKED if result.naked else PositionStatus.DUST if result.dust
                   else PositionStatus.FAILED)
-        row = await self.rt.store.get_position(position_id)
+        row = await self.rt.store.position(position_id)
         detail = row.detail or {}  # type: ignore[union-attr]  # the pair's row exists while it is executed
         detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
         if result.dust:

@@ -408,7 +408,7 @@ class FundingArbStrategy:
                 f"opened #{pos.id} {opp.symbol}: long {pf.quantity} on {opp.long_exchange} @ {result.long.avg_price}, "
                 f"short {pf.quantity} on {opp.short_exchange} @ {result.short.avg_price}, {pf.leverage}x",
                 kind=EventKind.POSITION_OPENED, position_id=pos.id, **_legs(opp), quantity=pf.quantity, leverage=pf.leverage, long_price=result.long.avg_price, short_price=result.short.avg_price, entry_net_apr=opp.net_apr)
-            opened = await self.store.get_position(pos.id)
+            opened = await self.store.position(pos.id)
             if opened is not None:
                 await self.backstops.sync_pair(opened)
             return pos.id

@@ -161,7 +161,7 @@ class AsterClient(ExchangeClient):
         60 min after creation or the last keep-alive). Raises :class:`AuthenticationError` without
         a private key, other :class:`ExchangeError` on failure."""
         priv = self._priv()
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             body = await priv.client.fapiPrivatePostV3ListenKey()
         return str(body["listenKey"])
@@ -178,7 +178,7 @@ class AsterClient(ExchangeClient):
         (§5): qty in the market's units, price USD, fee USD (commission paid), ``ts`` epoch s.
         Raises :class:`AuthenticationError` without a private key, other :class:`ExchangeError`."""
         priv = self._priv()
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             raw = await priv.client.fapiPrivateGetV3UserTrades({"symbol": self.dex_symbol(symbol), "limit": 100})
         rows: list[UserTrade] = decode(list[UserTrade], priv.client.json(raw))

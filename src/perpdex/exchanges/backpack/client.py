@@ -249,7 +249,7 @@ class BackpackClient(ExchangeClient):
         """Our last 100 fills of ``symbol`` (signed ``GET /wapi/v1/history/fills?symbol=``, §5.9):
         quantity base units, price and fee USD, ``ts`` epoch s. Raises :class:`ExchangeError`."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             rows = await priv.client.privateGetWapiV1HistoryFills(
                 {"symbol": self.symbols.dex_symbol(symbol), "limit": 100})
@@ -310,7 +310,7 @@ class BackpackClient(ExchangeClient):
         """A signed call through ccxt's implicit API (``privateGetApiV1Position`` ...), errors
         mapped and refined (:func:`refine_error`)."""
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         try:
             with p.translate_errors():
                 return await getattr(p.client, method)(params or {})

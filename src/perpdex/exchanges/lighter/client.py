@@ -129,7 +129,7 @@ class LighterClient(ExchangeClient):
         until a minute before its deadline). Raises :class:`ConfigError` without an account,
         :class:`AuthenticationError` / :class:`ExchangeError` when it cannot be signed."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             await priv.client.pre_load_lighter_library()
             c = priv.client
@@ -143,7 +143,7 @@ class LighterClient(ExchangeClient):
         as fills: size base units, price and fee USD, ``ts`` epoch s. Raises
         :class:`ExchangeError` on failure."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             rows = await priv.client.fetch_my_trades(self.symbols.ccxt_symbol(symbol), None, 100)
         acct = self.account_index
@@ -359,7 +359,7 @@ class LighterClient(ExchangeClient):
         None when the id is in neither."""
         await self.contract_attributes(symbol)
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         unified = self.symbols.ccxt_symbol(symbol)
         with p.translate_errors():
             for fetch in (p.client.fetch_open_orders, p.client.fetch_closed_orders):
@@ -411,7 +411,7 @@ class LighterClient(ExchangeClient):
     async def _account(self) -> schemas.Account:
         """Our account from ``GET /api/v1/account?by=index`` (through ccxt's implicit API)."""
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         with p.translate_errors():
             resp = await p.client.publicGetAccount({"by": "index", "value": self.account_index})
         try:
@@ -455,7 +455,7 @@ class LighterClient(ExchangeClient):
         seconds. Reads the latest 100 settlements."""
         await self.contract_attributes(symbol)
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         with p.translate_errors():
             resp = await p.client.privateGetPositionFunding({
                 "account_index": self.account_index, "market_ids": str(self.symbols.market_id(symbol)), "limit": 100,

@@ -224,7 +224,7 @@ class ParadexClient(ExchangeClient):
         for the private WebSocket ``auth``. Raises :class:`AuthenticationError` /
         :class:`ExchangeError` on failure."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             token = str(await priv.client.authenticate_rest())
         mask_in_logs(token)  # it opens the account while it lives: masked in every log line
@@ -235,7 +235,7 @@ class ParadexClient(ExchangeClient):
         ``fetch_my_trades``): size base units, price and fee USD, ``ts`` epoch s. Raises
         :class:`ExchangeError` on failure."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             rows = await priv.client.fetch_my_trades(self.symbols.ccxt_symbol(symbol), None, 100)
         return [fill_from_push(msgspec.convert(r["info"], schemas.FillPush, strict=False), symbol) for r in rows]
@@ -454,7 +454,7 @@ class ParadexClient(ExchangeClient):
     # -- account ----------------------------------------------------------------------------------
     async def _private_call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         try:
             with p.translate_errors():
                 await p.client.authenticate_rest()
