@@ -14,8 +14,7 @@ from perpdex.exchanges.aster import AsterClient
 from perpdex.exchanges.aster.emulator import SIM_ADDRESS, SIM_PRIVATE_KEY
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import OrderStatus, Side
-
-from .conftest import until
+from tests.waiting import eventually
 
 D = Decimal
 
@@ -67,7 +66,7 @@ async def test_d02_rest_depth_and_d07_bbo_without_rest(client, emulators):
     assert prices == sorted(prices, reverse=True) and depth["bids"][0]["price"] < depth["asks"][0]["price"]
     await client.prepare_market_feed("SOL")
     assert await client.feed.wait_ready("SOL", 5)
-    assert await until(lambda: client.feed.state("SOL").bbo is not None)
+    await eventually(lambda: client.feed.state("SOL").bbo is not None, "a SOL bookTicker frame")
     venue.faults.inject("http429")  # a REST call now would fail: proves the BBO comes from the stream
     bid, ask = await client.fetch_bbo_prices("SOL")
     assert bid < ask and venue.faults.pending("http429") == 1
@@ -190,7 +189,7 @@ async def test_funding_payments_from_income(client, emulators):
     venue = emulators.sim.venues["aster"]
     since = datetime.now(UTC) - timedelta(minutes=1)
     await client.place_market_order("XRP", Side.BUY, D("100"))  # XRP: 1 h interval, paid every 5 s here
-    assert await until(lambda: bool(venue.account(SIM_ADDRESS).fundings), timeout=8)
+    await eventually(lambda: bool(venue.account(SIM_ADDRESS).fundings), "a funding payment on the venue")
     pays = await client.fetch_funding_payments("XRP", since)
     paid = venue.account(SIM_ADDRESS).fundings
     assert len(pays) == len(paid) >= 1
