@@ -198,20 +198,20 @@ async def test_a_fired_backstop_is_found_and_its_fills_stored_as_the_legs_close(
     mgr = BackstopManager(rt, "bs", BackstopConfig(fraction_to_liquidation=FRACTION), ClientIds("bs"))
     pos = await open_pair(rt, long, short, D("0.5"))
     await mgr.sync_pair(pos)
-    assert await mgr.fired(pos) is None
+    assert await mgr.collect_fired(pos) is None
     row = (await mgr.current(pos.id))["long"]
     venue = cluster.sim.venue(long)
     # the long venue's price falls through the backstop (not as far as the liquidation price)
     venue.index.prices[SYMBOL] *= float(row.trigger_price) / venue.mark_price(SYMBOL) * 0.99
     cluster.sim.step()
     assert engine_qty(cluster, long) == 0  # the exchange closed the leg, nothing reversed
-    hit = await mgr.fired(pos)
+    hit = await mgr.collect_fired(pos)
     assert hit is not None and hit.row.leg == "long" and hit.qty == D("0.5")
     assert hit.reason().startswith("backstop: backpack long leg stopped at ")
     stored = [f for f in await rt.store.fills(pos.id) if f.phase == "close"]
     assert sum(f.quantity for f in stored) == D("0.5") and {f.order_id for f in stored} == {row.order_id}
     assert (await mgr.current(pos.id))["long"].state == "fired"
-    assert await mgr.fired(pos) is None  # handled once; the fills are not stored twice
+    assert await mgr.collect_fired(pos) is None  # handled once; the fills are not stored twice
 
 
 async def test_a_backstop_moves_when_the_liquidation_price_moves_beyond_reprice_fraction(env):

@@ -28,7 +28,7 @@ longer open, and this strategy's conditional orders no row knows, are cancelled.
 
 Firing: a fill of a backstop's order on the user stream calls ``on_fire`` at once (the strategy
 then runs its risk rules: the other leg is closed, as for a liquidation); on restart a leg found
-smaller than stored is checked against the fill history (:meth:`BackstopManager.fired`): fills of
+smaller than stored is checked against the fill history (:meth:`BackstopManager.collect_fired`): fills of
 the backstop's order id (or client id) say the exchange closed it through the backstop. Its
 fills are stored with the pair's close fills.
 
@@ -442,7 +442,7 @@ class BackstopManager:
                     log.warning("#%d %s: backstop on %s not cancelled: %s", pos.id, pos.symbol, row.exchange, exc)
 
     # -- firing ------------------------------------------------------------------------------------
-    async def fired(self, pos: PositionRow) -> Fired | None:
+    async def collect_fired(self, pos: PositionRow) -> Fired | None:
         """The backstop of ``pos`` that executed, if one did: a live backstop with fills of its
         order id or client id, from the user stream or the exchange's fill history (or one found
         executed while it was being cancelled). Its row is marked ``fired``, its fills stored as
@@ -489,10 +489,10 @@ class BackstopManager:
         executed (returned: their fills belong to the position's record), then every other one
         cancelled; one that executes while being cancelled is returned too."""
         out: list[Fired] = []
-        while (hit := await self.fired(pos)) is not None:
+        while (hit := await self.collect_fired(pos)) is not None:
             out.append(hit)
         await self.cancel_position(pos, reason)
-        while (hit := await self.fired(pos)) is not None:
+        while (hit := await self.collect_fired(pos)) is not None:
             out.append(hit)
         return out
 

@@ -212,7 +212,7 @@ class TradingRuntime:
                 log.warning("%s: pausing market data failed: %s", client.name, exc)
 
     # -- positions ---------------------------------------------------------------------------------
-    async def leg_quantities(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
+    async def fetch_leg_quantities(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
         """(long size, short size) actually open on the exchanges, each in that exchange's units,
         both >= 0. Raises the exchanges' typed errors."""
         ls, ss = await asyncio.gather(

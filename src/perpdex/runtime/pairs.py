@@ -98,7 +98,7 @@ class PairTracker:
         for pos in await self.positions([PositionStatus.DUST]):
             long, short = self.rt.clients[pos.long_exchange], self.rt.clients[pos.short_exchange]
             try:
-                lq, sq = await self.rt.leg_quantities(pos)
+                lq, sq = await self.rt.fetch_leg_quantities(pos)
                 if lq == 0 and sq == 0:
                     result = None
                 else:
@@ -193,7 +193,7 @@ class PairTracker:
         open, e.g. a manual trade) is flagged: logged, reported and kept in ``detail``, never
         traded away silently."""
         try:
-            lq, sq = await self.rt.leg_quantities(pos)
+            lq, sq = await self.rt.fetch_leg_quantities(pos)
         except ExchangeError as exc:
             log.warning("#%d %s: positions not readable on resume (%s); the risk rules retry each cycle",
                         pos.id, pos.symbol, exc)
@@ -247,7 +247,7 @@ class PairTracker:
     async def reconcile(self, pos: PositionRow) -> None:
         """A pair interrupted mid-open or mid-close (see module doc)."""
         await self.backfill_fills(pos, "open" if pos.status == PositionStatus.OPENING else "close")
-        lq, sq = await self.rt.leg_quantities(pos)
+        lq, sq = await self.rt.fetch_leg_quantities(pos)
         lm, sm = await self.rt.multipliers(pos)
         if pos.status == PositionStatus.OPENING and lq > 0 and lq * lm == sq * sm == pos.quantity:
             await self.rt.store.update_position(pos.id, status=PositionStatus.OPEN, **await self.entry_prices(pos))

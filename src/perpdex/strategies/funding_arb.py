@@ -343,7 +343,7 @@ class FundingArbStrategy:
                 LegState("short", pos.short_exchange, pos.quantity, sm, snaps[1])]
         reason = reduced_leg(legs)
         if reason is not None:
-            fired = await self.backstops.fired(pos)  # the exchange closed the leg through its backstop
+            fired = await self.backstops.collect_fired(pos)  # the exchange closed the leg through its backstop
             if fired is not None:
                 reason = fired.reason()
             self._event(f"#{pos.id} {pos.symbol}: {reason}; closing the other leg", logging.ERROR,
@@ -436,7 +436,7 @@ class FundingArbStrategy:
         await self.backstops.cancel_position(pos, "pair closing")
         await self._resume_books(pos)
         await self._sync_funding(pos)
-        lq, sq = await self.runtime.leg_quantities(pos)
+        lq, sq = await self.runtime.fetch_leg_quantities(pos)
         long, short = self.clients[pos.long_exchange], self.clients[pos.short_exchange]
         self._trading = True
         try:

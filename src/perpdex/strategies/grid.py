@@ -599,7 +599,7 @@ class GridStrategy:
         """Record a backstop that executed (True when one did)."""
         if self.holder is None:
             return False
-        hit = await self.backstops.fired(self.holder)
+        hit = await self.backstops.collect_fired(self.holder)
         if hit is None:
             return False
         await self._absorb(hit)
