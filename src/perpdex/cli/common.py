@@ -53,16 +53,17 @@ def load_app_config(path: Path | None, verbose: bool) -> AppConfig:
     return cfg
 
 
-def run_async(coro: Any) -> Any:
+def run_async(coro: Any, *, interrupted: str = "") -> Any:
     """``asyncio.run(coro)``; a :class:`~perpdex.errors.PerpdexError` is printed and exits with
-    code 1, Ctrl-C with 130."""
+    code 1, Ctrl-C prints "interrupted" (followed by ``interrupted``, what the user should know)
+    and exits with 130."""
     try:
         return asyncio.run(coro)
     except PerpdexError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
+        err_console.print(f"[yellow]interrupted[/]{': ' + interrupted if interrupted else ''}")
         raise typer.Exit(130) from None
 
 
