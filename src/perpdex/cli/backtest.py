@@ -74,7 +74,7 @@ def backtest(
             raise typer.BadParameter(str(exc), param_hint="--recording") from None
     rec = recording if recording is not None else cfg.backtest.recording
     out = run_async(_backtest(cfg, start, end, offline, quiet=as_json, console=console, err_console=err_console,
-                               recording=rec))
+                              recording=rec))
     if out is None:
         raise typer.Exit(1)
     result, data = out

@@ -366,7 +366,7 @@ def sim(
     names = [n.strip() for n in exchanges.split(",")] if exchanges else None
     market = {"recording": recording, "recording_speed": speed, "recording_loop": loop} if recording else {}
     run_async(_sim(names, seed, funding_time_scale, host, str(scenario) if scenario else None, endpoints_file,
-                    market))
+                   market))
 
 
 async def _sim(names, seed, scale, host, scenario, endpoints_file, market) -> None:

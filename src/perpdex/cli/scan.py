@@ -202,7 +202,7 @@ def scan(
     dec = lambda x: None if x is None else Decimal(str(x))  # noqa: E731 - a one-line local helper reads best as a lambda
     with err_console.status(f"collecting and ranking {', '.join(cfg.enabled_exchanges)}..."):
         res = run_async(collect_and_rank(cfg, symbols=split_list(symbols, upper=True), min_net_apr=dec(min_apr),
-                                          min_volume_usd=dec(min_volume), min_oi_usd=dec(min_oi)))
+                                         min_volume_usd=dec(min_volume), min_oi_usd=dec(min_oi)))
     rows = [opportunity_dict(o) for o in res.opportunities]
     shown, hidden = sort_and_cut(rows, SCAN_SORTS, sort, top if top is not None or as_json else SCAN_TOP)
     if as_json:

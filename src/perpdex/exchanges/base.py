@@ -194,7 +194,9 @@ class ExchangeClient(abc.ABC):
         """Fetch the market catalog: canonical symbol -> attributes (active perps only)."""
 
     async def contract_attributes(self, symbol: str) -> ContractAttributes:
-        """Attributes of ``symbol``; raises :class:`MarketNotFound` if not listed or inactive."""
+        """Attributes of ``symbol`` from the loaded catalog (loaded first, once, by
+        :meth:`load_contracts` when :meth:`connect` has not); raises :class:`MarketNotFound` if
+        not listed or inactive."""
         if not self._contracts:
             self._contracts = await self.load_contracts()
         c = self._contracts.get(symbol)
@@ -396,7 +398,7 @@ class ExchangeClient(abc.ABC):
 
     @abc.abstractmethod
     def fetch_funding_history_pages(self, symbol: str, since: datetime,
-                              until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """The exchange's public settled funding of ``symbol`` (canonical) with ``since <=
         funding_time <= until`` (UTC; ``until`` None: now), one list per request answered, over
         the network, inside the exchange's rate budget. Pages come **oldest first** wherever the

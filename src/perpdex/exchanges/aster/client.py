@@ -425,7 +425,7 @@ class AsterClient(ExchangeClient):
         return True
 
     async def fetch_funding_history_pages(self, symbol: str, since: datetime,
-                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+                                          until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Settled funding rates from ``GET /fapi/v3/fundingRate`` (see
         :func:`~perpdex.exchanges.aster.funding.funding_history_pages`; base class for units and errors)."""
         dex = (await self.contract_attributes(symbol)).contract_id

@@ -503,7 +503,7 @@ class BackpackClient(ExchangeClient):
         return True
 
     async def fetch_funding_history_pages(self, symbol: str, since: datetime,
-                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+                                          until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Settled funding rates from ``GET /api/v1/fundingRates`` (see
         :func:`~perpdex.exchanges.backpack.funding.funding_history_pages`; base class for units and errors)."""
         dex = (await self.contract_attributes(symbol)).contract_id

@@ -235,7 +235,7 @@ class LighterClient(ExchangeClient):
         return depth_from_orders(schemas.order_book_orders.decode(body), levels)
 
     async def fetch_funding_history_pages(self, symbol: str, since: datetime,
-                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+                                          until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Settled hourly funding from ``GET /api/v1/fundings`` (see
         :func:`~perpdex.exchanges.lighter.funding.funding_history_pages`; base class for units and errors)."""
         await self.contract_attributes(symbol)

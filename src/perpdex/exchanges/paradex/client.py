@@ -510,7 +510,7 @@ class ParadexClient(ExchangeClient):
         return True
 
     async def fetch_funding_history_pages(self, symbol: str, since: datetime,
-                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+                                          until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Hourly funding values reduced from ``GET /v1/funding/data`` observations (see
         :func:`~perpdex.exchanges.paradex.funding.funding_history_pages`; base class for units and errors)."""
         c = await self.contract_attributes(symbol)
