@@ -67,13 +67,20 @@ class ExecutionConfig:
     verify_rounds: int = 3
 
 
+class Holding(NamedTuple):
+    """What one exchange holds (or is left exposed by) in the executed symbol."""
+
+    exchange: str
+    qty: Decimal  # signed, base units of that exchange's market
+
+
 @dataclass
 class PairResult:
     """Outcome of opening or closing a pair.
 
     ``success``: both legs reached their targets and the pair is hedged. ``balanced_qty``: the
     canonical size each leg moved by, hedged (for an open that ended smaller than asked, the size
-    actually held). ``naked`` lists (exchange, signed base-unit exposure) that could not be
+    actually held). ``naked`` lists the :class:`Holding` s (exchange, signed base-unit exposure) that could not be
     flattened. ``positions``: signed positions read back at the end (exchange units);
     ``net_exposure``: canonical base units the pair gained net (within ``tolerance``, the larger
     canonical lot step of the two markets, it counts as hedged). ``retry_fees``: USD charged to the fee cap, ``fee_cap_hit``: a
@@ -82,7 +89,7 @@ class PairResult:
     ``open_orders_left``: open orders of the symbol found after the clean-up (0 normally).
 
     ``dust``: a close that could not finish because a remainder is below what its market can
-    trade (lot, minimum order size) and was therefore left hedged on both legs: (exchange, signed
+    trade (lot, minimum order size) and was therefore left hedged on both legs: a :class:`Holding` (exchange, signed
     base units of that exchange still held beyond the caller's target) for each leg holding
     some, empty otherwise. Such a close is not ``success`` unless what is left is within
     ``tolerance`` (a lone sub-lot remainder), and leaves no ``naked`` exposure; :meth:`AtomicPairExecutor.sweep_dust` closes the pair later.
@@ -106,13 +113,6 @@ class PairResult:
     open_orders_left: int = 0
     ledger: FillLedger | None = None
     dust: list[Holding] = field(default_factory=list)
-
-
-class Holding(NamedTuple):
-    """What one exchange holds (or is left exposed by) in the executed symbol."""
-
-    exchange: str
-    qty: Decimal  # signed, base units of that exchange's market
 
 
 class CloseLeg(NamedTuple):
