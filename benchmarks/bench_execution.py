@@ -152,7 +152,7 @@ async def main() -> None:
             await c.connect()
             await c.prepare_market_feed(SYMBOL)
             assert await c.feed.wait_ready(SYMBOL, 10), f"{name}: book not ready"
-            await c.get_position_snapshot(SYMBOL)  # creates the private (ccxt) side
+            await c.fetch_position(SYMBOL)  # creates the private (ccxt) side
             signing.attach(name, ccxt_instance(c))
             orig = c.fetch_order_book_rest
 

@@ -59,7 +59,7 @@ async def one(exchange: str) -> dict[str, float]:
             lat.append((time.perf_counter() - t0) * 1000)
             await client.pause_market_data_streams()
         out["resume_ready_ms"] = statistics.median(lat)
-        c = await client.get_contract_attributes("ETH")
+        c = await client.contract_attributes("ETH")
         qty = c.round_size(Decimal(50) / Decimal(3900)) if c.min_size <= Decimal("0.02") else c.min_size
         qty = max(qty, c.min_size, c.round_size(Decimal(20) / Decimal(3900)) + c.lot_size)
         # count every book/BBO request that reaches REST: the PriceProvider's own, plus the

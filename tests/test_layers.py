@@ -1,7 +1,11 @@
 """Layers stay layers (docs/ARCHITECTURE.md): live trading never imports the emulator,
 ``exchanges/`` never imports ``sim/`` (the emulated venues live in ``sim/venues/``), and no
 module above ``exchanges/`` names an exchange (in code: docstrings and comments may cite them as
-the source of a fact) or imports an exchange's own package."""
+the source of a fact) or imports an exchange's own package. One piece of code per job
+(ARCHITECTURE.md, "Naming"): no module imports another's ``_private`` name, no object calls into
+another class's ``_private`` members, no caller probes for a capability by catching
+``NotImplementedError``, and no method is named ``get_*`` (``fetch_*`` goes over the network, a
+plain name reads local state)."""
 
 from __future__ import annotations
 
@@ -100,3 +104,71 @@ def test_every_exchange_has_an_emulator():
     assert venues.names() == registry.names()
     for name in venues.names():
         assert venues.emulator_class(name).__module__.startswith(f"perpdex.sim.venues.{name}.")
+
+
+def _modules() -> list[tuple[str, ast.Module]]:
+    return [(str(path.relative_to(SRC)), ast.parse(path.read_text())) for path in sorted(SRC.rglob("*.py"))]
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _emulated(rel: str) -> bool:
+    """The simulator and the emulated venues: one unit whose modules share private helpers and
+    drive the venue engine from outside by design (not trading code)."""
+    return rel.startswith("sim/") or rel.endswith("emulator.py")
+
+
+def test_no_module_imports_another_modules_private_name():
+    offenders = [f"{rel}:{node.lineno}: from {'.' * node.level}{node.module or ''} import {alias.name}"
+                 for rel, tree in _modules() if not _emulated(rel)
+                 for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 for alias in node.names if _is_private(alias.name)]
+    assert not offenders, offenders
+
+
+#: modules whose classes still share private state with a partner class of the same module (the
+#: recording tap's session/request wrappers, the replay cursor, the writer's channels)
+PRIVATE_ACCESS_KNOWN = {"recording/tap.py", "recording/transport.py", "recording/writer.py"}
+
+
+def test_no_object_reaches_into_another_class_private_members():
+    offenders = []
+    for rel, tree in _modules():
+        if rel in PRIVATE_ACCESS_KNOWN or _emulated(rel):
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and _is_private(node.attr)):
+                continue
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                continue
+            if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+                continue
+            offenders.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+    assert not offenders, offenders
+
+
+def test_no_capability_probing_with_not_implemented_error():
+    """Every exchange implements the whole interface (tests/exchanges/test_registry.py), so no
+    code treats NotImplementedError as "unsupported": it only ever means a programming error."""
+    offenders = []
+    for rel, tree in _modules():
+        for node in ast.walk(tree):
+            caught: list[ast.expr] = []
+            if isinstance(node, ast.ExceptHandler) and node.type is not None:
+                caught = list(node.type.elts) if isinstance(node.type, ast.Tuple) else [node.type]
+            elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("suppress"):
+                caught = list(node.args)
+            if any(isinstance(c, ast.Name) and c.id == "NotImplementedError" for c in caught):
+                offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def test_no_method_is_named_get():
+    offenders = [f"{rel}:{fn.lineno}: {cls.name}.{fn.name}" for rel, tree in _modules()
+                 for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef)
+                 for fn in cls.body if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and fn.name.startswith("get_")]
+    assert not offenders, offenders

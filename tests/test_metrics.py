@@ -26,7 +26,7 @@ async def test_metrics_endpoint_reports_feed_and_price_provider(tmp_path):
         await client.prepare_market_feed("BTC")
         assert await client.feed.wait_ready("BTC", 10)
         prices = PriceProvider()
-        await prices.get_bbo(client, "BTC")
+        await prices.fetch_bbo(client, "BTC")
         port = _free_port()
         serve_metrics(port, PerpdexCollector(lambda: [client.feed], prices.counters))
         async with aiohttp.ClientSession() as http:

@@ -58,7 +58,7 @@ async def test_C01_reduce_only_stop_rests_triggers_on_mark_and_reduces(env: Env)
     assert sum(f.qty for f in fills) == half and all(f.side is Side.SELL for f in fills)
     final = await stream.wait_order_final(res.order_id, TIMEOUT)
     assert final is not None and final.status is OrderStatus.FILLED, final
-    pos = await env.client.get_position_snapshot(env.symbol)
+    pos = await env.client.fetch_position(env.symbol)
     assert pos is not None and pos.quantity == qty - half
     assert await env.client.fetch_open_conditional_orders(env.symbol) == []
 
@@ -75,7 +75,7 @@ async def test_C02_stop_larger_than_position_never_reverses_it(env: Env) -> None
     fills = await stream.wait_fill(res.order_id, TIMEOUT, qty=qty)
     assert sum(f.qty for f in fills) == qty  # capped to the position
     await eventually(lambda: (o := stream.order(res.order_id)) is not None and o.status.is_final, "final update")
-    assert await env.client.get_position_snapshot(env.symbol) is None  # flat, not long
+    assert await env.client.fetch_position(env.symbol) is None  # flat, not long
     assert env.venue.account(env.account).positions[env.symbol].qty == 0
 
 
@@ -99,5 +99,5 @@ async def test_C03_cancel_and_refused_trigger(env: Env) -> None:
     with pytest.raises(InvalidOrder):
         await env.client.place_stop_market(env.symbol, Side.SELL, qty, _trigger(env, -0.05), trigger_by="index")
     assert await env.client.fetch_open_conditional_orders(env.symbol) == []
-    pos = await env.client.get_position_snapshot(env.symbol)
+    pos = await env.client.fetch_position(env.symbol)
     assert pos is not None and pos.quantity == qty  # nothing fired

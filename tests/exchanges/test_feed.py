@@ -29,20 +29,20 @@ async def test_d09_pause_stops_market_data_and_resume_brings_ready_books_back(ex
         for sym in ("BTC", "ETH"):
             await client.prepare_market_feed(sym)
         assert await client.feed.wait_ready("BTC", 10) and await client.feed.wait_ready("ETH", 10)
-        assert await client.get_order_book_from_websocket("BTC", 5) is not None
+        assert client.feed_depth("BTC", 5) is not None
 
         await client.pause_market_data_streams()
         stats = client.feed.stats()
         assert stats["state"] == "paused" and set(stats["symbols"]) == {"BTC", "ETH"}
         before = client.feed.frames_received
         assert await _frames_settle(client.feed, 0.6) == before  # no market-data traffic at all
-        assert await client.get_order_book_from_websocket("BTC", 5) is None  # a paused book is not served
+        assert client.feed_depth("BTC", 5) is None  # a paused book is not served
         assert not client.feed.is_ready("ETH")
 
         await client.resume_market_data_streams()
         assert await client.feed.wait_ready("BTC", 10) and await client.feed.wait_ready("ETH", 10)
         assert client.feed.frames_received > before
-        depth = await client.get_order_book_from_websocket("ETH", 5)
+        depth = client.feed_depth("ETH", 5)
         assert depth is not None and depth["bids"][0]["price"] < depth["asks"][0]["price"]
 
         # prepare_market_feed on a paused feed resumes it too (the strategy's path)
@@ -81,7 +81,7 @@ async def _watch(client, symbol: str, seconds: float) -> int:
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     while loop.time() < end:
-        depth = await client.get_order_book_from_websocket(symbol, 5)
+        depth = client.feed_depth(symbol, 5)
         if depth is None:
             unserved += 1
         elif depth["bids"] and depth["asks"]:

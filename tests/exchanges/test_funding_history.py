@@ -106,7 +106,7 @@ async def test_history_walks_many_pages(cluster, name, monkeypatch):
     since = until - timedelta(days=3)
     client = _client(cluster, name)
     try:
-        pages = [p async for p in client.funding_history_pages("ETH", since, until)]
+        pages = [p async for p in client.fetch_funding_history_pages("ETH", since, until)]
     finally:
         await client.close()
     rows = [r for p in pages for r in p]
@@ -126,7 +126,7 @@ async def test_rate_limits_are_retried_then_reported_with_the_request(cluster, n
     until = _start(venue)
     client = _client(cluster, name)
     try:
-        await client.get_contract_attributes("BTC")
+        await client.contract_attributes("BTC")
         venue.faults.inject("http429", count=2)
         rows = await client.fetch_funding_history("BTC", until - timedelta(days=2), until)
         assert len(rows) == len(expected(name, venue, "BTC", until - timedelta(days=2), until)) > 0

@@ -88,7 +88,7 @@ async def test_E06_fills_and_order_status_match_rest(env: Env) -> None:
     assert by_trade(fills) == await rest_fills_of(env, res.order_id)
     final = await stream.wait_order_final(res.order_id, TIMEOUT)
     assert final is not None and final.status is OrderStatus.FILLED and final.filled == qty, final
-    info = await env.client.get_order_info(env.symbol, res.order_id)
+    info = await env.client.fetch_order(env.symbol, res.order_id)
     assert info is not None and info.status is OrderStatus.FILLED and info.filled_size == qty
     await eventually(lambda: (p := stream.position(env.symbol)) is not None and p.quantity == qty, "stream position")
     pos = stream.position(env.symbol)
@@ -122,7 +122,7 @@ async def test_E06_partial_fill_then_cancel(env: Env) -> None:
     final = await stream.wait_order_final(res.order_id, TIMEOUT)
     assert final is not None and final.status is OrderStatus.CANCELED and final.filled == top, final
     assert by_trade(stream.fills_for(res.order_id)) == await rest_fills_of(env, res.order_id)
-    info = await env.client.get_order_info(env.symbol, res.order_id)
+    info = await env.client.fetch_order(env.symbol, res.order_id)
     assert info is not None and info.status is OrderStatus.CANCELED and info.filled_size == top
 
 

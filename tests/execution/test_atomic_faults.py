@@ -155,7 +155,7 @@ class Lane:
             venue = self.cluster.sim.venue(n)
             stops = [o for a in venue.accounts.values() for o in venue.open_orders(a.id, self.symbol)
                      if o.status == "untriggered"]
-            attrs = await self.clients[n].get_contract_attributes(self.symbol)
+            attrs = await self.clients[n].contract_attributes(self.symbol)
             what = f"trial {trial} (seed {SEED}, {self.symbol} {self.long}->{self.short}) {leg} leg on {n}"
             assert all(o.reduce_only and D(str(o.qty)) <= held[n] for o in stops), f"{what}: {stops} vs {held[n]}"
             if held[n] >= attrs.min_size and held[n] > 0:
@@ -172,8 +172,8 @@ class Lane:
 
     async def run(self, trials: list[int]) -> None:
         symbol = self.symbol
-        la = await self.clients[self.long].get_contract_attributes(symbol)
-        sa = await self.clients[self.short].get_contract_attributes(symbol)
+        la = await self.clients[self.long].contract_attributes(symbol)
+        sa = await self.clients[self.short].contract_attributes(symbol)
         step = common_step(la.canonical_lot, sa.canonical_lot)
         bid, ask = await self.clients[self.long].fetch_bbo_prices(symbol)
         qty = round_down(NOTIONAL / ask * la.multiplier, step)

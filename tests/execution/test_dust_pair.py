@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from perpdex.execution.atomic import AtomicPairExecutor, ExecutionConfig, close_quantities
+from perpdex.execution.atomic import AtomicPairExecutor, CloseLeg, ExecutionConfig, close_quantities
 from perpdex.execution.fills import FillRecord
 from perpdex.execution.price_provider import PriceProvider
 from perpdex.execution.tactics import TacticConfig
@@ -29,23 +29,23 @@ def market(lot: str, min_size: str, multiplier: str = "1") -> ContractAttributes
 def test_close_quantities_never_takes_a_leg_below_what_the_other_can_reach() -> None:
     lot1, fine = market("1", "1"), market("0.1", "5")
     # the seed-123 pair: 1.0 long where a lot is 1, 1.4 short below its minimum 5: neither trades
-    assert close_quantities([(lot1, D(1), Side.SELL, D(1)), (fine, D("-1.4"), Side.BUY, D("1.4"))]) == [0, 0]
+    assert close_quantities([CloseLeg(lot1, D(1), Side.SELL, D(1)), CloseLeg(fine, D("-1.4"), Side.BUY, D("1.4"))]) == [0, 0]
     # a larger long leg comes down to the short's 1.4 (rounded down to its lot: never below it)
-    assert close_quantities([(lot1, D(3), Side.SELL, D(3)), (fine, D("-1.4"), Side.BUY, D("1.4"))]) == [1, 0]
+    assert close_quantities([CloseLeg(lot1, D(3), Side.SELL, D(3)), CloseLeg(fine, D("-1.4"), Side.BUY, D("1.4"))]) == [1, 0]
     # both tradable: the whole close (the reduce-only legs are exempt from the minimum notional)
-    assert close_quantities([(lot1, D(7), Side.SELL, D(7)), (fine, D("-7"), Side.BUY, D(7))]) == [7, 7]
+    assert close_quantities([CloseLeg(lot1, D(7), Side.SELL, D(7)), CloseLeg(fine, D("-7"), Side.BUY, D(7))]) == [7, 7]
     # a short leg of 7.4 comes down to what the long (7) leaves: 0.4 would be below its minimum, so all of it
-    assert close_quantities([(lot1, D(7), Side.SELL, D(7)), (fine, D("-7.4"), Side.BUY, D("7.4"))]) == [7, D("7.4")]
+    assert close_quantities([CloseLeg(lot1, D(7), Side.SELL, D(7)), CloseLeg(fine, D("-7.4"), Side.BUY, D("7.4"))]) == [7, D("7.4")]
     # a partial close whose rest on one leg would be more than the other can shed: held back to match
-    assert close_quantities([(lot1, D(9), Side.SELL, D(9)), (fine, D("-9"), Side.BUY, D("4.9"))]) == [0, 0]
-    assert close_quantities([(lot1, D(9), Side.SELL, D(9)), (fine, D("-9"), Side.BUY, D(5))]) == [5, 5]
+    assert close_quantities([CloseLeg(lot1, D(9), Side.SELL, D(9)), CloseLeg(fine, D("-9"), Side.BUY, D("4.9"))]) == [0, 0]
+    assert close_quantities([CloseLeg(lot1, D(9), Side.SELL, D(9)), CloseLeg(fine, D("-9"), Side.BUY, D(5))]) == [5, 5]
     # a leg whose partner holds nothing (liquidated) closes alone; a leg on the wrong side trades nothing
-    assert close_quantities([(lot1, D(4), Side.SELL, D(4)), (fine, D(0), Side.BUY, D(0))]) == [4, 0]
-    assert close_quantities([(lot1, D(-4), Side.SELL, D(4)), (fine, D(0), Side.BUY, D(0))]) == [0, 0]
+    assert close_quantities([CloseLeg(lot1, D(4), Side.SELL, D(4)), CloseLeg(fine, D(0), Side.BUY, D(0))]) == [4, 0]
+    assert close_quantities([CloseLeg(lot1, D(-4), Side.SELL, D(4)), CloseLeg(fine, D(0), Side.BUY, D(0))]) == [0, 0]
     # canonical units: 1000 units of a x1000 market hedge 1 unit of the other
     k = market("10", "10", "0.001")
-    assert close_quantities([(k, D(1000), Side.SELL, D(1000)), (market("1", "2"), D(-1), Side.BUY, D(1))]) == [0, 0]
-    assert close_quantities([(k, D(3000), Side.SELL, D(3000)), (market("1", "2"), D(-3), Side.BUY, D(3))]) == [3000, 3]
+    assert close_quantities([CloseLeg(k, D(1000), Side.SELL, D(1000)), CloseLeg(market("1", "2"), D(-1), Side.BUY, D(1))]) == [0, 0]
+    assert close_quantities([CloseLeg(k, D(3000), Side.SELL, D(3000)), CloseLeg(market("1", "2"), D(-3), Side.BUY, D(3))]) == [3000, 3]
 
 
 async def test_dust_pair_stays_hedged_then_is_swept() -> None:
@@ -61,7 +61,7 @@ async def test_dust_pair_stays_hedged_then_is_swept() -> None:
     try:
         for c in (long_c, short_c):
             await c.connect()
-        la, sa = await long_c.get_contract_attributes(symbol), await short_c.get_contract_attributes(symbol)
+        la, sa = await long_c.contract_attributes(symbol), await short_c.contract_attributes(symbol)
         assert (la.lot_size, sa.min_size) == (D(1), D(5)), "the scenario needs aster lots of 1 and lighter's minimum 5"
         # the seed-123 legs: aster long 1, lighter short 1.4 (each reached through orders the markets take)
         for c, side, q, ro in ((long_c, Side.BUY, D(3), False), (long_c, Side.SELL, D(2), True),
@@ -116,7 +116,7 @@ async def test_close_stopped_short_below_the_minimum_leaves_a_hedged_dust_pair()
     try:
         for c in (long_c, short_c):
             await c.connect()
-        la = await long_c.get_contract_attributes(symbol)
+        la = await long_c.contract_attributes(symbol)
         assert la.min_size == D("0.005")
         q = D("0.006")
         assert (await long_c.place_market_order(symbol, Side.BUY, q)).success
@@ -152,7 +152,7 @@ async def test_close_of_a_pair_below_the_opening_minimums_with_a_refused_leg_is_
         for c, side, size, ro in ((long_c, Side.BUY, D(3), False), (long_c, Side.SELL, D("1.9"), True),
                                   (short_c, Side.SELL, D(5), False), (short_c, Side.BUY, D("3.9"), True)):
             assert (await c.place_market_order(symbol, side, size, reduce_only=ro)).success
-        la = await long_c.get_contract_attributes(symbol)
+        la = await long_c.contract_attributes(symbol)
         _, ask = await long_c.fetch_bbo_prices(symbol)
         assert q * ask < la.min_notional, "the scenario needs a rollback of 1.1 refused by aster"
         venues["paradex"].faults.inject("reject", count=50, symbol=symbol)

@@ -27,7 +27,7 @@ async def test_unanswered_order_is_recorded_from_the_fill_history(lost: str) -> 
     try:
         for c in clients.values():
             await c.connect()
-        la, sa = (await clients[long_n].get_contract_attributes(SYMBOL), await clients[short_n].get_contract_attributes(SYMBOL))
+        la, sa = (await clients[long_n].contract_attributes(SYMBOL), await clients[short_n].contract_attributes(SYMBOL))
         _, ask = await clients[long_n].fetch_bbo_prices(SYMBOL)
         step = max(la.lot_size, sa.lot_size)
         qty = max(la.min_size, sa.min_size, (D(50) / ask / step).to_integral_value() * step)  # ~50 USD a leg

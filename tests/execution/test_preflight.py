@@ -85,18 +85,18 @@ async def refused(rt, **kw: Any) -> PreflightRefused:
 # -- leverage ---------------------------------------------------------------------------------------
 async def test_e09_leverage_normalized_to_the_lower_maximum_set_and_verified_on_both(tmp_path):
     async with pair(tmp_path, long_max=20, short_max=8) as rt:
-        before = await rt.clients[LONG].get_leverage_info("ETH"), await rt.clients[SHORT].get_leverage_info("ETH")
+        before = await rt.clients[LONG].fetch_leverage_info("ETH"), await rt.clients[SHORT].fetch_leverage_info("ETH")
         assert (before[0].max_leverage, before[1].max_leverage) == (20, 8)
         result = await preflight(rt, leverage=D(10), min_liquidation_distance=D("0.05"))
         assert result.leverage == 8
         assert result.leverage_choice.limited_by == SHORT
         assert (result.leverage_choice.max_long, result.leverage_choice.max_short) == (20, 8)
         for name in (LONG, SHORT):  # what each exchange now reports for the market
-            info = await rt.clients[name].get_leverage_info("ETH")
+            info = await rt.clients[name].fetch_leverage_info("ETH")
             assert abs(info.current_leverage - 8) <= D("0.05"), name
         # below both maxima the wanted leverage wins
         assert (await preflight(rt, leverage=D(3))).leverage == 3
-        assert (await rt.clients[SHORT].get_leverage_info("ETH")).current_leverage.quantize(D(1)) == 3
+        assert (await rt.clients[SHORT].fetch_leverage_info("ETH")).current_leverage.quantize(D(1)) == 3
 
 
 @pytest.mark.parametrize("long_name, short_name", [("backpack", "paradex"), ("paradex", "backpack")])
@@ -108,7 +108,7 @@ async def test_e09_normalization_on_account_wide_and_per_market_exchanges(tmp_pa
         result = await preflight(rt, long=long, short=short, leverage=D(10), min_liquidation_distance=D("0.05"))
         assert result.leverage == 8 and result.leverage_choice.limited_by == short_name
         for c in (long, short):
-            assert (await c.get_leverage_info("ETH")).current_leverage == 8, c.name
+            assert (await c.fetch_leverage_info("ETH")).current_leverage == 8, c.name
 
 
 def test_choose_leverage_rounds_down_and_names_the_limit():
@@ -194,7 +194,7 @@ async def test_liquidation_check_uses_the_exchanges_own_price_when_a_position_ex
         aster = rt.clients[LONG]
         await aster.set_leverage("ETH", D(3))
         await aster.place_market_order("ETH", Side.BUY, D("0.1"))
-        snap = await aster.get_position_snapshot("ETH")
+        snap = await aster.fetch_position("ETH")
         result = await preflight(rt, leverage=D(3))
         long = result.leg("long")
         assert long.liquidation_source == "exchange" and long.liquidation_price == snap.liquidation_price
@@ -239,9 +239,9 @@ async def test_every_exchange_publishes_max_leverage_and_maintenance_margin(tmp_
     # way each exchange does (Aster bracket, Lighter fraction, Backpack mmfFunction, Paradex mmf_factor)
     async with pair(tmp_path, long_max=20, short_max=8, long_name=long_name, short_name=short_name) as rt:
         for name, top in ((long_name, 20), (short_name, 8)):
-            c = await rt.clients[name].get_contract_attributes("ETH")
+            c = await rt.clients[name].contract_attributes("ETH")
             assert c.max_leverage == top and c.maintenance_margin_fraction == D("0.5") / top, name
-            assert (await rt.clients[name].get_leverage_info("ETH")).max_leverage == top, name
+            assert (await rt.clients[name].fetch_leverage_info("ETH")).max_leverage == top, name
 
 
 async def test_refused_on_unknown_market_min_size_and_thin_book(tmp_path):

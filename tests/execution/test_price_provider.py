@@ -30,14 +30,14 @@ async def test_ws_book_beats_cache_then_cache_then_rest_and_fills_invalidate(tmp
         prices = PriceProvider(cache_ttl_s=60)
         await client.prepare_market_feed("ETH")
         assert await client.feed.wait_ready("ETH", 10)
-        await prices.get_depth(client, "ETH", 10)
-        await prices.get_bbo(client, "ETH")
+        await prices.fetch_depth(client, "ETH", 10)
+        await prices.fetch_bbo(client, "ETH")
         assert prices.counters() == {"ws_hits": 2, "cache_hits": 0, "cache_misses": 0, "rest_calls": 0}
 
         await client.pause_market_data_streams()  # no live book: REST once, then the cache
-        d1 = await prices.get_depth(client, "ETH", 10)
-        d2 = await prices.get_depth(client, "ETH", 10)
-        bid, ask = await prices.get_bbo(client, "ETH")
+        d1 = await prices.fetch_depth(client, "ETH", 10)
+        d2 = await prices.fetch_depth(client, "ETH", 10)
+        bid, ask = await prices.fetch_bbo(client, "ETH")
         assert d1 is d2 and (bid, ask) == (d1["bids"][0]["price"], d1["asks"][0]["price"])
         assert prices.rest_calls == 1 and prices.hits == 2
 
@@ -45,7 +45,7 @@ async def test_ws_book_beats_cache_then_cache_then_rest_and_fills_invalidate(tmp
         leg = await LegExecutor(client, prices).execute("ETH", Side.BUY, Decimal("0.01"), use_limit=False)
         assert leg.filled == Decimal("0.01")
         assert await prices.cached("lighter", "ETH") is None
-        await prices.get_depth(client, "ETH", 10)
+        await prices.fetch_depth(client, "ETH", 10)
         assert prices.rest_calls >= 2
 
 

@@ -30,7 +30,7 @@ async def test_repair_goes_past_the_start_when_the_room_is_below_the_minimum_not
     try:
         for c in clients.values():
             await c.connect()
-        la, sa = await long_c.get_contract_attributes(SYMBOL), await short_c.get_contract_attributes(SYMBOL)
+        la, sa = await long_c.contract_attributes(SYMBOL), await short_c.contract_attributes(SYMBOL)
         # the long leg: dust below lighter's minimum size (bought above it, then mostly sold)
         dust = la.min_size / 2 - la.lot_size * 3
         assert 0 < dust < la.min_size

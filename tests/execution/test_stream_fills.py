@@ -66,7 +66,7 @@ class Pair:
     async def run(self) -> None:
         sym = self.symbol
         long_c, short_c = self.clients[self.long], self.clients[self.short]
-        la, sa = await long_c.get_contract_attributes(sym), await short_c.get_contract_attributes(sym)
+        la, sa = await long_c.contract_attributes(sym), await short_c.contract_attributes(sym)
         _, ask = await long_c.fetch_bbo_prices(sym)
         qty = round_down(NOTIONAL / ask * la.multiplier, common_step(la.canonical_lot, sa.canonical_lot))
         lq, sq = qty / la.multiplier, qty / sa.multiplier

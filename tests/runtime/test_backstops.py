@@ -63,13 +63,13 @@ async def expected_trigger(rt, exchange: str, side: Side, fraction: Decimal) -> 
     """The trigger of a leg on ``exchange`` (``side`` the position's) from what the exchange
     reports now: its mark (else the BBO mid) and liquidation price, rounded toward the mark."""
     client = rt.clients[exchange]
-    snap = await client.get_position_snapshot(SYMBOL)
+    snap = await client.fetch_position(SYMBOL)
     mark = snap.mark_price
     if not mark:
         bid, ask = await client.fetch_bbo_prices(SYMBOL)
         mark = (bid + ask) / 2
     assert snap.liquidation_price, f"{exchange} reports no liquidation price"
-    c = await client.get_contract_attributes(SYMBOL)
+    c = await client.contract_attributes(SYMBOL)
     stop_side = Side.SELL if side is Side.BUY else Side.BUY
     return c.round_price(backstop_trigger(mark, snap.liquidation_price, fraction), stop_side)
 
@@ -171,7 +171,7 @@ async def test_a_refused_backstop_is_retried_further_from_the_mark_then_reported
     assert [(e.data["leg"], e.data.get("retrying", False)) for e in failed] == [
         ("long", True), ("short", True), ("short", False)]
     assert all("[" in e.data["reason"] for e in failed)  # the exchange's own message
-    shown = describe(await rt.store.backstops(position_id=pos.id), [("long", long), ("short", short)])
+    shown = describe(await rt.store.backstops(position_id=pos.id), ["long", "short"])
     assert shown["long"] == f"{info.trigger_price.normalize():f} (mark, 0.5)"
     assert shown["short"].startswith("none: refused: [paradex]")
 
@@ -198,20 +198,20 @@ async def test_a_fired_backstop_is_found_and_its_fills_stored_as_the_legs_close(
     mgr = BackstopManager(rt, "bs", BackstopConfig(fraction_to_liquidation=FRACTION), ClientIds("bs"))
     pos = await open_pair(rt, long, short, D("0.5"))
     await mgr.sync_pair(pos)
-    assert await mgr.fired(pos) is None
+    assert await mgr.collect_fired(pos) is None
     row = (await mgr.current(pos.id))["long"]
     venue = cluster.sim.venue(long)
     # the long venue's price falls through the backstop (not as far as the liquidation price)
     venue.index.prices[SYMBOL] *= float(row.trigger_price) / venue.mark_price(SYMBOL) * 0.99
     cluster.sim.step()
     assert engine_qty(cluster, long) == 0  # the exchange closed the leg, nothing reversed
-    hit = await mgr.fired(pos)
+    hit = await mgr.collect_fired(pos)
     assert hit is not None and hit.row.leg == "long" and hit.qty == D("0.5")
     assert hit.reason().startswith("backstop: backpack long leg stopped at ")
     stored = [f for f in await rt.store.fills(pos.id) if f.phase == "close"]
     assert sum(f.quantity for f in stored) == D("0.5") and {f.order_id for f in stored} == {row.order_id}
     assert (await mgr.current(pos.id))["long"].state == "fired"
-    assert await mgr.fired(pos) is None  # handled once; the fills are not stored twice
+    assert await mgr.collect_fired(pos) is None  # handled once; the fills are not stored twice
 
 
 async def test_a_backstop_moves_when_the_liquidation_price_moves_beyond_reprice_fraction(env):
@@ -225,7 +225,7 @@ async def test_a_backstop_moves_when_the_liquidation_price_moves_beyond_reprice_
     before = (await mgr.current(pos.id))["long"]
     # a move of the liquidation price within reprice_fraction: the backstop stays
     await rt.clients[long].set_leverage(SYMBOL, D("3.1"))
-    liq = (await rt.clients[long].get_position_snapshot(SYMBOL)).liquidation_price
+    liq = (await rt.clients[long].fetch_position(SYMBOL)).liquidation_price
     assert abs(liq - before.liquidation_price) <= D("0.02") * before.liquidation_price
     await mgr.sync_pair(pos)
     assert (await mgr.current(pos.id))["long"].id == before.id
@@ -244,7 +244,7 @@ async def test_backstop_enabled_false_places_nothing_and_status_says_so(env):
     pos = await open_pair(rt, "lighter", "backpack", D("0.5"))
     await mgr.sync_pair(pos)
     assert not stops_on_wire(cluster, "lighter") and not stops_on_wire(cluster, "backpack")
-    shown = describe(await rt.store.backstops(position_id=pos.id), [("long", "lighter"), ("short", "backpack")],
+    shown = describe(await rt.store.backstops(position_id=pos.id), ["long", "short"],
                      enabled=False)
     assert shown == {"long": "none: backstops off (backstop.enabled: false)",
                      "short": "none: backstops off (backstop.enabled: false)"}

@@ -31,7 +31,7 @@ async def test_recovered_close_has_exit_prices_fees_and_stored_cooldown(tmp_path
         assert pos.strategy == "funding_arb"
         # the close runs, then the process dies before anything of it reaches storage
         await store.update_position(pos.id, status=PositionStatus.CLOSING, close_reason="spread eroded")
-        lq, sq = await first.runtime.leg_quantities(pos)
+        lq, sq = await first.runtime.fetch_leg_quantities(pos)
 
         async def lost(_fill) -> None:
             return None
@@ -45,7 +45,7 @@ async def test_recovered_close_has_exit_prices_fees_and_stored_cooldown(tmp_path
         second = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides,
                                     on_event=events.append)
         await second.start()
-        closed = await store.get_position(pos.id)
+        closed = await store.position(pos.id)
         assert closed.status == PositionStatus.CLOSED and closed.close_reason == "spread eroded"
         # exit prices and fees from the recovered fills (within the book around the fills' prices)
         assert closed.exit_long_price is not None and closed.exit_short_price is not None
@@ -87,15 +87,15 @@ async def test_a_close_meeting_dust_records_a_dust_pair_then_sweeps_it(tmp_path)
             assert (await c.place_market_order("0G", side, q, reduce_only=ro)).success
         pos = await strat.pairs.create(symbol="0G", long_exchange="aster", short_exchange="lighter", quantity=D(1))
         await store.update_position(pos.id, status=PositionStatus.OPEN)
-        pos = await store.get_position(pos.id)
+        pos = await store.position(pos.id)
         assert not await strat.close_position(pos, "spread eroded")
-        dust = await store.get_position(pos.id)
+        dust = await store.position(pos.id)
         assert dust.status == PositionStatus.DUST and not dust.detail["naked"]
         assert dust.detail["dust"] == [["aster", "1"], ["lighter", "-1.4"]]
         assert any(f"#{pos.id} dust" in e for e in events), events
-        assert await strat.runtime.leg_quantities(dust) == (1, D("1.4"))  # still hedged
+        assert await strat.runtime.fetch_leg_quantities(dust) == (1, D("1.4"))  # still hedged
         await strat.cycle()
-        swept = await store.get_position(pos.id)
+        swept = await store.position(pos.id)
         assert swept.status == PositionStatus.CLOSED and swept.close_reason.endswith("dust swept")
-        assert await strat.runtime.leg_quantities(swept) == (0, 0)
+        assert await strat.runtime.fetch_leg_quantities(swept) == (0, 0)
     await store.close()

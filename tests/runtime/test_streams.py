@@ -161,8 +161,8 @@ STREAM_MODULES = [base_stream, aster_stream, lighter_stream, backpack_stream, pa
 @pytest.mark.parametrize("module", STREAM_MODULES, ids=lambda m: m.__name__)
 def test_stream_modules_never_reach_into_their_client(module):
     src = inspect.getsource(module)
-    for banned in ("_priv(", "._ensure(", "self.client", ".private", "translate_errors", "get_order_info",
-                   "get_position_snapshot", "fetch_fills(", "fetch_my_trades", "reconcile(", "from .client import",
+    for banned in ("_priv(", ".ensure_markets(", "self.client", ".private", "translate_errors", "fetch_order",
+                   "fetch_position", "fetch_fills(", "fetch_my_trades", "reconcile(", "from .client import",
                    "from ..base import", "from .base import", '"ExchangeClient"'):
         assert banned not in src, f"{module.__name__} still uses {banned!r}"
     assert not hasattr(base_stream.UserStream, "reconcile") and not hasattr(base_stream.UserStream, "fetch_fills")

@@ -87,7 +87,7 @@ async def test_adopts_an_older_database_adding_what_it_lacks(store_url):
     [p] = await st.positions(["open"])
     assert p.quantity == Decimal("1.5") and p.account is None
     await st.update_position(p.id, account="main")
-    assert (await st.get_position(p.id)).account == "main"
+    assert (await st.position(p.id)).account == "main"
     assert await st.revision() == head_revision()
     await st.close()
     assert await _sync(store_url, _diff) == []

@@ -49,7 +49,7 @@ async def test_decimals_are_exact_beyond_float_precision(store, value):
                                     quantity=Decimal(value), entry_net_apr=Decimal(value))
     await store.add_fill(p.id, "open", exchange="a", symbol="BTC", side="buy", quantity=Decimal(value),
                          price=Decimal(value), fee=Decimal(value), liquidity="taker", order_id=None)
-    row = await store.get_position(p.id)
+    row = await store.position(p.id)
     [fill] = await store.fills(p.id)
     for got in (row.quantity, row.entry_net_apr, fill.price, fill.fee):
         assert got == Decimal(value) and str(got) == str(Decimal(value))
@@ -73,11 +73,11 @@ async def test_datetimes_come_back_timezone_aware_utc(store):
     opened = datetime(2026, 6, 1, 14, 30, 15, 123456, tzinfo=cest)  # 12:30:15.123456 UTC
     p = await store.create_position(symbol="SOL", long_exchange="a", short_exchange="b", status="open",
                                     opened_at=opened, closed_at=datetime(2026, 6, 2, 8, 0))  # naive = UTC
-    row = await store.get_position(p.id)
+    row = await store.position(p.id)
     assert row.opened_at == opened and row.opened_at.tzinfo == UTC
     assert row.opened_at.hour == 12 and row.opened_at.microsecond == 123456
     assert row.closed_at == datetime(2026, 6, 2, 8, 0, tzinfo=UTC)
-    assert (await store.get_position(p.id)).opened_at.utcoffset() == timedelta(0)
+    assert (await store.position(p.id)).opened_at.utcoffset() == timedelta(0)
 
 
 async def test_funding_snapshots_insert_and_query_by_pair_and_time(store):

@@ -46,15 +46,15 @@ async def test_bundled_and_plain_legs_hold_the_same_tokens(tmp_path):
         strat = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides)
         await strat.start()
         aster, lighter = rt.clients["aster"], rt.clients["lighter"]
-        assert (await aster.get_contract_attributes("PEPE")).multiplier == 1000
-        assert (await lighter.get_contract_attributes("PEPE")).multiplier == 1
+        assert (await aster.contract_attributes("PEPE")).multiplier == 1000
+        assert (await lighter.contract_attributes("PEPE")).multiplier == 1
         report = await strat.cycle()
         [opp] = [o for o in report.opportunities if o.symbol == "PEPE"]
         assert (opp.long_exchange, opp.short_exchange) == ("aster", "lighter")
         assert report.opened, "the PEPE pair should open"
         [pos] = await store.positions(["open"])
-        long_snap = await aster.get_position_snapshot("PEPE")
-        short_snap = await lighter.get_position_snapshot("PEPE")
+        long_snap = await aster.fetch_position("PEPE")
+        short_snap = await lighter.fetch_position("PEPE")
         tokens = pos.quantity
         assert long_snap.quantity * 1000 == tokens  # 1000PEPE units
         assert -short_snap.quantity == tokens  # PEPE units

@@ -133,14 +133,14 @@ async def test_interrupted_open_is_reconciled_no_naked_leg(tmp_path):
                                           status="opening", quantity=D(500), leverage=D(3))
         from perpdex.models import Side
         await aster.place_market_order("0G", Side.BUY, D(500))
-        snap = await aster.get_position_snapshot("0G")
+        snap = await aster.fetch_position("0G")
         assert snap is not None and snap.quantity == D(500)
 
         strat = FundingArbStrategy(cfg.strategy, rt.clients, rt.adapters, store, fee_overrides=rt.fee_overrides)
         await strat.start()
-        row = await store.get_position(pos.id)
+        row = await store.position(pos.id)
         assert row.status == "failed" and "recovered" in row.close_reason
-        assert await aster.get_position_snapshot("0G") is None
+        assert await aster.fetch_position("0G") is None
         assert any(f.phase == "rollback" for f in await store.fills(pos.id))
     await store.close()
 
@@ -158,8 +158,8 @@ async def test_one_leg_rejected_rolls_back_the_other(tmp_path):
         assert report.opened == []
         [row] = await store.positions()
         assert row.status == "failed" and "rejected" in row.close_reason and "lighter sell 0/510" in row.close_reason
-        assert await rt.clients["aster"].get_position_snapshot("0G") is None
-        assert await rt.clients["lighter"].get_position_snapshot("0G") is None
+        assert await rt.clients["aster"].fetch_position("0G") is None
+        assert await rt.clients["lighter"].fetch_position("0G") is None
     await store.close()
 
 

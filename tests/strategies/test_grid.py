@@ -125,7 +125,7 @@ async def test_every_fill_gets_its_take_profit_at_once_and_round_trips_add_up(ha
     await g.start()
     [entry] = await entry_resting(g)
     assert entry.post_only and entry.side == "buy"
-    bid, ask = await g.touch()
+    bid, ask = await g.fetch_touch()
     assert entry.price == bid  # at the touch, from the WebSocket book
     # a partial fill (half): its take-profit covers the filled part only, placed without a cycle
     h.venue.faults.inject("partial", 1, SYMBOL, 0.5)

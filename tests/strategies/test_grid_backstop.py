@@ -158,7 +158,7 @@ async def test_backstop_enabled_false_places_none_and_status_shows_the_price(har
     assert g.holder is not None
     assert (await status())[g.holder.id] == {"grid": "none: not placed yet"}  # flat
     await g.cycle()
-    bid, _ = await g.touch()
+    bid, _ = await g.fetch_touch()
     h.cluster.sim.index.prices["BTC"] = float(bid) * 0.9995
     await eventually(lambda: g.orders.position > 0 and covered(g) == g.orders.position)
     await g.cycle()

@@ -48,7 +48,7 @@ async def opened(tmp_path, **strategy: Any) -> AsyncIterator[tuple[Any, FundingA
 
 
 async def flat(client, symbol: str = "0G") -> bool:
-    return await client.get_position_snapshot(symbol) is None
+    return await client.fetch_position(symbol) is None
 
 
 async def test_a_leg_liquidated_by_the_exchange_closes_the_other_and_records_why(tmp_path):
@@ -61,7 +61,7 @@ async def test_a_leg_liquidated_by_the_exchange_closes_the_other_and_records_why
         report = await strat.cycle()
         assert report.closed == [pos.id]  # ... until the next cycle closes it
         assert await flat(aster)
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.status == "closed"
         assert row.close_reason == f"lighter leg liquidated/ADL: size {pos.quantity.normalize():f} -> 0"
         # the liquidation shows in the exchange's own fill data: a reduce-only system order
@@ -76,14 +76,14 @@ async def test_a_leg_auto_deleveraged_in_part_closes_the_pair(tmp_path):
         rt.cluster.sim.venue("aster").faults.inject("adl", symbol="0G", value=0.5)  # half the long leg taken
 
         async def halved() -> bool:
-            snap = await aster.get_position_snapshot("0G")
+            snap = await aster.fetch_position("0G")
             return snap is not None and snap.quantity < pos.quantity
         await eventually(halved)
-        left = (await aster.get_position_snapshot("0G")).quantity
+        left = (await aster.fetch_position("0G")).quantity
         report = await strat.cycle()
         assert report.closed == [pos.id]
         assert await flat(aster) and await flat(lighter)
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.close_reason == f"aster leg liquidated/ADL: size {pos.quantity.normalize():f} -> {left.normalize():f}"
 
 
@@ -93,19 +93,19 @@ async def test_liquidation_distance_exit_from_the_exchanges_own_numbers(tmp_path
     async with opened(tmp_path, min_liquidation_distance=0.15, exit={"max_age_s": 3600, "min_liquidation_distance": 0.10},
                       backstop={"enabled": False}) as (rt, strat, pos):
         aster = rt.clients["aster"]
-        before = await aster.get_position_snapshot("0G")
+        before = await aster.fetch_position("0G")
         assert liquidation_distance(before.liquidation_price, before.mark_price, Side.BUY) > D("0.15")
         assert await strat.risk_reason(pos) is None
         # the market falls towards the long leg's liquidation price (still above it: no liquidation)
         rt.cluster.sim.index.prices["0G"] = float(before.liquidation_price) / 0.93
 
         async def close_to_liquidation() -> bool:
-            s = await aster.get_position_snapshot("0G")
+            s = await aster.fetch_position("0G")
             return s is not None and liquidation_distance(s.liquidation_price, s.mark_price, Side.BUY) < D("0.10")
         await eventually(close_to_liquidation)
         report = await strat.cycle()
         assert report.closed == [pos.id]
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.close_reason.startswith("long leg on aster: liquidation ")
         assert row.close_reason.endswith("minimum 10%")
         assert await flat(aster) and await flat(rt.clients["lighter"])
@@ -117,7 +117,7 @@ async def test_funding_flip_closes_the_pair(tmp_path):
         rt.cluster.sim.venue("aster").set_funding_rate("0G", 0.004)
         report = await strat.cycle()
         assert report.closed == [pos.id]
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.close_reason.startswith("spread flipped")
 
 
@@ -153,5 +153,5 @@ async def test_a_liquidation_on_the_user_stream_wakes_the_strategy_before_the_ne
         finally:
             stop.set()
             await task
-        row = await strat.store.get_position(pos.id)
+        row = await strat.store.position(pos.id)
         assert row.status == "closed" and row.close_reason.startswith("lighter leg liquidated/ADL")

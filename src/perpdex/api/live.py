@@ -81,6 +81,41 @@ class LiveRun:
         snaps = [s.last_snapshot for s in self.arbs if s.last_snapshot is not None]
         return max(snaps, key=lambda s: s.ts) if snaps else None
 
+    async def fetch_liquidation_price(self, exchange: str, symbol: str) -> Decimal | None:
+        """The exchange's liquidation price of our position: from the user stream when it reported
+        one, else a REST read at most every ``LIQUIDATION_REFRESH_S`` (errors give None)."""
+        client = self.runtime.clients.get(exchange)
+        if client is None:
+            return None
+        stream = client.user_stream
+        pushed = stream.position(symbol) if stream is not None else None
+        if pushed is not None and pushed.liquidation_price:
+            return pushed.liquidation_price
+        loop = asyncio.get_running_loop()
+        at, price = self._liq.get((exchange, symbol), (float("-inf"), None))
+        if loop.time() - at < LIQUIDATION_REFRESH_S:
+            return price
+        self._liq[(exchange, symbol)] = (loop.time(), price)  # one read in flight per leg
+        try:
+            snap = await asyncio.wait_for(client.fetch_position(symbol), 5.0)
+            price = snap.liquidation_price if snap is not None else None
+        except Exception as exc:  # noqa: BLE001 - the page shows "n/a"; trading is not concerned
+            log.debug("%s %s: position read for the dashboard failed: %s", exchange, symbol, exc)
+            price = None
+        self._liq[(exchange, symbol)] = (loop.time(), price)
+        return price
+
+    async def grid_book(self, grid: Any) -> LotBook:
+        """FIFO lots of the grid's stored fills, kept apart from the grid's own book (the dashboard
+        reads, never touches the strategy's state); only fills stored since the last call are read."""
+        async with self._grid_lock:
+            last, book = self._grid_books.get(grid.name, (0, LotBook(grid.cfg.direction)))
+            for f in await self.runtime.store.order_fills(grid.name, after_id=last):
+                book.add(f.side, f.quantity, f.price, f.fee, f.ts.timestamp())
+                last = f.id
+            self._grid_books[grid.name] = (last, book)
+            return book
+
 
 # -- helpers -------------------------------------------------------------------------------------------
 def _now() -> datetime:
@@ -152,38 +187,13 @@ async def _mark(app: FastAPI, live: LiveRun | None, exchange: str, symbol: str) 
             return sample.mark_price, "live"
         client = live.runtime.clients.get(exchange)
         if client is not None:
-            depth = await client.get_order_book_from_websocket(symbol, 1)
+            depth = client.feed_depth(symbol, 1)
             if depth and depth["bids"] and depth["asks"]:
                 return (depth["bids"][0]["price"] + depth["asks"][0]["price"]) / 2, "book"
     rows = await app.state.service.history.latest(exchange=exchange, symbol=symbol)
     if rows and rows[0].mark_price is not None:
         return rows[0].mark_price, "stored"
     return None, None
-
-
-async def _liquidation_price(live: LiveRun, exchange: str, symbol: str) -> Decimal | None:
-    """The exchange's liquidation price of our position: from the user stream when it reported
-    one, else a REST read at most every ``LIQUIDATION_REFRESH_S`` (errors give None)."""
-    client = live.runtime.clients.get(exchange)
-    if client is None:
-        return None
-    stream = client.user_stream
-    pushed = stream.position(symbol) if stream is not None else None
-    if pushed is not None and pushed.liquidation_price:
-        return pushed.liquidation_price
-    loop = asyncio.get_running_loop()
-    at, price = live._liq.get((exchange, symbol), (float("-inf"), None))
-    if loop.time() - at < LIQUIDATION_REFRESH_S:
-        return price
-    live._liq[(exchange, symbol)] = (loop.time(), price)  # one read in flight per leg
-    try:
-        snap = await asyncio.wait_for(client.get_position_snapshot(symbol), 5.0)
-        price = snap.liquidation_price if snap is not None else None
-    except Exception as exc:  # noqa: BLE001 - the page shows "n/a"; trading is not concerned
-        log.debug("%s %s: position read for the dashboard failed: %s", exchange, symbol, exc)
-        price = None
-    live._liq[(exchange, symbol)] = (loop.time(), price)
-    return price
 
 
 async def _position(app: FastAPI, live: LiveRun | None, store: Store, pos: PositionRow, now: datetime
@@ -203,7 +213,7 @@ async def _position(app: FastAPI, live: LiveRun | None, store: Store, pos: Posit
         funding = sum((p.amount for p in payments if p.exchange == ex), _ZERO)
         mark, source = await _mark(app, live, ex, pos.symbol)
         upnl = cash + held * mark if mark is not None else (cash if held == 0 else None)
-        liq = await _liquidation_price(live, ex, pos.symbol) if live is not None and held != 0 else None
+        liq = await live.fetch_liquidation_price(ex, pos.symbol) if live is not None and held != 0 else None
         dist = (liquidation_distance(liq, mark, Side.BUY if role == "long" else Side.SELL)
                 if liq is not None and mark is not None else None)
         legs.append(S.Leg(role=role, exchange=ex, size=abs(held), entry_price=entry, mark_price=mark,  # type: ignore[arg-type]  # role is 'long' or 'short'
@@ -237,29 +247,17 @@ def _order(o: Any) -> S.GridOrder:
                        created_at=o.created_at)
 
 
-async def _grid_book(live: LiveRun, grid: Any) -> LotBook:
-    """FIFO lots of the grid's stored fills, kept apart from the grid's own book (the dashboard
-    reads, never touches the strategy's state); only fills stored since the last call are read."""
-    async with live._grid_lock:
-        last, book = live._grid_books.get(grid.name, (0, LotBook(grid.cfg.direction)))
-        for f in await live.runtime.store.order_fills(grid.name, after_id=last):
-            book.add(f.side, f.quantity, f.price, f.fee, f.ts.timestamp())
-            last = f.id
-        live._grid_books[grid.name] = (last, book)
-        return book
-
-
 async def grids(app: FastAPI) -> S.GridResponse:
     live: LiveRun | None = getattr(app.state, "live", None)
     if live is None:
         return S.GridResponse(attached=False, as_of=_now(), grids=[])
     out = []
     for g in live.grids:
-        book = await _grid_book(live, g)
+        book = await live.grid_book(g)
         funding = _ZERO
         if g.holder is not None:
             funding = sum((p.amount for p in await live.runtime.store.funding(g.holder.id)), _ZERO)
-        depth = await g.client.get_order_book_from_websocket(g.symbol, 1)
+        depth = g.client.feed_depth(g.symbol, 1)
         mark = (depth["bids"][0]["price"] + depth["asks"][0]["price"]) / 2 if depth and depth["bids"] and depth["asks"] else None
         price_pnl = book.realized_price_pnl
         out.append(S.GridView(

@@ -22,7 +22,8 @@ from rich.table import Table
 from ..config import AppConfig
 from ..errors import ConfigError
 from ..files import write_private_text
-from .render import _pct, _usd
+from .common import console, err_console, load_app_config, run_async
+from .render import pct, usd
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,8 @@ def backtest(
     fetch`, with taker fees, slippage, the config's size and leverage. Prints each position and
     the totals: net PnL, net APR on the capital committed (margin of both legs of every slot),
     max drawdown, turnover, funding flips."""
-    from .main import _load, _run_async, console, err_console
 
-    cfg = _load(config, verbose)
+    cfg = load_app_config(config, verbose)
     start = _date(since, "--since")
     end = _date(until, "--until") if until else datetime.now(UTC)
     if end <= start:
@@ -73,8 +73,8 @@ def backtest(
         except (OSError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--recording") from None
     rec = recording if recording is not None else cfg.backtest.recording
-    out = _run_async(_backtest(cfg, start, end, offline, quiet=as_json, console=console, err_console=err_console,
-                               recording=rec))
+    out = run_async(_backtest(cfg, start, end, offline, quiet=as_json, console=console, err_console=err_console,
+                              recording=rec))
     if out is None:
         raise typer.Exit(1)
     result, data = out
@@ -174,8 +174,8 @@ def render_backtest(console: Any, data: dict[str, Any]) -> None:
                      else "right")
     for p in data["positions"]:
         t.add_row(p["symbol"], p["long_exchange"], p["short_exchange"], p["opened_at"][:16].replace("T", " "),
-                  p["closed_at"][:16].replace("T", " "), _usd(p["funding_long"]), _usd(p["funding_short"]),
-                  f"{Decimal(p['fees']):,.4f}", f"{Decimal(p['slippage']):,.4f}", _usd(p["net"]), p["close_reason"])
+                  p["closed_at"][:16].replace("T", " "), usd(p["funding_long"]), usd(p["funding_short"]),
+                  f"{Decimal(p['fees']):,.4f}", f"{Decimal(p['slippage']):,.4f}", usd(p["net"]), p["close_reason"])
     if data["positions"]:
         console.print(t)
     else:
@@ -185,15 +185,15 @@ def render_backtest(console: Any, data: dict[str, Any]) -> None:
     s.add_column("what")
     s.add_column("value", justify="right")
     reasons = ", ".join(f"{k}: {v}" for k, v in tot["close_reasons"].items()) or "-"
-    for name, value in (("positions", str(tot["positions"])), ("funding", _usd(tot["funding"])),
+    for name, value in (("positions", str(tot["positions"])), ("funding", usd(tot["funding"])),
                         ("fees", f"{Decimal(tot['fees']):,.4f}"), ("slippage", f"{Decimal(tot['slippage']):,.4f}"),
-                        ("net PnL", _usd(tot["net_pnl"])), ("capital committed", f"{Decimal(tot['capital']):,.2f}"),
-                        ("net APR on capital", _pct(tot["net_apr"])),
-                        ("max drawdown", f"{Decimal(tot['max_drawdown']):,.4f} ({_pct(tot['max_drawdown_pct'])})"),
+                        ("net PnL", usd(tot["net_pnl"])), ("capital committed", f"{Decimal(tot['capital']):,.2f}"),
+                        ("net APR on capital", pct(tot["net_apr"])),
+                        ("max drawdown", f"{Decimal(tot['max_drawdown']):,.4f} ({pct(tot['max_drawdown_pct'])})"),
                         ("turnover", f"{Decimal(tot['turnover']):,.2f}"), ("funding flips", str(tot["funding_flips"])),
                         ("close reasons", reasons),
                         ("slippage source", _slippage_source(tot, data.get("settings", {}))),
-                        ("taker fees", ", ".join(f"{ex} {_pct(f['taker_fee'], 3)} ({f['source']})"
+                        ("taker fees", ", ".join(f"{ex} {pct(f['taker_fee'], 3)} ({f['source']})"
                                                  for ex, f in data["fees"].items()))):
         s.add_row(name, value)
     console.print(s)

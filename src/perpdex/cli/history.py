@@ -28,6 +28,7 @@ from ..config import AppConfig
 from ..errors import PerpdexError
 from ..funding.download import DownloadResult, DownloadTask, default_symbols, plan_downloads, run_downloads
 from ..funding.settled import SettledFundingStore
+from .common import load_app_config, run_async
 
 history_app = typer.Typer(no_args_is_help=True, help="Settled funding-rate history: download it into the "
                                                      "store, show what is stored.")
@@ -65,9 +66,7 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _load(path: Path | None, verbose: bool) -> AppConfig:
-    from .main import _load as load_and_log  # main imports this module: resolved at call time
-
-    cfg = load_and_log(path, verbose)
+    cfg = load_app_config(path, verbose)
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # the store's migration chatter
     return cfg
@@ -202,14 +201,8 @@ def fetch(
         err_console.print(f"[bold red]error:[/] --until ({_when(end)}) must be after --since ({_when(start)})", soft_wrap=True)
         raise typer.Exit(2)
     wanted = [s.upper() for s in _csv(symbols) or []] or None
-    try:
-        results = asyncio.run(_fetch(cfg, names, wanted, start, end, as_json))
-    except PerpdexError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: what was stored stays; run the same command again to resume")
-        raise typer.Exit(130) from None
+    results = run_async(_fetch(cfg, names, wanted, start, end, as_json),
+                        interrupted="what was stored stays; run the same command again to resume")
     if any(r.error for r in results):
         raise typer.Exit(1)
 

@@ -20,18 +20,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from ..config import AppConfig, load_config
+from ..config import AppConfig
 from ..errors import ConfigError, PerpdexError
 from ..exchanges import registry
 from ..files import write_private_text
@@ -39,6 +36,7 @@ from . import render
 from .accounts import accounts_app
 from .alerts import alerts_app, start_alerts
 from .backtest import backtest
+from .common import console, err_console, load_app_config, run_async, setup_logging, stop_on_signals
 from .db import db_app
 from .doctor import doctor
 from .history import history_app
@@ -66,60 +64,7 @@ app.command()(funding)
 app.command()(scan)
 app.command()(backtest)
 app.command()(doctor)
-# a pipe or CI log gets a wide console rather than rich's 80-column default, so tables stay readable
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True)
-
 ConfigOpt = typer.Option(None, "--config", "-c", help="YAML config file (see configs/sim.yml; default: ./perpdex.yml, then ~/.config/perpdex/config.yml).")
-
-
-def _setup_logging(level: str, verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # the console shows progress; library chatter stays at WARNING unless --verbose
-    if not verbose:
-        for noisy in ("perpdex", "aiohttp", "ccxt", "sqlalchemy"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    # tokens derived from credentials (auth tokens, JWTs, listen keys) never reach a log line
-    from ..secrets import install_log_mask
-
-    install_log_mask()
-
-
-def _load(path: Path | None, verbose: bool) -> AppConfig:
-    try:
-        cfg = load_config(path)
-    except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from None
-    _setup_logging(cfg.log_level, verbose)
-    return cfg
-
-
-def _run_async(coro: Any) -> Any:
-    try:
-        return asyncio.run(coro)
-    except PerpdexError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        raise typer.Exit(130) from None
-
-
-def _stop_on_signals() -> asyncio.Event:
-    """An event set by SIGINT/SIGTERM, so a run stops cleanly (report written, sockets closed)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-    return stop
 
 
 # --------------------------------------------------------------------------------------------------
@@ -147,13 +92,13 @@ def run(
         err_console.print(f"[bold red]error:[/] --duration must be a positive number of seconds (got {duration:g})",
                           soft_wrap=True)
         raise typer.Exit(2)
-    cfg = _load(config, verbose)
+    cfg = load_app_config(config, verbose)
     where = None
     if dashboard:
         from .dashboard import bind_address
 
         where = bind_address(cfg, host, port)
-    result = _run_async(_run(cfg, duration, report, account, key_file, dashboard=where, verbose=verbose))
+    result = run_async(_run(cfg, duration, report, account, key_file, dashboard=where, verbose=verbose))
     render.report(console, result)
     if report:
         console.print(f"report written to [bold]{report}[/]")
@@ -171,7 +116,7 @@ async def _run(cfg: AppConfig, duration: float | None, report_path: Path | None,
     store = await open_store(cfg.storage.url)
     started = time.monotonic()
     started_at = datetime.now(UTC)
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     notifier = None  # alerts (cfg.alerts.channels), docs/ALERTS.md
     dash = None  # the dashboard (--dashboard): perpdex.cli.dashboard
     try:
@@ -269,12 +214,12 @@ def book(
 ) -> None:
     """Print the live L2 book of SYMBOL on EXCHANGE from the WebSocket feed (a REST snapshot,
     labelled so, while the WebSocket book is not ready)."""
-    cfg = _load(config, verbose)
+    cfg = load_app_config(config, verbose)
     if exchange not in cfg.exchanges:
         err_console.print(f"[bold red]error:[/] exchange '{exchange}' is not in {config} (has: "
                           f"{', '.join(cfg.exchanges)})", soft_wrap=True)
         raise typer.Exit(2)
-    _run_async(_book(cfg, exchange, symbol.upper(), levels, as_json, once))
+    run_async(_book(cfg, exchange, symbol.upper(), levels, as_json, once))
 
 
 #: seconds ``perpdex book`` gives the WebSocket book before showing the REST one meanwhile
@@ -283,7 +228,7 @@ BOOK_WS_GRACE_S = 3.0
 
 async def _depth_with_source(client: Any, symbol: str, levels: int) -> tuple[Any, str]:
     """The live WebSocket book, else one REST snapshot (labelled so) while the feed is not ready."""
-    depth = await client.get_order_book_from_websocket(symbol, levels)
+    depth = client.feed_depth(symbol, levels)
     if depth is not None:
         return depth, "WebSocket"
     return await client.fetch_order_book_rest(symbol, levels), "REST: WebSocket book not ready"
@@ -329,8 +274,8 @@ def status(
 ) -> None:
     """Health check: per exchange the market catalog, the WebSocket books of --symbols (state,
     frames, bytes, resyncs, age, best bid/ask), and the positions recorded in the store."""
-    cfg = _load(config, verbose)
-    result = _run_async(_status(cfg, [s.strip().upper() for s in symbols.split(",") if s.strip()]))
+    cfg = load_app_config(config, verbose)
+    result = run_async(_status(cfg, [s.strip().upper() for s in symbols.split(",") if s.strip()]))
     if as_json:
         print(json.dumps(result, indent=2))
     else:
@@ -344,7 +289,6 @@ def status(
 
 async def _status(cfg: AppConfig, symbols: list[str]) -> dict[str, Any]:
     from ..app import runtime
-    from ..errors import PerpdexError
     from ..storage import open_store
 
     store = await open_store(cfg.storage.url)  # a store that cannot open: one line, before any exchange
@@ -360,7 +304,7 @@ async def _status(cfg: AppConfig, symbols: list[str]) -> dict[str, Any]:
                 await asyncio.gather(*(client.feed.wait_ready(sym, 10) for sym in symbols))
                 entry["bbo"] = {}
                 for sym in symbols:
-                    depth = await client.get_order_book_from_websocket(sym, 1)
+                    depth = client.feed_depth(sym, 1)
                     if depth is not None and depth["bids"] and depth["asks"]:
                         entry["bbo"][sym] = [str(depth["bids"][0]["price"]), str(depth["asks"][0]["price"])]
                 entry["feed"] = client.feed.stats()
@@ -396,9 +340,8 @@ async def _backstops_of(cfg: AppConfig, store: Any, p: Any) -> dict[str, str]:
     entry = next((e for e in cfg.strategies if e.resolved_name == p.strategy), None)
     off = entry is not None and not entry.backstop.enabled
     if isinstance(entry, GridConfig) or p.long_exchange == p.short_exchange:
-        return describe(await store.backstops(position_id=p.id), [("grid", p.long_exchange)], enabled=not off)
-    legs = [("long", p.long_exchange), ("short", p.short_exchange)]
-    return describe(await store.backstops(position_id=p.id), legs, enabled=not off)
+        return describe(await store.backstops(position_id=p.id), ["grid"], enabled=not off)
+    return describe(await store.backstops(position_id=p.id), ["long", "short"], enabled=not off)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -419,11 +362,11 @@ def sim(
 ) -> None:
     """Run the emulated exchanges in the foreground. Once listening, writes per exchange its
     rest_url, ws_url and the ccxt constructor options to --endpoints-file."""
-    _setup_logging("INFO", verbose)
+    setup_logging("INFO", verbose)
     names = [n.strip() for n in exchanges.split(",")] if exchanges else None
     market = {"recording": recording, "recording_speed": speed, "recording_loop": loop} if recording else {}
-    _run_async(_sim(names, seed, funding_time_scale, host, str(scenario) if scenario else None, endpoints_file,
-                    market))
+    run_async(_sim(names, seed, funding_time_scale, host, str(scenario) if scenario else None, endpoints_file,
+                   market))
 
 
 async def _sim(names, seed, scale, host, scenario, endpoints_file, market) -> None:
@@ -435,7 +378,7 @@ async def _sim(names, seed, scale, host, scenario, endpoints_file, market) -> No
                                         **market)
     except RecordedMarketError as exc:
         raise ConfigError("--recording", str(exc)) from None
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     try:
         if endpoints_file is not None:
             cluster.write_endpoints(endpoints_file)

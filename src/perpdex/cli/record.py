@@ -16,6 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .common import console, err_console, load_app_config, run_async, setup_logging, stop_on_signals
+
 
 def _csv(value: str | None) -> list[str]:
     return [s.strip() for s in (value or "").split(",") if s.strip()]
@@ -46,9 +48,8 @@ def record(
     manifest.json. Prints frames, drops and disk use per exchange while running and at the end."""
     from ..recording.record import record as run_record
     from ..recording.writer import MANIFEST
-    from .main import _load, _run_async, _stop_on_signals, console
 
-    cfg = _load(config, verbose)
+    cfg = load_app_config(config, verbose)
     syms = [s.upper() for s in _csv(symbols)]
     if not syms:
         raise typer.BadParameter("give at least one symbol", param_hint="--symbols")
@@ -58,7 +59,7 @@ def record(
     async def go() -> dict[str, Any]:
         from rich.live import Live
 
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         with Live(console=console, refresh_per_second=2, transient=True) as live:
             def tick(recorder: Any, elapsed: float) -> None:
                 live.update(_progress_table(recorder.stats(), elapsed, duration))
@@ -69,7 +70,7 @@ def record(
                                     funding=funding)
 
     started = time.monotonic()
-    manifest = _run_async(go())
+    manifest = run_async(go())
     console.print(_summary_table(manifest, time.monotonic() - started))
     console.print(f"recording written to [bold]{out}[/] (manifest: {out / MANIFEST})")
 
@@ -121,9 +122,8 @@ def replay(
     decoded from the recorded funding streams; damaged parts of the files are reported with the file and
     byte offset and the replay goes on from the next valid record."""
     from ..recording.replay import open_replay
-    from .main import _run_async, _setup_logging, console, err_console
 
-    _setup_logging("WARNING", verbose)
+    setup_logging("WARNING", verbose)
     pace = _speed(speed)
 
     async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], float]:
@@ -146,7 +146,7 @@ def replay(
         finally:
             await rp.close()
 
-    books, funding, summary, elapsed = _run_async(go())
+    books, funding, summary, elapsed = run_async(go())
     if as_json:
         print(json.dumps({"books": books, "funding": funding, "summary": summary, "elapsed_s": round(elapsed, 3)},
                          indent=2, default=str))

@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 
-def _pct(x: Any, digits: int = 2) -> str:
+def pct(x: Any, digits: int = 2) -> str:
+    """A fraction as a percentage text (``0.0123`` -> ``"1.23%"``); ``"-"`` for None."""
     return "-" if x is None else f"{Decimal(str(x)) * 100:.{digits}f}%"
 
 
@@ -18,7 +19,8 @@ def _num(x: Any, digits: int = 4) -> str:
     return "-" if x is None else f"{Decimal(str(x)):,.{digits}f}"
 
 
-def _usd(x: Any) -> str:
+def usd(x: Any) -> str:
+    """A signed USD amount with rich colour markup (green gain, red loss); ``"-"`` for None."""
     if x is None:
         return "-"
     d = Decimal(str(x))
@@ -44,7 +46,7 @@ def funding_table(console: Console, rows: list[dict[str, Any]], title: str = "Fu
         t.add_column(col, justify="right" if col not in ("exchange", "symbol") else "left")
     for r in rows:
         t.add_row(r["exchange"], r["symbol"], f"{Decimal(r['rate_per_interval']):+.6f}", f"{Decimal(r['interval_hours']):g}h",
-                  f"{Decimal(r['rate_8h']):+.6f}", _pct(r["apr"]), _compact(r.get("volume_24h_usd")),
+                  f"{Decimal(r['rate_8h']):+.6f}", pct(r["apr"]), _compact(r.get("volume_24h_usd")),
                   _compact(r.get("open_interest_usd")),
                   style="bold yellow" if highlight and r["symbol"] in highlight else None)
     console.print(t)
@@ -59,7 +61,7 @@ def opportunities_table(console: Console, rows: list[dict[str, Any]], min_net_ap
         ok = min_net_apr is None or Decimal(r["net_apr"]) >= Decimal(str(min_net_apr))
         style = "bold green" if ok else "dim"
         t.add_row(r["symbol"], r["long_exchange"], r["short_exchange"], f"{Decimal(r['long_rate_8h']):+.6f}",
-                  f"{Decimal(r['short_rate_8h']):+.6f}", _pct(r["gross_apr"]), _pct(r["fee_apr"]), _pct(r["net_apr"]),
+                  f"{Decimal(r['short_rate_8h']):+.6f}", pct(r["gross_apr"]), pct(r["fee_apr"]), pct(r["net_apr"]),
                   _compact(r.get("min_volume_24h_usd")), _compact(r.get("min_open_interest_usd")), style=style)
     if not rows:
         console.print("[yellow]no symbol is listed on two configured exchanges[/]")
@@ -119,8 +121,8 @@ def _parts(part: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal | None]:
 
 def _line(funding: Decimal, fees: Decimal, price: Decimal | None) -> str:
     net = None if price is None else funding - fees + price
-    return (f"funding {_usd(funding)} - fees {_num(fees)} + price PnL {_usd(price) if price is not None else 'n/a'} "
-            f"= net PnL {_usd(net) if net is not None else 'n/a'}")
+    return (f"funding {usd(funding)} - fees {_num(fees)} + price PnL {usd(price) if price is not None else 'n/a'} "
+            f"= net PnL {usd(net) if net is not None else 'n/a'}")
 
 
 def summary_lines(rep: dict[str, Any]) -> list[str]:
@@ -180,9 +182,9 @@ def _pair_tables(console: Console, rep: dict[str, Any], positions: list[dict[str
         for p in positions:
             still_open = p["pnl"] is None
             price, net = (p.get("unrealized_price_pnl"), p.get("unrealized_pnl")) if still_open else (p["price_pnl"], p["pnl"])
-            t.add_row(str(p["id"]), _usd(p["funding_long"]), _usd(p["funding_short"]), str(p["funding_payments"]),
-                      _num(p["entry_fees"]), _num(p["exit_fees"]), _usd(price) if price is not None else "n/a",
-                      _usd(net) if net is not None else "n/a",
+            t.add_row(str(p["id"]), usd(p["funding_long"]), usd(p["funding_short"]), str(p["funding_payments"]),
+                      _num(p["entry_fees"]), _num(p["exit_fees"]), usd(price) if price is not None else "n/a",
+                      usd(net) if net is not None else "n/a",
                       p["close_reason"] or p["status"] if not still_open else
                       f"(still open; {_mark_note(p.get('mark_source'), p.get('mark_time'))})")
         console.print(t)
@@ -208,13 +210,13 @@ def grid_tables(console: Console, g: dict[str, Any]) -> None:
             r.add_column(col, justify="right")
         for rt in g["round_trips"]:
             r.add_row(rt["entry_time"][11:19], rt["exit_time"][11:19], rt["quantity"], rt["entry_price"],
-                      rt["exit_price"], _usd(rt["price_pnl"]))
+                      rt["exit_price"], usd(rt["price_pnl"]))
         console.print(r)
     o = g["open"]
     console.print(f"grid {g['name']}: {len(g['round_trips'])} round trip(s); realized: price PnL "
-                  f"{_usd(g['closed_price_pnl'])} - fees {_num(g['fees'])} + funding {_usd(g['funding'])} = "
-                  f"{_usd(g['realized_pnl'])} USD; open {o['quantity']} (avg entry {o['avg_entry'] or '-'}, "
-                  f"unrealized {_usd(o['unrealized_price_pnl']) if o['unrealized_price_pnl'] is not None else 'n/a'}), "
+                  f"{usd(g['closed_price_pnl'])} - fees {_num(g['fees'])} + funding {usd(g['funding'])} = "
+                  f"{usd(g['realized_pnl'])} USD; open {o['quantity']} (avg entry {o['avg_entry'] or '-'}, "
+                  f"unrealized {usd(o['unrealized_price_pnl']) if o['unrealized_price_pnl'] is not None else 'n/a'}), "
                   f"{o['resting_take_profits']} take-profit(s) resting"
                   + (f"; {g['repairs']} invariant repair(s)" if g["repairs"] else ""), highlight=False)
 

@@ -23,6 +23,7 @@ from ..exchanges.base import ExchangeClient
 from ..funding.collector import FundingSnapshot
 from ..funding.opportunities import Opportunity
 from . import render
+from .common import console, err_console, load_app_config, run_async
 from .rows import (
     FUNDING_SORTS,
     FUNDING_TOP,
@@ -154,13 +155,12 @@ def funding(
     24h volume and open interest (USD). One row per (exchange, symbol); at catalog scale the
     table shows the first --top rows in --sort order and says how many it hid."""
     from ..strategies.report import snapshot_rows
-    from .main import _load, _run_async, console, err_console
 
     if sort not in FUNDING_SORTS:
         raise typer.BadParameter(f"{sort!r}: one of {', '.join(FUNDING_SORTS)}", param_hint="--sort")
-    cfg = only_exchanges(_load(config, verbose), split_list(exchanges))
+    cfg = only_exchanges(load_app_config(config, verbose), split_list(exchanges))
     with err_console.status(f"collecting funding rates from {', '.join(cfg.enabled_exchanges)}..."):
-        snap, seconds = _run_async(collect(cfg))
+        snap, seconds = run_async(collect(cfg))
     rows = filter_funding(snapshot_rows(snap), symbols=split_list(symbols, upper=True),
                           min_abs_apr=None if min_apr is None else Decimal(str(min_apr)),
                           min_volume_usd=None if min_volume is None else Decimal(str(min_volume)))
@@ -195,15 +195,14 @@ def scan(
     symbol listed on two exchanges, long where funding is lower, short where it is higher. At
     catalog scale the table shows the first --top pairs in --sort order and says how many it hid."""
     from ..strategies.report import opportunity_dict
-    from .main import _load, _run_async, console, err_console
 
     if sort not in SCAN_SORTS:
         raise typer.BadParameter(f"{sort!r}: one of {', '.join(SCAN_SORTS)}", param_hint="--sort")
-    cfg = only_exchanges(_load(config, verbose), split_list(exchanges))
+    cfg = only_exchanges(load_app_config(config, verbose), split_list(exchanges))
     dec = lambda x: None if x is None else Decimal(str(x))  # noqa: E731 - a one-line local helper reads best as a lambda
     with err_console.status(f"collecting and ranking {', '.join(cfg.enabled_exchanges)}..."):
-        res = _run_async(collect_and_rank(cfg, symbols=split_list(symbols, upper=True), min_net_apr=dec(min_apr),
-                                          min_volume_usd=dec(min_volume), min_oi_usd=dec(min_oi)))
+        res = run_async(collect_and_rank(cfg, symbols=split_list(symbols, upper=True), min_net_apr=dec(min_apr),
+                                         min_volume_usd=dec(min_volume), min_oi_usd=dec(min_oi)))
     rows = [opportunity_dict(o) for o in res.opportunities]
     shown, hidden = sort_and_cut(rows, SCAN_SORTS, sort, top if top is not None or as_json else SCAN_TOP)
     if as_json:

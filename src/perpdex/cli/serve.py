@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from ..config import AppConfig
+from .common import console, load_app_config, run_async
 
 
 def serve(
@@ -30,9 +31,8 @@ def serve(
     and the dashboard at / (read-only). With sim.enabled the emulated exchanges run in-process.
     A non-loopback --host needs a token ($PERPDEX_API_TOKEN or service.api_token)."""
     from ..api import create_app
-    from .main import _load, _run_async, console
 
-    cfg = _load(config, verbose)
+    cfg = load_app_config(config, verbose)
     if openapi is not None:
         openapi.write_text(json.dumps(create_app(cfg).openapi(), indent=2, sort_keys=True) + "\n")
         console.print(f"OpenAPI schema written to [bold]{openapi}[/]")
@@ -45,7 +45,7 @@ def serve(
     host, port = bind_address(cfg, host, port)  # a non-loopback address needs a token (perpdex.api.auth)
     console.print(f"funding-rate service on http://{host}:{port} (dashboard at /, OpenAPI docs at /docs), collecting every "
                   f"{cfg.service.interval_s:g}s from {', '.join(cfg.enabled_exchanges)}; Ctrl-C to stop")
-    if not _run_async(_serve(cfg, host, port, verbose)):
+    if not run_async(_serve(cfg, host, port, verbose)):
         raise typer.Exit(1)
 
 

@@ -7,6 +7,11 @@
 * :class:`~perpdex.exchanges.feed.MarketFeed`: per-symbol books (``feed.py``).
 
 Symbols at this level are canonical (``"BTC"``); each exchange maps them to its own format.
+
+Every exchange implements every method: the ones without a shared default are abstract, so a
+client class missing one cannot be instantiated, and callers never probe for a capability by
+catching ``NotImplementedError``. Names follow ccxt: ``fetch_*`` goes over the network, a plain
+name or property reads local state (docs/ARCHITECTURE.md, "Naming").
 """
 
 from __future__ import annotations
@@ -130,17 +135,17 @@ class ExchangeClient(abc.ABC):
         if silence is not None and hasattr(stream, "set_silence_timeout"):
             stream.set_silence_timeout(silence)
 
+    @abc.abstractmethod
     def _use_rest_session(self, session: Any) -> None:
         """Hook: point this client's public REST helper at ``session``."""
-        raise NotImplementedError(f"{self.name}: no public REST session to replace")
 
     # -- user-data stream -----------------------------------------------------------------------
     _symbol_index: tuple[dict[str, ContractAttributes], dict[str, str]] | None = None
 
-    def _make_user_stream(self) -> UserStream | None:
+    @abc.abstractmethod
+    def _make_user_stream(self) -> UserStream:
         """Hook: this exchange's :class:`UserStream`, built with what it needs from this client
-        (catalog mapping :meth:`symbol_of`, public auth methods); None where there is none."""
-        return None
+        (catalog mapping :meth:`symbol_of`, public auth methods)."""
 
     def symbol_of(self, contract_id: str) -> str:
         """Exchange symbol / market id (``ContractAttributes.contract_id``, e.g. ``"BTCUSDT"``) ->
@@ -160,12 +165,9 @@ class ExchangeClient(abc.ABC):
         ``symbols``; returns without waiting (use ``stream.wait_connected(timeout)``). The stream
         only decodes and reports: the REST catch-up after every (re)connect is attached by the
         runtime (``perpdex.runtime.streams.start_user_streams``), not here. Raises
-        NotImplementedError where the exchange has no user stream here,
         :class:`~perpdex.errors.AuthenticationError` without credentials (when connecting)."""
         if self.user_stream is None:
             stream = self._make_user_stream()
-            if stream is None:
-                raise NotImplementedError(f"{self.name}: no user-data stream")
             self._configure_stream(stream)
             self.user_stream = stream
         for s in symbols:
@@ -173,14 +175,13 @@ class ExchangeClient(abc.ABC):
         self.user_stream.start()
         return self.user_stream
 
+    @abc.abstractmethod
     async def fetch_fills(self, symbol: str) -> list[UserFill]:
         """Our recent executions in ``symbol`` from the exchange's fill history over REST (its most
         recent page, any order): ``qty`` base units of the exchange's market, ``price`` USD, ``fee``
         USD, ``ts`` epoch seconds, each with the exchange's trade id. Works without the stream
         running (the same request the runtime reconciles the stream with). Raises
-        NotImplementedError where the client has no fill history, :class:`~perpdex.errors.ExchangeError`
-        on failure."""
-        raise NotImplementedError(f"{self.name}: no fill history")
+        :class:`~perpdex.errors.ExchangeError` on failure."""
 
     async def stop_user_stream(self) -> None:
         """Stop the user stream (if started); its recorded fills/orders stay readable."""
@@ -192,8 +193,10 @@ class ExchangeClient(abc.ABC):
     async def load_contracts(self) -> dict[str, ContractAttributes]:
         """Fetch the market catalog: canonical symbol -> attributes (active perps only)."""
 
-    async def get_contract_attributes(self, symbol: str) -> ContractAttributes:
-        """Attributes of ``symbol``; raises :class:`MarketNotFound` if not listed or inactive."""
+    async def contract_attributes(self, symbol: str) -> ContractAttributes:
+        """Attributes of ``symbol`` from the loaded catalog (loaded first, once, by
+        :meth:`load_contracts` when :meth:`connect` has not); raises :class:`MarketNotFound` if
+        not listed or inactive."""
         if not self._contracts:
             self._contracts = await self.load_contracts()
         c = self._contracts.get(symbol)
@@ -209,7 +212,7 @@ class ExchangeClient(abc.ABC):
     async def prepare_market_feed(self, symbol: str) -> None:
         """Start the WebSocket book (and BBO) streams for ``symbol``; does not wait (use
         ``feed.wait_ready``)."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         await self.feed.prepare(symbol)
 
     async def pause_market_data_streams(self) -> None:
@@ -222,10 +225,10 @@ class ExchangeClient(abc.ABC):
         """Restart market data for every symbol prepared before the pause (and ``symbol``);
         await ``feed.wait_ready(symbol, timeout)`` for a served book."""
         if symbol is not None:
-            await self.get_contract_attributes(symbol)
+            await self.contract_attributes(symbol)
         await self.feed.resume(symbol)
 
-    async def get_order_book_from_websocket(self, symbol: str, levels: int = 10) -> Depth | None:
+    def feed_depth(self, symbol: str, levels: int = 10) -> Depth | None:
         """Depth from the live WebSocket book, or None if it is not ready / stale / crossed."""
         try:
             return self.feed.book(symbol).depth(levels)
@@ -236,10 +239,10 @@ class ExchangeClient(abc.ABC):
     async def fetch_order_book_rest(self, symbol: str, levels: int = 10) -> Depth:
         """Depth over REST, bids descending, asks ascending, empty side = empty list."""
 
-    async def get_order_book_depth(self, symbol: str, levels: int = 10) -> Depth:
+    async def fetch_order_book(self, symbol: str, levels: int = 10) -> Depth:
         """``{'bids': [{'price': Decimal, 'size': Decimal}, ...], 'asks': [...]}``, best first.
         WebSocket book first, REST when the feed is not ready."""
-        depth = await self.get_order_book_from_websocket(symbol, levels)
+        depth = self.feed_depth(symbol, levels)
         if depth is not None:
             return depth
         return await self.fetch_order_book_rest(symbol, levels)
@@ -265,7 +268,7 @@ class ExchangeClient(abc.ABC):
         the minimum size and (unless reduce-only) the minimum notional, before anything is sent.
         ``price`` None (market) is checked at the book's touch. Returns (attributes, quantity,
         price). Raises :class:`InvalidOrder`."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         if self.user_stream is not None:
             self.user_stream.track(symbol)
         q = c.round_size(quantity)
@@ -307,12 +310,15 @@ class ExchangeClient(abc.ABC):
         """Cancel; raises :class:`OrderNotFound` for an unknown id."""
 
     @abc.abstractmethod
-    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None: ...
+    async def fetch_order(self, symbol: str, order_id: str) -> OrderInfo | None:
+        """One order of this account by exchange id (open or recently final: sizes base units,
+        prices USD); None where the exchange no longer knows it. Raises
+        :class:`~perpdex.errors.ExchangeError` on failure."""
 
+    @abc.abstractmethod
     async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
-        """This account's open orders on ``symbol`` (sizes base units, prices USD); raises
-        NotImplementedError where the client cannot list them."""
-        raise NotImplementedError(f"{self.name}: listing open orders not implemented")
+        """This account's open orders on ``symbol`` (sizes base units, prices USD). Raises
+        :class:`~perpdex.errors.ExchangeError` on failure."""
 
     @staticmethod
     def signer_self_test() -> str:
@@ -340,6 +346,7 @@ class ExchangeClient(abc.ABC):
         assert p is not None
         return c, q, p
 
+    @abc.abstractmethod
     async def place_stop_market(
         self,
         symbol: str,
@@ -358,31 +365,29 @@ class ExchangeClient(abc.ABC):
         position at that moment, so it never opens a reverse position. The result's status is
         OPEN while untriggered. Raises :class:`InvalidOrder` for bad parameters and for a trigger
         the exchange refuses (already reached: "would trigger immediately", with the exchange's
-        message), other :class:`~perpdex.errors.ExchangeError` subclasses on failure,
-        NotImplementedError where the client has no conditional orders."""
-        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
+        message), other :class:`~perpdex.errors.ExchangeError` subclasses on failure."""
 
+    @abc.abstractmethod
     async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
         """This account's untriggered conditional orders on ``symbol``, each with
         ``trigger_price`` (USD), ``size`` (base units), ``reduce_only`` and ``client_order_id``
         (where the exchange keeps one). Raises :class:`~perpdex.errors.ExchangeError` on failure."""
-        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
 
+    @abc.abstractmethod
     async def cancel_conditional_order(self, symbol: str, order_id: str) -> OrderResult:
         """Cancel an untriggered conditional order; raises :class:`~perpdex.errors.OrderNotFound`
         for an unknown (or already triggered / cancelled) id."""
-        raise NotImplementedError(f"{self.name}: conditional orders not implemented")
 
     @abc.abstractmethod
-    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+    async def fetch_position(self, symbol: str) -> ExchangePositionSnapshot | None:
         """Signed position for ``symbol`` or None when flat."""
 
     @abc.abstractmethod
-    async def get_account_balance(self) -> Decimal:
+    async def fetch_available_balance(self) -> Decimal:
         """Available margin in USD for new positions (not the total wallet balance)."""
 
     @abc.abstractmethod
-    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+    async def fetch_leverage_info(self, symbol: str) -> LeverageInfo:
         """Max leverage of ``symbol`` (brackets / initial margin fraction) and the leverage
         currently in force for it on this account (None when the exchange does not say)."""
 
@@ -391,8 +396,9 @@ class ExchangeClient(abc.ABC):
         """Set leverage for ``symbol`` (for every market where :attr:`leverage_model` is
         ``"account"``); False where the exchange has no such setting (``"implicit"``)."""
 
-    def funding_history_pages(self, symbol: str, since: datetime,
-                              until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+    @abc.abstractmethod
+    def fetch_funding_history_pages(self, symbol: str, since: datetime,
+                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """The exchange's public settled funding of ``symbol`` (canonical) with ``since <=
         funding_time <= until`` (UTC; ``until`` None: now), one list per request answered, over
         the network, inside the exchange's rate budget. Pages come **oldest first** wherever the
@@ -401,21 +407,21 @@ class ExchangeClient(abc.ABC):
         ``interval_hours`` (positive: longs pay), normalized by the same function as the live
         funding adapter. Raises :class:`~perpdex.errors.ExchangeError` (subclasses) naming the
         exchange and the request on a bad answer, :class:`~perpdex.errors.MarketNotFound` for an
-        unknown symbol, NotImplementedError where the exchange has no history here."""
-        raise NotImplementedError(f"{self.name}: no funding-rate history")
+        unknown symbol."""
 
     async def fetch_funding_history(self, symbol: str, since: datetime,
                                     until: datetime | None = None) -> list[SettledFunding]:
-        """Every row of :meth:`funding_history_pages`, oldest first (same errors)."""
+        """Every row of :meth:`fetch_funding_history_pages`, oldest first (same errors)."""
         rows: list[SettledFunding] = []
-        async for page in self.funding_history_pages(symbol, since, until):
+        async for page in self.fetch_funding_history_pages(symbol, since, until):
             rows.extend(page)
         return sorted(rows, key=lambda r: r.funding_time)
 
+    @abc.abstractmethod
     async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:
         """Funding settled on this account's ``symbol`` position since ``since`` (UTC), oldest
-        first; amounts USD, + received / - paid. Raises NotImplementedError where unsupported."""
-        raise NotImplementedError(f"{self.name}: funding payment history not implemented")
+        first; amounts USD, + received / - paid. Raises :class:`~perpdex.errors.ExchangeError` on
+        failure."""
 
 
 class FundingAdapter(abc.ABC):
@@ -436,7 +442,7 @@ class FundingAdapter(abc.ABC):
         """Exchange symbol -> canonical (``"BTCUSDT"`` -> ``"BTC"``)."""
 
     @abc.abstractmethod
-    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+    def dex_symbol(self, normalized_symbol: str) -> str:
         """Canonical -> exchange symbol."""
 
     async def close(self) -> None:

@@ -114,7 +114,9 @@ class CcxtPrivate:
         self._loaded = True
         return markets
 
-    async def _ensure(self) -> None:
+    async def ensure_markets(self) -> None:
+        """Load the ccxt market catalog once (``load_markets`` on first use); every private call
+        here does it first, a client calling the ccxt instance directly calls it itself."""
         if not self._loaded:
             await self.load_markets()
 
@@ -165,7 +167,7 @@ class CcxtPrivate:
     ) -> dict[str, Any]:
         """ccxt ``create_order``; ``quantity`` base units, ``price`` quote units (None for market
         unless the exchange needs a slippage cap). Returns ccxt's unified order dict."""
-        await self._ensure()
+        await self.ensure_markets()
         with self.translate_errors():
             return await self.client.create_order(
                 self.to_ccxt_symbol(symbol), order_type, side.value, float(quantity),
@@ -173,17 +175,17 @@ class CcxtPrivate:
             )
 
     async def cancel_order(self, symbol: str, order_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        await self._ensure()
+        await self.ensure_markets()
         with self.translate_errors():
             return await self.client.cancel_order(order_id, self.to_ccxt_symbol(symbol), params or {})
 
     async def fetch_order(self, symbol: str, order_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        await self._ensure()
+        await self.ensure_markets()
         with self.translate_errors():
             return await self.client.fetch_order(order_id, self.to_ccxt_symbol(symbol), params or {})
 
     async def fetch_open_orders(self, symbol: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        await self._ensure()
+        await self.ensure_markets()
         with self.translate_errors():
             return await self.client.fetch_open_orders(self.to_ccxt_symbol(symbol), None, None, params or {})
 
@@ -194,7 +196,7 @@ class CcxtPrivate:
     # -- account ---------------------------------------------------------------------------------
     async def fetch_position(self, symbol: str, params: dict[str, Any] | None = None) -> ExchangePositionSnapshot | None:
         """Signed position (+long/-short, base units) for ``symbol`` or None when flat."""
-        await self._ensure()
+        await self.ensure_markets()
         unified = self.to_ccxt_symbol(symbol)
         with self.translate_errors():
             rows = await self.client.fetch_positions([unified], params or {})
@@ -221,7 +223,7 @@ class CcxtPrivate:
 
     async def fetch_available_balance(self, params: dict[str, Any] | None = None) -> Decimal:
         """Free ``settle`` balance in USD (what new positions can use)."""
-        await self._ensure()
+        await self.ensure_markets()
         with self.translate_errors():
             bal = await self.client.fetch_balance(params or {})
         free = (bal.get("free") or {}).get(self.settle)
@@ -230,7 +232,7 @@ class CcxtPrivate:
         return _dec(free) or Decimal(0)
 
     async def set_leverage(self, symbol: str, leverage: Decimal, params: dict[str, Any] | None = None) -> Any:
-        await self._ensure()
+        await self.ensure_markets()
         with self.translate_errors():
             return await self.client.set_leverage(int(leverage), self.to_ccxt_symbol(symbol), params or {})
 

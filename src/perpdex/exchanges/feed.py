@@ -85,7 +85,11 @@ class MarketFeed:
         raise NotImplementedError
 
 
-class _SymbolState:
+class SymbolState:
+    """What a feed holds for one symbol: its :class:`OrderBook`, the event set while the book is
+    served (:meth:`WsMarketFeed.mark_ready`), and the last BBO frame (bid, bid size, ask, ask
+    size, receive time) where the exchange streams one."""
+
     __slots__ = ("book", "ready", "bbo")
 
     def __init__(self, symbol: str, book_class: type[OrderBook] = OrderBook) -> None:
@@ -135,7 +139,7 @@ class WsMarketFeed(MarketFeed, StreamState):
         self.reconnect_delay = reconnect_delay
         self._session = session
         self._own_session = session is None
-        self._states: dict[str, _SymbolState] = {}
+        self._states: dict[str, SymbolState] = {}
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -167,10 +171,10 @@ class WsMarketFeed(MarketFeed, StreamState):
     def symbols(self) -> list[str]:
         return list(self._states)
 
-    def state(self, symbol: str) -> _SymbolState:
+    def state(self, symbol: str) -> SymbolState:
         st = self._states.get(symbol)
         if st is None:
-            st = self._states[symbol] = _SymbolState(symbol, self.book_class)
+            st = self._states[symbol] = SymbolState(symbol, self.book_class)
         return st
 
     async def prepare(self, symbol: str) -> None:

@@ -39,7 +39,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import AuthenticationError, ExchangeError, InvalidOrder, NetworkError, OrderNotFound
 from ..exchanges.base import ExchangeClient
@@ -67,13 +67,20 @@ class ExecutionConfig:
     verify_rounds: int = 3
 
 
+class Holding(NamedTuple):
+    """What one exchange holds (or is left exposed by) in the executed symbol."""
+
+    exchange: str
+    qty: Decimal  # signed, base units of that exchange's market
+
+
 @dataclass
 class PairResult:
     """Outcome of opening or closing a pair.
 
     ``success``: both legs reached their targets and the pair is hedged. ``balanced_qty``: the
     canonical size each leg moved by, hedged (for an open that ended smaller than asked, the size
-    actually held). ``naked`` lists (exchange, signed base-unit exposure) that could not be
+    actually held). ``naked`` lists the :class:`Holding` s (exchange, signed base-unit exposure) that could not be
     flattened. ``positions``: signed positions read back at the end (exchange units);
     ``net_exposure``: canonical base units the pair gained net (within ``tolerance``, the larger
     canonical lot step of the two markets, it counts as hedged). ``retry_fees``: USD charged to the fee cap, ``fee_cap_hit``: a
@@ -82,7 +89,7 @@ class PairResult:
     ``open_orders_left``: open orders of the symbol found after the clean-up (0 normally).
 
     ``dust``: a close that could not finish because a remainder is below what its market can
-    trade (lot, minimum order size) and was therefore left hedged on both legs: (exchange, signed
+    trade (lot, minimum order size) and was therefore left hedged on both legs: a :class:`Holding` (exchange, signed
     base units of that exchange still held beyond the caller's target) for each leg holding
     some, empty otherwise. Such a close is not ``success`` unless what is left is within
     ``tolerance`` (a lone sub-lot remainder), and leaves no ``naked`` exposure; :meth:`AtomicPairExecutor.sweep_dust` closes the pair later.
@@ -94,7 +101,7 @@ class PairResult:
     short: LegResult
     rollback: list[LegResult] = field(default_factory=list)
     reason: str | None = None
-    naked: list[tuple[str, Decimal]] = field(default_factory=list)
+    naked: list[Holding] = field(default_factory=list)
     positions: dict[str, Decimal] = field(default_factory=dict)
     net_exposure: Decimal = Decimal(0)
     tolerance: Decimal = Decimal(0)
@@ -105,7 +112,16 @@ class PairResult:
     max_unhedged_s: float = 0.0
     open_orders_left: int = 0
     ledger: FillLedger | None = None
-    dust: list[tuple[str, Decimal]] = field(default_factory=list)
+    dust: list[Holding] = field(default_factory=list)
+
+
+class CloseLeg(NamedTuple):
+    """One leg of a close, as :func:`close_quantities` reads it."""
+
+    attrs: ContractAttributes  # the leg's market
+    start: Decimal  # signed position before the close, base units
+    side: Side  # the side that closes it
+    asked: Decimal  # quantity the caller asked to trade, base units
 
 
 @dataclass
@@ -129,9 +145,21 @@ class _Plan:
         return self.start + self.qty * self.side.sign
 
 
-def close_quantities(legs: list[tuple[ContractAttributes, Decimal, Side, Decimal]]) -> list[Decimal]:
-    """The quantities (exchange base units, >= 0) that the two legs of a close may trade:
-    ``legs`` = (market, signed start position, the closing side, quantity asked) per leg.
+class _RepairOption(NamedTuple):
+    """One order (or two) :meth:`AtomicPairExecutor._repair` may send to shrink the exposure."""
+
+    cost: Decimal  # estimated, USD (0 when no price was available)
+    kind: str  # "hedge" (towards the plan's target) or "rollback" (back to its start)
+    plan: _Plan
+    qty: Decimal  # base units, traded on ``plan``'s exchange
+    reduce_only: bool
+    past_goal: bool  # the order goes past the goal: taken only after every option within one
+    trim: Decimal  # base units traded back reduce-only afterwards (two orders), else 0
+
+
+def close_quantities(legs: list[CloseLeg]) -> list[Decimal]:
+    """The quantities (exchange base units, >= 0) that the two legs of a close may trade, one
+    per :class:`CloseLeg` (market, signed start position, the closing side, quantity asked).
 
     A leg reduces at most its position on the side the close reduces, rounded down to its lot,
     and not at all when that is below its market's minimum order size (reduce-only orders are
@@ -140,20 +168,20 @@ def close_quantities(legs: list[tuple[ContractAttributes, Decimal, Side, Decimal
     remainder stays hedged on both exchanges (a leg whose partner holds nothing, as after a
     liquidation, is not held back). Repeated until neither changes (each pass only lowers)."""
 
-    def held(c: ContractAttributes, start: Decimal, side: Side) -> Decimal:
-        return max(-start * side.sign, Decimal(0))
+    def held(leg: CloseLeg) -> Decimal:
+        return max(-leg.start * leg.side.sign, Decimal(0))
 
     def tradable(c: ContractAttributes, q: Decimal) -> Decimal:
         q = c.round_size(q) if q > 0 else Decimal(0)
         return q if q > 0 and q >= c.min_size else Decimal(0)
 
-    qty = [tradable(c, min(q, held(c, s, side))) for c, s, side, q in legs]
+    qty = [tradable(leg.attrs, min(leg.asked, held(leg))) for leg in legs]
     for _ in range(2 * len(legs) + 2):
         changed = False
-        for i, (c, s, side, _q) in enumerate(legs):
-            oc, os_, oside, _oq = legs[1 - i]
-            floor = (held(oc, os_, oside) - qty[1 - i]) * oc.multiplier  # canonical the other leg keeps
-            q = tradable(c, min(qty[i], held(c, s, side) - floor / c.multiplier))
+        for i, leg in enumerate(legs):
+            other = legs[1 - i]
+            floor = (held(other) - qty[1 - i]) * other.attrs.multiplier  # canonical the other leg keeps
+            q = tradable(leg.attrs, min(qty[i], held(leg) - floor / leg.attrs.multiplier))
             if q != qty[i]:
                 qty[i], changed = q, True
         if not changed:
@@ -236,7 +264,7 @@ class AtomicPairExecutor:
         ``rollback`` and both executions' ``fees``/``retry_fees``; ``success`` when both legs
         ended flat and hedged. A top-up that left naked exposure is returned as it is (no close).
         Raises what :meth:`open`/:meth:`close` raise (an ``on_fill`` error)."""
-        la, sa = await asyncio.gather(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        la, sa = await asyncio.gather(long.contract_attributes(symbol), short.contract_attributes(symbol))
         tol = max(la.canonical_lot, sa.canonical_lot)
         if long_qty is None or short_qty is None:
             pos_l, pos_s = await asyncio.gather(self._position(_Plan(long, Side.SELL, Decimal(0), True, la)),
@@ -251,8 +279,8 @@ class AtomicPairExecutor:
         if held_l == 0 and held_s == 0:
             idle.success = True
             return idle
-        (_, ask), (bid, _) = await asyncio.gather(self._retrying(lambda: self.prices.get_bbo(long, symbol)),
-                                                  self._retrying(lambda: self.prices.get_bbo(short, symbol)))
+        (_, ask), (bid, _) = await asyncio.gather(self._retrying(lambda: self.prices.fetch_bbo(long, symbol)),
+                                                  self._retrying(lambda: self.prices.fetch_bbo(short, symbol)))
         step = common_step(la.canonical_lot, sa.canonical_lot)
         need = max(la.min_size * la.multiplier, sa.min_size * sa.multiplier, step,
                    la.min_notional / ask * la.multiplier if ask > 0 else Decimal(0),
@@ -264,7 +292,7 @@ class AtomicPairExecutor:
         cap = max_fee_usd if max_fee_usd is not None else self.cfg.max_retry_fees_usd
         if cap is not None and estimate > cap:
             idle.fee_cap_hit = True
-            idle.dust = [(n, q) for n, q in positions.items() if q != 0]
+            idle.dust = [Holding(n, q) for n, q in positions.items() if q != 0]
             idle.reason = f"sweeping the dust pair would cost about {estimate:.4f} USD in fees, over the cap {cap}"
             log.warning("%s: %s", symbol, idle.reason)
             return idle
@@ -289,7 +317,7 @@ class AtomicPairExecutor:
     async def _execute(self, long: ExchangeClient, short: ExchangeClient, symbol: str, long_qty: Decimal,
                        short_qty: Decimal, closing: bool, on_fill: FillCallback | None, use_limit: bool,
                        start_positions: tuple[Decimal, Decimal] | None = None) -> PairResult:
-        la, sa = await asyncio.gather(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        la, sa = await asyncio.gather(long.contract_attributes(symbol), short.contract_attributes(symbol))
         plans = [
             _Plan(long, Side.SELL if closing else Side.BUY, long_qty, closing, la),
             _Plan(short, Side.BUY if closing else Side.SELL, short_qty, closing, sa),
@@ -301,7 +329,7 @@ class AtomicPairExecutor:
             p.asked = p.qty
         if closing:
             for p, q in zip(plans, close_quantities(
-                    [(p.attrs, p.start, p.side, p.qty) for p in plans])):
+                    [CloseLeg(p.attrs, p.start, p.side, p.qty) for p in plans])):
                 if q != p.attrs.round_size(p.qty):
                     log.warning("%s: %s can close %s of %s (market minimum %s, other leg): the rest stays hedged",
                                 symbol, p.name, q, p.qty, p.attrs.min_size)
@@ -409,7 +437,7 @@ class AtomicPairExecutor:
             await asyncio.sleep(interval)
 
     async def _position(self, p: _Plan) -> Decimal:
-        snap = await self._retrying(lambda: p.client.get_position_snapshot(p.attrs.symbol))
+        snap = await self._retrying(lambda: p.client.fetch_position(p.attrs.symbol))
         return snap.quantity if snap is not None else Decimal(0)
 
     # -- repair ----------------------------------------------------------------------------------
@@ -424,36 +452,36 @@ class AtomicPairExecutor:
             if abs(d) <= tol:
                 return
             side = Side.SELL if d > 0 else Side.BUY
-            options = []
+            options: list[_RepairOption] = []
             for p in plans:
                 options.extend(await self._options(p, pos[p.name], side, abs(d)))
             # past a goal (or in two orders) only when nothing before one worked: after them
-            options.sort(key=lambda o: (o[5], o[0]))
-            for cost, kind, p, qty, reduce_only, _, trim in options:
+            options.sort(key=lambda o: (o.past_goal, o.cost))
+            for o in options:
+                p = o.plan
                 before = self._exposure_ledger(plans, symbol, ledger)
-                log.warning("%s: exposure %s: %s %s %s on %s%s (est. cost %.4f USD)", symbol, d, kind, side.value, qty,
-                            p.name, f", then {trim} back" if trim else "", cost)
+                log.warning("%s: exposure %s: %s %s %s on %s%s (est. cost %.4f USD)", symbol, d, o.kind, side.value, o.qty,
+                            p.name, f", then {o.trim} back" if o.trim else "", o.cost)
                 leg = await self._leg(p.client, ledger, budget).execute(
-                    symbol, side, qty, reduce_only=reduce_only, use_limit=False, retry=kind == "hedge")
-                leg.error = f"{kind}: {leg.error}" if leg.error else None
+                    symbol, side, o.qty, reduce_only=o.reduce_only, use_limit=False, retry=o.kind == "hedge")
+                leg.error = f"{o.kind}: {leg.error}" if leg.error else None
                 result.rollback.append(leg)
-                back = p.attrs.round_size(leg.filled - (qty - trim)) if trim else Decimal(0)
+                back = p.attrs.round_size(leg.filled - (o.qty - o.trim)) if o.trim else Decimal(0)
                 if back > 0 and back >= p.attrs.min_size and not leg.uncertain:
                     # the part past the goal, reduce-only (exempt from the minimum notional)
                     trimmed = await self._leg(p.client, ledger, budget).execute(
-                        symbol, side.opposite, back, reduce_only=True, use_limit=False, retry=kind == "hedge")
-                    trimmed.error = f"{kind} trim: {trimmed.error}" if trimmed.error else None
+                        symbol, side.opposite, back, reduce_only=True, use_limit=False, retry=o.kind == "hedge")
+                    trimmed.error = f"{o.kind} trim: {trimmed.error}" if trimmed.error else None
                     result.rollback.append(trimmed)
                     leg.uncertain = leg.uncertain or trimmed.uncertain
                 if abs(self._exposure_ledger(plans, symbol, ledger)) < abs(before) or leg.uncertain:
                     break
 
     async def _options(self, p: _Plan, cur: Decimal, side: Side, exposure: Decimal
-                       ) -> list[tuple[Decimal, str, _Plan, Decimal, bool, bool, Decimal]]:
-        """(estimated cost USD, hedge|rollback, plan, quantity, reduce-only, past the goal, trim) for trading ``side``
-        on ``p``'s exchange to remove ``exposure`` canonical units. A quantity below the market's
-        minimum size (or, unless reduce-only, its minimum notional) is raised to it when there is
-        room: the overshoot is removed by the next round on the other leg (dust left by partial
+                       ) -> list[_RepairOption]:
+        """The :class:`_RepairOption` s for trading ``side`` on ``p``'s exchange to remove
+        ``exposure`` canonical units. A quantity below the market's minimum size (or, unless
+        reduce-only, its minimum notional) is raised to it when there is room: the overshoot is removed by the next round on the other leg (dust left by partial
         fills is never stuck). When the room before the goal is too small for any order the market
         takes, the smallest one goes past the goal if that still shrinks the exposure and keeps
         the position on its side (never a flip): the repair takes such an option only when no
@@ -466,7 +494,7 @@ class AtomicPairExecutor:
         An order the market would refuse is no option."""
         c = p.attrs
         try:
-            bid, ask = await self._call(self.prices.get_bbo(p.client, c.symbol))
+            bid, ask = await self._call(self.prices.fetch_bbo(p.client, c.symbol))
         except Exception:  # noqa: BLE001 - no price: still an option, its cost unknown (0)
             bid = ask = Decimal(0)
         touch = ask if side is Side.BUY else bid
@@ -481,7 +509,7 @@ class AtomicPairExecutor:
             return q > 0 and q >= c.min_size and (reduces(q) or c.min_notional <= 0 or touch <= 0
                                                   or q * touch >= c.min_notional)
 
-        out = []
+        out: list[_RepairOption] = []
         for kind, goal in (("hedge", p.target), ("rollback", p.start)):
             room = (goal - cur) * side.sign  # how far ``side`` may go before passing the goal
             if room <= 0:
@@ -502,13 +530,13 @@ class AtomicPairExecutor:
                     if two is not None:
                         qty, trim = two
                         cost = (qty + trim) * (touch * taker + (ask - bid) / 2)
-                        out.append((cost, kind, p, qty, reduces(qty), True, trim))
+                        out.append(_RepairOption(cost, kind, p, qty, reduces(qty), True, trim))
                     continue
                 qty = past[0]  # the next round removes the overshoot
             reduce_only = reduces(qty)
             overshoot = max(qty - need, Decimal(0))
             cost = (qty + overshoot) * (touch * taker + (ask - bid) / 2)
-            out.append((cost, kind, p, qty, reduce_only, past_goal, Decimal(0)))
+            out.append(_RepairOption(cost, kind, p, qty, reduce_only, past_goal, Decimal(0)))
         return out
 
     @staticmethod
@@ -549,10 +577,7 @@ class AtomicPairExecutor:
         result.open_orders_left = sum(len(o) for o in left)
 
     async def _open_orders(self, p: _Plan, symbol: str) -> list[OrderInfo]:
-        try:
-            return await self._retrying(lambda: p.client.fetch_open_orders(symbol))
-        except NotImplementedError:
-            return []
+        return await self._retrying(lambda: p.client.fetch_open_orders(symbol))
 
     async def _clean_orders(self, p: _Plan, symbol: str, ledger: FillLedger) -> None:
         """Cancel every open order of ``symbol`` (ours: the executor owns the symbol while it runs)
@@ -562,7 +587,7 @@ class AtomicPairExecutor:
                 await self._retrying(functools.partial(p.client.cancel_order, symbol, o.order_id))
             except OrderNotFound:
                 pass
-            info = await self._leg(p.client, ledger, FeeBudget(None))._final_info(symbol, o.order_id) or o
+            info = await self._leg(p.client, ledger, FeeBudget(None)).fetch_final_order(symbol, o.order_id) or o
             c = p.attrs
             await ledger.reconcile_order(p.name, symbol, info.side, info.order_id, info.filled_size, info.average_price,
                                          info.fee or None, "maker", fallback_price=info.price or Decimal(0),
@@ -583,7 +608,7 @@ class AtomicPairExecutor:
             side = Side.BUY if unexplained > 0 else Side.SELL
             c = p.attrs
             try:
-                bid, ask = await self._call(self.prices.get_bbo(p.client, symbol))
+                bid, ask = await self._call(self.prices.fetch_bbo(p.client, symbol))
                 price = ask if side is Side.BUY else bid
             except Exception:  # noqa: BLE001 - priced from the entry when no book is available
                 price = Decimal(0)
@@ -598,8 +623,6 @@ class AtomicPairExecutor:
         orders the ledger does not know (each trade id once); True if any was added."""
         try:
             fills = await self._call(p.client.fetch_fills(symbol))
-        except NotImplementedError:
-            return False
         except Exception as exc:  # noqa: BLE001 - the touch-priced fallback still records the change
             log.warning("%s %s: fill history unavailable (%s); pricing the unexplained change at the touch",
                         p.name, symbol, exc)
@@ -627,13 +650,13 @@ class AtomicPairExecutor:
             left = [(p, pos[p.name] - (p.start + p.asked * p.side.sign)) for p in plans]
             if any(p.attrs.round_size(abs(q)) < max(p.attrs.min_size, p.attrs.lot_size)
                    for p, q in left if q * p.side.sign < 0):  # a rest no order of that market can close
-                result.dust = [(p.name, q) for p, q in left if q != 0]
+                result.dust = [Holding(p.name, q) for p, q in left if q != 0]
                 log.warning("%s: dust pair left hedged (below a market's minimum order size): %s", plans[0].attrs.symbol,
                             result.dust)
         if not hedged:
             # the leg that moved more carries the exposure
             p = max(plans, key=lambda q: abs(pos[q.name] - q.start) * q.attrs.multiplier)
-            result.naked.append((p.name, result.net_exposure / p.attrs.multiplier))
+            result.naked.append(Holding(p.name, result.net_exposure / p.attrs.multiplier))
             log.error("%s: NAKED exposure %s (canonical) left on %s", p.attrs.symbol, result.net_exposure, p.name)
         if not result.success and result.reason is None:
             lp, sp = plans

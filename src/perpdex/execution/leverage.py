@@ -58,7 +58,7 @@ def choose_leverage(wanted: Decimal, long_name: str, max_long: Decimal, short_na
 
 async def _read(client: ExchangeClient, leg: str, symbol: str) -> LeverageInfo:
     try:
-        return await client.get_leverage_info(symbol)
+        return await client.fetch_leverage_info(symbol)
     except ExchangeError as exc:
         raise refuse(Refusal.LEVERAGE, leg, client.name, f"reading leverage of {symbol} failed: {exc}") from exc
 

@@ -19,9 +19,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..models import Side
+from ..models import ContractAttributes, Side
 
 ONE = Decimal(1)
+#: the maintenance fraction assumed at most when a market publishes none (see :func:`maintenance_fraction`)
+MAX_FALLBACK_MMF = Decimal("0.5")
+
+
+def maintenance_fraction(c: ContractAttributes) -> Decimal:
+    """The exchange's maintenance margin fraction of market ``c`` (0.005 = 0.5 %), else the
+    initial margin fraction at max leverage (always >= the maintenance fraction, so the estimate
+    stays conservative), at most :data:`MAX_FALLBACK_MMF`."""
+    if c.maintenance_margin_fraction is not None:
+        return c.maintenance_margin_fraction
+    return min(ONE / c.max_leverage if c.max_leverage > 0 else MAX_FALLBACK_MMF, MAX_FALLBACK_MMF)
 
 
 def estimate_liquidation_price(entry: Decimal, side: Side, leverage: Decimal, mmf: Decimal) -> Decimal:

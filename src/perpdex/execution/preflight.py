@@ -33,7 +33,7 @@ from ..exchanges.base import ExchangeClient
 from ..models import ContractAttributes, ExchangePositionSnapshot, Side
 from .concurrency import gather_strict
 from .leverage import LeverageChoice, normalize_leverage
-from .liquidation import estimate_liquidation_price, liquidation_distance
+from .liquidation import estimate_liquidation_price, liquidation_distance, maintenance_fraction
 from .liquidity import LegLiquidity, assess_leg
 from .price_provider import PriceProvider
 from .refusal import PreflightRefused, Refusal, refuse
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MARGIN_BUFFER = Decimal("0.10")
 DEFAULT_MAX_SPREAD_BPS = Decimal(50)
 DEFAULT_MIN_LIQUIDATION_DISTANCE = Decimal("0.10")
-MAX_FALLBACK_MMF = Decimal("0.5")
 
 
 @dataclass(frozen=True)
@@ -111,15 +110,6 @@ class PreflightResult:
         return next(leg for leg in self.legs if leg.role == role)
 
 
-def _maintenance_fraction(c: ContractAttributes) -> Decimal:
-    """The exchange's maintenance margin fraction, else the initial margin fraction at max
-    leverage (always >= the maintenance fraction, so the estimate stays conservative), at most
-    :data:`MAX_FALLBACK_MMF`."""
-    if c.maintenance_margin_fraction is not None:
-        return c.maintenance_margin_fraction
-    return min(Decimal(1) / c.max_leverage if c.max_leverage > 0 else MAX_FALLBACK_MMF, MAX_FALLBACK_MMF)
-
-
 async def _book_ready(client: ExchangeClient, leg: str, symbol: str, timeout_s: float) -> None:
     await client.prepare_market_feed(symbol)
     if not await client.feed.wait_ready(symbol, timeout_s):
@@ -141,8 +131,8 @@ async def _account_reads(long: ExchangeClient, short: ExchangeClient, symbol: st
     balances: list[Any] | BaseException
     snaps: list[Any] | BaseException
     balances, snaps = await asyncio.gather(
-        gather_strict(long.get_account_balance(), short.get_account_balance()),
-        gather_strict(long.get_position_snapshot(symbol), short.get_position_snapshot(symbol)),
+        gather_strict(long.fetch_available_balance(), short.fetch_available_balance()),
+        gather_strict(long.fetch_position(symbol), short.fetch_position(symbol)),
         return_exceptions=True)
     return balances, snaps
 
@@ -176,7 +166,7 @@ async def run_preflight(
     :class:`PreflightRefused`; exchange errors while reading are refused the same way."""
     clients = {"long": long, "short": short}
     try:
-        la, sa = await gather_strict(long.get_contract_attributes(symbol), short.get_contract_attributes(symbol))
+        la, sa = await gather_strict(long.contract_attributes(symbol), short.contract_attributes(symbol))
     except ExchangeError as exc:
         raise PreflightRefused(Refusal.MARKET, f"{symbol}: market lookup failed: {exc}", exchange=exc.exchange or None) from exc
     attrs = {"long": la, "short": sa}
@@ -188,7 +178,7 @@ async def run_preflight(
         lev = choice.leverage
 
         await gather_strict(*(_book_ready(c, role, symbol, ready_timeout_s) for role, c in clients.items()))
-        raw = await gather_strict(*(prices.get_depth(c, symbol, depth_levels) for c in clients.values()))
+        raw = await gather_strict(*(prices.fetch_depth(c, symbol, depth_levels) for c in clients.values()))
         depths = {role: canonical_depth(d, attrs[role].multiplier) for role, d in zip(clients, raw)}
 
         # one size both exchanges can trade exactly, priced at the mid of the two touches
@@ -228,7 +218,7 @@ async def run_preflight(
         existing = [_exchange_liquidation(snap, attrs[r].multiplier) for r, snap in zip(clients, snaps)]
         checks: list[LegCheck] = []
         for (role, c), own_liq in zip(attrs.items(), existing):
-            mmf = _maintenance_fraction(c)
+            mmf = maintenance_fraction(c)
             if own_liq is not None:
                 price, source = own_liq, "exchange"
             else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..exchanges.base import Depth, ExchangeClient
 
@@ -30,20 +30,25 @@ class DepthCache(Protocol):
     async def close(self) -> None: ...
 
 
+class _Cached(NamedTuple):
+    expires: float  # time.monotonic() seconds
+    depth: Depth
+
+
 class MemoryDepthCache:
     """In-process cache: (exchange, symbol) -> (expiry monotonic time, depth)."""
 
     def __init__(self) -> None:
-        self._data: dict[tuple[str, str], tuple[float, Depth]] = {}
+        self._data: dict[tuple[str, str], _Cached] = {}
 
     async def get(self, exchange: str, symbol: str) -> Depth | None:
         hit = self._data.get((exchange, symbol))
-        if hit is None or time.monotonic() > hit[0]:
+        if hit is None or time.monotonic() > hit.expires:
             return None
-        return hit[1]
+        return hit.depth
 
     async def put(self, exchange: str, symbol: str, depth: Depth, ttl_s: float) -> None:
-        self._data[(exchange, symbol)] = (time.monotonic() + ttl_s, depth)
+        self._data[(exchange, symbol)] = _Cached(time.monotonic() + ttl_s, depth)
 
     async def invalidate(self, exchange: str, symbol: str) -> None:
         self._data.pop((exchange, symbol), None)
@@ -111,9 +116,9 @@ class PriceProvider:
         """Forget the cached depth of one market (called on every fill there)."""
         await self.cache.invalidate(exchange, symbol)
 
-    async def get_depth(self, client: ExchangeClient, symbol: str, levels: int = 20) -> Depth:
+    async def fetch_depth(self, client: ExchangeClient, symbol: str, levels: int = 20) -> Depth:
         """WebSocket book if ready, else a fresh cached depth, else REST (then cached)."""
-        depth = await client.get_order_book_from_websocket(symbol, levels)
+        depth = client.feed_depth(symbol, levels)
         if depth is not None:
             self.ws_hits += 1
             return depth
@@ -127,9 +132,9 @@ class PriceProvider:
         await self.cache_order_book(client.name, symbol, depth)
         return depth
 
-    async def get_bbo(self, client: ExchangeClient, symbol: str) -> tuple[Decimal, Decimal]:
+    async def fetch_bbo(self, client: ExchangeClient, symbol: str) -> tuple[Decimal, Decimal]:
         """(best bid, best ask): live feed first, then a fresh cached depth, then REST."""
-        depth = await client.get_order_book_from_websocket(symbol, 1)
+        depth = client.feed_depth(symbol, 1)
         if depth is not None and depth["bids"] and depth["asks"]:
             self.ws_hits += 1
             return depth["bids"][0]["price"], depth["asks"][0]["price"]

@@ -190,7 +190,7 @@ class LegExecutor:
         return None  # pragma: no cover - the loop returns or raises
 
     async def _bbo(self, symbol: str) -> tuple[Decimal, Decimal]:
-        return await self._call(self.prices.get_bbo(self.client, symbol))
+        return await self._call(self.prices.fetch_bbo(self.client, symbol))
 
     def fee_estimate(self, c: ContractAttributes, qty: Decimal, price: Decimal) -> Decimal:
         """A retry's fee, USD: taker rate x quantity x price moved ``FEE_ESTIMATE_SLIPPAGE`` against us."""
@@ -241,7 +241,7 @@ class LegExecutor:
         ``LegResult.error`` with whatever filled."""
         leg = leg or LegResult(self.client.name, symbol, side, quantity)
         try:
-            c = await self._call(self.client.get_contract_attributes(symbol))
+            c = await self._call(self.client.contract_attributes(symbol))
             target = c.round_size(quantity)
             if target <= 0 or target < c.min_size:
                 leg.error = f"size {quantity} below the minimum {c.min_size}"
@@ -314,7 +314,7 @@ class LegExecutor:
         info: OrderInfo | None = None
         while True:
             try:
-                info = await self._call(self.client.get_order_info(leg.symbol, oid))
+                info = await self._call(self.client.fetch_order(leg.symbol, oid))
             except (NetworkError, RateLimited, OrderNotFound):
                 info = None
             except ExchangeError as exc:  # an unclassified answer to a poll: poll again
@@ -348,7 +348,7 @@ class LegExecutor:
                 break  # filled or gone meanwhile
             except ExchangeError:
                 await asyncio.sleep(0.05)
-        info = await self._final_info(leg.symbol, oid)
+        info = await self.fetch_final_order(leg.symbol, oid)
         if info is not None:
             await self._reconcile(leg, c, oid, info.filled_size, info.average_price, info.fee,
                                   limit_liquidity(leg.side, price, info.average_price), price, retry)
@@ -357,12 +357,14 @@ class LegExecutor:
             leg.error = f"order {oid} could not be confirmed canceled"
         return info
 
-    async def _final_info(self, symbol: str, order_id: str) -> OrderInfo | None:
-        """Order state after it stopped trading (a few polls: the exchange may lag)."""
+    async def fetch_final_order(self, symbol: str, order_id: str) -> OrderInfo | None:
+        """``order_id``'s state once it stopped trading (polled up to 10 times,
+        ``poll_interval_s`` apart: the exchange may lag), else the last state read (None when
+        none could be read). Exchange errors count as an unanswered poll."""
         info = None
         for _ in range(10):
             try:
-                info = await self._call(self.client.get_order_info(symbol, order_id))
+                info = await self._call(self.client.fetch_order(symbol, order_id))
             except ExchangeError:
                 info = None
             if info is not None and info.is_final:
@@ -391,7 +393,7 @@ class LegExecutor:
         if res.status.is_final and res.average_price:
             await self._reconcile(leg, c, res.order_id, res.filled_size, res.average_price, res.fee, "taker", touch, retry)
             return
-        info = await self._final_info(leg.symbol, res.order_id)
+        info = await self.fetch_final_order(leg.symbol, res.order_id)
         if info is None:
             await self._reconcile(leg, c, res.order_id, res.filled_size, res.average_price, res.fee, "taker", touch, retry)
             if not res.status.is_final:

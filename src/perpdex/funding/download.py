@@ -106,7 +106,7 @@ async def _download(client: ExchangeClient, store: SettledFundingStore, task: Do
                     progress: DownloadProgress | None) -> DownloadResult:
     res = DownloadResult(task.exchange, task.symbol)
     try:
-        async for page in client.funding_history_pages(task.symbol, task.start, task.until):
+        async for page in client.fetch_funding_history_pages(task.symbol, task.start, task.until):
             rows: list[SettledFunding] = [r for r in page if task.start <= r.funding_time <= task.until]
             if not rows:
                 continue
@@ -118,7 +118,7 @@ async def _download(client: ExchangeClient, store: SettledFundingStore, task: Do
             res.last = last if res.last is None else max(res.last, last)
             if progress is not None:
                 progress.page(task, res)
-    except (ExchangeError, NotImplementedError) as exc:
+    except ExchangeError as exc:
         res.error = str(exc) if not isinstance(exc, MarketNotFound) else f"{task.symbol} is not listed: {exc}"
         log.warning("%s %s: funding history stopped: %s", task.exchange, task.symbol, res.error)
     if progress is not None:

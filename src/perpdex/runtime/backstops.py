@@ -28,7 +28,7 @@ longer open, and this strategy's conditional orders no row knows, are cancelled.
 
 Firing: a fill of a backstop's order on the user stream calls ``on_fire`` at once (the strategy
 then runs its risk rules: the other leg is closed, as for a liquidation); on restart a leg found
-smaller than stored is checked against the fill history (:meth:`BackstopManager.fired`): fills of
+smaller than stored is checked against the fill history (:meth:`BackstopManager.collect_fired`): fills of
 the backstop's order id (or client id) say the exchange closed it through the backstop. Its
 fills are stored with the pair's close fills.
 
@@ -44,13 +44,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config import BackstopConfig
 from ..errors import ExchangeError, InvalidOrder, OrderNotFound
 from ..exchanges.base import ExchangeClient
-from ..execution.liquidation import estimate_liquidation_price
-from ..execution.preflight import _maintenance_fraction
+from ..execution.liquidation import estimate_liquidation_price, maintenance_fraction
 from ..models import ExchangePositionSnapshot, Side, UserEvent, UserFill, UserOrderUpdate
 from ..storage import BackstopRow, PositionRow, PositionStatus
 from .core import TradingRuntime
@@ -81,6 +80,13 @@ class Leg:
     @property
     def stop_side(self) -> Side:
         return Side.SELL if self.side is Side.BUY else Side.BUY
+
+
+class _LegOf(NamedTuple):
+    """The position leg a backstop order protects."""
+
+    position_id: int
+    leg: str  # "long", "short" or "grid"
 
 
 @dataclass(frozen=True)
@@ -132,9 +138,9 @@ class BackstopManager:
         self.cfg = cfg
         self.ids = client_ids
         self.on_fire = on_fire
-        self._by_order: dict[tuple[str, str], tuple[int, str]] = {}  # (exchange, order or client id) -> (pos, leg)
+        self._by_order: dict[tuple[str, str], _LegOf] = {}  # (exchange, order or client id) -> its leg
         self._unsubscribe: Callable[[], None] | None = None
-        self._fired: set[tuple[int, str]] = set()  # seen firing on the stream, not yet handled
+        self._fired: set[_LegOf] = set()  # seen firing on the stream, not yet handled
         self._locks: dict[int, asyncio.Lock] = {}
         self._gone_fired: dict[int, list[Fired]] = {}  # executed backstops found while cancelling
 
@@ -159,7 +165,7 @@ class BackstopManager:
     def _index(self, row: BackstopRow) -> None:
         for key in (row.order_id, row.client_order_id):
             if key:
-                self._by_order[(row.exchange, key)] = (row.position_id, row.leg)
+                self._by_order[(row.exchange, key)] = _LegOf(row.position_id, row.leg)
 
     def _unindex(self, row: BackstopRow) -> None:
         for key in (row.order_id, row.client_order_id):
@@ -175,14 +181,15 @@ class BackstopManager:
             if hit is not None:
                 if hit not in self._fired:
                     self._fired.add(hit)
-                    log.warning("%s %s: backstop of #%d's %s leg is executing", ev.exchange, ev.symbol, hit[0], hit[1])
+                    log.warning("%s %s: backstop of #%d's %s leg is executing", ev.exchange, ev.symbol,
+                                hit.position_id, hit.leg)
                     if self.on_fire is not None:
-                        self.on_fire(*hit)
+                        self.on_fire(hit.position_id, hit.leg)
                 return
 
     def seen_firing(self, position_id: int) -> bool:
         """True when a fill of one of ``position_id``'s backstops arrived on a user stream."""
-        return any(pid == position_id for pid, _ in self._fired)
+        return any(f.position_id == position_id for f in self._fired)
 
     # -- reading the legs --------------------------------------------------------------------------
     def pair_legs(self, pos: PositionRow, multipliers: tuple[Decimal, Decimal]) -> list[Leg]:
@@ -207,9 +214,9 @@ class BackstopManager:
         """(liquidation price, source): the exchange's, else the pre-flight estimate."""
         if snap.liquidation_price is not None and snap.liquidation_price > 0:
             return snap.liquidation_price, "exchange"
-        c = await client.get_contract_attributes(leg.symbol)
+        c = await client.contract_attributes(leg.symbol)
         lev = snap.leverage if snap.leverage and snap.leverage > 0 else leverage
-        liq = estimate_liquidation_price(snap.entry_price, leg.side, lev, _maintenance_fraction(c))
+        liq = estimate_liquidation_price(snap.entry_price, leg.side, lev, maintenance_fraction(c))
         return (liq if liq > 0 else None), "estimate"
 
     @staticmethod
@@ -266,9 +273,9 @@ class BackstopManager:
         client = self.rt.clients[leg.exchange]
         live = await self._live_rows(pos.id, leg.role)
         live = [r for r in live if await self._settle_placing(client, r)]
-        snap = await client.get_position_snapshot(leg.symbol)
+        snap = await client.fetch_position(leg.symbol)
         held = abs(snap.quantity) if snap is not None and snap.quantity * leg.side.sign > 0 else Decimal(0)
-        c = await client.get_contract_attributes(leg.symbol)
+        c = await client.contract_attributes(leg.symbol)
         qty = c.round_size(min(held, leg.size))
         if qty <= 0 or qty < c.min_size or snap is None:
             for r in live:
@@ -329,7 +336,7 @@ class BackstopManager:
     async def _place(self, client: ExchangeClient, pos: PositionRow, leg: Leg, qty: Decimal, trigger: Decimal,
                      mark: Decimal, liq: Decimal | None, source: str, why: str) -> BackstopRow | None:
         """Send one backstop (retried once at a safer trigger when refused); the stored row."""
-        c = await client.get_contract_attributes(leg.symbol)
+        c = await client.contract_attributes(leg.symbol)
         by = self._trigger_by(client)
         first_error: str | None = None
         for attempt in (0, 1):
@@ -414,7 +421,7 @@ class BackstopManager:
                 row.order_id = order_id
                 fills = await self._fills_of(client, row)
                 if fills:
-                    pos = await self.rt.store.get_position(row.position_id)
+                    pos = await self.rt.store.position(row.position_id)
                     if pos is not None:
                         self._gone_fired.setdefault(pos.id, []).append(await self._mark_fired(pos, row, fills))
                         return
@@ -435,7 +442,7 @@ class BackstopManager:
                     log.warning("#%d %s: backstop on %s not cancelled: %s", pos.id, pos.symbol, row.exchange, exc)
 
     # -- firing ------------------------------------------------------------------------------------
-    async def fired(self, pos: PositionRow) -> Fired | None:
+    async def collect_fired(self, pos: PositionRow) -> Fired | None:
         """The backstop of ``pos`` that executed, if one did: a live backstop with fills of its
         order id or client id, from the user stream or the exchange's fill history (or one found
         executed while it was being cancelled). Its row is marked ``fired``, its fills stored as
@@ -460,17 +467,14 @@ class BackstopManager:
         fills = self._stream_fills(client, row)
         if fills:
             return fills
-        try:
-            return [f for f in await client.fetch_fills(row.symbol) if self._is_of(f, row)]
-        except NotImplementedError:
-            return []
+        return [f for f in await client.fetch_fills(row.symbol) if self._is_of(f, row)]
 
     async def _mark_fired(self, pos: PositionRow, row: BackstopRow, fills: list[UserFill]) -> Fired:
         order_id = row.order_id or fills[0].order_id
         row = await self.rt.store.update_backstop(row.id, state="fired", order_id=order_id,
                                                   reason=f"executed {sum((f.qty for f in fills), Decimal(0))}")
         self._unindex(row)
-        self._fired.discard((pos.id, row.leg))
+        self._fired.discard(_LegOf(pos.id, row.leg))
         if self.store_fills:
             await self._store_fills(pos, row, order_id, fills)
         hit = Fired(row, fills)
@@ -485,10 +489,10 @@ class BackstopManager:
         executed (returned: their fills belong to the position's record), then every other one
         cancelled; one that executes while being cancelled is returned too."""
         out: list[Fired] = []
-        while (hit := await self.fired(pos)) is not None:
+        while (hit := await self.collect_fired(pos)) is not None:
             out.append(hit)
         await self.cancel_position(pos, reason)
-        while (hit := await self.fired(pos)) is not None:
+        while (hit := await self.collect_fired(pos)) is not None:
             out.append(hit)
         return out
 
@@ -529,7 +533,7 @@ class BackstopManager:
             if row.position_id in keep:
                 self._index(row)
                 continue
-            pos = await self.rt.store.get_position(row.position_id)
+            pos = await self.rt.store.position(row.position_id)
             if pos is not None and pos.status in PROTECTED:
                 self._index(row)  # another account's / a naked pair: left alone
                 continue
@@ -549,7 +553,7 @@ class BackstopManager:
             for sym in syms:
                 try:
                     infos = await client.fetch_open_conditional_orders(sym)
-                except (NotImplementedError, ExchangeError) as exc:
+                except ExchangeError as exc:
                     log.warning("%s %s: conditional orders not listed: %s", ex, sym, exc)
                     continue
                 for info in infos:
@@ -566,10 +570,10 @@ def _num(v: Any) -> str:
     return "?" if v is None else f"{Decimal(v).normalize():f}"
 
 
-def describe(rows: list[Any], legs: list[tuple[str, str]], *, enabled: bool = True) -> dict[str, str]:
+def describe(rows: list[Any], legs: list[str], *, enabled: bool = True) -> dict[str, str]:
     """``perpdex status``'s view of a position's backstops: leg -> ``"<trigger> (<by>, <size>)"``
     for a resting one, else ``"none: <reason>"``. ``rows`` the position's backstop rows (oldest
-    first), ``legs`` (leg, exchange) pairs, ``enabled`` the strategy's ``backstop.enabled``."""
+    first), ``legs`` the leg names (``"long"``, ``"short"`` or ``"grid"``), ``enabled`` the strategy's ``backstop.enabled``."""
     newest: dict[str, Any] = {}
     for r in rows:
         if r.state in ("resting", "placing"):
@@ -577,7 +581,7 @@ def describe(rows: list[Any], legs: list[tuple[str, str]], *, enabled: bool = Tr
         elif r.leg not in newest or newest[r.leg].state not in ("resting", "placing"):
             newest[r.leg] = r
     out: dict[str, str] = {}
-    for leg, _exchange in legs:
+    for leg in legs:
         r = newest.get(leg)
         if not enabled:
             out[leg] = "none: backstops off (backstop.enabled: false)"

@@ -212,12 +212,12 @@ class TradingRuntime:
                 log.warning("%s: pausing market data failed: %s", client.name, exc)
 
     # -- positions ---------------------------------------------------------------------------------
-    async def leg_quantities(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
+    async def fetch_leg_quantities(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
         """(long size, short size) actually open on the exchanges, each in that exchange's units,
         both >= 0. Raises the exchanges' typed errors."""
         ls, ss = await asyncio.gather(
-            self.clients[pos.long_exchange].get_position_snapshot(pos.symbol),
-            self.clients[pos.short_exchange].get_position_snapshot(pos.symbol),
+            self.clients[pos.long_exchange].fetch_position(pos.symbol),
+            self.clients[pos.short_exchange].fetch_position(pos.symbol),
         )
         lq = ls.quantity if ls is not None and ls.quantity > 0 else Decimal(0)
         sq = -ss.quantity if ss is not None and ss.quantity < 0 else Decimal(0)
@@ -226,8 +226,8 @@ class TradingRuntime:
     async def multipliers(self, pos: PositionRow) -> tuple[Decimal, Decimal]:
         """Canonical units per exchange unit on the long and the short exchange."""
         la, sa = await asyncio.gather(
-            self.clients[pos.long_exchange].get_contract_attributes(pos.symbol),
-            self.clients[pos.short_exchange].get_contract_attributes(pos.symbol),
+            self.clients[pos.long_exchange].contract_attributes(pos.symbol),
+            self.clients[pos.short_exchange].contract_attributes(pos.symbol),
         )
         return la.multiplier, sa.multiplier
 
@@ -247,8 +247,6 @@ class TradingRuntime:
         """One leg's part of :meth:`sync_funding` (also the grid's, whose position is one leg)."""
         try:
             payments = await self.clients[exchange].fetch_funding_payments(symbol, since)
-        except NotImplementedError:
-            return 0
         except ExchangeError as exc:
             log.warning("%s %s: funding history failed: %s", exchange, symbol, exc)
             return 0

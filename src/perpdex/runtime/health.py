@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..aio import cancel_and_wait, jittered
 from ..errors import ConfigError, DependencyMissing, PerpdexError
@@ -38,6 +38,13 @@ log = logging.getLogger(__name__)
 
 #: ``publish(message, level, kind=..., **data)``: how health reports (``TradingRuntime.event``)
 Publish = Callable[..., None]
+
+
+class _Watched(NamedTuple):
+    """A stream whose state changes are turned into events, and how to stop listening."""
+
+    stream: Any
+    remove: Callable[[], None]
 
 
 class NotEnoughExchanges(PerpdexError):
@@ -81,7 +88,7 @@ class ExchangeHealth:
         self.status: dict[str, ExchangeStatus] = {n: ExchangeStatus(n) for n in clients}
         self._stream_down: dict[tuple[str, str], tuple[float, str]] = {}  # (exchange, stream) -> (since, reason)
         self._stream_reported: set[tuple[str, str]] = set()
-        self._watched: dict[tuple[str, str], tuple[Any, Callable[[], None]]] = {}
+        self._watched: dict[tuple[str, str], _Watched] = {}
         self._on_up: list[Callable[[str], None]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -170,12 +177,12 @@ class ExchangeHealth:
                     continue
                 key = (name, kind)
                 known = self._watched.get(key)
-                if known is not None and known[0] is stream:
+                if known is not None and known.stream is stream:
                     continue
                 if known is not None:
-                    known[1]()
+                    known.remove()
                 remove = stream.add_state_listener(functools.partial(self._stream_state, name, kind))
-                self._watched[key] = (stream, remove)
+                self._watched[key] = _Watched(stream, remove)
 
     def _stream_state(self, name: str, kind: str, up: bool, reason: str) -> None:
         key = (name, kind)
@@ -204,8 +211,8 @@ class ExchangeHealth:
             self._task = asyncio.get_running_loop().create_task(self._loop(tick_s), name="exchange-health")
 
     async def stop(self) -> None:
-        for _, remove in self._watched.values():
-            remove()
+        for watched in self._watched.values():
+            watched.remove()
         self._watched.clear()
         await cancel_and_wait(self._task)
         self._task = None

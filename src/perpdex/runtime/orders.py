@@ -373,7 +373,7 @@ class OrderTracker:
         if row.order_id is None:
             try:
                 opens = await self.client.fetch_open_orders(self.symbol)
-            except (ExchangeError, NotImplementedError) as exc:
+            except ExchangeError as exc:
                 log.warning("%s: open orders unreadable: %s", self.strategy, exc)
                 return row  # unknown: nothing concluded (the next sync asks again)
             match = next((o for o in opens if o.client_order_id == row.client_order_id), None)
@@ -394,7 +394,7 @@ class OrderTracker:
                                                  detail={"error": "never reached the exchange"})
                 return row
         try:
-            info = await self.client.get_order_info(self.symbol, row.order_id)  # type: ignore[arg-type]  # rows without an id returned above
+            info = await self.client.fetch_order(self.symbol, row.order_id)  # type: ignore[arg-type]  # rows without an id returned above
         except ExchangeError as exc:
             log.warning("%s: order %s unreadable: %s", self.strategy, row.order_id, exc)
             return row
@@ -420,7 +420,7 @@ class OrderTracker:
         how many, None when the history was unreadable."""
         try:
             fills = await self.client.fetch_fills(self.symbol)
-        except (ExchangeError, NotImplementedError) as exc:
+        except ExchangeError as exc:
             log.warning("%s: fill history unreadable: %s", self.strategy, exc)
             return None
         n = 0
@@ -435,7 +435,7 @@ class OrderTracker:
         that carries it takes the order and its fills."""
         for order_id in list(self._unmatched):
             try:
-                info = await self.client.get_order_info(self.symbol, order_id)
+                info = await self.client.fetch_order(self.symbol, order_id)
             except ExchangeError as exc:
                 log.warning("%s: order %s unreadable: %s", self.strategy, order_id, exc)
                 continue
@@ -461,7 +461,7 @@ class OrderTracker:
         if any(r.order_id is not None for r in live):
             try:
                 resting = {o.order_id: o for o in await self.client.fetch_open_orders(self.symbol)}
-            except (ExchangeError, NotImplementedError) as exc:
+            except ExchangeError as exc:
                 log.warning("%s: open orders unreadable: %s (each order asked by itself)", self.strategy, exc)
         for row in live:
             info = resting.get(row.order_id) if resting is not None and row.order_id is not None else None

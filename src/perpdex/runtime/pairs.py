@@ -74,7 +74,7 @@ class PairTracker:
         else ``failed``."""
         status = (PositionStatus.NAKED if result.naked else PositionStatus.DUST if result.dust
                   else PositionStatus.FAILED)
-        row = await self.rt.store.get_position(position_id)
+        row = await self.rt.store.position(position_id)
         detail = row.detail or {}  # type: ignore[union-attr]  # the pair's row exists while it is executed
         detail = {**detail, "naked": [[ex, str(q)] for ex, q in result.naked]}
         if result.dust:
@@ -98,7 +98,7 @@ class PairTracker:
         for pos in await self.positions([PositionStatus.DUST]):
             long, short = self.rt.clients[pos.long_exchange], self.rt.clients[pos.short_exchange]
             try:
-                lq, sq = await self.rt.leg_quantities(pos)
+                lq, sq = await self.rt.fetch_leg_quantities(pos)
                 if lq == 0 and sq == 0:
                     result = None
                 else:
@@ -193,7 +193,7 @@ class PairTracker:
         open, e.g. a manual trade) is flagged: logged, reported and kept in ``detail``, never
         traded away silently."""
         try:
-            lq, sq = await self.rt.leg_quantities(pos)
+            lq, sq = await self.rt.fetch_leg_quantities(pos)
         except ExchangeError as exc:
             log.warning("#%d %s: positions not readable on resume (%s); the risk rules retry each cycle",
                         pos.id, pos.symbol, exc)
@@ -220,8 +220,6 @@ class PairTracker:
         for ex in (pos.long_exchange, pos.short_exchange):
             try:
                 fills = await self.rt.clients[ex].fetch_fills(pos.symbol)
-            except NotImplementedError:
-                continue
             except ExchangeError as exc:
                 log.warning("%s %s: fill history failed, fills of #%d may be incomplete: %s", ex, pos.symbol, pos.id, exc)
                 continue
@@ -249,7 +247,7 @@ class PairTracker:
     async def reconcile(self, pos: PositionRow) -> None:
         """A pair interrupted mid-open or mid-close (see module doc)."""
         await self.backfill_fills(pos, "open" if pos.status == PositionStatus.OPENING else "close")
-        lq, sq = await self.rt.leg_quantities(pos)
+        lq, sq = await self.rt.fetch_leg_quantities(pos)
         lm, sm = await self.rt.multipliers(pos)
         if pos.status == PositionStatus.OPENING and lq > 0 and lq * lm == sq * sm == pos.quantity:
             await self.rt.store.update_position(pos.id, status=PositionStatus.OPEN, **await self.entry_prices(pos))

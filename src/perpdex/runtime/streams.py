@@ -8,8 +8,8 @@ once the subscriptions are acknowledged, so anything after the REST read reaches
 * the recent fills of every tracked symbol (``client.fetch_fills``): fills whose frames were lost
   are recovered (``recovered_fills``), known ones are not counted again;
 * the state of every order seen but not final, and of every order first met through a recovered
-  fill (``client.get_order_info``);
-* the position of every tracked symbol (``client.get_position_snapshot``).
+  fill (``client.fetch_order``);
+* the position of every tracked symbol (``client.fetch_position``).
 
 Everything goes through ``stream.ingest(..., recovered=True)``: counted once per trade id, never
 moving an order backwards. A failure is counted on the stream (``reconcile_errors``) and logged;
@@ -92,7 +92,7 @@ class StreamReconciler:
                 if stream.ingest(f, recovered=True) and stream.order(f.order_id) is None:
                     pending[f.order_id] = f.symbol  # an order we only know from REST
         for oid, sym in pending.items():
-            info = await client.get_order_info(sym, oid)
+            info = await client.fetch_order(sym, oid)
             if info is None:
                 continue
             known = stream.order(oid)
@@ -101,7 +101,7 @@ class StreamReconciler:
                                           info.client_order_id or (known.client_order_id if known else None),
                                           time.time()), recovered=True)
         for sym in tracked:
-            snap = await client.get_position_snapshot(sym)
+            snap = await client.fetch_position(sym)
             qty = snap.quantity if snap is not None else Decimal(0)
             cur = stream.position(sym)
             if cur is None or cur.quantity != qty:
@@ -130,9 +130,8 @@ async def start_user_streams(clients: dict[str, ExchangeClient], symbols: Iterab
                              ready_timeout_s: float = 10.0) -> dict[str, UserStream]:
     """Start every client's user-data stream (``client.start_user_stream(symbols)``, idempotent),
     tracking ``symbols``, with a :class:`StreamReconciler` attached, and wait up to
-    ``ready_timeout_s`` seconds for each to connect, all exchanges at once. An exchange with no
-    stream is skipped; one whose stream cannot start is logged and traded with REST fill tracking
-    only; one not connected in time is logged and keeps retrying (reconciled once it connects).
+    ``ready_timeout_s`` seconds for each to connect, all exchanges at once. One whose stream
+    cannot start is logged and traded with REST fill tracking only; one not connected in time is logged and keeps retrying (reconciled once it connects).
     Returns the started streams by the ``clients`` key (connected or still connecting)."""
     syms = list(symbols)
     started: dict[str, UserStream] = {}
@@ -140,8 +139,6 @@ async def start_user_streams(clients: dict[str, ExchangeClient], symbols: Iterab
     async def one(key: str, client: ExchangeClient) -> None:
         try:
             stream = await client.start_user_stream(syms)
-        except NotImplementedError:
-            return
         except PerpdexError as exc:
             log.warning("%s: user stream not started (%s); fills tracked over REST", client.name, exc)
             return

@@ -96,7 +96,7 @@ class Store:
                 setattr(row, k, v)
         return row
 
-    async def get_position(self, position_id: int) -> PositionRow | None:
+    async def position(self, position_id: int) -> PositionRow | None:
         async with self._session() as s:
             return await s.get(PositionRow, position_id)
 

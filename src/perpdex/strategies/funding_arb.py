@@ -333,8 +333,8 @@ class FundingArbStrategy:
         liquidation price (the exchange's own) is closer to its mark than
         ``exit.min_liquidation_distance``. Position reads that fail skip the check this cycle."""
         try:
-            snaps = await asyncio.gather(self.clients[pos.long_exchange].get_position_snapshot(pos.symbol),
-                                         self.clients[pos.short_exchange].get_position_snapshot(pos.symbol))
+            snaps = await asyncio.gather(self.clients[pos.long_exchange].fetch_position(pos.symbol),
+                                         self.clients[pos.short_exchange].fetch_position(pos.symbol))
             lm, sm = await self.runtime.multipliers(pos)
         except ExchangeError as exc:
             log.warning("#%d %s: position check failed: %s", pos.id, pos.symbol, exc)
@@ -343,7 +343,7 @@ class FundingArbStrategy:
                 LegState("short", pos.short_exchange, pos.quantity, sm, snaps[1])]
         reason = reduced_leg(legs)
         if reason is not None:
-            fired = await self.backstops.fired(pos)  # the exchange closed the leg through its backstop
+            fired = await self.backstops.collect_fired(pos)  # the exchange closed the leg through its backstop
             if fired is not None:
                 reason = fired.reason()
             self._event(f"#{pos.id} {pos.symbol}: {reason}; closing the other leg", logging.ERROR,
@@ -408,7 +408,7 @@ class FundingArbStrategy:
                 f"opened #{pos.id} {opp.symbol}: long {pf.quantity} on {opp.long_exchange} @ {result.long.avg_price}, "
                 f"short {pf.quantity} on {opp.short_exchange} @ {result.short.avg_price}, {pf.leverage}x",
                 kind=EventKind.POSITION_OPENED, position_id=pos.id, **_legs(opp), quantity=pf.quantity, leverage=pf.leverage, long_price=result.long.avg_price, short_price=result.short.avg_price, entry_net_apr=opp.net_apr)
-            opened = await self.store.get_position(pos.id)
+            opened = await self.store.position(pos.id)
             if opened is not None:
                 await self.backstops.sync_pair(opened)
             return pos.id
@@ -436,7 +436,7 @@ class FundingArbStrategy:
         await self.backstops.cancel_position(pos, "pair closing")
         await self._resume_books(pos)
         await self._sync_funding(pos)
-        lq, sq = await self.runtime.leg_quantities(pos)
+        lq, sq = await self.runtime.fetch_leg_quantities(pos)
         long, short = self.clients[pos.long_exchange], self.clients[pos.short_exchange]
         self._trading = True
         try:

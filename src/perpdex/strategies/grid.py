@@ -140,7 +140,7 @@ class GridStrategy:
         orders from storage and the exchange (by client id), their fills from the fill history,
         and the invariant."""
         await self.runtime.start()
-        self.attrs = await self.client.get_contract_attributes(self.symbol)
+        self.attrs = await self.client.contract_attributes(self.symbol)
         try:
             choice = await normalize_leverage(self.client, self.client, self.symbol, self.cfg.leverage,
                                               self.attrs, self.attrs)
@@ -201,9 +201,9 @@ class GridStrategy:
         await self.orders.stop()
 
     # -- market ------------------------------------------------------------------------------------
-    async def touch(self) -> tuple[Decimal, Decimal]:
+    async def fetch_touch(self) -> tuple[Decimal, Decimal]:
         """(bid, ask) from the WebSocket book; REST only while the feed is not ready."""
-        depth = await self.client.get_order_book_from_websocket(self.symbol, 1)
+        depth = self.client.feed_depth(self.symbol, 1)
         if depth and depth["bids"] and depth["asks"]:
             return depth["bids"][0]["price"], depth["asks"][0]["price"]
         return await self.client.fetch_bbo_prices(self.symbol)
@@ -252,7 +252,7 @@ class GridStrategy:
                             **self._where(), reason=self.state.liquidated)
             return
         await self.orders.sync()
-        bid, ask = await self.touch()
+        bid, ask = await self.fetch_touch()
         price = (bid + ask) / 2
         if self._backstop_may_have_fired(price) and await self._backstop_fired():
             if not self.state.halted:
@@ -458,7 +458,7 @@ class GridStrategy:
             return
         if ref_price is None:
             book = await self.lot_book_now()
-            ref_price = book.open_lots[-1].price if book.open_lots else (await self.touch())[0]
+            ref_price = book.open_lots[-1].price if book.open_lots else (await self.fetch_touch())[0]
         # merged into the newest take-profit: below the minimum order size, or max_orders resting
         if tps and (gap < max(a.min_size, a.lot_size) or len(tps) >= self.cfg.max_orders):
             newest = tps[-1]
@@ -488,7 +488,7 @@ class GridStrategy:
             if row.status == OrderStatus.REJECTED.value and "post" not in str((row.detail or {}).get("error", "")).lower():
                 self._event(f"take-profit {qty:f} @ {price} rejected: {(row.detail or {}).get('error')}", logging.WARNING)
                 break
-            bid, ask = await self.touch()
+            bid, ask = await self.fetch_touch()
             price = max(price, ask) if self.exit_side is Side.SELL else min(price, bid)
         self._event(f"take-profit {qty:f} not placed after {self.cfg.take_profit_reprice_retries} re-prices: "
                     "closing at market", logging.WARNING)
@@ -511,7 +511,7 @@ class GridStrategy:
             left = min(qty - done, abs(self.orders.position))
             if left < max(self.attrs.min_size, self.attrs.lot_size):  # type: ignore[union-attr]  # loaded before any order
                 break
-            bid, ask = await self.touch()
+            bid, ask = await self.fetch_touch()
             price = bid * (1 - MARKET_SLIPPAGE) if self.exit_side is Side.SELL else ask * (1 + MARKET_SLIPPAGE)
             before = abs(self.orders.position)
             row = await self.orders.place_limit(self.exit_side, left, price, role, reduce_only=True)
@@ -599,7 +599,7 @@ class GridStrategy:
         """Record a backstop that executed (True when one did)."""
         if self.holder is None:
             return False
-        hit = await self.backstops.fired(self.holder)
+        hit = await self.backstops.collect_fired(self.holder)
         if hit is None:
             return False
         await self._absorb(hit)

@@ -31,7 +31,7 @@ async def grid_report(grid: GridStrategy) -> dict[str, Any]:
         funding = sum((p.amount for p in await store.funding(grid.holder.id)), Decimal(0))
     mark: Decimal | None = None
     try:
-        bid, ask = await grid.touch()
+        bid, ask = await grid.fetch_touch()
         mark = (bid + ask) / 2
     except Exception:  # noqa: BLE001 - a report without a mark is still a report
         mark = None

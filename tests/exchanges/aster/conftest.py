@@ -1,10 +1,7 @@
 """Aster test fixtures: the emulated venue with its market process stopped (tests step it by
-hand for deterministic book changes), plus a polling helper."""
+hand for deterministic book changes). Tests wait with ``tests.waiting.eventually``."""
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -20,14 +17,3 @@ async def stepped():
         yield cluster
     finally:
         await cluster.stop()
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``pred`` until it holds (True) or ``timeout`` seconds pass (False)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            return False
-        await asyncio.sleep(0.01)
-    return True

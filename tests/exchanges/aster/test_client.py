@@ -14,8 +14,7 @@ from perpdex.exchanges.aster import AsterClient
 from perpdex.exchanges.base import ExchangeSettings
 from perpdex.models import OrderStatus, Side
 from perpdex.sim.venues.aster.auth import SIM_ADDRESS, SIM_PRIVATE_KEY
-
-from .conftest import until
+from tests.waiting import eventually
 
 D = Decimal
 
@@ -38,12 +37,12 @@ async def client(emulators):
 async def test_d01_catalog_with_leverage_brackets(client, emulators):
     venue = emulators.sim.venues["aster"]
     assert set(client.contracts) == set(venue.markets)
-    btc = await client.get_contract_attributes("BTC")
+    btc = await client.contract_attributes("BTC")
     assert (btc.contract_id, btc.tick_size, btc.lot_size, btc.min_notional) == ("BTCUSDT", D("0.1"), D("0.001"), D("5"))
     assert btc.max_leverage == 125 and client.contracts["2Z"].max_leverage == 20  # from leverageBracket
     assert btc.taker_fee == D("0.00035") and btc.active
     with pytest.raises(MarketNotFound):
-        await client.get_contract_attributes("NOPE")
+        await client.contract_attributes("NOPE")
 
 
 async def test_d01_without_credentials_public_only(emulators):
@@ -54,7 +53,7 @@ async def test_d01_without_credentials_public_only(emulators):
         assert c.contracts["BTC"].max_leverage == D(10)  # conservative default without brackets
         assert (await c.fetch_order_book_rest("ETH", 3))["bids"]
         with pytest.raises(AuthenticationError):
-            await c.get_account_balance()
+            await c.fetch_available_balance()
     finally:
         await c.close()
 
@@ -67,11 +66,11 @@ async def test_d02_rest_depth_and_d07_bbo_without_rest(client, emulators):
     assert prices == sorted(prices, reverse=True) and depth["bids"][0]["price"] < depth["asks"][0]["price"]
     await client.prepare_market_feed("SOL")
     assert await client.feed.wait_ready("SOL", 5)
-    assert await until(lambda: client.feed.state("SOL").bbo is not None)
+    await eventually(lambda: client.feed.state("SOL").bbo is not None, "a SOL bookTicker frame")
     venue.faults.inject("http429")  # a REST call now would fail: proves the BBO comes from the stream
     bid, ask = await client.fetch_bbo_prices("SOL")
     assert bid < ask and venue.faults.pending("http429") == 1
-    ws_depth = await client.get_order_book_depth("SOL", 5)
+    ws_depth = await client.fetch_order_book("SOL", 5)
     assert len(ws_depth["asks"]) == 5 and venue.faults.pending("http429") == 1
     with pytest.raises(RateLimited):
         await client.fetch_order_book_rest("SOL", 5)
@@ -106,33 +105,33 @@ async def test_e03_reduce_only_close_never_flips(client, emulators):
     await client.place_market_order("SOL", Side.SELL, D("2"))
     res = await client.place_market_order("SOL", Side.BUY, D("5"), reduce_only=True)
     assert res.filled_size == D("2")
-    assert await client.get_position_snapshot("SOL") is None
+    assert await client.fetch_position("SOL") is None
     with pytest.raises(ExchangeError, match="-2022"):  # nothing left to reduce: rejected, not a new long
         await client.place_market_order("SOL", Side.BUY, D("1"), reduce_only=True)
-    assert await client.get_position_snapshot("SOL") is None
+    assert await client.fetch_position("SOL") is None
 
 
 async def test_e05_cancel_and_unknown_order(client, emulators):
     bid = D(repr(emulators.sim.venues["aster"].bbo("INJ")[0][0]))
     res = await client.place_limit_order("INJ", Side.BUY, D("10"), bid - D("1"))
-    info = await client.get_order_info("INJ", res.order_id)
+    info = await client.fetch_order("INJ", res.order_id)
     assert info is not None and info.status is OrderStatus.OPEN and info.remaining_size == D("10")
     cancel = await client.cancel_order("INJ", res.order_id)
     assert cancel.status is OrderStatus.CANCELED and cancel.order_id == res.order_id
-    assert (await client.get_order_info("INJ", res.order_id)).status is OrderStatus.CANCELED
+    assert (await client.fetch_order("INJ", res.order_id)).status is OrderStatus.CANCELED
     with pytest.raises(OrderNotFound):
         await client.cancel_order("INJ", res.order_id)
     with pytest.raises(OrderNotFound):
         await client.cancel_order("INJ", "777")
-    assert await client.get_order_info("INJ", "777") is None
+    assert await client.fetch_order("INJ", "777") is None
 
 
 async def test_e07_position_snapshot(client, emulators):
     venue = emulators.sim.venues["aster"]
-    assert await client.get_position_snapshot("AAVE") is None
+    assert await client.fetch_position("AAVE") is None
     await client.set_leverage("AAVE", D(10))
     await client.place_market_order("AAVE", Side.SELL, D("3"))
-    snap = await client.get_position_snapshot("AAVE")
+    snap = await client.fetch_position("AAVE")
     pos = venue.account(SIM_ADDRESS).positions["AAVE"]
     assert snap is not None and snap.quantity == D("-3") and snap.side is Side.SELL
     assert float(snap.entry_price) == pytest.approx(pos.entry_price)
@@ -145,22 +144,22 @@ async def test_e07_position_snapshot(client, emulators):
 
 async def test_e08_available_balance(client, emulators):
     venue = emulators.sim.venues["aster"]
-    start = await client.get_account_balance()
+    start = await client.fetch_available_balance()
     assert float(start) == pytest.approx(venue.available_balance(SIM_ADDRESS))
     await client.place_market_order("BTC", Side.BUY, D("0.1"))  # ~11k notional at 5x -> ~2.2k margin
-    after = await client.get_account_balance()
+    after = await client.fetch_available_balance()
     assert float(after) == pytest.approx(venue.available_balance(SIM_ADDRESS), rel=1e-6)
     assert start - after > D(2000)
 
 
 async def test_e09_leverage_read_and_set_per_symbol(client, emulators):
     venue = emulators.sim.venues["aster"]
-    info = await client.get_leverage_info("XRP")
+    info = await client.fetch_leverage_info("XRP")
     assert (info.max_leverage, info.current_leverage, info.margin_requirement) == (75, 5, D("0.2"))
     assert await client.set_leverage("XRP", D(25)) is True
-    info = await client.get_leverage_info("XRP")
+    info = await client.fetch_leverage_info("XRP")
     assert info.current_leverage == 25 and venue.leverage(SIM_ADDRESS, "XRP") == 25
-    assert (await client.get_leverage_info("DOGE")).current_leverage == 5  # per symbol
+    assert (await client.fetch_leverage_info("DOGE")).current_leverage == 5  # per symbol
     with pytest.raises(InvalidOrder):
         await client.set_leverage("XRP", D(76))
 
@@ -173,7 +172,7 @@ async def test_e10_error_mapping_and_e11_no_secret_in_logs(emulators, caplog):
             await c.connect()
             venue.faults.inject("http429")
             with pytest.raises(RateLimited) as rl:
-                await c.get_account_balance()
+                await c.fetch_available_balance()
             venue.faults.inject("reject", symbol="ETH")
             with pytest.raises(InvalidOrder) as rej:
                 await c.place_market_order("ETH", Side.BUY, D("0.01"))
@@ -190,7 +189,7 @@ async def test_funding_payments_from_income(client, emulators):
     venue = emulators.sim.venues["aster"]
     since = datetime.now(UTC) - timedelta(minutes=1)
     await client.place_market_order("XRP", Side.BUY, D("100"))  # XRP: 1 h interval, paid every 5 s here
-    assert await until(lambda: bool(venue.account(SIM_ADDRESS).fundings), timeout=8)
+    await eventually(lambda: bool(venue.account(SIM_ADDRESS).fundings), "a funding payment on the venue")
     pays = await client.fetch_funding_payments("XRP", since)
     paid = venue.account(SIM_ADDRESS).fundings
     assert len(pays) == len(paid) >= 1

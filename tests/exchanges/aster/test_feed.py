@@ -8,13 +8,30 @@ import pytest
 
 from perpdex.errors import StaleMarketData
 from perpdex.exchanges.aster.feed import AsterMarketFeed
-
-from .conftest import until
+from tests.waiting import eventually
 
 
 def _feed(cluster, **kw) -> AsterMarketFeed:
     ep = cluster.endpoints["aster"]
     return AsterMarketFeed(ep["ws_url"], ep["rest_url"], **kw)
+
+
+async def _step_until(cluster, cond, what: str, steps: int, settle: float) -> None:
+    """Step the stopped market once every ``settle`` seconds until ``cond`` holds; fails naming
+    ``what`` when it does not after ``steps`` steps."""
+    done = 0
+
+    def stepped() -> bool:
+        nonlocal done
+        if cond():
+            return True
+        if done == steps:
+            raise AssertionError(f"{what}: not after {steps} market steps")
+        cluster.sim.step()
+        done += 1
+        return False
+
+    await eventually(stepped, what, interval=settle)
 
 
 def _same_top(feed: AsterMarketFeed, venue, sym: str, n: int = 20) -> bool:
@@ -40,7 +57,7 @@ async def test_d08_on_demand_subscribe_several_symbols(emulators):
             depth = feed.book(sym).depth(5)
             assert len(depth["bids"]) == 5 and depth["bids"][0]["price"] < depth["asks"][0]["price"]
         await feed.remove("SOL")
-        assert await until(lambda: "solusdt@bookTicker" not in dialect.subscriptions()[0])
+        await eventually(lambda: "solusdt@bookTicker" not in dialect.subscriptions()[0], "SOL unsubscribed")
         assert not feed.is_ready("SOL")
     finally:
         await feed.close()
@@ -52,12 +69,12 @@ async def test_d03_depth20_snapshot_replaces_book(stepped):
     try:
         await feed.prepare("BTC")
         assert await feed.wait_ready("BTC", 5)
-        assert await until(lambda: _same_top(feed, venue, "BTC"))
+        await eventually(lambda: _same_top(feed, venue, "BTC"), "the feed's BTC top 20 equal to the venue's")
         before = feed.state("BTC").book.bids()
         for _ in range(5):
             stepped.sim.step()  # the index moves, makers requote
         assert venue.book("BTC", 20)[0] != before
-        assert await until(lambda: _same_top(feed, venue, "BTC"))
+        await eventually(lambda: _same_top(feed, venue, "BTC"), "the feed's BTC top 20 equal to the venue's")
         # a replacement, not an accumulation: exactly the top 20 per side, no ghost levels
         assert len(feed.state("BTC").book.bids()) == 20 and len(feed.state("BTC").book.asks()) == 20
     finally:
@@ -70,25 +87,20 @@ async def test_d04_diff_mode_gap_marks_not_ready_then_resyncs(stepped):
     full = lambda: feed.is_ready("BTC") and (feed.state("BTC").book.bids(), feed.state("BTC").book.asks()) == venue.book("BTC")  # noqa: E731
     try:
         await feed.prepare("BTC")
-        assert await until(lambda: bool(stepped.dialects["aster"].subscriptions()))
-        for _ in range(50):  # diff events drive the REST-snapshot join
-            stepped.sim.step()
-            if await until(full, 0.1):
-                break
-        assert full()
+        await eventually(lambda: bool(stepped.dialects["aster"].subscriptions()), "the BTC subscription")
+        # diff events drive the REST-snapshot join
+        await _step_until(stepped, full, "the diff book joined to its snapshot", steps=50, settle=0.1)
         stepped.sim.step()
-        assert await until(full)
+        await eventually(full, "the diff book following a step")
         venue.faults.inject("gap", symbol="BTC")
         stepped.sim.step()  # this update's pu skips the previous u
-        assert await until(lambda: feed.gaps == 1)
+        await eventually(lambda: feed.gaps == 1, "the sequence gap seen")
         assert not feed.is_ready("BTC")
         with pytest.raises(StaleMarketData):
             feed.book("BTC")
-        for _ in range(50):  # the next events let the fresh snapshot join
-            stepped.sim.step()
-            if await until(full, 0.1):
-                break
-        assert full() and feed.gaps == 1
+        # the next events let the fresh snapshot join
+        await _step_until(stepped, full, "the book resynced after the gap", steps=50, settle=0.1)
+        assert feed.gaps == 1
     finally:
         await feed.close()
 
@@ -123,11 +135,8 @@ async def test_d07_bbo_from_book_ticker_stream(stepped):
             (b, bs), (a, as_) = venue.bbo("ETH")
             return st is not None and st[:4] == (b, bs, a, as_)
 
-        for _ in range(20):  # bookTicker is sent on top-of-book change
-            stepped.sim.step()
-            if await until(bbo_matches, 0.2):
-                break
-        assert bbo_matches()
+        # bookTicker is sent on top-of-book change
+        await _step_until(stepped, bbo_matches, "the feed's ETH BBO equal to the venue's", steps=20, settle=0.2)
         bbo = feed.bbo("ETH")
         (b, _), (a, _) = venue.bbo("ETH")
         assert (float(bbo.bid), float(bbo.ask)) == (b, a)
@@ -144,10 +153,10 @@ async def test_d11_malformed_frame_dropped_feed_continues(emulators, caplog, mod
         assert await feed.wait_ready("BTC", 5) and await feed.wait_ready("ETH", 5)
         with caplog.at_level(logging.WARNING):
             venue.faults.inject("malformed", symbol="BTC")
-            assert await until(lambda: feed.frames_dropped == 1)
+            await eventually(lambda: feed.frames_dropped == 1, "the malformed frame dropped")
         assert any("aster" in r.getMessage() and "malformed" in r.getMessage() for r in caplog.records)
         seen = feed.frames_received
-        assert await until(lambda: feed.frames_received > seen + 10)  # still streaming
+        await eventually(lambda: feed.frames_received > seen + 10, "10 more frames")  # still streaming
         assert await feed.wait_ready("BTC", 5) and await feed.wait_ready("ETH", 5)
         assert feed.frames_dropped == 1
     finally:
@@ -175,10 +184,11 @@ async def test_d10_reconnect_after_drop_resubscribes_without_ghost_levels(steppe
         await feed.prepare_many(["BTC", "SOL"])
         assert await feed.wait_ready("BTC", 5) and await feed.wait_ready("SOL", 5)
         venue.faults.inject("drop")
-        assert await until(lambda: feed.reconnects == 1)
+        await eventually(lambda: feed.reconnects == 1, "one reconnect")
         for _ in range(3):
             stepped.sim.step()
-        assert await until(lambda: _same_top(feed, venue, "BTC") and _same_top(feed, venue, "SOL"))
+        await eventually(lambda: _same_top(feed, venue, "BTC") and _same_top(feed, venue, "SOL"),
+                         "BTC and SOL books equal to the venue's after the reconnect")
         assert len(stepped.dialects["aster"].subscriptions()) == 1
     finally:
         await feed.close()

@@ -66,7 +66,7 @@ async def test_d12_volume_and_open_interest_in_usd(emulators):
         # open interest comes in base units, converted with the mark price (lot rounding aside)
         assert float(s.open_interest_usd) == pytest.approx(spec.open_interest_usd, rel=2e-3)
     assert adapter.normalize_symbol("1000PEPEUSDT") == "PEPE"
-    assert adapter.get_dex_symbol_format("BTC") == "BTCUSDT"
+    assert adapter.dex_symbol("BTC") == "BTCUSDT"
 
 
 async def test_d12_rate_limit_maps_to_rate_limited(emulators):

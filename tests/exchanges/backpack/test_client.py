@@ -63,7 +63,7 @@ async def test_e04_post_only_that_would_cross_expires(bp: dict[str, Any], client
     post = await client.place_limit_order("ETH", Side.SELL, Decimal("0.01"), bid - Decimal(1), post_only=True)
     assert post.status is OrderStatus.CANCELED and post.filled_size == 0  # Backpack: status Expired
     assert venue.open_orders(ACCT, "ETH") == [] and venue.account(ACCT).fills == []
-    info = await client.get_order_info("ETH", str(post.order_id))
+    info = await client.fetch_order("ETH", str(post.order_id))
     assert info is not None and info.status is OrderStatus.CANCELED
     rest = await client.place_limit_order("ETH", Side.SELL, Decimal("0.01"), bid + Decimal(50), post_only=True)
     assert rest.status is OrderStatus.OPEN and venue.open_orders(ACCT, "ETH")[0].tif == "post_only"
@@ -84,7 +84,7 @@ async def test_e03_reduce_only_never_flips(bp: dict[str, Any], client: BackpackC
     res = await client.place_market_order("SOL", Side.SELL, Decimal("2"), reduce_only=True)
     assert res.filled_size == Decimal("0.5")
     assert venue.account(ACCT).positions["SOL"].qty == 0
-    assert await client.get_position_snapshot("SOL") is None
+    assert await client.fetch_position("SOL") is None
     with pytest.raises(InvalidOrder):  # reduce-only while flat would open a position
         await client.place_market_order("SOL", Side.SELL, Decimal("1"), reduce_only=True)
 
@@ -94,28 +94,28 @@ async def test_e05_cancel_and_unknown_cancel(bp: dict[str, Any], client: Backpac
     bid, _ = await client.fetch_bbo_prices("ETH")
     res = await client.place_limit_order("ETH", Side.BUY, Decimal("0.01"), bid - Decimal(30))
     assert res.order_id is not None
-    info = await client.get_order_info("ETH", res.order_id)
+    info = await client.fetch_order("ETH", res.order_id)
     assert info is not None and info.status is OrderStatus.OPEN and info.remaining_size == Decimal("0.01")
     cancel = await client.cancel_order("ETH", res.order_id)
     assert cancel.success and cancel.status is OrderStatus.CANCELED
     assert venue.open_orders(ACCT, "ETH") == []
-    info = await client.get_order_info("ETH", res.order_id)
+    info = await client.fetch_order("ETH", res.order_id)
     assert info is not None and info.status is OrderStatus.CANCELED
     with pytest.raises(OrderNotFound):
         await client.cancel_order("ETH", res.order_id)  # no longer open
     with pytest.raises(OrderNotFound):
         await client.cancel_order("ETH", "987654")
-    assert await client.get_order_info("ETH", "987654") is None
+    assert await client.fetch_order("ETH", "987654") is None
 
 
 async def test_e07_position_snapshot(bp: dict[str, Any], client: BackpackClient) -> None:
     venue = bp["venue"]
-    assert await client.get_position_snapshot("ETH") is None
+    assert await client.fetch_position("ETH") is None
     bid, _ = await client.fetch_bbo_prices("ETH")
     # a resting sell adds exposure (netExposureQuantity) but not position: size stays -0.05
     await client.place_limit_order("ETH", Side.SELL, Decimal("0.5"), bid + Decimal(200))
     res = await client.place_market_order("ETH", Side.SELL, Decimal("0.05"))
-    snap = await client.get_position_snapshot("ETH")
+    snap = await client.fetch_position("ETH")
     assert snap is not None
     pos = venue.account(ACCT).positions["ETH"]
     assert snap.quantity == Decimal("-0.05") and snap.side is Side.SELL
@@ -131,22 +131,22 @@ async def test_e07_position_snapshot(bp: dict[str, Any], client: BackpackClient)
 
 async def test_e08_available_margin_from_collateral(bp: dict[str, Any], client: BackpackClient) -> None:
     venue = bp["venue"]
-    before = await client.get_account_balance()
+    before = await client.fetch_available_balance()
     assert before == pytest.approx(_dec(venue.available_balance(ACCT)), abs=Decimal("0.01"))
     await client.place_market_order("BTC", Side.BUY, Decimal("0.1"))  # ~11 000 USD at 5x: ~2 200 margin
-    after = await client.get_account_balance()
+    after = await client.fetch_available_balance()
     assert before - after > Decimal(2000)
     assert after == pytest.approx(_dec(venue.available_balance(ACCT)), abs=Decimal("5"))
 
 
 async def test_e09_leverage_is_account_wide(bp: dict[str, Any], client: BackpackClient) -> None:
     venue = bp["venue"]
-    info = await client.get_leverage_info("ETH")
+    info = await client.fetch_leverage_info("ETH")
     assert info.max_leverage == Decimal(50) and info.current_leverage == Decimal(5)
     assert await client.set_leverage("BTC", Decimal(20))
-    eth = await client.get_leverage_info("ETH")  # set on BTC, applies to every market
+    eth = await client.fetch_leverage_info("ETH")  # set on BTC, applies to every market
     assert eth.current_leverage == Decimal(20) and eth.margin_requirement == Decimal("0.05")
-    zero_g = await client.get_leverage_info("0G")
+    zero_g = await client.fetch_leverage_info("0G")
     assert zero_g.current_leverage == Decimal(10)  # capped by the market's own maximum
     assert venue.leverage(ACCT, "ETH") == 20 and venue.leverage(ACCT, "0G") == 10
     with pytest.raises(InvalidOrder, match="leverage"):
@@ -174,7 +174,7 @@ async def test_e10_errors_map_to_typed_hierarchy(bp: dict[str, Any], client: Bac
     bad.settings.options = {"ccxt": {k: v for k, v in bp["ep"]["ccxt"].items() if k not in ("apiKey", "secret")}}
     try:
         with pytest.raises(AuthenticationError):
-            await bad.get_account_balance()
+            await bad.fetch_available_balance()
     finally:
         await bad.close()
     with pytest.raises(ConfigError):
@@ -222,7 +222,7 @@ async def test_funding_payments_recorded_per_leg(bp: dict[str, Any], client: Bac
 async def test_d07_client_market_data_ws_first(bp: dict[str, Any], client: BackpackClient) -> None:
     await client.prepare_market_feed("ETH")
     assert await client.feed.wait_ready("ETH", 5)
-    depth = await client.get_order_book_depth("ETH", 5)
+    depth = await client.fetch_order_book("ETH", 5)
     assert len(depth["bids"]) == 5 and depth["bids"][0]["price"] < depth["asks"][0]["price"]
     assert depth["bids"][0]["price"] > depth["bids"][1]["price"]
     bid, ask = await client.fetch_bbo_prices("ETH")
@@ -245,7 +245,7 @@ async def test_client_from_emulator_ccxt_options_only(bp: dict[str, Any]) -> Non
         assert c.contracts["BTC"].taker_fee == Decimal("0.0005")  # account fees: 5 bp
         res = await c.place_market_order("XRP", Side.BUY, Decimal("10"))
         assert res.status is OrderStatus.FILLED
-        snap = await c.get_position_snapshot("XRP")
+        snap = await c.fetch_position("XRP")
         assert snap is not None and snap.quantity == Decimal("10")
     finally:
         await c.close()

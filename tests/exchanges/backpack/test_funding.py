@@ -30,7 +30,7 @@ async def test_d12_funding_rates_units_and_interval(stepped: dict[str, Any]) -> 
         assert btc.next_funding_time == datetime.fromtimestamp(venue.next_funding_ms("BTC") / 1000, tz=UTC)
         assert btc.mark_price == Decimal(f"{venue.mark_price('BTC'):.8f}")
         assert btc.metadata["funding_interval_ms"] == 3_600_000 and btc.metadata["multiplier"] == 1
-        assert adapter.get_dex_symbol_format("BTC") == "BTC_USDC_PERP" and adapter.normalize_symbol("BTC_USDC_PERP") == "BTC"
+        assert adapter.dex_symbol("BTC") == "BTC_USDC_PERP" and adapter.normalize_symbol("BTC_USDC_PERP") == "BTC"
 
         stats = await adapter.fetch_market_data()
         spec = venue.markets["BTC"]

@@ -60,7 +60,7 @@ async def test_e03_reduce_only_never_flips(lighter: dict[str, Any], client: Ligh
     res = await client.place_market_order("SOL", Side.SELL, Decimal("2"), reduce_only=True)
     assert res.filled_size == Decimal("0.5")
     assert venue.account(ACCT).positions["SOL"].qty == 0
-    assert await client.get_position_snapshot("SOL") is None
+    assert await client.fetch_position("SOL") is None
     with pytest.raises(InvalidOrder, match="21732"):  # reduce-only while flat would open a position
         await client.place_market_order("SOL", Side.SELL, Decimal("1"), reduce_only=True)
 
@@ -76,12 +76,12 @@ async def test_e05_cancel_and_unknown_cancel(lighter: dict[str, Any], client: Li
     bid, _ = await client.fetch_bbo_prices("ETH")
     res = await client.place_limit_order("ETH", Side.BUY, Decimal("0.01"), bid - Decimal(30))
     assert res.order_id is not None
-    info = await client.get_order_info("ETH", res.order_id)
+    info = await client.fetch_order("ETH", res.order_id)
     assert info is not None and info.status is OrderStatus.OPEN and info.remaining_size == Decimal("0.01")
     cancel = await client.cancel_order("ETH", res.order_id)
     assert cancel.success and cancel.status is OrderStatus.CANCELED
     assert venue.open_orders(ACCT, "ETH") == []
-    info = await client.get_order_info("ETH", res.order_id)
+    info = await client.fetch_order("ETH", res.order_id)
     assert info is not None and info.status is OrderStatus.CANCELED
     with pytest.raises(OrderNotFound):
         await client.cancel_order("ETH", res.order_id)
@@ -91,9 +91,9 @@ async def test_e05_cancel_and_unknown_cancel(lighter: dict[str, Any], client: Li
 
 async def test_e07_position_snapshot(lighter: dict[str, Any], client: LighterClient) -> None:
     venue = lighter["venue"]
-    assert await client.get_position_snapshot("ETH") is None
+    assert await client.fetch_position("ETH") is None
     res = await client.place_market_order("ETH", Side.SELL, Decimal("0.05"))
-    snap = await client.get_position_snapshot("ETH")
+    snap = await client.fetch_position("ETH")
     assert snap is not None
     pos = venue.account(ACCT).positions["ETH"]
     assert snap.quantity == Decimal("-0.05") and snap.side is Side.SELL
@@ -106,25 +106,25 @@ async def test_e07_position_snapshot(lighter: dict[str, Any], client: LighterCli
 
 async def test_e08_available_balance(lighter: dict[str, Any], client: LighterClient) -> None:
     venue = lighter["venue"]
-    before = await client.get_account_balance()
+    before = await client.fetch_available_balance()
     assert before == pytest.approx(Decimal(repr(venue.available_balance(ACCT))), abs=Decimal("0.000001"))
     await client.place_market_order("BTC", Side.BUY, Decimal("0.1"))  # ~11 000 USD at 5x: ~2 200 margin
-    after = await client.get_account_balance()
+    after = await client.fetch_available_balance()
     assert before - after > Decimal(2000)
     assert after == pytest.approx(Decimal(repr(venue.available_balance(ACCT))), abs=Decimal("5"))
 
 
 async def test_e09_leverage_read_and_set(lighter: dict[str, Any], client: LighterClient) -> None:
     venue = lighter["venue"]
-    info = await client.get_leverage_info("ETH")
+    info = await client.fetch_leverage_info("ETH")
     assert info.max_leverage == Decimal(50) and info.current_leverage == Decimal(5)
     assert await client.set_leverage("ETH", Decimal(20))
     assert venue.leverage(ACCT, "ETH") == 20
-    info = await client.get_leverage_info("ETH")
+    info = await client.fetch_leverage_info("ETH")
     assert info.current_leverage == Decimal(20) and info.margin_requirement == Decimal("0.05")
     with pytest.raises(InvalidOrder):
         await client.set_leverage("ETH", Decimal(51))
-    assert (await client.get_leverage_info("0G")).max_leverage == Decimal(5)
+    assert (await client.fetch_leverage_info("0G")).max_leverage == Decimal(5)
 
 
 async def test_d07_bbo_from_the_book_without_rest(lighter: dict[str, Any], client: LighterClient) -> None:
@@ -140,7 +140,7 @@ async def test_d07_bbo_from_the_book_without_rest(lighter: dict[str, Any], clien
     await eventually(same, what="feed caught up with the frozen market")
     venue.faults.inject("http429")  # a REST call would raise RateLimited
     assert await client.fetch_bbo_prices("XRP") == (_dec(vb), _dec(va))
-    depth = await client.get_order_book_depth("XRP", 3)
+    depth = await client.fetch_order_book("XRP", 3)
     assert [lvl["price"] for lvl in depth["bids"]] == [_dec(p) for p, _ in venue.book("XRP", 3)[0]]
     assert venue.faults.take("http429")
 

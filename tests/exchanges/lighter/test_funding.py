@@ -50,7 +50,7 @@ async def test_d12_funding_rates_units_against_emulator(lighter: dict[str, Any])
     assert stats["ETH"].volume_24h_usd == Decimal("1670000000")
     assert abs(stats["ETH"].open_interest_usd / Decimal("1.2e8") - 1) < Decimal("0.01")
     assert abs(stats["BTC"].open_interest_usd / Decimal("3.5e8") - 1) < Decimal("0.01")
-    assert adapter.normalize_symbol("1000PEPE") == "PEPE" and adapter.get_dex_symbol_format("ETH") == "ETH"
+    assert adapter.normalize_symbol("1000PEPE") == "PEPE" and adapter.dex_symbol("ETH") == "ETH"
 
 
 async def test_d12_market_stats_percent_matches_rest_fraction(lighter: dict[str, Any]) -> None:

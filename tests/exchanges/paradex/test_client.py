@@ -24,7 +24,7 @@ def _acct(paradex: dict[str, Any]) -> Any:
 
 
 async def test_catalog_and_rest_depth(client: ParadexClient, paradex: dict[str, Any]) -> None:
-    c = await client.get_contract_attributes("BTC")
+    c = await client.contract_attributes("BTC")
     assert (c.contract_id, c.tick_size, c.lot_size, c.min_notional, c.max_leverage) == (
         "BTC-USD-PERP", Decimal("0.1"), Decimal("0.00001"), Decimal("10"), Decimal(50))
     assert "BTC-USD-96000-C" not in {x.contract_id for x in client.contracts.values()}
@@ -36,7 +36,7 @@ async def test_catalog_and_rest_depth(client: ParadexClient, paradex: dict[str, 
 async def test_ws_book_first_then_rest_fallback(client: ParadexClient) -> None:
     await client.prepare_market_feed("SOL")
     assert await client.feed.wait_ready("SOL", 5)  # SBE by default, as production requires
-    ws = await client.get_order_book_from_websocket("SOL", 5)
+    ws = client.feed_depth("SOL", 5)
     assert ws is not None and len(ws["bids"]) == 5
     bid, ask = await client.fetch_bbo_prices("SOL")
     assert bid < ask
@@ -49,7 +49,7 @@ async def test_e01_limit_rounded_and_min_notional_checked(client: ParadexClient,
     assert res.status is OrderStatus.OPEN and res.size == Decimal("0.00123")
     assert res.price == bid - Decimal("500.1")  # rounded down (passive) to the 0.1 tick
     assert res.client_order_id == "e01-a"
-    info = await client.get_order_info("BTC", res.order_id)
+    info = await client.fetch_order("BTC", res.order_id)
     assert info is not None and info.status is OrderStatus.OPEN and info.price == res.price
     n_orders = len(_acct(paradex).orders)
     with pytest.raises(InvalidOrder):
@@ -73,7 +73,7 @@ async def test_e03_reduce_only_never_flips(client: ParadexClient, paradex: dict[
     with pytest.raises(InvalidOrder):  # nothing left to reduce: Paradex closes it REDUCE_ONLY_WILL_INCREASE
         await client.place_market_order("SOL", Side.SELL, Decimal("1"), reduce_only=True)
     assert _acct(paradex).position("SOL").qty == 0
-    assert await client.get_position_snapshot("SOL") is None
+    assert await client.fetch_position("SOL") is None
 
 
 async def test_e05_cancel_and_unknown_order(client: ParadexClient, paradex: dict[str, Any]) -> None:
@@ -81,20 +81,20 @@ async def test_e05_cancel_and_unknown_order(client: ParadexClient, paradex: dict
     res = await client.place_limit_order("ETH", Side.BUY, Decimal("0.01"), bid - 100)
     out = await client.cancel_order("ETH", res.order_id)
     assert out.status is OrderStatus.CANCELED
-    info = await client.get_order_info("ETH", res.order_id)
+    info = await client.fetch_order("ETH", res.order_id)
     assert info is not None and info.status is OrderStatus.CANCELED
     with pytest.raises(OrderNotFound):
         await client.cancel_order("ETH", res.order_id)  # already closed
     with pytest.raises(OrderNotFound):
         await client.cancel_order("ETH", "1000000000000000000000000042")
-    assert await client.get_order_info("ETH", "1000000000000000000000000042") is None
+    assert await client.fetch_order("ETH", "1000000000000000000000000042") is None
 
 
 async def test_e07_position_snapshot(client: ParadexClient, paradex: dict[str, Any]) -> None:
     venue = paradex["venue"]
     await client.set_leverage("BTC", Decimal(10))
     await client.place_market_order("BTC", Side.SELL, Decimal("0.01"))
-    snap = await client.get_position_snapshot("BTC")
+    snap = await client.fetch_position("BTC")
     pos = _acct(paradex).position("BTC")
     assert snap is not None and snap.quantity == Decimal("-0.01")
     assert float(snap.entry_price) == pytest.approx(pos.entry_price)
@@ -108,18 +108,18 @@ async def test_e08_available_margin(client: ParadexClient, paradex: dict[str, An
     acct = _acct(paradex).id
     await client.place_market_order("ETH", Side.BUY, Decimal("1"))
     await paradex["cluster"].sim.stop()
-    avail = await client.get_account_balance()
+    avail = await client.fetch_available_balance()
     assert float(avail) == pytest.approx(venue.available_balance(acct), rel=1e-6)
     assert avail < Decimal(str(venue.account(acct).balance))  # margin in use is not available
 
 
 async def test_e09_leverage_per_market(client: ParadexClient, paradex: dict[str, Any]) -> None:
-    info = await client.get_leverage_info("DOGE")
+    info = await client.fetch_leverage_info("DOGE")
     assert info.max_leverage == 20 and info.current_leverage == 5
     assert await client.set_leverage("DOGE", Decimal(12))
-    info = await client.get_leverage_info("DOGE")
+    info = await client.fetch_leverage_info("DOGE")
     assert info.current_leverage == 12 and info.margin_requirement == Decimal(1) / 12
-    assert (await client.get_leverage_info("BTC")).current_leverage == 5  # per market
+    assert (await client.fetch_leverage_info("BTC")).current_leverage == 5  # per market
     with pytest.raises(InvalidOrder):
         await client.set_leverage("DOGE", Decimal(21))
 
@@ -128,7 +128,7 @@ async def test_e10_errors_map_to_typed_hierarchy(client: ParadexClient, paradex:
     venue = paradex["venue"]
     venue.faults.inject("http429")
     with pytest.raises(RateLimited):
-        await client.get_account_balance()
+        await client.fetch_available_balance()
     with pytest.raises(InsufficientMargin):
         await client.place_market_order("BTC", Side.BUY, Decimal("50"))  # ~5.5 M USD on 100 k
     venue.faults.inject("reject", symbol="ETH")
@@ -147,7 +147,7 @@ async def test_e10_errors_map_to_typed_hierarchy(client: ParadexClient, paradex:
         options={"ccxt": {"options": {"sbe": False}}}))
     try:
         with pytest.raises(AuthenticationError):
-            await bad.get_account_balance()
+            await bad.fetch_available_balance()
     finally:
         await bad.close()
 
@@ -173,7 +173,7 @@ async def test_e11_credentials_never_logged_or_raised(paradex: dict[str, Any], c
         "l2_private_key": wrong_key, "l2_address": ep["credentials"]["l2_address"]}))
     try:
         with pytest.raises(AuthenticationError) as err:
-            await bad.get_account_balance()
+            await bad.fetch_available_balance()
         messages.append(str(err.value))
     finally:
         await bad.close()

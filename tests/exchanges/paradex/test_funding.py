@@ -29,6 +29,6 @@ async def test_d12_rates_normalized_and_stats_in_usd(paradex: dict[str, Any]) ->
         assert stats["BTC"].volume_24h_usd == Decimal(str(int(m.volume_24h_usd)))
         assert abs(float(stats["BTC"].open_interest_usd) - m.open_interest_usd) / m.open_interest_usd < 0.01
         assert adapter.normalize_symbol("ETH-USD-PERP") == "ETH"
-        assert adapter.get_dex_symbol_format("ETH") == "ETH-USD-PERP"
+        assert adapter.dex_symbol("ETH") == "ETH-USD-PERP"
     finally:
         await adapter.close()

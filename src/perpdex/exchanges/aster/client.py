@@ -161,7 +161,7 @@ class AsterClient(ExchangeClient):
         60 min after creation or the last keep-alive). Raises :class:`AuthenticationError` without
         a private key, other :class:`ExchangeError` on failure."""
         priv = self._priv()
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             body = await priv.client.fapiPrivatePostV3ListenKey()
         return str(body["listenKey"])
@@ -178,7 +178,7 @@ class AsterClient(ExchangeClient):
         (§5): qty in the market's units, price USD, fee USD (commission paid), ``ts`` epoch s.
         Raises :class:`AuthenticationError` without a private key, other :class:`ExchangeError`."""
         priv = self._priv()
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             raw = await priv.client.fapiPrivateGetV3UserTrades({"symbol": self.dex_symbol(symbol), "limit": 100})
         rows: list[UserTrade] = decode(list[UserTrade], priv.client.json(raw))
@@ -340,7 +340,7 @@ class AsterClient(ExchangeClient):
             res.status = OrderStatus.CANCELED
         return res
 
-    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None:
+    async def fetch_order(self, symbol: str, order_id: str) -> OrderInfo | None:
         """Order state, or None when the exchange does not know the id (``-2013``)."""
         priv = self._priv()
         try:
@@ -351,7 +351,7 @@ class AsterClient(ExchangeClient):
 
     async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
         """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         return await self._priv().open_orders(symbol)
 
     # -- conditional orders ----------------------------------------------------------------------
@@ -378,7 +378,7 @@ class AsterClient(ExchangeClient):
     async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
         """The untriggered stops among ``GET /fapi/v3/openOrders`` (rows with a ``stopPrice``),
         ``trigger_by`` from their ``workingType``."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         priv = self._priv()
         out = []
         for raw in await priv.fetch_open_orders(symbol):
@@ -394,18 +394,18 @@ class AsterClient(ExchangeClient):
         return await self.cancel_order(symbol, order_id)
 
     # -- account ---------------------------------------------------------------------------------
-    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+    async def fetch_position(self, symbol: str) -> ExchangePositionSnapshot | None:
         """From ``GET /fapi/v3/positionRisk``: signed size (base units), entry and mark price,
         unrealized PnL (USD), leverage, liquidation price; None when flat."""
         return await self._priv().fetch_position(symbol)
 
-    async def get_account_balance(self) -> Decimal:
+    async def fetch_available_balance(self) -> Decimal:
         """``availableBalance`` of USDT from ``GET /fapi/v3/balance`` (margin for new positions)."""
         return await self._priv().fetch_available_balance()
 
-    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+    async def fetch_leverage_info(self, symbol: str) -> LeverageInfo:
         """Max leverage from the brackets, current leverage from ``positionRisk`` (per symbol)."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         priv = self._priv()
         b = (await self._leverage_brackets()).get(c.contract_id)
         max_lev = Decimal(b.initialLeverage) if b else c.max_leverage
@@ -420,15 +420,15 @@ class AsterClient(ExchangeClient):
 
     async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
         """``POST /fapi/v3/leverage`` (integer, 1..max); out of range raises :class:`InvalidOrder`."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         await self._priv().set_leverage(symbol, leverage)
         return True
 
-    async def funding_history_pages(self, symbol: str, since: datetime,
-                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+    async def fetch_funding_history_pages(self, symbol: str, since: datetime,
+                                          until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Settled funding rates from ``GET /fapi/v3/fundingRate`` (see
         :func:`~perpdex.exchanges.aster.funding.funding_history_pages`; base class for units and errors)."""
-        dex = (await self.get_contract_attributes(symbol)).contract_id
+        dex = (await self.contract_attributes(symbol)).contract_id
         async for page in funding_history_pages(self.rest, symbol, dex, since, until):
             yield page
 

@@ -123,7 +123,7 @@ class AsterFundingAdapter(FundingAdapter):
         """``"BTCUSDT"`` -> ``"BTC"``; ``"1000PEPEUSDT"`` -> ``"PEPE"``."""
         return normalize_symbol(dex_symbol)
 
-    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+    def dex_symbol(self, normalized_symbol: str) -> str:
         """``"BTC"`` -> ``"BTCUSDT"``; bundled markets seen in earlier answers resolve to their
         real symbol (``"PEPE"`` -> ``"1000PEPEUSDT"``)."""
         return get_dex_symbol_format(normalized_symbol, self._dex)

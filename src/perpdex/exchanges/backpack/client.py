@@ -249,7 +249,7 @@ class BackpackClient(ExchangeClient):
         """Our last 100 fills of ``symbol`` (signed ``GET /wapi/v1/history/fills?symbol=``, §5.9):
         quantity base units, price and fee USD, ``ts`` epoch s. Raises :class:`ExchangeError`."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             rows = await priv.client.privateGetWapiV1HistoryFills(
                 {"symbol": self.symbols.dex_symbol(symbol), "limit": 100})
@@ -310,7 +310,7 @@ class BackpackClient(ExchangeClient):
         """A signed call through ccxt's implicit API (``privateGetApiV1Position`` ...), errors
         mapped and refined (:func:`refine_error`)."""
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         try:
             with p.translate_errors():
                 return await getattr(p.client, method)(params or {})
@@ -343,7 +343,7 @@ class BackpackClient(ExchangeClient):
     async def fetch_order_book_rest(self, symbol: str, levels: int = 10) -> Depth:
         """``GET /api/v1/depth`` (limit rounded up to 5/10/20/50/100/500/1000): Decimal levels,
         bids descending, asks ascending; empty side = []."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         limit = next((n for n in DEPTH_LIMITS if n >= levels), DEPTH_LIMITS[-1])
         body = await get_json(self._http(), f"{self.rest_url}/api/v1/depth", {"symbol": c.contract_id, "limit": str(limit)})
         return parse_depth(body, levels)
@@ -404,7 +404,7 @@ class BackpackClient(ExchangeClient):
 
     async def cancel_order(self, symbol: str, order_id: str) -> OrderResult:
         """``DELETE /api/v1/order``; unknown or no longer open orders raise :class:`OrderNotFound`."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         try:
             raw = await self.private.cancel_order(symbol, order_id)
         except ExchangeError as exc:
@@ -413,9 +413,9 @@ class BackpackClient(ExchangeClient):
         return OrderResult(True, order_id, info.side, info.size, info.price, info.status, info.filled_size,
                            client_order_id=info.client_order_id)
 
-    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None:
+    async def fetch_order(self, symbol: str, order_id: str) -> OrderInfo | None:
         """Order state (history first, then open orders, as ccxt does); None when unknown."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         try:
             raw = await self.private.fetch_order(symbol, order_id)
         except ExchangeError as exc:
@@ -427,7 +427,7 @@ class BackpackClient(ExchangeClient):
 
     async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
         """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         return await self.private.open_orders(symbol)
 
     # -- conditional orders -------------------------------------------------------------------------
@@ -451,7 +451,7 @@ class BackpackClient(ExchangeClient):
     async def fetch_open_conditional_orders(self, symbol: str) -> list[OrderInfo]:
         """The ``TriggerPending`` orders among ``GET /api/v1/orders?symbol=``, ``trigger_by`` from
         their ``triggerBy``."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         out = []
         for raw in await self.private.fetch_open_orders(symbol):
             info = self.private.to_info(symbol, raw)
@@ -467,15 +467,15 @@ class BackpackClient(ExchangeClient):
         return await self.cancel_order(symbol, order_id)
 
     # -- account ------------------------------------------------------------------------------------
-    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+    async def fetch_position(self, symbol: str) -> ExchangePositionSnapshot | None:
         """Signed size (base units, + long), entry/mark (USD), unrealized PnL (USD), leverage
         (1 / imf), liquidation price, cumulative funding; None when flat (see
         :func:`position_from_rows`)."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         rows = await self._call("privateGetApiV1Position", not_found=False)
         return position_from_rows(rows, c.contract_id, symbol)
 
-    async def get_account_balance(self) -> Decimal:
+    async def fetch_available_balance(self) -> Decimal:
         """``netEquityAvailable`` (USD) of ``/api/v1/capital/collateral``: what new positions can use."""
         raw = await self._call("privateGetApiV1CapitalCollateral", not_found=False)
         try:
@@ -483,10 +483,10 @@ class BackpackClient(ExchangeClient):
         except msgspec.ValidationError as exc:
             raise ExchangeError(f"malformed collateral response: {exc}", exchange=EXCHANGE) from None
 
-    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+    async def fetch_leverage_info(self, symbol: str) -> LeverageInfo:
         """Max leverage from the catalog; current = min(account ``leverageLimit``, market max)
         (Backpack caps leverage account-wide, §5.8)."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         acct = msgspec.convert(await self._call("privateGetApiV1Account", not_found=False), schemas.Account, strict=False)
         current = min(acct.leverageLimit, c.max_leverage) if acct.leverageLimit else None
         return LeverageInfo(symbol, c.max_leverage, current, (1 / current) if current else None)
@@ -494,7 +494,7 @@ class BackpackClient(ExchangeClient):
     async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
         """Backpack's leverage is **account-wide**: ``PATCH /api/v1/account {"leverageLimit"}``
         changes it for every market. Raises :class:`InvalidOrder` outside 1..``symbol``'s max."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         lev = int(leverage)
         if lev < 1 or lev > c.max_leverage:
             raise InvalidOrder(f"{symbol}: leverage {leverage} outside 1..{c.max_leverage}", exchange=EXCHANGE)
@@ -502,11 +502,11 @@ class BackpackClient(ExchangeClient):
         log.info("%s %s: account-wide leverage limit set to %dx", EXCHANGE, symbol, lev)
         return True
 
-    async def funding_history_pages(self, symbol: str, since: datetime,
-                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+    async def fetch_funding_history_pages(self, symbol: str, since: datetime,
+                                          until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Settled funding rates from ``GET /api/v1/fundingRates`` (see
         :func:`~perpdex.exchanges.backpack.funding.funding_history_pages`; base class for units and errors)."""
-        dex = (await self.get_contract_attributes(symbol)).contract_id
+        dex = (await self.contract_attributes(symbol)).contract_id
         async for page in funding_history_pages(self._http(), self.rest_url, symbol, dex, since, until):
             yield page
 
@@ -514,7 +514,7 @@ class BackpackClient(ExchangeClient):
         """Funding settled on our ``symbol`` position since ``since`` (UTC), oldest first, from
         ``GET /wapi/v1/history/funding`` (latest 1000 rows): ``quantity`` USD, + received /
         - paid; rate per interval."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         rows = await self._call("privateGetWapiV1HistoryFunding", {"symbol": c.contract_id, "limit": "1000"}, not_found=False)
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)

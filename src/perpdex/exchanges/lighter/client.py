@@ -129,7 +129,7 @@ class LighterClient(ExchangeClient):
         until a minute before its deadline). Raises :class:`ConfigError` without an account,
         :class:`AuthenticationError` / :class:`ExchangeError` when it cannot be signed."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             await priv.client.pre_load_lighter_library()
             c = priv.client
@@ -143,7 +143,7 @@ class LighterClient(ExchangeClient):
         as fills: size base units, price and fee USD, ``ts`` epoch s. Raises
         :class:`ExchangeError` on failure."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             rows = await priv.client.fetch_my_trades(self.symbols.ccxt_symbol(symbol), None, 100)
         acct = self.account_index
@@ -229,16 +229,16 @@ class LighterClient(ExchangeClient):
     async def fetch_order_book_rest(self, symbol: str, levels: int = 10) -> Depth:
         """Top ``levels`` of ``orderBookOrders`` aggregated by price: ``{'bids': [{'price',
         'size'}], 'asks': [...]}`` Decimal, bids descending, asks ascending; empty side = []."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         params = {"market_id": self.symbols.market_id(symbol), "limit": min(250, max(levels * 10, 50))}
         body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookOrders", params)
         return depth_from_orders(schemas.order_book_orders.decode(body), levels)
 
-    async def funding_history_pages(self, symbol: str, since: datetime,
-                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+    async def fetch_funding_history_pages(self, symbol: str, since: datetime,
+                                          until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Settled hourly funding from ``GET /api/v1/fundings`` (see
         :func:`~perpdex.exchanges.lighter.funding.funding_history_pages`; base class for units and errors)."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         async for page in funding_history_pages(self._http(), self.rest_url, symbol, self.symbols.market_id(symbol),
                                                 since, until):
             yield page
@@ -329,7 +329,7 @@ class LighterClient(ExchangeClient):
     async def slippage_price(self, symbol: str, side: Side) -> Decimal:
         """Worst acceptable price for a market order: the touch (ask for buys, bid for sells)
         moved ``market_slippage`` against us, rounded to the tick away from the book."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         bid, ask = await self.fetch_bbo_prices(symbol)
         raw = ask * (1 + self.market_slippage) if side is Side.BUY else bid * (1 - self.market_slippage)
         return round_to_step(raw, c.tick_size, side_mode(side, passive=False))
@@ -346,7 +346,7 @@ class LighterClient(ExchangeClient):
     async def cancel_order(self, symbol: str, order_id: str) -> OrderResult:
         """Cancel by Lighter order index (or client order index); unknown or inactive orders
         raise :class:`OrderNotFound` (Lighter code 21600)."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         try:
             async with self.order_send_lock():
                 await self.private.cancel_order(symbol, order_id, self._with_nonce({}))
@@ -354,12 +354,12 @@ class LighterClient(ExchangeClient):
             raise self._refine(exc, cancel=True) from None
         return OrderResult(True, order_id, status=OrderStatus.CANCELED)
 
-    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None:
+    async def fetch_order(self, symbol: str, order_id: str) -> OrderInfo | None:
         """Order state from ``accountActiveOrders`` then ``accountInactiveOrders`` (last 100);
         None when the id is in neither."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         unified = self.symbols.ccxt_symbol(symbol)
         with p.translate_errors():
             for fetch in (p.client.fetch_open_orders, p.client.fetch_closed_orders):
@@ -370,7 +370,7 @@ class LighterClient(ExchangeClient):
 
     async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
         """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         return await self.private.open_orders(symbol)
 
     # -- conditional orders -------------------------------------------------------------------------
@@ -411,7 +411,7 @@ class LighterClient(ExchangeClient):
     async def _account(self) -> schemas.Account:
         """Our account from ``GET /api/v1/account?by=index`` (through ccxt's implicit API)."""
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         with p.translate_errors():
             resp = await p.client.publicGetAccount({"by": "index", "value": self.account_index})
         try:
@@ -422,21 +422,21 @@ class LighterClient(ExchangeClient):
             raise ExchangeError(f"account {self.account_index} not found", exchange=EXCHANGE)
         return accounts[0]
 
-    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+    async def fetch_position(self, symbol: str) -> ExchangePositionSnapshot | None:
         """Signed size (base units, + long), entry and mark (USD; mark = position_value / size),
         unrealized PnL (USD), leverage (100 / initial_margin_fraction percent), liquidation
         price; None when flat."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         return position_from_account(await self._account(), self.symbols.market_id(symbol), symbol)
 
-    async def get_account_balance(self) -> Decimal:
+    async def fetch_available_balance(self) -> Decimal:
         """``available_balance`` (USD): what new positions can use, as Lighter computes it."""
         return (await self._account()).available_balance
 
-    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+    async def fetch_leverage_info(self, symbol: str) -> LeverageInfo:
         """Max leverage from the catalog; current leverage from the account's per-market
         initial margin fraction, else the market's ``default_initial_margin_fraction``."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         mid = self.symbols.market_id(symbol)
         current: Decimal | None = None
         for pos in (await self._account()).positions:
@@ -453,9 +453,9 @@ class LighterClient(ExchangeClient):
         ``GET /api/v1/positionFunding`` (auth; through ccxt's implicit API): ``change`` USDC,
         + received / - paid; ``rate`` percent per hour -> fraction per 1 h interval; ``timestamp``
         seconds. Reads the latest 100 settlements."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         with p.translate_errors():
             resp = await p.client.privateGetPositionFunding({
                 "account_index": self.account_index, "market_ids": str(self.symbols.market_id(symbol)), "limit": 100,
@@ -466,7 +466,7 @@ class LighterClient(ExchangeClient):
     async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
         """UpdateLeverage (tx 20) in cross margin: initial margin fraction = floor(10 000 /
         leverage). Raises :class:`InvalidOrder` outside 1..max leverage."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         lev = int(leverage)
         if lev < 1 or lev > c.max_leverage:
             raise InvalidOrder(f"{symbol}: leverage {leverage} outside 1..{c.max_leverage}", exchange=EXCHANGE)

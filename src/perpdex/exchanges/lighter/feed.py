@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from ..feed import WsMarketFeed, _SymbolState
+from ..feed import SymbolState, WsMarketFeed
 from . import schemas
 from .funding import get_json, sample_from_market_stats
 from .symbols import LighterSymbols
@@ -59,7 +59,7 @@ class LighterMarketFeed(WsMarketFeed):
         self.catalog = catalog if catalog is not None else LighterSymbols()
         self.rest_url = rest_url.rstrip("/") if rest_url else None
         self._channel_ids: dict[str, int] = {}  # "order_book:0" -> 0
-        self._by_channel: dict[str, _SymbolState] = {}  # "order_book:0" -> followed symbol's state
+        self._by_channel: dict[str, SymbolState] = {}  # "order_book:0" -> followed symbol's state
 
     # -- catalog ---------------------------------------------------------------------------------
     async def load_symbols(self) -> None:
@@ -171,7 +171,7 @@ class LighterMarketFeed(WsMarketFeed):
                 self._channel_ids[channel] = mid
         return mid
 
-    def _channel_state(self, channel: str) -> _SymbolState | None:
+    def _channel_state(self, channel: str) -> SymbolState | None:
         """The followed symbol's state for a channel (None if not followed), cached per channel
         string until a symbol is removed."""
         symbol = self.catalog.by_id.get(self._market_id(channel))
@@ -184,7 +184,7 @@ class LighterMarketFeed(WsMarketFeed):
         self._by_channel.clear()
         await super().remove(symbol)
 
-    def _book_state(self, frame: schemas.WsFrame) -> tuple[schemas.WsOrderBook, _SymbolState | None]:
+    def _book_state(self, frame: schemas.WsFrame) -> tuple[schemas.WsOrderBook, SymbolState | None]:
         body = frame.order_book
         if body is None:
             raise ValueError(f"order_book frame without a book on channel {frame.channel!r}")

@@ -245,6 +245,6 @@ class LighterFundingAdapter(RestFundingAdapter):
     def normalize_symbol(self, dex_symbol: str) -> str:
         return normalize_symbol(dex_symbol)
 
-    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+    def dex_symbol(self, normalized_symbol: str) -> str:
         return self.symbols.dex_symbol(normalized_symbol)
 

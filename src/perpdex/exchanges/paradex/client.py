@@ -224,7 +224,7 @@ class ParadexClient(ExchangeClient):
         for the private WebSocket ``auth``. Raises :class:`AuthenticationError` /
         :class:`ExchangeError` on failure."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             token = str(await priv.client.authenticate_rest())
         mask_in_logs(token)  # it opens the account while it lives: masked in every log line
@@ -235,7 +235,7 @@ class ParadexClient(ExchangeClient):
         ``fetch_my_trades``): size base units, price and fee USD, ``ts`` epoch s. Raises
         :class:`ExchangeError` on failure."""
         priv = self.private
-        await priv._ensure()
+        await priv.ensure_markets()
         with priv.translate_errors():
             rows = await priv.client.fetch_my_trades(self.symbols.ccxt_symbol(symbol), None, 100)
         return [fill_from_push(msgspec.convert(r["info"], schemas.FillPush, strict=False), symbol) for r in rows]
@@ -323,13 +323,13 @@ class ParadexClient(ExchangeClient):
     async def fetch_order_book_rest(self, symbol: str, levels: int = 10) -> Depth:
         """Top ``levels`` of ``/v1/orderbook/{market}``: ``{'bids': [{'price', 'size'}], 'asks':
         [...]}`` Decimal (USD, base units), bids descending, asks ascending; empty side = []."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         body = await get_json(self._http(), f"{self.rest_url}/orderbook/{c.contract_id}", {"depth": max(levels, 1)})
         return depth_from_rest(schemas.orderbook_decoder.decode(body), levels)
 
-    async def mark_price(self, symbol: str) -> Decimal | None:
+    async def fetch_mark_price(self, symbol: str) -> Decimal | None:
         """Mark price (USD per exchange unit) from ``/v1/markets/summary``; None when absent."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         body = await get_json(self._http(), f"{self.rest_url}/markets/summary", {"market": c.contract_id})
         rows = schemas.summary_decoder.decode(body).results
         return schemas.dec(rows[0].mark_price) if rows else None
@@ -392,16 +392,16 @@ class ParadexClient(ExchangeClient):
     async def cancel_order(self, symbol: str, order_id: str) -> OrderResult:
         """``DELETE /v1/orders/{id}``; unknown or already closed orders raise
         :class:`OrderNotFound`."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         try:
             await self.private.cancel_order(symbol, order_id)
         except ExchangeError as exc:
             raise refine_error(exc, cancel=True) from None
         return OrderResult(True, order_id, status=OrderStatus.CANCELED)
 
-    async def get_order_info(self, symbol: str, order_id: str) -> OrderInfo | None:
+    async def fetch_order(self, symbol: str, order_id: str) -> OrderInfo | None:
         """``GET /v1/orders/{id}``; None when Paradex does not know the id."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         try:
             raw = await self.private.fetch_order(symbol, order_id)
         except ExchangeError as exc:
@@ -413,7 +413,7 @@ class ParadexClient(ExchangeClient):
 
     async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
         """Open orders of this account on ``symbol`` (ccxt ``fetch_open_orders``)."""
-        await self.get_contract_attributes(symbol)
+        await self.contract_attributes(symbol)
         return await self.private.open_orders(symbol)
 
     # -- conditional orders -----------------------------------------------------------------------
@@ -454,7 +454,7 @@ class ParadexClient(ExchangeClient):
     # -- account ----------------------------------------------------------------------------------
     async def _private_call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         p = self.private
-        await p._ensure()
+        await p.ensure_markets()
         try:
             with p.translate_errors():
                 await p.client.authenticate_rest()
@@ -462,21 +462,21 @@ class ParadexClient(ExchangeClient):
         except ExchangeError as exc:
             raise refine_error(exc) from None
 
-    async def get_position_snapshot(self, symbol: str) -> ExchangePositionSnapshot | None:
+    async def fetch_position(self, symbol: str) -> ExchangePositionSnapshot | None:
         """Signed size (base units, + long), entry price, mark price (markets summary; USD),
         unrealized PnL (USD, incl. unrealized funding), leverage, liquidation price (None when
         Paradex gives ``""``), margin used = \\|cost_usd\\| / leverage; None when flat."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         resp = await self._private_call("privateGetPositions")
         for row in (resp or {}).get("results") or []:
             if isinstance(row, dict) and row.get("market") == c.contract_id:
                 snap = position_from_row(row, symbol, None)
                 if snap is not None:
-                    snap.mark_price = await self.mark_price(symbol)
+                    snap.mark_price = await self.fetch_mark_price(symbol)
                     return snap
         return None
 
-    async def get_account_balance(self) -> Decimal:
+    async def fetch_available_balance(self) -> Decimal:
         """``free_collateral`` of ``GET /v1/account`` (USD): what new positions can use."""
         resp = await self._private_call("privateGetAccount")
         val = schemas.dec((resp or {}).get("free_collateral"))
@@ -484,10 +484,10 @@ class ParadexClient(ExchangeClient):
             raise ExchangeError("account summary without free_collateral", exchange=EXCHANGE)
         return val
 
-    async def get_leverage_info(self, symbol: str) -> LeverageInfo:
+    async def fetch_leverage_info(self, symbol: str) -> LeverageInfo:
         """Max leverage = 1 / imf_base (catalog); current = the market's ``leverage`` from
         ``GET /v1/account/margin?market=``."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         resp = await self._private_call("privateGetAccountMargin", {"market": c.contract_id})
         current: Decimal | None = None
         for cfg in (resp or {}).get("configs") or []:
@@ -498,7 +498,7 @@ class ParadexClient(ExchangeClient):
     async def set_leverage(self, symbol: str, leverage: Decimal) -> bool:
         """``POST /v1/account/margin/{market}`` with ``{"leverage": N, "margin_type": "CROSS"}``.
         Raises :class:`InvalidOrder` outside 1..max leverage."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         lev = int(leverage)
         if lev < 1 or lev > c.max_leverage:
             raise InvalidOrder(f"{symbol}: leverage {leverage} outside 1..{c.max_leverage}", exchange=EXCHANGE)
@@ -509,11 +509,11 @@ class ParadexClient(ExchangeClient):
         log.info("%s %s: leverage set to %dx (cross)", EXCHANGE, symbol, lev)
         return True
 
-    async def funding_history_pages(self, symbol: str, since: datetime,
-                                    until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
+    async def fetch_funding_history_pages(self, symbol: str, since: datetime,
+                                          until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Hourly funding values reduced from ``GET /v1/funding/data`` observations (see
         :func:`~perpdex.exchanges.paradex.funding.funding_history_pages`; base class for units and errors)."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         async for page in funding_history_pages(self._http(), self.rest_url, symbol, c.contract_id,
                                                 self.markets.get(symbol), since, until):
             yield page
@@ -522,7 +522,7 @@ class ParadexClient(ExchangeClient):
         """Funding realised on our ``symbol`` position since ``since`` (UTC), oldest first, from
         ``GET /v1/funding/payments`` (``payment`` USDC, + received / - paid; ``rate`` None:
         Paradex accrues continuously and reports the funding index, not a rate)."""
-        c = await self.get_contract_attributes(symbol)
+        c = await self.contract_attributes(symbol)
         resp = await self._private_call("privateGetFundingPayments", {
             "market": c.contract_id, "start_at": int(since.timestamp() * 1000), "page_size": 1000})
         return funding_payments(resp, c.contract_id, symbol, since)

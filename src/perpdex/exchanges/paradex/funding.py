@@ -282,6 +282,6 @@ class ParadexFundingAdapter(RestFundingAdapter):
     def normalize_symbol(self, dex_symbol: str) -> str:
         return normalize_symbol(dex_symbol)
 
-    def get_dex_symbol_format(self, normalized_symbol: str) -> str:
+    def dex_symbol(self, normalized_symbol: str) -> str:
         return self.symbols.market(normalized_symbol)
 
