@@ -75,6 +75,12 @@ bench: $(DEVSTAMP)
 	@$(BIN)/python benchmarks/bench_execution.py
 	@$(BIN)/python benchmarks/bench_grid.py
 	@$(BIN)/python benchmarks/bench_backtest.py
+	@$(BIN)/python benchmarks/bench_funding_history.py
+	@$(BIN)/python benchmarks/bench_replay.py
+	@$(BIN)/python benchmarks/bench_simrec.py
+	@$(BIN)/python benchmarks/bench_scan.py
+	@$(BIN)/python benchmarks/bench_alerts.py
+	@$(BIN)/python benchmarks/bench_service.py
 
 clean:
 	rm -rf $(VENV) *.db report.json
