@@ -39,7 +39,7 @@ from ..models import (
     UserFill,
 )
 from .feed import MarketFeed
-from .http import LazySession
+from .http import RestClient
 from .userstream import UserStream
 
 log = logging.getLogger(__name__)
@@ -444,18 +444,18 @@ class FundingAdapter(abc.ABC):
 
 
 class RestFundingAdapter(FundingAdapter):
-    """A :class:`FundingAdapter` over an exchange's public REST API: ``settings`` (an
-    :class:`ExchangeSettings` or just a REST base URL) gives ``rest_url``, else the subclass's
-    ``default_rest_url`` (the live exchange); one aiohttp session, the one given or created on
-    first use, closed by :meth:`close` only if created here."""
+    """A :class:`FundingAdapter` over an exchange's public REST API, through :attr:`rest` (an
+    instance of the subclass's :attr:`rest_class`, the exchange's ``rest.py``): ``settings`` (an
+    :class:`ExchangeSettings` or just a REST base URL) gives ``rest_url``, else the live exchange;
+    ``session`` is used as given (the caller closes it), else :meth:`close` closes the one created."""
 
-    default_rest_url: str = ""
+    rest_class: type[RestClient]
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
-        rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
-        self.rest_url = (rest_url or self.default_rest_url).rstrip("/")
-        self._http = LazySession(session)
+        self.settings = settings if isinstance(settings, ExchangeSettings) else ExchangeSettings(self.name, rest_url=settings)
+        self.rest = self.rest_class(self.settings.rest_url, session=session)
+        self.rest_url = self.rest.base_url
 
     async def close(self) -> None:
-        await self._http.close()
+        await self.rest.close()
