@@ -84,7 +84,7 @@ class SymbolMap:
 
     * :meth:`name` and :meth:`symbol` answer from the catalog, else by the naming rule (so a feed
       works before any catalog is read); a name the rule cannot read raises
-      :class:`~perpdex.errors.UnknownSymbol`;
+      :class:`~perpdex.errors.UnknownSymbol` (:meth:`find`: None);
     * :meth:`market_id` and :meth:`symbol_of_id` answer from the catalog only and raise
       :class:`~perpdex.errors.UnknownSymbol` (a ``KeyError`` too) for anything it does not list;
     * :meth:`multiplier` is 1 for an unlisted symbol (the rule's names carry no bundle prefix).
@@ -137,13 +137,18 @@ class SymbolMap:
     def symbol(self, name: str) -> str:
         """Exchange market name -> canonical: the listed one, else by :meth:`split`. Raises
         :class:`~perpdex.errors.UnknownSymbol` when ``name`` is not a perpetual of this exchange."""
+        canonical = self.find(name)
+        if canonical is None:
+            raise UnknownSymbol(f"{name!r} is not a perpetual market", exchange=self.exchange)
+        return canonical
+
+    def find(self, name: str) -> str | None:
+        """:meth:`symbol`, None instead of the error (a stream frame of a market nobody follows)."""
         canonical = self.by_name.get(name)
         if canonical is not None:
             return canonical
         split = self.split(name)
-        if split is None or not split[0]:
-            raise UnknownSymbol(f"{name!r} is not a perpetual market", exchange=self.exchange)
-        return split[0]
+        return split[0] if split is not None and split[0] else None
 
     def listed(self, name: str) -> str | None:
         """Canonical symbol of a market name the catalog lists, None otherwise."""
