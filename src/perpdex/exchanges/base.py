@@ -190,12 +190,13 @@ class ExchangeClient(abc.ABC):
     # -- market catalog -------------------------------------------------------------------------
     @abc.abstractmethod
     async def load_contracts(self) -> dict[str, ContractAttributes]:
-        """Fetch the market catalog: canonical symbol -> attributes (active perps only)."""
+        """Fetch the market catalog (canonical symbol -> attributes, inactive perps flagged
+        ``active=False``), keep it as :attr:`contracts` (every client the same way) and return it."""
 
     async def get_contract_attributes(self, symbol: str) -> ContractAttributes:
         """Attributes of ``symbol``; raises :class:`MarketNotFound` if not listed or inactive."""
         if not self._contracts:
-            self._contracts = await self.load_contracts()
+            await self.load_contracts()
         c = self._contracts.get(symbol)
         if c is None or not c.active:
             raise MarketNotFound(f"{symbol} is not an active perpetual market", exchange=self.name)
@@ -203,6 +204,7 @@ class ExchangeClient(abc.ABC):
 
     @property
     def contracts(self) -> dict[str, ContractAttributes]:
+        """The catalog last read by :meth:`load_contracts` ({} before)."""
         return self._contracts
 
     # -- market data ----------------------------------------------------------------------------
