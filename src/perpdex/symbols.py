@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from .errors import UnknownSymbol
 
@@ -43,6 +43,18 @@ def split_prefixed(base: str) -> tuple[str, int]:
     return base.upper(), 1
 
 
+@overload
+def canonical_price(price: Decimal, multiplier: Decimal) -> Decimal: ...
+@overload
+def canonical_price(price: None, multiplier: Decimal) -> None: ...
+def canonical_price(price: Decimal | None, multiplier: Decimal) -> Decimal | None:
+    """An exchange-unit price (USD per ``1000PEPE`` contract) -> USD per canonical unit (one
+    PEPE), ``multiplier`` canonical units per exchange unit; None stays None (a leg with no
+    price). The one conversion of prices to canonical units (:meth:`MarketRef.to_canonical_price`
+    and the strategies' entry/exit prices)."""
+    return None if price is None else price / multiplier
+
+
 @dataclass(frozen=True)
 class MarketRef:
     """One asset on one exchange. ``multiplier``: canonical units per exchange unit."""
@@ -60,7 +72,7 @@ class MarketRef:
         return size / self.multiplier
 
     def to_canonical_price(self, price: Decimal) -> Decimal:
-        return price / self.multiplier
+        return canonical_price(price, self.multiplier)
 
     def to_exchange_price(self, price: Decimal) -> Decimal:
         return price * self.multiplier

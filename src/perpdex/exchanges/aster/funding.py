@@ -113,6 +113,7 @@ class AsterFundingAdapter(RestFundingAdapter):
 
     name = EXCHANGE
     rest_class = AsterRest
+    rest: AsterRest
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
