@@ -109,15 +109,9 @@ async def server() -> AsyncIterator[tuple[str, Answers]]:
         await runner.cleanup()
 
 
-class Demo(RestClient):
+class Demo(RestClient, exchange="demo", base_url="http://127.0.0.1:9", rate=1000, burst=1000,
+           rate_limit_codes=(7,), not_found_codes=(9,), auth_codes=(3,)):
     """A test exchange: code 7 is a rate limit, code 9 an unknown market, code 3 bad credentials."""
-
-    exchange = "demo"
-    default_base_url = "http://127.0.0.1:9"
-    budget = RateBudget("demo", rate=1000, burst=1000, base_backoff=0.001, max_backoff=0.002)
-    rate_limit_codes = frozenset({7})
-    not_found_codes = frozenset({9})
-    auth_codes = frozenset({3})
 
     def decode_error(self, status: int, body: bytes) -> tuple[Any, str]:
         err = json.loads(body)
@@ -142,8 +136,9 @@ def _err(code: Any, msg: str) -> bytes:
     (400, _err(5, "bad param"), ExchangeError, 5),
     (503, b"<html>down</html>", ExchangeError, 503),
 ])
-async def test_error_answers_map_to_typed_errors(server, status, body, cls, code):
+async def test_error_answers_map_to_typed_errors(server, monkeypatch, status, body, cls, code):
     url, answers = server
+    monkeypatch.setattr(Demo.budget, "base_backoff", 0.001)
     answers.routes["/x"] = (status, body)
     rest = Demo(url)
     try:
@@ -180,8 +175,10 @@ async def test_body_raw_or_decoded_and_a_bad_answer_names_the_field(server):
         await rest.close()
 
 
-async def test_a_rate_limited_request_is_sent_once_and_the_budget_backs_off(server):
+async def test_a_rate_limited_request_is_sent_once_and_the_budget_backs_off(server, monkeypatch):
     url, answers = server
+    monkeypatch.setattr(Demo.budget, "base_backoff", 0.001)
+    monkeypatch.setattr(Demo.budget, "max_backoff", 0.002)
     answers.routes["/x"] = (429, _err(7, "too many"))
     answers.routes["/ok"] = (200, b"{}")
     rest = Demo(url)

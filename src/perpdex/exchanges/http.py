@@ -22,7 +22,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, ClassVar
 
 import aiohttp
@@ -189,6 +189,24 @@ class RestClient:
     rate_limit_codes: ClassVar[frozenset[Any]] = frozenset()
     auth_codes: ClassVar[frozenset[Any]] = frozenset()
     not_found_codes: ClassVar[frozenset[Any]] = frozenset()
+
+    def __init_subclass__(cls, *, exchange: str | None = None, base_url: str = "", rate: float = 10.0,
+                          burst: float = 20.0, rate_limit_statuses: Iterable[int] = (429,),
+                          rate_limit_codes: Iterable[Any] = (), auth_codes: Iterable[Any] = (),
+                          not_found_codes: Iterable[Any] = (), **kwargs: Any) -> None:
+        """An exchange's client declares itself in its class statement: ``class XRest(RestClient,
+        exchange="x", base_url=<live URL>, rate=<requests/s>, burst=<requests>, ...codes)``; the
+        budget is the process-wide one of ``exchange`` (:func:`budget_for`)."""
+        super().__init_subclass__(**kwargs)
+        if exchange is None:
+            return
+        cls.exchange = exchange
+        cls.default_base_url = base_url
+        cls.budget = budget_for(exchange, rate, burst)
+        cls.rate_limit_statuses = frozenset(rate_limit_statuses)
+        cls.rate_limit_codes = frozenset(rate_limit_codes)
+        cls.auth_codes = frozenset(auth_codes)
+        cls.not_found_codes = frozenset(not_found_codes)
 
     def __init__(self, base_url: str | None = None, *, session: Any = None,
                  session_of: Callable[[], Any] | None = None, timeout: float = 15.0,
