@@ -173,7 +173,7 @@ class RestClient:
     ``sign``: the :data:`Signer` of requests made with ``signed=True`` (none: such a request
     raises :class:`~perpdex.errors.AuthenticationError`).
 
-    Errors (message ``"<METHOD> <path>: ..."``, ``exchange`` and ``code`` set): a transport failure
+    Errors (message ``"<METHOD> <url>: ..."``, ``exchange`` and ``code`` set): a transport failure
     or timeout -> :class:`~perpdex.errors.NetworkError`; a non-2xx answer -> the class
     :meth:`error_type` picks from the status and the code :meth:`decode_error` reads from the body
     (:attr:`rate_limit_statuses` / :attr:`rate_limit_codes` -> :class:`~perpdex.errors.RateLimited`,
@@ -237,29 +237,30 @@ class RestClient:
             if self.sign is None:
                 raise AuthenticationError(f"{method} {path}: no request signer configured", exchange=self.exchange)
             self.sign(method, path, query, headers)
+        url = self.base_url + path
         async with self.budget.request(weight):
-            body = await self._send(method, path, query, headers)
+            body = await self._send(method, url, query, headers)
         if into is None:
             return body
         decoder = into if isinstance(into, msgspec.json.Decoder) else lax_decoder(into)
         try:
             return decoder.decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ExchangeError(f"{method} {path}: unexpected answer ({exc})", exchange=self.exchange) from None
+            raise ExchangeError(f"{method} {url}: unexpected answer ({exc})", exchange=self.exchange) from None
 
-    async def _send(self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]) -> bytes:
+    async def _send(self, method: str, url: str, params: dict[str, Any], headers: dict[str, str]) -> bytes:
         session = self._session_of()
         # GET through ``session.get``: the recording tap and the replay transport model only that
         call = session.get if method == "GET" else functools.partial(session.request, method)
         extra = {"headers": headers} if headers else {}
         try:
-            async with call(self.base_url + path, params=params or None, **extra) as resp:
+            async with call(url, params=params or None, **extra) as resp:
                 body: bytes = await resp.read()
                 status: int = resp.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise NetworkError(f"{method} {path}: {type(exc).__name__}: {exc}", exchange=self.exchange) from None
+            raise NetworkError(f"{method} {url}: {type(exc).__name__}: {exc}", exchange=self.exchange) from None
         if not 200 <= status < 300:
-            raise self.error(method, path, status, body)
+            raise self.error(method, url, status, body)
         return body
 
     # -- error mapping -------------------------------------------------------------------------------
@@ -278,14 +279,14 @@ class RestClient:
             return MarketNotFound
         return ExchangeError
 
-    def error(self, method: str, path: str, status: int, body: bytes) -> ExchangeError:
+    def error(self, method: str, url: str, status: int, body: bytes) -> ExchangeError:
         """The typed exception of an answer with a non-2xx ``status``:
-        ``"<METHOD> <path>: HTTP <status> code <code>: <message>"``."""
+        ``"<METHOD> <url>: HTTP <status> code <code>: <message>"``."""
         try:
             code, message = self.decode_error(status, body)
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError):  # a non-JSON error page
             code, message = RestClient.decode_error(self, status, body)
-        text = f"{method} {path}: HTTP {status} code {code}: {message}"
+        text = f"{method} {url}: HTTP {status} code {code}: {message}"
         return self.error_type(status, code)(text, exchange=self.exchange, code=code)
 
     async def close(self) -> None:
