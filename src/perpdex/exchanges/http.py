@@ -218,7 +218,8 @@ class RestClient:
         self._session_of: Callable[[], Any] = session_of or self._lazy
 
     def use_session(self, session: Any) -> None:
-        """Send the next requests over ``session`` (the caller closes it)."""
+        """Send the next requests over ``session`` (the caller closes it); call it before the first
+        request (``ExchangeClient.use_session``: before ``connect``)."""
         self._lazy = LazySession(session, self._timeout)
         self._session_of = self._lazy
 
