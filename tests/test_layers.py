@@ -10,6 +10,7 @@ plain name reads local state)."""
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -171,4 +172,40 @@ def test_no_method_is_named_get():
                  for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef)
                  for fn in cls.body if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
                  and fn.name.startswith("get_")]
+    assert not offenders, offenders
+
+
+def _session_name(node: ast.expr) -> str | None:
+    """``session`` / ``self._session`` / ``http`` ... -> that name; None for anything else."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def test_an_exchange_sends_rest_requests_only_through_its_rest_module():
+    """One REST client per exchange: ``exchanges/<name>/rest.py`` subclasses the shared
+    ``exchanges/http.py`` ``RestClient``, and no other module of the exchange (its emulator aside)
+    creates an HTTP session, defines its own ``get_json`` or GETs through a session itself."""
+    from perpdex.exchanges.http import RestClient
+
+    offenders = []
+    for name in sorted(EXCHANGES):
+        rest = importlib.import_module(f"perpdex.exchanges.{name}.rest")
+        if not any(isinstance(v, type) and issubclass(v, RestClient) and v.exchange == name for v in vars(rest).values()):
+            offenders.append(f"exchanges/{name}/rest.py: no RestClient subclass for {name}")
+        for path in sorted((SRC / "exchanges" / name).glob("*.py")):
+            if path.name == "emulator.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                where = f"{path.relative_to(SRC)}:{getattr(node, 'lineno', '?')}"
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in ("get_json", "_get_json_once"):
+                    offenders.append(f"{where}: defines {node.name}")
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    if node.func.attr == "ClientSession":
+                        offenders.append(f"{where}: creates an aiohttp session")
+                    elif node.func.attr in ("get", "post", "request") and \
+                            _session_name(node.func.value) in ("session", "_session", "http", "_http"):
+                        offenders.append(f"{where}: sends a request through a session")
     assert not offenders, offenders

@@ -58,6 +58,14 @@ class MarketNotFound(ExchangeError):
     """A symbol that the exchange does not list (or lists as inactive)."""
 
 
+class UnknownSymbol(MarketNotFound, KeyError):
+    """A symbol, exchange market name or market id that an exchange's symbol map
+    (:class:`perpdex.symbols.SymbolMap`) does not list and its naming rule cannot read. Also a
+    ``KeyError``, so a lookup can be caught as a missing key."""
+
+    __str__ = Exception.__str__  # the message as given (KeyError would quote it)
+
+
 class NetworkError(ExchangeError):
     """Transport failure: connection refused, reset, timed out."""
 

@@ -44,7 +44,7 @@ from ..models import (
     UserFill,
 )
 from .feed import MarketFeed
-from .http import LazySession
+from .http import RestClient
 from .userstream import UserStream
 
 log = logging.getLogger(__name__)
@@ -191,14 +191,15 @@ class ExchangeClient(abc.ABC):
     # -- market catalog -------------------------------------------------------------------------
     @abc.abstractmethod
     async def load_contracts(self) -> dict[str, ContractAttributes]:
-        """Fetch the market catalog: canonical symbol -> attributes (active perps only)."""
+        """Fetch the market catalog (canonical symbol -> attributes, inactive perps flagged
+        ``active=False``), keep it as :attr:`contracts` (every client the same way) and return it."""
 
     async def contract_attributes(self, symbol: str) -> ContractAttributes:
         """Attributes of ``symbol`` from the loaded catalog (loaded first, once, by
         :meth:`load_contracts` when :meth:`connect` has not); raises :class:`MarketNotFound` if
         not listed or inactive."""
         if not self._contracts:
-            self._contracts = await self.load_contracts()
+            await self.load_contracts()
         c = self._contracts.get(symbol)
         if c is None or not c.active:
             raise MarketNotFound(f"{symbol} is not an active perpetual market", exchange=self.name)
@@ -206,6 +207,7 @@ class ExchangeClient(abc.ABC):
 
     @property
     def contracts(self) -> dict[str, ContractAttributes]:
+        """The catalog last read by :meth:`load_contracts` ({} before)."""
         return self._contracts
 
     # -- market data ----------------------------------------------------------------------------
@@ -450,18 +452,18 @@ class FundingAdapter(abc.ABC):
 
 
 class RestFundingAdapter(FundingAdapter):
-    """A :class:`FundingAdapter` over an exchange's public REST API: ``settings`` (an
-    :class:`ExchangeSettings` or just a REST base URL) gives ``rest_url``, else the subclass's
-    ``default_rest_url`` (the live exchange); one aiohttp session, the one given or created on
-    first use, closed by :meth:`close` only if created here."""
+    """A :class:`FundingAdapter` over an exchange's public REST API, through :attr:`rest` (an
+    instance of the subclass's :attr:`rest_class`, the exchange's ``rest.py``): ``settings`` (an
+    :class:`ExchangeSettings` or just a REST base URL) gives ``rest_url``, else the live exchange;
+    ``session`` is used as given (the caller closes it), else :meth:`close` closes the one created."""
 
-    default_rest_url: str = ""
+    rest_class: type[RestClient]
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
-        rest_url = settings.rest_url if isinstance(settings, ExchangeSettings) else settings
-        self.rest_url = (rest_url or self.default_rest_url).rstrip("/")
-        self._http = LazySession(session)
+        self.settings = settings if isinstance(settings, ExchangeSettings) else ExchangeSettings(self.name, rest_url=settings)
+        self.rest = self.rest_class(self.settings.rest_url, session=session)
+        self.rest_url = self.rest.base_url
 
     async def close(self) -> None:
-        await self._http.close()
+        await self.rest.close()

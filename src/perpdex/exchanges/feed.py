@@ -243,6 +243,13 @@ class WsMarketFeed(MarketFeed, StreamState):
         self._session = session
         self._own_session = False
 
+    def http_session(self) -> Any:
+        """The session this feed's WebSocket and its REST reads (snapshots, catalog) share: the
+        one given (:meth:`use_session`) or one created on first use, closed by :meth:`close`."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
     async def prepare_many(self, symbols: list[str]) -> None:
         for s in symbols:
             await self.prepare(s)
@@ -392,12 +399,10 @@ class WsMarketFeed(MarketFeed, StreamState):
 
     async def _run(self) -> None:
         delay = self.reconnect_delay
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         while not self._closing:
             reason = "connection error"
             try:
-                async with self._open_ws(self._session, self.ws_url()) as ws:
+                async with self._open_ws(self.http_session(), self.ws_url()) as ws:
                     self._ws = ws
                     self._connected.set()
                     delay = self.reconnect_delay

@@ -22,17 +22,13 @@ from ..errors import ExchangeError
 from ..execution.atomic import AtomicPairExecutor, PairResult
 from ..execution.fills import FillRecord
 from ..storage import PositionRow, PositionStatus
+from ..symbols import canonical_price
 from .core import TradingRuntime
 from .events import EventKind
 
 log = logging.getLogger(__name__)
 
 LIVE = [PositionStatus.OPENING, PositionStatus.OPEN, PositionStatus.CLOSING]
-
-
-def canonical_price(price: Decimal | None, multiplier: Decimal) -> Decimal | None:
-    """An exchange-unit price (a ``1000PEPE`` contract) per canonical unit (one PEPE)."""
-    return None if price is None else price / multiplier
 
 
 class PairTracker:

@@ -38,8 +38,9 @@ from ..runtime.backstops import BackstopManager
 from ..runtime.core import TradingRuntime
 from ..runtime.events import EventKind
 from ..runtime.ids import ClientIds
-from ..runtime.pairs import PairTracker, canonical_price
+from ..runtime.pairs import PairTracker
 from ..storage import PositionRow, PositionStatus, Store
+from ..symbols import canonical_price
 from . import funding_arb_rules as rules
 from .report import closed_pnl
 from .risk import LegState, near_liquidation, reduced_leg

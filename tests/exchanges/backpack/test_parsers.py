@@ -71,7 +71,7 @@ def test_d01_catalog_parsed_spot_excluded_inactive_marked() -> None:
     bonk = contracts["BONK"]
     assert bonk.contract_id == "kBONK_USDC_PERP" and bonk.multiplier == Decimal(1000) and bonk.max_leverage == Decimal(10)
     assert not contracts["OLD"].active
-    assert symbols.dex_symbol("BONK") == "kBONK_USDC_PERP" and symbols.ccxt_symbol("BONK") == "KBONK/USDC:USDC"
+    assert symbols.name("BONK") == "kBONK_USDC_PERP" and symbols.ccxt_symbol("BONK") == "KBONK/USDC:USDC"
     # the shared registry sees the bundle and converts prices and sizes to coin units
     ref = SymbolRegistry.from_contracts(contracts.values()).get("backpack", "BONK")
     assert ref is not None
@@ -89,7 +89,7 @@ def test_d01_symbols_prefixes_and_bad_input() -> None:
     s = BackpackSymbols()
     assert s.add("SOL_USDC") is None and s.add("_USDC_PERP") is None  # spot / empty base
     assert s.add("ETH_USDC_PERP") == "ETH" and s.symbol("ETH_USDC_PERP") == "ETH"
-    assert s.dex_symbol("XRP") == "XRP_USDC_PERP"  # naming rule for an unlisted symbol
+    assert s.name("XRP") == "XRP_USDC_PERP"  # naming rule for an unlisted symbol
 
 
 def test_d02_rest_depth_sorted_whatever_the_wire_order() -> None:

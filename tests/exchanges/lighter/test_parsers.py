@@ -54,7 +54,7 @@ def test_d01_catalog_perps_only_with_units() -> None:
     assert not old.active and old.tick_size == Decimal("0.00001") and old.lot_size == Decimal(1)
     assert old.max_leverage == Decimal(10)
     assert old.taker_fee == Decimal("0.0002") and old.maker_fee == Decimal("0.00002")  # percent strings / 100
-    assert symbols.market_id("PEPE") == 9 and symbols.dex_symbol("PEPE") == "1000PEPE"
+    assert symbols.market_id("PEPE") == 9 and symbols.name("PEPE") == "1000PEPE"
     assert symbols.ccxt_symbol("PEPE") == "1000PEPE/USDC:USDC" and symbols.multiplier("PEPE") == 1000
     assert 2048 not in symbols.by_id
 

@@ -39,7 +39,7 @@ def test_symbols_k_prefix_and_options():
         split_market("BTC-USD-96000-C")
     s = ParadexSymbols()
     assert s.add("kPEPE-USD-PERP") == "PEPE"
-    assert s.market("PEPE") == "kPEPE-USD-PERP" and s.multiplier("PEPE") == 1000
+    assert s.name("PEPE") == "kPEPE-USD-PERP" and s.multiplier("PEPE") == 1000
     assert s.ccxt_symbol("PEPE") == "KPEPE/USD:USDC" and s.ccxt_symbol("BTC") == "BTC/USD:USDC"
 
 

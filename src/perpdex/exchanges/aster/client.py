@@ -60,7 +60,7 @@ from .funding import funding_history_pages
 from .rest import AsterRest
 from .schemas import BookTickerRest, Bracket, ExchangeInfo, LeverageBracket, SymbolInfo, UserTrade, decode
 from .schemas import Depth as DepthBody
-from .symbols import DEFAULT_QUOTE, get_dex_symbol_format, split_multiplier
+from .symbols import DEFAULT_QUOTE, AsterSymbols, split_multiplier
 from .userstream import AsterUserStream, fill_from_user_trade
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class AsterClient(ExchangeClient):
     CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("privateKey", "walletAddress")
 
     def __init__(self, settings: ExchangeSettings) -> None:
-        self._dex: dict[str, str] = {}  # canonical -> exchange symbol
+        self.symbols = AsterSymbols()
         self._unified: dict[str, str] = {}  # canonical -> ccxt unified symbol
         self._brackets: dict[str, Bracket] | None = None
         self.rest = AsterRest(settings.rest_url)
@@ -192,7 +192,7 @@ class AsterClient(ExchangeClient):
 
     def dex_symbol(self, symbol: str) -> str:
         """Canonical -> exchange symbol (``"BTC"`` -> ``"BTCUSDT"``)."""
-        return get_dex_symbol_format(symbol, self._dex)
+        return self.symbols.name(symbol)
 
     def _ccxt_config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = copy.deepcopy(self.settings.options.get("ccxt") or {})
@@ -217,7 +217,7 @@ class AsterClient(ExchangeClient):
         """Load the catalog; with a private key also ccxt's markets and the leverage brackets."""
         if self._private_key:
             await self._priv().load_markets()
-        self._contracts = await self.load_contracts()
+        await self.load_contracts()
 
     def _priv(self) -> CcxtPrivate:
         """The ccxt wrapper (created on first use); :class:`AuthenticationError` without a key."""
@@ -230,7 +230,7 @@ class AsterClient(ExchangeClient):
         return self._private
 
     def _use_rest_session(self, session: Any) -> None:
-        self.rest = AsterRest(self.settings.rest_url, session=session)
+        self.rest.use_session(session)
 
     async def close(self) -> None:
         await super().close()
@@ -256,7 +256,7 @@ class AsterClient(ExchangeClient):
     async def load_contracts(self) -> dict[str, ContractAttributes]:
         """Active and inactive perpetuals keyed by canonical coin (a USDT market wins when a coin
         trades against several quotes). Raises :class:`ExchangeError` subclasses on failure."""
-        info: ExchangeInfo = await self.rest.get("/fapi/v3/exchangeInfo", ExchangeInfo)
+        info: ExchangeInfo = await self.rest.get("/fapi/v3/exchangeInfo", into=ExchangeInfo)
         brackets = await self._leverage_brackets()
         taker = self.settings.taker_fee if self.settings.taker_fee is not None else DEFAULT_TAKER_FEE
         maker = self.settings.maker_fee if self.settings.maker_fee is not None else DEFAULT_MAKER_FEE
@@ -276,8 +276,9 @@ class AsterClient(ExchangeClient):
             if prev is not None and (row.quoteAsset != DEFAULT_QUOTE or not c.active):
                 continue
             out[c.symbol] = c
-            self._dex[c.symbol] = row.symbol
+            self.symbols.add(row.symbol)
             self._unified[c.symbol] = f"{row.baseAsset}/{row.quoteAsset}:{row.marginAsset or row.quoteAsset}"
+        self._contracts = out
         return out
 
     # -- market data -----------------------------------------------------------------------------
@@ -285,7 +286,7 @@ class AsterClient(ExchangeClient):
         """``GET /fapi/v3/depth`` with ``limit`` rounded up to the allowed set; bids descending,
         asks ascending, ``levels`` per side."""
         body: DepthBody = await self.rest.get(
-            "/fapi/v3/depth", DepthBody, {"symbol": self.dex_symbol(symbol), "limit": depth_limit(levels)})
+            "/fapi/v3/depth", {"symbol": self.dex_symbol(symbol), "limit": depth_limit(levels)}, into=DepthBody)
         return depth_from_levels(body.bids, body.asks, levels)
 
     async def fetch_bbo_prices(self, symbol: str) -> tuple[Decimal, Decimal]:
@@ -296,8 +297,8 @@ class AsterClient(ExchangeClient):
             return bbo.bid, bbo.ask
         except StaleMarketData:
             pass
-        row: BookTickerRest = await self.rest.get("/fapi/v3/ticker/bookTicker", BookTickerRest,
-                                                  {"symbol": self.dex_symbol(symbol)})
+        row: BookTickerRest = await self.rest.get("/fapi/v3/ticker/bookTicker", {"symbol": self.dex_symbol(symbol)},
+                                                  into=BookTickerRest)
         bid, ask = parse_book_ticker(row)
         if bid is None or ask is None:
             raise StaleMarketData(f"[{self.name}] {symbol}: empty side in bookTicker")

@@ -114,8 +114,7 @@ class AsterMarketFeed(WsMarketFeed):
         if levels not in (5, 10, 20):
             raise ValueError(f"levels must be 5, 10 or 20 (Aster partial depth), got {levels}")
         super().__init__(EXCHANGE, (ws_url or LIVE_WS_URL).rstrip("/"), session=session, **kwargs)
-        self.rest_url = rest_url
-        self._rest: AsterRest | None = None
+        self.rest = AsterRest(rest_url, session_of=self.http_session)
         self.depth_mode = depth_mode
         self._decode: Callable[[bytes], StreamEnvelope | PartialDepthEnvelope] = _decode_envelope
         if depth_mode == "partial":
@@ -153,7 +152,7 @@ class AsterMarketFeed(WsMarketFeed):
         """Read ``GET /fapi/v3/fundingInfo`` (funding interval per symbol) for :meth:`funding`;
         a failure is logged and the read retried at the next :meth:`prepare`."""
         try:
-            self.intervals = await fetch_intervals(self._rest_client())
+            self.intervals = await fetch_intervals(self.rest)
         except Exception as exc:  # noqa: BLE001 - the book feed goes on; funding waits for the intervals
             log.warning("%s feed: funding intervals (GET /fapi/v3/fundingInfo) unavailable: %s", self.exchange, exc)
 
@@ -197,9 +196,6 @@ class AsterMarketFeed(WsMarketFeed):
             if st.task is not None:
                 st.task.cancel()
         await super().close()
-        if self._rest is not None:
-            await self._rest.close()
-            self._rest = None
 
     # -- frames ----------------------------------------------------------------------------------
     def handle_frame(self, data: bytes) -> None:
@@ -281,13 +277,8 @@ class AsterMarketFeed(WsMarketFeed):
         st.last_u = ev.u
         self.mark_ready(sym)
 
-    def _rest_client(self) -> AsterRest:
-        if self._rest is None:
-            self._rest = AsterRest(self.rest_url, session=self._session)
-        return self._rest
-
     async def _fetch_depth(self, sym: str) -> Depth:
-        return await self._rest_client().get("/fapi/v3/depth", Depth, {"symbol": self._dex_symbol(sym), "limit": SNAPSHOT_LIMIT})
+        return await self.rest.get("/fapi/v3/depth", {"symbol": self._dex_symbol(sym), "limit": SNAPSHOT_LIMIT}, into=Depth)
 
     async def _snapshot(self, sym: str, st: _DiffSync) -> None:
         """Fetch a REST snapshot and join the buffered diff events onto it (retrying until one

@@ -34,11 +34,11 @@ import aiohttp
 
 from ...errors import ExchangeError
 from ...models import FundingRateSample, MarketStats, SettledFunding
-from ..base import ExchangeSettings, FundingAdapter
+from ..base import ExchangeSettings, RestFundingAdapter
 from ..history import describe, from_ms, request_page, to_ms
 from .rest import EXCHANGE, AsterRest
 from .schemas import FundingInfo, FundingRateRow, OpenInterest, PremiumIndex, Ticker24h
-from .symbols import DEFAULT_QUOTE, get_dex_symbol_format, normalize_symbol
+from .symbols import DEFAULT_QUOTE, AsterSymbols, normalize_symbol
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ HISTORY_LIMIT = 1000  # rows per request (protocol doc §3.6)
 
 async def fetch_intervals(rest: AsterRest) -> dict[str, Decimal]:
     """Exchange symbol -> funding interval in hours, from ``GET /fapi/v3/fundingInfo``."""
-    rows: list[FundingInfo] = await rest.get("/fapi/v3/fundingInfo", list[FundingInfo])
+    rows: list[FundingInfo] = await rest.get("/fapi/v3/fundingInfo", into=list[FundingInfo])
     return {r.symbol: r.fundingIntervalHours for r in rows if r.fundingIntervalHours > 0}
 
 
@@ -95,7 +95,7 @@ async def funding_history_pages(rest: AsterRest, symbol: str, dex_symbol: str, s
     while start <= end:
         params = {"symbol": dex_symbol, "startTime": start, "endTime": end, "limit": HISTORY_LIMIT}
         page: list[FundingRateRow] = await request_page(
-            EXCHANGE, describe(HISTORY_PATH, params), functools.partial(rest.get, HISTORY_PATH, list[FundingRateRow], params))
+            EXCHANGE, describe(HISTORY_PATH, params), functools.partial(rest.get, HISTORY_PATH, params, into=list[FundingRateRow]))
         rows = [r for r in page if r.symbol == dex_symbol and start <= r.fundingTime <= end]
         if rows:
             yield settled_rows(symbol, rows, hours)
@@ -104,19 +104,21 @@ async def funding_history_pages(rest: AsterRest, symbol: str, dex_symbol: str, s
         start = max(r.fundingTime for r in rows) + 1
 
 
-class AsterFundingAdapter(FundingAdapter):
+class AsterFundingAdapter(RestFundingAdapter):
     """Funding samples and market stats for every Aster perpetual, keyed by canonical symbol.
 
     ``settings.rest_url`` overrides the live ``https://fapi.asterdex.com`` (the emulator's URL in
     the sim). No credentials are needed.
     """
 
-    name = "aster"
+    name = EXCHANGE
+    rest_class = AsterRest
+    rest: AsterRest
 
-    def __init__(self, settings: ExchangeSettings | None = None, *, session: aiohttp.ClientSession | None = None) -> None:
-        self.settings = settings or ExchangeSettings(name=self.name)
-        self.rest = AsterRest(self.settings.rest_url, session=session)
-        self._dex: dict[str, str] = {}  # canonical -> exchange symbol, learned from answers
+    def __init__(self, settings: ExchangeSettings | str | None = None, *,
+                 session: aiohttp.ClientSession | None = None) -> None:
+        super().__init__(settings, session=session)
+        self.symbols = AsterSymbols()  # learned from answers
         self._oi: dict[str, tuple[Decimal, float]] = {}  # exchange symbol -> (open interest, base units; monotonic s read)
 
     def normalize_symbol(self, dex_symbol: str) -> str:
@@ -126,7 +128,7 @@ class AsterFundingAdapter(FundingAdapter):
     def dex_symbol(self, normalized_symbol: str) -> str:
         """``"BTC"`` -> ``"BTCUSDT"``; bundled markets seen in earlier answers resolve to their
         real symbol (``"PEPE"`` -> ``"1000PEPEUSDT"``)."""
-        return get_dex_symbol_format(normalized_symbol, self._dex)
+        return self.symbols.name(normalized_symbol)
 
     def _canonical(self, dex_symbol: str, seen: dict[str, str]) -> str | None:
         """Canonical name of ``dex_symbol``, or None when another market already owns it (a
@@ -136,7 +138,7 @@ class AsterFundingAdapter(FundingAdapter):
         if owner is not None and owner != dex_symbol and not dex_symbol.endswith(DEFAULT_QUOTE):
             return None
         seen[coin] = dex_symbol
-        self._dex[coin] = dex_symbol
+        self.symbols.add(dex_symbol)
         return coin
 
     async def fetch_intervals(self) -> dict[str, Decimal]:
@@ -150,7 +152,7 @@ class AsterFundingAdapter(FundingAdapter):
         symbol, index price and where the interval came from. Raises the errors of
         :class:`~.rest.AsterRest`."""
         premium, intervals = await asyncio.gather(
-            self.rest.get("/fapi/v3/premiumIndex", list[PremiumIndex]), self.fetch_intervals()
+            self.rest.get("/fapi/v3/premiumIndex", into=list[PremiumIndex]), self.fetch_intervals()
         )
         out: dict[str, FundingRateSample] = {}
         seen: dict[str, str] = {}
@@ -164,7 +166,7 @@ class AsterFundingAdapter(FundingAdapter):
 
     async def _open_interest(self, dex_symbol: str) -> Decimal | None:
         try:
-            oi: OpenInterest = await self.rest.get("/fapi/v1/openInterest", OpenInterest, {"symbol": dex_symbol})
+            oi: OpenInterest = await self.rest.get("/fapi/v1/openInterest", {"symbol": dex_symbol}, into=OpenInterest)
         except ExchangeError as exc:
             log.warning("aster %s: open interest unavailable: %s", dex_symbol, exc)
             return None
@@ -198,8 +200,8 @@ class AsterFundingAdapter(FundingAdapter):
         (base units × current mark price = USD; None while a symbol's has not been read, see the
         module doc)."""
         tickers, premium = await asyncio.gather(
-            self.rest.get("/fapi/v3/ticker/24hr", list[Ticker24h]),
-            self.rest.get("/fapi/v3/premiumIndex", list[PremiumIndex]),
+            self.rest.get("/fapi/v3/ticker/24hr", into=list[Ticker24h]),
+            self.rest.get("/fapi/v3/premiumIndex", into=list[PremiumIndex]),
         )
         marks = {p.symbol: p.markPrice for p in premium}
         seen: dict[str, str] = {}
@@ -211,6 +213,3 @@ class AsterFundingAdapter(FundingAdapter):
             oi = self._oi.get(t.symbol)
             out[coin] = MarketStats(self.name, coin, t.quoteVolume, None if oi is None else oi[0] * mark)
         return out
-
-    async def close(self) -> None:
-        await self.rest.close()

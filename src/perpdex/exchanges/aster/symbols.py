@@ -1,4 +1,5 @@
-"""Aster symbol mapping: canonical coin (``"BTC"``) <-> exchange symbol (``"BTCUSDT"``).
+"""Aster's naming rule for the shared :class:`~perpdex.symbols.SymbolMap`: canonical coin
+(``"BTC"``) <-> exchange symbol (``"BTCUSDT"``).
 
 Protocol facts (docs/exchanges/aster.md §2.1, asterdex/api-docs "Exchange Information"):
 
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...symbols import split_prefixed
+from ...symbols import SymbolMap, split_prefixed
 
 DEFAULT_QUOTE = "USDT"
 _QUOTES = ("USDT", "USDC", "USD1", "USD")
+
+
 def split_multiplier(base_asset: str) -> tuple[str, int]:
     """``"1000PEPE"`` -> ``("PEPE", 1000)``; ``"1MBABYDOGE"`` -> ``("BABYDOGE", 1000000)``;
     ``"BTC"`` -> ``("BTC", 1)`` (the shared rule of :func:`perpdex.symbols.split_prefixed`)."""
@@ -43,11 +46,29 @@ def normalize_symbol(dex_symbol: str) -> str:
 def get_dex_symbol_format(normalized_symbol: str, known: Mapping[str, str] | None = None) -> str:
     """Canonical coin -> exchange symbol. ``known`` (canonical -> exchange symbol, learned from
     the catalog) resolves bundled markets (``"PEPE"`` -> ``"1000PEPEUSDT"``); otherwise the
-    symbol is ``<COIN>USDT``."""
+    symbol is ``<COIN>USDT`` (the naming rule of :class:`AsterSymbols`)."""
     coin = normalized_symbol.upper()
     if known is not None and coin in known:
         return known[coin]
     return coin + DEFAULT_QUOTE
+
+
+class AsterSymbols(SymbolMap):
+    """Canonical coins <-> Aster perps (``"BTCUSDT"``; the symbol is the id)."""
+
+    exchange = "aster"
+
+    def split(self, name: str) -> tuple[str, int] | None:
+        return split_multiplier(strip_quote(name))
+
+    def rule_name(self, symbol: str) -> str:
+        return get_dex_symbol_format(symbol)
+
+    def ccxt_name(self, name: str) -> str:
+        """``"1000PEPEUSDT"`` -> ``"1000PEPE/USDT:USDT"`` (margined in its quote asset)."""
+        base = strip_quote(name)
+        quote = name.upper()[len(base):] or DEFAULT_QUOTE
+        return f"{base}/{quote}:{quote}"
 
 
 def stream_name(dex_symbol: str, channel: str) -> str:

@@ -64,10 +64,10 @@ from ...models import (
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from ..credentials import base64_bytes
-from ..http import LazySession
 from . import schemas
-from .feed import DEFAULT_REST_URL, DEFAULT_WS_URL, BackpackMarketFeed, get_json
-from .funding import funding_history_pages, parse_naive_iso
+from .feed import DEFAULT_WS_URL, BackpackMarketFeed
+from .funding import funding_history_pages, parse_naive_iso, perp_markets
+from .rest import BackpackRest
 from .signing import self_test as _signer_self_test
 from .symbols import BackpackSymbols
 from .userstream import BackpackUserStream, fill_from_row, sign_subscribe
@@ -130,12 +130,7 @@ def parse_catalog(body: bytes, symbols: BackpackSymbols, taker: Decimal | None =
     perps kept with ``active=False``): canonical symbol -> attributes. Registers names in
     ``symbols``. ``taker``/``maker`` fractions (default 0)."""
     out: dict[str, ContractAttributes] = {}
-    for m in schemas.markets.decode(body):
-        if m.marketType != "PERP":
-            continue
-        sym = symbols.add(m.symbol)
-        if sym is None:
-            continue
+    for sym, m in perp_markets(body, symbols).items():
         lev = m.filters.leverage.maxLeverage if m.filters.leverage is not None else None
         if lev is None and m.imfFunction is not None and m.imfFunction.base > 0:
             lev = _whole(Decimal(1) / m.imfFunction.base)
@@ -219,10 +214,10 @@ class BackpackClient(ExchangeClient):
     leverage_model = "account"  # PATCH /api/v1/account {"leverageLimit"} caps every market (§5.8)
 
     def __init__(self, settings: ExchangeSettings) -> None:
-        self.rest_url = (settings.rest_url or DEFAULT_REST_URL).rstrip("/")
+        self.rest = BackpackRest(settings.rest_url)
+        self.rest_url = self.rest.base_url
         self.ws_url = settings.ws_url or DEFAULT_WS_URL
         self.symbols = BackpackSymbols()
-        self._http = LazySession()
         self._private: CcxtPrivate | None = None
         self._fees: tuple[Decimal, Decimal] | None = None
         super().__init__(settings)
@@ -252,7 +247,7 @@ class BackpackClient(ExchangeClient):
         await priv.ensure_markets()
         with priv.translate_errors():
             rows = await priv.client.privateGetWapiV1HistoryFills(
-                {"symbol": self.symbols.dex_symbol(symbol), "limit": 100})
+                {"symbol": self.symbols.name(symbol), "limit": 100})
         return [fill_from_row(msgspec.convert(raw, schemas.FillRow, strict=False), symbol) for raw in rows or []]
 
     def _make_feed(self) -> BackpackMarketFeed:
@@ -297,14 +292,14 @@ class BackpackClient(ExchangeClient):
             await self.private.load_markets()
 
     def _use_rest_session(self, session: Any) -> None:
-        self._http = LazySession(session)
+        self.rest.use_session(session)
 
     async def close(self) -> None:
         await super().close()
         if self._private is not None:
             await self._private.close()
             self._private = None
-        await self._http.close()
+        await self.rest.close()
 
     async def _call(self, method: str, params: dict[str, Any] | None = None, *, not_found: bool = True) -> Any:
         """A signed call through ccxt's implicit API (``privateGetApiV1Position`` ...), errors
@@ -327,7 +322,7 @@ class BackpackClient(ExchangeClient):
 
     async def load_contracts(self) -> dict[str, ContractAttributes]:
         """Perps of ``/api/v1/markets`` as :class:`ContractAttributes` (see module doc)."""
-        body = await get_json(self._http(), f"{self.rest_url}/api/v1/markets", {"marketType": "PERP"})
+        body = await self.rest.get("/api/v1/markets", {"marketType": "PERP"})
         taker, maker = self.settings.taker_fee, self.settings.maker_fee
         if (taker is None or maker is None) and self.has_credentials:
             try:
@@ -345,7 +340,7 @@ class BackpackClient(ExchangeClient):
         bids descending, asks ascending; empty side = []."""
         c = await self.contract_attributes(symbol)
         limit = next((n for n in DEPTH_LIMITS if n >= levels), DEPTH_LIMITS[-1])
-        body = await get_json(self._http(), f"{self.rest_url}/api/v1/depth", {"symbol": c.contract_id, "limit": str(limit)})
+        body = await self.rest.get("/api/v1/depth", {"symbol": c.contract_id, "limit": str(limit)})
         return parse_depth(body, levels)
 
     # -- orders ---------------------------------------------------------------------------------------
@@ -507,7 +502,7 @@ class BackpackClient(ExchangeClient):
         """Settled funding rates from ``GET /api/v1/fundingRates`` (see
         :func:`~perpdex.exchanges.backpack.funding.funding_history_pages`; base class for units and errors)."""
         dex = (await self.contract_attributes(symbol)).contract_id
-        async for page in funding_history_pages(self._http(), self.rest_url, symbol, dex, since, until):
+        async for page in funding_history_pages(self.rest, symbol, dex, since, until):
             yield page
 
     async def fetch_funding_payments(self, symbol: str, since: datetime) -> list[FundingPayment]:

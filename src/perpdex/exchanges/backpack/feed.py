@@ -33,51 +33,17 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from ...errors import ExchangeError, NetworkError, RateLimited
 from ..feed import WsMarketFeed
-from ..http import budget_for
 from . import schemas
+from .funding import active_perps, funding_sample, mark_row_from_event
+from .rest import EXCHANGE, BackpackRest
 from .symbols import BackpackSymbols
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "backpack"
-DEFAULT_REST_URL = "https://api.backpack.exchange"
 DEFAULT_WS_URL = "wss://ws.backpack.exchange"
 SNAPSHOT_LIMIT = 1000
 _DEPTH_STREAM = re.compile(rb'"depth\.(?:\d+ms\.)?([A-Za-z0-9_.]+)"')
-
-
-# ccxt's assumption of ~20 req/s; Backpack publishes no limit (protocol doc §5)
-BUDGET = budget_for(EXCHANGE, rate=20, burst=20)
-
-
-async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
-    """:func:`_get_json_once` within the exchange's rate-limit budget (see ``exchanges/http.py``)."""
-    async with BUDGET.request():
-        return await _get_json_once(session, url, params)
-
-
-async def _get_json_once(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
-    """GET ``url`` and return the raw body; Backpack errors become :mod:`perpdex.errors`
-    (HTTP 429 / ``TOO_MANY_REQUESTS`` -> :class:`RateLimited`, other non-200 ->
-    :class:`ExchangeError` with the ``code``, transport failures -> :class:`NetworkError`)."""
-    try:
-        async with session.get(url, params=params) as resp:
-            body = await resp.read()
-            status = resp.status
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise NetworkError(f"GET {url}: {exc}", exchange=EXCHANGE) from None
-    if status == 200:
-        return body
-    try:
-        err = schemas.api_error.decode(body)
-        code, message = err.code, err.message
-    except (msgspec.DecodeError, msgspec.ValidationError):  # plain-text parse errors
-        code, message = status, body[:200].decode(errors="replace")
-    if status == 429 or code == "TOO_MANY_REQUESTS":
-        raise RateLimited(f"GET {url}: {message}", exchange=EXCHANGE, code=code)
-    raise ExchangeError(f"GET {url}: HTTP {status} {code}: {message}", exchange=EXCHANGE, code=code)
 
 
 _Delta = tuple[int, int, list[tuple[float, float]], list[tuple[float, float]]]  # U, u, bids, asks
@@ -116,7 +82,7 @@ class BackpackMarketFeed(WsMarketFeed):
         **kwargs: Any,
     ) -> None:
         super().__init__(EXCHANGE, ws_url or DEFAULT_WS_URL, session=session, **kwargs)
-        self.rest_url = (rest_url or DEFAULT_REST_URL).rstrip("/")
+        self.rest = BackpackRest(rest_url, session_of=self.http_session)
         self.catalog = symbols if symbols is not None else BackpackSymbols()
         self.snapshot_retry = snapshot_retry
         self._sync: dict[str, _Sync] = {}
@@ -133,7 +99,7 @@ class BackpackMarketFeed(WsMarketFeed):
         return [{"method": "UNSUBSCRIBE", "params": self._streams(symbol)}]
 
     def _streams(self, symbol: str) -> list[str]:
-        dex = self.catalog.dex_symbol(symbol)
+        dex = self.catalog.name(symbol)
         return [f"depth.{dex}", f"bookTicker.{dex}"] + ([f"markPrice.{dex}"] if self.funding_stream else [])
 
     async def prepare(self, symbol: str) -> None:
@@ -145,13 +111,8 @@ class BackpackMarketFeed(WsMarketFeed):
     async def load_markets(self) -> None:
         """Read ``GET /api/v1/markets?marketType=PERP`` (``fundingInterval`` per market) for the
         funding stream; a failure is logged and the read retried at the next :meth:`prepare`."""
-        from .funding import active_perps  # funding imports this module
-
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         try:
-            body = await get_json(self._session, f"{self.rest_url}/api/v1/markets", {"marketType": "PERP"})
-            self.markets = active_perps(body, self.catalog)
+            self.markets = active_perps(await self.rest.get("/api/v1/markets", {"marketType": "PERP"}), self.catalog)
         except Exception as exc:  # noqa: BLE001 - the book feed goes on; funding waits for the markets
             log.warning("%s feed: markets (GET /api/v1/markets) unavailable for funding: %s", EXCHANGE, exc)
 
@@ -206,7 +167,7 @@ class BackpackMarketFeed(WsMarketFeed):
         mt = _DEPTH_STREAM.search(data)
         if mt is None:
             return
-        symbol = self.catalog.symbol(mt.group(1).decode(errors="replace"))
+        symbol = self.catalog.find(mt.group(1).decode(errors="replace"))
         if symbol in self._states:
             self.invalidate(symbol, "malformed depth frame")
 
@@ -232,18 +193,15 @@ class BackpackMarketFeed(WsMarketFeed):
 
     async def _snapshot(self, symbol: str, generation: int) -> None:
         """Fetch snapshots until one lines up with the buffered deltas (§4.5 steps 2-4)."""
-        dex = self.catalog.dex_symbol(symbol)
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
+        dex = self.catalog.name(symbol)
         delay = self.snapshot_retry
         while True:
             sync = self._sync.get(symbol)
             if sync is None or sync.generation != generation or self._closing:
                 return
             try:
-                body = await get_json(self._session, f"{self.rest_url}/api/v1/depth",
-                                      {"symbol": dex, "limit": str(SNAPSHOT_LIMIT)})
-                snap = schemas.depth.decode(body)
+                snap = await self.rest.get("/api/v1/depth", {"symbol": dex, "limit": str(SNAPSHOT_LIMIT)},
+                                           into=schemas.depth)
                 last = schemas.to_int(snap.lastUpdateId, "lastUpdateId")
                 bids = schemas.levels(snap.bids, "bids")
                 asks = schemas.levels(snap.asks, "asks")
@@ -302,8 +260,8 @@ class BackpackMarketFeed(WsMarketFeed):
         if first > last:
             raise ValueError(f"depth event with U={first} > u={last}")
         delta = (first, last, schemas.levels(ev.b, "b"), schemas.levels(ev.a, "a"))
-        symbol = self.catalog.symbol(ev.s)
-        sync = self._sync.get(symbol)
+        symbol = self.catalog.find(ev.s)
+        sync = self._sync.get(symbol) if symbol is not None else None
         if sync is None or symbol not in self._states:
             return  # a market we no longer (or never) follow
         if not sync.synced:
@@ -313,18 +271,16 @@ class BackpackMarketFeed(WsMarketFeed):
 
     def _on_book_ticker(self, ev: schemas.BookTickerEvent) -> None:
         (bid, bid_size), (ask, ask_size) = schemas.levels([(ev.b, ev.B), (ev.a, ev.A)], "bookTicker")
-        symbol = self.catalog.symbol(ev.s)
-        if symbol not in self._states:
+        symbol = self.catalog.find(ev.s)
+        if symbol is None or symbol not in self._states:
             return
         if bid > 0 and ask > 0:
             self.set_bbo(symbol, bid, bid_size, ask, ask_size)
 
     def _on_mark_price(self, ev: schemas.MarkPriceEvent) -> None:
-        from .funding import funding_sample, mark_row_from_event  # funding imports this module
-
-        symbol = self.catalog.symbol(ev.s)
-        market = self.markets.get(symbol) if self.markets is not None else None
-        if symbol not in self._states or market is None:
+        symbol = self.catalog.find(ev.s)
+        market = self.markets.get(symbol) if self.markets is not None and symbol is not None else None
+        if symbol is None or symbol not in self._states or market is None:
             return  # not followed, or the funding interval is not known yet
         sample = funding_sample(symbol, market, mark_row_from_event(ev), self.catalog.multiplier(symbol),
                                 source="markPrice stream")

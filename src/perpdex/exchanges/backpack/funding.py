@@ -31,12 +31,11 @@ from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, RestFundingAdapter
 from ..history import describe, request_page
 from . import schemas
-from .feed import DEFAULT_REST_URL, get_json
+from .rest import EXCHANGE, BackpackRest
 from .symbols import BackpackSymbols, normalize_symbol
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "backpack"
 MS_PER_HOUR = Decimal(3_600_000)
 
 
@@ -72,7 +71,7 @@ HISTORY_PATH = "/api/v1/fundingRates"
 HISTORY_LIMIT = 1000  # rows per request (ccxt's "api maximum 1000")
 
 
-async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symbol: str, dex_symbol: str,
+async def funding_history_pages(rest: BackpackRest, symbol: str, dex_symbol: str,
                                 since: datetime, until: datetime | None) -> AsyncIterator[list[SettledFunding]]:
     """Settled rates of ``dex_symbol`` (reported as canonical ``symbol``) in [since, until]. The
     endpoint lists newest first with offsets only, so pages are read back to ``since`` first and
@@ -81,9 +80,9 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
     (:func:`interval_hours`, as live)."""
     until = until or datetime.now(UTC)
     markets_params = {"marketType": "PERP"}
-    markets = await request_page(EXCHANGE, describe("/api/v1/markets", markets_params), lambda: get_json(
-        http, f"{rest_url}/api/v1/markets", markets_params))
-    market = next((m for m in schemas.markets.decode(markets) if m.symbol == dex_symbol), None)
+    markets = await request_page(EXCHANGE, describe("/api/v1/markets", markets_params),
+                                 lambda: rest.get("/api/v1/markets", markets_params))
+    market = next((m for m in perp_markets(markets, BackpackSymbols()).values() if m.symbol == dex_symbol), None)
     hours = interval_hours(market) if market is not None else None
     if hours is None:
         raise ExchangeError(f"funding history: market {dex_symbol} has no fundingInterval in GET /api/v1/markets",
@@ -94,7 +93,7 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
         params = {"symbol": dex_symbol, "limit": HISTORY_LIMIT, "offset": offset}
 
         async def call(p: dict[str, Any] = params) -> list[schemas.FundingRateRow]:
-            return schemas.funding_rates.decode(await get_json(http, f"{rest_url}{HISTORY_PATH}", p))
+            return await rest.get(HISTORY_PATH, p, into=schemas.funding_rates)
 
         page = await request_page(EXCHANGE, describe(HISTORY_PATH, params), call)
         try:
@@ -112,17 +111,23 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
             yield chunk
 
 
-def active_perps(body: bytes, symbols: BackpackSymbols) -> dict[str, schemas.Market]:
-    """Open, visible ``PERP`` rows of a ``/api/v1/markets`` body, registered in ``symbols``:
-    canonical symbol -> row. Spot and other market types are dropped."""
+def perp_markets(body: bytes, symbols: BackpackSymbols) -> dict[str, schemas.Market]:
+    """The ``PERP`` rows of a ``/api/v1/markets`` body, open or not (spot and other market types
+    dropped), registered in ``symbols``: canonical symbol -> row. The one reading of that payload
+    (client catalog, feed, funding adapter, funding history)."""
     out: dict[str, schemas.Market] = {}
     for m in schemas.markets.decode(body):
-        if m.marketType != "PERP" or m.orderBookState != "Open" or not m.visible:
+        if m.marketType != "PERP":
             continue
         sym = symbols.add(m.symbol)
         if sym is not None:
             out[sym] = m
     return out
+
+
+def active_perps(body: bytes, symbols: BackpackSymbols) -> dict[str, schemas.Market]:
+    """Open, visible ``PERP`` rows of a ``/api/v1/markets`` body (see :func:`perp_markets`)."""
+    return {sym: m for sym, m in perp_markets(body, symbols).items() if m.orderBookState == "Open" and m.visible}
 
 
 def funding_samples(markets: dict[str, schemas.Market], marks: list[schemas.MarkPrice],
@@ -133,7 +138,7 @@ def funding_samples(markets: dict[str, schemas.Market], marks: list[schemas.Mark
     unknown markets, or whose market gives no interval are skipped (logged)."""
     out: dict[str, FundingRateSample] = {}
     for row in marks:
-        sym = symbols.by_dex.get(row.symbol)
+        sym = symbols.listed(row.symbol)
         market = markets.get(sym) if sym is not None else None
         if sym is None or market is None:
             continue
@@ -196,26 +201,23 @@ class BackpackFundingAdapter(RestFundingAdapter):
 
     Takes the exchange's :class:`ExchangeSettings` (or a REST base URL); the URL defaults to
     ``https://api.backpack.exchange``, the sim points it at the emulator. Errors are the typed
-    ones of :func:`~perpdex.exchanges.backpack.feed.get_json`; malformed bodies raise
-    ``msgspec.ValidationError``/``DecodeError`` naming the field."""
+    ones of :class:`~perpdex.exchanges.backpack.rest.BackpackRest`; a malformed body raises
+    :class:`~perpdex.errors.ExchangeError` ("unexpected answer") or, for the markets list,
+    ``msgspec.ValidationError``/``DecodeError``, naming the field."""
 
     name = EXCHANGE
-    default_rest_url = DEFAULT_REST_URL
+    rest_class = BackpackRest
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
         super().__init__(settings, session=session)
         self.symbols = BackpackSymbols()
 
-
-    async def _get(self, path: str, params: dict[str, str] | None = None) -> bytes:
-        return await get_json(self._http(), f"{self.rest_url}{path}", params)
-
     async def _markets(self) -> dict[str, schemas.Market]:
-        return active_perps(await self._get("/api/v1/markets", {"marketType": "PERP"}), self.symbols)
+        return active_perps(await self.rest.get("/api/v1/markets", {"marketType": "PERP"}), self.symbols)
 
     async def _marks(self) -> list[schemas.MarkPrice]:
-        return schemas.mark_prices.decode(await self._get("/api/v1/markPrices"))
+        return await self.rest.get("/api/v1/markPrices", into=schemas.mark_prices)
 
     async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
         """Canonical symbol -> sample (see :func:`funding_samples`)."""
@@ -225,13 +227,13 @@ class BackpackFundingAdapter(RestFundingAdapter):
     async def fetch_market_data(self) -> dict[str, MarketStats]:
         """Canonical symbol -> 24 h volume and open interest, both USD (see :func:`market_stats`)."""
         markets = await self._markets()
-        tickers = schemas.tickers.decode(await self._get("/api/v1/tickers"))
-        ois = schemas.open_interest.decode(await self._get("/api/v1/openInterest"))
+        tickers = await self.rest.get("/api/v1/tickers", into=schemas.tickers)
+        ois = await self.rest.get("/api/v1/openInterest", into=schemas.open_interest)
         return market_stats(markets, tickers, ois, await self._marks(), self.symbols)
 
     def normalize_symbol(self, dex_symbol: str) -> str:
         return normalize_symbol(dex_symbol)
 
     def dex_symbol(self, normalized_symbol: str) -> str:
-        return self.symbols.dex_symbol(normalized_symbol)
+        return self.symbols.name(normalized_symbol)
 

@@ -1,4 +1,5 @@
-"""Backpack symbol mapping: canonical ``"BTC"`` <-> ``"BTC_USDC_PERP"``.
+"""Backpack's naming rule for the shared :class:`~perpdex.symbols.SymbolMap`: canonical ``"BTC"``
+<-> ``"BTC_USDC_PERP"``.
 
 Protocol facts (docs/exchanges/backpack.md §2.1; https://docs.backpack.exchange, Markets):
 
@@ -6,16 +7,14 @@ Protocol facts (docs/exchanges/backpack.md §2.1; https://docs.backpack.exchange
 * Thousand-unit contracts carry a lowercase ``k`` prefix (``kBONK_USDC_PERP``: one unit =
   1 000 BONK, price per 1 000). Other venues use a leading ``1000`` (``1000PEPE``); both are
   understood here. The canonical symbol is the coin (``"BONK"``) and :func:`split_multiplier`
-  / :meth:`BackpackSymbols.multiplier` give the bundle size (1000), so a shared symbol registry
+  / :meth:`~perpdex.symbols.SymbolMap.multiplier` give the bundle size (1000), so a shared symbol registry
   can convert prices (÷ multiplier) and sizes (× multiplier) to coin units.
 * ccxt's unified symbol is ``BASE/USDC:USDC`` with the base upper-cased (``KBONK/USDC:USDC``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from ...symbols import split_prefixed
+from ...symbols import SymbolMap, split_prefixed
 
 QUOTE = "USDC"
 PERP_SUFFIX = "_USDC_PERP"
@@ -61,43 +60,19 @@ def dex_symbol(symbol: str) -> str:
     return f"{symbol}{PERP_SUFFIX}"
 
 
-@dataclass
-class BackpackSymbols:
-    """Two-way map between canonical symbols and Backpack perp symbols, filled from the catalog."""
+class BackpackSymbols(SymbolMap):
+    """Canonical symbols <-> Backpack perps (``BTC_USDC_PERP``; the name is the id)."""
 
-    dex_names: dict[str, str] = field(default_factory=dict)  # canonical -> BTC_USDC_PERP
-    by_dex: dict[str, str] = field(default_factory=dict)  # BTC_USDC_PERP -> canonical
-    multipliers: dict[str, int] = field(default_factory=dict)  # canonical -> bundle size
+    exchange = "backpack"
 
-    def add(self, dex: str) -> str | None:
-        """Register one perp symbol; returns its canonical symbol (None if not a USDC perp)."""
-        base = base_of(dex)
-        if base is None:
-            return None
-        canonical, mult = split_multiplier(base)
-        if not canonical:
-            return None
-        self.dex_names[canonical] = dex
-        self.by_dex[dex] = canonical
-        self.multipliers[canonical] = mult
-        return canonical
+    def split(self, name: str) -> tuple[str, int] | None:
+        base = base_of(name)
+        return split_multiplier(base) if base is not None else None
 
-    def dex_symbol(self, symbol: str) -> str:
-        """Canonical -> Backpack symbol (``"BONK"`` -> ``"kBONK_USDC_PERP"`` when listed so)."""
-        return self.dex_names.get(symbol) or dex_symbol(symbol)
+    def rule_name(self, symbol: str) -> str:
+        return dex_symbol(symbol)
 
-    def symbol(self, dex: str) -> str:
-        """Backpack symbol -> canonical (catalog first, then the naming rule)."""
-        return self.by_dex.get(dex) or normalize_symbol(dex)
-
-    def multiplier(self, symbol: str) -> int:
-        return self.multipliers.get(symbol, 1)
-
-    def ccxt_symbol(self, symbol: str) -> str:
-        """Canonical -> ccxt unified (``"BTC"`` -> ``"BTC/USDC:USDC"``; ``"BONK"`` ->
-        ``"KBONK/USDC:USDC"``: ccxt upper-cases the prefixed base)."""
-        base = base_of(self.dex_symbol(symbol)) or symbol
+    def ccxt_name(self, name: str) -> str:
+        """``"kBONK_USDC_PERP"`` -> ``"KBONK/USDC:USDC"`` (ccxt upper-cases the prefixed base)."""
+        base = base_of(name) or name
         return f"{base.upper()}/{QUOTE}:{QUOTE}"
-
-    def __contains__(self, symbol: object) -> bool:
-        return symbol in self.dex_names

@@ -59,10 +59,10 @@ from ...secrets import mask_in_logs
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from ..credentials import hex_bytes, integer
-from ..http import LazySession
 from . import schemas
 from .feed import LighterMarketFeed
-from .funding import DEFAULT_REST_URL, funding_history_pages, get_json
+from .funding import funding_history_pages, perp_details
+from .rest import EXCHANGE, LighterRest
 from .signer import find_signer_library
 from .signer import self_test as _signer_self_test
 from .symbols import LighterSymbols
@@ -70,7 +70,6 @@ from .userstream import LighterUserStream, fill_from_trade
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "lighter"
 DEFAULT_WS_URL = "wss://mainnet.zklighter.elliot.ai/stream"
 DEFAULT_MARKET_SLIPPAGE = Decimal("0.005")  # worst price of a market order: 0.5 % beyond the touch
 _CODE = re.compile(r'"code"\s*:\s*"?(\d+)')
@@ -107,11 +106,11 @@ class LighterClient(ExchangeClient):
     CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("options.accountIndex", "options.apiKeyIndex", "options.auths")
 
     def __init__(self, settings: ExchangeSettings) -> None:
-        self.rest_url = (settings.rest_url or DEFAULT_REST_URL).rstrip("/")
+        self.rest = LighterRest(settings.rest_url)
+        self.rest_url = self.rest.base_url
         self.ws_url = settings.ws_url or DEFAULT_WS_URL
         self.symbols = LighterSymbols()
         self._details: dict[str, schemas.OrderBookDetail] = {}
-        self._http = LazySession()
         self._private: CcxtPrivate | None = None
         super().__init__(settings)
         self.market_slippage = Decimal(str(settings.options.get("market_slippage", DEFAULT_MARKET_SLIPPAGE)))
@@ -208,19 +207,19 @@ class LighterClient(ExchangeClient):
                 await self.private.client.pre_load_lighter_library()
 
     def _use_rest_session(self, session: Any) -> None:
-        self._http = LazySession(session)
+        self.rest.use_session(session)
 
     async def close(self) -> None:
         await super().close()
         if self._private is not None:
             await self._private.close()
             self._private = None
-        await self._http.close()
+        await self.rest.close()
 
     # -- catalog ------------------------------------------------------------------------------------
     async def load_contracts(self) -> dict[str, ContractAttributes]:
         """Active perps of ``orderBookDetails`` as :class:`ContractAttributes` (spot excluded)."""
-        body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookDetails")
+        body = await self.rest.get("/api/v1/orderBookDetails")
         out, self._details = parse_catalog(body, self.symbols, self.settings.taker_fee, self.settings.maker_fee)
         self._contracts = out
         return out
@@ -231,16 +230,15 @@ class LighterClient(ExchangeClient):
         'size'}], 'asks': [...]}`` Decimal, bids descending, asks ascending; empty side = []."""
         await self.contract_attributes(symbol)
         params = {"market_id": self.symbols.market_id(symbol), "limit": min(250, max(levels * 10, 50))}
-        body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookOrders", params)
-        return depth_from_orders(schemas.order_book_orders.decode(body), levels)
+        return depth_from_orders(await self.rest.get("/api/v1/orderBookOrders", params, into=schemas.order_book_orders),
+                                 levels)
 
     async def fetch_funding_history_pages(self, symbol: str, since: datetime,
                                           until: datetime | None = None) -> AsyncIterator[list[SettledFunding]]:
         """Settled hourly funding from ``GET /api/v1/fundings`` (see
         :func:`~perpdex.exchanges.lighter.funding.funding_history_pages`; base class for units and errors)."""
         await self.contract_attributes(symbol)
-        async for page in funding_history_pages(self._http(), self.rest_url, symbol, self.symbols.market_id(symbol),
-                                                since, until):
+        async for page in funding_history_pages(self.rest, symbol, self.symbols.market_id(symbol), since, until):
             yield page
 
     # -- orders ---------------------------------------------------------------------------------------
@@ -484,14 +482,9 @@ def parse_catalog(body: bytes, symbols: LighterSymbols, taker: Decimal | None = 
     """Perps of an ``orderBookDetails`` body (spot list ignored; inactive markets kept with
     ``active=False``): canonical symbol -> attributes, and -> raw detail. Registers ids in
     ``symbols``."""
-    contracts: dict[str, ContractAttributes] = {}
-    details: dict[str, schemas.OrderBookDetail] = {}
-    for d in schemas.order_book_details.decode(body).order_book_details:
-        if d.market_type != "perp":
-            continue
-        symbol = symbols.add(d.symbol, d.market_id)
-        details[symbol] = d
-        contracts[symbol] = contract_from_detail(symbol, d, taker, maker, Decimal(symbols.multiplier(symbol)))
+    details = perp_details(body, symbols)
+    contracts = {symbol: contract_from_detail(symbol, d, taker, maker, Decimal(symbols.multiplier(symbol)))
+                 for symbol, d in details.items()}
     return contracts, details
 
 

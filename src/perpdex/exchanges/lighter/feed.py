@@ -25,14 +25,15 @@ from typing import Any
 
 import aiohttp
 
+from ...errors import UnknownSymbol
 from ..feed import SymbolState, WsMarketFeed
 from . import schemas
-from .funding import get_json, sample_from_market_stats
+from .funding import perp_details, sample_from_market_stats
+from .rest import EXCHANGE, LighterRest
 from .symbols import LighterSymbols
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "lighter"
 _decode_frame = schemas.ws_frame.decode
 
 
@@ -41,7 +42,7 @@ class LighterMarketFeed(WsMarketFeed):
 
     ``catalog`` maps canonical symbols to market ids; when a symbol is unknown and ``rest_url``
     is set, the catalog (``GET /api/v1/orderBookDetails``) is loaded first. Unknown symbols
-    raise :class:`KeyError` from :meth:`prepare`."""
+    raise :class:`~perpdex.errors.UnknownSymbol` (a ``KeyError``) from :meth:`prepare`."""
     #: seconds of silence (no frame, no pong) after which the socket is down: see docs/RESILIENCE.md
     #: (Lighter sends JSON pings and asks clients to send something at least every 2 min; it answers WebSocket pings)
     silence_timeout = 30.0
@@ -57,28 +58,24 @@ class LighterMarketFeed(WsMarketFeed):
     ) -> None:
         super().__init__(EXCHANGE, ws_url, session=session, **kwargs)
         self.catalog = catalog if catalog is not None else LighterSymbols()
-        self.rest_url = rest_url.rstrip("/") if rest_url else None
+        self.rest = LighterRest(rest_url, session_of=self.http_session) if rest_url else None
         self._channel_ids: dict[str, int] = {}  # "order_book:0" -> 0
         self._by_channel: dict[str, SymbolState] = {}  # "order_book:0" -> followed symbol's state
 
     # -- catalog ---------------------------------------------------------------------------------
     async def load_symbols(self) -> None:
-        """Fill :attr:`catalog` from ``orderBookDetails`` (perps only). Raises the typed errors
-        of :func:`~perpdex.exchanges.lighter.funding.get_json`."""
-        if self.rest_url is None:
-            raise KeyError("lighter feed: no catalog and no rest_url to load one")
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        body = await get_json(self._session, f"{self.rest_url}/api/v1/orderBookDetails")
-        for d in schemas.order_book_details.decode(body).order_book_details:
-            if d.market_type == "perp":
-                self.catalog.add(d.symbol, d.market_id)
+        """Fill :attr:`catalog` from ``orderBookDetails`` (perps only, see
+        :func:`~perpdex.exchanges.lighter.funding.perp_details`). Raises the typed errors of
+        :class:`~perpdex.exchanges.lighter.rest.LighterRest`."""
+        if self.rest is None:
+            raise UnknownSymbol("feed: no catalog and no rest_url to load one", exchange=EXCHANGE)
+        perp_details(await self.rest.get("/api/v1/orderBookDetails"), self.catalog)
 
     async def prepare(self, symbol: str) -> None:
         """Subscribe ``symbol`` (canonical) on demand; loads the catalog if needed."""
         if symbol not in self.catalog:
             await self.load_symbols()
-        self.catalog.market_id(symbol)  # KeyError for a symbol Lighter does not list
+        self.catalog.market_id(symbol)  # UnknownSymbol for a symbol Lighter does not list
         await super().prepare(symbol)
 
     # -- hooks -----------------------------------------------------------------------------------

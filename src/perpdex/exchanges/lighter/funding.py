@@ -26,18 +26,16 @@ from typing import Any
 
 import aiohttp
 
-from ...errors import ExchangeError, NetworkError, RateLimited
+from ...errors import ExchangeError
 from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, RestFundingAdapter
 from ..history import describe, from_ms, request_page, to_ms
-from ..http import budget_for
 from . import schemas
+from .rest import EXCHANGE, LighterRest
 from .symbols import LighterSymbols, normalize_symbol
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "lighter"
-DEFAULT_REST_URL = "https://mainnet.zklighter.elliot.ai"
 INTERVAL_HOURS = Decimal(1)
 EIGHT = Decimal(8)
 
@@ -80,7 +78,7 @@ FUNDINGS_MAX = 750  # rows per answer (protocol doc §3.5)
 HISTORY_WINDOW_MS = 720 * 3_600_000  # 30 days of hourly rows a request: below the cap
 
 
-async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symbol: str, market_id: int,
+async def funding_history_pages(rest: LighterRest, symbol: str, market_id: int,
                                 since: datetime, until: datetime | None) -> AsyncIterator[list[SettledFunding]]:
     """Settled hourly funding of ``market_id`` (reported as canonical ``symbol``) in [since,
     until], one list per request, oldest first: windows of :data:`HISTORY_WINDOW_MS` walked
@@ -94,7 +92,7 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
                   "count_back": 0}
 
         async def call(p: dict[str, Any] = params) -> list[SettledFunding]:
-            body = schemas.fundings.decode(await get_json(http, f"{rest_url}{HISTORY_PATH}", p))
+            body = await rest.get(HISTORY_PATH, p, into=schemas.fundings)
             return [SettledFunding(EXCHANGE, symbol, from_ms(r.timestamp * 1000), hourly_from_fundings(r), INTERVAL_HOURS,
                                    None, f"GET {HISTORY_PATH}") for r in body.fundings]
 
@@ -111,48 +109,23 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
         start = stop + 1
 
 
-# Standard accounts: 60 weighted requests/min per IP (protocol doc §5.10); Premium accounts may raise it in config
-BUDGET = budget_for(EXCHANGE, rate=5, burst=20)
-
-
-async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
-    """:func:`_get_json_once` within the exchange's rate-limit budget (see ``exchanges/http.py``)."""
-    async with BUDGET.request():
-        return await _get_json_once(session, url, params)
-
-
-async def _get_json_once(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
-    """GET ``url`` and return the raw body; Lighter errors become :mod:`perpdex.errors`
-    (HTTP 429 / code 23000 -> :class:`RateLimited`, other non-200 -> :class:`ExchangeError`,
-    transport failures -> :class:`NetworkError`)."""
-    try:
-        async with session.get(url, params=params) as resp:
-            body = await resp.read()
-            status = resp.status
-    except (aiohttp.ClientError, OSError) as exc:
-        raise NetworkError(f"GET {url}: {exc}", exchange=EXCHANGE) from None
-    if status == 200:
-        return body
-    try:
-        err = schemas.error_body.decode(body)
-        code, message = err.code, err.message
-    except Exception:  # noqa: BLE001 - a non-JSON error page
-        code, message = status, body[:200].decode(errors="replace")
-    if status == 429 or code == 23000:
-        raise RateLimited(f"GET {url}: {message}", exchange=EXCHANGE, code=code)
-    raise ExchangeError(f"GET {url}: HTTP {status} code {code}: {message}", exchange=EXCHANGE, code=code)
+def perp_details(details_body: bytes, symbols: LighterSymbols) -> dict[str, schemas.OrderBookDetail]:
+    """The perps of an ``orderBookDetails`` body, active or not (the spot list is ignored),
+    registered in ``symbols``: canonical symbol -> detail. The one reading of that payload
+    (client catalog, feed catalog, funding adapter)."""
+    out: dict[str, schemas.OrderBookDetail] = {}
+    for d in schemas.order_book_details.decode(details_body).order_book_details:
+        if d.market_type == "perp":
+            symbol = symbols.add(d.symbol, d.market_id)
+            if symbol is not None:
+                out[symbol] = d
+    return out
 
 
 def active_perps(details_body: bytes, symbols: LighterSymbols) -> list[schemas.OrderBookDetail]:
     """Active perps of an ``orderBookDetails`` body (spot and inactive markets dropped),
-    registered in ``symbols``."""
-    out = []
-    for d in schemas.order_book_details.decode(details_body).order_book_details:
-        if d.market_type != "perp" or d.status != "active":
-            continue
-        symbols.add(d.symbol, d.market_id)
-        out.append(d)
-    return out
+    registered in ``symbols`` (see :func:`perp_details`)."""
+    return [d for d in perp_details(details_body, symbols).values() if d.status == "active"]
 
 
 def mark_of(d: schemas.OrderBookDetail) -> Decimal:
@@ -173,7 +146,7 @@ def funding_samples(rates: schemas.FundingRatesResponse, details: list[schemas.O
         d = by_id.get(row.market_id)
         if row.exchange != EXCHANGE or d is None:
             continue
-        symbol = symbols.symbol(row.market_id)
+        symbol = symbols.symbol_of_id(row.market_id)
         out[symbol] = funding_sample(symbol, row.market_id, hourly_from_8h(row.rate), next_funding, mark_of(d),
                                      symbols.multiplier(symbol), "funding-rates", rate_8h=row.rate)
     return out
@@ -206,11 +179,11 @@ def sample_from_market_stats(symbol: str, stats: schemas.MarketStats, multiplier
 def market_stats(details: list[schemas.OrderBookDetail], symbols: LighterSymbols) -> dict[str, MarketStats]:
     """24 h volume = ``daily_quote_token_volume`` (USD); open interest USD = ``open_interest``
     (base units in orderBookDetails) × mark price."""
-    return {
-        symbols.symbol(d.market_id): MarketStats(EXCHANGE, symbols.symbol(d.market_id), d.daily_quote_token_volume,
-                                                 d.open_interest * mark_of(d))
-        for d in details
-    }
+    out: dict[str, MarketStats] = {}
+    for d in details:
+        symbol = symbols.symbol_of_id(d.market_id)
+        out[symbol] = MarketStats(EXCHANGE, symbol, d.daily_quote_token_volume, d.open_interest * mark_of(d))
+    return out
 
 
 class LighterFundingAdapter(RestFundingAdapter):
@@ -220,23 +193,21 @@ class LighterFundingAdapter(RestFundingAdapter):
     to mainnet, the sim points it at the emulator."""
 
     name = EXCHANGE
-    default_rest_url = DEFAULT_REST_URL
+    rest_class = LighterRest
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
         super().__init__(settings, session=session)
         self.symbols = LighterSymbols()
 
-
     async def _details(self) -> list[schemas.OrderBookDetail]:
-        body = await get_json(self._http(), f"{self.rest_url}/api/v1/orderBookDetails")
-        return active_perps(body, self.symbols)
+        return active_perps(await self.rest.get("/api/v1/orderBookDetails"), self.symbols)
 
     async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
         """Canonical symbol -> sample (see :func:`funding_samples`)."""
         details = await self._details()
-        body = await get_json(self._http(), f"{self.rest_url}/api/v1/funding-rates")
-        return funding_samples(schemas.funding_rates.decode(body), details, self.symbols, next_hour())
+        rates = await self.rest.get("/api/v1/funding-rates", into=schemas.funding_rates)
+        return funding_samples(rates, details, self.symbols, next_hour())
 
     async def fetch_market_data(self) -> dict[str, MarketStats]:
         """Canonical symbol -> 24 h volume and open interest, both USD (see :func:`market_stats`)."""
@@ -246,5 +217,5 @@ class LighterFundingAdapter(RestFundingAdapter):
         return normalize_symbol(dex_symbol)
 
     def dex_symbol(self, normalized_symbol: str) -> str:
-        return self.symbols.dex_symbol(normalized_symbol)
+        return self.symbols.name(normalized_symbol)
 

@@ -64,10 +64,10 @@ from ...secrets import mask_in_logs
 from ..base import Depth, ExchangeClient, ExchangeSettings
 from ..ccxt_private import CcxtPrivate, merge_config
 from ..credentials import hex_bytes, hex_number
-from ..http import LazySession
 from . import schemas, signer
 from .feed import ParadexMarketFeed
-from .funding import DEFAULT_REST_URL, funding_history_pages, get_json, perp_markets
+from .funding import funding_history_pages, perp_markets
+from .rest import ParadexRest
 from .signer import self_test as _signer_self_test
 from .symbols import ParadexSymbols
 from .userstream import ParadexUserStream, fill_from_push
@@ -206,11 +206,11 @@ class ParadexClient(ExchangeClient):
     CCXT_CREDENTIAL_PATHS: tuple[str, ...] = ("privateKey", "walletAddress", "options.paradexAccount")
 
     def __init__(self, settings: ExchangeSettings) -> None:
-        self.rest_url = (settings.rest_url or DEFAULT_REST_URL).rstrip("/")
+        self.rest = ParadexRest(settings.rest_url)
+        self.rest_url = self.rest.base_url
         self.ws_url = settings.ws_url or DEFAULT_WS_URL
         self.symbols = ParadexSymbols()
         self.markets: dict[str, schemas.Market] = {}
-        self._http = LazySession()
         self._private: CcxtPrivate | None = None
         super().__init__(settings)
 
@@ -301,19 +301,19 @@ class ParadexClient(ExchangeClient):
             await self.private.load_markets()
 
     def _use_rest_session(self, session: Any) -> None:
-        self._http = LazySession(session)
+        self.rest.use_session(session)
 
     async def close(self) -> None:
         await super().close()
         if self._private is not None:
             await self._private.close()
             self._private = None
-        await self._http.close()
+        await self.rest.close()
 
     # -- catalog ----------------------------------------------------------------------------------
     async def load_contracts(self) -> dict[str, ContractAttributes]:
         """Perps of ``/v1/markets`` as :class:`ContractAttributes` (options excluded)."""
-        self.markets = perp_markets(await get_json(self._http(), f"{self.rest_url}/markets"), self.symbols)
+        self.markets = perp_markets(await self.rest.get("/markets"), self.symbols)
         s = self.settings
         self._contracts = {sym: contract_from_market(sym, m, s.taker_fee, s.maker_fee, self.symbols.multiplier(sym))
                            for sym, m in self.markets.items()}
@@ -324,14 +324,14 @@ class ParadexClient(ExchangeClient):
         """Top ``levels`` of ``/v1/orderbook/{market}``: ``{'bids': [{'price', 'size'}], 'asks':
         [...]}`` Decimal (USD, base units), bids descending, asks ascending; empty side = []."""
         c = await self.contract_attributes(symbol)
-        body = await get_json(self._http(), f"{self.rest_url}/orderbook/{c.contract_id}", {"depth": max(levels, 1)})
-        return depth_from_rest(schemas.orderbook_decoder.decode(body), levels)
+        body = await self.rest.get(f"/orderbook/{c.contract_id}", {"depth": max(levels, 1)}, into=schemas.orderbook_decoder)
+        return depth_from_rest(body, levels)
 
     async def fetch_mark_price(self, symbol: str) -> Decimal | None:
         """Mark price (USD per exchange unit) from ``/v1/markets/summary``; None when absent."""
         c = await self.contract_attributes(symbol)
-        body = await get_json(self._http(), f"{self.rest_url}/markets/summary", {"market": c.contract_id})
-        rows = schemas.summary_decoder.decode(body).results
+        body = await self.rest.get("/markets/summary", {"market": c.contract_id}, into=schemas.summary_decoder)
+        rows = body.results
         return schemas.dec(rows[0].mark_price) if rows else None
 
     # -- orders -----------------------------------------------------------------------------------
@@ -514,7 +514,7 @@ class ParadexClient(ExchangeClient):
         """Hourly funding values reduced from ``GET /v1/funding/data`` observations (see
         :func:`~perpdex.exchanges.paradex.funding.funding_history_pages`; base class for units and errors)."""
         c = await self.contract_attributes(symbol)
-        async for page in funding_history_pages(self._http(), self.rest_url, symbol, c.contract_id,
+        async for page in funding_history_pages(self.rest, symbol, c.contract_id,
                                                 self.markets.get(symbol), since, until):
             yield page
 

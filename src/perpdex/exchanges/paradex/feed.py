@@ -86,14 +86,14 @@ class ParadexMarketFeed(WsMarketFeed):
         return f"{self.url}{sep}sbeSchemaId={schemas.SCHEMA_ID}&sbeSchemaVersion={self.sbe_version}"
 
     def book_channel(self, symbol: str) -> str:
-        market = self.catalog.market(symbol)
+        market = self.catalog.name(symbol)
         return f"order_book.{market}.deltas" if self.mode == "deltas" else f"order_book.{market}.snapshot@15@100ms"
 
     def _rpc(self, method: str, channel: str) -> dict[str, Any]:
         return {"jsonrpc": "2.0", "method": method, "params": {"channel": channel}, "id": next(self._ids)}
 
     def _channels(self, symbol: str) -> list[str]:
-        market = self.catalog.market(symbol)
+        market = self.catalog.name(symbol)
         return [self.book_channel(symbol), f"bbo.{market}"] + ([f"funding_data.{market}"] if self.funding_stream else [])
 
     def subscribe_frames(self, symbol: str) -> list[dict[str, Any]]:
@@ -110,13 +110,8 @@ class ParadexMarketFeed(WsMarketFeed):
         await self.send_json(self._rpc("subscribe", ch))
 
     def _symbol(self, market: str) -> str | None:
-        sym = self.catalog.by_market.get(market)
-        if sym is None:
-            try:
-                sym = self.catalog.add(market)
-            except ValueError:
-                return None
-        return sym if sym in self._states else None
+        sym = self.catalog.listed(market) or self.catalog.add(market)
+        return sym if sym is not None and sym in self._states else None
 
     # -- frames -----------------------------------------------------------------------------------
     def handle_frame(self, data: bytes) -> None:

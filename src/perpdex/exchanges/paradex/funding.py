@@ -30,53 +30,17 @@ from typing import Any
 
 import aiohttp
 
-from ...errors import AuthenticationError, ExchangeError, NetworkError, RateLimited
+from ...errors import ExchangeError
 from ...models import FundingRateSample, MarketStats, SettledFunding
 from ..base import ExchangeSettings, RestFundingAdapter
 from ..history import describe, from_ms, request_page, to_ms
-from ..http import budget_for
 from . import schemas
+from .rest import EXCHANGE, ParadexRest
 from .symbols import ParadexSymbols, normalize_symbol
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "paradex"
-DEFAULT_REST_URL = "https://api.prod.paradex.trade/v1"
 DEFAULT_PERIOD_HOURS = Decimal(8)
-
-
-# REST limits are not documented (protocol doc open points); a conservative default
-BUDGET = budget_for(EXCHANGE, rate=20, burst=20)
-
-
-async def get_json(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
-    """:func:`_get_json_once` within the exchange's rate-limit budget (see ``exchanges/http.py``)."""
-    async with BUDGET.request():
-        return await _get_json_once(session, url, params)
-
-
-async def _get_json_once(session: aiohttp.ClientSession, url: str, params: dict[str, Any] | None = None) -> bytes:
-    """GET ``url`` and return the raw body. Paradex errors become :mod:`perpdex.errors`: HTTP
-    429 -> :class:`RateLimited`, 401 -> :class:`AuthenticationError`, other >= 300 ->
-    :class:`ExchangeError` (with the ``error`` code), transport failures -> :class:`NetworkError`."""
-    try:
-        async with session.get(url, params=params) as resp:
-            body = await resp.read()
-            status = resp.status
-    except (aiohttp.ClientError, OSError) as exc:
-        raise NetworkError(f"GET {url}: {exc}", exchange=EXCHANGE) from None
-    if status < 300:
-        return body
-    try:
-        err = schemas.error_decoder.decode(body)
-        code, message = err.error or str(status), err.message
-    except Exception:  # noqa: BLE001 - a non-JSON error page
-        code, message = str(status), body[:200].decode(errors="replace")
-    if status == 429:
-        raise RateLimited(f"GET {url}: {message}", exchange=EXCHANGE, code=code)
-    if status == 401:
-        raise AuthenticationError(f"GET {url}: {message}", exchange=EXCHANGE, code=code)
-    raise ExchangeError(f"GET {url}: HTTP {status} {code}: {message}", exchange=EXCHANGE, code=code)
 
 
 def perp_markets(body: bytes, symbols: ParadexSymbols) -> dict[str, schemas.Market]:
@@ -86,10 +50,11 @@ def perp_markets(body: bytes, symbols: ParadexSymbols) -> dict[str, schemas.Mark
     for m in schemas.markets_decoder.decode(body).results:
         if m.asset_kind != "PERP":
             continue
-        try:
-            out[symbols.add(m.symbol)] = m
-        except ValueError:
+        symbol = symbols.add(m.symbol)
+        if symbol is None:
             log.warning("%s: skipped unrecognised perp market name %r", EXCHANGE, m.symbol)
+        else:
+            out[symbol] = m
     return out
 
 
@@ -144,7 +109,7 @@ def funding_samples(summaries: schemas.SummaryResponse, markets: dict[str, schem
     unlisted markets are skipped."""
     out: dict[str, FundingRateSample] = {}
     for s in summaries.results:
-        sym = symbols.by_market.get(s.symbol)
+        sym = symbols.listed(s.symbol)
         rate = schemas.dec(s.funding_rate)
         if sym is None or sym not in markets or rate is None:
             continue
@@ -162,7 +127,7 @@ def market_stats(summaries: schemas.SummaryResponse, markets: dict[str, schemas.
     ``mark_price``."""
     out: dict[str, MarketStats] = {}
     for s in summaries.results:
-        sym = symbols.by_market.get(s.symbol)
+        sym = symbols.listed(s.symbol)
         if sym is None or sym not in markets:
             continue
         mark = schemas.dec(s.mark_price, Decimal(0)) or Decimal(0)
@@ -194,7 +159,7 @@ def hourly_means(rows: Iterable[schemas.FundingData], symbol: str,
             for end, (total, n) in sorted(sums.items())]
 
 
-async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symbol: str, market_name: str,
+async def funding_history_pages(rest: ParadexRest, symbol: str, market_name: str,
                                 market: schemas.Market | None, since: datetime,
                                 until: datetime | None) -> AsyncIterator[list[SettledFunding]]:
     """Hourly values (:func:`hourly_means`) of the hours ending in [since, until], oldest first:
@@ -217,7 +182,7 @@ async def funding_history_pages(http: aiohttp.ClientSession, rest_url: str, symb
                 params["cursor"] = cursor
 
             async def call(p: dict[str, Any] = params) -> schemas.FundingDataResponse:
-                return schemas.funding_data_decoder.decode(await get_json(http, f"{rest_url}{HISTORY_PATH}", p))
+                return await rest.get(HISTORY_PATH, p, into=schemas.funding_data_decoder)
 
             page = await request_page(EXCHANGE, describe(f"/v1{HISTORY_PATH}", params), call)
             pages += 1
@@ -243,7 +208,7 @@ class ParadexFundingAdapter(RestFundingAdapter):
     defaults to mainnet, the sim points it at the emulator."""
 
     name = EXCHANGE
-    default_rest_url = DEFAULT_REST_URL
+    rest_class = ParadexRest
 
     def __init__(self, settings: ExchangeSettings | str | None = None, *,
                  session: aiohttp.ClientSession | None = None) -> None:
@@ -251,11 +216,14 @@ class ParadexFundingAdapter(RestFundingAdapter):
         self.symbols = ParadexSymbols()
         self.markets: dict[str, schemas.Market] = {}
 
+    async def load_markets(self) -> dict[str, schemas.Market]:
+        """Read ``/v1/markets`` into :attr:`markets` (canonical -> perp market) and :attr:`symbols`."""
+        self.markets = perp_markets(await self.rest.get("/markets"), self.symbols)
+        return self.markets
 
     async def _load(self) -> tuple[dict[str, schemas.Market], schemas.SummaryResponse]:
-        self.markets = perp_markets(await get_json(self._http(), f"{self.rest_url}/markets"), self.symbols)
-        body = await get_json(self._http(), f"{self.rest_url}/markets/summary", {"market": "ALL"})
-        return self.markets, schemas.summary_decoder.decode(body)
+        markets = await self.load_markets()
+        return markets, await self.rest.get("/markets/summary", {"market": "ALL"}, into=schemas.summary_decoder)
 
     async def fetch_funding_rates(self) -> dict[str, FundingRateSample]:
         """Canonical symbol -> sample (see :func:`funding_samples`)."""
@@ -271,10 +239,10 @@ class ParadexFundingAdapter(RestFundingAdapter):
         """The latest ``/v1/funding/data`` observation for ``symbol`` (see
         :func:`sample_from_funding_data`). Raises :class:`ExchangeError` when there is none."""
         if not self.markets:
-            self.markets = perp_markets(await get_json(self._http(), f"{self.rest_url}/markets"), self.symbols)
-        market = self.symbols.market(symbol)
-        body = await get_json(self._http(), f"{self.rest_url}/funding/data", {"market": market, "page_size": 100})
-        row = latest_rate(schemas.funding_data_decoder.decode(body).results)
+            await self.load_markets()
+        body = await self.rest.get("/funding/data", {"market": self.symbols.name(symbol), "page_size": 100},
+                                   into=schemas.funding_data_decoder)
+        row = latest_rate(body.results)
         if row is None:
             raise ExchangeError(f"{symbol}: no funding data", exchange=EXCHANGE)
         return sample_from_funding_data(row, symbol, self.markets.get(symbol), self.symbols.multiplier(symbol))
@@ -283,5 +251,5 @@ class ParadexFundingAdapter(RestFundingAdapter):
         return normalize_symbol(dex_symbol)
 
     def dex_symbol(self, normalized_symbol: str) -> str:
-        return self.symbols.market(normalized_symbol)
+        return self.symbols.name(normalized_symbol)
 

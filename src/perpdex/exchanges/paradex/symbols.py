@@ -1,17 +1,18 @@
-"""Paradex market names <-> canonical symbols.
+"""Paradex's naming rule for the shared :class:`~perpdex.symbols.SymbolMap`.
 
 Paradex names perpetuals ``BASE-USD-PERP`` (quote USD, settled in USDC; protocol doc §0 item 3,
 §2.1). Memecoins carry a lower-case ``k`` prefix meaning 1 000 tokens per unit
 (``kBONK-USD-PERP``: one unit = 1 000 BONK, price per 1 000 BONK): the canonical symbol is the coin
-(``"BONK"``) and :func:`split_market` / :meth:`ParadexSymbols.multiplier` give the multiplier
-(1000) for the shared symbol registry. ccxt upper-cases the prefix in its unified symbol
+(``"BONK"``) and :func:`split_market` / :meth:`~perpdex.symbols.SymbolMap.multiplier` give the
+multiplier (1000) for the shared symbol registry. ccxt upper-cases the prefix in its unified symbol
 (``KBONK/USD:USDC``). Perpetual options (``BTC-USD-96000-C``) are never mapped.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from ...symbols import SymbolMap
 
 _PERP = re.compile(r"^(?P<base>[A-Za-z0-9]+)-USD-PERP$")
 _KILO = re.compile(r"^k(?P<coin>[A-Z0-9][A-Z0-9]*)$")
@@ -49,38 +50,20 @@ def market_name(symbol: str, multiplier: int = 1) -> str:
     return f"{'k' if multiplier == 1000 else ''}{symbol}-USD-PERP"
 
 
-@dataclass
-class ParadexSymbols:
-    """Two-way map between canonical symbols and the listed Paradex perps."""
+class ParadexSymbols(SymbolMap):
+    """Canonical symbols <-> listed Paradex perps (``BASE-USD-PERP``); the market name is the id."""
 
-    markets: dict[str, str] = field(default_factory=dict)  # canonical -> market name
-    by_market: dict[str, str] = field(default_factory=dict)  # market name -> canonical
-    multipliers: dict[str, int] = field(default_factory=dict)  # canonical -> tokens per unit
+    exchange = "paradex"
 
-    def add(self, market: str) -> str:
-        """Register one perp market name; returns its canonical symbol (ValueError otherwise)."""
-        canonical, mult = split_market(market)
-        self.markets[canonical] = market
-        self.by_market[market] = canonical
-        self.multipliers[canonical] = mult
-        return canonical
+    def split(self, name: str) -> tuple[str, int] | None:
+        try:
+            return split_market(name)
+        except ValueError:
+            return None
 
-    def market(self, symbol: str) -> str:
-        """Canonical -> Paradex market name (the listed one when known, else the plain form)."""
-        return self.markets.get(symbol) or market_name(symbol)
+    def rule_name(self, symbol: str) -> str:
+        return market_name(symbol)
 
-    def symbol(self, market: str) -> str:
-        """Market name -> canonical; KeyError when not listed."""
-        return self.by_market[market]
-
-    def multiplier(self, symbol: str) -> int:
-        return self.multipliers.get(symbol, 1)
-
-    def ccxt_symbol(self, symbol: str) -> str:
-        """Canonical -> ccxt unified (``"BTC"`` -> ``"BTC/USD:USDC"``, ``"BONK"`` ->
-        ``"KBONK/USD:USDC"`` as ccxt upper-cases the base)."""
-        base = self.market(symbol).split("-")[0]
-        return f"{base.upper()}/USD:USDC"
-
-    def __contains__(self, symbol: object) -> bool:
-        return symbol in self.markets
+    def ccxt_name(self, name: str) -> str:
+        """``"kBONK-USD-PERP"`` -> ``"KBONK/USD:USDC"`` (ccxt upper-cases the base)."""
+        return f"{name.split('-')[0].upper()}/USD:USDC"
