@@ -3,7 +3,8 @@ serves each WebSocket session and closes everything on :meth:`StreamingEmulator.
 
 What a venue writes on top (the hooks):
 
-* ``_on_event(ev)`` — an engine event (book, order/fill, funding) turned into pushes;
+* ``_on_book`` / ``_on_order`` / ``_on_funding`` / ``_on_funding_rate`` — one engine event
+  of that kind turned into pushes (a kind the venue does not push is ignored);
 * ``_open_sockets()`` — every open socket (what ``close()`` closes, what the ``stall`` and
   ``drop`` faults reach unless ``_fault_sockets()`` says otherwise);
 * ``_pump_tick(tick)`` — the periodic work of one pump tick (every ``PUMP_SECONDS``), calling
@@ -24,7 +25,7 @@ from typing import TypeVar
 from aiohttp import WSMsgType, web
 
 from ....aio import cancel_and_wait
-from ...engine import Event, Venue
+from ...engine import BookEvent, Event, FundingEvent, FundingRateEvent, OrderEvent, Venue
 from ...wsqueue import STALL_SECONDS, QueuedSocket
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,31 @@ class StreamingEmulator:
         self._closing = False
         self._unsubscribe: Callable[[], None] | None = venue.subscribe(self._on_event)
 
-    # -- hooks ------------------------------------------------------------------------------------
+    # -- engine events ----------------------------------------------------------------------------
     def _on_event(self, ev: Event) -> None:
-        """Turn one engine event into pushes (the venue's)."""
-        raise NotImplementedError
+        """Hand one engine event to the hook of its kind."""
+        if isinstance(ev, BookEvent):
+            self._on_book(ev)
+        elif isinstance(ev, OrderEvent):
+            self._on_order(ev)
+        elif isinstance(ev, FundingEvent):
+            self._on_funding(ev)
+        elif isinstance(ev, FundingRateEvent):
+            self._on_funding_rate(ev)
+
+    def _on_book(self, ev: BookEvent) -> None:
+        """A book change (levels, sequence numbers): the venue's market-data pushes."""
+
+    def _on_order(self, ev: OrderEvent) -> None:
+        """An order update, with its fill if any: the venue's private (and trade) pushes."""
+
+    def _on_funding(self, ev: FundingEvent) -> None:
+        """A funding payment of one account."""
+
+    def _on_funding_rate(self, ev: FundingRateEvent) -> None:
+        """A funding settlement of one market (the rate applied)."""
+
+    # -- hooks ------------------------------------------------------------------------------------
 
     def _open_sockets(self) -> list[QueuedSocket]:
         """Every open WebSocket of this emulator (the venue's)."""

@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from ....exchanges.aster.symbols import DEFAULT_QUOTE
-from ...engine import BookEvent, Event, FundingEvent, OrderEvent, now_ms
+from ...engine import BookEvent, FundingEvent, OrderEvent, now_ms
 from ...wsqueue import QueuedSocket
 from .base import _STATUS, _STREAM_RE, _TIF_OUT, _WORKING_OUT, PARTIAL_LEVELS, _encode, _Socket, _Stream
 from .rest import _AsterRest
@@ -165,14 +165,6 @@ class _AsterStreams(_AsterRest):
                     self._send(sock, st, payload)
 
     # -- engine events -----------------------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, BookEvent):
-            self._on_book(ev)
-        elif isinstance(ev, OrderEvent):
-            self._on_order(ev)
-        elif isinstance(ev, FundingEvent):
-            self._on_funding(ev)
-
     def _on_book(self, ev: BookEvent) -> None:
         self._last_seq[ev.symbol] = (ev.prev_seq, ev.seq)
         if not self._market_socks:

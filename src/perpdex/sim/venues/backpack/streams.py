@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from ....exchanges.backpack.symbols import QUOTE
-from ...engine import BookEvent, Event, FundingEvent, OrderEvent, now_ms
+from ...engine import BookEvent, FundingEvent, OrderEvent, now_ms
 from ...wsqueue import QueuedSocket
 from .auth import MAX_WINDOW_MS
 from .base import (
@@ -155,13 +155,8 @@ class _BackpackStreams(_BackpackRest):
                 self._send(sock, name, sym, cache[name])
 
     # -- engine events -----------------------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, BookEvent):
-            self._on_book(ev)
-        elif isinstance(ev, OrderEvent):
-            self._on_order(ev)
-        elif isinstance(ev, FundingEvent):
-            self._push_position(ev.account, ev.payment.symbol, ev.payment.ts)
+    def _on_funding(self, ev: FundingEvent) -> None:
+        self._push_position(ev.account, ev.payment.symbol, ev.payment.ts)
 
     def _on_book(self, ev: BookEvent) -> None:
         if not self._socks:

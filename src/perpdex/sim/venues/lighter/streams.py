@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ...engine import BookEvent, Event, FundingEvent, FundingRateEvent, MarketSpec, Order, OrderEvent, now_ms
+from ...engine import BookEvent, FundingEvent, FundingRateEvent, MarketSpec, Order, OrderEvent, now_ms
 from ...wsqueue import QueuedSocket
 from .base import (
     EXCHANGE,
@@ -34,26 +34,26 @@ class _LighterStreams(_LighterRest):
     """Lighter's WebSocket sessions and the pushes of engine events."""
 
     # -- engine events -------------------------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, BookEvent):
-            batch = self._pending.get(ev.symbol)
-            if batch is not None and ev.prev_seq != batch.nonce:
-                self._flush(ev.symbol)  # keep the broken chain visible: the gap starts a new batch
-                batch = None
-            if batch is None:
-                batch = self._pending[ev.symbol] = _Batch(ev.prev_seq)
-            for p, s in ev.bids:
-                batch.bids[p] = s
-            for p, s in ev.asks:
-                batch.asks[p] = s
-            batch.nonce = ev.seq
-        elif isinstance(ev, OrderEvent):
-            self._push_order(ev)
-        elif isinstance(ev, FundingEvent):
-            aid = ev.account
-            self._push_account(aid, "user_stats", lambda: {"stats": self._user_stats(aid)})
-        elif isinstance(ev, FundingRateEvent):
-            self._settled[ev.symbol] = (ev.rate, ev.ts)
+    def _on_book(self, ev: BookEvent) -> None:
+        """Merge the change into the symbol's pending batch (sent by the pump)."""
+        batch = self._pending.get(ev.symbol)
+        if batch is not None and ev.prev_seq != batch.nonce:
+            self._flush(ev.symbol)  # keep the broken chain visible: the gap starts a new batch
+            batch = None
+        if batch is None:
+            batch = self._pending[ev.symbol] = _Batch(ev.prev_seq)
+        for p, s in ev.bids:
+            batch.bids[p] = s
+        for p, s in ev.asks:
+            batch.asks[p] = s
+        batch.nonce = ev.seq
+
+    def _on_funding(self, ev: FundingEvent) -> None:
+        aid = ev.account
+        self._push_account(aid, "user_stats", lambda: {"stats": self._user_stats(aid)})
+
+    def _on_funding_rate(self, ev: FundingRateEvent) -> None:
+        self._settled[ev.symbol] = (ev.rate, ev.ts)
 
     def _push_account(self, aid: str, name: str, body: Callable[[], dict[str, Any]], symbol: str | None = None,
                       *, fill: bool = False) -> None:
@@ -67,7 +67,7 @@ class _LighterStreams(_LighterRest):
             for c in targets:
                 c.push_private(frame, self.venue.faults, symbol, fill=fill)
 
-    def _push_order(self, ev: OrderEvent) -> None:
+    def _on_order(self, ev: OrderEvent) -> None:
         if not self._clients:
             return
         aid = ev.account

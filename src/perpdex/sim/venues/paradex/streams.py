@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ....exchanges.paradex import schemas
-from ...engine import BookEvent, Event, FundingEvent, OrderEvent, now_ms
+from ...engine import BookEvent, FundingEvent, OrderEvent, now_ms
 from ...wsqueue import QueuedSocket
 from .base import (
     _PRIVATE_BARE,
@@ -34,38 +34,36 @@ class _ParadexStreams(_ParadexRest):
     """Paradex's WebSocket sessions and the pushes of engine events."""
 
     # -- engine events -> pushes ------------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, BookEvent):
-            self._on_book(ev)
-        elif isinstance(ev, OrderEvent):
-            name = self.names.get(ev.order.symbol)
-            if name is None:
-                return
-            self._emit_private(ev.account, "orders", name, self._order_json(ev.order))
-            if ev.fill is not None:
-                self._emit_private(ev.account, "fills", name, self._fill_json(ev.fill, ev.account))
-                self._emit_private(ev.account, "positions", name, self._position_json(ev.account, ev.order.symbol))
-                self._emit_private(ev.account, "account", name, self._account_json(ev.account))
-                f = ev.fill
-                trade: dict[str, Any] = {"id": str(f.trade_id), "market": name, "side": "BUY" if f.side == "buy" else "SELL",
-                         "size": _fmt(f.qty), "price": _fmt(f.price), "created_at": f.ts, "trade_type": "FILL"}
-                for c in self._clients:
-                    for ch in (f"trades.{name}", "trades.ALL"):
-                        if ch in c.channels:
-                            if c.sbe_version is not None:
-                                c.send(encode_trade(name, f.trade_id, trade["side"], f.price, f.qty, f.ts * 1000,
-                                                            trade["id"], c.sbe_version))
-                            else:
-                                c.send(_push(ch, trade))
-        elif isinstance(ev, FundingEvent):
-            p = ev.payment
-            name = self.names.get(p.symbol)
-            if name is None:
-                return
-            row = {"account": ev.account, "created_at": p.ts, "fill_id": "", "id": f"{p.ts}{len(self._payments.get(ev.account, [])):06d}",
-                   "index": _fmt(round(self._funding_index[p.symbol], 12)), "market": name, "payment": _fmt(round(p.amount, 10))}
-            self._payments.setdefault(ev.account, []).append(row)
-            self._emit_private(ev.account, "funding_payments", name, row)
+    def _on_order(self, ev: OrderEvent) -> None:
+        name = self.names.get(ev.order.symbol)
+        if name is None:
+            return
+        self._emit_private(ev.account, "orders", name, self._order_json(ev.order))
+        if ev.fill is not None:
+            self._emit_private(ev.account, "fills", name, self._fill_json(ev.fill, ev.account))
+            self._emit_private(ev.account, "positions", name, self._position_json(ev.account, ev.order.symbol))
+            self._emit_private(ev.account, "account", name, self._account_json(ev.account))
+            f = ev.fill
+            trade: dict[str, Any] = {"id": str(f.trade_id), "market": name, "side": "BUY" if f.side == "buy" else "SELL",
+                                     "size": _fmt(f.qty), "price": _fmt(f.price), "created_at": f.ts, "trade_type": "FILL"}
+            for c in self._clients:
+                for ch in (f"trades.{name}", "trades.ALL"):
+                    if ch in c.channels:
+                        if c.sbe_version is not None:
+                            c.send(encode_trade(name, f.trade_id, trade["side"], f.price, f.qty, f.ts * 1000,
+                                                trade["id"], c.sbe_version))
+                        else:
+                            c.send(_push(ch, trade))
+
+    def _on_funding(self, ev: FundingEvent) -> None:
+        p = ev.payment
+        name = self.names.get(p.symbol)
+        if name is None:
+            return
+        row = {"account": ev.account, "created_at": p.ts, "fill_id": "", "id": f"{p.ts}{len(self._payments.get(ev.account, [])):06d}",
+               "index": _fmt(round(self._funding_index[p.symbol], 12)), "market": name, "payment": _fmt(round(p.amount, 10))}
+        self._payments.setdefault(ev.account, []).append(row)
+        self._emit_private(ev.account, "funding_payments", name, row)
 
     def _on_book(self, ev: BookEvent) -> None:
         sym = ev.symbol
