@@ -3,8 +3,8 @@ serves each WebSocket session and closes everything on :meth:`StreamingEmulator.
 
 What a venue writes on top (the hooks):
 
-* ``_on_book`` / ``_on_order`` / ``_on_funding`` / ``_on_funding_rate`` — one engine event
-  of that kind turned into pushes (a kind the venue does not push is ignored);
+* ``_on_book`` / ``_on_order`` / ``_on_funding`` (and ``_on_funding_rate`` if it needs
+  settlements) — one engine event of that kind turned into pushes;
 * ``_open_sockets()`` — every open socket (what ``close()`` closes, what the ``stall`` and
   ``drop`` faults reach unless ``_fault_sockets()`` says otherwise);
 * ``_pump_tick(tick)`` — the periodic work of one pump tick (every ``PUMP_SECONDS``), calling
@@ -16,6 +16,7 @@ What a venue writes on top (the hooks):
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import itertools
 import logging
@@ -36,7 +37,7 @@ WRITER_GRACE_SECONDS = 2.0  # a session that ended: how long its writer may take
 CLOSE_SECONDS = 1.0  # close(): how long one socket's closing handshake may take
 
 
-class StreamingEmulator:
+class StreamingEmulator(abc.ABC):
     """Engine subscription, stream pump, WebSocket sessions and shutdown of one emulated venue.
 
     Class attributes a venue sets: ``EXCHANGE`` (its name, for logs); ``PUMP_SECONDS`` (the pump
@@ -65,31 +66,35 @@ class StreamingEmulator:
         elif isinstance(ev, FundingRateEvent):
             self._on_funding_rate(ev)
 
+    @abc.abstractmethod
     def _on_book(self, ev: BookEvent) -> None:
         """A book change (levels, sequence numbers): the venue's market-data pushes."""
 
+    @abc.abstractmethod
     def _on_order(self, ev: OrderEvent) -> None:
         """An order update, with its fill if any: the venue's private (and trade) pushes."""
 
+    @abc.abstractmethod
     def _on_funding(self, ev: FundingEvent) -> None:
         """A funding payment of one account."""
 
     def _on_funding_rate(self, ev: FundingRateEvent) -> None:
         """A funding settlement of one market (the rate applied)."""
+        return None  # only a venue that shows past settlements needs them
 
     # -- hooks ------------------------------------------------------------------------------------
-
+    @abc.abstractmethod
     def _open_sockets(self) -> list[QueuedSocket]:
         """Every open WebSocket of this emulator (the venue's)."""
-        raise NotImplementedError
 
     def _fault_sockets(self) -> list[QueuedSocket]:
         """The sockets the ``drop`` and ``stall`` faults reach: all of them unless the venue says."""
         return self._open_sockets()
 
+    @abc.abstractmethod
     async def _pump_tick(self, tick: int) -> None:
-        """One pump tick (``tick`` counts from 1): the venue's periodic pushes and socket faults."""
-        await self._socket_faults()
+        """One pump tick (``tick`` counts from 1): the venue's periodic pushes, and
+        ``await self._socket_faults()`` where the venue applies them."""
 
     # -- the pump ---------------------------------------------------------------------------------
     def _start_pump(self) -> None:
