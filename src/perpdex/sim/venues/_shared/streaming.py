@@ -134,16 +134,18 @@ class StreamingEmulator(abc.ABC):
     async def _serve(self, request: web.Request, ws: web.WebSocketResponse, sock: S, sockets: set[S], *,
                      on_text: Callable[[S, str], None] | None = None,
                      on_binary: Callable[[S, bytes], None] | None = None,
-                     on_open: Callable[[S], None] | None = None) -> web.WebSocketResponse:
+                     on_open: Callable[[S], None] | None = None, pump: bool = True) -> web.WebSocketResponse:
         """Serve one WebSocket session: prepare ``ws``, start ``sock``'s writer, keep ``sock`` in
-        ``sockets`` while the session lasts, make sure the pump runs, call ``on_open(sock)``, then
-        hand each text / binary frame the client sends to ``on_text`` / ``on_binary`` (a frame
-        without a handler is ignored). When the client goes (or the socket fails) ``sock`` leaves
-        ``sockets`` and its writer stops. Returns ``ws`` (the handler's answer)."""
+        ``sockets`` while the session lasts, make sure the pump runs (unless ``pump`` is False: a
+        session the pump never serves), call ``on_open(sock)``, then hand each text / binary
+        frame the client sends to ``on_text`` / ``on_binary`` (a frame without a handler is
+        ignored). When the client goes (or the socket fails) ``sock`` leaves ``sockets`` and its
+        writer stops. Returns ``ws`` (the handler's answer)."""
         await ws.prepare(request)
         sock.start()
         sockets.add(sock)
-        self._start_pump()
+        if pump:
+            self._start_pump()
         try:
             if on_open is not None:
                 on_open(sock)

@@ -64,7 +64,8 @@ class _AsterStreams(_AsterRest):
         if account is None:
             return await self._serve_market(request, False, [name])
         ws = web.WebSocketResponse(autoping=True)
-        return await self._serve(request, ws, _Socket(ws, False), self._user_socks.setdefault(account, set()))
+        return await self._serve(request, ws, _Socket(ws, False), self._user_socks.setdefault(account, set()),
+                                 pump=False)  # the pump serves the market streams only
 
     def _control(self, sock: _Socket, text: str) -> None:
         """Handle a SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY frame."""
