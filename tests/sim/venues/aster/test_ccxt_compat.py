@@ -15,6 +15,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 
 from perpdex.sim.venues.aster.auth import SIM_ADDRESS
+from tests.sim.venues.ccxt_steps import long_with_stop_below
 
 SYM = "BTC/USDT:USDT"
 
@@ -160,12 +161,8 @@ async def test_f01_conditional_stop_market_orders(ex, emulators):
     with its trigger, cancelled; a stop already reached -> -2021 (OrderImmediatelyFillable);
     ``closePosition`` fires for the whole position when the mark crosses it."""
     venue = emulators.sim.venues["aster"]
-    await ex.load_markets()
-    await ex.create_order(SYM, "market", "buy", 0.02)
-    mark = venue.mark_price("BTC")
-    trigger = round(mark * 0.9, 1)
-    stop = await ex.create_order(SYM, "market", "sell", 0.05, None,
-                                 {"stopPrice": trigger, "workingType": "MARK_PRICE", "reduceOnly": True})
+    mark, trigger, stop = await long_with_stop_below(ex, venue, SYM, "stopPrice",
+                                                     {"workingType": "MARK_PRICE", "reduceOnly": True})
     assert stop["status"] == "open" and stop["triggerPrice"] == trigger and stop["reduceOnly"] is True
     assert stop["info"]["type"] == "STOP_MARKET" and stop["info"]["workingType"] == "MARK_PRICE"
     [listed] = [o for o in await ex.fetch_open_orders(SYM) if o["id"] == stop["id"]]

@@ -14,6 +14,7 @@ import pytest
 from bpx.async_.public import Public
 
 from perpdex.sim.venues.backpack.auth import SIM_API_KEY
+from tests.sim.venues.ccxt_steps import long_with_stop_below
 from tests.waiting import eventually
 
 BTC = "BTC/USDC:USDC"
@@ -87,12 +88,8 @@ async def test_f01_ccxt_conditional_orders(bp: dict[str, Any], ex: Any) -> None:
     is listed with its trigger, cancelled; one already reached is refused (InvalidOrder); a
     pending one fires when the mark crosses it and is capped to the position."""
     venue = bp["venue"]
-    await ex.load_markets()
-    await ex.create_order(BTC, "market", "buy", 0.02)
-    mark = venue.mark_price("BTC")
-    trigger = round(mark * 0.9, 1)
-    stop = await ex.create_order(BTC, "market", "sell", 0.05, None,
-                                 {"triggerPrice": trigger, "triggerBy": "MarkPrice", "reduceOnly": True})
+    mark, trigger, stop = await long_with_stop_below(ex, venue, BTC, "triggerPrice",
+                                                     {"triggerBy": "MarkPrice", "reduceOnly": True})
     assert stop["status"] == "open" and stop["triggerPrice"] == trigger and stop["amount"] == 0.05
     assert stop["info"]["status"] == "TriggerPending" and stop["info"]["triggerQuantity"] == "0.05000"
     [listed] = await ex.fetch_open_orders(BTC)

@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import msgspec
 from aiohttp import web
 
 from ....exchanges.aster.auth import recover_signer
 from ....exchanges.aster.symbols import DEFAULT_QUOTE
 from ...engine import MarketSpec, Order, SimError, Venue
 from ...wsqueue import QueuedSocket
+from .._shared.streaming import StreamingEmulator
+from .._shared.wire import encode as _encode
+from .._shared.wire import json_response as _json
+from .._shared.wire import price_str, qty_str
 from .auth import split_signed
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,6 @@ _WORKING_TYPE = {"MARK_PRICE": "mark", "CONTRACT_PRICE": "last"}
 _WORKING_OUT = {v: k for k, v in _WORKING_TYPE.items()}
 _TIF_IN = {"GTC": "gtc", "IOC": "ioc", "FOK": "fok", "GTX": "post_only", "HIDDEN": "gtc"}
 _TIF_OUT = {"gtc": "GTC", "ioc": "IOC", "fok": "FOK", "post_only": "GTX"}
-_encode = msgspec.json.Encoder().encode
 
 
 class AsterApiError(Exception):
@@ -65,10 +67,6 @@ class AsterApiError(Exception):
 
 def _missing(name: str) -> AsterApiError:
     return AsterApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-
-
-def _json(data: Any) -> web.Response:
-    return web.Response(body=_encode(data), content_type="application/json")
 
 
 def _parse_bool(params: dict[str, str], name: str) -> bool:
@@ -132,23 +130,22 @@ class _Socket(QueuedSocket):
         return payload
 
 
-class _AsterBase:
+class _AsterBase(StreamingEmulator):
     """State, REST plumbing, auth and formatting of the Aster dialect over one :class:`Venue`."""
 
+    EXCHANGE = EXCHANGE
     fault_delay = 0.5  # seconds, for the injected ``delay`` fault
 
     def __init__(self, venue: Venue) -> None:
-        self.venue = venue
+        super().__init__(venue)
         self._by_dex = {self.dex_symbol(s): s for s in venue.markets}  # "1000PEPEUSDT" -> "PEPE"
         self._market_socks: set[_Socket] = set()
         self._user_socks: dict[str, set[_Socket]] = {}
         self._listen_keys: dict[str, str] = {}  # key -> account
         self._nonces: dict[str, deque[int]] = {}
         self._agents: set[tuple[str, str]] = set()
-        self._pump_task: asyncio.Task[None] | None = None
         self._last_seq: dict[str, tuple[int, int]] = {}  # symbol -> (prev_seq, seq) last published
         self._last_bbo: dict[str, tuple[Any, Any]] = {}
-        self._closing = False
         #: canonical symbols left out of ``fundingInfo`` (Aster does not promise to list every
         #: symbol there; clients then fall back to 8 h)
         self.unlisted_funding_info: set[str] = set()
@@ -267,13 +264,8 @@ class _AsterBase:
             return sym
         raise AsterApiError(400, -1121, "Invalid symbol.")
 
-    @staticmethod
-    def _px(m: MarketSpec, x: float) -> str:
-        return f"{x:.{m.price_decimals}f}"
-
-    @staticmethod
-    def _qty(m: MarketSpec, x: float) -> str:
-        return f"{x:.{m.size_decimals}f}"
+    _px = staticmethod(price_str)
+    _qty = staticmethod(qty_str)
 
     def _levels(self, m: MarketSpec, levels: list[tuple[float, float]]) -> list[list[str]]:
         pd, sd = m.price_decimals, m.size_decimals

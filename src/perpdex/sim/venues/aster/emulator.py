@@ -31,7 +31,6 @@ Protocol source: docs/exchanges/aster.md (asterdex/api-docs V3; ccxt 4.5.90 beha
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,7 +43,7 @@ from .streams import _AsterStreams
 class AsterEmulator(_AsterStreams):
     """Serve one :class:`~perpdex.sim.engine.Venue` with Aster's protocol (see module doc)."""
 
-    # -- endpoints and lifecycle -----------------------------------------------------------------
+    # -- endpoints --------------------------------------------------------------------------------
     def endpoints(self, host: str, port: int) -> dict[str, Any]:
         """URLs and the ccxt constructor options (JSON-serializable) for this emulator.
 
@@ -72,21 +71,6 @@ class AsterEmulator(_AsterStreams):
                 }},
             },
         }
-
-    async def close(self) -> None:
-        """Stop listening to the venue and close every WebSocket."""
-        self._closing = True
-        self._unsubscribe()
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            try:
-                await self._pump_task
-            except asyncio.CancelledError:
-                pass
-            self._pump_task = None
-        socks = list(self._market_socks) + [s for group in self._user_socks.values() for s in group]
-        for s in socks:
-            await s.ws.close()
 
     # -- app --------------------------------------------------------------------------------------
     def build_app(self) -> web.Application:

@@ -3,29 +3,20 @@ stream of a listen key, and the engine events pushed to them. Protocol: docs/exc
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
-import aiohttp
 import msgspec
 from aiohttp import web
 
 from ....exchanges.aster.symbols import DEFAULT_QUOTE
-from ...engine import BookEvent, Event, FundingEvent, OrderEvent, Venue, now_ms
-from ...wsqueue import STALL_SECONDS
-from .base import _STATUS, _STREAM_RE, _TIF_OUT, _WORKING_OUT, EXCHANGE, PARTIAL_LEVELS, _encode, _Socket, _Stream
+from ...engine import BookEvent, FundingEvent, OrderEvent, now_ms
+from ...wsqueue import QueuedSocket
+from .base import _STATUS, _STREAM_RE, _TIF_OUT, _WORKING_OUT, PARTIAL_LEVELS, _encode, _Socket, _Stream
 from .rest import _AsterRest
-
-log = logging.getLogger(__name__)
 
 
 class _AsterStreams(_AsterRest):
     """Aster's WebSocket sessions and the pushes of engine events."""
-
-    def __init__(self, venue: Venue) -> None:
-        super().__init__(venue)
-        self._unsubscribe = venue.subscribe(self._on_event)
 
     # -- WebSocket ---------------------------------------------------------------------------------
     def _parse_stream(self, name: str) -> _Stream | None:
@@ -47,30 +38,21 @@ class _AsterStreams(_AsterRest):
             return _Stream(name, sym, "bbo")
         return _Stream(name, sym, "mark", every_ms=1000 if mt.group("mms") else 3000)
 
-    def _ensure_pump(self) -> None:
-        if self._pump_task is None and not self._closing:
-            self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="aster-emulator-pump")
+    def _open_sockets(self) -> list[QueuedSocket]:
+        return [*self._market_socks, *(s for group in self._user_socks.values() for s in group)]
+
+    def _fault_sockets(self) -> list[QueuedSocket]:
+        return list(self._market_socks)  # ``drop`` / ``stall`` reach the market streams only
 
     async def _serve_market(self, request: web.Request, combined: bool, initial: list[str]) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
-        await ws.prepare(request)
-        sock = _Socket(ws, combined)
-        sock.start()
-        self._market_socks.add(sock)
-        self._ensure_pump()
-        try:
+
+        def subscribe_initial(sock: _Socket) -> None:
             if initial:
                 self._subscribe(sock, initial, None, ack=False)
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    self._control(sock, msg.data)
-                elif msg.type == aiohttp.WSMsgType.ERROR:
-                    break
-        finally:
-            self._market_socks.discard(sock)
-            if sock.task is not None:
-                sock.task.cancel()
-        return ws
+
+        return await self._serve(request, ws, _Socket(ws, combined), self._market_socks,
+                                 on_text=self._control, on_open=subscribe_initial)
 
     async def _ws_combined(self, request: web.Request) -> web.WebSocketResponse:
         streams = [s for s in request.query.get("streams", "").split("/") if s]
@@ -82,19 +64,8 @@ class _AsterStreams(_AsterRest):
         if account is None:
             return await self._serve_market(request, False, [name])
         ws = web.WebSocketResponse(autoping=True)
-        await ws.prepare(request)
-        sock = _Socket(ws, False)
-        sock.start()
-        self._user_socks.setdefault(account, set()).add(sock)
-        try:
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.ERROR:
-                    break
-        finally:
-            self._user_socks.get(account, set()).discard(sock)
-            if sock.task is not None:
-                sock.task.cancel()
-        return ws
+        return await self._serve(request, ws, _Socket(ws, False), self._user_socks.setdefault(account, set()),
+                                 pump=False)  # the pump serves the market streams only
 
     def _control(self, sock: _Socket, text: str) -> None:
         """Handle a SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY frame."""
@@ -177,41 +148,24 @@ class _AsterStreams(_AsterRest):
                         "p": f"{self.venue.mark_price(sym):.8f}", "i": f"{index:.8f}", "P": f"{index:.8f}",
                         "r": f"{self.venue.funding_rate(sym):.8f}", "T": self.venue.next_funding_ms(sym)})
 
-    async def _pump(self) -> None:
-        """Every 50 ms: periodic streams that are due (partial depth, mark price); ``drop`` faults."""
-        while True:
-            await asyncio.sleep(0.05)
-            try:
-                if self.venue.faults.take("drop"):
-                    for s in list(self._market_socks):
-                        await s.ws.close()
-                if self.venue.faults.take("stall"):
-                    for s in list(self._market_socks):
-                        s.stall(STALL_SECONDS)
-                now = now_ms()
-                cache: dict[tuple[str, str, int], bytes] = {}
-                for sock in list(self._market_socks):
-                    for st in list(sock.streams.values()):
-                        if st.every_ms and now >= st.due_ms:
-                            st.due_ms = now + st.every_ms
-                            key = (st.kind, st.symbol, st.levels)
-                            payload = cache.get(key)
-                            if payload is None:
-                                payload = cache[key] = (self._partial_payload(st.symbol, st.levels) if st.kind == "partial"
-                                                        else self._mark_payload(st.symbol))
-                            self._send(sock, st, payload)
-            except Exception:  # noqa: BLE001 - keep streaming
-                log.exception("%s emulator: stream pump failed", EXCHANGE)
+    async def _pump_tick(self, tick: int) -> None:
+        """Every 50 ms: ``drop`` / ``stall`` faults, then the periodic streams that are due
+        (partial depth, mark price)."""
+        await self._socket_faults()
+        now = now_ms()
+        cache: dict[tuple[str, str, int], bytes] = {}
+        for sock in list(self._market_socks):
+            for st in list(sock.streams.values()):
+                if st.every_ms and now >= st.due_ms:
+                    st.due_ms = now + st.every_ms
+                    key = (st.kind, st.symbol, st.levels)
+                    payload = cache.get(key)
+                    if payload is None:
+                        payload = cache[key] = (self._partial_payload(st.symbol, st.levels) if st.kind == "partial"
+                                                else self._mark_payload(st.symbol))
+                    self._send(sock, st, payload)
 
     # -- engine events -----------------------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, BookEvent):
-            self._on_book(ev)
-        elif isinstance(ev, OrderEvent):
-            self._on_order(ev)
-        elif isinstance(ev, FundingEvent):
-            self._on_funding(ev)
-
     def _on_book(self, ev: BookEvent) -> None:
         self._last_seq[ev.symbol] = (ev.prev_seq, ev.seq)
         if not self._market_socks:

@@ -19,8 +19,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ....exchanges.backpack.symbols import PERP_SUFFIX, exchange_base
-from ...engine import MarketSpec, SimError, Venue, now_ms
+from ...engine import SimError, Venue, now_ms
 from ...wsqueue import QueuedSocket
+from .._shared.streaming import StreamingEmulator
+from .._shared.wire import encode as _encode
+from .._shared.wire import json_response as _json
+from .._shared.wire import price_str, qty_str
 from .auth import DEFAULT_WINDOW_MS, MAX_WINDOW_MS, signing_strings
 
 log = logging.getLogger(__name__)
@@ -29,7 +33,6 @@ EXCHANGE = "backpack"
 QUEUE_LIMIT = 5000
 PING_INTERVAL = 60.0  # seconds: the server pings; no pong in time closes the socket (§4.2)
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
-_encode = msgspec.json.Encoder().encode
 
 _INSTRUCTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/account"): "accountQuery",
@@ -91,10 +94,6 @@ def _enum(value: Any, mapping: dict[str, str], what: str) -> str:
     return mapping[value]
 
 
-def _json(data: Any) -> web.Response:
-    return web.Response(body=_encode(data), content_type="application/json")
-
-
 def iso_ms(ts_ms: int) -> str:
     """Epoch ms -> naive ISO-8601 UTC as Backpack's history endpoints write it."""
     dt = datetime.fromtimestamp(ts_ms / 1000, tz=UTC).replace(tzinfo=None)
@@ -110,20 +109,19 @@ class _Socket(QueuedSocket):
         self.account: str | None = None
 
 
-class _BackpackBase:
+class _BackpackBase(StreamingEmulator):
     """State, formatting, REST plumbing and auth of the Backpack dialect over one :class:`Venue`."""
 
+    EXCHANGE = EXCHANGE
     fault_delay = 0.5  # seconds, for the injected ``delay`` fault
 
     def __init__(self, venue: Venue) -> None:
-        self.venue = venue
+        super().__init__(venue)
         self._dex = {s: exchange_base(s, m.multiplier) + PERP_SUFFIX for s, m in venue.markets.items()}
         self._by_dex = {d: s for s, d in self._dex.items()}  # "kBONK_USDC_PERP" -> "BONK"
         self._socks: set[_Socket] = set()
-        self._pump_task: asyncio.Task[None] | None = None
         self._last_bbo: dict[str, Any] = {}
         self._leverage_limit: dict[str, int] = {}
-        self._closing = False
 
     # -- helpers ---------------------------------------------------------------------------------
     def dex_symbol(self, symbol: str) -> str:
@@ -144,13 +142,8 @@ class _BackpackBase:
             raise _parse_error("MarketSymbol", "Invalid market symbol", payload)
         return sym
 
-    @staticmethod
-    def _px(m: MarketSpec, v: float) -> str:
-        return f"{v:.{m.price_decimals}f}"
-
-    @staticmethod
-    def _qty(m: MarketSpec, v: float) -> str:
-        return f"{v:.{m.size_decimals}f}"
+    _px = staticmethod(price_str)
+    _qty = staticmethod(qty_str)
 
     def leverage_limit(self, account: str) -> int:
         return self._leverage_limit.get(account, self.venue.default_leverage)

@@ -37,7 +37,6 @@ Protocol source: docs/exchanges/backpack.md (docs.backpack.exchange; ccxt 4.5.90
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,7 +49,7 @@ from .streams import _BackpackStreams
 class BackpackEmulator(_BackpackStreams):
     """Serve one :class:`~perpdex.sim.engine.Venue` with Backpack's protocol (see module doc)."""
 
-    # -- endpoints and lifecycle -----------------------------------------------------------------
+    # -- endpoints and inspection ----------------------------------------------------------------
     def endpoints(self, host: str, port: int) -> dict[str, Any]:
         """URLs, ccxt constructor options and perpdex credentials (all JSON-serializable).
 
@@ -74,20 +73,6 @@ class BackpackEmulator(_BackpackStreams):
             },
             "credentials": {"api_key": SIM_API_KEY, "api_secret": SIM_SECRET},
         }
-
-    async def close(self) -> None:
-        """Stop listening to the venue and close every WebSocket."""
-        self._closing = True
-        self._unsubscribe()
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            try:
-                await self._pump_task
-            except asyncio.CancelledError:
-                pass
-            self._pump_task = None
-        for s in list(self._socks):
-            await s.ws.close()
 
     def subscriptions(self) -> list[list[str]]:
         """The stream names subscribed on each open WebSocket (for inspection)."""

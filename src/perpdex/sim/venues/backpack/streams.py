@@ -3,18 +3,15 @@ engine events pushed to them. Protocol: docs/exchanges/backpack.md."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from typing import Any
 
-import aiohttp
 import msgspec
 from aiohttp import web
 
 from ....exchanges.backpack.symbols import QUOTE
-from ...engine import BookEvent, Event, FundingEvent, OrderEvent, Venue, now_ms
-from ...wsqueue import STALL_SECONDS
+from ...engine import BookEvent, FundingEvent, OrderEvent, now_ms
+from ...wsqueue import QueuedSocket
 from .auth import MAX_WINDOW_MS
 from .base import (
     _EVENT,
@@ -24,46 +21,23 @@ from .base import (
     _STREAM_RE,
     _TIF_OUT,
     _TRIGGER_OUT,
-    EXCHANGE,
     PING_INTERVAL,
     _encode,
     _Socket,
 )
 from .rest import _BackpackRest
 
-log = logging.getLogger(__name__)
-
 
 class _BackpackStreams(_BackpackRest):
     """Backpack's WebSocket sessions and the pushes of engine events."""
 
-    def __init__(self, venue: Venue) -> None:
-        super().__init__(venue)
-        self._unsubscribe = venue.subscribe(self._on_event)
-
     # -- WebSocket ----------------------------------------------------------------------------------
-    def _ensure_pump(self) -> None:
-        if self._pump_task is None and not self._closing:
-            self._pump_task = asyncio.get_running_loop().create_task(self._pump(), name="backpack-emulator-pump")
+    def _open_sockets(self) -> list[QueuedSocket]:
+        return list(self._socks)
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=True, heartbeat=PING_INTERVAL, max_msg_size=1 << 20)
-        await ws.prepare(request)
-        sock = _Socket(ws)
-        sock.start()
-        self._socks.add(sock)
-        self._ensure_pump()
-        try:
-            async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    self._control(sock, msg.data)
-                elif msg.type == aiohttp.WSMsgType.ERROR:
-                    break
-        finally:
-            self._socks.discard(sock)
-            if sock.task is not None:
-                sock.task.cancel()
-        return ws
+        return await self._serve(request, ws, _Socket(ws), self._socks, on_text=self._control)
 
     @staticmethod
     def _error_frame(code: int, message: str) -> bytes:
@@ -161,45 +135,28 @@ class _BackpackStreams(_BackpackRest):
         return _encode({"e": "ticker", "E": us, "s": self.dex_symbol(sym), "o": t["firstPrice"], "c": t["lastPrice"],
                         "h": t["high"], "l": t["low"], "v": t["volume"], "V": t["quoteVolume"], "n": 1000})
 
-    async def _pump(self) -> None:
-        """Every second: markPrice / ticker / openInterest streams; ``drop`` faults (checked
-        every 50 ms)."""
-        ticks = 0
-        while True:
-            await asyncio.sleep(0.05)
-            ticks += 1
-            try:
-                if self.venue.faults.take("drop"):
-                    for s in list(self._socks):
-                        await s.ws.close()
-                if self.venue.faults.take("stall"):
-                    for s in list(self._socks):
-                        s.stall(STALL_SECONDS)
-                if ticks % 20:
+    async def _pump_tick(self, tick: int) -> None:
+        """Every 50 ms ``drop`` / ``stall`` faults; every second (20 ticks) the markPrice /
+        ticker / openInterest streams."""
+        await self._socket_faults()
+        if tick % 20:
+            return
+        cache: dict[str, bytes] = {}
+        for sock in list(self._socks):
+            for name in list(sock.streams):
+                mt = _STREAM_RE.match(name)
+                if mt is None or mt.group("kind") not in ("markPrice", "ticker", "openInterest"):
                     continue
-                cache: dict[str, bytes] = {}
-                for sock in list(self._socks):
-                    for name in list(sock.streams):
-                        mt = _STREAM_RE.match(name)
-                        if mt is None or mt.group("kind") not in ("markPrice", "ticker", "openInterest"):
-                            continue
-                        sym = self._canonical(mt.group("sym"))
-                        if sym is None:
-                            continue
-                        if name not in cache:
-                            cache[name] = self._periodic_payload(mt.group("kind"), sym)
-                        self._send(sock, name, sym, cache[name])
-            except Exception:  # noqa: BLE001 - keep streaming
-                log.exception("%s emulator: stream pump failed", EXCHANGE)
+                sym = self._canonical(mt.group("sym"))
+                if sym is None:
+                    continue
+                if name not in cache:
+                    cache[name] = self._periodic_payload(mt.group("kind"), sym)
+                self._send(sock, name, sym, cache[name])
 
     # -- engine events -----------------------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, BookEvent):
-            self._on_book(ev)
-        elif isinstance(ev, OrderEvent):
-            self._on_order(ev)
-        elif isinstance(ev, FundingEvent):
-            self._push_position(ev.account, ev.payment.symbol, ev.payment.ts)
+    def _on_funding(self, ev: FundingEvent) -> None:
+        self._push_position(ev.account, ev.payment.symbol, ev.payment.ts)
 
     def _on_book(self, ev: BookEvent) -> None:
         if not self._socks:

@@ -18,6 +18,9 @@ from aiohttp import web
 
 from ...engine import MarketSpec, Order, SimError, Venue
 from ...wsqueue import QueuedSocket
+from .._shared.streaming import StreamingEmulator
+from .._shared.wire import VenueApiError, json_response, price_str, qty_str
+from .._shared.wire import encode as _encode
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +61,16 @@ CODE_INVALID_TIF = 21705
 CODE_CLIENT_INDEX_EXISTS = 21728
 CODE_INVALID_NONCE = 21104
 
-_encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 _TIF_NAMES = {"ioc": "immediate-or-cancel", "gtc": "good-till-time", "post_only": "post-only", "fok": "immediate-or-cancel"}
 
 
-class LighterApiError(Exception):
-    """A Lighter-shaped error answer: HTTP ``status`` with ``{"code": code, "message": msg}``."""
+class LighterApiError(VenueApiError):
+    """A Lighter-shaped error answer: HTTP ``status`` with ``{"code": code, "message": message}``
+    (``code`` an int of :data:`ERROR_CODES` or a ``CODE_*``)."""
 
-    def __init__(self, code: int, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+    code: int
 
 
 def _sim_error(exc: SimError) -> LighterApiError:
@@ -120,11 +119,15 @@ def _channel_id(channel: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # The dialect
 # --------------------------------------------------------------------------------------------------
-class _LighterBase:
+class _LighterBase(StreamingEmulator):
     """State, formatting and REST plumbing of the Lighter dialect over one :class:`Venue`."""
 
+    EXCHANGE = EXCHANGE
+    PUMP_SECONDS = BATCH_SECONDS
+    DROP_FLUSHES = True
+
     def __init__(self, venue: Venue) -> None:
-        self.venue = venue
+        super().__init__(venue)
         self.by_id: dict[int, MarketSpec] = {m.market_id: m for m in venue.markets.values()}
         self._clients: set[_WsClient] = set()
         self._pending: dict[str, _Batch] = {}
@@ -139,7 +142,6 @@ class _LighterBase:
         self._trigger_types: dict[int, str] = {}  # engine order id -> "stop-loss" | "take-profit"
         self._unbooked: dict[str, dict[int, Order]] = {}  # account -> expired post-only orders
         self._block = itertools.count(102_000_000)
-        self._pump: asyncio.Task[None] | None = None
 
     # -- formatting -----------------------------------------------------------------------------------
     def _market_by_id(self, market_id: int) -> MarketSpec:
@@ -148,13 +150,8 @@ class _LighterBase:
             raise LighterApiError(CODE_INVALID_MARKET, "invalid market index")
         return m
 
-    @staticmethod
-    def _px(m: MarketSpec, price: float) -> str:
-        return f"{price:.{m.price_decimals}f}"
-
-    @staticmethod
-    def _sz(m: MarketSpec, size: float) -> str:
-        return f"{size:.{m.size_decimals}f}"
+    _px = staticmethod(price_str)
+    _sz = staticmethod(qty_str)
 
     def _hourly(self, symbol: str) -> float:
         m = self.venue.market(symbol)
@@ -371,7 +368,7 @@ class _LighterBase:
             except Exception:  # noqa: BLE001 - bad input never kills the emulator
                 log.exception("%s emulator: %s %s failed", EXCHANGE, request.method, request.path)
                 body, status = {"code": 29500, "message": "internal server error"}, 500
-            return web.Response(body=_encode(body), status=status, content_type="application/json")
+            return json_response(body, status)
 
         return handler
 

@@ -28,13 +28,11 @@ fills, whose trades carry ``type`` liquidation / deleverage), ``user_stats``, ``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from aiohttp import web
 
-from ....aio import cancel_and_wait
 from ....exchanges.lighter.signer import SIM_ACCOUNT_INDEX, SIM_API_KEY_INDEX, SIM_API_PRIVATE_KEY, find_signer_library
 from .base import EXCHANGE
 from .streams import _LighterStreams
@@ -78,7 +76,7 @@ class LighterEmulator(_LighterStreams):
         app.router.add_post("/api/v1/sendTxBatch", self._wrap(self._send_tx_batch))
         app.router.add_get("/stream", self._ws_handler)
         app.router.add_route("*", "/api/v1/{tail:.*}", self._wrap(self._unknown))
-        app.on_startup.append(self._on_startup)
+        app.on_startup.append(self._start_pump_on_startup)
         return app
 
     def endpoints(self, host: str, port: int) -> dict[str, Any]:
@@ -118,24 +116,3 @@ class LighterEmulator(_LighterStreams):
                 "api_private_key": SIM_API_PRIVATE_KEY,
             },
         }
-
-    async def _on_startup(self, app: web.Application) -> None:
-        if self._pump is None:
-            self._pump = asyncio.get_running_loop().create_task(self._pump_loop(), name="lighter-emulator-pump")
-
-    async def close(self) -> None:
-        """Stop pushing, close every socket, detach from the venue."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        await cancel_and_wait(self._pump)
-        self._pump = None
-        for c in list(self._clients):
-            c.finish()
-            try:
-                await asyncio.wait_for(c.ws.close(), 1.0)
-            except Exception:  # noqa: BLE001 - shutting down
-                pass
-            if c.task is not None:
-                c.task.cancel()
-        self._clients.clear()

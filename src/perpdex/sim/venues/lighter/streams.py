@@ -4,20 +4,17 @@ Protocol: docs/exchanges/lighter.md."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from ...engine import BookEvent, Event, FundingEvent, FundingRateEvent, MarketSpec, Order, OrderEvent, Venue, now_ms
-from ...wsqueue import STALL_SECONDS
+from ...engine import BookEvent, FundingEvent, FundingRateEvent, MarketSpec, Order, OrderEvent, now_ms
+from ...wsqueue import QueuedSocket
 from .base import (
-    BATCH_SECONDS,
     EXCHANGE,
     PING_EVERY,
     STATS_EVERY,
@@ -36,31 +33,27 @@ log = logging.getLogger(__name__)
 class _LighterStreams(_LighterRest):
     """Lighter's WebSocket sessions and the pushes of engine events."""
 
-    def __init__(self, venue: Venue) -> None:
-        super().__init__(venue)
-        self._unsubscribe: Callable[[], None] | None = venue.subscribe(self._on_event)
-
     # -- engine events -------------------------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, BookEvent):
-            batch = self._pending.get(ev.symbol)
-            if batch is not None and ev.prev_seq != batch.nonce:
-                self._flush(ev.symbol)  # keep the broken chain visible: the gap starts a new batch
-                batch = None
-            if batch is None:
-                batch = self._pending[ev.symbol] = _Batch(ev.prev_seq)
-            for p, s in ev.bids:
-                batch.bids[p] = s
-            for p, s in ev.asks:
-                batch.asks[p] = s
-            batch.nonce = ev.seq
-        elif isinstance(ev, OrderEvent):
-            self._push_order(ev)
-        elif isinstance(ev, FundingEvent):
-            aid = ev.account
-            self._push_account(aid, "user_stats", lambda: {"stats": self._user_stats(aid)})
-        elif isinstance(ev, FundingRateEvent):
-            self._settled[ev.symbol] = (ev.rate, ev.ts)
+    def _on_book(self, ev: BookEvent) -> None:
+        """Merge the change into the symbol's pending batch (sent by the pump)."""
+        batch = self._pending.get(ev.symbol)
+        if batch is not None and ev.prev_seq != batch.nonce:
+            self._flush(ev.symbol)  # keep the broken chain visible: the gap starts a new batch
+            batch = None
+        if batch is None:
+            batch = self._pending[ev.symbol] = _Batch(ev.prev_seq)
+        for p, s in ev.bids:
+            batch.bids[p] = s
+        for p, s in ev.asks:
+            batch.asks[p] = s
+        batch.nonce = ev.seq
+
+    def _on_funding(self, ev: FundingEvent) -> None:
+        aid = ev.account
+        self._push_account(aid, "user_stats", lambda: {"stats": self._user_stats(aid)})
+
+    def _on_funding_rate(self, ev: FundingRateEvent) -> None:
+        self._settled[ev.symbol] = (ev.rate, ev.ts)
 
     def _push_account(self, aid: str, name: str, body: Callable[[], dict[str, Any]], symbol: str | None = None,
                       *, fill: bool = False) -> None:
@@ -74,7 +67,7 @@ class _LighterStreams(_LighterRest):
             for c in targets:
                 c.push_private(frame, self.venue.faults, symbol, fill=fill)
 
-    def _push_order(self, ev: OrderEvent) -> None:
+    def _on_order(self, ev: OrderEvent) -> None:
         if not self._clients:
             return
         aid = ev.account
@@ -140,25 +133,21 @@ class _LighterStreams(_LighterRest):
                 c.send(frame[: len(frame) // 2])  # a truncated frame, as a cut connection would deliver
             c.send(frame)
 
-    async def _pump_loop(self) -> None:
-        for tick in itertools.count(1):
-            await asyncio.sleep(BATCH_SECONDS)
-            try:
-                for sym in list(self._pending):
-                    self._flush(sym)
-                if self.venue.faults.take("drop"):
-                    for c in list(self._clients):
-                        c.finish()
-                if self.venue.faults.take("stall"):
-                    for c in self._clients:
-                        c.stall(STALL_SECONDS)
-                if tick % STATS_EVERY == 0:
-                    self._push_stats()
-                if tick % PING_EVERY == 0:
-                    for c in self._clients:
-                        c.send({"type": "ping"})
-            except Exception:  # noqa: BLE001 - keep pushing
-                log.exception("%s emulator: pump failed", EXCHANGE)
+    def _open_sockets(self) -> list[QueuedSocket]:
+        return list(self._clients)
+
+    async def _pump_tick(self, tick: int) -> None:
+        """Every ``BATCH_SECONDS``: the batched ``order_book`` deltas (before the socket faults, so
+        that a ``drop`` lets them out first), ``drop`` / ``stall`` faults, then market stats every
+        ``STATS_EVERY`` ticks and a server ping every ``PING_EVERY``."""
+        for sym in list(self._pending):
+            self._flush(sym)
+        await self._socket_faults()
+        if tick % STATS_EVERY == 0:
+            self._push_stats()
+        if tick % PING_EVERY == 0:
+            for c in self._clients:
+                c.send({"type": "ping"})
 
     def _push_stats(self, only: _WsClient | None = None, channel: str | None = None) -> None:
         clients = [only] if only is not None else list(self._clients)
@@ -177,25 +166,20 @@ class _LighterStreams(_LighterRest):
     # -- WebSocket -----------------------------------------------------------------------------------
     async def _ws_handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(timeout=1.0, max_msg_size=1 << 20)
-        await ws.prepare(request)
-        client = _WsClient(ws)
-        client.start()
-        self._clients.add(client)
+        return await self._serve(request, ws, _WsClient(ws), self._clients, on_text=self._on_ws_frame,
+                                 on_binary=self._on_ws_frame, on_open=self._greet)
+
+    @staticmethod
+    def _greet(client: _WsClient) -> None:
         client.send({"session_id": str(uuid.uuid4()), "type": "connected"})
+
+    def _on_ws_frame(self, client: _WsClient, data: str | bytes) -> None:
+        """A text or binary frame (both carry JSON); a bad message never kills the socket."""
         try:
-            async for msg in ws:
-                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    try:
-                        self._on_ws_message(client, msg.data if isinstance(msg.data, bytes) else msg.data.encode())
-                    except Exception:  # noqa: BLE001 - a bad message never kills the socket
-                        log.exception("%s emulator: ws message failed", EXCHANGE)
-                        self._ws_error(client, 30007, "Invalid Data")
-                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                    break
-        finally:
-            self._clients.discard(client)
-            client.finish()
-        return ws
+            self._on_ws_message(client, data if isinstance(data, bytes) else data.encode())
+        except Exception:  # noqa: BLE001 - a bad message never kills the socket
+            log.exception("%s emulator: ws message failed", EXCHANGE)
+            self._ws_error(client, 30007, "Invalid Data")
 
     @staticmethod
     def _ws_error(client: _WsClient, code: int, message: str, extra: dict[str, Any] | None = None) -> None:

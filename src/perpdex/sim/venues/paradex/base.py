@@ -17,13 +17,15 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from ....exchanges.paradex import signer
 from ....exchanges.paradex.symbols import market_name
 from ...engine import SimError, Venue, now_ms
 from ...wsqueue import QueuedSocket
+from .._shared.streaming import StreamingEmulator
+from .._shared.wire import VenueApiError, json_response
+from .._shared.wire import encode as _encode
 from .auth import SIM_ACCOUNT, SIM_STARK_PRIVATE_KEY
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,6 @@ JWT_LIFETIME_S = 300
 PUMP_SECONDS = 0.05
 SNAPSHOT_DEPTH = 15
 MAX_QUEUE = 20_000
-_encode = msgspec.json.Encoder().encode
 _CONFIG = {
     "starknet_chain_id": CHAIN_ID, "l1_chain_id": L1_CHAIN_ID,
     "paraclear_account_hash": "0x033434ad846cdd5f23eb73ff09fe6fddd568284a0fb7d1be20ee482f044dabe2",
@@ -60,14 +61,11 @@ _PRIVATE_BARE = ("positions", "account", "balance_events")
 FUNDING_SAMPLE_MS = 300_000  # spacing of the generated past's funding observations (the live venue: ~1 s)
 
 
-class ParadexApiError(Exception):
-    """A Paradex-shaped error answer: HTTP ``status`` with ``{"error": code, "message": msg}``."""
+class ParadexApiError(VenueApiError):
+    """A Paradex-shaped error answer: HTTP ``status`` with ``{"error": code, "message": message,
+    "data": null}`` (``code`` a name such as ``"ORDER_ID_NOT_FOUND"``)."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+    code: str
 
 
 def _fmt(x: float | Decimal | None) -> str:
@@ -130,11 +128,15 @@ def _rpc_error(req_id: Any, code: int, message: str, data: Any = None) -> dict[s
 # --------------------------------------------------------------------------------------------------
 # The dialect
 # --------------------------------------------------------------------------------------------------
-class _ParadexBase:
+class _ParadexBase(StreamingEmulator):
     """State, REST plumbing and auth of the Paradex dialect over one :class:`Venue`."""
 
+    EXCHANGE = EXCHANGE
+    PUMP_SECONDS = PUMP_SECONDS
+    DROP_FLUSHES = True
+
     def __init__(self, venue: Venue) -> None:
-        self.venue = venue
+        super().__init__(venue)
         self.markets: dict[str, str] = {}  # market name -> engine symbol
         for sym, m in venue.markets.items():
             self.markets[market_name(sym, int(getattr(m, "multiplier", 1) or 1))] = sym
@@ -162,7 +164,6 @@ class _ParadexBase:
         self._payments: dict[str, list[dict[str, Any]]] = {}
         self._next_reject = 1
         self._summary_due = 0.0
-        self._pump: asyncio.Task[None] | None = None
 
     # -- REST plumbing ----------------------------------------------------------------------------
     @web.middleware
@@ -205,9 +206,7 @@ class _ParadexBase:
             return ParadexApiError("INVALID_REQUEST_PARAMETER", exc.message)
         return ParadexApiError("BINDING_ERROR", exc.message)
 
-    @staticmethod
-    def _json(data: Any, status: int = 200) -> web.Response:
-        return web.Response(body=_encode(data), status=status, content_type="application/json")
+    _json = staticmethod(json_response)
 
     def _market(self, name: str | None) -> str:
         sym = self.markets.get(name or "")

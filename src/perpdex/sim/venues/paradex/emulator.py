@@ -39,7 +39,6 @@ Engine liquidations / ADL are fills with ``fill_type`` ``LIQUIDATION``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -78,12 +77,8 @@ class ParadexEmulator(_ParadexStreams):
         r.add_delete("/v1/orders/{order_id}", self._cancel_order)
         r.add_delete("/v1/orders/by_client_id/{client_id}", self._cancel_order)
         r.add_post("/v1/account/margin/{market}", self._margin_set)
-        app.on_startup.append(self._start)
+        app.on_startup.append(self._start_pump_on_startup)
         return app
-
-    async def _start(self, _app: web.Application) -> None:
-        if self._pump is None:
-            self._pump = asyncio.get_running_loop().create_task(self._pump_loop(), name="paradex-emulator-pump")
 
     def endpoints(self, host: str, port: int) -> dict[str, Any]:
         """``rest_url`` (``.../v1``), ``ws_url`` (JSON; add ``?sbeSchemaId=1&sbeSchemaVersion=3``
@@ -105,20 +100,3 @@ class ParadexEmulator(_ParadexStreams):
             "credentials": {"l2_private_key": SIM_STARK_PRIVATE_KEY, "l2_address": SIM_ACCOUNT,
                             "l2_public_key": hex(self.sim_public_key)},
         }
-
-    async def close(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self._pump is not None:
-            self._pump.cancel()
-            try:
-                await self._pump
-            except asyncio.CancelledError:
-                pass
-            self._pump = None
-        for c in list(self._clients):
-            c.finish()
-            if not c.ws.closed:
-                await c.ws.close()
-        self._clients.clear()

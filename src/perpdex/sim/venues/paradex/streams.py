@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ....exchanges.paradex import schemas
-from ...engine import BookEvent, Event, FundingEvent, OrderEvent, Venue, now_ms
-from ...wsqueue import STALL_SECONDS
+from ...engine import BookEvent, FundingEvent, OrderEvent, now_ms
+from ...wsqueue import QueuedSocket
 from .base import (
     _PRIVATE_BARE,
     _PRIVATE_PREFIXES,
     _SNAPSHOT_RATES,
-    EXCHANGE,
-    PUMP_SECONDS,
     SNAPSHOT_DEPTH,
     ParadexApiError,
     _encode,
@@ -33,49 +29,41 @@ from .base import (
 from .rest import _ParadexRest
 from .sbe import SBE_VERSIONS, encode_bbo, encode_book, encode_funding, encode_summary, encode_trade
 
-log = logging.getLogger(__name__)
-
 
 class _ParadexStreams(_ParadexRest):
     """Paradex's WebSocket sessions and the pushes of engine events."""
 
-    def __init__(self, venue: Venue) -> None:
-        super().__init__(venue)
-        self._unsubscribe: Callable[[], None] | None = venue.subscribe(self._on_event)
-
     # -- engine events -> pushes ------------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        if isinstance(ev, BookEvent):
-            self._on_book(ev)
-        elif isinstance(ev, OrderEvent):
-            name = self.names.get(ev.order.symbol)
-            if name is None:
-                return
-            self._emit_private(ev.account, "orders", name, self._order_json(ev.order))
-            if ev.fill is not None:
-                self._emit_private(ev.account, "fills", name, self._fill_json(ev.fill, ev.account))
-                self._emit_private(ev.account, "positions", name, self._position_json(ev.account, ev.order.symbol))
-                self._emit_private(ev.account, "account", name, self._account_json(ev.account))
-                f = ev.fill
-                trade: dict[str, Any] = {"id": str(f.trade_id), "market": name, "side": "BUY" if f.side == "buy" else "SELL",
-                         "size": _fmt(f.qty), "price": _fmt(f.price), "created_at": f.ts, "trade_type": "FILL"}
-                for c in self._clients:
-                    for ch in (f"trades.{name}", "trades.ALL"):
-                        if ch in c.channels:
-                            if c.sbe_version is not None:
-                                c.send(encode_trade(name, f.trade_id, trade["side"], f.price, f.qty, f.ts * 1000,
-                                                            trade["id"], c.sbe_version))
-                            else:
-                                c.send(_push(ch, trade))
-        elif isinstance(ev, FundingEvent):
-            p = ev.payment
-            name = self.names.get(p.symbol)
-            if name is None:
-                return
-            row = {"account": ev.account, "created_at": p.ts, "fill_id": "", "id": f"{p.ts}{len(self._payments.get(ev.account, [])):06d}",
-                   "index": _fmt(round(self._funding_index[p.symbol], 12)), "market": name, "payment": _fmt(round(p.amount, 10))}
-            self._payments.setdefault(ev.account, []).append(row)
-            self._emit_private(ev.account, "funding_payments", name, row)
+    def _on_order(self, ev: OrderEvent) -> None:
+        name = self.names.get(ev.order.symbol)
+        if name is None:
+            return
+        self._emit_private(ev.account, "orders", name, self._order_json(ev.order))
+        if ev.fill is not None:
+            self._emit_private(ev.account, "fills", name, self._fill_json(ev.fill, ev.account))
+            self._emit_private(ev.account, "positions", name, self._position_json(ev.account, ev.order.symbol))
+            self._emit_private(ev.account, "account", name, self._account_json(ev.account))
+            f = ev.fill
+            trade: dict[str, Any] = {"id": str(f.trade_id), "market": name, "side": "BUY" if f.side == "buy" else "SELL",
+                                     "size": _fmt(f.qty), "price": _fmt(f.price), "created_at": f.ts, "trade_type": "FILL"}
+            for c in self._clients:
+                for ch in (f"trades.{name}", "trades.ALL"):
+                    if ch in c.channels:
+                        if c.sbe_version is not None:
+                            c.send(encode_trade(name, f.trade_id, trade["side"], f.price, f.qty, f.ts * 1000,
+                                                trade["id"], c.sbe_version))
+                        else:
+                            c.send(_push(ch, trade))
+
+    def _on_funding(self, ev: FundingEvent) -> None:
+        p = ev.payment
+        name = self.names.get(p.symbol)
+        if name is None:
+            return
+        row = {"account": ev.account, "created_at": p.ts, "fill_id": "", "id": f"{p.ts}{len(self._payments.get(ev.account, [])):06d}",
+               "index": _fmt(round(self._funding_index[p.symbol], 12)), "market": name, "payment": _fmt(round(p.amount, 10))}
+        self._payments.setdefault(ev.account, []).append(row)
+        self._emit_private(ev.account, "funding_payments", name, row)
 
     def _on_book(self, ev: BookEvent) -> None:
         sym = ev.symbol
@@ -178,36 +166,30 @@ class _ParadexStreams(_ParadexRest):
             else:
                 self._send_summary(c, ch, name, sym)
 
-    async def _pump_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(PUMP_SECONDS)
-            try:
-                if self.venue.faults.take("drop"):
-                    for c in list(self._clients):
-                        c.finish()  # the writer closes the socket
-                if self.venue.faults.take("stall"):
-                    for c in list(self._clients):
-                        c.stall(STALL_SECONDS)
-                self._accrue()
-                now = loop.time()
-                periodic = now >= self._summary_due
-                if periodic:
-                    self._summary_due = now + 1.0
-                for c in list(self._clients):
-                    for ch in list(c.channels):
-                        if ch.startswith("order_book.") and ".snapshot@" in ch:
-                            if now < c.snapshot_due.get(ch, 0.0):
-                                continue
-                            name = ch.split(".")[1]
-                            sym = self.markets[name]
-                            c.snapshot_due[ch] = now + _SNAPSHOT_RATES.get(ch.split("@")[2], 0.1)
-                            if c.snapshot_seq.get(ch) != self._seq[sym]:
-                                self._send_snapshot(c, ch, name, sym, SNAPSHOT_DEPTH)
-                        elif periodic and (ch.startswith("funding_data") or ch.startswith("markets_summary")):
-                            self._broadcast_periodic(ch, c)
-            except Exception:  # noqa: BLE001 - keep pumping
-                log.exception("%s emulator: pump failed", EXCHANGE)
+    def _open_sockets(self) -> list[QueuedSocket]:
+        return list(self._clients)
+
+    async def _pump_tick(self, tick: int) -> None:
+        """Every ``PUMP_SECONDS``: ``drop`` / ``stall`` faults, the funding index, the order-book
+        snapshots that are due; every second funding data and market summaries."""
+        await self._socket_faults()
+        self._accrue()
+        now = asyncio.get_running_loop().time()
+        periodic = now >= self._summary_due
+        if periodic:
+            self._summary_due = now + 1.0
+        for c in list(self._clients):
+            for ch in list(c.channels):
+                if ch.startswith("order_book.") and ".snapshot@" in ch:
+                    if now < c.snapshot_due.get(ch, 0.0):
+                        continue
+                    name = ch.split(".")[1]
+                    sym = self.markets[name]
+                    c.snapshot_due[ch] = now + _SNAPSHOT_RATES.get(ch.split("@")[2], 0.1)
+                    if c.snapshot_seq.get(ch) != self._seq[sym]:
+                        self._send_snapshot(c, ch, name, sym, SNAPSHOT_DEPTH)
+                elif periodic and (ch.startswith("funding_data") or ch.startswith("markets_summary")):
+                    self._broadcast_periodic(ch, c)
 
     def _accrue(self) -> None:
         """Advance the continuous funding index: premium (rate × mark, USDC per unit per period)
@@ -229,27 +211,12 @@ class _ParadexStreams(_ParadexRest):
                                           "message": f"unsupported SBE schema {sid}:{ver}", "data": None}, status=400)
             sbe = int(ver)
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1 << 20)
-        await ws.prepare(request)
-        client = _WsClient(ws, sbe)
-        client.start()
-        self._clients.add(client)
-        try:
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    self._on_ws_text(client, msg.data)
-                elif msg.type == WSMsgType.BINARY:
-                    client.send(_rpc_error(None, -32700, "parse error", "binary requests are not accepted"))
-                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                    break
-        finally:
-            self._clients.discard(client)
-            client.finish()
-            if client.task is not None:
-                try:
-                    await asyncio.wait_for(client.task, 2.0)
-                except (TimeoutError, asyncio.CancelledError):
-                    client.task.cancel()
-        return ws
+        return await self._serve(request, ws, _WsClient(ws, sbe), self._clients, on_text=self._on_ws_text,
+                                 on_binary=self._refuse_binary)
+
+    @staticmethod
+    def _refuse_binary(c: _WsClient, _data: bytes) -> None:
+        c.send(_rpc_error(None, -32700, "parse error", "binary requests are not accepted"))
 
     def _on_ws_text(self, c: _WsClient, text: str) -> None:
         try:
