@@ -67,20 +67,11 @@ lint: $(DEVSTAMP)
 	@$(BIN)/ruff check src tests benchmarks
 	@$(BIN)/mypy
 
+# every benchmark in turn (results: docs/BENCHMARKS.md)
+BENCHMARKS = book paradex_signing feeds lifecycle execution grid backtest funding_history replay simrec scan alerts service
+
 bench: $(DEVSTAMP)
-	@$(BIN)/python benchmarks/bench_book.py
-	@$(BIN)/python benchmarks/bench_paradex_signing.py
-	@$(BIN)/python benchmarks/bench_feeds.py
-	@$(BIN)/python benchmarks/bench_lifecycle.py
-	@$(BIN)/python benchmarks/bench_execution.py
-	@$(BIN)/python benchmarks/bench_grid.py
-	@$(BIN)/python benchmarks/bench_backtest.py
-	@$(BIN)/python benchmarks/bench_funding_history.py
-	@$(BIN)/python benchmarks/bench_replay.py
-	@$(BIN)/python benchmarks/bench_simrec.py
-	@$(BIN)/python benchmarks/bench_scan.py
-	@$(BIN)/python benchmarks/bench_alerts.py
-	@$(BIN)/python benchmarks/bench_service.py
+	@for b in $(BENCHMARKS); do $(BIN)/python benchmarks/bench_$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) *.db report.json
