@@ -14,8 +14,9 @@
    30 days 10, 365 days 10, 30 days on one exchange 5.
 
 Reported: p50 / p99 per route and overall, requests per second, collection rounds run and lost
-(a round with a storage error or an exchange failure, from /health), /health p99, the server's
-peak RSS (VmHWM) and the machine's load average.
+(a round with a storage error or an exchange failure, from /health), /health p99 both within the mix and
+as a monitor in its own process sees it (one GET every 50 ms), the server's peak RSS (VmHWM) and the
+machine's load average.
 
 Run: ``.venv/bin/python benchmarks/bench_service.py [--db /tmp/bench-service.db]``.
 Results: docs/BENCHMARKS.md.
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import multiprocessing
 import os
 import random
 import socket
@@ -34,6 +37,8 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -115,6 +120,27 @@ async def _client(base: str, until: float, lat: dict[str, list[float]], errors: 
                 errors[name] += 1
 
 
+PROBE_INTERVAL_S = 0.05
+
+
+def _probe_health(base: str, seconds: float, interval: float, out: Any) -> None:
+    """A monitor's view of ``/health`` during the load: its own process and connection (blocking
+    ``http.client``, so the load generator's busy event loop is not in the figure), one GET every
+    ``interval`` s for ``seconds`` s; sends the latencies (s) through ``out``."""
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    lat: list[float] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        t = time.perf_counter()
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+        lat.append(time.perf_counter() - t)
+        time.sleep(interval)
+    conn.close()
+    out.send(lat)
+
+
 async def _cold(base: str) -> dict[str, float]:
     """The first 30-day history of each symbol (loads its month into memory), one at a time."""
     out = {}
@@ -177,10 +203,16 @@ async def serve_and_load(args: argparse.Namespace, db: Path, tmp: Path, exchange
         load0 = os.getloadavg()
         lat: dict[str, list[float]] = defaultdict(list)
         errors: dict[str, int] = defaultdict(int)
+        probe_rx, probe_tx = multiprocessing.Pipe(duplex=False)
+        probe = multiprocessing.get_context("spawn").Process(
+            target=_probe_health, args=(base, args.seconds, PROBE_INTERVAL_S, probe_tx), daemon=True)
+        probe.start()
         t0 = time.monotonic()
         await asyncio.gather(*(_client(base, t0 + args.seconds, lat, errors, random.Random(rng.random()))
                                for _ in range(args.clients)))
         took = time.monotonic() - t0
+        probed: list[float] = probe_rx.recv() if probe_rx.poll(30) else []
+        probe.join(5)
         h1 = await _health(base)
         load1 = os.getloadavg()
         rounds, lost = _lost(h0, h1)
@@ -194,6 +226,9 @@ async def serve_and_load(args: argparse.Namespace, db: Path, tmp: Path, exchange
                   f"{max(v, default=float('nan')) * 1000:>8.1f}")
         print(f"{'overall':<24} {len(everything):>8} {sum(errors.values()):>6} {_pct(everything, .5) * 1000:>8.1f} "
               f"{_pct(everything, .99) * 1000:>8.1f} {max(everything) * 1000:>8.1f}")
+        print(f"{'health, own monitor':<24} {len(probed):>8} {'':>6} {_pct(probed, .5) * 1000:>8.1f} "
+              f"{_pct(probed, .99) * 1000:>8.1f} {max(probed, default=float('nan')) * 1000:>8.1f}"
+              f"   (a separate process, one GET every {PROBE_INTERVAL_S * 1000:.0f} ms)")
         print(f"\n{len(everything) / took:.0f} req/s; collection rounds {rounds}, lost {lost}; "
               f"status {h1['status']}; peak RSS {_rss_peak_mb(proc.pid):.0f} MB (now {_rss_mb(proc.pid):.0f} MB)")
     finally:
