@@ -2,6 +2,7 @@
 databases made by ``create_all``, concurrent starts, down and up, the plain ``alembic`` path."""
 
 import asyncio
+import sqlite3
 from decimal import Decimal
 
 import pytest
@@ -134,3 +135,25 @@ def test_plain_alembic_on_a_url_uses_an_async_engine(store_url):
     """The ``alembic`` command path (no connection handed over): env.py opens the async engine."""
     command.upgrade(alembic_config(url=store_url), "head")
     assert asyncio.run(Store(store_url).revision()) == head_revision()
+
+
+class _LockedCursor:
+    """A DB-API cursor whose first ``locked`` journal-mode switches answer "database is locked"."""
+
+    def __init__(self, locked: int) -> None:
+        self.locked, self.calls = locked, 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.calls <= self.locked:
+            raise sqlite3.OperationalError("database is locked")
+
+
+def test_switching_to_wal_is_retried_while_the_new_database_is_locked():
+    from perpdex.storage.store import _set_wal
+
+    cur = _LockedCursor(locked=3)
+    _set_wal(cur)
+    assert cur.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _set_wal(_LockedCursor(locked=10**6), within_s=0.2)

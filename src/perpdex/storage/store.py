@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import datetime
 from decimal import Decimal
 from types import EllipsisType
@@ -329,9 +330,27 @@ def _sqlite_enforce_foreign_keys(dbapi_connection: Any, connection_record: Any) 
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _set_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _set_wal(cursor: Any, within_s: float = 5.0) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while the database is locked: switching a fresh file
+    to WAL needs it alone, and SQLite may answer "database is locked" at once (without waiting the
+    busy timeout) when several processes or stores open a new database at the same moment. Once
+    set, WAL is kept in the file and later connections find it set. Raises the driver's
+    ``OperationalError`` once ``within_s`` seconds have passed (start-up only, so the short waits
+    do not matter)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _connect_args(url: str, timeout_s: float) -> dict[str, Any]:
