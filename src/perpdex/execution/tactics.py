@@ -198,6 +198,10 @@ class LegExecutor:
 
     async def _reconcile(self, leg: LegResult, c: ContractAttributes, order_id: str, cum: Decimal, avg: Decimal | None,
                          fee: Decimal | None, liquidity: str, fallback: Decimal, retry: bool) -> None:
+        if not fee and cum > self.ledger.order_filled(leg.exchange, order_id):
+            # the order answer carries no fee (Aster): a guessed liquidity would record a limit
+            # order that crossed as maker, and the stream's true trade would then be a duplicate
+            fee, liquidity = await self._fee_from_history(leg.symbol, order_id, cum, liquidity)
         rec = await self.ledger.reconcile_order(
             leg.exchange, leg.symbol, leg.side, order_id, cum, avg, fee or None, liquidity,
             fallback_price=fallback, fee_rate=fee_rate(c, liquidity, self.fee_overrides))
@@ -206,6 +210,19 @@ class LegExecutor:
                 self.budget.charge(rec.fee)
             await self.prices.invalidate(leg.exchange, leg.symbol)  # the fill changed that book
         self.absorb_known(leg)
+
+    async def _fee_from_history(self, symbol: str, order_id: str, cum: Decimal, liquidity: str) -> tuple[Decimal | None, str]:
+        """Fee (USD) and liquidity of ``order_id`` from the exchange's fill history once it shows the
+        whole ``cum`` quantity; ``(None, liquidity)`` (the estimate stands) otherwise or when the
+        history cannot be read."""
+        try:
+            trades = [f for f in await self._call(self.client.fetch_fills(symbol)) if f.order_id == order_id]
+        except ExchangeError:
+            return None, liquidity
+        if not trades or sum((t.qty for t in trades), Decimal(0)) < cum:
+            return None, liquidity
+        taker = any(t.liquidity == "taker" for t in trades)
+        return sum((t.fee for t in trades), Decimal(0)), "taker" if taker else "maker"
 
     def absorb_known(self, leg: LegResult) -> None:
         """Add to ``leg.fills`` every ledger record of this leg's orders it does not hold yet: a
